@@ -1,0 +1,1 @@
+"""Dataset loaders: every dataset becomes a list of :class:`trice.data.schema.Example`."""

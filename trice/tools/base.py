@@ -1,0 +1,135 @@
+"""The tool interface: a model writes ``name(argument)``; a tool parses, executes, and answers with
+text or a typed error.
+
+Tool execution is untrusted model output. Every call goes through :meth:`ToolRegistry.execute`,
+which bounds the argument length and the result size and turns every failure into a
+:class:`ToolResult` with ``ok=False``; the reward and the evaluation treat that as a failed call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
+
+MAX_ARGUMENT_CHARS = 2_000
+MAX_RESULT_CHARS = 4_000
+
+
+class ToolError(Exception):
+    """A tool call that could not produce a result. ``kind`` says why, for reports and rewards."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ("unknown_tool", "bad_argument", "limit", "timeout", "unavailable", "runtime")
+
+    def __init__(self, kind: str, message: str):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown ToolError kind {kind!r}")
+        self.kind = kind
+        super().__init__(message)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """What a tool is: a name the model writes and a function from the argument text to a result.
+
+    ``run`` raises :class:`ToolError` for anything it cannot answer.
+    """
+
+    name: str
+
+    def run(self, argument: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    argument: str
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.argument})"
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    call: ToolCall
+    ok: bool
+    output: str | None = None
+    error_kind: str | None = None
+    error: str | None = None
+
+
+def parse_call(text: str, names: Iterable[str]) -> ToolCall | None:
+    """The first ``name(argument)`` in ``text`` for one of ``names`` (case-sensitive), or None.
+
+    The argument runs to the parenthesis that balances the opening one; when the response was cut
+    off before it balances, the rest of the text is the argument (the tool then decides). The scan is
+    linear in the text's length.
+    """
+    names = sorted(set(names), key=len, reverse=True)
+    if not names or not text:
+        return None
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(re.escape(n) for n in names) + r")\s*\(")
+    match = pattern.search(text)
+    if match is None:
+        return None
+    start = match.end()
+    depth = 1
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return ToolCall(match.group(1), text[start:i].strip())
+    return ToolCall(match.group(1), text[start:].strip())
+
+
+class ToolRegistry:
+    """Name -> tool. ``register`` your own; ``execute`` is the one safe way to run a call."""
+
+    def __init__(self, tools: Iterable[Tool] = ()):
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> Tool:
+        if not isinstance(tool, Tool) or not isinstance(getattr(tool, "name", None), str):
+            raise TypeError(f"{tool!r} is not a tool: it needs a str `name` and a `run(argument) -> str` method")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", tool.name):
+            raise ValueError(f"tool name {tool.name!r} must be an identifier")
+        self._tools[tool.name] = tool
+        return tool
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def parse(self, text: str) -> ToolCall | None:
+        return parse_call(text, self._tools)
+
+    def execute(self, call: ToolCall) -> ToolResult:
+        """Run a call under the registry's bounds; never raises for anything the call contains."""
+        tool = self._tools.get(call.name)
+        if tool is None:
+            return ToolResult(call, False, error_kind="unknown_tool", error=f"no tool named {call.name!r}")
+        if len(call.argument) > MAX_ARGUMENT_CHARS:
+            return ToolResult(call, False, error_kind="limit", error=f"argument longer than {MAX_ARGUMENT_CHARS} characters")
+        try:
+            output = tool.run(call.argument)
+        except ToolError as err:
+            return ToolResult(call, False, error_kind=err.kind, error=str(err))
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+            return ToolResult(call, False, error_kind="runtime", error=f"{type(err).__name__}: {err}")
+        if not isinstance(output, str):
+            return ToolResult(call, False, error_kind="runtime", error=f"tool returned {type(output).__name__}, not text")
+        return ToolResult(call, True, output=output[:MAX_RESULT_CHARS])
+
+    def run_text(self, text: str) -> ToolResult | None:
+        """Parse and execute the first call in a model response; None when it calls no tool."""
+        call = self.parse(text)
+        return None if call is None else self.execute(call)
