@@ -1,0 +1,138 @@
+"""Located errors for broken inputs, atomic and resumable outputs, typed config loading, stage skipping."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from trice.config import ConfigError, build_config, load_yaml
+from trice.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
+from trice.stages import run_stage
+
+FIELDS = {"id": str, "answers": (list, str)}
+
+
+def test_read_jsonl_errors_name_file_line_field(tmp_path) -> None:
+    p = tmp_path / "a.jsonl"
+    cases = {
+        b'{"id": "1", "answers": ["2"]}\n{"id": 2, "answers": ["2"]}\n': ":2: field 'id': expected string",
+        b'{"id": "1", "answers": ["2"]}\n{"id": "2"\n': ":2: malformed JSON",
+        b'{"id": "1"}\n': ":1: field 'answers': missing",
+        b'{"id": "1", "answers": ["2"]}\n{"id": "1", "answers": ["3"]}\n': ":2: field 'id': duplicate",
+        b'{"id": "1", "answers": ["\xff"]}\n': ":1: not UTF-8",
+        b"[1, 2]\n": ":1: expected a JSON object",
+        b"": "empty file",
+    }
+    for content, message in cases.items():
+        p.write_bytes(content)
+        with pytest.raises(DataError) as info:
+            read_jsonl(p, FIELDS, unique="id")
+        assert str(p) in str(info.value) and message in str(info.value), str(info.value)
+    with pytest.raises(DataError, match="no such file"):
+        read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_skip_bad_lines_counts_them(tmp_path) -> None:
+    from trice.io import ReadReport, iter_jsonl
+
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"id": "1", "answers": ["2"]}\nnot json\n{"id": "3", "answers": ["2"]}\n')
+    report = ReadReport()
+    rows = list(iter_jsonl(p, FIELDS, skip_bad=True, report=report))
+    assert [r["id"] for r in rows] == ["1", "3"] and report.kept == 2 and len(report.skipped) == 1
+
+
+def test_write_jsonl_is_atomic_on_failure(tmp_path) -> None:
+    p = tmp_path / "out.jsonl"
+    write_jsonl(p, [{"id": "old"}])
+
+    def rows():
+        yield {"id": "new"}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_jsonl(p, rows())
+    assert read_jsonl(p) == [{"id": "old"}]
+    assert [f.name for f in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_load_partial_drops_torn_last_line(tmp_path) -> None:
+    p = tmp_path / "gen.jsonl"
+    with JsonlAppender(p) as out:
+        out.write({"id": "a", "response": "1"})
+        out.write({"id": "b", "response": "2"})
+    with p.open("a") as fh:
+        fh.write('{"id": "c", "resp')  # a kill mid-line
+    done = load_partial(p)
+    assert list(done) == ["a", "b"]
+    with JsonlAppender(p) as out:
+        out.write({"id": "c", "response": "3"})
+    assert [r["id"] for r in read_jsonl(p)] == ["a", "b", "c"]
+
+
+@dataclass
+class _Cfg:
+    name: str = field(default="x", metadata={"help": "a name"})
+    steps: int = field(default=1, metadata={"help": "steps"})
+    rate: float = field(default=0.1, metadata={"help": "rate"})
+    tags: list[str] = field(default_factory=list, metadata={"help": "tags"})
+    path: str | None = field(default=None, metadata={"help": "optional"})
+
+
+def test_build_config_checks_keys_and_types() -> None:
+    cfg = build_config(_Cfg, {"steps": 3, "rate": 1, "tags": ["a"], "path": None}, "r.yaml")
+    assert cfg.steps == 3 and cfg.rate == 1 and cfg.tags == ["a"]
+    with pytest.raises(ConfigError, match="r.yaml: unknown key 'stepz'"):
+        build_config(_Cfg, {"stepz": 3}, "r.yaml")
+    with pytest.raises(ConfigError, match="r.yaml: key 'steps': expected int"):
+        build_config(_Cfg, {"steps": "3"}, "r.yaml")
+    with pytest.raises(ConfigError, match="key 'tags'"):
+        build_config(_Cfg, {"tags": [1]}, "r.yaml")
+    with pytest.raises(ConfigError, match="key 'steps'"):
+        build_config(_Cfg, {"steps": True}, "r.yaml")
+
+
+def test_load_yaml_errors(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_yaml(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\nb: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: invalid YAML"):
+        load_yaml(bad)
+
+
+def test_run_stage_skips_when_unchanged_and_reruns_on_change(tmp_path) -> None:
+    calls = []
+    src = tmp_path / "in.txt"
+    src.write_text("v1")
+
+    def fn(d):
+        calls.append(d)
+        (d / "out.txt").write_text(src.read_text())
+
+    stage = tmp_path / "stage"
+    assert run_stage(stage, "s", {"k": 1}, [src], fn)
+    assert not run_stage(stage, "s", {"k": 1}, [src], fn)  # unchanged: skipped
+    src.write_text("v2")
+    assert run_stage(stage, "s", {"k": 1}, [src], fn)  # input changed
+    assert not run_stage(stage, "s", {"k": 1}, [src], fn)
+    assert run_stage(stage, "s", {"k": 2}, [src], fn)  # config changed
+    assert (stage / "out.txt").read_text() == "v2" and len(calls) == 3
+    marker = json.loads((stage / "stage.json").read_text())
+    assert marker["complete"] is True
+
+
+def test_run_stage_resumes_a_killed_stage_in_place(tmp_path) -> None:
+    stage = tmp_path / "stage"
+
+    def killed(d):
+        (d / "partial.jsonl").write_text('{"id": "a"}\n')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(stage, "s", {}, [], killed)
+    seen = []
+    run_stage(stage, "s", {}, [], lambda d: seen.append((d / "partial.jsonl").read_text()))
+    assert seen == ['{"id": "a"}\n']  # the partial output survived for the stage to resume from

@@ -1,0 +1,66 @@
+"""The data stage: load a task's datasets, split, subsample, write train and test example files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trice.data.schema import Example, sample, save_examples
+from trice.io import write_json
+
+
+@dataclass
+class DataConfig:
+    """Which questions to train and test on (the ``trice data`` flags)."""
+
+    output_dir: str = field(default="", metadata={"help": "Directory for train.jsonl, test.jsonl and splits.json."})
+    task: str = field(default="math", metadata={"help": "Task whose datasets to load: math."})
+    data_dir: str | None = field(default=None, metadata={"help": "Data directory laid out like shared/data (else $TRICE_DATA_DIR, else ../shared/data)."})
+    datasets: list[str] = field(default_factory=lambda: ["asdiv", "svamp", "gsm8k"], metadata={"help": "Datasets of the task."})
+    n_train: int | None = field(default=None, metadata={"help": "Training questions per dataset (all when unset)."})
+    n_test: int | None = field(default=None, metadata={"help": "Test questions per dataset (all when unset)."})
+    test_fraction: float = field(default=0.3, metadata={"help": "Test share for datasets without an official split (SVAMP, ASDiv)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split and of the subsampling."})
+
+    def validate(self) -> None:
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or unset, got {value}")
+        from trice.data.math import MATH_LOADERS
+
+        if self.task != "math":
+            raise ValueError(f"task {self.task!r} has no loaders yet; known: math")
+        unknown = [d for d in self.datasets if d not in MATH_LOADERS]
+        if unknown:
+            raise ValueError(f"datasets: unknown {unknown}; known: {', '.join(MATH_LOADERS)}")
+
+
+def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
+    """(train, test, description of the splits) after per-dataset subsampling."""
+    from trice.data.math import describe_splits, load_math
+    from trice.data.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(config.data_dir)
+    train: list[Example] = []
+    test: list[Example] = []
+    for ds in config.datasets:
+        kw = dict(datasets=(ds,), seed=config.seed, test_fraction=config.test_fraction)
+        train += sample(load_math(data_dir, split="train", **kw), config.n_train, config.seed)
+        test += sample(load_math(data_dir, split="test", **kw), config.n_test, config.seed)
+    splits = describe_splits(data_dir, datasets=tuple(config.datasets), seed=config.seed, test_fraction=config.test_fraction)
+    used = {ds: {"train_used": sum(e.dataset == ds for e in train), "test_used": sum(e.dataset == ds for e in test)} for ds in config.datasets}
+    return train, test, {"data_dir": str(data_dir), "datasets": {ds: splits[ds] | used[ds] for ds in config.datasets}}
+
+
+def run_data(config: DataConfig) -> dict[str, Any]:
+    """``trice data``: write ``train.jsonl``, ``test.jsonl`` and ``splits.json`` to the output directory."""
+    train, test, splits = load_split(config)
+    out = Path(config.output_dir)
+    save_examples(out / "train.jsonl", train)
+    save_examples(out / "test.jsonl", test)
+    write_json(out / "splits.json", splits)
+    return splits

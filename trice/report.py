@@ -1,0 +1,194 @@
+"""The run's report: ``results.json`` (machine-readable), ``report.md`` (tables), PNG plots.
+
+``results.json`` follows the benchmark format:
+``{"config": {...}, "rows": {"<setting>": {"<dataset>": accuracy, ..., "avg": a, "tool_rate": r}}}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from trice.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
+
+
+def result_rows(run_dir: Path, settings: list[str]) -> dict[str, dict[str, float]]:
+    """Per setting: accuracy per dataset, their unweighted mean ("avg", as the paper averages), tool rate."""
+    rows: dict[str, dict[str, float]] = {}
+    for setting in settings:
+        summary = read_json(run_dir / f"eval-{setting}" / "summary.json")
+        acc = {ds: v for ds, v in summary["accuracy"].items() if ds != "total"}
+        rows[setting] = acc | {"avg": sum(acc.values()) / len(acc), "tool_rate": summary["tool_rate"]}
+    return rows
+
+
+def markdown_table(rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]] | None = None) -> str:
+    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%)."""
+    datasets = [k for k in next(iter(rows.values())) if k not in ("avg", "tool_rate")]
+    head = "| setting | " + " | ".join(datasets) + " | avg | tool use |"
+    lines = [head, "|" + "---|" * (len(datasets) + 3)]
+    for setting, r in rows.items():
+        cells = [f"{100 * r[ds]:.1f}" for ds in datasets]
+        if tool_rates:
+            cells = [f"{c} ({100 * tool_rates[setting][ds]:.0f}%)" for c, ds in zip(cells, datasets)]
+        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {100 * r['avg']:.1f} | {100 * r['tool_rate']:.1f}% |")
+    return "\n".join(lines)
+
+
+def _grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> None:
+    width = 0.8 / max(len(series), 1)
+    for i, (name, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, max([1.0] + [v for vs in series.values() for v in vs]) * 1.15)
+    ax.legend(fontsize=8, ncols=min(len(series), 4))
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_accuracy(rows: dict[str, dict[str, float]], path: Path) -> None:
+    datasets = [k for k in next(iter(rows.values())) if k != "tool_rate"]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    series = {s: [100 * r[ds] for ds in datasets] for s, r in rows.items()}
+    _grouped_bars(ax, datasets, series, "accuracy (%)", "Accuracy per setting and dataset")
+    ax.set_xlabel("test set")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_tool_rate(tool_rates: dict[str, dict[str, float]], path: Path) -> None:
+    """Tool-use rate by stage (the paper's Figure 4): one group per dataset, one bar per setting."""
+    datasets = list(next(iter(tool_rates.values())))
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    series = {s: [100 * r[ds] for ds in datasets] for s, r in tool_rates.items()}
+    _grouped_bars(ax, datasets, series, "responses calling the tool (%)", "Tool-use rate by setting")
+    ax.set_xlabel("test set")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_train_loss(logs: dict[str, list[dict]], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for setting, history in logs.items():
+        points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+        if points:
+            ax.plot(*zip(*points), marker=".", label=setting)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (response tokens)")
+    ax.set_title("Stage-I training loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dict[str, Any]]:
+    """Test questions that ``after`` gets right and ``before`` wrong, one per dataset in turn."""
+    a = {r["id"]: r for r in read_jsonl(run_dir / f"eval-{before}" / "judged.jsonl")}
+    picked: list[dict[str, Any]] = []
+    by_ds: dict[str, list[dict]] = {}
+    for row in read_jsonl(run_dir / f"eval-{after}" / "judged.jsonl"):
+        if row["correct"] and not a[row["id"]]["correct"]:
+            by_ds.setdefault(row["dataset"], []).append(row | {"before": a[row["id"]]})
+    while len(picked) < n and any(by_ds.values()):
+        for ds in sorted(by_ds):
+            if by_ds[ds] and len(picked) < n:
+                picked.append(by_ds[ds].pop(0))
+    return picked
+
+
+def _quote(text: str | None, limit: int = 300) -> str:
+    text = "(none)" if text is None else text.replace("\n", " ").replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
+    """Write results.json, report.md and the plots for a finished run; returns the results."""
+    from trice.config import to_dict
+    from trice.pipeline import SETTINGS, environment
+
+    run = plan.run_dir
+    settings = plan.recipe.settings
+    rows = result_rows(run, settings)
+    tool_rates = {s: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"] for s in settings}
+    splits = read_json(run / "data" / "splits.json")
+    label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s])}
+    probe = read_json(run / "probe" / "summary.json")
+    logs = {s: read_json(p) for s in settings if (p := run / f"train-{s}" / "train_log.json").is_file()}
+    results = {
+        "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
+        "rows": rows,
+        "tool_rate_by_dataset": tool_rates,
+        "label_stats": label_stats,
+        "probe": probe,
+    }
+    write_json(out_dir / "results.json", results)
+    plot_accuracy(rows, out_dir / "accuracy.png")
+    plot_tool_rate(tool_rates, out_dir / "tool_rate.png")
+    if logs:
+        plot_train_loss(logs, out_dir / "train_loss.png")
+
+    split_lines = [
+        f"| {ds} | {d['split']} | {d['train_used']} | {d['test_used']} |" for ds, d in splits["datasets"].items()
+    ]
+    md = [
+        "# trice report",
+        "",
+        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. "
+        f"Run directory `{run}`.",
+        "",
+        "## Accuracy (%) and tool use",
+        "",
+        "Cells: accuracy (tool-use rate). avg: the unweighted mean over datasets, as in the paper.",
+        "",
+        markdown_table(rows, tool_rates),
+        "",
+        "![accuracy](accuracy.png)",
+        "",
+        "![tool use](tool_rate.png)",
+        "",
+        "## Data",
+        "",
+        "| dataset | split | train questions | test questions |",
+        "|---|---|---|---|",
+        *split_lines,
+        "",
+        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% "
+        f"(tool use {100 * probe['tool_rate']:.1f}%).",
+        "",
+        "| training set | probed | kept | right (own answer) | labelled (tool call) | dropped | tool share |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} "
+            f"| {100 * s['tool_share']:.0f}% |"
+            for m, s in label_stats.items()
+        ],
+        "",
+    ]
+    if logs:
+        md += ["## Training", "", "![training loss](train_loss.png)", ""]
+    if "zero-shot" in settings and "trice-i" in settings:
+        cases = case_studies(run, "zero-shot", "trice-i")
+        if cases:
+            md += ["## Case studies: zero-shot wrong, TRICE-I right", "", "| dataset | question | zero-shot | TRICE-I |", "|---|---|---|---|"]
+            for c in cases:
+                md.append(
+                    f"| {c['dataset']} | {_quote(c['question'], 200)} | {_quote(c['before']['response'])} -> {_quote(c['before']['prediction'])} "
+                    f"| {_quote(c['response'])} -> {_quote(c['prediction'])} |"
+                )
+            md.append("")
+    env = environment()
+    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+    write_text(out_dir / "report.md", "\n".join(md))
+    return results
