@@ -1,0 +1,36 @@
+"""Where the benchmark data lives: one rule for every command, so a run never silently reads the
+wrong copy and a missing directory fails with what to do about it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_DIR_ENV = "TRICE_DATA_DIR"
+_DEFAULT_RELATIVE = Path("..") / "shared" / "data"
+
+
+def resolve_data_dir(arg: str | os.PathLike | None = None) -> Path:
+    """The data directory: ``arg``, else ``$TRICE_DATA_DIR``, else ``../shared/data`` (from the cwd).
+
+    An explicitly named directory must exist; the default is only used when it does.
+    """
+    for source, value in (("--data-dir", arg), (f"${DATA_DIR_ENV}", os.environ.get(DATA_DIR_ENV))):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"data directory {path} (from {source}) does not exist")
+            return path
+    default = Path.cwd() / _DEFAULT_RELATIVE
+    if default.is_dir():
+        return default.resolve()
+    raise FileNotFoundError(
+        f"no data directory: {default} does not exist; pass --data-dir or set {DATA_DIR_ENV}"
+    )
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a :class:`FileNotFoundError` naming it and the usual fix."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path} (check --data-dir or ${DATA_DIR_ENV})")
+    return path
