@@ -40,20 +40,18 @@ class DataConfig:
 
 
 def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
-    """(train, test, description of the splits) after per-dataset subsampling."""
-    from trice.data.math import describe_splits, load_math
+    """(train, test, description of the splits) after per-dataset subsampling; each dataset loads once."""
+    from trice.data.math import MATH_LOADERS, describe
     from trice.data.paths import resolve_data_dir
 
     data_dir = resolve_data_dir(config.data_dir)
-    train: list[Example] = []
-    test: list[Example] = []
+    loaded = {ds: MATH_LOADERS[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}
+    train = [e for d in loaded.values() for e in sample(d.train, config.n_train, config.seed)]
+    test = [e for d in loaded.values() for e in sample(d.test, config.n_test, config.seed)]
+    splits = describe(loaded)
     for ds in config.datasets:
-        kw = dict(datasets=(ds,), seed=config.seed, test_fraction=config.test_fraction)
-        train += sample(load_math(data_dir, split="train", **kw), config.n_train, config.seed)
-        test += sample(load_math(data_dir, split="test", **kw), config.n_test, config.seed)
-    splits = describe_splits(data_dir, datasets=tuple(config.datasets), seed=config.seed, test_fraction=config.test_fraction)
-    used = {ds: {"train_used": sum(e.dataset == ds for e in train), "test_used": sum(e.dataset == ds for e in test)} for ds in config.datasets}
-    return train, test, {"data_dir": str(data_dir), "datasets": {ds: splits[ds] | used[ds] for ds in config.datasets}}
+        splits[ds] |= {"train_used": sum(e.dataset == ds for e in train), "test_used": sum(e.dataset == ds for e in test)}
+    return train, test, {"data_dir": str(data_dir), "datasets": splits}
 
 
 def run_data(config: DataConfig) -> dict[str, Any]:
