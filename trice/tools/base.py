@@ -66,7 +66,7 @@ def parse_call(text: str, names: Iterable[str]) -> ToolCall | None:
     off before it balances, the rest of the text is the argument (the tool then decides). The scan is
     linear in the text's length.
     """
-    names = sorted(set(names), key=len, reverse=True)
+    names = sorted({n for n in names if n}, key=len, reverse=True)  # "" would match every "("
     if not names or not text:
         return None
     pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(re.escape(n) for n in names) + r")\s*\(")
@@ -123,7 +123,7 @@ class ToolRegistry:
             output = tool.run(call.argument)
         except ToolError as err:
             return ToolResult(call, False, error_kind=err.kind, error=str(err))
-        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as err:
+        except Exception as err:  # a tool's bug on one argument is a failed call, not a crashed run
             return ToolResult(call, False, error_kind="runtime", error=f"{type(err).__name__}: {err}")
         if not isinstance(output, str):
             return ToolResult(call, False, error_kind="runtime", error=f"tool returned {type(output).__name__}, not text")
