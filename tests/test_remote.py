@@ -1,0 +1,354 @@
+"""The remote client against fake servers on 127.0.0.1: healthy, refusing, hanging, erroring,
+malformed, rejecting. Nothing here leaves the machine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trice.config import ConfigError, build_config
+from trice.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, retrying
+
+# A behaviour maps (hit number, path, request JSON) to (status, body, content type), or None to hang.
+Reply = tuple[int, bytes, str]
+Behaviour = Callable[[int, str, dict], Reply | None]
+
+
+def openai_reply(path: str, request: dict) -> Reply:
+    """What an OpenAI-compatible server answers: the prompt echoed back, so tests see it arrived."""
+    if path.endswith("/chat/completions"):
+        content = "echo: " + request["messages"][-1]["content"]
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        body = {"id": "c", "object": "chat.completion", "created": 0, "model": request["model"], "choices": [choice]}
+    else:
+        choice = {"index": 0, "text": "echo: " + request["prompt"], "finish_reason": "stop", "logprobs": None}
+        body = {"id": "c", "object": "text_completion", "created": 0, "model": request["model"], "choices": [choice]}
+    return 200, json.dumps(body).encode(), "application/json"
+
+
+def healthy(hit: int, path: str, request: dict) -> Reply:
+    return openai_reply(path, request)
+
+
+class FakeServer:
+    """A ThreadingHTTPServer in a daemon thread, recording each request it received."""
+
+    def __init__(self, behaviour: Behaviour):
+        self.behaviour = behaviour
+        self.requests: list[tuple[str, dict, dict]] = []  # (path, lower-cased headers, JSON body)
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with server._lock:
+                    server.requests.append((self.path, headers, json.loads(raw)))
+                    hit = len(server.requests)
+                reply = server.behaviour(hit, self.path, json.loads(raw))
+                if reply is None:  # hang, in small steps, until the test tears the server down
+                    while not server.stopping.wait(0.05):
+                        pass
+                    return
+                status, body, content_type = reply
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    @property
+    def hits(self) -> int:
+        return len(self.requests)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], FakeServer]]:
+    servers: list[FakeServer] = []
+
+    def start(behaviour: Behaviour) -> FakeServer:
+        servers.append(FakeServer(behaviour))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A URL nobody listens on: bind a port, then free it, so connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def endpoint(base_url: str, **fields: Any) -> OpenAIEndpoint:
+    settings: dict[str, Any] = dict(
+        model="fake-model", max_retries=2, backoff_initial=0.01, backoff_max=0.05, connect_timeout=1.0, read_timeout=2.0
+    )
+    settings.update(fields)
+    return OpenAIEndpoint(EndpointConfig(base_url=base_url, **settings))
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "trice.remote" and r.levelno == logging.WARNING]
+
+
+# (a) a healthy server
+
+
+@pytest.mark.parametrize("mode", ["chat", "completions"])
+def test_complete_in_both_modes_and_cache_on_disk(serve, tmp_path: Path, mode: str) -> None:
+    server = serve(healthy)
+    ep = endpoint(server.url, mode=mode, cache_dir=str(tmp_path))
+    assert ep.complete("2+2?") == "echo: 2+2?"
+    path, _, body = server.requests[0]
+    assert path == f"/v1/{'chat/completions' if mode == 'chat' else 'completions'}"
+    assert body["model"] == "fake-model" and body["max_tokens"] == 128 and body["temperature"] == 0.0
+    assert "stop" not in body  # an empty stop list is not sent
+
+    assert ep.complete("2+2?") == "echo: 2+2?"
+    assert server.hits == 1
+    assert endpoint(server.url, mode=mode, cache_dir=str(tmp_path)).complete("2+2?") == "echo: 2+2?"
+    assert server.hits == 1
+    entries = list(tmp_path.glob("*/*.json"))
+    assert len(entries) == 1 and entries[0].parent.name == entries[0].stem[:2]
+
+    ep.complete("3+3?")
+    ep.complete("2+2?", max_tokens=7)  # other parameters, other key
+    assert server.hits == 3
+
+
+def test_chat_messages_overrides_and_api_key(serve, monkeypatch) -> None:
+    server = serve(healthy)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert endpoint(server.url).complete(messages, max_tokens=7, stop=["\n"]) == "echo: hi"
+    _, headers, body = server.requests[0]
+    assert body["messages"] == messages and body["max_tokens"] == 7 and body["stop"] == ["\n"]
+    assert headers["authorization"] == "Bearer EMPTY"
+
+    monkeypatch.setenv("TEACHER_KEY", "sk-local")
+    endpoint(server.url, api_key_env="TEACHER_KEY").complete("x")
+    assert server.requests[1][1]["authorization"] == "Bearer sk-local"
+
+
+def test_bad_calls_are_caller_errors(serve) -> None:
+    ep = endpoint(serve(healthy).url, mode="completions")
+    with pytest.raises(TypeError, match="unknown overrides"):
+        ep.complete("x", temprature=0.5)
+    with pytest.raises(TypeError, match="completions mode takes a str"):
+        ep.complete([{"role": "user", "content": "x"}])
+
+
+def test_cache_ignores_server_address_and_damaged_entries(serve, tmp_path: Path) -> None:
+    first, second = serve(healthy), serve(healthy)
+    endpoint(first.url, cache_dir=str(tmp_path)).complete("q")
+    ep = endpoint(second.url, cache_dir=str(tmp_path))
+    assert ep.complete("q") == "echo: q" and second.hits == 0  # same model elsewhere: same answer
+
+    (entry,) = tmp_path.glob("*/*.json")
+    entry.write_text("{torn", encoding="utf-8")
+    assert ep.complete("q") == "echo: q" and second.hits == 1
+    assert json.loads(entry.read_text(encoding="utf-8"))["text"] == "echo: q"  # rewritten whole
+
+
+def test_sampled_requests_cached_only_on_request(serve, tmp_path: Path) -> None:
+    server = serve(healthy)
+    ep = endpoint(server.url, cache_dir=str(tmp_path), temperature=0.7)
+    ep.complete("q")
+    ep.complete("q")
+    assert server.hits == 2 and not list(tmp_path.glob("*/*.json"))
+
+    ep = endpoint(server.url, cache_dir=str(tmp_path), temperature=0.7, cache_sampled=True)
+    ep.complete("q", sample_index=0)
+    ep.complete("q", sample_index=0)
+    ep.complete("q", sample_index=1)
+    assert server.hits == 4
+    assert ep.complete_many(["q", "q"], sample_index=1) == ["echo: q", "echo: q"] and server.hits == 4
+    with pytest.raises(ValueError, match="sample_index"):
+        ep.complete("q")
+
+
+# (b) connection refused, (c) hanging
+
+
+def test_refused_connection_is_unavailable_after_retries(refused_url: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        endpoint(refused_url, max_retries=2).complete("q")
+    assert info.value.kind == "unavailable" and info.value.attempts == 3
+    assert "127.0.0.1" in str(info.value)
+    assert time.monotonic() - start < 2
+
+
+def test_hanging_server_times_out(serve) -> None:
+    server = serve(lambda hit, path, request: None)
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        endpoint(server.url, read_timeout=0.3, max_retries=1).complete("q")
+    assert info.value.kind == "timeout" and info.value.attempts == 2 and server.hits == 2
+    assert time.monotonic() - start < 3
+
+
+# (d) server errors, (e) malformed answers, (f) rejections
+
+
+def test_server_errors_are_retried(serve) -> None:
+    flaky = serve(lambda hit, path, request: (500, b"oops", "text/plain") if hit <= 2 else openai_reply(path, request))
+    assert endpoint(flaky.url, max_retries=3).complete("q") == "echo: q"
+    assert flaky.hits == 3
+
+    busy = serve(lambda hit, path, request: (429, b"{}", "text/plain") if hit == 1 else openai_reply(path, request))
+    assert endpoint(busy.url).complete("q") == "echo: q" and busy.hits == 2
+
+    broken = serve(lambda hit, path, request: (500, b"oops", "text/plain"))
+    with pytest.raises(EndpointError) as info:
+        endpoint(broken.url, max_retries=2).complete("q")
+    assert info.value.kind == "unavailable" and "HTTP 500" in str(info.value) and broken.hits == 3
+
+
+@pytest.mark.parametrize(
+    "body,content_type",
+    [(b"not json{", "application/json"), (b"not json{", "text/plain"), (b'{"choices": []}', "application/json")],
+)
+def test_malformed_answers_are_bad_responses(serve, body: bytes, content_type: str) -> None:
+    server = serve(lambda hit, path, request: (200, body, content_type))
+    with pytest.raises(EndpointError) as info:
+        endpoint(server.url, max_retries=1).complete("q")
+    assert info.value.kind == "bad_response" and server.hits == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_rejections_fail_at_once_and_spare_the_circuit(serve, status: int) -> None:
+    server = serve(lambda hit, path, request: (status, b'{"error": {"message": "nope"}}', "application/json"))
+    ep = endpoint(server.url, max_retries=3, circuit_threshold=2)
+    for _ in range(3):
+        with pytest.raises(EndpointError) as info:
+            ep.complete("q")
+        assert info.value.kind == "rejected" and info.value.attempts == 1 and f"HTTP {status}" in str(info.value)
+    assert server.hits == 3 and not ep.circuit.open
+
+
+# (g) the circuit
+
+
+def test_circuit_fails_fast_with_one_warning(serve, caplog) -> None:
+    server = serve(lambda hit, path, request: (503, b"down", "text/plain"))
+    ep = endpoint(server.url, max_retries=0, circuit_threshold=2)
+    with caplog.at_level(logging.WARNING, logger="trice.remote"):
+        for _ in range(2):
+            with pytest.raises(EndpointError):
+                ep.complete("q")
+        assert server.hits == 2 and ep.circuit.open
+        for _ in range(3):
+            with pytest.raises(EndpointError, match="circuit open") as info:
+                ep.complete("q")
+            assert info.value.kind == "unavailable" and info.value.attempts == 0
+    assert server.hits == 2
+    (warning,) = warnings_of(caplog)
+    assert server.url in warning.getMessage() and "HTTP 503" in warning.getMessage()
+
+
+def test_complete_many_against_dead_server(refused_url: str, caplog) -> None:
+    ep = endpoint(refused_url, max_retries=1, circuit_threshold=2)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="trice.remote"):
+        results = ep.complete_many([f"q{i}" for i in range(10)], n_workers=4)
+    assert len(results) == 10 and all(isinstance(r, EndpointError) and r.kind == "unavailable" for r in results)
+    assert time.monotonic() - start < 3
+    assert len(warnings_of(caplog)) == 1
+
+
+def test_complete_many_keeps_order(serve) -> None:
+    def reject_bad(hit: int, path: str, request: dict) -> Reply:
+        if request["messages"][0]["content"] == "bad":
+            return 401, b"{}", "application/json"
+        return openai_reply(path, request)
+
+    server = serve(reject_bad)
+    results = endpoint(server.url).complete_many(["a", "bad", "c"], n_workers=2)
+    assert results[0] == "echo: a" and results[2] == "echo: c"
+    assert isinstance(results[1], EndpointError) and results[1].kind == "rejected"
+
+
+def test_circuit_trial_after_cooldown(caplog) -> None:
+    now = [0.0]
+    circuit = Circuit("http://x", threshold=2, cooldown=10.0, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="trice.remote"):
+        circuit.failure(RuntimeError("a"))
+        assert circuit.allow()
+        circuit.failure(RuntimeError("b"))
+        assert circuit.open and not circuit.allow()
+        now[0] = 10.0
+        assert circuit.allow() and not circuit.allow()  # one trial per cooldown
+        circuit.failure(RuntimeError("c"))  # trial failed: open again, no second warning
+        now[0] = 19.0
+        assert not circuit.allow()
+        now[0] = 20.0
+        assert circuit.allow()  # a trial that never reports back (a caller's bug) ...
+        now[0] = 30.0
+        assert circuit.allow()  # ... does not block the next one
+        circuit.success()
+        assert not circuit.open and circuit.allow() and circuit.failures == 0
+    assert len(warnings_of(caplog)) == 1
+    assert any("circuit closed" in r.getMessage() for r in caplog.records)
+
+
+# config and retry policy
+
+
+def test_config_from_yaml_keys_and_validation() -> None:
+    values = {"model": "m", "mode": "completions", "stop": ["\n"], "cache_dir": "c"}
+    config = build_config(EndpointConfig, values, "t.yaml")
+    assert config.stop == ["\n"] and config.cache_dir == "c"
+    with pytest.raises(ConfigError, match="unknown key 'modle'"):
+        build_config(EndpointConfig, {"modle": "m"}, "t.yaml")
+    for bad, name in [({"mode": "edit"}, "mode"), ({"read_timeout": 0}, "read_timeout"), ({"model": ""}, "model"),
+                      ({"max_retries": -1}, "max_retries"), ({"top_p": 0}, "top_p")]:
+        with pytest.raises(ConfigError, match=name):
+            build_config(EndpointConfig, {"model": "m", **bad}, "t.yaml")
+
+
+def test_retrying_reraises_the_last_error_and_skips_rejections() -> None:
+    calls: list[str] = []
+
+    def fail(kind: str) -> None:
+        calls.append(kind)
+        raise EndpointError(kind, kind)
+
+    policy = EndpointConfig(model="m", max_retries=2, backoff_initial=0.0)
+    with pytest.raises(EndpointError, match="timeout"):
+        retrying(policy)(fail, "timeout")
+    with pytest.raises(EndpointError, match="rejected"):
+        retrying(policy)(fail, "rejected")
+    assert calls == ["timeout"] * 3 + ["rejected"]
