@@ -1,0 +1,180 @@
+"""Loading and saving LoRA adapters with checks that fail early and say what is wrong.
+
+peft's own failure modes are quiet or cryptic: an adapter trained on another base model fails with a
+``size mismatch`` RuntimeError from deep inside ``load_state_dict`` (or loads *partially* with only a
+warning when layer counts differ), and a broken save can leave an adapter with no LoRA tensors at
+all (the alpaca-lora "empty adapter" bug) that loads fine and silently does nothing. Here each of
+those is a ``ValueError`` naming the adapter directory and the mismatch, and a save is atomic and
+re-read before it replaces anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _weights_file(path: Path) -> Path:
+    for name in ADAPTER_WEIGHTS:
+        if (path / name).is_file():
+            return path / name
+    raise ValueError(f"adapter {path}: no weights file ({' or '.join(ADAPTER_WEIGHTS)})")
+
+
+def read_adapter_weights(path: str | os.PathLike) -> dict[str, Any]:
+    """The tensors saved in an adapter directory, by their saved (peft) names."""
+    path = Path(path)
+    weights = _weights_file(path)
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(weights), device="cpu")
+        import torch
+
+        return torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or corrupt file: say which one
+        raise ValueError(f"adapter {path}: cannot read {weights.name}: {err}") from None
+
+
+def check_adapter_dir(path: str | os.PathLike) -> dict[str, Any]:
+    """Raise ValueError unless ``path`` holds an adapter config and non-empty LoRA weights; return the weights."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"adapter {path}: no such directory")
+    config_file = path / ADAPTER_CONFIG
+    if not config_file.is_file():
+        raise ValueError(f"adapter {path}: no {ADAPTER_CONFIG} (not a saved peft adapter)")
+    try:
+        json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not valid JSON ({err})") from None
+    weights = read_adapter_weights(path)
+    lora_a = [k for k in weights if "lora_A" in k]
+    lora_b = [k for k in weights if "lora_B" in k]
+    if not lora_a or not lora_b:
+        raise ValueError(
+            f"adapter {path}: the weights hold no LoRA tensors ({len(weights)} tensors, "
+            f"{len(lora_a)} lora_A, {len(lora_b)} lora_B): an empty adapter would silently change nothing"
+        )
+    return weights
+
+
+def _saved_state(model: Any) -> dict[str, Any]:
+    from peft import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(model)
+
+
+def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -> Any:
+    """``model`` (a plain transformers model) with the LoRA adapter at ``path`` applied: a ``PeftModel``.
+
+    Raises ValueError naming ``path`` when the directory is not an adapter, its weights are empty, or
+    it does not fit the base model (other hidden size, other layer count, modules the model lacks).
+    ``trainable`` leaves the LoRA weights trainable (to continue training); otherwise they are frozen.
+    ``model`` is modified in place by peft, also when loading fails: reload it after an error.
+    """
+    from peft import PeftModel
+
+    path = Path(path)
+    saved = check_adapter_dir(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable)
+        except RuntimeError as err:
+            lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
+            detail = "; ".join(lines[:3]) + (f" (+{len(lines) - 3} more)" if len(lines) > 3 else "")
+            raise ValueError(
+                f"adapter {path} does not match the base model {_model_name(model)}: {detail or err}. "
+                "It was probably trained on another base model (see base_model_name_or_path in its adapter_config.json)."
+            ) from None
+        except ValueError as err:  # e.g. "Target modules {...} not found in the base model"
+            raise ValueError(f"adapter {path} does not match the base model {_model_name(model)}: {err}") from None
+    for w in caught:  # re-emit what we do not turn into errors
+        if "missing adapter keys" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    expected = _saved_state(peft_model)
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} LoRA tensors the model needs are not in the adapter (first: {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} adapter tensors have no place in the model (first: {unexpected[0]})")
+        raise ValueError(
+            f"adapter {path} does not match the base model {_model_name(model)}: {'; '.join(parts)}. "
+            "It was probably trained on another base model (other layer count or module names)."
+        )
+    return peft_model
+
+
+def _model_name(model: Any) -> str:
+    config = getattr(model, "config", None)
+    name = getattr(config, "_name_or_path", None) or type(model).__name__
+    hidden = getattr(config, "hidden_size", None)
+    return f"{name!r} (hidden size {hidden})" if hidden is not None else repr(name)
+
+
+def save_adapter(model: Any, path: str | os.PathLike, tokenizer: Any = None) -> Path:
+    """Save a PeftModel's adapter (and ``tokenizer``) to ``path`` atomically, after checking the result.
+
+    The adapter is written to a temporary sibling directory, re-read, and must hold every LoRA tensor
+    of the model (lora_A and lora_B) before it replaces ``path``; a failed check raises ValueError and
+    leaves any previous adapter at ``path`` untouched.
+    """
+    import torch
+
+    path = Path(path)
+    if not hasattr(model, "peft_config"):
+        raise ValueError(f"refusing to save {path}: {type(model).__name__} is not a peft model (lora_A missing)")
+    expected = _saved_state(model)
+    if not any("lora_A" in k for k in expected):
+        raise ValueError(f"refusing to save {path}: the model has no LoRA adapter (lora_A missing)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        model.save_pretrained(str(tmp))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        saved = check_adapter_dir(tmp)
+        if set(saved) != set(expected):
+            lost = sorted(set(expected) - set(saved))
+            raise ValueError(f"refusing to save {path}: the saved adapter lacks {len(lost)} LoRA tensors (first: {lost[:1]})")
+        for key, value in expected.items():
+            if not torch.equal(saved[key].to(value.device, value.dtype), value):
+                raise ValueError(f"refusing to save {path}: tensor {key} reads back different from the model")
+        if all(not bool(saved[k].any()) for k in saved if "lora_B" in k):
+            log.warning("adapter %s: every lora_B is zero, so it does not change the model (untrained?)", path)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            path.rename(old)
+        tmp.rename(path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def merge_for_inference(model: Any) -> Any:
+    """Fold LoRA weights into the base weights (faster generation); a non-peft model is returned as is."""
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        return model.merge_and_unload()
+    return model

@@ -1,0 +1,304 @@
+"""Stage I, behaviour cloning: LoRA SFT with the loss on the response tokens only.
+
+L_clone = -sum log p(o | s, q): the prompt (instruction + question in the chosen template) and the
+target response are tokenized separately and concatenated, so the boundary between them is exact
+and matches generation (which tokenizes the prompt alone, without special tokens, and continues
+it); the labels are -100 on the prompt and on padding. The target ends with the EOS token so the
+model learns to stop.
+
+Training is transformers' ``Trainer`` with a right-padding collator. Checkpoints (adapter, optimizer,
+scheduler, RNG state) go to ``output_dir/checkpoints`` every ``save_steps``; a rerun resumes from the
+last complete one. The final adapter (with the tokenizer) goes to ``output_dir/adapter`` atomically,
+next to ``train_log.json`` (the trainer's log history) and ``sft_config.json``. A non-finite loss or
+gradient stops training with a RuntimeError naming the step, before the optimizer touches the
+weights, so the last checkpoint stays a good one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trice.io import read_jsonl, read_json, write_json
+from trice.prompts import task_prompt
+from trice.sft_config import SFTConfig
+
+log = logging.getLogger(__name__)
+
+SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
+IGNORE_INDEX = -100
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# files Trainer writes into a checkpoint; trainer_state.json comes last, so its presence marks a whole one
+_CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
+
+
+def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512) -> list[dict]:
+    """Token features for training, one per row that fits in ``max_length`` tokens (longer rows are
+    dropped, with a warning giving their count).
+
+    Each feature holds ``input_ids`` (prompt ids + response ids + EOS), ``labels`` (-100 over the
+    prompt, the response ids + EOS after it) and ``attention_mask``, as lists of ints, plus the row's
+    ``id``.
+    """
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token: the model could not learn to stop")
+    features: list[dict] = []
+    dropped = 0
+    for row in rows:
+        prompt = task_prompt(row["task"], row["question"], template, tokenizer)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        target_ids = tokenizer(row["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        input_ids = list(prompt_ids) + list(target_ids)
+        if len(input_ids) > max_length:
+            dropped += 1
+            continue
+        features.append(
+            {
+                "id": row.get("id"),
+                "input_ids": input_ids,
+                "labels": [IGNORE_INDEX] * len(prompt_ids) + list(target_ids),
+                "attention_mask": [1] * len(input_ids),
+            }
+        )
+    if dropped:
+        log.warning("dropped %d of %d examples longer than max_length=%d tokens", dropped, len(rows), max_length)
+    return features
+
+
+class SFTCollator:
+    """Right-pads ``input_ids`` (with the pad id), ``labels`` (with -100) and ``attention_mask`` (with 0)."""
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        batch = {"input_ids": [], "labels": [], "attention_mask": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
+            batch["attention_mask"].append(list(f["attention_mask"]) + [0] * pad)
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+def _nonfinite_guard_class() -> type:
+    from transformers import TrainerCallback
+
+    class NonFiniteGuard(TrainerCallback):
+        """Stop with a RuntimeError naming the step when the loss or a gradient is not finite.
+
+        Gradients are checked just before each optimizer step (a NaN/inf loss makes them non-finite),
+        so the weights and every checkpoint saved so far stay clean. The logged loss is checked too.
+        """
+
+        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if model is None:
+                return
+            bad = [
+                name
+                for name, p in model.named_parameters()
+                if p.requires_grad and p.grad is not None and not bool(torch.isfinite(p.grad).all())
+            ]
+            if bad:
+                raise RuntimeError(
+                    f"training stopped at step {state.global_step + 1}: non-finite gradient in {len(bad)} "
+                    f"parameters (first: {bad[0]}), from a NaN/inf loss or an overflow; the weights were not "
+                    f"updated. Lower learning_rate or check the data; the last checkpoint is in {args.output_dir}."
+                )
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise RuntimeError(
+                    f"training stopped at step {state.global_step}: the logged loss is {loss}. Lower "
+                    f"learning_rate or check the data; the last checkpoint is in {args.output_dir}."
+                )
+
+    return NonFiniteGuard
+
+
+def last_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The highest-step complete checkpoint; incomplete ones (killed mid-save) are deleted with a warning."""
+    if not checkpoints_dir.is_dir():
+        return None
+    found = sorted(
+        ((int(m.group(1)), p) for p in checkpoints_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))),
+        reverse=True,
+    )
+    for _, path in found:
+        if all((path / name).is_file() for name in _CHECKPOINT_FILES):
+            try:
+                read_json(path / "trainer_state.json")
+                return path
+            except ValueError:
+                pass
+        log.warning("deleting incomplete checkpoint %s (killed while saving?)", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+def _load_base_model(config: SFTConfig) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    from trice.models import resolve_model
+
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(config.model), dtype=dtype)
+    model.config.use_cache = False  # no KV cache while training
+    return model
+
+
+def _trainable_model(model: Any, config: SFTConfig) -> Any:
+    if config.init_adapter:
+        from trice.adapters import load_adapter
+
+        peft_model = load_adapter(model, config.init_adapter, trainable=True)
+        lora = peft_model.peft_config["default"]
+        if (lora.r, lora.lora_alpha) != (config.lora_r, config.lora_alpha):
+            log.warning(
+                "init_adapter %s has r=%s alpha=%s; it keeps them (config lora_r=%s lora_alpha=%s ignored)",
+                config.init_adapter, lora.r, lora.lora_alpha, config.lora_r, config.lora_alpha,
+            )
+        return peft_model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        bias="none",
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as err:  # "Target modules {...} not found in the base model"
+        raise ValueError(f"target_modules: {err}") from None
+
+
+def _training_args(config: SFTConfig, checkpoints_dir: Path) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(checkpoints_dir),
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps if config.warmup_steps > 0 else config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss must show in the log (the guard stops on it), not be averaged away
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit or None,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=config.report_to,
+        bf16=config.bf16,
+        activation_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        remove_unused_columns=False,  # the collator builds the batch; keep every feature key
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        include_num_input_tokens_seen="non_padding",
+    )
+
+
+def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path:
+    """Train a LoRA adapter on ``config.data``; returns the adapter directory (``output_dir/adapter``).
+
+    ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
+    """
+    from transformers import Trainer, set_seed
+
+    from trice.adapters import save_adapter
+    from trice.models import load_tokenizer
+
+    config.validate()
+    if not config.data:
+        raise ValueError("data: required (a JSONL of id, task, question, output)")
+    if not config.output_dir:
+        raise ValueError("output_dir: required")
+    out = Path(config.output_dir)
+    checkpoints_dir = out / "checkpoints"
+
+    rows = read_jsonl(config.data, SFT_FIELDS, unique="id")
+    tokenizer = load_tokenizer(config.model)
+    features = build_sft_features(rows, tokenizer, config.template, config.max_length)
+    if not features:
+        raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
+
+    resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
+    if not config.resume and checkpoints_dir.exists():
+        log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
+        shutil.rmtree(checkpoints_dir)
+    previous = out / "sft_config.json"
+    if resume_from is not None and previous.is_file():
+        try:
+            changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
+        except ValueError:
+            changed = []
+        if changed:
+            log.warning("resuming %s with a changed config (%s): the run mixes two settings", resume_from, ", ".join(changed))
+    write_json(previous, dataclasses.asdict(config))
+
+    set_seed(config.seed)  # before the LoRA weights are initialised
+    model = _trainable_model(_load_base_model(config), config)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    tokenizer.padding_side = "right"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    trainer = Trainer(
+        model=model,
+        args=_training_args(config, checkpoints_dir),
+        train_dataset=features,
+        data_collator=SFTCollator(pad_id),
+        processing_class=tokenizer,
+        callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
+    )
+    if resume_from is not None:
+        log.info("resuming from %s", resume_from)
+    tokens_before = trainer.state.num_input_tokens_seen if resume_from is None else _tokens_seen(resume_from)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    tokens = int(trainer.state.num_input_tokens_seen) - tokens_before
+    runtime = float(result.metrics.get("train_runtime") or 0.0)
+    throughput = {
+        "step": trainer.state.global_step,
+        "run_tokens": tokens,
+        "run_runtime_s": runtime,
+        "run_tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
+        "resumed_from": None if resume_from is None else resume_from.name,
+        "examples": len(features),
+        "dropped_too_long": len(rows) - len(features),
+    }
+    log.info("trained to step %d: %d tokens in %.1f s (%s tokens/s)", throughput["step"], tokens, runtime, throughput["run_tokens_per_second"])
+
+    tokenizer.padding_side = "left"  # the saved tokenizer is for generation
+    adapter = save_adapter(trainer.model, out / "adapter", tokenizer)
+    write_json(out / "train_log.json", [*trainer.state.log_history, throughput])
+    return adapter
+
+
+def _tokens_seen(checkpoint: Path) -> int:
+    try:
+        return int(read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen") or 0)
+    except (ValueError, AttributeError):
+        return 0
