@@ -150,9 +150,12 @@ def test_saved_adapter_reloads_to_identical_logits(tiny_model_dir, trained):
     ids = torch.tensor([[5, 17, 42, 99, 3, 250, 8]])
     with torch.no_grad():
         expected = in_memory(input_ids=ids).logits
-        reloaded, tok = load_model(str(tiny_model_dir), adapter=adapter)
+        reloaded, tok = load_model(str(tiny_model_dir), adapter=adapter, merge=False)
         got = reloaded(input_ids=ids).logits
+        merged, _ = load_model(str(tiny_model_dir), adapter=adapter)  # what generation uses
+        merged_logits = merged(input_ids=ids).logits
     assert torch.equal(got, expected)
+    assert torch.allclose(merged_logits, expected, atol=1e-5)
     base, _ = load_model(str(tiny_model_dir))
     with torch.no_grad():
         assert not torch.equal(base(input_ids=ids).logits, expected)  # the adapter does something
@@ -202,7 +205,7 @@ def test_save_adapter_is_atomic_and_refuses_a_model_without_lora(tiny_model_dir,
         save_adapter(base, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
 
-    model, tok = load_model(str(tiny_model_dir), adapter=adapter)
+    model, tok = load_model(str(tiny_model_dir), adapter=adapter, merge=False)
     save_adapter(model, tmp_path / "out", tok)
     save_adapter(model, tmp_path / "out", tok)  # replaces an existing adapter
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

@@ -102,15 +102,23 @@ def load_tokenizer(name_or_path: str) -> Any:
     return tokenizer
 
 
-def load_model(name_or_path: str, adapter: str | os.PathLike | None = None, dtype: str = "float32") -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply."""
+def load_model(
+    name_or_path: str, adapter: str | os.PathLike | None = None, dtype: str = "float32", merge: bool = True
+) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply.
+
+    For inference the adapter is merged into the base weights (``merge``), so generation costs the
+    same as with the base model.
+    """
     from transformers import AutoModelForCausalLM
 
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if adapter is not None:
-        from trice.adapters import load_adapter
+        from trice.adapters import load_adapter, merge_for_inference
 
         model = load_adapter(model, adapter)
+        if merge:
+            model = merge_for_inference(model)
     model.eval()
     return model, load_tokenizer(name_or_path)

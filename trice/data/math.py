@@ -191,9 +191,12 @@ class MathData:
 
 
 def join_question(body: str, question: str) -> str:
-    """``body`` then ``question``, whitespace collapsed; a body cut off before its full stop gets one."""
+    """``body`` then ``question``, whitespace collapsed; a body cut off before its full stop gets one,
+    and one ending in a comma (``If each box holds 5 bars,``) runs on into the question."""
     body, question = " ".join(body.split()), " ".join(question.split())
-    if body and body[-1] not in ".?!":
+    if body.endswith(",") and question:
+        question = question[0].lower() + question[1:]
+    elif body and body[-1] not in ".?!":
         body += "."
     return f"{body} {question}".strip()
 
