@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.prepare:DataConfig", "trice.prepare:run_data", "Load, split and subsample a task's datasets."),
     "generate": ("trice.generate:GenerateConfig", "trice.generate:run_generate", "Generate responses for a file of examples (resumable)."),
     "evaluate": ("trice.evaluate:EvaluateConfig", "trice.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
+    "score": ("trice.score:ScoreConfig", "trice.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.label:LabelConfig", "trice.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
     "train-sft": ("trice.sft_config:SFTConfig", "trice.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
 }
