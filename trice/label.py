@@ -18,6 +18,8 @@ from trice.io import read_jsonl, write_json, write_jsonl
 from trice.tasks import get_task
 
 MODES = ("trice", "sft-0", "sft-100")
+# What can happen to a probed question in each mode (every count is reported, zeros included).
+_OUTCOMES = {"trice": ("right", "labelled", "dropped"), "sft-0": ("answer",), "sft-100": ("labelled", "dropped")}
 PROBED_FIELDS = {"id": str, "dataset": str, "task": str, "question": str, "answers": (list, str), "correct": bool}
 
 
@@ -46,8 +48,10 @@ def verified_call(row: dict[str, Any]) -> str | None:
 
 def label_rows(rows: Sequence[dict[str, Any]], mode: str = "trice") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training rows for ``mode`` and counts of what happened to each probed question."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     out: list[dict[str, Any]] = []
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(dict.fromkeys(_OUTCOMES[mode], 0))
     for row in rows:
         base = {k: row[k] for k in ("id", "dataset", "task", "question", "answers")}
         if mode == "sft-0":

@@ -17,12 +17,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from trice.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
 
 
-def result_rows(run_dir: Path, settings: list[str]) -> dict[str, dict[str, float]]:
-    """Per setting: accuracy per dataset, their unweighted mean ("avg", as the paper averages), tool rate."""
+def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
+    """Per setting: accuracy per dataset (in the recipe's order), their unweighted mean ("avg", as the
+    paper averages), and the tool-use rate."""
     rows: dict[str, dict[str, float]] = {}
     for setting in settings:
         summary = read_json(run_dir / f"eval-{setting}" / "summary.json")
-        acc = {ds: v for ds, v in summary["accuracy"].items() if ds != "total"}
+        acc = {ds: summary["accuracy"][ds] for ds in datasets}
         rows[setting] = acc | {"avg": sum(acc.values()) / len(acc), "tool_rate": summary["tool_rate"]}
     return rows
 
@@ -120,8 +121,12 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
 
     run = plan.run_dir
     settings = plan.recipe.settings
-    rows = result_rows(run, settings)
-    tool_rates = {s: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"] for s in settings}
+    datasets = plan.data.datasets
+    rows = result_rows(run, settings, datasets)
+    tool_rates = {
+        s: {ds: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"][ds] for ds in datasets}
+        for s in settings
+    }
     splits = read_json(run / "data" / "splits.json")
     label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s])}
     probe = read_json(run / "probe" / "summary.json")
