@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import build_tiny_model
+from .conftest import build_tiny_model
 from trice.io import DataError
 from trice.prompts import task_prompt
 from trice.sft_config import SFTConfig
