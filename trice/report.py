@@ -41,38 +41,26 @@ def markdown_table(rows: dict[str, dict[str, float]], tool_rates: dict[str, dict
     return "\n".join(lines)
 
 
-def _grouped_bars(ax: Any, groups: list[str], series: dict[str, list[float]], ylabel: str, title: str) -> None:
-    width = 0.8 / max(len(series), 1)
-    for i, (name, values) in enumerate(series.items()):
-        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        bars = ax.bar(xs, values, width, label=name)
+def plot_grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, title: str) -> None:
+    """One group of bars per dataset, one bar per setting, values given as shares (plotted in %).
+
+    Used for accuracy and for the tool-use rate by stage (the paper's Figure 4).
+    """
+    groups = list(next(iter(values.values())))
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    width = 0.8 / len(values)
+    for i, (setting, by_group) in enumerate(values.items()):
+        xs = [g + (i - (len(values) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, [100 * by_group[g] for g in groups], width, label=setting)
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     ax.set_xticks(range(len(groups)), groups)
+    ax.set_xlabel("test set")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_ylim(0, max([1.0] + [v for vs in series.values() for v in vs]) * 1.15)
-    ax.legend(fontsize=8, ncols=min(len(series), 4))
+    top = max(100 * v for vs in values.values() for v in vs.values())
+    ax.set_ylim(0, min(110.0, max(10.0, top * 1.2)))
+    ax.legend(fontsize=8, ncols=min(len(values), 4))
     ax.grid(axis="y", alpha=0.3)
-
-
-def plot_accuracy(rows: dict[str, dict[str, float]], path: Path) -> None:
-    datasets = [k for k in next(iter(rows.values())) if k != "tool_rate"]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    series = {s: [100 * r[ds] for ds in datasets] for s, r in rows.items()}
-    _grouped_bars(ax, datasets, series, "accuracy (%)", "Accuracy per setting and dataset")
-    ax.set_xlabel("test set")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_tool_rate(tool_rates: dict[str, dict[str, float]], path: Path) -> None:
-    """Tool-use rate by stage (the paper's Figure 4): one group per dataset, one bar per setting."""
-    datasets = list(next(iter(tool_rates.values())))
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    series = {s: [100 * r[ds] for ds in datasets] for s, r in tool_rates.items()}
-    _grouped_bars(ax, datasets, series, "responses calling the tool (%)", "Tool-use rate by setting")
-    ax.set_xlabel("test set")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -139,8 +127,9 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "probe": probe,
     }
     write_json(out_dir / "results.json", results)
-    plot_accuracy(rows, out_dir / "accuracy.png")
-    plot_tool_rate(tool_rates, out_dir / "tool_rate.png")
+    accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
+    plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
+    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by setting")
     if logs:
         plot_train_loss(logs, out_dir / "train_loss.png")
 
