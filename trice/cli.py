@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
-    except (DataError, ConfigError, FileNotFoundError) as err:
+    except (DataError, ConfigError, OSError) as err:  # OSError: a missing, unreadable or unwritable path
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trice.io import read_jsonl, write_json, write_jsonl
-from trice.tasks import get_task
+from trice.config import ConfigError
+from trice.evaluate import read_input
+from trice.io import DataError, ReadReport, write_json, write_jsonl
+from trice.tasks import TASKS, get_task
 
 MODES = ("trice", "sft-0", "sft-100")
 # What can happen to a probed question in each mode (every count is reported, zeros included).
@@ -30,10 +32,28 @@ class LabelConfig:
     input: str = field(default="", metadata={"help": "Judged probe JSONL (trice evaluate's output on training questions)."})
     output: str = field(default="", metadata={"help": "Training JSONL to write (id, task, question, output, ...)."})
     mode: str = field(default="trice", metadata={"help": "trice (D_tool), sft-0 (answers only) or sft-100 (tool calls only)."})
+    skip_bad: bool = field(
+        default=False,
+        metadata={"help": "Skip bad input lines (one warning; their count is the stats' skipped_lines) instead of failing."},
+    )
 
     def validate(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+
+
+def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | None) -> None:
+    """What the field types cannot say: the row's task exists and the fields ``mode`` reads are usable."""
+    if row["task"] not in TASKS:
+        raise DataError(path, line, "task", f"unknown task {row['task']!r}; known tasks: {', '.join(TASKS)}")
+    call = row.get("tool_call")
+    if call is not None and not isinstance(call, str):
+        raise DataError(path, line, "tool_call", f"expected string or null, got {type(call).__name__}")
+    if mode == "sft-0" and not row["answers"]:
+        raise DataError(path, line, "answers", "empty: sft-0 trains on the first gold answer")
+    if mode == "trice" and row["correct"] and not isinstance(row.get("response"), str):
+        problem = "missing" if "response" not in row else f"expected string, got {type(row['response']).__name__}"
+        raise DataError(path, line, "response", f"{problem} (a correct probe's response is its training output)")
 
 
 def verified_call(row: dict[str, Any]) -> str | None:
@@ -74,10 +94,24 @@ def label_rows(rows: Sequence[dict[str, Any]], mode: str = "trice") -> tuple[lis
 
 
 def run_label(config: LabelConfig) -> dict[str, Any]:
-    """``trice label``: write the training set and ``<output>.stats.json`` beside it."""
+    """``trice label``: write the training set and ``<output>.stats.json`` beside it.
+
+    With ``skip_bad`` the stats also have ``skipped_lines``.
+    """
     config.validate()
-    rows = read_jsonl(config.input, PROBED_FIELDS, unique="id")
+    if not config.input or not config.output:
+        raise ConfigError("trice label: both --input and --output are required")
+    report = ReadReport()
+    rows = read_input(
+        config.input,
+        PROBED_FIELDS,
+        check=lambda row, path, line: check_probed(row, config.mode, path, line),
+        skip_bad=config.skip_bad,
+        report=report,
+    )
     out, stats = label_rows(rows, config.mode)
+    if config.skip_bad:
+        stats["skipped_lines"] = len(report.skipped)
     write_jsonl(config.output, out)
     write_json(Path(str(config.output) + ".stats.json"), stats)
     return stats

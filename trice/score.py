@@ -10,7 +10,10 @@
   ``used_tool`` (bool) and ``states`` (``gold``, ``True-Yes`` .. ``False-No``, ``no-prediction``;
   see :mod:`trice.reward`), one per response, and ``strategy``;
 * the last line on stdout is ``{"n": N, "strategy": s, "states": {state: count},
-  "mean_score_by_source": {source: mean}}`` (the last key only when the input has ``sources``).
+  "mean_score_by_source": {source: mean}}`` (that key only when the input has ``sources``), plus
+  ``"skipped_lines": n`` with ``--skip_bad``;
+* a bad input line fails the command with ``file:line: field 'name': problem`` (exit status 2), or
+  with ``--skip_bad`` is skipped, counted and reported in one warning.
 
 The run is resumable: each scored line is appended to the output as it is done, a rerun skips the
 ids already there (unless their responses or strategy changed), and the output is finally rewritten
@@ -26,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from trice.config import ConfigError
-from trice.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
+from trice.evaluate import read_input
+from trice.io import DataError, JsonlAppender, ReadReport, load_partial, write_jsonl
 from trice.reward import STATES, get_reward, response_states, score_responses
 from trice.tasks import get_task
 from trice.tools import ToolRegistry
@@ -44,16 +48,14 @@ class ScoreConfig:
     input: str = field(default="", metadata={"help": "JSONL with id, answers, responses (gold first), optional sources."})
     output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus predictions, scores, used_tool, states."})
     strategy: str = field(default="paper", metadata={"help": "Reward strategy: paper (the paper's states) or original (the released code)."})
+    skip_bad: bool = field(
+        default=False,
+        metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
+    )
 
     def validate(self) -> None:
         get_task(self.task)
         get_reward(self.strategy)
-
-
-def _row_lines(path: Path) -> list[int]:
-    """Line numbers of the lines :func:`read_jsonl` turns into rows (the non-blank ones), in order."""
-    with path.open("rb") as fh:
-        return [n for n, raw in enumerate(fh, start=1) if raw.decode("utf-8", "replace").strip()]
 
 
 def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -> None:
@@ -70,12 +72,11 @@ def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -
         raise DataError(path, line, "task", f"{row['task']!r}, but this run scores task {task!r}")
 
 
-def read_candidates(path: str | Path, task: str) -> list[dict]:
-    """The checked input rows; a bad line raises :class:`DataError` naming its file, line and field."""
-    rows = read_jsonl(path, CANDIDATE_FIELDS, unique="id")
-    for line, row in zip(_row_lines(Path(path)), rows):
-        check_candidates(row, task, path, line)
-    return rows
+def read_candidates(path: str | Path, task: str, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict]:
+    """The checked input rows; a bad line raises :class:`DataError` naming its file, line and field
+    (with ``skip_bad``: is skipped and counted in ``report``)."""
+    check = lambda row, where, line: check_candidates(row, task, where, line)  # noqa: E731
+    return read_input(path, CANDIDATE_FIELDS, check=check, skip_bad=skip_bad, report=report)
 
 
 def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry | None = None) -> dict:
@@ -112,7 +113,8 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     config.validate()
     if not config.input or not config.output:
         raise ConfigError("trice score: both --input and --output are required")
-    rows = read_candidates(config.input, config.task)
+    report = ReadReport()
+    rows = read_candidates(config.input, config.task, config.skip_bad, report)
     done = load_partial(config.output)
     todo = [r for r in rows if not _reusable(done.get(r["id"]), r, config.strategy)]
     if len(todo) < len(rows):
@@ -125,4 +127,7 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
                 sink.write(scored)
     scored = [done[r["id"]] for r in rows]
     write_jsonl(config.output, scored)
-    return summarize(scored, config.strategy)
+    summary = summarize(scored, config.strategy)
+    if config.skip_bad:
+        summary["skipped_lines"] = len(report.skipped)
+    return summary
