@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("trice.score:ScoreConfig", "trice.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.label:LabelConfig", "trice.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
     "train-sft": ("trice.sft_config:SFTConfig", "trice.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
+    "candidates": ("trice.candidates:CandidatesConfig", "trice.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
 }
 
 

@@ -1,0 +1,205 @@
+"""Stage II candidates: gold + tiny-model sources (plain and few-shot) + an endpoint on 127.0.0.1,
+merged in source order; failures become empty responses; reruns skip what is done; bad source
+entries fail located; ``trice score`` accepts the output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import trice.candidates
+import trice.models
+from .fake_servers import openai_reply, serve  # noqa: F401 (serve: fixture)
+from .test_sft import _one_thread  # noqa: F401 (autouse fixture: torch on one thread)
+from trice.candidates import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, CandidatesConfig, collect_candidates
+from trice.cli import main
+from trice.config import ConfigError, build_config
+from trice.io import read_jsonl, write_jsonl
+from trice.prompts import task_prompt
+from trice.score import ScoreConfig, run_score
+from trice.tasks import get_task
+
+ROWS = [
+    {"id": f"d{i}", "dataset": "svamp", "task": "math", "question": f"What is {i} + 3?", "answers": [str(i + 3)],
+     "output": f"calculator({i}+3)", "used_tool": True, "source": "annotation"}
+    for i in range(4)
+]
+LITERAL_PREFIX = "Always answer with a calculator call.\n\n"
+
+
+@pytest.fixture
+def loads(monkeypatch) -> list[tuple]:
+    """Every model load, as (model, adapter)."""
+    calls: list[tuple] = []
+    original = trice.models.load_model
+
+    def counting(name: str, adapter: Any = None, **kwargs: Any) -> Any:
+        calls.append((name, adapter))
+        return original(name, adapter, **kwargs)
+
+    monkeypatch.setattr(trice.models, "load_model", counting)
+    return calls
+
+
+@pytest.fixture
+def prompts_generated(monkeypatch) -> dict[str, list[str]]:
+    """The prompts each model source generated for, by source name (its tqdm desc)."""
+    seen: dict[str, list[str]] = {}
+    original = trice.candidates.generate_responses
+
+    def recording(model: Any, tokenizer: Any, prompts: list[str], batch_size: int, desc: str, **kwargs: Any) -> Any:
+        seen.setdefault(desc, []).extend(prompts)
+        return original(model, tokenizer, prompts, batch_size, desc=desc, **kwargs)
+
+    monkeypatch.setattr(trice.candidates, "generate_responses", recording)
+    return seen
+
+
+def calculator_server(hit: int, path: str, request: dict) -> tuple[int, bytes, str]:
+    return openai_reply(path, request, "calculator(2+3)")
+
+
+def _endpoint(url: str, **fields: Any) -> dict:
+    return {"name": "api", "kind": "endpoint", "base_url": url, "model": "fake-model", "max_retries": 0,
+            "backoff_initial": 0.01, "connect_timeout": 1.0, "read_timeout": 2.0, **fields}
+
+
+def _sources(tiny_model_dir: Path, *extra: dict) -> list[dict]:
+    tiny = {"kind": "model", "model": str(tiny_model_dir), "max_new_tokens": 4, "batch_size": 2}
+    return [{"name": "gold", "kind": "gold"}, {"name": "tiny", **tiny}, {"name": "tiny-tools", **tiny, "few_shot": "math"}, *extra]
+
+
+def _config(tmp_path: Path, sources: list[dict], rows: list[dict] = ROWS) -> CandidatesConfig:
+    write_jsonl(tmp_path / "dtool.jsonl", rows)
+    return CandidatesConfig(input=str(tmp_path / "dtool.jsonl"), output=str(tmp_path / "candidates.jsonl"), sources=sources)
+
+
+def test_candidates_from_every_kind_of_source_then_score(tmp_path, tiny_model_dir, serve, loads, prompts_generated):
+    server = serve(calculator_server)
+    sources = _sources(tiny_model_dir, _endpoint(server.url, cache_dir=str(tmp_path / "cache"), few_shot=LITERAL_PREFIX))
+    config = _config(tmp_path, sources)
+    yaml_file = tmp_path / "candidates.yaml"
+    yaml_file.write_text(json.dumps({"input": config.input, "output": config.output, "sources": sources}))  # JSON is YAML
+    assert main(["candidates", "--config", str(yaml_file)]) == 0
+
+    rows = read_jsonl(config.output)
+    assert [r["id"] for r in rows] == [r["id"] for r in ROWS]
+    for row, source in zip(rows, ROWS):
+        assert {k: row[k] for k in ("dataset", "task", "question", "answers")} == {k: source[k] for k in ("dataset", "task", "question", "answers")}
+        assert row["sources"] == ["gold", "tiny", "tiny-tools", "api"]
+        assert row["responses"][0] == source["output"] and row["responses"][3] == "calculator(2+3)"
+        assert row["errors"] == [None] * 4 and all(isinstance(r, str) for r in row["responses"])
+    assert loads == [(str(tiny_model_dir), None)]  # two sources, one model, one load
+    assert [len(prompts_generated[name]) for name in ("tiny", "tiny-tools")] == [4, 4]
+    assert all(p.startswith(MATH_FEW_SHOT) for p in prompts_generated["tiny-tools"])
+    assert not any(p.startswith(MATH_FEW_SHOT) for p in prompts_generated["tiny"])
+    asked = [body["messages"][-1]["content"] for _, _, body in server.requests]
+    assert sorted(asked) == sorted(LITERAL_PREFIX + task_prompt("math", r["question"]) for r in ROWS)
+
+    summary = run_score(ScoreConfig(task="math", input=config.output, output=str(tmp_path / "scored.jsonl")))
+    assert summary["n"] == 4 and set(summary["mean_score_by_source"]) == {"gold", "tiny", "tiny-tools", "api"}
+    assert summary["mean_score_by_source"]["gold"] == 20.0
+    scored = {r["id"]: r for r in read_jsonl(tmp_path / "scored.jsonl")}
+    assert scored["d2"]["states"][3] == "True-Yes"  # calculator(2+3) is right for "2 + 3"
+
+    before = Path(config.output).read_bytes()
+    collect_candidates(config)  # everything done: no load, no request
+    assert len(loads) == 1 and server.hits == 4 and Path(config.output).read_bytes() == before
+    for part in Path(config.output + ".parts").glob("*.jsonl"):
+        part.unlink()
+    collect_candidates(config)  # parts gone: the models run again, but the endpoint's answers come from its cache
+    assert len(loads) == 2 and server.hits == 4 and Path(config.output).read_bytes() == before
+
+
+@pytest.mark.parametrize("failure", ["error", "hang"])
+def test_failing_endpoint_gives_empty_responses_and_one_warning(tmp_path, serve, caplog, failure):
+    dead = serve(lambda hit, path, request: (503, b"down", "text/plain") if failure == "error" else None)
+    sources = [{"name": "gold", "kind": "gold"}, _endpoint(dead.url, read_timeout=0.3, circuit_threshold=2)]
+    config = _config(tmp_path, sources)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        collect_candidates(config)
+    assert time.monotonic() - start < 5
+    rows = read_jsonl(config.output)
+    kind = "unavailable" if failure == "error" else "timeout"
+    for row in rows:
+        assert row["responses"][1] == "" and row["errors"][0] is None
+        assert row["errors"][1].split(":")[0] in (kind, "unavailable")  # later calls meet the open circuit
+    assert len([r for r in caplog.records if r.name == "trice.candidates" and r.levelno == logging.WARNING]) == 1
+    assert len([r for r in caplog.records if r.name == "trice.remote" and r.levelno == logging.WARNING]) <= 1
+
+    scored = tmp_path / "scored.jsonl"
+    summary = run_score(ScoreConfig(task="math", input=config.output, output=str(scored)))
+    assert summary["states"]["no-prediction"] == 4
+    assert all(r["predictions"][1] is None and r["scores"][1] == 0 for r in read_jsonl(scored))
+
+    healthy = serve(calculator_server)
+    config.sources[1]["base_url"] = healthy.url  # the address is no setting of the answers: the part is kept
+    collect_candidates(config)  # failed requests are tried again
+    assert healthy.hits == 4
+    assert all(r["responses"][1] == "calculator(2+3)" and r["errors"] == [None, None] for r in read_jsonl(config.output))
+
+
+def test_rerun_after_a_kill_generates_only_the_missing_ids(tmp_path, tiny_model_dir, prompts_generated, caplog):
+    config = _config(tmp_path, _sources(tiny_model_dir)[:2])
+    collect_candidates(config)
+    part = Path(config.output + ".parts") / "tiny.jsonl"
+    lines = part.read_text().splitlines()
+    kept = [json.loads(line) | {"response": "written before the kill"} for line in lines[:2]]
+    part.write_text("".join(json.dumps(r) + "\n" for r in kept) + lines[2][:7])  # a torn last line, as a kill leaves
+    prompts_generated.clear()
+
+    collect_candidates(config)
+    missing = {r["id"] for r in ROWS} - {r["id"] for r in kept}
+    assert sorted(prompts_generated["tiny"]) == sorted(task_prompt("math", r["question"]) for r in ROWS if r["id"] in missing)
+    rows = {r["id"]: r for r in read_jsonl(config.output)}
+    assert all(rows[r["id"]]["responses"][1] == "written before the kill" for r in kept)
+    assert len(read_jsonl(part)) == 4
+
+    config.sources[1]["max_new_tokens"] = 2  # other settings: the part starts over
+    prompts_generated.clear()
+    with caplog.at_level(logging.WARNING):
+        collect_candidates(config)
+    assert len(prompts_generated["tiny"]) == 4 and "settings changed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "sources,message",
+    [
+        ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "temprature": 0.5}], "sources[1]: unknown key 'temprature'"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "m", "model": "x"}], "sources[1]: key 'kind': expected one of gold, model, endpoint"),
+        ([{"name": "m", "kind": "model"}, {"name": "gold", "kind": "gold"}], "sources[0]: the gold source"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "g2", "kind": "gold"}], "sources[1]: the gold source"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "gold", "kind": "model"}], "sources[1]: key 'name': 'gold' is used"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "a/b", "kind": "model"}], "sources[1]: key 'name': 'a/b' is not a plain"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "batch_size": 0}], "sources[1]: batch_size must be >= 1"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "max_new_tokens": "8"}], "sources[1]: key 'max_new_tokens': expected int"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint"}], "sources[1]: model must be set"),
+        ([{"name": "gold", "kind": "gold"}, "tiny"], "key 'sources': expected list"),  # of mappings: checked by type
+        ([], "sources: none given"),
+    ],
+)
+def test_bad_source_entries_fail_located(sources, message):
+    with pytest.raises(ConfigError) as info:
+        build_config(CandidatesConfig, {"input": "in.jsonl", "output": "out.jsonl", "sources": sources}, "c.yaml")
+    assert str(info.value).startswith(f"c.yaml: {message}")
+
+
+def test_bad_source_in_cli_config_fails_before_loading(tmp_path, capsys, loads):
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("input: x.jsonl\noutput: y.jsonl\nsources:\n  - {name: gold, kind: gold}\n  - {name: m, kind: model, temprature: 0.5}\n")
+    assert main(["candidates", "--config", str(yaml_file)]) == 2
+    assert f"{yaml_file}: sources[1]: unknown key 'temprature'" in capsys.readouterr().err and loads == []
+
+
+def test_math_few_shot_examples_call_the_calculator_rightly():
+    task = get_task("math")
+    for (question, call), answer in zip(MATH_FEW_SHOT_EXAMPLES, ["72", "10", "43"]):
+        judgement = task.judge(call, [answer], task.registry())
+        assert judgement.used_tool and judgement.correct, (question, call)
+        assert task_prompt("math", question) + call in MATH_FEW_SHOT

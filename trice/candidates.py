@@ -1,0 +1,337 @@
+"""Stage II candidate collection: k responses per D_tool question, from several sources (``trice candidates``).
+
+The paper scores k = 5 candidates per question: the D_tool output (the pseudo-expert "gold"
+response) and the responses of other models, some prompted to always use the tool. Here each
+candidate comes from a *source*, one entry of the config's ``sources`` list:
+
+* ``{name, kind: gold}`` -- the D_tool ``output``; always the first source, so it is the first
+  response, as ``trice score`` expects;
+* ``{name, kind: model, model, adapter?, do_sample, temperature, top_p, max_new_tokens, batch_size,
+  few_shot?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
+* ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?}`` -- an
+  OpenAI-compatible server (ChatGPT-like sources). Its prompt is the alpaca prompt (in chat mode
+  sent as the user message, the server applying its own chat template). A request that fails
+  after its retries gives an empty response with an ``error``, which scoring reads as "no
+  prediction", so a dead server costs its candidates, not the job.
+
+``few_shot`` is a prefix of worked examples put before the prompt: the name of a preset
+(:data:`FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
+calculator, as the paper's ChatGPT/InstructGPT sources were prompted) or the literal prefix text.
+
+The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``::
+
+    input: runs/x/label/trice.jsonl
+    output: runs/x/candidates.jsonl
+    sources:
+      - {name: gold, kind: gold}
+      - {name: base, kind: model, model: smollm2-135m-instruct}
+      - {name: stage1-early, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/checkpoints/checkpoint-50}
+      - {name: stage1-last, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/adapter}
+      - {name: tool-always, kind: model, model: smollm2-135m-instruct, few_shot: math}
+
+Each source's responses are appended to ``<output>.parts/<name>.jsonl`` as they are made, so a
+killed run loses at most the batch in flight; a rerun skips the ids a source has finished (failed
+endpoint requests are tried again) and loads each model at most once (sources sharing a model and
+adapter share one load). A source whose settings changed since its part was written starts over.
+Finally the parts are merged into ``output`` (atomically): per question ``{id, dataset, task,
+question, answers, responses: [gold, ...], sources: [names], errors: [null or message, ...]}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trice.config import ConfigError, build_config
+from trice.data.schema import EXAMPLE_FIELDS, Example
+from trice.generate import GenerateConfig, clean_response, generate_responses
+from trice.io import JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
+from trice.models import DEFAULT_MODEL
+from trice.prompts import TEMPLATES, task_prompt
+from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
+
+log = logging.getLogger(__name__)
+
+D_TOOL_FIELDS = {**EXAMPLE_FIELDS, "output": str}
+ENDPOINT_CHUNK = 32  # requests per appended chunk: what a kill can lose of an endpoint source (uncached)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a source name is also a file name
+
+
+MATH_FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+        "How many clips did Natalia sell altogether in April and May?",
+        "calculator(48+48/2)",
+    ),
+    (
+        "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
+        "calculator(12/60*50)",
+    ),
+    (
+        "Betty has 5 boxes of pencils with 12 pencils in each box. She gives 17 pencils to her friend. "
+        "How many pencils does Betty have left?",
+        "calculator(5*12-17)",
+    ),
+)
+"""(question, response) pairs whose response always calls the calculator."""
+
+MATH_FEW_SHOT = "".join(task_prompt("math", question) + call + "\n\n" for question, call in MATH_FEW_SHOT_EXAMPLES)
+"""The examples as alpaca-formatted worked prompts, to put before a prompt."""
+
+FEW_SHOT_PRESETS: dict[str, str] = {"math": MATH_FEW_SHOT}
+
+
+def few_shot_prefix(few_shot: str | None) -> str:
+    """The text put before a source's prompts: a preset's examples, the literal prefix, or nothing."""
+    if few_shot is None:
+        return ""
+    return FEW_SHOT_PRESETS.get(few_shot, few_shot)
+
+
+@dataclass
+class GoldSource:
+    """The D_tool output (the pseudo-expert response): always the first candidate."""
+
+    name: str = field(default="gold", metadata={"help": "Source name (in the output's sources list)."})
+    kind: str = field(default="gold", metadata={"help": "gold"})
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class ModelSource:
+    """A local causal LM, optionally with a LoRA adapter (a stage-I checkpoint, say)."""
+
+    name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
+    kind: str = field(default="model", metadata={"help": "model"})
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "Hub name, local directory or embedded alias."})
+    adapter: str | None = field(default=None, metadata={"help": "LoRA adapter directory to apply."})
+    do_sample: bool = field(default=False, metadata={"help": "Sample instead of greedy decoding."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (with do_sample)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (with do_sample)."})
+    max_new_tokens: int = field(default=128, metadata={"help": "New tokens per response."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call."})
+    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math) or the text."})
+
+    def generate_config(self, template: str, seed: int) -> GenerateConfig:
+        """The generation settings, as ``trice generate`` would take them."""
+        return GenerateConfig(
+            model=self.model,
+            adapter=self.adapter,
+            template=template,
+            batch_size=self.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=self.do_sample,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=seed,
+        )
+
+    def validate(self) -> None:
+        self.generate_config("alpaca", 0).validate()
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the responses (the batch size barely does, so changing it keeps the part)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size")}
+
+
+@dataclass
+class EndpointSource(EndpointConfig):
+    """An OpenAI-compatible server: the :class:`~trice.remote.EndpointConfig` keys plus a name and few_shot."""
+
+    name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
+    kind: str = field(default="endpoint", metadata={"help": "endpoint"})
+    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math) or the text."})
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the answers; like the answer cache, not the server address or the patience."""
+        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot")
+        return {k: getattr(self, k) for k in keys}
+
+
+Source = GoldSource | ModelSource | EndpointSource
+SOURCE_KINDS: dict[str, type] = {"gold": GoldSource, "model": ModelSource, "endpoint": EndpointSource}
+
+
+def parse_sources(entries: Sequence[Any]) -> list[Source]:
+    """Each entry checked against its kind's dataclass; errors are located as ``sources[i]: ...``."""
+    sources: list[Source] = []
+    for i, entry in enumerate(entries):
+        where = f"sources[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping of keys, got {entry!r}")
+        kind = entry.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"{where}: key 'kind': expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+        source = build_config(SOURCE_KINDS[kind], entry, where)
+        if not _NAME.match(source.name):
+            raise ConfigError(f"{where}: key 'name': {source.name!r} is not a plain file name (letters, digits, . _ -)")
+        if (i == 0) != (kind == "gold"):
+            raise ConfigError(f"{where}: the gold source (kind: gold) must come first, and only once")
+        if source.name in {s.name for s in sources}:
+            raise ConfigError(f"{where}: key 'name': {source.name!r} is used by another source")
+        sources.append(source)
+    return sources
+
+
+@dataclass
+class CandidatesConfig:
+    """Collect k candidate responses per D_tool question (the ``trice candidates`` flags).
+
+    ``sources`` can only be given in the YAML of ``--config`` (see :mod:`trice.candidates`).
+    """
+
+    input: str = field(default="", metadata={"help": "D_tool JSONL from `trice label` (id, dataset, task, question, answers, output)."})
+    output: str = field(default="", metadata={"help": "Candidates JSONL to write; responses go to <output>.parts/<name>.jsonl first."})
+    template: str = field(default="alpaca", metadata={"help": "Prompt template of the model sources: alpaca or chat."})
+    seed: int = field(default=0, metadata={"help": "Seed for sampling model sources."})
+    sources: list[dict] = field(
+        default_factory=list,
+        metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.candidates."},
+    )
+
+    def validate(self) -> None:
+        if self.template not in TEMPLATES:
+            raise ValueError(f"template: unknown {self.template!r}; choose one of {', '.join(TEMPLATES)}")
+        if not self.sources:
+            raise ValueError("sources: none given; list them in the YAML of --config, the gold source first")
+        parse_sources(self.sources)
+
+
+Writer = Callable[[Sequence[int], Sequence[dict]], None]
+"""``write(indices, results)``: results (``{response}`` or ``{response, error}``) for todo[i] of each index."""
+Runner = Callable[[list[Example], Writer], None]
+
+
+def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run: Runner) -> dict[str, dict]:
+    """One source's rows by id, making those missing (or failed) with ``run`` and appending them to ``path``."""
+    recorded = path.with_suffix(".source.json")
+    if path.exists() and (not recorded.is_file() or read_json(recorded) != settings):
+        log.warning("%s: the source's settings changed since it was written; starting it over", path)
+        path.unlink()
+    write_json(recorded, settings)
+    done = {key: row for key, row in load_partial(path).items() if "error" not in row}
+    todo = [e for e in examples if e.id not in done]
+    if len(todo) < len(examples):
+        log.info("%s: %d of %d already done, resuming", path, len(examples) - len(todo), len(examples))
+    if todo:
+        with JsonlAppender(path) as sink:
+
+            def write(indices: Sequence[int], results: Sequence[dict]) -> None:
+                for i, result in zip(indices, results):
+                    done[todo[i].id] = row = {"id": todo[i].id, **result}
+                    sink.write(row)
+
+            run(todo, write)
+    return done
+
+
+def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], template: str, seed: int) -> Runner:
+    def run(todo: list[Example], write: Writer) -> None:
+        import torch
+
+        model, tokenizer = load()
+        prefix = few_shot_prefix(source.few_shot)
+        prompts = [prefix + task_prompt(e.task, e.question, template, tokenizer) for e in todo]
+        torch.manual_seed(seed)
+        generate_responses(
+            model,
+            tokenizer,
+            prompts,
+            source.batch_size,
+            desc=source.name,
+            on_batch=lambda indices, texts: write(indices, [{"response": t} for t in texts]),
+            **source.generate_config(template, seed).generation_kwargs(),
+        )
+
+    return run
+
+
+def _endpoint_result(answer: str | EndpointError) -> dict[str, str]:
+    if isinstance(answer, EndpointError):
+        return {"response": "", "error": f"{answer.kind}: {answer}"}
+    return {"response": clean_response(answer)}
+
+
+def _endpoint_runner(source: EndpointSource) -> Runner:
+    def run(todo: list[Example], write: Writer) -> None:
+        endpoint = OpenAIEndpoint(source)
+        prefix = few_shot_prefix(source.few_shot)
+        prompts = [prefix + task_prompt(e.task, e.question) for e in todo]
+        for start in range(0, len(prompts), ENDPOINT_CHUNK):
+            indices = range(start, min(start + ENDPOINT_CHUNK, len(prompts)))
+            answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)
+            write(indices, [_endpoint_result(a) for a in answers])
+
+    return run
+
+
+def _load_key(source: Source) -> tuple:
+    """Sources with the same key share one loaded model."""
+    if isinstance(source, ModelSource):
+        return ("model", source.model, source.adapter)
+    return ("endpoint", source.name)
+
+
+def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples: Sequence[Example]) -> dict[str, dict[str, dict]]:
+    """Every non-gold source's rows by id, grouped so each model is loaded at most once (and freed after)."""
+    from trice.models import load_model
+
+    parts_dir = Path(config.output + ".parts")
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple, list[Source]] = {}
+    for source in sources[1:]:
+        groups.setdefault(_load_key(source), []).append(source)
+    parts: dict[str, dict[str, dict]] = {}
+    for group in groups.values():
+        first = group[0]  # one loader per group, so its sources share one load (made when first needed)
+        load = functools.cache(lambda: load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
+        for source in group:
+            if isinstance(source, ModelSource):
+                run = _model_runner(source, load, config.template, config.seed)
+                settings = source.settings() | {"template": config.template, "seed": config.seed}
+            else:
+                run, settings = _endpoint_runner(source), source.settings()
+            parts[source.name] = rows = _part(parts_dir / f"{source.name}.jsonl", settings, examples, run)
+            failed = [rows[e.id]["error"] for e in examples if "error" in rows[e.id]]
+            if failed:
+                log.warning(
+                    "source %s: %d of %d requests failed (first: %s); their responses are empty (no prediction) "
+                    "and a rerun tries them again", source.name, len(failed), len(examples), failed[0],
+                )
+    return parts
+
+
+def merge_candidates(rows: Sequence[dict], sources: Sequence[Source], parts: dict[str, dict[str, dict]]) -> list[dict]:
+    """One candidates row per D_tool row: the gold output first, then each source's response in order."""
+    merged = []
+    for row in rows:
+        made = [parts[s.name][row["id"]] for s in sources[1:]]
+        merged.append(
+            {key: row[key] for key in EXAMPLE_FIELDS}
+            | {
+                "responses": [row["output"], *(m["response"] for m in made)],
+                "sources": [s.name for s in sources],
+                "errors": [None, *(m.get("error") for m in made)],
+            }
+        )
+    return merged
+
+
+def collect_candidates(config: CandidatesConfig) -> Path:
+    """``trice candidates``: make every source's responses (resumably), merge them into ``config.output``."""
+    config.validate()
+    if not config.input or not config.output:
+        raise ConfigError("trice candidates: both input and output are required")
+    sources = parse_sources(config.sources)
+    rows = read_jsonl(config.input, D_TOOL_FIELDS, unique="id")
+    examples = [Example.from_dict(row, config.input) for row in rows]
+    parts = _collect_parts(config, sources, examples)
+    return write_jsonl(config.output, merge_candidates(rows, sources, parts))
