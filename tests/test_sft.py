@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from .callbacks import KillAfterSave, Killed, StepRecorder
 from .conftest import build_tiny_model
 from trice.io import DataError
 from trice.prompts import task_prompt
@@ -224,34 +225,16 @@ def test_init_adapter_continues_from_a_saved_adapter(tiny_model_dir, trained, tm
     assert any(not torch.equal(cont[k], start[k]) for k in cont if "lora_A" in k)  # trainable, and trained
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
-    from transformers import TrainerCallback
-
     from trice.train_sft import train_sft
-
-    class KillAfterSave(TrainerCallback):
-        def on_save(self, args, state, control, **kw):
-            if state.global_step == 3:
-                raise _Killed
-
-    class Steps(TrainerCallback):
-        def __init__(self):
-            self.steps = []
-
-        def on_step_end(self, args, state, control, **kw):
-            self.steps.append(state.global_step)
 
     straight = train_sft(_config(tiny_model_dir, tmp_path, out="straight"))  # 6 steps, checkpoints at 3 and 6
 
-    with pytest.raises(_Killed):
-        train_sft(_config(tiny_model_dir, tmp_path, out="resumed"), callbacks=[KillAfterSave()])
+    with pytest.raises(Killed):
+        train_sft(_config(tiny_model_dir, tmp_path, out="resumed"), callbacks=[KillAfterSave(3)])
     run = tmp_path / "resumed"
     assert not (run / "adapter").exists() and (run / "checkpoints" / "checkpoint-3").is_dir()
-    steps = Steps()
+    steps = StepRecorder()
     resumed = train_sft(_config(tiny_model_dir, tmp_path, out="resumed"), callbacks=[steps])
     assert steps.steps == [4, 5, 6]  # continued from step 3, did not start over
 
@@ -264,7 +247,7 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
     assert log[-1]["resumed_from"] == "checkpoint-3"
 
     # resume=False starts over (and clears the old checkpoints)
-    steps = Steps()
+    steps = StepRecorder()
     train_sft(_config(tiny_model_dir, tmp_path, out="resumed", resume=False, max_steps=2), callbacks=[steps])
     assert steps.steps == [1, 2]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-2"]

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("trice.score:ScoreConfig", "trice.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.label:LabelConfig", "trice.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
     "train-sft": ("trice.sft_config:SFTConfig", "trice.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
+    "train-rlef": ("trice.rlef_config:RLEFConfig", "trice.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.candidates:CandidatesConfig", "trice.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
 }
 

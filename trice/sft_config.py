@@ -1,4 +1,5 @@
-"""The stage I config: LoRA supervised fine-tuning on response tokens (``trice train-sft``).
+"""The stage I config: LoRA supervised fine-tuning on response tokens (``trice train-sft``), and the
+fields every LoRA trainer shares (stage II's :class:`trice.rlef_config.RLEFConfig` builds on them).
 
 Defaults follow the paper's LoRA settings (r 8, alpha 16, dropout 0.05 on q_proj/v_proj, lr 1e-4,
 max length 512). The CLI flags and YAML keys are generated from these fields, so every field has
@@ -31,12 +32,14 @@ SCHEDULERS = (
 
 
 @dataclass
-class SFTConfig:
-    """Stage I behaviour cloning: LoRA SFT with the loss on the response tokens only."""
+class LoRATrainingConfig:
+    """What every LoRA training stage shares: model, data, run directory, LoRA, optimizer, schedule,
+    checkpoints. Stage configs subclass it, add their own fields and re-declare a field where their
+    default or help differs, so both trainers take the same helpers (:mod:`trice.train_sft`)."""
 
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
-    data: str = field(default="", metadata={"help": "Training JSONL: one row per example with id, task, question, output (the target response)."})
-    output_dir: str = field(default="", metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, sft_config.json."})
+    data: str = field(default="", metadata={"help": "Training JSONL."})
+    output_dir: str = field(default="", metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, the config."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template: alpaca (the paper's) or chat."})
     init_adapter: str | None = field(default=None, metadata={"help": "Start from this saved LoRA adapter (trainable) instead of a fresh one."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
@@ -46,7 +49,6 @@ class SFTConfig:
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (AdamW)."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs over the training set (ignored when max_steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Optimizer steps to train; -1 uses num_train_epochs."})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Examples per forward pass."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Forward passes per optimizer step (effective batch = batch size x this)."})
     max_length: int = field(default=512, metadata={"help": "Longest prompt+response in tokens; longer examples are dropped (and counted)."})
     warmup_ratio: float = field(default=0.0, metadata={"help": "Share of the steps for linear warmup, in [0, 1) (used when warmup_steps is 0)."})
@@ -65,15 +67,14 @@ class SFTConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field. ``data`` may be empty here (the pipeline sets it
-        later); :func:`trice.train_sft.train_sft` requires it and ``output_dir``."""
+        later); the trainers require it and ``output_dir``."""
         if not self.model:
             raise ValueError("model: must name a hub model, a local directory or an embedded alias")
         if self.template not in TEMPLATES:
             raise ValueError(f"template: unknown {self.template!r}; choose one of {', '.join(TEMPLATES)}")
         if self.data and not Path(self.data).is_file():
             raise ValueError(f"data: no such file: {self.data}")
-        positive = ("lora_r", "lora_alpha", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length")
-        positive += ("save_steps", "logging_steps")
+        positive = ("lora_r", "lora_alpha", "gradient_accumulation_steps", "max_length", "save_steps", "logging_steps")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -98,3 +99,18 @@ class SFTConfig:
             raise ValueError(f"max_grad_norm: must be >= 0, got {self.max_grad_norm}")
         if self.lr_scheduler_type not in SCHEDULERS:
             raise ValueError(f"lr_scheduler_type: unknown {self.lr_scheduler_type!r}; choose one of {', '.join(SCHEDULERS)}")
+
+
+@dataclass
+class SFTConfig(LoRATrainingConfig):
+    """Stage I behaviour cloning: LoRA SFT with the loss on the response tokens only."""
+
+    data: str = field(default="", metadata={"help": "Training JSONL: one row per example with id, task, question, output (the target response)."})
+    output_dir: str = field(default="", metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, sft_config.json."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Examples per forward pass."})
+
+    def validate(self) -> None:
+        """As :meth:`LoRATrainingConfig.validate`, plus the batch size."""
+        super().validate()
+        if self.per_device_train_batch_size < 1:
+            raise ValueError(f"per_device_train_batch_size: must be >= 1, got {self.per_device_train_batch_size}")

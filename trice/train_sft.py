@@ -12,6 +12,9 @@ last complete one. The final adapter (with the tokenizer) goes to ``output_dir/a
 next to ``train_log.json`` (the trainer's log history) and ``sft_config.json``. A non-finite loss or
 gradient stops training with a RuntimeError naming the step, before the optimizer touches the
 weights, so the last checkpoint stays a good one.
+
+Stage II (:mod:`trice.train_rlef`) trains with the same helpers: :func:`build_model`,
+:func:`prepare_run`, :func:`train_and_save`, the checkpoint functions and the non-finite guard.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 
 from trice.io import read_jsonl, read_json, write_json
 from trice.prompts import task_prompt
-from trice.sft_config import SFTConfig
+from trice.sft_config import LoRATrainingConfig, SFTConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,19 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
 
 
+def prompt_token_ids(task: str, question: str, tokenizer: Any, template: str = "alpaca") -> list[int]:
+    """The prompt's ids exactly as generation tokenizes it: the template's text, no special tokens."""
+    return list(tokenizer(task_prompt(task, question, template, tokenizer), add_special_tokens=False)["input_ids"])
+
+
+def target_token_ids(text: str, tokenizer: Any) -> list[int]:
+    """A response's ids plus EOS, so the model learns to stop; tokenized apart from the prompt, so
+    the prompt/response boundary is exact."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token: the model could not learn to stop")
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+
+
 def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512) -> list[dict]:
     """Token features for training, one per row that fits in ``max_length`` tokens (longer rows are
     dropped, with a warning giving their count).
@@ -48,15 +64,12 @@ def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "al
     prompt, the response ids + EOS after it) and ``attention_mask``, as lists of ints, plus the row's
     ``id``.
     """
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token: the model could not learn to stop")
     features: list[dict] = []
     dropped = 0
     for row in rows:
-        prompt = task_prompt(row["task"], row["question"], template, tokenizer)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        target_ids = tokenizer(row["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        input_ids = list(prompt_ids) + list(target_ids)
+        prompt_ids = prompt_token_ids(row["task"], row["question"], tokenizer, template)
+        target_ids = target_token_ids(row["output"], tokenizer)
+        input_ids = prompt_ids + target_ids
         if len(input_ids) > max_length:
             dropped += 1
             continue
@@ -64,7 +77,7 @@ def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "al
             {
                 "id": row.get("id"),
                 "input_ids": input_ids,
-                "labels": [IGNORE_INDEX] * len(prompt_ids) + list(target_ids),
+                "labels": [IGNORE_INDEX] * len(prompt_ids) + target_ids,
                 "attention_mask": [1] * len(input_ids),
             }
         )
@@ -129,27 +142,38 @@ def _nonfinite_guard_class() -> type:
     return NonFiniteGuard
 
 
-def last_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The highest-step complete checkpoint; incomplete ones (killed mid-save) are deleted with a warning."""
+def checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
+    """``(step, directory)`` of every ``checkpoint-N`` directory, highest step first, whole or not."""
     if not checkpoints_dir.is_dir():
-        return None
-    found = sorted(
+        return []
+    return sorted(
         ((int(m.group(1)), p) for p in checkpoints_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))),
         reverse=True,
     )
-    for _, path in found:
-        if all((path / name).is_file() for name in _CHECKPOINT_FILES):
-            try:
-                read_json(path / "trainer_state.json")
-                return path
-            except ValueError:
-                pass
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """Whether a checkpoint holds every file a resume needs and a readable trainer state (written last)."""
+    if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
+        return False
+    try:
+        read_json(checkpoint / "trainer_state.json")
+    except ValueError:
+        return False
+    return True
+
+
+def last_checkpoint(checkpoints_dir: Path) -> Path | None:
+    """The highest-step complete checkpoint; incomplete ones (killed mid-save) are deleted with a warning."""
+    for _, path in checkpoints(checkpoints_dir):
+        if is_complete(path):
+            return path
         log.warning("deleting incomplete checkpoint %s (killed while saving?)", path)
         shutil.rmtree(path, ignore_errors=True)
     return None
 
 
-def _load_base_model(config: SFTConfig) -> Any:
+def _load_base_model(config: LoRATrainingConfig) -> Any:
     from transformers import AutoModelForCausalLM
 
     from trice.models import resolve_model
@@ -160,7 +184,7 @@ def _load_base_model(config: SFTConfig) -> Any:
     return model
 
 
-def _trainable_model(model: Any, config: SFTConfig) -> Any:
+def _trainable_model(model: Any, config: LoRATrainingConfig) -> Any:
     if config.init_adapter:
         from trice.adapters import load_adapter
 
@@ -188,12 +212,24 @@ def _trainable_model(model: Any, config: SFTConfig) -> Any:
         raise ValueError(f"target_modules: {err}") from None
 
 
-def _training_args(config: SFTConfig, checkpoints_dir: Path) -> Any:
+def build_model(config: LoRATrainingConfig) -> Any:
+    """The base model with its trainable LoRA adapter (fresh, seeded by ``config.seed``, or ``init_adapter``)."""
+    from transformers import set_seed
+
+    set_seed(config.seed)  # before the LoRA weights are initialised
+    model = _trainable_model(_load_base_model(config), config)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model
+
+
+def _training_args(config: LoRATrainingConfig, checkpoints_dir: Path, batch_size: int, **overrides: Any) -> Any:
+    """TrainingArguments for ``config``; ``overrides`` replace single arguments (a stage's own needs)."""
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    args = dict(
         output_dir=str(checkpoints_dir),
-        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_train_batch_size=batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
         num_train_epochs=config.num_train_epochs,
@@ -219,6 +255,7 @@ def _training_args(config: SFTConfig, checkpoints_dir: Path) -> Any:
         use_cpu=not torch.cuda.is_available(),
         include_num_input_tokens_seen="non_padding",
     )
+    return TrainingArguments(**(args | overrides))
 
 
 def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path:
@@ -226,9 +263,8 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
 
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
-    from transformers import Trainer, set_seed
+    from transformers import Trainer
 
-    from trice.adapters import save_adapter
     from trice.models import load_tokenizer
 
     config.validate()
@@ -237,7 +273,6 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     if not config.output_dir:
         raise ValueError("output_dir: required")
     out = Path(config.output_dir)
-    checkpoints_dir = out / "checkpoints"
 
     rows = read_jsonl(config.data, SFT_FIELDS, unique="id")
     tokenizer = load_tokenizer(config.model)
@@ -245,11 +280,34 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     if not features:
         raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
 
+    resume_from = prepare_run(config, out, "sft_config.json")
+    model = build_model(config)
+    tokenizer.padding_side = "right"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    trainer = Trainer(
+        model=model,
+        args=_training_args(config, out / "checkpoints", config.per_device_train_batch_size),
+        train_dataset=features,
+        data_collator=SFTCollator(pad_id),
+        processing_class=tokenizer,
+        callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
+    )
+    return train_and_save(trainer, resume_from, out, tokenizer, {"examples": len(features), "dropped_too_long": len(rows) - len(features)})
+
+
+def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path | None:
+    """The checkpoint to resume from (None: start fresh), after writing the config to ``out/config_name``.
+
+    With ``resume`` off the old checkpoints are deleted; resuming under a config that differs from
+    the one saved last time logs the changed fields (the run then mixes two settings).
+    """
+    checkpoints_dir = out / "checkpoints"
     resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
     if not config.resume and checkpoints_dir.exists():
         log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
         shutil.rmtree(checkpoints_dir)
-    previous = out / "sft_config.json"
+    previous = out / config_name
     if resume_from is not None and previous.is_file():
         try:
             changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
@@ -258,22 +316,15 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
         if changed:
             log.warning("resuming %s with a changed config (%s): the run mixes two settings", resume_from, ", ".join(changed))
     write_json(previous, dataclasses.asdict(config))
+    return resume_from
 
-    set_seed(config.seed)  # before the LoRA weights are initialised
-    model = _trainable_model(_load_base_model(config), config)
-    if config.gradient_checkpointing:
-        model.enable_input_require_grads()
-    tokenizer.padding_side = "right"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    trainer = Trainer(
-        model=model,
-        args=_training_args(config, checkpoints_dir),
-        train_dataset=features,
-        data_collator=SFTCollator(pad_id),
-        processing_class=tokenizer,
-        callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
-    )
+def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer: Any, counts: dict[str, int]) -> Path:
+    """Run ``trainer`` (from ``resume_from`` when given), then save ``out/adapter`` (with the tokenizer,
+    left-padding for generation) and ``out/train_log.json``: the log history plus one entry with this
+    run's throughput and ``counts`` (examples used, dropped). Returns the adapter directory."""
+    from trice.adapters import save_adapter
+
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
     tokens_before = trainer.state.num_input_tokens_seen if resume_from is None else _tokens_seen(resume_from)
@@ -286,8 +337,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
         "run_runtime_s": runtime,
         "run_tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
         "resumed_from": None if resume_from is None else resume_from.name,
-        "examples": len(features),
-        "dropped_too_long": len(rows) - len(features),
+        **counts,
     }
     log.info("trained to step %d: %d tokens in %.1f s (%s tokens/s)", throughput["step"], tokens, runtime, throughput["run_tokens_per_second"])
 
