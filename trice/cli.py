@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-sft": ("trice.sft_config:SFTConfig", "trice.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
     "train-rlef": ("trice.rlef_config:RLEFConfig", "trice.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.candidates:CandidatesConfig", "trice.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
+    "train-dpo": ("trice.dpo_config:DPOStageConfig", "trice.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
 }
 
 
