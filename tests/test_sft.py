@@ -303,7 +303,7 @@ def test_nan_loss_stops_training_before_corrupting_weights(tiny_model_dir, tmp_p
         return model
 
     monkeypatch.setattr(mod, "_load_base_model", poisoned)
-    with pytest.raises(RuntimeError, match=r"training stopped at step 5: non-finite gradient"):
+    with pytest.raises(RuntimeError, match=r"training stopped at step 5: the loss is nan on the batch of examples \['"):
         mod.train_sft(_config(tiny_model_dir, tmp_path, save_steps=2))
     ckpt = _lora_state(tmp_path / "run" / "checkpoints" / "checkpoint-4")
     assert all(torch.isfinite(v).all() for v in ckpt.values())

@@ -38,6 +38,7 @@ from trice.rlef_forward import GroupLogprobs, grouped_response_logprobs
 from trice.rlef_loss import RLEFLoss
 from trice.train_sft import (
     _nonfinite_guard_class,
+    check_finite_loss,
     _training_args,
     build_model,
     prepare_run,
@@ -92,6 +93,7 @@ def collate_groups(features: Sequence[dict]) -> list[dict[str, Any]]:
             "prompt_ids": torch.tensor(f["prompt_ids"], dtype=torch.long),
             "response_ids": [torch.tensor(r, dtype=torch.long) for r in f["response_ids"]],
             "rewards": torch.tensor(f["rewards"], dtype=torch.float32),
+            "id": f["id"],
         }
         for f in features
     ]
@@ -140,6 +142,7 @@ def _rlef_trainer_class() -> type:
 
         def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
             loss, parts = rlef_batch_loss(model, inputs, self.loss_fn, self.method)
+            check_finite_loss(loss, self.state.global_step + 1, [g["id"] for g in inputs])
             for name, values in self._parts.items():
                 values.append(parts[name])
             # with include_num_input_tokens_seen off, this count is ours; it is saved and resumed with the state

@@ -93,7 +93,7 @@ class SFTCollator:
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: Sequence[dict]) -> dict[str, Any]:
         width = max(len(f["input_ids"]) for f in features)
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -103,7 +103,34 @@ class SFTCollator:
             batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
             batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
             batch["attention_mask"].append(list(f["attention_mask"]) + [0] * pad)
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        tensors: dict[str, Any] = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        return tensors | {"ids": [f.get("id") for f in features]}  # named if the loss turns non-finite
+
+
+def check_finite_loss(loss: torch.Tensor, step: int, ids: Sequence[Any]) -> None:
+    """Stop before backward when a batch's loss is NaN/inf, naming the step and the batch's examples,
+    so nothing non-finite reaches the weights or a checkpoint."""
+    if not bool(torch.isfinite(loss).all()):
+        raise RuntimeError(
+            f"training stopped at step {step}: the loss is {loss.detach().float().tolist()} on the batch of "
+            f"examples {list(ids)}; the weights were not updated and the last checkpoint is intact. "
+            "Lower learning_rate or check those examples."
+        )
+
+
+def _sft_trainer_class() -> type:
+    from transformers import Trainer
+
+    class SFTTrainer(Trainer):
+        """Trainer that takes the batch's example ids out of the inputs and checks the loss is finite."""
+
+        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            ids = inputs.pop("ids", [])
+            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)
+            check_finite_loss(out[0] if return_outputs else out, self.state.global_step + 1, ids)
+            return out
+
+    return SFTTrainer
 
 
 def _nonfinite_guard_class() -> type:
@@ -263,7 +290,6 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
 
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
-    from transformers import Trainer
 
     from trice.models import load_tokenizer
 
@@ -285,7 +311,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     tokenizer.padding_side = "right"
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    trainer = Trainer(
+    trainer = _sft_trainer_class()(
         model=model,
         args=_training_args(config, out / "checkpoints", config.per_device_train_batch_size),
         train_dataset=features,
