@@ -129,6 +129,32 @@ def test_init_adapter_is_the_start_and_the_reference(tiny_model_dir, tmp_path):
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
 
 
+def test_nan_loss_stops_training_before_backward_naming_the_questions(tiny_model_dir, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from trice import train_sft
+    from trice.train_dpo import train_dpo
+
+    real = train_sft._load_base_model
+
+    def poisoned(config):
+        model = real(config)
+        calls = {"n": 0}
+
+        def hook(module, args, output):  # each step runs the policy, then the reference: call 5 is step 3's policy
+            calls["n"] += 1
+            return output * float("nan") if calls["n"] == 5 else output
+
+        model.model.norm.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_sft, "_load_base_model", poisoned)
+    with pytest.raises(RuntimeError, match=r"training stopped at step 3: the loss is nan on the batch of examples \['q"):
+        train_dpo(_config(tiny_model_dir, tmp_path, save_steps=2))
+    saved = load_file(str(tmp_path / "run" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in saved.values())
+
+
 def test_config_checks(capsys):
     from trice.cli import main
 

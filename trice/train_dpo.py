@@ -33,7 +33,14 @@ from trice.evaluate import read_input
 from trice.io import DataError
 from trice.prompts import task_prompt
 from trice.train_rlef import SCORED_FIELDS, check_group
-from trice.train_sft import _nonfinite_guard_class, _training_args, build_model, prepare_run, train_and_save
+from trice.train_sft import (
+    _nonfinite_guard_class,
+    _training_args,
+    build_model,
+    check_finite_loss,
+    prepare_run,
+    train_and_save,
+)
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives its frozen copy of the starting adapter
 
@@ -89,6 +96,27 @@ def _dpo_args(config: DPOStageConfig, checkpoints_dir: Path) -> Any:
     return DPOConfig(**shared, beta=config.beta, max_length=config.max_length)
 
 
+def _dpo_trainer_class() -> type:
+    from trl import DPOTrainer
+
+    class CheckedDPOTrainer(DPOTrainer):
+        """DPOTrainer whose batches carry their pairs' question ids, so a non-finite loss stops training
+        before backward naming them (as stage I and RLEF do)."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            collate = self.data_collator  # TRL's, built from its args: extend it, do not rebuild it
+            self.data_collator = lambda examples: collate(examples) | {"ids": [e["id"] for e in examples]}
+
+        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            ids = inputs.pop("ids", [])
+            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)
+            check_finite_loss(out[0] if return_outputs else out, self.state.global_step + 1, ids)
+            return out
+
+    return CheckedDPOTrainer
+
+
 def _drop_reference_class() -> type:
     from transformers import TrainerCallback
 
@@ -108,7 +136,6 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
     from datasets import Dataset
-    from trl import DPOTrainer
 
     from trice.models import load_tokenizer
 
@@ -126,7 +153,7 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
         raise ValueError(f"data: no preference pairs in {config.data}: every question's usable responses tie")
 
     resume_from = prepare_run(config, out, "dpo_config.json")
-    trainer = DPOTrainer(
+    trainer = _dpo_trainer_class()(
         model=build_model(config),
         args=_dpo_args(config, out / "checkpoints"),
         train_dataset=Dataset.from_list(pairs),
