@@ -65,6 +65,16 @@ class LoRATrainingConfig:
     bf16: bool = field(default=False, metadata={"help": "Load the base model in bfloat16 and train with bf16 autocast."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory."})
 
+    def run_dir(self, data_help: str) -> Path:
+        """Validate for training and return ``output_dir``: a trainer needs ``data`` (described by
+        ``data_help`` in the error) and ``output_dir``, which a plan may still leave empty."""
+        self.validate()
+        if not self.data:
+            raise ValueError(f"data: required ({data_help})")
+        if not self.output_dir:
+            raise ValueError("output_dir: required")
+        return Path(self.output_dir)
+
     def validate(self) -> None:
         """Raise ValueError naming the first bad field. ``data`` may be empty here (the pipeline sets it
         later); the trainers require it and ``output_dir``."""

@@ -139,12 +139,7 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
 
     from trice.models import load_tokenizer
 
-    config.validate()
-    if not config.data:
-        raise ValueError("data: required (the scored candidates JSONL from `trice score`)")
-    if not config.output_dir:
-        raise ValueError("output_dir: required")
-    out = Path(config.output_dir)
+    out = config.run_dir("the scored candidates JSONL from `trice score`")
 
     rows = read_scored(config.data, config.task)
     tokenizer = load_tokenizer(config.model)

@@ -170,12 +170,7 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     from trice.models import load_tokenizer
     from trice.select_checkpoint import load_dev, select_checkpoint
 
-    config.validate()
-    if not config.data:
-        raise ValueError("data: required (the scored JSONL of `trice score`)")
-    if not config.output_dir:
-        raise ValueError("output_dir: required")
-    out = Path(config.output_dir)
+    out = config.run_dir("the scored JSONL of `trice score`")
     rows = read_groups(config.data, config.task)
     dev = load_dev(config.dev_data, {r["id"] for r in rows}) if config.dev_data else None
     tokenizer = load_tokenizer(config.model)

@@ -293,12 +293,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
 
     from trice.models import load_tokenizer
 
-    config.validate()
-    if not config.data:
-        raise ValueError("data: required (a JSONL of id, task, question, output)")
-    if not config.output_dir:
-        raise ValueError("output_dir: required")
-    out = Path(config.output_dir)
+    out = config.run_dir("a JSONL of id, task, question, output")
 
     rows = read_jsonl(config.data, SFT_FIELDS, unique="id")
     tokenizer = load_tokenizer(config.model)
