@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +39,44 @@ class DataConfig:
             raise ValueError(f"datasets: unknown {unknown}; known: {', '.join(MATH_LOADERS)}")
 
 
-def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
-    """(train, test, description of the splits) after per-dataset subsampling; each dataset loads once."""
-    from trice.data.math import MATH_LOADERS, describe
+def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
+    """Each dataset's full train and test pools (before subsampling), and the data directory."""
+    from trice.data.math import MATH_LOADERS
     from trice.data.paths import resolve_data_dir
 
     data_dir = resolve_data_dir(config.data_dir)
-    loaded = {ds: MATH_LOADERS[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}
+    return {ds: MATH_LOADERS[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}, data_dir
+
+
+def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
+    """(train, test, description of the splits) after per-dataset subsampling; each dataset loads once."""
+    from trice.data.math import describe
+
+    loaded, data_dir = load_pools(config)
     train = [e for d in loaded.values() for e in sample(d.train, config.n_train, config.seed)]
     test = [e for d in loaded.values() for e in sample(d.test, config.n_test, config.seed)]
     splits = describe(loaded)
     for ds in config.datasets:
         splits[ds] |= {"train_used": sum(e.dataset == ds for e in train), "test_used": sum(e.dataset == ds for e in test)}
     return train, test, {"data_dir": str(data_dir), "datasets": splits}
+
+
+def dev_from_pool(config: DataConfig, n_per_dataset: int) -> list[Example]:
+    """``n_per_dataset`` questions per dataset from its *training* pool that the data stage did not
+    pick (marked ``split="dev"``): a dev set for choosing stage II checkpoints that no stage trains
+    on and that never touches test. Deterministic: the pool's seeded order, after the training picks."""
+    loaded, _ = load_pools(config)
+    dev: list[Example] = []
+    for ds, d in loaded.items():
+        used = len(sample(d.train, config.n_train, config.seed))
+        rest = sample(d.train, None, config.seed)[used:]
+        if len(rest) < n_per_dataset:
+            raise ValueError(
+                f"dev: {ds} has {len(rest)} training questions beyond the {used} used for training, "
+                f"fewer than the {n_per_dataset} asked for; lower n_train or the dev size"
+            )
+        dev += [replace(e, split="dev") for e in rest[:n_per_dataset]]
+    return dev
 
 
 def run_data(config: DataConfig) -> dict[str, Any]:
