@@ -162,3 +162,35 @@ def test_config_checks(capsys):
         DPOStageConfig(beta=0).validate()
     assert main(["train-dpo", "--pairs", "some"]) == 2
     assert "pairs: unknown 'some'; choose one of all, best_vs_rest" in capsys.readouterr().err
+
+
+def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model_dir, tmp_path):
+    """As RLEF: every checkpoint is judged on the dev set and the best copied, the trained adapter
+    (not TRL's frozen reference copy of the start) being what is evaluated and kept."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from safetensors.torch import load_file
+
+    from trice.adapters import save_adapter
+    from trice.data.schema import Example, save_examples
+    from trice.models import load_model
+    from trice.train_dpo import train_dpo
+
+    base, _ = load_model(str(tiny_model_dir))
+    lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    start = save_adapter(get_peft_model(base, lora), tmp_path / "stage1")
+    dev = [Example(f"d{i}", "toy", "math", f"What is {i} + 5?", (str(i + 5),), split="dev") for i in range(2)]
+    save_examples(tmp_path / "dev.jsonl", dev)
+    config = _config(
+        tiny_model_dir, tmp_path, init_adapter=str(start), target_modules=["q_proj", "v_proj"], max_steps=4, save_steps=2,
+        dev_data=str(tmp_path / "dev.jsonl"), dev_max_new_tokens=4, dev_batch_size=2,
+    )
+    train_dpo(config)
+    run = tmp_path / "run"
+    selection = json.loads((run / "selection.json").read_text())
+    assert [s["step"] for s in selection["steps"]] == [2, 4] and selection["n_dev"] == 2
+    chosen = Path(selection["selected_from"])
+    assert chosen.name == f"checkpoint-{selection['best_step']}"
+    best, trained = load_file(str(run / "adapter_best" / "adapter_model.safetensors")), load_file(str(chosen / "adapter_model.safetensors"))
+    assert best.keys() == trained.keys() and all(torch.equal(best[k], trained[k]) for k in best)
+    first = load_file(str(start / "adapter_model.safetensors"))
+    assert any(not torch.allclose(first[k], best[k]) for k in first)  # trained, not the reference copy

@@ -68,6 +68,20 @@ def load_dev(path: str | Path, train_ids: Collection[str]) -> list[Example]:
     return dev
 
 
+def dev_for(config: Any, train_ids: Collection[str]) -> list[Example] | None:
+    """A stage II config's dev set (checked before training, so a bad one fails early), or None."""
+    return load_dev(config.dev_data, train_ids) if config.dev_data else None
+
+
+def select_on_dev(config: Any, dev: Sequence[Example] | None) -> dict[str, Any] | None:
+    """After training: choose the stage II checkpoint of ``config.output_dir`` on ``dev`` (greedy, the
+    config's dev settings), or do nothing without a dev set."""
+    if dev is None:
+        return None
+    generate = GenerateConfig(model=config.model, template=config.template, batch_size=config.dev_batch_size, max_new_tokens=config.dev_max_new_tokens)
+    return select_checkpoint(config.output_dir, dev, generate)
+
+
 def _candidates(out: Path) -> list[tuple[int, Path]]:
     """``(step, adapter directory)`` to evaluate, by step: the complete checkpoints, plus the final
     adapter when no checkpoint has its step (the trainer saves one at the end, so normally none)."""

@@ -133,15 +133,19 @@ def _drop_reference_class() -> type:
 def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) -> Path:
     """Train the adapter by DPO on ``config.data``; returns the adapter directory (``output_dir/adapter``).
 
+    With ``config.dev_data`` the checkpoints are then evaluated and the best is copied to
+    ``output_dir/adapter_best``, as for RLEF (:func:`trice.select_checkpoint.select_on_dev`).
+
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
     from datasets import Dataset
 
     from trice.models import load_tokenizer
+    from trice.select_checkpoint import dev_for, select_on_dev
 
     out = config.run_dir("the scored candidates JSONL from `trice score`")
-
     rows = read_scored(config.data, config.task)
+    dev = dev_for(config, {r["id"] for r in rows})
     tokenizer = load_tokenizer(config.model)
     pairs = build_pairs(rows, config, tokenizer)
     if not pairs:
@@ -156,4 +160,7 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
         callbacks=[_nonfinite_guard_class()(), _drop_reference_class()(), *(callbacks or [])],
     )
     counts = {"pairs": len(pairs), "questions": len(rows), "questions_with_pairs": len({p["id"] for p in pairs})}
-    return train_and_save(trainer, resume_from, out, tokenizer, counts)
+    adapter = train_and_save(trainer, resume_from, out, tokenizer, counts)
+    del trainer  # free the model and optimizer before the checkpoints are evaluated
+    select_on_dev(config, dev)
+    return adapter

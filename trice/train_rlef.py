@@ -166,24 +166,19 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     ``output_dir/adapter_best`` (see ``selection.json``). ``callbacks`` are extra
     ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
-    from trice.generate import GenerateConfig
     from trice.models import load_tokenizer
-    from trice.select_checkpoint import load_dev, select_checkpoint
+    from trice.select_checkpoint import dev_for, select_on_dev
 
     out = config.run_dir("the scored JSONL of `trice score`")
     rows = read_groups(config.data, config.task)
-    dev = load_dev(config.dev_data, {r["id"] for r in rows}) if config.dev_data else None
+    dev = dev_for(config, {r["id"] for r in rows})
     tokenizer = load_tokenizer(config.model)
     groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task)
     if not groups:
         raise ValueError(f"max_length: every one of the {len(rows)} groups in {config.data} has a response longer than {config.max_length} tokens")
 
     adapter = _train(config, groups, tokenizer, out, {"groups": len(groups), "dropped_too_long": len(rows) - len(groups)}, callbacks)
-    if dev is not None:
-        generate = GenerateConfig(
-            model=config.model, template=config.template, batch_size=config.dev_batch_size, max_new_tokens=config.dev_max_new_tokens
-        )
-        select_checkpoint(out, dev, generate)
+    select_on_dev(config, dev)
     return adapter
 
 
