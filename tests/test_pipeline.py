@@ -22,6 +22,7 @@ def recipe(tmp_path: Path, model: str, data_dir: Path, **overrides) -> Path:
         "run_dir": str(tmp_path / "run"),
         "model": model,
         "seed": 0,
+        "settings": ["zero-shot", "sft-0", "sft-100", "trice-i"],
         "data": {"data_dir": str(data_dir), "n_train": 3, "n_test": 2},
         "probe": {"batch_size": 4, "max_new_tokens": 4},
         "train": {"max_steps": 2, "save_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "learning_rate": 1e-3},
@@ -88,3 +89,69 @@ def test_missing_recipe_and_bad_stage_are_clear(tmp_path, data_dir, capsys) -> N
     path = recipe(tmp_path, "m", data_dir)
     assert main(["run", str(path), "--only", "traine"]) == 2
     assert "no stage 'traine'" in capsys.readouterr().err
+
+
+STAGE_TWO = ["trice-ii", "trice-all", "trice-all-dpo"]
+
+
+def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_dir, data_dir) -> None:
+    """dev -> candidates -> score -> RLEF/DPO (checkpoint chosen on dev) -> eval -> report rows."""
+    small = {"max_new_tokens": 4, "batch_size": 4}
+    sources = [
+        {"name": "gold", "kind": "gold"},
+        {"name": "base", "kind": "model", **small},
+        {"name": "tool-always", "kind": "model", "few_shot": "math", **small},
+        {"name": "early", "kind": "model", "adapter": "stage-i-early", **small},
+        {"name": "last", "kind": "model", "adapter": "stage-i", "do_sample": True, **small},
+    ]
+    stage_two = {"max_steps": 2, "save_steps": 1, "learning_rate": 1e-3, "dev_max_new_tokens": 4, "dev_batch_size": 4}
+    path = recipe(
+        tmp_path, str(tiny_model_dir), data_dir,
+        settings=["zero-shot", "trice-i", *STAGE_TWO],
+        dev={"n_per_dataset": 1},
+        candidates={"sources": sources},
+        rlef=stage_two | {"gradient_accumulation_steps": 2},
+        trice_ii={"learning_rate": 1e-2},
+        dpo=stage_two | {"per_device_train_batch_size": 2},
+    )
+    plan = plan_recipe(path)
+    assert plan.stages == ["data", "probe", "label", "train-trice-i", "dev", "candidates", "score",
+                           *[f"train-{s}" for s in STAGE_TWO], "eval-zero-shot", "eval-trice-i",
+                           *[f"eval-{s}" for s in STAGE_TWO], "report"]
+    assert plan.trice_ii.learning_rate == 1e-2 and plan.rlef.learning_rate == 1e-3 and plan.trice_ii.max_steps == 2
+    run_plan(plan)
+    run = tmp_path / "run"
+
+    dev_ids = {json.loads(line)["id"] for line in (run / "dev" / "dev.jsonl").read_text().splitlines()}
+    train_ids = {json.loads(line)["id"] for line in (run / "data" / "train.jsonl").read_text().splitlines()}
+    assert len(dev_ids) == 3 and dev_ids.isdisjoint(train_ids)
+    candidates = [json.loads(line) for line in (run / "candidates" / "candidates.jsonl").read_text().splitlines()]
+    assert candidates and all(c["sources"] == [s["name"] for s in sources] for c in candidates)
+    early = json.loads((run / "candidates" / "candidates.jsonl.parts" / "early.source.json").read_text())["adapter"]
+    assert early == str(run / "train-trice-i" / "checkpoints" / "checkpoint-1")
+    scored = [json.loads(line) for line in (run / "score" / "scored.jsonl").read_text().splitlines()]
+    assert all(len(r["scores"]) == 5 and r["scores"][0] == max(r["scores"]) for r in scored)
+    for setting in STAGE_TWO:
+        selection = read_json(run / f"train-{setting}" / "selection.json")
+        assert [s["step"] for s in selection["steps"]] == [1, 2] and selection["n_dev"] == 3
+        assert read_json(run / f"eval-{setting}" / "stage.json")["config"]["adapter"] == str(run / f"train-{setting}" / "adapter_best")
+    assert read_json(run / "train-trice-all" / "rlef_config.json")["init_adapter"] == str(run / "train-trice-i" / "adapter")
+    assert read_json(run / "train-trice-ii" / "rlef_config.json")["init_adapter"] is None
+
+    results = read_json(run / "report" / "results.json")
+    assert list(results["rows"]) == ["zero-shot", "trice-i", *STAGE_TWO]
+    assert set(results["stage_two"]["selection"]) == set(STAGE_TWO)
+    report = (run / "report" / "report.md").read_text()
+    assert "## Stage II" in report and "Figure 4" not in report  # the figure title is in the PNG
+    for png in ("tool_rate.png", "stage2_loss.png", *[f"dev_curve-{s}.png" for s in STAGE_TWO]):
+        assert (run / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    marks = {s: (run / s / "stage.json").stat().st_mtime_ns for s in plan.stages}
+    run_plan(plan_recipe(path))  # nothing changed: every stage skipped, stage II included
+    assert {s: (run / s / "stage.json").stat().st_mtime_ns for s in plan.stages} == marks
+
+
+def test_stage_two_needs_stage_one(tmp_path, data_dir) -> None:
+    path = recipe(tmp_path, "m", data_dir, settings=["zero-shot", "trice-all"])
+    with pytest.raises(ConfigError, match="stage II settings need trice-i"):
+        plan_recipe(path)

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.config import ConfigError, build_config
-from trice.data.schema import EXAMPLE_FIELDS, Example
+from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generate import GenerateConfig, clean_response, generate_responses
 from trice.io import JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
@@ -191,7 +191,11 @@ class CandidatesConfig:
     input: str = field(default="", metadata={"help": "D_tool JSONL from `trice label` (id, dataset, task, question, answers, output)."})
     output: str = field(default="", metadata={"help": "Candidates JSONL to write; responses go to <output>.parts/<name>.jsonl first."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template of the model sources: alpaca or chat."})
-    seed: int = field(default=0, metadata={"help": "Seed for sampling model sources."})
+    seed: int = field(default=0, metadata={"help": "Seed for sampling model sources and for choosing n_questions."})
+    n_questions: int | None = field(
+        default=None,
+        metadata={"help": "Collect for a seeded sample of this many D_tool questions (all when unset): stage II's cost is k generations per question."},
+    )
     sources: list[dict] = field(
         default_factory=list,
         metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.candidates."},
@@ -200,6 +204,8 @@ class CandidatesConfig:
     def validate(self) -> None:
         if self.template not in TEMPLATES:
             raise ValueError(f"template: unknown {self.template!r}; choose one of {', '.join(TEMPLATES)}")
+        if self.n_questions is not None and self.n_questions < 1:
+            raise ValueError(f"n_questions: must be >= 1 or unset, got {self.n_questions}")
         if not self.sources:
             raise ValueError("sources: none given; list them in the YAML of --config, the gold source first")
         parse_sources(self.sources)
@@ -332,6 +338,9 @@ def collect_candidates(config: CandidatesConfig) -> Path:
         raise ConfigError("trice candidates: both input and output are required")
     sources = parse_sources(config.sources)
     rows = read_jsonl(config.input, D_TOOL_FIELDS, unique="id")
+    if config.n_questions is not None:
+        keep = {e.id for e in sample([Example.from_dict(row, config.input) for row in rows], config.n_questions, config.seed)}
+        rows = [row for row in rows if row["id"] in keep]
     examples = [Example.from_dict(row, config.input) for row in rows]
     parts = _collect_parts(config, sources, examples)
     return write_jsonl(config.output, merge_candidates(rows, sources, parts))

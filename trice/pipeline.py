@@ -1,9 +1,11 @@
-"""``trice run RECIPE.yaml``: every stage of the math slice in order, in one run directory.
+"""``trice run RECIPE.yaml``: every stage of TRICE in order, in one run directory.
 
 data -> probe (base model on the training questions) -> label (D_tool and the SFT baselines' sets)
--> train-<setting> (LoRA SFT per trained setting) -> eval-<setting> (generate on the test questions
-and judge) -> report. Each stage is skipped when its config and inputs are unchanged, so a killed
-run picks up where it stopped (see :mod:`trice.stages`).
+-> train-<setting> (stage I: LoRA SFT per SFT setting) -> [stage II: dev (held-out training
+questions) -> candidates (k responses per D_tool question) -> score (execution feedback) ->
+train-<setting> (RLEF or DPO, checkpoint chosen on dev)] -> eval-<setting> (generate on the test
+questions and judge) -> report. Each stage is skipped when its config and inputs are unchanged, so
+a killed run picks up where it stopped (see :mod:`trice.stages`).
 """
 
 from __future__ import annotations
@@ -14,20 +16,72 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trice.candidates import CandidatesConfig
 from trice.config import ConfigError, build_config, load_yaml, to_dict
+from trice.dpo_config import DPOStageConfig
 from trice.generate import GenerateConfig
 from trice.io import write_json
 from trice.models import DEFAULT_MODEL
 from trice.prepare import DataConfig
+from trice.rlef_config import RLEFConfig
+from trice.score import ScoreConfig
 from trice.sft_config import SFTConfig
 from trice.stages import run_stage
 
 log = logging.getLogger(__name__)
 
-# setting -> the training set it is fine-tuned on (None: the untuned base model)
-SETTINGS: dict[str, str | None] = {"zero-shot": None, "sft-0": "sft-0", "sft-100": "sft-100", "trice-i": "trice"}
+@dataclass(frozen=True)
+class Setting:
+    """How a report row's model is made: ``trainer`` none (the base model), ``sft`` on the ``label``
+    training set, or ``rlef``/``dpo`` on the scored candidates, from the stage-I adapter when
+    ``from_stage_one`` (TRICE-ALL) else from a fresh LoRA (TRICE-II)."""
+
+    trainer: str | None = None
+    label: str | None = None
+    from_stage_one: bool = False
+
+    @property
+    def stage_two(self) -> bool:
+        return self.trainer in ("rlef", "dpo")
+
+
+SETTINGS: dict[str, Setting] = {
+    "zero-shot": Setting(),
+    "sft-0": Setting("sft", "sft-0"),
+    "sft-100": Setting("sft", "sft-100"),
+    "trice-i": Setting("sft", "trice"),
+    "trice-ii": Setting("rlef"),
+    "trice-all": Setting("rlef", from_stage_one=True),
+    "trice-all-dpo": Setting("dpo", from_stage_one=True),
+}
+STAGE_ONE = "trice-i"
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter"}
+_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data"}
+# Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
+STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
+
+
+def default_sources() -> list[dict]:
+    """The paper-like k = 5 mix: the gold response, the untuned model (answers without the tool), the
+    same model few-shot prompted to always call it, stage I early (greedy) and last (sampled)."""
+    return [
+        {"name": "gold", "kind": "gold"},
+        {"name": "base", "kind": "model"},
+        {"name": "tool-always", "kind": "model", "few_shot": "math"},
+        {"name": "stage1-early", "kind": "model", "adapter": "stage-i-early"},
+        {"name": "stage1-last-sampled", "kind": "model", "adapter": "stage-i", "do_sample": True, "temperature": 1.0},
+    ]
+
+
+@dataclass
+class DevConfig:
+    """The dev set that chooses stage II checkpoints: training-pool questions no stage trains on."""
+
+    n_per_dataset: int = field(default=20, metadata={"help": "Dev questions per dataset, from its training pool beyond the data stage's n_train picks."})
+
+    def validate(self) -> None:
+        if self.n_per_dataset < 1:
+            raise ValueError(f"n_per_dataset: must be >= 1, got {self.n_per_dataset}")
 
 
 @dataclass
@@ -43,11 +97,29 @@ class Recipe:
     probe: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for probing the base model."})
     train: dict = field(default_factory=dict, metadata={"help": "SFTConfig keys shared by every trained setting."})
     eval: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for the test generations."})
+    dev: dict = field(default_factory=dict, metadata={"help": "Stage II: DevConfig keys (the checkpoint-selection set)."})
+    candidates: dict = field(
+        default_factory=dict,
+        metadata={"help": "Stage II: CandidatesConfig keys (sources, n_questions); a model source's adapter may be stage-i or stage-i-early."},
+    )
+    score: dict = field(default_factory=dict, metadata={"help": "Stage II: ScoreConfig keys (strategy)."})
+    rlef: dict = field(default_factory=dict, metadata={"help": "Stage II: RLEFConfig keys for trice-all and trice-ii."})
+    trice_ii: dict = field(
+        default_factory=dict,
+        metadata={"help": "RLEFConfig keys overriding `rlef` for trice-ii (a fresh LoRA usually wants stage I's learning rate)."},
+    )
+    dpo: dict = field(default_factory=dict, metadata={"help": "Stage II: DPOStageConfig keys for trice-all-dpo."})
 
     def validate(self) -> None:
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
             raise ValueError(f"settings: unknown {unknown}; known: {', '.join(SETTINGS)}")
+        if any(SETTINGS[s].stage_two for s in self.settings) and STAGE_ONE not in self.settings:
+            raise ValueError(f"settings: stage II settings need {STAGE_ONE} (stage I makes candidates and TRICE-ALL's start)")
+
+    @property
+    def stage_two(self) -> list[str]:
+        return [s for s in self.settings if SETTINGS[s].stage_two]
 
 
 @dataclass
@@ -60,24 +132,47 @@ class Plan:
     probe: GenerateConfig
     train: SFTConfig
     eval: GenerateConfig
+    dev: DevConfig
+    candidates: CandidatesConfig
+    score: ScoreConfig
+    rlef: RLEFConfig
+    trice_ii: RLEFConfig
+    dpo: DPOStageConfig
 
     @property
     def stages(self) -> list[str]:
-        trained = [s for s in self.recipe.settings if SETTINGS[s] is not None]
+        settings = self.recipe.settings
+        stage_one = [s for s in settings if SETTINGS[s].trainer == "sft"]
+        stage_two = self.recipe.stage_two
         return (
             ["data", "probe", "label"]
-            + [f"train-{s}" for s in trained]
-            + [f"eval-{s}" for s in self.recipe.settings]
+            + [f"train-{s}" for s in stage_one]
+            + (["dev", "candidates", "score"] + [f"train-{s}" for s in stage_two] if stage_two else [])
+            + [f"eval-{s}" for s in settings]
             + ["report"]
         )
 
+    def stage_two_config(self, setting: str) -> RLEFConfig | DPOStageConfig:
+        """The trainer config of a stage II setting (paths are filled in by the stage)."""
+        return {"trice-ii": self.trice_ii, "trice-all": self.rlef, "trice-all-dpo": self.dpo}[setting]
 
-def _section(cls: type, values: dict, where: str, seed: int, **owned: Any) -> Any:
+
+def _section(cls: type, values: dict, where: str, seed: int | None, **owned: Any) -> Any:
     """A stage config from its recipe section; the recipe's seed is the default, owned keys are set here."""
-    clash = sorted(set(values) & _OWNED)
+    clash = sorted(set(values) & (_OWNED | set(owned)))
     if clash:
         raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys)")
-    return build_config(cls, {"seed": seed} | values | owned, where)
+    return build_config(cls, ({} if seed is None else {"seed": seed}) | values | owned, where)
+
+
+def _candidate_sources(values: dict, recipe: Recipe, where: str) -> dict:
+    """The candidates section (the default sources unless given) with each model source defaulting
+    to the recipe's model."""
+    sources = values.get("sources", default_sources())
+    if not isinstance(sources, list):
+        raise ConfigError(f"{where}: key 'sources': expected a list of mappings, got {sources!r}")
+    filled = [{"model": recipe.model} | s if isinstance(s, dict) and s.get("kind") == "model" else s for s in sources]
+    return values | {"sources": filled}
 
 
 def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
@@ -86,13 +181,25 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
+    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(run_dir / "data"))
+    task = dict(task=data.task)
+    rlef = _section(RLEFConfig, recipe.rlef, f"{path}: rlef", recipe.seed, **model, **task)
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
-        data=_section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(run_dir / "data")),
+        data=data,
         probe=_section(GenerateConfig, recipe.probe, f"{path}: probe", recipe.seed, **model),
         train=_section(SFTConfig, recipe.train, f"{path}: train", recipe.seed, **model),
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
+        dev=_section(DevConfig, recipe.dev, f"{path}: dev", None),
+        candidates=_section(
+            CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
+            recipe.seed, template=recipe.template,
+        ),
+        score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **task),
+        rlef=rlef,
+        trice_ii=_section(RLEFConfig, recipe.rlef | recipe.trice_ii, f"{path}: trice_ii", recipe.seed, **model, **task) if recipe.trice_ii else rlef,
+        dpo=_section(DPOStageConfig, recipe.dpo, f"{path}: dpo", recipe.seed, **model, **task),
     )
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +67,15 @@ def plot_grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: s
     plt.close(fig)
 
 
-def plot_train_loss(logs: dict[str, list[dict]], path: Path) -> None:
+def plot_train_loss(logs: dict[str, list[dict]], path: Path, title: str = "Stage-I training loss", ylabel: str = "training loss (response tokens)") -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     for setting, history in logs.items():
         points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
         if points:
             ax.plot(*zip(*points), marker=".", label=setting)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss (response tokens)")
-    ax.set_title("Stage-I training loss")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -97,9 +98,66 @@ def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dic
     return picked
 
 
+def stage_two_summary(run: Path, settings: list[str]) -> dict[str, Any]:
+    """What stage II learned from: the scored candidates' states and per-source scores, and each
+    stage II setting's checkpoint choice on the dev set."""
+    from trice.pipeline import SETTINGS
+
+    trained = [s for s in settings if SETTINGS[s].stage_two]
+    if not trained:
+        return {}
+    selections = {
+        s: {k: v for k, v in read_json(p).items() if k != "steps"} | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
+        for s in trained
+        if (p := run / f"train-{s}" / "selection.json").is_file()
+    }
+    return {"candidates": read_json(run / "score" / "summary.json"), "selection": selections}
+
+
 def _quote(text: str | None, limit: int = 300) -> str:
     text = "(none)" if text is None else text.replace("\n", " ").replace("|", "\\|")
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]:
+    cand = stage_two["candidates"]
+    md = [
+        "## Stage II",
+        "",
+        f"{cand['n']} questions with scored candidates (reward strategy `{cand['strategy']}`). Responses per state "
+        "(answer right/wrong, tool use as gold's or not; none: no prediction):",
+        "",
+        "| " + " | ".join(cand["states"]) + " |",
+        "|" + "---|" * len(cand["states"]),
+        "| " + " | ".join(str(v) for v in cand["states"].values()) + " |",
+        "",
+    ]
+    if cand.get("mean_score_by_source"):
+        md += ["| source | mean score |", "|---|---|", *[f"| {k} | {v:.2f} |" for k, v in cand["mean_score_by_source"].items()], ""]
+    for s, sel in stage_two["selection"].items():
+        md += [
+            f"**{s}**: best dev step {sel['best_step']} (dev accuracy {100 * sel['best_accuracy']:.1f}% on {sel['n_dev']} held-out "
+            "training questions); the test row uses that checkpoint.",
+            "",
+            f"![dev curve {s}](dev_curve-{s}.png)",
+            "",
+        ]
+    if with_loss:
+        md += ["![stage II loss](stage2_loss.png)", ""]
+    return md
+
+
+def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list[str]:
+    """The paper's Figure 5: the same test question, ``before`` wrong and ``after`` right."""
+    if not cases:
+        return []
+    md = [f"## Case studies: {before} wrong, {after} right", "", f"| dataset | question | {before} | {after} |", "|---|---|---|---|"]
+    for c in cases:
+        md.append(
+            f"| {c['dataset']} | {_quote(c['question'], 200)} | {_quote(c['before']['response'])} -> {_quote(c['before']['prediction'])} "
+            f"| {_quote(c['response'])} -> {_quote(c['prediction'])} |"
+        )
+    return md + [""]
 
 
 def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
@@ -116,22 +174,30 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         for s in settings
     }
     splits = read_json(run / "data" / "splits.json")
-    label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s])}
+    label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s].label)}
     probe = read_json(run / "probe" / "summary.json")
     logs = {s: read_json(p) for s in settings if (p := run / f"train-{s}" / "train_log.json").is_file()}
+    stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == "sft"}
+    stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two}
+    stage_two = stage_two_summary(run, settings)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
         "tool_rate_by_dataset": tool_rates,
         "label_stats": label_stats,
         "probe": probe,
+        "stage_two": stage_two,
     }
     write_json(out_dir / "results.json", results)
     accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
     plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
-    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by setting")
-    if logs:
-        plot_train_loss(logs, out_dir / "train_loss.png")
+    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
+    if stage_one_logs:
+        plot_train_loss(stage_one_logs, out_dir / "train_loss.png")
+    if stage_two_logs:
+        plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
+    for s in stage_two.get("selection", {}):
+        shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
 
     split_lines = [
         f"| {ds} | {d['split']} | {d['train_used']} | {d['test_used']} |" for ds, d in splits["datasets"].items()
@@ -170,18 +236,14 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         ],
         "",
     ]
-    if logs:
-        md += ["## Training", "", "![training loss](train_loss.png)", ""]
-    if "zero-shot" in settings and "trice-i" in settings:
-        cases = case_studies(run, "zero-shot", "trice-i")
-        if cases:
-            md += ["## Case studies: zero-shot wrong, TRICE-I right", "", "| dataset | question | zero-shot | TRICE-I |", "|---|---|---|---|"]
-            for c in cases:
-                md.append(
-                    f"| {c['dataset']} | {_quote(c['question'], 200)} | {_quote(c['before']['response'])} -> {_quote(c['before']['prediction'])} "
-                    f"| {_quote(c['response'])} -> {_quote(c['prediction'])} |"
-                )
-            md.append("")
+    if stage_one_logs:
+        md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]
+    if stage_two:
+        md += _stage_two_markdown(stage_two, bool(stage_two_logs))
+    final = next((s for s in ("trice-all", "trice-all-dpo", "trice-ii") if s in settings), None)
+    for before, after in (("zero-shot", "trice-i"), ("trice-i", final)):
+        if before in settings and after in settings:
+            md += _case_markdown(case_studies(run, before, after), before, after)
     env = environment()
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in env.items()), ""]
     write_text(out_dir / "report.md", "\n".join(md))

@@ -29,9 +29,43 @@ def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateCo
     write_json(stage_dir / "summary.json", summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
 
 
+def stage_one_adapter(run: Path, which: str) -> Path:
+    """The stage-I adapter a candidate source names: ``stage-i`` (the final one) or ``stage-i-early``
+    (the first complete checkpoint, or the final adapter when none was saved)."""
+    from trice.pipeline import STAGE_ONE
+    from trice.train_sft import checkpoints, is_complete
+
+    out = run / f"train-{STAGE_ONE}"
+    if which == "stage-i-early":
+        saved = [path for _, path in checkpoints(out / "checkpoints") if is_complete(path)]
+        if saved:
+            return saved[-1]  # checkpoints() lists the highest step first
+    return out / "adapter"
+
+
+def resolve_sources(run: Path, sources: list[dict]) -> tuple[list[dict], list[Path]]:
+    """The candidate sources with stage-I placeholders made paths, and the adapters they read."""
+    from trice.pipeline import STAGE_ONE_ADAPTERS
+
+    resolved, adapters = [], []
+    for source in sources:
+        if source.get("adapter") in STAGE_ONE_ADAPTERS:
+            source = source | {"adapter": str(stage_one_adapter(run, source["adapter"]))}
+        if source.get("adapter"):
+            adapters.append(Path(source["adapter"]))
+        resolved.append(source)
+    return resolved, adapters
+
+
+def final_adapter(run: Path, setting: str) -> Path:
+    """The adapter a trained setting is evaluated with: stage II's dev-chosen one where it exists."""
+    best = run / f"train-{setting}" / "adapter_best"
+    return best if best.is_dir() else run / f"train-{setting}" / "adapter"
+
+
 def stage(plan: Any, name: str) -> StageSpec:
     """(config to fingerprint, input paths, function of the stage directory) for stage ``name``."""
-    from trice.pipeline import SETTINGS
+    from trice.pipeline import SETTINGS, STAGE_ONE
 
     run = plan.run_dir
     task = plan.data.task
@@ -42,7 +76,7 @@ def stage(plan: Any, name: str) -> StageSpec:
         return to_dict(plan.probe), [train], lambda d: _generate_and_judge(d, train, plan.probe, task, "probe train")
     if name == "label":
         judged = run / "probe" / "judged.jsonl"
-        modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s]) is not None})
+        modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({"trice"} if plan.recipe.stage_two else set()))
 
         def label(d: Path) -> None:
             from trice.io import read_jsonl
@@ -54,9 +88,44 @@ def stage(plan: Any, name: str) -> StageSpec:
                 write_json(d / f"{mode}.stats.json", stats)
 
         return {"modes": modes}, [judged], label
+    if name == "dev":
+        from trice.data.schema import save_examples
+        from trice.prepare import dev_from_pool
+
+        config = to_dict(plan.data) | {"dev": to_dict(plan.dev)}
+        return config, [], lambda d: save_examples(d / "dev.jsonl", dev_from_pool(plan.data, plan.dev.n_per_dataset))
+    if name == "candidates":
+        from trice.candidates import collect_candidates
+
+        d_tool = run / "label" / "trice.jsonl"
+        sources, adapters = resolve_sources(run, plan.candidates.sources)
+        config = replace(plan.candidates, input=str(d_tool), output=str(run / name / "candidates.jsonl"), sources=sources)
+        return to_dict(config), [d_tool, *adapters], lambda d: collect_candidates(config)
+    if name == "score":
+        from trice.score import run_score
+
+        candidates = run / "candidates" / "candidates.jsonl"
+        config = replace(plan.score, input=str(candidates), output=str(run / name / "scored.jsonl"))
+        return to_dict(config), [candidates], lambda d: write_json(d / "summary.json", run_score(config))
+    if name.startswith("train-") and SETTINGS[name.removeprefix("train-")].stage_two:
+        setting = name.removeprefix("train-")
+        scored, dev = run / "score" / "scored.jsonl", run / "dev" / "dev.jsonl"
+        start = run / f"train-{STAGE_ONE}" / "adapter" if SETTINGS[setting].from_stage_one else None
+        config = replace(
+            plan.stage_two_config(setting), data=str(scored), output_dir=str(run / name), dev_data=str(dev),
+            init_adapter=None if start is None else str(start),
+        )
+
+        def train_stage_two(d: Path) -> None:
+            from trice.train_dpo import train_dpo
+            from trice.train_rlef import train_rlef
+
+            (train_rlef if SETTINGS[setting].trainer == "rlef" else train_dpo)(config)
+
+        return to_dict(config), [scored, dev] + ([start] if start is not None else []), train_stage_two
     if name.startswith("train-"):
         setting = name.removeprefix("train-")
-        data = run / "label" / f"{SETTINGS[setting]}.jsonl"
+        data = run / "label" / f"{SETTINGS[setting].label}.jsonl"
         config = replace(plan.train, data=str(data), output_dir=str(run / name))
 
         def train(d: Path) -> None:
@@ -68,7 +137,7 @@ def stage(plan: Any, name: str) -> StageSpec:
     if name.startswith("eval-"):
         setting = name.removeprefix("eval-")
         test = run / "data" / "test.jsonl"
-        adapter = run / f"train-{setting}" / "adapter" if SETTINGS[setting] is not None else None
+        adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None
         config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
         inputs = [test] + ([adapter] if adapter is not None else [])
         return to_dict(config), inputs, lambda d: _generate_and_judge(d, test, config, task, f"eval {setting}")
