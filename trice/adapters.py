@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,10 @@ def check_adapter_dir(path: str | os.PathLike) -> dict[str, Any]:
     return weights
 
 
-def _saved_state(model: Any) -> dict[str, Any]:
+def _saved_state(model: Any, state_dict: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from peft import get_peft_model_state_dict
 
-    return get_peft_model_state_dict(model)
+    return get_peft_model_state_dict(model, state_dict=None if state_dict is None else dict(state_dict))
 
 
 def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -> Any:
@@ -128,25 +129,27 @@ def _model_name(model: Any) -> str:
     return f"{name!r} (hidden size {hidden})" if hidden is not None else repr(name)
 
 
-def save_adapter(model: Any, path: str | os.PathLike, tokenizer: Any = None) -> Path:
+def save_adapter(model: Any, path: str | os.PathLike, tokenizer: Any = None, state_dict: Mapping[str, Any] | None = None) -> Path:
     """Save a PeftModel's adapter (and ``tokenizer``) to ``path`` atomically, after checking the result.
 
     The adapter is written to a temporary sibling directory, re-read, and must hold every LoRA tensor
     of the model (lora_A and lora_B) before it replaces ``path``; a failed check raises ValueError and
-    leaves any previous adapter at ``path`` untouched.
+    leaves any previous adapter at ``path`` untouched. ``state_dict`` is the model's full state dict
+    when the model's own parameters are only shards (DeepSpeed ZeRO-3, FSDP: gathered with
+    ``Accelerator.get_state_dict``); the adapter's tensors are taken and checked from it.
     """
     import torch
 
     path = Path(path)
     if not hasattr(model, "peft_config"):
         raise ValueError(f"refusing to save {path}: {type(model).__name__} is not a peft model (lora_A missing)")
-    expected = _saved_state(model)
+    expected = _saved_state(model, state_dict)
     if not any("lora_A" in k for k in expected):
         raise ValueError(f"refusing to save {path}: the model has no LoRA adapter (lora_A missing)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        model.save_pretrained(str(tmp))
+        model.save_pretrained(str(tmp), **({} if state_dict is None else {"state_dict": dict(state_dict)}))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         saved = check_adapter_dir(tmp)

@@ -64,6 +64,13 @@ class LoRATrainingConfig:
     report_to: str = field(default="none", metadata={"help": "Experiment tracker passed to transformers: none, tensorboard, wandb, all."})
     bf16: bool = field(default=False, metadata={"help": "Load the base model in bfloat16 and train with bf16 autocast."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory."})
+    deepspeed: str | None = field(
+        default=None,
+        metadata={
+            "help": "DeepSpeed JSON config (e.g. recipes/accelerate/ds_zero2.json) for the `deepspeed` launcher; "
+            "with `accelerate launch --config_file recipes/accelerate/deepspeed_zero2.yaml` leave it unset."
+        },
+    )
 
     def run_dir(self, data_help: str) -> Path:
         """Validate for training and return ``output_dir``: a trainer needs ``data`` (described by
@@ -107,6 +114,8 @@ class LoRATrainingConfig:
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm: must be >= 0, got {self.max_grad_norm}")
+        if self.deepspeed and not Path(self.deepspeed).is_file():
+            raise ValueError(f"deepspeed: no such file: {self.deepspeed}")
         if self.lr_scheduler_type not in SCHEDULERS:
             raise ValueError(f"lr_scheduler_type: unknown {self.lr_scheduler_type!r}; choose one of {', '.join(SCHEDULERS)}")
 

@@ -13,6 +13,12 @@ next to ``train_log.json`` (the trainer's log history) and ``sft_config.json``. 
 gradient stops training with a RuntimeError naming the step, before the optimizer touches the
 weights, so the last checkpoint stays a good one.
 
+Several processes: ``accelerate launch --multi_gpu --num_processes N -m trice.cli train-sft ...`` runs
+distributed data parallel (NCCL on GPUs, gloo on CPUs; ``--cpu`` would start one process only),
+each rank on its own shard of every global batch of N x ``per_device_train_batch_size``. Only the
+main process deletes or writes files; ``train_log.json`` records ``world_size`` and the backend.
+DeepSpeed and FSDP come in through accelerate config files (``recipes/accelerate/``, docs/scaling.md).
+
 Stage II (:mod:`trice.train_rlef`) trains with the same helpers: :func:`build_model`,
 :func:`prepare_run`, :func:`train_and_save`, the checkpoint functions and the non-finite guard.
 """
@@ -39,8 +45,13 @@ log = logging.getLogger(__name__)
 SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
 IGNORE_INDEX = -100
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-# files Trainer writes into a checkpoint; trainer_state.json comes last, so its presence marks a whole one
-_CHECKPOINT_FILES = ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
+# What Trainer writes into a checkpoint; trainer_state.json comes last, so a readable one marks a whole
+# checkpoint. The optimizer state has one form per engine: optimizer.pt (plain and DDP), DeepSpeed's
+# ``latest`` tag file beside its global_step*/ directory (which also holds a DeepSpeed-built
+# scheduler, so scheduler.pt may be absent), FSDP's optimizer.bin or sharded optimizer_0/.
+_CHECKPOINT_FILES = ("adapter_model.safetensors", "trainer_state.json")
+_OPTIMIZER_STATES = ("optimizer.pt", "latest", "optimizer.bin", "optimizer_0")
+_SCHEDULER_STATES = ("scheduler.pt", "latest")
 
 
 def prompt_token_ids(task: str, question: str, tokenizer: Any, template: str = "alpaca") -> list[int]:
@@ -180,9 +191,16 @@ def checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
 
 
 def is_complete(checkpoint: Path) -> bool:
-    """Whether a checkpoint holds every file a resume needs and a readable trainer state (written last)."""
+    """Whether a checkpoint holds every file a resume needs and a readable trainer state (written last).
+
+    Checkpoints of DeepSpeed and FSDP runs keep the optimizer in their own files; they count as whole
+    too, or a resume under those engines would delete every checkpoint as torn.
+    """
     if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
         return False
+    for states in (_OPTIMIZER_STATES, _SCHEDULER_STATES):
+        if not any((checkpoint / name).exists() for name in states):
+            return False
     try:
         read_json(checkpoint / "trainer_state.json")
     except ValueError:
@@ -190,13 +208,15 @@ def is_complete(checkpoint: Path) -> bool:
     return True
 
 
-def last_checkpoint(checkpoints_dir: Path) -> Path | None:
-    """The highest-step complete checkpoint; incomplete ones (killed mid-save) are deleted with a warning."""
+def last_checkpoint(checkpoints_dir: Path, delete_incomplete: bool = True) -> Path | None:
+    """The highest-step complete checkpoint; incomplete ones (killed mid-save) are deleted with a
+    warning unless ``delete_incomplete`` is off (the other processes of a distributed run only read)."""
     for _, path in checkpoints(checkpoints_dir):
         if is_complete(path):
             return path
-        log.warning("deleting incomplete checkpoint %s (killed while saving?)", path)
-        shutil.rmtree(path, ignore_errors=True)
+        if delete_incomplete:
+            log.warning("deleting incomplete checkpoint %s (killed while saving?)", path)
+            shutil.rmtree(path, ignore_errors=True)
     return None
 
 
@@ -275,6 +295,9 @@ def _training_args(config: LoRATrainingConfig, checkpoints_dir: Path, batch_size
         data_seed=config.seed,
         report_to=config.report_to,
         bf16=config.bf16,
+        deepspeed=config.deepspeed,
+        # every LoRA weight is on every forward path: DDP need not search the graph for unused ones
+        ddp_find_unused_parameters=False,
         activation_checkpointing=config.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         remove_unused_columns=False,  # the collator builds the batch; keep every feature key
@@ -322,28 +345,42 @@ def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path
 
     With ``resume`` off the old checkpoints are deleted; resuming under a config that differs from
     the one saved last time logs the changed fields (the run then mixes two settings).
+
+    Under ``accelerate launch`` (several processes) only the main process deletes and writes; the
+    others wait for it, then read the same checkpoint, so every rank resumes from one step.
     """
+    from accelerate import PartialState
+
+    state = PartialState()  # the launcher's process group; a plain run is one process
     checkpoints_dir = out / "checkpoints"
-    resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
-    if not config.resume and checkpoints_dir.exists():
-        log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
-        shutil.rmtree(checkpoints_dir)
-    previous = out / config_name
-    if resume_from is not None and previous.is_file():
-        try:
-            changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
-        except ValueError:
-            changed = []
-        if changed:
-            log.warning("resuming %s with a changed config (%s): the run mixes two settings", resume_from, ", ".join(changed))
-    write_json(previous, dataclasses.asdict(config))
-    return resume_from
+    with state.main_process_first():
+        if not state.is_main_process:
+            return last_checkpoint(checkpoints_dir, delete_incomplete=False) if config.resume else None
+        resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
+        if not config.resume and checkpoints_dir.exists():
+            log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
+            shutil.rmtree(checkpoints_dir)
+        previous = out / config_name
+        if resume_from is not None and previous.is_file():
+            try:
+                changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
+            except ValueError:
+                changed = []
+            if changed:
+                log.warning("resuming %s with a changed config (%s): the run mixes two settings", resume_from, ", ".join(changed))
+        write_json(previous, dataclasses.asdict(config))
+        return resume_from
 
 
 def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer: Any, counts: dict[str, int]) -> Path:
     """Run ``trainer`` (from ``resume_from`` when given), then save ``out/adapter`` (with the tokenizer,
     left-padding for generation) and ``out/train_log.json``: the log history plus one entry with this
-    run's throughput and ``counts`` (examples used, dropped). Returns the adapter directory."""
+    run's throughput, how many processes trained (``world_size``, ``distributed_type``, ``backend``)
+    and ``counts`` (examples used, dropped). Returns the adapter directory.
+
+    In a distributed run every process gathers the weights (DeepSpeed ZeRO-3 and FSDP shard them, so
+    gathering is collective) but only the main process writes, and all return once the files exist.
+    """
     from trice.adapters import save_adapter
 
     if resume_from is not None:
@@ -352,19 +389,26 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     tokens = int(trainer.state.num_input_tokens_seen) - tokens_before
     runtime = float(result.metrics.get("train_runtime") or 0.0)
+    accelerator = trainer.accelerator
     throughput = {
         "step": trainer.state.global_step,
         "run_tokens": tokens,
         "run_runtime_s": runtime,
         "run_tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
         "resumed_from": None if resume_from is None else resume_from.name,
+        "world_size": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type.value),
+        "backend": accelerator.state.backend,
         **counts,
     }
-    log.info("trained to step %d: %d tokens in %.1f s (%s tokens/s)", throughput["step"], tokens, runtime, throughput["run_tokens_per_second"])
-
-    tokenizer.padding_side = "left"  # the saved tokenizer is for generation
-    adapter = save_adapter(trainer.model, out / "adapter", tokenizer)
-    write_json(out / "train_log.json", [*trainer.state.log_history, throughput])
+    state_dict = accelerator.get_state_dict(trainer.model_wrapped)  # collective under ZeRO-3/FSDP: every rank calls it
+    adapter = out / "adapter"
+    if accelerator.is_main_process:
+        log.info("trained to step %d: %d tokens in %.1f s (%s tokens/s)", throughput["step"], tokens, runtime, throughput["run_tokens_per_second"])
+        tokenizer.padding_side = "left"  # the saved tokenizer is for generation
+        save_adapter(accelerator.unwrap_model(trainer.model), adapter, tokenizer, state_dict=state_dict)
+        write_json(out / "train_log.json", [*trainer.state.log_history, throughput])
+    accelerator.wait_for_everyone()
     return adapter
 
 

@@ -1,0 +1,119 @@
+"""`accelerate launch` of `trice train-sft` with 2 CPU processes: real distributed data parallel (gloo).
+
+Proof that two ranks trained together, not one (or two unaware of each other): train_log.json records
+world size 2 on gloo, each checkpoint holds the RNG state of rank 0 and rank 1, and the adapter equals
+the one a single process trains on the same global batch (2 ranks x 2 = 4 examples per step), while it
+differs from a single process on 2 examples per step, which is what a silent single-process run
+would give. LoRA dropout is off so the ranks' own RNGs cannot make the runs differ.
+
+About 20 s on 2 CPU cores (process start-up dominates); ``-m "not distributed"`` skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from trice.sft_config import SFTConfig
+
+ROWS = [
+    {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
+    for i in range(8)
+]
+TRAIN = dict(max_steps=4, save_steps=2, logging_steps=1, learning_rate=1e-3, lora_dropout=0.0, seed=7)
+
+
+def _lora(adapter: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(adapter / "adapter_model.safetensors"))
+
+
+def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+@pytest.mark.distributed
+def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from trice.train_sft import train_sft
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    out = tmp_path / "ddp"
+    flags = [f"--{k}={v}" for k, v in TRAIN.items()]
+    # --multi_gpu starts the processes (torchrun); without a GPU each rank takes the CPU and gloo.
+    # (`--cpu --num_processes 2` would quietly start a single process: accelerate's CPU launcher
+    # spreads processes only through mpirun.)
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        "--dynamo_backend", "no", "--main_process_port", "0",
+        "-m", "trice.cli", "train-sft",
+        "--model", str(tiny_model_dir), "--data", str(data), "--output_dir", str(out),
+        "--per_device_train_batch_size", "2", *flags,
+    ]  # fmt: skip
+    env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf"), "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    log = json.loads((out / "train_log.json").read_text())
+    assert log[-1]["world_size"] == 2 and log[-1]["backend"] == "gloo" and log[-1]["distributed_type"] == "MULTI_CPU"
+    assert log[-1]["step"] == 4
+    assert [e["epoch"] for e in log if "loss" in e] == [0.5, 1.0, 1.5, 2.0]  # 4 of the 8 examples per step
+    for step in (2, 4):
+        saved = {p.name for p in (out / "checkpoints" / f"checkpoint-{step}").iterdir()}
+        assert {"rng_state_0.pth", "rng_state_1.pth", "trainer_state.json", "optimizer.pt"} <= saved
+    assert proc.stderr.count("trained to step 4") == 1  # only rank 0 reports and writes
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+    distributed = _lora(out / "adapter")
+    same_global_batch = _lora(train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one4"), per_device_train_batch_size=4, **TRAIN)))
+    one_rank_alone = _lora(train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one2"), per_device_train_batch_size=2, **TRAIN)))
+    assert _max_diff(distributed, same_global_batch) < 1e-6
+    assert _max_diff(distributed, one_rank_alone) > 1e-4  # the comparison can tell the two apart
+
+
+@pytest.mark.parametrize(
+    "engine_files",
+    [
+        ("optimizer.pt", "scheduler.pt"),  # plain Trainer and DDP
+        ("latest", "global_step4/"),  # DeepSpeed: optimizer (and a DeepSpeed-built scheduler) under global_step*
+        ("latest", "global_step4/", "scheduler.pt"),  # DeepSpeed with transformers' scheduler
+        ("optimizer.bin", "scheduler.pt"),  # FSDP, full state dict
+        ("optimizer_0/", "scheduler.pt"),  # FSDP, sharded state dict
+    ],
+)
+def test_checkpoints_of_every_engine_count_as_whole(tmp_path: Path, engine_files: tuple[str, ...]) -> None:
+    from trice.train_sft import is_complete, last_checkpoint
+
+    ckpt = tmp_path / "checkpoints" / "checkpoint-4"
+    ckpt.mkdir(parents=True)
+    (ckpt / "adapter_model.safetensors").write_bytes(b"x")
+    for name in engine_files:
+        (ckpt / name).mkdir() if name.endswith("/") else (ckpt / name).write_bytes(b"x")
+    assert not is_complete(ckpt)  # trainer_state.json, written last, is missing: killed mid-save
+    (ckpt / "trainer_state.json").write_text("{}")
+    assert is_complete(ckpt)
+    assert last_checkpoint(tmp_path / "checkpoints") == ckpt
+
+
+def test_a_checkpoint_without_optimizer_state_is_torn_and_only_the_main_process_deletes(tmp_path: Path) -> None:
+    from trice.train_sft import last_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    good, torn = ckpts / "checkpoint-2", ckpts / "checkpoint-4"
+    for ckpt, files in ((good, ("optimizer.pt", "scheduler.pt")), (torn, ("scheduler.pt",))):
+        ckpt.mkdir(parents=True)
+        for name in ("adapter_model.safetensors", "trainer_state.json", *files):
+            (ckpt / name).write_text("{}")
+    assert last_checkpoint(ckpts, delete_incomplete=False) == good
+    assert torn.exists()  # another rank only reads
+    assert last_checkpoint(ckpts) == good
+    assert not torn.exists()
