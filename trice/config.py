@@ -84,5 +84,24 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """The config as plain data: what a stage fingerprints and what a run saves.
+
+    Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
+    hold their default. They are options added after runs were made; leaving them out keeps those
+    runs' fingerprints, so adding an option does not make every finished stage look changed (a
+    changed stage is deleted and rerun). (A class attribute, not field metadata: HfArgumentParser
+    hands every metadata key to argparse.)
+    """
+    values = dataclasses.asdict(config)
+    omit = set(getattr(config, "OMIT_AT_DEFAULT", ()))
+    for f in dataclasses.fields(config):
+        if f.name in omit and values[f.name] == _default(f):
+            del values[f.name]
+    return values

@@ -24,6 +24,11 @@ ALPACA = (
 TEMPLATES = ("alpaca", "chat")
 
 
+def chat_messages(instruction: str, input_text: str) -> list[dict[str, str]]:
+    """The ``chat`` template's conversation: one user turn; a chat server applies its own template to it."""
+    return [{"role": "user", "content": f"{instruction}\n\n{input_text}"}]
+
+
 def format_prompt(instruction: str, input_text: str, template: str = "alpaca", tokenizer: Any = None) -> str:
     """The text the model reads before its response."""
     if template == "alpaca":
@@ -31,7 +36,7 @@ def format_prompt(instruction: str, input_text: str, template: str = "alpaca", t
     if template == "chat":
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("template 'chat' needs a tokenizer that has a chat template")
-        messages = [{"role": "user", "content": f"{instruction}\n\n{input_text}"}]
+        messages = chat_messages(instruction, input_text)
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     raise ValueError(f"unknown prompt template {template!r}; choose one of {', '.join(TEMPLATES)}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from trice.models import DEFAULT_MODEL
 from trice.prompts import TEMPLATES
@@ -71,6 +72,9 @@ class LoRATrainingConfig:
             "with `accelerate launch --config_file recipes/accelerate/deepspeed_zero2.yaml` leave it unset."
         },
     )
+
+    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("deepspeed",)
 
     def run_dir(self, data_help: str) -> Path:
         """Validate for training and return ``output_dir``: a trainer needs ``data`` (described by
