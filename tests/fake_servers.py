@@ -1,5 +1,6 @@
-"""Fake OpenAI-compatible servers on 127.0.0.1 for the remote client and the sources that use it:
-healthy, refusing, hanging, erroring, malformed, rejecting. Nothing here leaves the machine.
+"""Fake servers on 127.0.0.1 for the remote clients and the sources that use them (OpenAI-compatible
+endpoints, search servers): healthy, refusing, hanging, erroring, malformed, rejecting. Nothing here
+leaves the machine.
 
 Use the fixtures by importing them into a test module: ``from .fake_servers import serve``.
 """
@@ -12,10 +13,13 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-# A behaviour maps (hit number, path, request JSON) to (status, body, content type), or None to hang.
+# A behaviour maps (hit number, path, request) to (status, body, content type), or None to hang. The
+# request is the JSON body of a POST, or the query parameters of a GET (one value each); the path
+# excludes the query string.
 Reply = tuple[int, bytes, str]
 Behaviour = Callable[[int, str, dict], Reply | None]
 
@@ -39,11 +43,11 @@ def healthy(hit: int, path: str, request: dict) -> Reply:
 
 
 class FakeServer:
-    """A ThreadingHTTPServer in a daemon thread, recording each request it received."""
+    """A ThreadingHTTPServer in a daemon thread, recording each request it received (POST and GET)."""
 
     def __init__(self, behaviour: Behaviour):
         self.behaviour = behaviour
-        self.requests: list[tuple[str, dict, dict]] = []  # (path, lower-cased headers, JSON body)
+        self.requests: list[tuple[str, dict, dict]] = []  # (path, lower-cased headers, JSON body or GET params)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         server = self
@@ -51,11 +55,18 @@ class FakeServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._answer(self.path, json.loads(raw))
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                self._answer(parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)))
+
+            def _answer(self, path: str, request: dict) -> None:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server._lock:
-                    server.requests.append((self.path, headers, json.loads(raw)))
+                    server.requests.append((path, headers, request))
                     hit = len(server.requests)
-                reply = server.behaviour(hit, self.path, json.loads(raw))
+                reply = server.behaviour(hit, path, request)
                 if reply is None:  # hang, in small steps, until the test tears the server down
                     while not server.stopping.wait(0.05):
                         pass
@@ -76,7 +87,12 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"{self.root}/v1"
+
+    @property
+    def root(self) -> str:
+        """The server's address without a path (search servers take their own paths)."""
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     @property
     def hits(self) -> int:

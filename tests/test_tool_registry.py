@@ -160,7 +160,7 @@ def test_build_registry_with_a_custom_tool(clean_factories: None) -> None:
 
 
 def test_build_registry_rejects_unknown_names_and_options(clean_factories: None) -> None:
-    with pytest.raises(ValueError, match="known: calculator"):
+    with pytest.raises(ValueError, match="known: .*calculator"):
         build_registry(["calculator", "wiki"])
     with pytest.raises(ValueError, match="keyed by the name"):
         build_registry(["calculator"], upper={})

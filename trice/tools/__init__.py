@@ -28,7 +28,15 @@ __all__ = [
 
 ToolFactory = Callable[..., Tool]
 
-TOOL_FACTORIES: dict[str, ToolFactory] = {"calculator": Calculator}
+
+def _wikisearch(**options: Any) -> Tool:
+    """WikiSearch, imported on first use: its retrieval stack (bm25s, HTTP clients) is not needed by math runs."""
+    from trice.tools.wikisearch import WikiSearch
+
+    return WikiSearch(**options)
+
+
+TOOL_FACTORIES: dict[str, ToolFactory] = {"calculator": Calculator, "WikiSearch": _wikisearch}
 
 
 def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = False) -> None:
@@ -74,3 +82,13 @@ def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> 
             raise ValueError(f"factory for {name!r} built a tool named {getattr(tool, 'name', None)!r}")
         registry.register(tool)
     return registry
+
+
+def _translator(**options: Any) -> Tool:
+    """The translator, imported on first use; its model loads on the first call (see trice.tools.translator)."""
+    from trice.tools.translator import Translator
+
+    return Translator.from_options(**options)
+
+
+register_tool_factory("translator", _translator)
