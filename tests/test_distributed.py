@@ -26,6 +26,7 @@ ROWS = [
     {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
     for i in range(8)
 ]
+ROOT = Path(__file__).resolve().parents[1]
 TRAIN = dict(max_steps=4, save_steps=2, logging_steps=1, learning_rate=1e-3, lora_dropout=0.0, seed=7)
 
 
@@ -48,13 +49,13 @@ def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Pa
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     out = tmp_path / "ddp"
     flags = [f"--{k}={v}" for k, v in TRAIN.items()]
-    # --multi_gpu starts the processes (torchrun); without a GPU each rank takes the CPU and gloo.
-    # (`--cpu --num_processes 2` would quietly start a single process: accelerate's CPU launcher
-    # spreads processes only through mpirun.)
+    # The shipped DDP config (distributed_type MULTI_GPU: torchrun starts the processes); without a
+    # GPU each rank takes the CPU and gloo. (`--cpu --num_processes 2` would quietly start a single
+    # process: accelerate's CPU launcher spreads processes only through mpirun.)
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch",
-        "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-        "--dynamo_backend", "no", "--main_process_port", "0",
+        "--config_file", str(ROOT / "recipes" / "accelerate" / "ddp.yaml"),
+        "--num_processes", "2", "--mixed_precision", "no", "--dynamo_backend", "no",
         "-m", "trice.cli", "train-sft",
         "--model", str(tiny_model_dir), "--data", str(data), "--output_dir", str(out),
         "--per_device_train_batch_size", "2", *flags,

@@ -79,13 +79,9 @@ class TransformersBackend(GenerationBackend):
     def __init__(self, config: GenerateConfig, model: Any = None, tokenizer: Any = None):
         super().__init__(config)
         if model is None:
-            import torch
-
             from trice.models import load_model
 
-            model, tokenizer = load_model(config.model, config.adapter, dtype=config.dtype)
-            if torch.cuda.is_available():
-                model = model.to("cuda")
+            model, tokenizer = load_model(config.model, config.adapter, dtype=config.dtype)  # on the GPU if there is one
         elif tokenizer is None:
             from trice.models import load_tokenizer
 
@@ -135,8 +131,8 @@ def _import_vllm() -> Any:
     except ImportError as err:
         raise ConfigError(
             f"backend: 'vllm' needs the vllm package, which is not installed ({err}). On a GPU machine: "
-            "pip install 'trice[vllm]' (or a vllm build matching your CUDA torch); elsewhere use backend "
-            "transformers, or openai with a vLLM server running on a GPU machine."
+            "pip install vllm (it brings its own CUDA torch); elsewhere use backend transformers, or "
+            "openai with a vLLM server running on a GPU machine."
         ) from None
     return vllm
 

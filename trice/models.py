@@ -103,12 +103,17 @@ def load_tokenizer(name_or_path: str) -> Any:
 
 
 def load_model(
-    name_or_path: str, adapter: str | os.PathLike | None = None, dtype: str = "float32", merge: bool = True
+    name_or_path: str,
+    adapter: str | os.PathLike | None = None,
+    dtype: str = "float32",
+    merge: bool = True,
+    device: str | None = None,
 ) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply.
 
     For inference the adapter is merged into the base weights (``merge``), so generation costs the
-    same as with the base model.
+    same as with the base model. ``device`` defaults to the GPU when there is one, so every local
+    generation (probing, candidates, dev selection, evaluation) uses it without asking.
     """
     from transformers import AutoModelForCausalLM
 
@@ -120,5 +125,6 @@ def load_model(
         model = load_adapter(model, adapter)
         if merge:
             model = merge_for_inference(model)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     return model, load_tokenizer(name_or_path)
