@@ -15,12 +15,15 @@ class DataConfig:
     """Which questions to train and test on (the ``trice data`` flags)."""
 
     output_dir: str = field(default="", metadata={"help": "Directory for train.jsonl, test.jsonl and splits.json."})
-    task: str = field(default="math", metadata={"help": "Task whose datasets to load: math."})
+    task: str = field(default="math", metadata={"help": "Task whose datasets to load: math, qa, lama or mlqa."})
     data_dir: str | None = field(default=None, metadata={"help": "Data directory laid out like shared/data (else $TRICE_DATA_DIR, else ../shared/data)."})
-    datasets: list[str] = field(default_factory=lambda: ["asdiv", "svamp", "gsm8k"], metadata={"help": "Datasets of the task."})
+    datasets: list[str] = field(
+        default_factory=lambda: ["asdiv", "svamp", "gsm8k"],
+        metadata={"help": "Datasets of the task (math: asdiv svamp gsm8k; qa: webq nq triviaqa; lama: trex; mlqa: xquad-zh xquad-vi xquad-de ...)."},
+    )
     n_train: int | None = field(default=None, metadata={"help": "Training questions per dataset (all when unset)."})
     n_test: int | None = field(default=None, metadata={"help": "Test questions per dataset (all when unset)."})
-    test_fraction: float = field(default=0.3, metadata={"help": "Test share for datasets without an official split (SVAMP, ASDiv)."})
+    test_fraction: float = field(default=0.3, metadata={"help": "Test share for datasets without an official split (SVAMP, ASDiv, T-REx, XQuAD)."})
     seed: int = field(default=0, metadata={"help": "Seed of the split and of the subsampling."})
 
     def validate(self) -> None:
@@ -30,27 +33,30 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
-        from trice.data.math import MATH_LOADERS
+        from trice.data import LOADERS
 
-        if self.task != "math":
-            raise ValueError(f"task {self.task!r} has no loaders yet; known: math")
-        unknown = [d for d in self.datasets if d not in MATH_LOADERS]
+        if self.task not in LOADERS:
+            raise ValueError(f"task: unknown {self.task!r}; known: {', '.join(LOADERS)}")
+        if not self.datasets:
+            raise ValueError(f"datasets: none given; task {self.task} has {', '.join(LOADERS[self.task])}")
+        unknown = [d for d in self.datasets if d not in LOADERS[self.task]]
         if unknown:
-            raise ValueError(f"datasets: unknown {unknown}; known: {', '.join(MATH_LOADERS)}")
+            raise ValueError(f"datasets: unknown {unknown} for task {self.task}; known: {', '.join(LOADERS[self.task])}")
 
 
 def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
     """Each dataset's full train and test pools (before subsampling), and the data directory."""
-    from trice.data.math import MATH_LOADERS
+    from trice.data import loaders
     from trice.data.paths import resolve_data_dir
 
+    table = loaders(config.task)
     data_dir = resolve_data_dir(config.data_dir)
-    return {ds: MATH_LOADERS[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}, data_dir
+    return {ds: table[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}, data_dir
 
 
 def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
     """(train, test, description of the splits) after per-dataset subsampling; each dataset loads once."""
-    from trice.data.math import describe
+    from trice.data.schema import describe
 
     loaded, data_dir = load_pools(config)
     train = [e for d in loaded.values() for e in sample(d.train, config.n_train, config.seed)]

@@ -1,1 +1,32 @@
-"""Dataset loaders: every dataset becomes a list of :class:`trice.data.schema.Example`."""
+"""Dataset loaders: every dataset becomes a list of :class:`trice.data.schema.Example`.
+
+:data:`LOADERS` maps each task to its datasets' loaders; every loader takes
+``(data_dir, *, seed, test_fraction)`` and returns a :class:`trice.data.schema.LoadedDataset`
+(datasets with an official split ignore ``seed`` and ``test_fraction``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from trice.data.lama import LAMA_LOADERS
+from trice.data.math import MATH_LOADERS
+from trice.data.mlqa import MLQA_LOADERS
+from trice.data.qa import QA_LOADERS
+from trice.data.schema import LoadedDataset
+
+Loader = Callable[..., LoadedDataset]
+
+LOADERS: dict[str, Mapping[str, Loader]] = {
+    "math": MATH_LOADERS,
+    "qa": QA_LOADERS,
+    "lama": LAMA_LOADERS,
+    "mlqa": MLQA_LOADERS,
+}
+
+
+def loaders(task: str) -> Mapping[str, Loader]:
+    """Dataset name -> loader for ``task``; ValueError naming the known tasks otherwise."""
+    if task not in LOADERS:
+        raise ValueError(f"unknown task {task!r}; tasks with datasets: {', '.join(LOADERS)}")
+    return LOADERS[task]

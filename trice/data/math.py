@@ -16,10 +16,8 @@ equations have no stated result and are taken as given (one of 1000 disagrees wi
 from __future__ import annotations
 
 import ast
-import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -27,8 +25,9 @@ from typing import Any
 from xml.parsers import expat
 
 from trice.data.paths import require_file
-from trice.data.schema import Example, seeded_split
-from trice.io import DataError, check_fields, read_json, read_jsonl
+from trice.data.records import check_unique, json_array_records, nonblank_lines
+from trice.data.schema import SPLITS, Example, LoadedDataset, describe, split_seeded
+from trice.io import DataError, check_fields, read_jsonl
 
 TASK = "math"
 MAX_EXPRESSION_CHARS = 500
@@ -155,16 +154,10 @@ def compose_gsm8k_steps(answer_text: str) -> str | None:
     return compose_steps(gsm8k_steps(answer_text), gold)
 
 
-def _nonblank_lines(path: Path) -> list[int]:
-    """Line numbers of the non-blank lines: where :func:`read_jsonl`'s n-th row came from."""
-    with path.open("rb") as fh:
-        return [n for n, raw in enumerate(fh, start=1) if raw.strip()]
-
-
 def _gsm8k_file(path: Path, split: str) -> list[Example]:
     rows = read_jsonl(path, {"question": str, "answer": str})
     examples = []
-    for index, (line, row) in enumerate(zip(_nonblank_lines(path), rows)):
+    for index, (line, row) in enumerate(zip(nonblank_lines(path), rows)):
         try:
             gold = gsm8k_final_answer(row["answer"])
         except ValueError as err:
@@ -180,14 +173,8 @@ def _gsm8k_file(path: Path, split: str) -> list[Example]:
 # Shared by SVAMP and ASDiv
 
 
-@dataclass(frozen=True)
-class MathData:
-    """Both splits of one dataset, plus how it was split and what was skipped (for reports)."""
-
-    train: list[Example]
-    test: list[Example]
-    split_method: str
-    skipped: int = 0
+MathData = LoadedDataset
+"""Both splits of one math dataset (the name predates the other tasks' loaders)."""
 
 
 def join_question(body: str, question: str) -> str:
@@ -202,19 +189,7 @@ def join_question(body: str, question: str) -> str:
 
 
 def _seeded(examples: list[Example], seed: int, test_fraction: float, skipped: int = 0) -> MathData:
-    train, test = seeded_split(examples, test_fraction, seed)
-    return MathData(
-        train=[replace(e, split="train") for e in train],
-        test=[replace(e, split="test") for e in test],
-        split_method=f"seeded hash split, test_fraction={test_fraction}, seed={seed}",
-        skipped=skipped,
-    )
-
-
-def _check_unique(seen: set[str], key: str, path: Path, line: int, field: str) -> None:
-    if key in seen:
-        raise DataError(path, line, field, f"duplicate value {json.dumps(key)}")
-    seen.add(key)
+    return split_seeded(examples, seed, test_fraction, skipped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,37 +208,17 @@ def svamp_tool_call(equation: str) -> str | None:
     return calculator_call(tidy_expression(equation))
 
 
-def _json_array_records(path: Path) -> Iterator[tuple[int, int, Any]]:
-    """``(record number, line, record)`` for each element of a JSON array file.
-
-    The line (where the record's ``{`` stands) lets errors point into the file like JSONL errors do;
-    the 1-based record number is given too because it is what ``jq`` and Python indexing show.
-    """
-    records = read_json(path)  # located errors for bad UTF-8 and bad JSON
-    if not isinstance(records, list):
-        raise DataError(path, None, None, f"expected a JSON array of records, got {type(records).__name__}")
-    text = path.read_text(encoding="utf-8")
-    decoder, separator = json.JSONDecoder(), re.compile(r"[\s,]*")
-    pos, line = text.index("[") + 1, 1
-    for number, record in enumerate(records, start=1):
-        start = separator.match(text, pos).end()
-        line += text.count("\n", pos, start)
-        yield number, line, record
-        pos = decoder.raw_decode(text, start)[1]
-        line += text.count("\n", start, pos)
-
-
 def load_svamp(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
                test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
     """SVAMP's 1000 problems, split by hashed id."""
     path = require_file(Path(data_dir) / "svamp" / "SVAMP.json", "SVAMP")
     examples, seen = [], set()
-    for number, line, record in _json_array_records(path):
+    for number, line, record in json_array_records(path):
         try:
             check_fields(record, SVAMP_FIELDS, path, line)
         except DataError as err:
             raise DataError(path, line, err.field, f"{err.problem} (record {number})") from None
-        _check_unique(seen, record["ID"], path, line, "ID")
+        check_unique(seen, record["ID"], path, line, "ID")
         examples.append(Example(
             id=f"svamp-{record['ID']}", dataset="svamp", task=TASK,
             question=join_question(record["Body"], record["Question"]),
@@ -371,7 +326,7 @@ def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction:
         for name in _ASDIV_REQUIRED:
             if name not in fields:
                 raise DataError(path, line, name, "missing")
-        _check_unique(seen, fields["ID"], path, line, "ID")
+        check_unique(seen, fields["ID"], path, line, "ID")
         if wanted is not None and fields["ID"] not in wanted:
             continue
         gold = parse_asdiv_answer(fields["Answer"])
@@ -401,7 +356,6 @@ def load_gsm8k(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
 
 MathLoader = Callable[..., MathData]
 MATH_LOADERS: dict[str, MathLoader] = {"asdiv": load_asdiv, "svamp": load_svamp, "gsm8k": load_gsm8k}
-SPLITS = ("train", "test")
 
 
 def _load_each(data_dir: str | Path, datasets: Sequence[str], seed: int, test_fraction: float) -> dict[str, MathData]:
@@ -418,21 +372,6 @@ def load_math(data_dir: str | Path, datasets: Sequence[str] = ("asdiv", "svamp",
         raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
     loaded = _load_each(data_dir, datasets, seed, test_fraction)
     return [example for data in loaded.values() for example in getattr(data, split)]
-
-
-def describe(loaded: Mapping[str, MathData]) -> dict[str, dict[str, Any]]:
-    """Per dataset: how it was split, the split sizes, how many examples carry a reference tool
-    call, and how many source problems were skipped -- what a report must state about its data."""
-    return {
-        name: {
-            "split": data.split_method,
-            "train": len(data.train),
-            "test": len(data.test),
-            "with_tool_call": {s: sum(e.tool_call is not None for e in getattr(data, s)) for s in SPLITS},
-            "skipped": data.skipped,
-        }
-        for name, data in loaded.items()
-    }
 
 
 def describe_splits(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from trice.io import check_fields, read_jsonl, write_jsonl
+from trice.tools.base import parse_call
 
 EXAMPLE_FIELDS = {"id": str, "dataset": str, "task": str, "question": str, "answers": (list, str)}
 
@@ -48,6 +50,15 @@ class Example:
         )
 
 
+def reference_call(tool: str, argument: str) -> str | None:
+    """``tool(argument)`` as an example's reference call, or None when the call would not parse back
+    to the same argument (an unbalanced parenthesis, as in the band name ``Sunn O)))``, would end it
+    early and teach a broken call)."""
+    call = f"{tool}({argument})"
+    parsed = parse_call(call, [tool])
+    return call if parsed is not None and parsed.argument == argument else None
+
+
 def save_examples(path: str | os.PathLike, examples: list[Example]) -> Path:
     return write_jsonl(path, (e.to_dict() for e in examples))
 
@@ -63,15 +74,18 @@ def stable_fraction(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def seeded_split(examples: list[Example], test_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Deterministic train/test split for datasets that ship none (SVAMP, ASDiv).
+def seeded_split(
+    examples: list[Example], test_fraction: float, seed: int, key: Callable[[Example], str] | None = None
+) -> tuple[list[Example], list[Example]]:
+    """Deterministic train/test split for datasets that ship none (SVAMP, ASDiv, T-REx, XQuAD).
 
-    Each example goes to test when its hashed id falls below ``test_fraction``: the assignment of an
-    example never changes when others are added or the file is reordered.
+    Each example goes to test when its hashed id (or ``key(example)``) falls below ``test_fraction``:
+    the assignment of an example never changes when others are added or the file is reordered.
+    A ``key`` shared by several examples keeps them on one side (XQuAD's question id across languages).
     """
     train, test = [], []
     for ex in examples:
-        (test if stable_fraction(ex.id, seed) < test_fraction else train).append(ex)
+        (test if stable_fraction(ex.id if key is None else key(ex), seed) < test_fraction else train).append(ex)
     return train, test
 
 
@@ -79,3 +93,46 @@ def sample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
     """The first ``n`` examples in a seeded, order-independent shuffle (all of them when ``n`` is None)."""
     ordered = sorted(examples, key=lambda e: stable_fraction(e.id, seed + 1))
     return ordered if n is None else ordered[:n]
+
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """Both pools of one dataset, plus how it was split and what was skipped: what every loader
+    returns, so the data stage and the reports treat all tasks alike."""
+
+    train: list[Example]
+    test: list[Example]
+    split_method: str
+    skipped: int = 0
+
+
+def split_seeded(
+    examples: list[Example], seed: int, test_fraction: float, skipped: int = 0,
+    key: Callable[[Example], str] | None = None,
+) -> LoadedDataset:
+    """A :class:`LoadedDataset` from one pool that ships no split, via :func:`seeded_split`."""
+    train, test = seeded_split(examples, test_fraction, seed, key)
+    return LoadedDataset(
+        train=[replace(e, split="train") for e in train],
+        test=[replace(e, split="test") for e in test],
+        split_method=f"seeded hash split, test_fraction={test_fraction}, seed={seed}",
+        skipped=skipped,
+    )
+
+
+def describe(loaded: Mapping[str, LoadedDataset]) -> dict[str, dict[str, Any]]:
+    """Per dataset: how it was split, the split sizes, how many examples carry a reference tool
+    call, and how many source records were skipped -- what a report must state about its data."""
+    return {
+        name: {
+            "split": data.split_method,
+            "train": len(data.train),
+            "test": len(data.test),
+            "with_tool_call": {s: sum(e.tool_call is not None for e in getattr(data, s)) for s in SPLITS},
+            "skipped": data.skipped,
+        }
+        for name, data in loaded.items()
+    }
