@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from trice.tools.calculator import parse_number
@@ -29,9 +30,43 @@ def math_correct(prediction: str | None, answers: Sequence[str]) -> bool:
     return False
 
 
+# SQuAD-style normalisation, with two choices spelled out: periods and apostrophes are deleted
+# ("U.S." -> "us", "Hawai'i" -> "hawaii") while every other punctuation mark separates words
+# ("Saint-Denis" -> "saint denis"), and only English articles are dropped (the gold answers are English).
+_DELETED = str.maketrans("", "", ".'\u2019")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def normalize_answer(text: str) -> list[str]:
+    """The words of ``text`` for answer matching: Unicode-casefolded (NFKC), punctuation handled as
+    described above, English articles dropped."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_DELETED)
+    spaced = "".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in text)
+    return [word for word in spaced.split() if word not in _ARTICLES]
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    n = len(part)
+    return any(words[i : i + n] == part for i in range(len(words) - n + 1))
+
+
 def answer_in_prefix(prediction: str | None, answers: Sequence[str], n_words: int = 20) -> bool:
-    """A gold answer appears (case-insensitive) within the first ``n_words`` words of the prediction."""
+    """A gold answer appears within the first ``n_words`` words of the prediction (the paper's
+    lenient metric for QA, LAMA and MLQA).
+
+    Case-insensitive, and on whole words after :func:`normalize_answer` on both sides, so gold
+    ``"the Beatles"`` hits ``"Beatles."`` and ``"U.S."`` hits ``"US"``, while ``"1"`` does not hit
+    ``"1972"`` nor ``"Paris"`` ``"Parisian"`` -- stricter than the original's raw substring test in
+    exactly those word-fragment cases. The first ``n_words`` are counted on whitespace before
+    normalising. Gold answers that normalise to nothing (an article alone) never match.
+    """
     if not prediction:
         return False
-    head = " ".join(prediction.split()[:n_words]).lower()
-    return any(a.strip() and a.strip().lower() in head for a in answers)
+    head = normalize_answer(" ".join(prediction.split()[:n_words]))
+    return any(gold and _contains(head, gold) for gold in map(normalize_answer, answers))
+
+
+def whole_response(text: str) -> str | None:
+    """A direct answer to a free-text question is the response itself (the metric reads its first
+    words); None for a blank response."""
+    return text.strip() or None

@@ -15,6 +15,12 @@ INSTRUCTIONS: dict[str, str] = {
     "mlqa": "Given a context, please answer the question in English and you can use a translator for help.",
 }
 
+# The instruction of the model's second reading, after a tool whose output is not the answer
+# (TRICE.md): MLQA's input with the question replaced by its English translation is answered anew.
+READ_INSTRUCTIONS: dict[str, str] = {
+    "mlqa": "Given a context, please answer the question.",
+}
+
 ALPACA = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
@@ -45,3 +51,10 @@ def task_prompt(task: str, question: str, template: str = "alpaca", tokenizer: A
     if task not in INSTRUCTIONS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
     return format_prompt(INSTRUCTIONS[task], question, template, tokenizer)
+
+
+def read_prompt(task: str, input_text: str, template: str = "alpaca", tokenizer: Any = None) -> str:
+    """The prompt of the second reading for ``task`` (see :data:`READ_INSTRUCTIONS`)."""
+    if task not in READ_INSTRUCTIONS:
+        raise ValueError(f"task {task!r} has no second reading; tasks with one: {', '.join(READ_INSTRUCTIONS)}")
+    return format_prompt(READ_INSTRUCTIONS[task], input_text, template, tokenizer)
