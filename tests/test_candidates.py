@@ -53,7 +53,8 @@ def prompts_generated(monkeypatch) -> dict[str, list[str]]:
     original = trice.candidates.generate_responses
 
     def recording(model: Any, tokenizer: Any, prompts: list[str], batch_size: int, desc: str, **kwargs: Any) -> Any:
-        seen.setdefault(desc, []).extend(prompts)
+        done = set(kwargs.get("done", ()))
+        seen.setdefault(desc, []).extend(p for i, p in enumerate(prompts) if i not in done)
         return original(model, tokenizer, prompts, batch_size, desc=desc, **kwargs)
 
     monkeypatch.setattr(trice.candidates, "generate_responses", recording)

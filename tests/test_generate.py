@@ -56,3 +56,32 @@ def test_clean_response_cuts_at_new_prompt() -> None:
     assert clean_response(" 72\n### Instruction:\nmore") == "72"
     assert clean_response("calculator(1+2)\n\n\n\njunk") == "calculator(1+2)"
     assert clean_response("plain") == "plain"
+
+
+def test_sampled_generation_resumed_after_a_kill_equals_an_uninterrupted_run(tiny, tmp_path) -> None:
+    """Batches and their seeds come from the whole example list, so the batches a kill left undone
+    are sampled exactly as an uninterrupted run samples them."""
+    model, tokenizer = tiny
+    examples = _examples(7)
+    config = GenerateConfig(batch_size=2, max_new_tokens=6, do_sample=True, temperature=1.5, seed=11)
+    whole = generate_for_examples(examples, tmp_path / "whole.jsonl", model, tokenizer, config)
+
+    out = tmp_path / "killed.jsonl"
+    original, made = model.generate, []
+
+    def dies_after_two_batches(*args, **kwargs):
+        if len(made) == 2:
+            raise KeyboardInterrupt("killed")
+        made.append(1)
+        return original(*args, **kwargs)
+
+    model.generate = dies_after_two_batches
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            generate_for_examples(examples, out, model, tokenizer, config)
+    finally:
+        model.generate = original
+    assert len(read_jsonl(out)) == 4
+    resumed = generate_for_examples(examples, out, model, tokenizer, config)
+    assert resumed == whole
+    assert len({r["response"] for r in whole}) > 1  # sampling really varied the responses

@@ -212,8 +212,9 @@ class CandidatesConfig:
 
 
 Writer = Callable[[Sequence[int], Sequence[dict]], None]
-"""``write(indices, results)``: results (``{response}`` or ``{response, error}``) for todo[i] of each index."""
-Runner = Callable[[list[Example], Writer], None]
+"""``write(indices, results)``: results (``{response}`` or ``{response, error}``) for examples[i] of each index."""
+Runner = Callable[[list[Example], set[int], Writer], None]
+"""``run(examples, done, write)``: make the results of the examples whose index is not in ``done``."""
 
 
 def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run: Runner) -> dict[str, dict]:
@@ -224,29 +225,29 @@ def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run
         path.unlink()
     write_json(recorded, settings)
     done = {key: row for key, row in load_partial(path).items() if "error" not in row}
-    todo = [e for e in examples if e.id not in done]
-    if len(todo) < len(examples):
-        log.info("%s: %d of %d already done, resuming", path, len(examples) - len(todo), len(examples))
-    if todo:
+    finished = {i for i, e in enumerate(examples) if e.id in done}
+    if 0 < len(finished) < len(examples):
+        log.info("%s: %d of %d already done, resuming", path, len(finished), len(examples))
+    if len(finished) < len(examples):
         with JsonlAppender(path) as sink:
 
             def write(indices: Sequence[int], results: Sequence[dict]) -> None:
                 for i, result in zip(indices, results):
-                    done[todo[i].id] = row = {"id": todo[i].id, **result}
+                    done[examples[i].id] = row = {"id": examples[i].id, **result}
                     sink.write(row)
 
-            run(todo, write)
+            run(list(examples), finished, write)
     return done
 
 
 def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], template: str, seed: int) -> Runner:
-    def run(todo: list[Example], write: Writer) -> None:
-        import torch
+    """Batches and per-batch seeds over all the examples (:func:`trice.generate.generate_responses`),
+    so a resumed source makes exactly the responses an uninterrupted one would."""
 
+    def run(examples: list[Example], done: set[int], write: Writer) -> None:
         model, tokenizer = load()
         prefix = few_shot_prefix(source.few_shot)
-        prompts = [prefix + task_prompt(e.task, e.question, template, tokenizer) for e in todo]
-        torch.manual_seed(seed)
+        prompts = [prefix + task_prompt(e.task, e.question, template, tokenizer) for e in examples]
         generate_responses(
             model,
             tokenizer,
@@ -254,6 +255,8 @@ def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], temp
             source.batch_size,
             desc=source.name,
             on_batch=lambda indices, texts: write(indices, [{"response": t} for t in texts]),
+            done=done,
+            seed=seed,
             **source.generate_config(template, seed).generation_kwargs(),
         )
 
@@ -267,12 +270,13 @@ def _endpoint_result(answer: str | EndpointError) -> dict[str, str]:
 
 
 def _endpoint_runner(source: EndpointSource) -> Runner:
-    def run(todo: list[Example], write: Writer) -> None:
+    def run(examples: list[Example], done: set[int], write: Writer) -> None:
         endpoint = OpenAIEndpoint(source)
         prefix = few_shot_prefix(source.few_shot)
-        prompts = [prefix + task_prompt(e.task, e.question) for e in todo]
-        for start in range(0, len(prompts), ENDPOINT_CHUNK):
-            indices = range(start, min(start + ENDPOINT_CHUNK, len(prompts)))
+        todo = [i for i in range(len(examples)) if i not in done]
+        prompts = {i: prefix + task_prompt(examples[i].task, examples[i].question) for i in todo}
+        for start in range(0, len(todo), ENDPOINT_CHUNK):
+            indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)
             write(indices, [_endpoint_result(a) for a in answers])
 
