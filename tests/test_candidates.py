@@ -204,3 +204,20 @@ def test_math_few_shot_examples_call_the_calculator_rightly():
         judgement = task.judge(call, [answer], task.registry())
         assert judgement.used_tool and judgement.correct, (question, call)
         assert task_prompt("math", question) + call in MATH_FEW_SHOT
+
+
+def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path):
+    from trice.candidates import CandidatesConfig, collect_candidates
+    from trice.io import DataError, read_jsonl, write_jsonl
+
+    d_tool = [{"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)]
+    write_jsonl(tmp_path / "d_tool.jsonl", d_tool)
+    write_jsonl(tmp_path / "given.jsonl", [{"id": f"q{i}", "response": f"It is {i + 2}.", "extra": 1} for i in range(3)])
+    sources = [{"name": "gold", "kind": "gold"}, {"name": "given", "kind": "responses", "path": str(tmp_path / "given.jsonl")}]
+    config = CandidatesConfig(input=str(tmp_path / "d_tool.jsonl"), output=str(tmp_path / "c.jsonl"), sources=sources)
+    collect_candidates(config)
+    assert [r["responses"] for r in read_jsonl(tmp_path / "c.jsonl")] == [[f"calculator({i}+1)", f"It is {i + 2}."] for i in range(3)]
+
+    write_jsonl(tmp_path / "given.jsonl", [{"id": "q0", "response": "x"}])  # changed file: the part starts over
+    with pytest.raises(DataError, match=r"given\.jsonl: field 'id': no response for 2 D_tool questions \(first: q1\)"):
+        collect_candidates(config)

@@ -99,7 +99,7 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     small = {"max_new_tokens": 4, "batch_size": 4}
     sources = [
         {"name": "gold", "kind": "gold"},
-        {"name": "base", "kind": "model", **small},
+        {"name": "base", "kind": "responses", "path": "probe"},
         {"name": "tool-always", "kind": "model", "few_shot": "math", **small},
         {"name": "early", "kind": "model", "adapter": "stage-i-early", **small},
         {"name": "last", "kind": "model", "adapter": "stage-i", "do_sample": True, **small},
@@ -129,6 +129,8 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     assert candidates and all(c["sources"] == [s["name"] for s in sources] for c in candidates)
     early = json.loads((run / "candidates" / "candidates.jsonl.parts" / "early.source.json").read_text())["adapter"]
     assert early == str(run / "train-trice-i" / "checkpoints" / "checkpoint-1")
+    probe = {r["id"]: r["response"] for r in map(json.loads, (run / "probe" / "responses.jsonl").read_text().splitlines())}
+    assert all(c["responses"][1] == probe[c["id"]] for c in candidates)  # the base source reuses the probe
     scored = [json.loads(line) for line in (run / "score" / "scored.jsonl").read_text().splitlines()]
     assert all(len(r["scores"]) == 5 and r["scores"][0] == max(r["scores"]) for r in scored)
     for setting in STAGE_TWO:

@@ -8,6 +8,8 @@ candidate comes from a *source*, one entry of the config's ``sources`` list:
   response, as ``trice score`` expects;
 * ``{name, kind: model, model, adapter?, do_sample, temperature, top_p, max_new_tokens, batch_size,
   few_shot?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
+* ``{name, kind: responses, path}`` -- responses made earlier, by id (e.g. the probe of the untuned
+  model, which is the greedy base-model candidate);
 * ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?}`` -- an
   OpenAI-compatible server (ChatGPT-like sources). Its prompt is the alpaca prompt (in chat mode
   sent as the user message, the server applying its own chat template). A request that fails
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -51,7 +54,7 @@ from typing import Any
 from trice.config import ConfigError, build_config
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generate import GenerateConfig, clean_response, generate_responses
-from trice.io import JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
+from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.prompts import TEMPLATES, task_prompt
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
@@ -106,6 +109,25 @@ class GoldSource:
 
 
 @dataclass
+class ResponsesSource:
+    """Responses made earlier, read by id from a JSONL file (``id``, ``response``): another
+    system's generations, or the pipeline's probe of the untuned model, which already is the
+    greedy base-model candidate and need not be generated twice."""
+
+    name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
+    kind: str = field(default="responses", metadata={"help": "responses"})
+    path: str = field(default="", metadata={"help": "JSONL with id and response for every D_tool question."})
+
+    def validate(self) -> None:
+        if not self.path:
+            raise ValueError("path: required (a JSONL with id and response per question)")
+
+    def settings(self) -> dict[str, Any]:
+        """The file's content decides the responses, not its name."""
+        return {"path": self.path, "sha256": hashlib.sha256(Path(self.path).read_bytes()).hexdigest()}
+
+
+@dataclass
 class ModelSource:
     """A local causal LM, optionally with a LoRA adapter (a stage-I checkpoint, say)."""
 
@@ -156,8 +178,8 @@ class EndpointSource(EndpointConfig):
         return {k: getattr(self, k) for k in keys}
 
 
-Source = GoldSource | ModelSource | EndpointSource
-SOURCE_KINDS: dict[str, type] = {"gold": GoldSource, "model": ModelSource, "endpoint": EndpointSource}
+Source = GoldSource | ModelSource | EndpointSource | ResponsesSource
+SOURCE_KINDS: dict[str, type] = {"gold": GoldSource, "model": ModelSource, "endpoint": EndpointSource, "responses": ResponsesSource}
 
 
 def parse_sources(entries: Sequence[Any]) -> list[Source]:
@@ -283,6 +305,18 @@ def _endpoint_runner(source: EndpointSource) -> Runner:
     return run
 
 
+def _responses_runner(source: ResponsesSource) -> Runner:
+    def run(examples: list[Example], done: set[int], write: Writer) -> None:
+        given = {row["id"]: row["response"] for row in read_jsonl(source.path, {"id": str, "response": str})}
+        todo = [i for i in range(len(examples)) if i not in done]
+        missing = [examples[i].id for i in todo if examples[i].id not in given]
+        if missing:
+            raise DataError(source.path, None, "id", f"no response for {len(missing)} D_tool questions (first: {missing[0]})")
+        write(todo, [{"response": given[examples[i].id]} for i in todo])
+
+    return run
+
+
 def _load_key(source: Source) -> tuple:
     """Sources with the same key share one loaded model."""
     if isinstance(source, ModelSource):
@@ -307,6 +341,8 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
             if isinstance(source, ModelSource):
                 run = _model_runner(source, load, config.template, config.seed)
                 settings = source.settings() | {"template": config.template, "seed": config.seed}
+            elif isinstance(source, ResponsesSource):
+                run, settings = _responses_runner(source), source.settings()
             else:
                 run, settings = _endpoint_runner(source), source.settings()
             parts[source.name] = rows = _part(parts_dir / f"{source.name}.jsonl", settings, examples, run)

@@ -59,14 +59,17 @@ STAGE_ONE = "trice-i"
 _OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
+# The path a ``responses`` source may name to reuse the probe's base-model responses.
+PROBE_RESPONSES = "probe"
 
 
 def default_sources() -> list[dict]:
-    """The paper-like k = 5 mix: the gold response, the untuned model (answers without the tool), the
-    same model few-shot prompted to always call it, stage I early (greedy) and last (sampled)."""
+    """The paper-like k = 5 mix: the gold response, the untuned model (answers without the tool; its
+    greedy responses are the probe's, reused), the same model few-shot prompted to always call the
+    tool, stage I early (greedy) and last (sampled)."""
     return [
         {"name": "gold", "kind": "gold"},
-        {"name": "base", "kind": "model"},
+        {"name": "base", "kind": "responses", "path": PROBE_RESPONSES},
         {"name": "tool-always", "kind": "model", "few_shot": "math"},
         {"name": "stage1-early", "kind": "model", "adapter": "stage-i-early"},
         {"name": "stage1-last-sampled", "kind": "model", "adapter": "stage-i", "do_sample": True, "temperature": 1.0},

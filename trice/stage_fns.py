@@ -20,9 +20,7 @@ StageSpec = tuple[Any, list[Path], Callable[[Path], Any]]
 
 def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str) -> None:
     """Generate (resumably) for every example, judge the responses, write judged.jsonl and summary.json."""
-    from trice.models import load_model
-
-    model, tokenizer = load_model(config.model, config.adapter)
+    model = tokenizer = None  # generate_for_examples loads config.backend itself, only if work is left
     rows = generate_for_examples(load_examples(examples_path), stage_dir / "responses.jsonl", model, tokenizer, config, desc)
     judged = judge_rows(rows, task)
     write_jsonl(stage_dir / "judged.jsonl", judged)
@@ -44,17 +42,19 @@ def stage_one_adapter(run: Path, which: str) -> Path:
 
 
 def resolve_sources(run: Path, sources: list[dict]) -> tuple[list[dict], list[Path]]:
-    """The candidate sources with stage-I placeholders made paths, and the adapters they read."""
-    from trice.pipeline import STAGE_ONE_ADAPTERS
+    """The candidate sources with the pipeline's placeholders made paths (a stage-I ``adapter``; the
+    ``probe`` as a responses ``path``), and the files they read (inputs of the stage's hash)."""
+    from trice.pipeline import PROBE_RESPONSES, STAGE_ONE_ADAPTERS
 
-    resolved, adapters = [], []
+    resolved, reads = [], []
     for source in sources:
         if source.get("adapter") in STAGE_ONE_ADAPTERS:
             source = source | {"adapter": str(stage_one_adapter(run, source["adapter"]))}
-        if source.get("adapter"):
-            adapters.append(Path(source["adapter"]))
+        if source.get("kind") == "responses" and source.get("path") == PROBE_RESPONSES:
+            source = source | {"path": str(run / "probe" / "responses.jsonl")}
+        reads += [Path(p) for p in (source.get("adapter"), source.get("path")) if p]
         resolved.append(source)
-    return resolved, adapters
+    return resolved, reads
 
 
 def final_adapter(run: Path, setting: str) -> Path:
