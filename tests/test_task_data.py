@@ -10,7 +10,7 @@ import pytest
 
 from trice.data import LOADERS, loaders
 from trice.data.lama import RELATION_QUESTIONS, cloze_question, load_trex, relation_question
-from trice.data.mlqa import load_xquad, mlqa_input, translator_call, with_question
+from trice.data.mlqa import load_xquad, mlqa_input, translator_call, with_question, xquad_questions
 from trice.data.qa import load_nq, load_triviaqa, load_webq, read_dpr_topics
 from trice.data.schema import describe
 from trice.io import DataError
@@ -196,6 +196,8 @@ def test_real_xquad_pairs_english_context_with_the_foreign_question(data_dir: Pa
     assert first.question.endswith("\nQuestion: 黑豹队的防守丢了多少分？")
     assert first.answers == ("308",) and first.tool_call == "translator(黑豹队的防守丢了多少分？)"
     assert all(e.tool_call is not None for e in zh.train + zh.test)
+    english = xquad_questions(data_dir, "en")  # the aligned references bench/translator.py scores against
+    assert len(english) == 1190 and english["56beb4343aeaaa14008c925b"] == "How many points did the Panthers defense surrender?"
 
 
 def test_real_xquad_split_is_by_question_across_languages(data_dir: Path) -> None:

@@ -76,13 +76,14 @@ def test_translator_is_registered_and_loads_nothing_until_called() -> None:
     assert isinstance(tool, Translator) and isinstance(tool.backend, GemmaBackend)
     assert tool.backend._model is None  # built, not loaded
     result = registry.run_text("translator(Wer bist du?)")
-    assert not result.ok and result.error_kind in {"unavailable", "runtime"}
+    assert not result.ok and result.error_kind == "unavailable" and "cannot load translator model" in result.error
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"backend": "argos"}, "backend must be one of"),
+        ({"languge": "German"}, r"unknown option\(s\) \['languge'\]"),
         ({"max_input_chars": 0}, "max_input_chars must be >= 1"),
         ({"max_time": 0}, "max_time must be > 0"),
         ({"source_language": " "}, "source_language"),

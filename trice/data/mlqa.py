@@ -96,6 +96,13 @@ def _english(path: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
     return found
 
 
+def xquad_questions(data_dir: str | Path, language: str) -> dict[str, str]:
+    """XQuAD question id -> question in ``language`` (``en`` included): the aligned questions
+    bench/translator.py scores translations with."""
+    path = require_file(Path(data_dir) / "xquad" / f"xquad.{language}.json", f"XQuAD ({language})")
+    return {qa["id"]: " ".join(qa["question"].split()) for _, _, qas in _paragraphs(path) for _, qa in qas}
+
+
 def load_xquad(data_dir: str | Path, *, language: str = "zh", seed: int = 0, test_fraction: float = 0.3) -> LoadedDataset:
     """English context + ``language`` question for each of XQuAD's questions, split by question id."""
     if language not in XQUAD_LANGUAGES:

@@ -123,8 +123,8 @@ class GemmaBackend:
             log.info("loading translator model %s", self.model_name)
             try:
                 self._model, self._tokenizer = load_model(self.model_name)
-            except FileNotFoundError as err:  # the embedded package is not installed
-                raise ToolError("unavailable", str(err)) from None
+            except OSError as err:  # the embedded package is not installed, or no such model
+                raise ToolError("unavailable", f"cannot load translator model {self.model_name!r}: {err}") from None
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         import torch
@@ -251,6 +251,11 @@ class Translator:
 
     @classmethod
     def from_options(cls, **options: Any) -> "Translator":
+        """The translator that :class:`TranslatorConfig` ``options`` describe (the registry's factory)."""
+        known = {f.name for f in fields(TranslatorConfig)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"translator: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
         config = TranslatorConfig(**options)
         config.validate()
         return cls(_BACKENDS[config.backend](config), config.max_input_chars)
