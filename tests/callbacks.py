@@ -1,5 +1,6 @@
-"""Trainer callbacks the training tests share: a simulated kill right after a checkpoint is saved,
-and a record of the optimizer steps a run took (to see that a resume continued, not restarted)."""
+"""What the training tests share: a simulated kill right after a checkpoint is saved, a record of the
+optimizer steps a run took (to see that a resume continued, not restarted), and a base model whose
+n-th forward turns NaN (to see the non-finite guard stop training)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,23 @@ class StepRecorder(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         self.steps.append(state.global_step)
+
+
+def poison_nth_forward(monkeypatch, n: int) -> None:
+    """Make every base model the trainers build return NaN from its final norm on its ``n``-th forward."""
+    from trice import train_sft
+
+    real = train_sft._load_base_model
+
+    def poisoned(config):
+        model = real(config)
+        calls = {"n": 0}
+
+        def hook(module, args, output):
+            calls["n"] += 1
+            return output * float("nan") if calls["n"] == n else output
+
+        model.model.norm.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_sft, "_load_base_model", poisoned)

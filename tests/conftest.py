@@ -62,3 +62,15 @@ def data_dir() -> Path:
     if not (DATA_DIR / "MANIFEST.md").is_file():
         pytest.skip(f"real data not found at {DATA_DIR}; set TRICE_DATA_DIR")
     return DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny matmuls gain nothing from threads, and on a shared 2-core machine OpenMP barriers with a
+    busy neighbour make them 10-20x slower; the code under test never sets threads itself."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

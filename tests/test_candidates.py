@@ -15,7 +15,6 @@ import pytest
 import trice.candidates
 import trice.models
 from .fake_servers import openai_reply, serve  # noqa: F401 (serve: fixture)
-from .test_sft import _one_thread  # noqa: F401 (autouse fixture: torch on one thread)
 from trice.candidates import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, CandidatesConfig, collect_candidates
 from trice.cli import main
 from trice.config import ConfigError, build_config
@@ -23,6 +22,8 @@ from trice.io import read_jsonl, write_jsonl
 from trice.prompts import task_prompt
 from trice.score import ScoreConfig, run_score
 from trice.tasks import get_task
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROWS = [
     {"id": f"d{i}", "dataset": "svamp", "task": "math", "question": f"What is {i} + 3?", "answers": [str(i + 3)],

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from .callbacks import KillAfterSave, Killed, StepRecorder
-from .test_sft import _one_thread  # noqa: F401 (autouse fixture: torch on one thread)
+from .callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
 from trice.dpo_config import DPOStageConfig
 from trice.io import DataError, write_jsonl
 from trice.prompts import task_prompt
 from trice.train_dpo import build_pairs, preference_pairs, read_scored
 from trice.train_sft import prompt_token_ids, target_token_ids
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 EVERY_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ROWS = [
@@ -132,23 +133,9 @@ def test_init_adapter_is_the_start_and_the_reference(tiny_model_dir, tmp_path):
 def test_nan_loss_stops_training_before_backward_naming_the_questions(tiny_model_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from trice import train_sft
     from trice.train_dpo import train_dpo
 
-    real = train_sft._load_base_model
-
-    def poisoned(config):
-        model = real(config)
-        calls = {"n": 0}
-
-        def hook(module, args, output):  # each step runs the policy, then the reference: call 5 is step 3's policy
-            calls["n"] += 1
-            return output * float("nan") if calls["n"] == 5 else output
-
-        model.model.norm.register_forward_hook(hook)
-        return model
-
-    monkeypatch.setattr(train_sft, "_load_base_model", poisoned)
+    poison_nth_forward(monkeypatch, 5)  # each step runs the policy, then the reference: call 5 is step 3's policy
     with pytest.raises(RuntimeError, match=r"training stopped at step 3: the loss is nan on the batch of examples \['q"):
         train_dpo(_config(tiny_model_dir, tmp_path, save_steps=2))
     saved = load_file(str(tmp_path / "run" / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors"))

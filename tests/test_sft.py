@@ -8,26 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from .callbacks import KillAfterSave, Killed, StepRecorder
+from .callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
 from .conftest import build_tiny_model
 from trice.io import DataError
 from trice.prompts import task_prompt
 from trice.sft_config import SFTConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ROWS = [
     {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
     for i in range(8)
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny matmuls gain nothing from threads, and on a shared 2-core machine OpenMP barriers with a
-    busy neighbour make them 10-20x slower; the code under test never sets threads itself."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _data(tmp_path: Path, rows: list[dict] = ROWS) -> Path:
@@ -289,20 +281,7 @@ def test_nonfinite_guard_names_the_step():
 def test_nan_loss_stops_training_before_corrupting_weights(tiny_model_dir, tmp_path, monkeypatch):
     from trice import train_sft as mod
 
-    real = mod._load_base_model
-
-    def poisoned(config):
-        model = real(config)
-        calls = {"n": 0}
-
-        def hook(module, args, output):
-            calls["n"] += 1
-            return output * float("nan") if calls["n"] == 5 else output
-
-        model.model.norm.register_forward_hook(hook)
-        return model
-
-    monkeypatch.setattr(mod, "_load_base_model", poisoned)
+    poison_nth_forward(monkeypatch, 5)
     with pytest.raises(RuntimeError, match=r"training stopped at step 5: the loss is nan on the batch of examples \['"):
         mod.train_sft(_config(tiny_model_dir, tmp_path, save_steps=2))
     ckpt = _lora_state(tmp_path / "run" / "checkpoints" / "checkpoint-4")

@@ -34,10 +34,10 @@ from trice.io import DataError
 from trice.prompts import task_prompt
 from trice.train_rlef import SCORED_FIELDS, check_group
 from trice.train_sft import (
+    CheckedLoss,
     _nonfinite_guard_class,
     _training_args,
     build_model,
-    check_finite_loss,
     prepare_run,
     train_and_save,
 )
@@ -99,7 +99,7 @@ def _dpo_args(config: DPOStageConfig, checkpoints_dir: Path) -> Any:
 def _dpo_trainer_class() -> type:
     from trl import DPOTrainer
 
-    class CheckedDPOTrainer(DPOTrainer):
+    class CheckedDPOTrainer(CheckedLoss, DPOTrainer):
         """DPOTrainer whose batches carry their pairs' question ids, so a non-finite loss stops training
         before backward naming them (as stage I and RLEF do)."""
 
@@ -107,12 +107,6 @@ def _dpo_trainer_class() -> type:
             super().__init__(*args, **kwargs)
             collate = self.data_collator  # TRL's, built from its args: extend it, do not rebuild it
             self.data_collator = lambda examples: collate(examples) | {"ids": [e["id"] for e in examples]}
-
-        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            ids = inputs.pop("ids", [])
-            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)
-            check_finite_loss(out[0] if return_outputs else out, self.state.global_step + 1, ids)
-            return out
 
     return CheckedDPOTrainer
 

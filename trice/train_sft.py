@@ -129,17 +129,22 @@ def check_finite_loss(loss: torch.Tensor, step: int, ids: Sequence[Any]) -> None
         )
 
 
+class CheckedLoss:
+    """Mixin for a transformers ``Trainer`` whose batches carry their example ids: the ids are taken
+    out of the inputs, and a non-finite loss stops training before backward, naming them."""
+
+    def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        ids = inputs.pop("ids", [])
+        out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)  # type: ignore[misc]
+        check_finite_loss(out[0] if return_outputs else out, self.state.global_step + 1, ids)  # type: ignore[attr-defined]
+        return out
+
+
 def _sft_trainer_class() -> type:
     from transformers import Trainer
 
-    class SFTTrainer(Trainer):
-        """Trainer that takes the batch's example ids out of the inputs and checks the loss is finite."""
-
-        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            ids = inputs.pop("ids", [])
-            out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)
-            check_finite_loss(out[0] if return_outputs else out, self.state.global_step + 1, ids)
-            return out
+    class SFTTrainer(CheckedLoss, Trainer):
+        """Stage I's Trainer: the loss is the model's own (response tokens only, by the labels), checked."""
 
     return SFTTrainer
 
