@@ -2,6 +2,11 @@
 
 Prints the result JSON ({"config": ..., "rows": {setting: {dataset: acc, ..., "tool_rate": r}}})
 and a one-line summary; writes it to bench/results/math.json. The run resumes if interrupted.
+
+The result file is also the benchmark's lab notebook: its hand-written ``notes`` are kept, and
+``tries`` gains one entry per distinct stage II configuration run (the recipe's stage II sections,
+the stage II rows and the checkpoints chosen), so what was tried before a result stays on record.
+``--results`` records a finished run's ``results.json`` instead of running the recipe.
 """
 
 from __future__ import annotations
@@ -9,24 +14,55 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from trice.io import read_json, write_json
-from trice.pipeline import plan_recipe, run_plan
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE_TWO_SECTIONS = ("dev", "candidates", "score", "rlef", "trice_ii", "dpo")
+
+
+def stage_two_try(results: dict[str, Any]) -> dict[str, Any] | None:
+    """This run's stage II configuration and outcome, or None for a run without stage II."""
+    stage_two = results.get("stage_two") or {}
+    if not stage_two:
+        return None
+    recipe = results["config"]["recipe"]
+    rows = {s: r for s, r in results["rows"].items() if s in stage_two.get("selection", {})}
+    return {
+        "config": {k: recipe.get(k, {}) for k in STAGE_TWO_SECTIONS},
+        "rows": rows,
+        "best_step": {s: sel["best_step"] for s, sel in stage_two["selection"].items()},
+        "dev_accuracy": {s: sel["best_accuracy"] for s, sel in stage_two["selection"].items()},
+    }
+
+
+def record(results: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """The results with the previous file's notes and tries carried over and this run's try added."""
+    tries = [t for t in previous.get("tries", [])]
+    this = stage_two_try(results)
+    if this is not None:
+        tries = [t for t in tries if t["config"] != this["config"]] + [this]
+    return results | {"notes": previous.get("notes", []), "tries": tries}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default=str(ROOT / "recipes" / "math_bench.yaml"))
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "math.json"))
+    parser.add_argument("--results", help="A finished run's report/results.json to record instead of running the recipe.")
     args = parser.parse_args()
-    plan = plan_recipe(args.recipe)
-    report_dir = run_plan(plan)
-    results = read_json(report_dir / "results.json")
-    write_json(args.output, results)
-    print(json.dumps(results["rows"]))
+    if args.results:
+        results = read_json(args.results)
+    else:
+        from trice.pipeline import plan_recipe, run_plan
+
+        results = read_json(run_plan(plan_recipe(args.recipe)) / "results.json")
+    output = Path(args.output)
+    results = record(results, read_json(output) if output.is_file() else {})
+    write_json(output, results)
     rows = results["rows"]
+    print(json.dumps(rows))
     print(
         "math benchmark: "
         + ", ".join(f"{s} avg {100 * r['avg']:.1f}% (tool {100 * r['tool_rate']:.0f}%)" for s, r in rows.items())
