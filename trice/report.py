@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -125,7 +126,7 @@ def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]
         "## Stage II",
         "",
         f"{cand['n']} questions with scored candidates (reward strategy `{cand['strategy']}`). Responses per state "
-        "(answer right/wrong, tool use as gold's or not; none: no prediction):",
+        "(True/False: the answer right or wrong; Yes/No: tool use as gold's or not; no-prediction: no answer could be read):",
         "",
         "| " + " | ".join(cand["states"]) + " |",
         "|" + "---|" * len(cand["states"]),
@@ -246,5 +247,6 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
             md += _case_markdown(case_studies(run, before, after), before, after)
     env = environment()
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+    md += ["## Recipe", "", "Every setting of this run (also in `results.json` and each stage's `stage.json`):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
     write_text(out_dir / "report.md", "\n".join(md))
     return results
