@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 from trice.config import ConfigError
 from trice.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_responses
-from trice.prompts import INSTRUCTIONS, chat_messages, task_prompt
+from trice.prompts import INSTRUCTIONS, chat_messages, format_prompt
 from trice.remote import EndpointConfig, EndpointError, Prompt
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,15 @@ class GenerationBackend(ABC):
     def __init__(self, config: GenerateConfig):
         self.config = config
 
-    @abstractmethod
     def prompt(self, task: str, question: str) -> Prompt:
         """What this backend sends for one example: the template's text (or a chat conversation)."""
+        if task not in INSTRUCTIONS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
+        return self.instruction_prompt(INSTRUCTIONS[task], question)
+
+    @abstractmethod
+    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
+        """The prompt of any instruction and input (a task's, or a second reading's: :mod:`trice.reading`)."""
 
     @abstractmethod
     def generate(
@@ -88,8 +94,8 @@ class TransformersBackend(GenerationBackend):
             tokenizer = load_tokenizer(config.model)
         self.model, self.tokenizer = model, tokenizer
 
-    def prompt(self, task: str, question: str) -> Prompt:
-        return task_prompt(task, question, self.config.template, self.tokenizer)
+    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
+        return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
 
     def generate(
         self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
@@ -182,8 +188,8 @@ class VLLMBackend(GenerationBackend):
         self.llm = vllm.LLM(**engine)
         self.sampling = vllm.SamplingParams(**vllm_sampling_kwargs(config))
 
-    def prompt(self, task: str, question: str) -> Prompt:
-        return task_prompt(task, question, self.config.template, self.tokenizer)
+    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
+        return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
 
     def generate(
         self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
@@ -238,18 +244,16 @@ class OpenAIBackend(GenerationBackend):
         self.endpoint = OpenAIEndpoint(endpoint_config(config))
         self._tokenizer: Any = None
 
-    def prompt(self, task: str, question: str) -> Prompt:
-        if task not in INSTRUCTIONS:
-            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
+    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
         if self.config.template != "chat":
-            return task_prompt(task, question, self.config.template)
+            return format_prompt(instruction, input_text, self.config.template)
         if self.config.endpoint_mode == "chat":
-            return chat_messages(INSTRUCTIONS[task], question)  # the server applies its chat template
+            return chat_messages(instruction, input_text)  # the server applies its chat template
         if self._tokenizer is None:  # completions of a chat prompt: render the template here, as locally
             from trice.models import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.config.model)
-        return task_prompt(task, question, "chat", self._tokenizer)
+        return format_prompt(instruction, input_text, "chat", self._tokenizer)
 
     def generate(
         self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()

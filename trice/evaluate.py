@@ -21,7 +21,10 @@ from tqdm.auto import tqdm
 
 from trice.config import ConfigError
 from trice.io import DataError, FieldSpec, ReadReport, iter_jsonl, write_jsonl
-from trice.tasks import get_task
+from trice.models import DEFAULT_MODEL
+from trice.reading import Reader
+from trice.tasks import PER_ROW, Task, check_task_name, get_task, row_task, tool_registries
+from trice.tools import ToolRegistry, parse_call
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
 SHOW_SKIPPED = 3  # problems quoted in the one warning about skipped lines
@@ -85,22 +88,96 @@ def read_input(
 class EvaluateConfig:
     """Judge a file of model responses (the ``trice evaluate`` flags)."""
 
-    task: str = field(default="math", metadata={"help": "Task whose tool and metric apply: math."})
-    input: str = field(default="", metadata={"help": "JSONL with id, dataset, answers, response per line."})
+    task: str = field(default="math", metadata={"help": f"Task whose tool and metric apply: math, qa, lama, mlqa, or {PER_ROW} (each row's own task field)."})
+    input: str = field(default="", metadata={"help": "JSONL with id, dataset, answers, response per line (and question, task where needed)."})
     output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus prediction, correct, used_tool."})
     skip_bad: bool = field(
         default=False,
         metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
     )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "qa, mlqa: the model that wrote the responses, which reads WikiSearch passages / translations again."},
+    )
+    adapter: str | None = field(default=None, metadata={"help": "qa, mlqa: LoRA adapter of that model."})
+    template: str = field(default="alpaca", metadata={"help": "qa, mlqa: prompt template of the second reading."})
+    read_max_new_tokens: int = field(default=32, metadata={"help": "qa, mlqa: new tokens per second reading (greedy)."})
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+    )
+
+    def validate(self) -> None:
+        check_task_name(self.task)
+        check_tool_options(self.tools)
 
 
-def judge_rows(rows: Iterable[dict], task_name: str) -> list[dict]:
-    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call)."""
-    task = get_task(task_name)
-    registry = task.registry()
+def check_tool_options(tools: dict) -> None:
+    """Tool options are keyed by known tool names, each a mapping (its keys are checked when built)."""
+    from trice.tools import TOOL_FACTORIES
+
+    for name, options in tools.items():
+        if name not in TOOL_FACTORIES:
+            raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
+        if not isinstance(options, dict):
+            raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
+
+
+def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:
+    """Let tools that can answer many calls at once (``prefetch(arguments)``, e.g. the QA tool's
+    batched reader) do so before the calls are executed one by one from their cache."""
+    wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row, task in zip(rows, tasks):
+        reg = registry(task)
+        call = parse_call(row["response"], [task.tool, *reg.names])
+        if call is not None:
+            wanted[(task.name, call.name)].append(call.argument)
+    for (task_name, tool_name), arguments in wanted.items():
+        tool = registry(get_task(task_name)).get(tool_name)
+        prefetch = getattr(tool, "prefetch", None)
+        if callable(prefetch):
+            prefetch(list(dict.fromkeys(arguments)))
+
+
+def judge_rows(
+    rows: Iterable[dict], task_name: str = PER_ROW, reader: Reader | None = None, tools: dict | None = None
+) -> list[dict]:
+    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
+
+    ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
+    Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
+    every output the model must read again (WikiSearch passages, translations) is read in one
+    batched pass by ``reader`` (:class:`trice.reading.Reader`: the model that wrote the
+    responses), then each row is concluded. Rows needing a reading need a ``question``.
+    """
+    rows = list(rows)
+    registry = tool_registries(tools)
+    tasks = [row_task(row, task_name) for row in rows]
+    _prefetch(rows, tasks, registry)
+    executions = [
+        task.execute(row["response"], registry(task))
+        for row, task in zip(tqdm(rows, desc="execute calls", unit="ex", leave=False), tasks)
+    ]
+    items, owners = [], []
+    for i, (row, task, ex) in enumerate(zip(rows, tasks, executions)):
+        for output in ex.outputs:
+            if not isinstance(row.get("question"), str):
+                raise ValueError(f"row {row['id']!r}: {task.tool}'s output is read again with the question, but the row has no question")
+            items.append((task.name, row["question"], output))
+            owners.append(i)
+    readings: list[list[str | None]] = [[] for _ in rows]
+    if items:
+        if reader is None:
+            task = tasks[owners[0]]
+            raise ValueError(
+                f"task {task.name}: the output of {task.tool}(...) is read by the model again before it is judged; "
+                "give a reader (the model that wrote the responses: trice evaluate --model/--adapter)"
+            )
+        for i, reading in zip(owners, reader.read_many(items)):
+            readings[i].append(reading)
     judged = []
-    for row in tqdm(list(rows), desc=f"judge {task_name}", unit="ex", leave=False):
-        j = task.judge(row["response"], row["answers"], registry)
+    for row, task, ex, read in zip(rows, tasks, executions, readings):
+        j = task.conclude(row["response"], ex, row["answers"], read)
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
@@ -131,14 +208,20 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """``trice evaluate``: judge the input file, write the judged lines, return the summary.
 
     With ``skip_bad`` the summary also has ``skipped_lines``; without it, it is exactly
-    ``{"accuracy", "tool_rate", "n"}``.
+    ``{"accuracy", "tool_rate", "n"}``. The model that reads tool outputs again (qa, mlqa) is loaded
+    only when some response needs a reading.
     """
-    get_task(config.task)  # fail on an unknown task before reading anything
+    config.validate()  # fail on an unknown task before reading anything
     if not config.input or not config.output:
         raise ConfigError("trice evaluate: both --input and --output are required")
+    from trice.generate import GenerateConfig
+
     report = ReadReport()
     rows = read_input(config.input, RESPONSE_FIELDS, skip_bad=config.skip_bad, report=report)
-    judged = judge_rows(rows, config.task)
+    generate = GenerateConfig(
+        model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
+    )
+    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools)
     write_jsonl(config.output, judged)
     summary = summarize(judged)
     if config.skip_bad:

@@ -77,16 +77,20 @@ class GenerateConfig:
     endpoint_max_retries: int = field(default=3, metadata={"help": "openai: retries of a transiently failed request."})
     endpoint_workers: int = field(default=8, metadata={"help": "openai: requests in flight at once."})
     endpoint_cache_dir: str | None = field(default=None, metadata={"help": "openai: directory caching greedy answers, so a rerun costs no requests."})
+    read_max_new_tokens: int = field(
+        default=32,
+        metadata={"help": "New tokens of a second reading (qa: each WikiSearch passage; mlqa: the translated question), greedy; the metric reads the first 20 words."},
+    )
 
     # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
         "backend", "dtype", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_len",
         "endpoint_url", "endpoint_model", "endpoint_mode", "endpoint_api_key_env", "endpoint_timeout",
-        "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir",
+        "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir", "read_max_new_tokens",
     )  # fmt: skip
 
     def validate(self) -> None:
-        for name in ("batch_size", "max_new_tokens", "num_beams", "vllm_tensor_parallel_size", "endpoint_workers"):
+        for name in ("batch_size", "max_new_tokens", "num_beams", "vllm_tensor_parallel_size", "endpoint_workers", "read_max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.do_sample and self.temperature <= 0:

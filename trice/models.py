@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +72,7 @@ def embedded_gguf_path(name: str) -> Path:
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     """Dequantize a GGUF into a plain HF directory (weights + tokenizer), written atomically."""
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to %s (once)", gguf_path, out_dir)
@@ -133,6 +132,7 @@ def load_model(
     same as with the base model. ``device`` defaults to the GPU when there is one, so every local
     generation (probing, candidates, dev selection, evaluation) uses it without asking.
     """
+    import torch  # here, not at the top: commands that only name the default model need not load torch
     from transformers import AutoModelForCausalLM
 
     path = resolve_model(name_or_path)

@@ -16,8 +16,11 @@ INSTRUCTIONS: dict[str, str] = {
 }
 
 # The instruction of the model's second reading, after a tool whose output is not the answer
-# (TRICE.md): MLQA's input with the question replaced by its English translation is answered anew.
+# (TRICE.md): MLQA's input with the question replaced by its English translation is answered anew;
+# a WikiSearch passage is read as ``passage + ". " + question`` under the task's instruction without
+# the tool (the model answers from the passage, it does not search again).
 READ_INSTRUCTIONS: dict[str, str] = {
+    "qa": "Given a question, please answer it.",
     "mlqa": "Given a context, please answer the question.",
 }
 

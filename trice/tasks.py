@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trice.metrics import answer_in_prefix, last_number, math_correct, whole_response
-from trice.tools import ToolRegistry, build_registry, parse_call
+from trice.tools import ToolError, ToolRegistry, build_registry, parse_call
+from trice.tools.base import ToolCall, ToolResult
 
 Reader = Callable[[str], Sequence[str | None]]
 """Maps a tool's output to the model's answer(s) after reading it (one per passage for WikiSearch)."""
@@ -38,6 +39,22 @@ class Judgement:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """A response's tool call run (or not): what judging needs before any reading.
+
+    ``outputs`` are the texts the model must read again before the call can be judged (empty unless
+    the call succeeded and its tool's output is not the answer): the top passages of WikiSearch
+    (a tool with ``passages(argument)`` gives its several readings) or the translation. Judging in
+    two steps lets a caller execute many responses, read all their outputs in one batched pass,
+    and then conclude (:func:`trice.evaluate.judge_rows`).
+    """
+
+    call: ToolCall | None
+    result: ToolResult | None = None
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     tool: str
@@ -48,32 +65,58 @@ class Task:
     def registry(self, **tool_options: object) -> ToolRegistry:
         return build_registry([self.tool], **tool_options)
 
+    def execute(self, response: str, registry: ToolRegistry) -> Execution:
+        """Parse ``response`` and run its call, if any. A call is recognised by the task's tool name
+        even when ``registry`` lacks that tool (it then fails as ``unknown_tool``), so a direct
+        answer is judged the same with or without the tool."""
+        call = parse_call(response, [self.tool, *registry.names])
+        if call is None:
+            return Execution(None)
+        result = registry.execute(call)
+        if not result.ok or self.tool_answers or call.name != self.tool:
+            return Execution(call, result)
+        outputs: list[str] = [result.output or ""]
+        several = getattr(registry.get(call.name), "passages", None)
+        if callable(several):  # WikiSearch: each of its top passages is read (the run gave the first)
+            try:
+                outputs = [str(text) for text in several(call.argument)] or outputs
+            except ToolError as err:
+                return Execution(call, ToolResult(call, False, error_kind=err.kind, error=str(err)))
+        return Execution(call, result, tuple(outputs))
+
+    def conclude(self, response: str, execution: Execution, answers: Sequence[str], readings: Sequence[str | None] = ()) -> Judgement:
+        """The judgement of an executed response; ``readings`` are the model's answers after reading
+        ``execution.outputs`` (right when any of them is right, as the original counts WikiSearch)."""
+        call, result = execution.call, execution.result
+        if call is None or result is None:
+            prediction = self.extract(response)
+            return Judgement(prediction, self.is_correct(prediction, answers), used_tool=False)
+        if not result.ok:
+            return Judgement(None, False, used_tool=True, tool_error=f"{result.error_kind}: {result.error}")
+        if not execution.outputs:
+            return Judgement(result.output, self.is_correct(result.output, answers), used_tool=True)
+        kept = [r for r in readings if r is not None]
+        for reading in kept:
+            if self.is_correct(reading, answers):
+                return Judgement(reading, True, used_tool=True)
+        return Judgement(kept[0] if kept else None, False, used_tool=True)
+
     def judge(
         self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: Reader | None = None
     ) -> Judgement:
-        """Judge one response. A call is recognised by the task's tool name even when ``registry``
-        lacks that tool (it then fails as ``unknown_tool``), so a direct answer is judged the same
-        with or without the tool. ``reader`` is required for a successful call of a tool whose
-        output is not the answer (``tool_answers=False``)."""
-        call = parse_call(response, [self.tool, *registry.names])
-        if call is None:
-            prediction = self.extract(response)
-            return Judgement(prediction, self.is_correct(prediction, answers), used_tool=False)
-        result = registry.execute(call)
-        if not result.ok:
-            return Judgement(None, False, used_tool=True, tool_error=f"{result.error_kind}: {result.error}")
-        if self.tool_answers or call.name != self.tool:
-            return Judgement(result.output, self.is_correct(result.output, answers), used_tool=True)
-        if reader is None:
-            raise ValueError(
-                f"task {self.name}: the output of {self.tool}(...) is read by the model again before it is "
-                f"judged; pass judge(..., reader=...) mapping the tool output to the model's answer(s)"
-            )
-        readings = [r for r in reader(result.output) if r is not None]
-        for reading in readings:
-            if self.is_correct(reading, answers):
-                return Judgement(reading, True, used_tool=True)
-        return Judgement(readings[0] if readings else None, False, used_tool=True)
+        """Judge one response (:meth:`execute` then :meth:`conclude`). ``reader`` is required for a
+        successful call of a tool whose output is not the answer (``tool_answers=False``): it is
+        called on each output to read."""
+        execution = self.execute(response, registry)
+        readings: list[str | None] = []
+        if execution.outputs:
+            if reader is None:
+                raise ValueError(
+                    f"task {self.name}: the output of {self.tool}(...) is read by the model again before it is "
+                    f"judged; pass judge(..., reader=...) mapping the tool output to the model's answer(s)"
+                )
+            readings = [r for output in execution.outputs for r in reader(output)]
+        return self.conclude(response, execution, answers, readings)
 
 
 TASKS: dict[str, Task] = {
@@ -84,7 +127,41 @@ TASKS: dict[str, Task] = {
 }
 
 
+PER_ROW = "per-row"
+"""The task name that judges each row by its own ``task`` field (a MIX run's mixed files)."""
+
+
 def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
     return TASKS[name]
+
+
+def check_task_name(name: str) -> None:
+    """A config's task: a known task, or :data:`PER_ROW`."""
+    if name != PER_ROW:
+        get_task(name)
+
+
+def row_task(row: dict, task_name: str) -> Task:
+    """The task judging ``row``: ``task_name``'s, or with :data:`PER_ROW` the row's own."""
+    if task_name != PER_ROW:
+        return get_task(task_name)
+    if not isinstance(row.get("task"), str):
+        raise ValueError(f"row {row.get('id')!r}: no task field (needed to judge rows by their own task)")
+    return get_task(row["task"])
+
+
+def tool_registries(tool_options: dict | None = None) -> Callable[[Task], ToolRegistry]:
+    """``registry(task)``: one registry per task, built on first use with ``tool_options[task.tool]``
+    (options keyed by tool name, e.g. ``{"QA": {"k": 3}, "WikiSearch": {"backend": "bm25"}}``), so a
+    mixed file builds each tool once."""
+    options = dict(tool_options or {})
+    built: dict[str, ToolRegistry] = {}
+
+    def registry(task: Task) -> ToolRegistry:
+        if task.name not in built:
+            built[task.name] = task.registry(**({task.tool: options[task.tool]} if task.tool in options else {}))
+        return built[task.name]
+
+    return registry

@@ -106,6 +106,10 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
+    def get(self, name: str) -> Tool | None:
+        """The tool registered as ``name`` (for its extra methods, e.g. WikiSearch's ``passages``), or None."""
+        return self._tools.get(name)
+
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
