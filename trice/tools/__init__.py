@@ -92,3 +92,13 @@ def _translator(**options: Any) -> Tool:
 
 
 register_tool_factory("translator", _translator)
+
+
+def _qa(**options: Any) -> Tool:
+    """The QA tool (retrieval + reader), imported on first use; its index and reader load on the first call."""
+    from trice.tools.qa import QATool
+
+    return QATool.from_options(**options)
+
+
+register_tool_factory("QA", _qa)

