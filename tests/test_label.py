@@ -37,7 +37,10 @@ def test_d_tool_labels() -> None:
         ("q0", "my answer is 72", False),
         ("q1", "calculator(48+48/2)", True),
     ]
-    assert stats | {} == {"mode": "trice", "probed": 5, "kept": 2, "right": 1, "labelled": 1, "dropped": 3, "tool_share": 0.5}
+    assert stats == {
+        "mode": "trice", "probed": 5, "kept": 2, "right": 1, "labelled": 1, "dropped": 3, "tool_share": 0.5,
+        "by_task": {"math": {"right": 1, "labelled": 1, "dropped": 3}}, "sources": {"annotation": 1, "self": 1},
+    }
 
 
 def test_baseline_sets() -> None:

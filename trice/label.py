@@ -9,14 +9,15 @@ trains on the gold answer alone, ``sft-100`` on the verified tool call alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trice.config import ConfigError
 from trice.evaluate import read_input
 from trice.io import DataError, ReadReport, write_json, write_jsonl
+from trice.models import DEFAULT_MODEL
 from trice.tasks import TASKS, get_task
 
 MODES = ("trice", "sft-0", "sft-100")
@@ -36,10 +37,34 @@ class LabelConfig:
         default=False,
         metadata={"help": "Skip bad input lines (one warning; their count is the stats' skipped_lines) instead of failing."},
     )
+    search_k: int = field(default=2, metadata={"help": "qa: a search term is kept when one of its top this-many passages holds a gold answer."})
+    teacher: dict = field(
+        default_factory=dict,
+        metadata={"help": "qa, YAML only (--config): EndpointConfig keys (base_url, model, ...) of a teacher LLM proposing search terms; empty: deterministic terms only."},
+    )
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+    )
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "mlqa: the probed model, which reads a call's translation again."})
+    template: str = field(default="alpaca", metadata={"help": "mlqa: prompt template of that reading."})
+    read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
+
+    # added after runs were made: while at their defaults they stay out of fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens")
 
     def validate(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.search_k < 1:
+            raise ValueError(f"search_k must be >= 1, got {self.search_k}")
+        from trice.evaluate import check_tool_options
+
+        check_tool_options(self.tools)
+
+    def tool_call_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`trice.tool_labels.verified_calls` besides the reader."""
+        return {"tools": self.tools, "search_k": self.search_k, "teacher": self.teacher or None}
 
 
 def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | None) -> None:
@@ -57,7 +82,8 @@ def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | N
 
 
 def verified_call(row: dict[str, Any]) -> str | None:
-    """The row's reference tool call if executing it yields a gold answer, else None."""
+    """The row's reference tool call if executing it yields a gold answer, else None (one row, no
+    reading: math and lama; :func:`trice.tool_labels.verified_calls` does every task in batches)."""
     call = row.get("tool_call")
     if not call:
         return None
@@ -66,31 +92,64 @@ def verified_call(row: dict[str, Any]) -> str | None:
     return call if judgement.used_tool and judgement.correct else None
 
 
-def label_rows(rows: Sequence[dict[str, Any]], mode: str = "trice") -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Training rows for ``mode`` and counts of what happened to each probed question."""
+def _needs_call(row: dict[str, Any], mode: str) -> bool:
+    return mode == "sft-100" or (mode == "trice" and not row["correct"])
+
+
+def label_rows(
+    rows: Sequence[dict[str, Any]],
+    mode: str = "trice",
+    calls: Mapping[str, tuple[str, str] | None] | None = None,
+    **call_options: Any,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Training rows for ``mode`` and counts of what happened to each probed question (in all and
+    per task).
+
+    ``calls``: the verified ``(call, source)`` per id of the rows that need one (made here with
+    :func:`trice.tool_labels.verified_calls` and ``call_options`` when not given, e.g. to share them
+    between modes).
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if calls is None and mode != "sft-0":
+        from trice.tool_labels import verified_calls
+
+        calls = verified_calls([r for r in rows if _needs_call(r, mode)], **call_options)
     out: list[dict[str, Any]] = []
     counts: Counter[str] = Counter(dict.fromkeys(_OUTCOMES[mode], 0))
+    by_task: dict[str, Counter[str]] = {}
     for row in rows:
         base = {k: row[k] for k in ("id", "dataset", "task", "question", "answers")}
         if mode == "sft-0":
             out.append(base | {"output": row["answers"][0], "used_tool": False, "source": "gold-answer"})
-            counts["answer"] += 1
-            continue
-        if mode == "trice" and row["correct"]:
+            outcome = "answer"
+        elif mode == "trice" and row["correct"]:
             out.append(base | {"output": row["response"], "used_tool": False, "source": "self"})
-            counts["right"] += 1
-            continue
-        call = verified_call(row)
-        if call is None:
-            counts["dropped"] += 1
-            continue
-        out.append(base | {"output": call, "used_tool": True, "source": "annotation"})
-        counts["labelled"] += 1
+            outcome = "right"
+        elif (found := (calls or {}).get(row["id"])) is None:
+            outcome = "dropped"
+        else:
+            out.append(base | {"output": found[0], "used_tool": True, "source": found[1]})
+            outcome = "labelled"
+        counts[outcome] += 1
+        by_task.setdefault(row["task"], Counter(dict.fromkeys(_OUTCOMES[mode], 0)))[outcome] += 1
     stats = {"mode": mode, "probed": len(rows), "kept": len(out), **dict(counts)}
     stats["tool_share"] = sum(r["used_tool"] for r in out) / len(out) if out else 0.0
+    stats["by_task"] = {task: dict(c) for task, c in sorted(by_task.items())}
+    sources = Counter(r["source"] for r in out)
+    stats["sources"] = dict(sorted(sources.items()))
     return out, stats
+
+
+def label_modes(
+    rows: Sequence[dict[str, Any]], modes: Sequence[str], reader: Any = None, **call_options: Any
+) -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
+    """:func:`label_rows` for several modes, verifying each question's tool call once."""
+    from trice.tool_labels import verified_calls
+
+    need = [r for r in rows if any(_needs_call(r, m) for m in modes)]
+    calls = verified_calls(need, reader=reader, **call_options) if need and set(modes) - {"sft-0"} else {}
+    return {mode: label_rows(rows, mode, calls) for mode in modes}
 
 
 def run_label(config: LabelConfig) -> dict[str, Any]:
@@ -109,7 +168,12 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
         skip_bad=config.skip_bad,
         report=report,
     )
-    out, stats = label_rows(rows, config.mode)
+    from trice.generate import GenerateConfig
+    from trice.reading import Reader
+
+    generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
+    reader = Reader.for_config(generate, cache=Path(str(config.output) + ".readings.jsonl"))
+    ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)
     write_jsonl(config.output, out)

@@ -66,6 +66,16 @@ def answer_in_prefix(prediction: str | None, answers: Sequence[str], n_words: in
     return any(gold and _contains(head, gold) for gold in map(normalize_answer, answers))
 
 
+def answer_in_text(text: str | None, answers: Sequence[str]) -> bool:
+    """A gold answer appears anywhere in ``text``, on whole words after :func:`normalize_answer`
+    (whether a retrieved passage holds the answer at all, where :func:`answer_in_prefix` asks
+    whether a prediction starts with it)."""
+    if not text:
+        return False
+    words = normalize_answer(text)
+    return any(gold and _contains(words, gold) for gold in map(normalize_answer, answers))
+
+
 def whole_response(text: str) -> str | None:
     """A direct answer to a free-text question is the response itself (the metric reads its first
     words); None for a blank response."""
