@@ -58,20 +58,10 @@ _SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "stop")
 
 
 @dataclass
-class EndpointConfig:
-    """Where an OpenAI-compatible server is and how patiently to talk to it."""
+class Patience:
+    """How patiently to talk to any remote service: timeouts, retries with backoff, the circuit
+    breaker. Every remote client (the OpenAI-compatible endpoint, the search servers) takes these."""
 
-    base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "Server URL up to and including /v1."})
-    model: str = field(default="", metadata={"help": "Model name the server expects in requests."})
-    api_key_env: str = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "Environment variable holding the API key; 'EMPTY' is sent when it is unset."},
-    )
-    mode: str = field(default="chat", metadata={"help": "API to call: 'chat' (chat/completions) or 'completions'."})
-    max_tokens: int = field(default=128, metadata={"help": "Most tokens to generate per request."})
-    temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 is greedy (and cached)."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
-    stop: list[str] = field(default_factory=list, metadata={"help": "Strings that end generation."})
     connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a connection."})
     read_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the next bytes of an answer."})
     max_retries: int = field(default=3, metadata={"help": "Retries of a transiently failed request (0 = none)."})
@@ -85,6 +75,35 @@ class EndpointConfig:
     circuit_cooldown: float = field(
         default=60.0, metadata={"help": "Seconds an open circuit fails fast before letting one trial call through."}
     )
+
+    def validate_patience(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "backoff_max"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("backoff_initial", "circuit_cooldown"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.circuit_threshold < 1:
+            raise ValueError(f"circuit_threshold must be >= 1, got {self.circuit_threshold}")
+
+
+@dataclass
+class EndpointConfig(Patience):
+    """Where an OpenAI-compatible server is, what to ask it, and (from :class:`Patience`) how patiently."""
+
+    base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "Server URL up to and including /v1."})
+    model: str = field(default="", metadata={"help": "Model name the server expects in requests."})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={"help": "Environment variable holding the API key; 'EMPTY' is sent when it is unset."},
+    )
+    mode: str = field(default="chat", metadata={"help": "API to call: 'chat' (chat/completions) or 'completions'."})
+    max_tokens: int = field(default=128, metadata={"help": "Most tokens to generate per request."})
+    temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 is greedy (and cached)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
+    stop: list[str] = field(default_factory=list, metadata={"help": "Strings that end generation."})
     cache_dir: str | None = field(
         default=None, metadata={"help": "Directory of the on-disk answer cache; unset = no cache."}
     )
@@ -99,21 +118,13 @@ class EndpointConfig:
             raise ValueError("model must be set")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        for name in ("max_tokens", "circuit_threshold"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        for name in ("connect_timeout", "read_timeout", "backoff_max"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("backoff_initial", "circuit_cooldown"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        self.validate_patience()
 
 
 class EndpointError(RuntimeError):

@@ -33,7 +33,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from trice.remote import Circuit, EndpointError, is_transient, retrying
+from trice.remote import Circuit, EndpointError, Patience, is_transient, retrying
 from trice.retrieval.base import Hit, check_request
 from trice.retrieval.corpus import Passage
 
@@ -42,8 +42,8 @@ MAX_PASSAGE_CHARS = 4_000
 
 
 @dataclass
-class HTTPSearchSettings:
-    """Where a search server is and how patiently to talk to it."""
+class HTTPSearchSettings(Patience):
+    """Where a search server is and (from :class:`trice.remote.Patience`) how patiently to talk to it."""
 
     url: str = field(
         default="",
@@ -66,19 +66,7 @@ class HTTPSearchSettings:
         default="",
         metadata={"help": "Environment variable with 'user:password' for HTTP basic auth (OpenSearch); '' = none."},
     )
-    connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a connection."})
     read_timeout: float = field(default=30.0, metadata={"help": "Seconds to wait for the next bytes of an answer."})
-    max_retries: int = field(default=3, metadata={"help": "Retries of a transiently failed request (0 = none)."})
-    backoff_initial: float = field(
-        default=0.5, metadata={"help": "Seconds before the first retry; doubles each retry."}
-    )
-    backoff_max: float = field(default=8.0, metadata={"help": "Longest wait between retries, in seconds."})
-    circuit_threshold: int = field(
-        default=5, metadata={"help": "Consecutive failed calls (after retries) that open the circuit."}
-    )
-    circuit_cooldown: float = field(
-        default=60.0, metadata={"help": "Seconds an open circuit fails fast before letting one trial call through."}
-    )
     max_response_bytes: int = field(default=4_000_000, metadata={"help": "Largest answer body read from the server."})
 
     def validate_http(self) -> None:
@@ -88,16 +76,11 @@ class HTTPSearchSettings:
             raise ValueError(
                 f"es_index {self.es_index!r} is not a valid index name (lower-case letters, digits, . _ + -)"
             )
-        for name in ("connect_timeout", "read_timeout", "backoff_max"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("backoff_initial", "circuit_cooldown"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        self.validate_patience()
         if not self.es_text_field:
             raise ValueError("es_text_field must name the document field holding the passage text")
-        if self.max_retries < 0 or self.circuit_threshold < 1 or self.max_response_bytes < 1:
-            raise ValueError("need max_retries >= 0, circuit_threshold >= 1 and max_response_bytes >= 1")
+        if self.max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {self.max_response_bytes}")
 
 
 class JSONClient:
