@@ -354,8 +354,8 @@ def test_score_cut_mid_line_resumes_to_the_uninterrupted_output(tmp_path, capsys
     partial.write_bytes(b"".join(lines[:5]) + lines[5][:40])  # a kill while line 6 was being written
 
     scored = []
-    real = trice.score.score_row
-    monkeypatch.setattr(trice.score, "score_row", lambda row, *a, **k: scored.append(row["id"]) or real(row, *a, **k))
+    real = trice.score.score_rows
+    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored.extend(r["id"] for r in rows) or real(rows, *a, **k))
     assert _run("score", src, partial) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == summary
     assert scored == ["r5", "r6", "r7"]  # only the torn and the missing ones

@@ -70,8 +70,8 @@ def test_score_resumes_skipping_done_ids_and_keeps_input_order(tmp_path, capsys,
     out.write_text(json.dumps(done) + "\n" + '{"id": "q1", "pred', encoding="utf-8")
 
     scored_ids = []
-    real = trice.score.score_row
-    monkeypatch.setattr(trice.score, "score_row", lambda row, *a, **k: scored_ids.append(row["id"]) or real(row, *a, **k))
+    real = trice.score.score_rows
+    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
     code, summary, _ = _score(tmp_path, capsys)
     assert code == 0 and summary["n"] == 3
     assert scored_ids == ["q1", "q3"]

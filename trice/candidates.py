@@ -87,13 +87,42 @@ MATH_FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
 MATH_FEW_SHOT = "".join(task_prompt("math", question) + call + "\n\n" for question, call in MATH_FEW_SHOT_EXAMPLES)
 """The examples as alpaca-formatted worked prompts, to put before a prompt."""
 
-FEW_SHOT_PRESETS: dict[str, str] = {"math": MATH_FEW_SHOT}
+TOOL_FEW_SHOT_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "qa": (
+        ("what is nina dobrev nationality?", "WikiSearch(Nina Dobrev nationality)"),
+        ("who played the voice of darth vader in star wars?", "WikiSearch(voice of Darth Vader)"),
+        ("Which river flows through Vienna?", "WikiSearch(Vienna river)"),
+    ),
+    "lama": (
+        ("The Eiffel Tower is a wrought-iron lattice tower in ?", "QA(Where is the Eiffel Tower located?)"),
+        ("Ludwig van Beethoven, the composer, was born in ?", "QA(Where was Ludwig van Beethoven born?)"),
+        ("Toyota Corolla is a compact car produced by ?", "QA(Which company produces Toyota Corolla?)"),
+    ),
+    "mlqa": (
+        ("Context: The museum opened in 1902 and holds 3,000 paintings.\nQuestion: 博物馆有多少幅画？", "translator(博物馆有多少幅画？)"),
+        ("Context: The bridge was finished in 1932 after eight years of work.\nQuestion: 这座桥是哪一年建成的？", "translator(这座桥是哪一年建成的？)"),
+    ),
+}
+"""Invented (question, response) pairs for the other tasks, the response always calling the task's
+tool (the paper's few-shot "tool-always" sources); none is from a dataset, so none leaks a test answer."""
+
+FEW_SHOT_PRESETS: dict[str, str] = {
+    "math": MATH_FEW_SHOT,
+    **{task: "".join(task_prompt(task, q) + call + "\n\n" for q, call in examples) for task, examples in TOOL_FEW_SHOT_EXAMPLES.items()},
+}
+PER_TASK = "task"
+"""The ``few_shot`` value that prefixes each question with its own task's preset (a TRICE-MIX run's mixed questions)."""
 
 
-def few_shot_prefix(few_shot: str | None) -> str:
-    """The text put before a source's prompts: a preset's examples, the literal prefix, or nothing."""
+def few_shot_prefix(few_shot: str | None, task: str | None = None) -> str:
+    """The text put before a source's prompts: a preset's examples (``task``: the preset of the
+    question's ``task``), the literal prefix, or nothing."""
     if few_shot is None:
         return ""
+    if few_shot == PER_TASK:
+        if task not in FEW_SHOT_PRESETS:
+            raise ValueError(f"few_shot {PER_TASK!r}: no preset for task {task!r}; presets: {', '.join(FEW_SHOT_PRESETS)}")
+        return FEW_SHOT_PRESETS[task]
     return FEW_SHOT_PRESETS.get(few_shot, few_shot)
 
 
@@ -140,7 +169,7 @@ class ModelSource:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (with do_sample)."})
     max_new_tokens: int = field(default=128, metadata={"help": "New tokens per response."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call."})
-    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math) or the text."})
+    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
 
     def generate_config(self, template: str, seed: int) -> GenerateConfig:
         """The generation settings, as ``trice generate`` would take them."""
@@ -170,7 +199,7 @@ class EndpointSource(EndpointConfig):
 
     name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
     kind: str = field(default="endpoint", metadata={"help": "endpoint"})
-    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math) or the text."})
+    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
 
     def settings(self) -> dict[str, Any]:
         """What decides the answers; like the answer cache, not the server address or the patience."""
@@ -268,8 +297,7 @@ def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], temp
 
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
         model, tokenizer = load()
-        prefix = few_shot_prefix(source.few_shot)
-        prompts = [prefix + task_prompt(e.task, e.question, template, tokenizer) for e in examples]
+        prompts = [few_shot_prefix(source.few_shot, e.task) + task_prompt(e.task, e.question, template, tokenizer) for e in examples]
         generate_responses(
             model,
             tokenizer,
@@ -294,9 +322,8 @@ def _endpoint_result(answer: str | EndpointError) -> dict[str, str]:
 def _endpoint_runner(source: EndpointSource) -> Runner:
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
         endpoint = OpenAIEndpoint(source)
-        prefix = few_shot_prefix(source.few_shot)
         todo = [i for i in range(len(examples)) if i not in done]
-        prompts = {i: prefix + task_prompt(examples[i].task, examples[i].question) for i in todo}
+        prompts = {i: few_shot_prefix(source.few_shot, examples[i].task) + task_prompt(examples[i].task, examples[i].question) for i in todo}
         for start in range(0, len(todo), ENDPOINT_CHUNK):
             indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)

@@ -64,8 +64,16 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
+    parser.add_argument(
+        "--status", action="store_true",
+        help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
+    )
     args = parser.parse_args(argv)
     plan = plan_recipe(args.recipe, {"run_dir": args.run_dir} if args.run_dir else None)
+    if args.status:
+        from trice.pipeline import stage_status
+
+        return stage_status(plan)
     report = run_plan(plan, only=args.only, start=args.start)
     print(f"report: {report / 'report.md'}", file=sys.stderr)
     return {"report": str(report / "report.md"), "results": str(report / "results.json")}

@@ -23,7 +23,7 @@ from trice.config import ConfigError
 from trice.io import DataError, FieldSpec, ReadReport, iter_jsonl, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.reading import Reader
-from trice.tasks import PER_ROW, Task, check_task_name, get_task, row_task, tool_registries
+from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
@@ -139,19 +139,18 @@ def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[T
             prefetch(list(dict.fromkeys(arguments)))
 
 
-def judge_rows(
-    rows: Iterable[dict], task_name: str = PER_ROW, reader: Reader | None = None, tools: dict | None = None
-) -> list[dict]:
-    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
+def judge_many(
+    rows: Sequence[dict],
+    task_name: str = PER_ROW,
+    reader: Reader | None = None,
+    tools: dict | None = None,
+    registry: Callable[[Task], ToolRegistry] | None = None,
+) -> list[Judgement]:
+    """The :class:`~trice.tasks.Judgement` of each row's ``response`` (see :func:`judge_rows`).
 
-    ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
-    Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
-    every output the model must read again (WikiSearch passages, translations) is read in one
-    batched pass by ``reader`` (:class:`trice.reading.Reader`: the model that wrote the
-    responses), then each row is concluded. Rows needing a reading need a ``question``.
-    """
-    rows = list(rows)
-    registry = tool_registries(tools)
+    ``registry`` (:func:`trice.tasks.tool_registries`) lets calls in a loop share built tools (a
+    loaded index and reader); without it one is built from ``tools``."""
+    registry = registry or tool_registries(tools)
     tasks = [row_task(row, task_name) for row in rows]
     _prefetch(rows, tasks, registry)
     executions = [
@@ -175,9 +174,23 @@ def judge_rows(
             )
         for i, reading in zip(owners, reader.read_many(items)):
             readings[i].append(reading)
+    return [task.conclude(row["response"], ex, row["answers"], read) for row, task, ex, read in zip(rows, tasks, executions, readings)]
+
+
+def judge_rows(
+    rows: Iterable[dict], task_name: str = PER_ROW, reader: Reader | None = None, tools: dict | None = None
+) -> list[dict]:
+    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
+
+    ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
+    Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
+    every output the model must read again (WikiSearch passages, translations) is read in one
+    batched pass by ``reader`` (:class:`trice.reading.Reader`: the model that wrote the
+    responses), then each row is concluded. Rows needing a reading need a ``question``.
+    """
+    rows = list(rows)
     judged = []
-    for row, task, ex, read in zip(rows, tasks, executions, readings):
-        j = task.conclude(row["response"], ex, row["answers"], read)
+    for row, j in zip(rows, judge_many(rows, task_name, reader, tools)):
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error

@@ -14,19 +14,22 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trice.candidates import CandidatesConfig
 from trice.config import ConfigError, build_config, load_yaml, to_dict
 from trice.dpo_config import DPOStageConfig
 from trice.generate import GenerateConfig
 from trice.io import write_json
+from trice.label import LabelConfig
 from trice.models import DEFAULT_MODEL
 from trice.prepare import DataConfig
+from trice.prompts import READ_INSTRUCTIONS
 from trice.rlef_config import RLEFConfig
 from trice.score import ScoreConfig
 from trice.sft_config import SFTConfig
 from trice.stages import run_stage
+from trice.tasks import PER_ROW
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +115,22 @@ class Recipe:
         metadata={"help": "RLEFConfig keys overriding `rlef` for trice-ii (a fresh LoRA usually wants stage I's learning rate)."},
     )
     dpo: dict = field(default_factory=dict, metadata={"help": "Stage II: DPOStageConfig keys for trice-all-dpo."})
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "Tool options keyed by tool name for every stage that executes calls, e.g. {QA: {k: 2}, WikiSearch: {backend: bm25}}."},
+    )
+    label: dict = field(
+        default_factory=dict,
+        metadata={"help": "LabelConfig keys for D_tool's tool calls: search_k (qa), teacher (an endpoint proposing qa search terms), read_max_new_tokens (mlqa)."},
+    )
+
+    # added after runs were made: while at their defaults they stay out of recipe.json (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label")
 
     def validate(self) -> None:
+        from trice.evaluate import check_tool_options
+
+        check_tool_options(self.tools)
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
             raise ValueError(f"settings: unknown {unknown}; known: {', '.join(SETTINGS)}")
@@ -141,6 +158,18 @@ class Plan:
     rlef: RLEFConfig
     trice_ii: RLEFConfig
     dpo: DPOStageConfig
+    label: LabelConfig
+
+    @property
+    def tools(self) -> dict:
+        """Tool options by tool name, for every stage that executes calls."""
+        return self.recipe.tools
+
+    @property
+    def judge_task(self) -> str:
+        """The task judging the run's rows: its one task, or each row's own in a mixed (MIX) run."""
+        tasks = self.data.task_names
+        return tasks[0] if len(tasks) == 1 else PER_ROW
 
     @property
     def stages(self) -> list[str]:
@@ -185,8 +214,16 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
     data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(run_dir / "data"))
-    task = dict(task=data.task)
-    rlef = _section(RLEFConfig, recipe.rlef, f"{path}: rlef", recipe.seed, **model, **task)
+    tasks = data.task_names
+    # Stage II trainers judge each row by its own task; this is only the default of rows without one.
+    task = dict(task=tasks[0])
+    # What stages that judge need beyond a math run's: tool options, and for tasks whose tool output
+    # is read again the reading model (given only where used, so a math run's fingerprints stay).
+    tools = dict(tools=recipe.tools) if recipe.tools else {}
+    reads = bool(set(tasks) & set(READ_INSTRUCTIONS))
+    reading = dict(model=recipe.model, template=recipe.template) if reads else {}
+    score_task = dict(task=tasks[0] if len(tasks) == 1 else PER_ROW)
+    rlef = _section(RLEFConfig, recipe.rlef, f"{path}: rlef", recipe.seed, **model, **task, **tools)
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -199,10 +236,11 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
             CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
             recipe.seed, template=recipe.template,
         ),
-        score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **task),
+        score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools),
         rlef=rlef,
-        trice_ii=_section(RLEFConfig, recipe.rlef | recipe.trice_ii, f"{path}: trice_ii", recipe.seed, **model, **task) if recipe.trice_ii else rlef,
-        dpo=_section(DPOStageConfig, recipe.dpo, f"{path}: dpo", recipe.seed, **model, **task),
+        trice_ii=_section(RLEFConfig, recipe.rlef | recipe.trice_ii, f"{path}: trice_ii", recipe.seed, **model, **task, **tools) if recipe.trice_ii else rlef,
+        dpo=_section(DPOStageConfig, recipe.dpo, f"{path}: dpo", recipe.seed, **model, **task, **tools),
+        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode="trice", **tools),
     )
 
 
@@ -223,6 +261,35 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
         config, inputs, fn = stage_fns.stage(plan, name)
         run_stage(plan.run_dir / name, name, config, inputs, fn, force=name in forced)
     return plan.run_dir / "report"
+
+
+STATUSES = ("up to date", "partial", "changed", "to do", "waiting")
+
+
+def stage_status(plan: Plan) -> dict[str, str]:
+    """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
+    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``changed``
+    (finished or started under another config or inputs: started over), ``to do`` (never started),
+    ``waiting`` (an input does not exist yet: an earlier stage makes it).
+
+    ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
+    would be redone (``changed``)."""
+    from trice import stage_fns
+    from trice.stages import fingerprint, stage_state
+
+    status = {}
+    for name in plan.stages:
+        config, inputs, _ = stage_fns.stage(plan, name)
+        state = stage_state(plan.run_dir / name)
+        if not all(Path(p).exists() for p in inputs):
+            status[name] = "waiting" if state is None else "changed"
+        elif state is None:
+            status[name] = "to do"
+        elif state.get("hash") != fingerprint(config, inputs):
+            status[name] = "changed"
+        else:
+            status[name] = "up to date" if state.get("complete") else "partial"
+    return status
 
 
 def environment() -> dict[str, str]:

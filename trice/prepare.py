@@ -1,10 +1,11 @@
-"""The data stage: load a task's datasets, split, subsample, write train and test example files."""
+"""The data stage: load a task's datasets (or several tasks' for TRICE-MIX), split, subsample, write
+train and test example files."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trice.data.schema import Example, sample, save_examples
 from trice.io import write_json
@@ -25,6 +26,29 @@ class DataConfig:
     n_test: int | None = field(default=None, metadata={"help": "Test questions per dataset (all when unset)."})
     test_fraction: float = field(default=0.3, metadata={"help": "Test share for datasets without an official split (SVAMP, ASDiv, T-REx, XQuAD)."})
     seed: int = field(default=0, metadata={"help": "Seed of the split and of the subsampling."})
+    tasks: dict[str, list[str]] = field(
+        default_factory=dict,
+        metadata={
+            "help": "Several tasks at once (TRICE-MIX), YAML only: {task: [datasets]}, e.g. {math: [gsm8k], lama: [trex]}; "
+            "replaces task and datasets, which must then be left unset."
+        },
+    )
+
+    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tasks",)
+
+    def task_datasets(self) -> dict[str, list[str]]:
+        """Task -> its datasets, in the order given: ``tasks``, or ``{task: datasets}``."""
+        return {t: list(ds) for t, ds in self.tasks.items()} if self.tasks else {self.task: list(self.datasets)}
+
+    @property
+    def all_datasets(self) -> list[str]:
+        """Every dataset of every task, in order (the report's columns)."""
+        return [ds for datasets in self.task_datasets().values() for ds in datasets]
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.task_datasets())
 
     def validate(self) -> None:
         if not 0 < self.test_fraction < 1:
@@ -35,23 +59,34 @@ class DataConfig:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
         from trice.data import LOADERS
 
-        if self.task not in LOADERS:
-            raise ValueError(f"task: unknown {self.task!r}; known: {', '.join(LOADERS)}")
-        if not self.datasets:
-            raise ValueError(f"datasets: none given; task {self.task} has {', '.join(LOADERS[self.task])}")
-        unknown = [d for d in self.datasets if d not in LOADERS[self.task]]
-        if unknown:
-            raise ValueError(f"datasets: unknown {unknown} for task {self.task}; known: {', '.join(LOADERS[self.task])}")
+        defaults = DataConfig()
+        if self.tasks and (self.task != defaults.task or self.datasets != defaults.datasets):
+            raise ValueError("tasks: give either tasks ({task: [datasets]}) or task and datasets, not both")
+        for task, datasets in self.task_datasets().items():
+            where = f"tasks: {task}: " if self.tasks else ""
+            if task not in LOADERS:
+                raise ValueError(f"{where}task: unknown {task!r}; known: {', '.join(LOADERS)}")
+            if not isinstance(datasets, list) or not datasets or not all(isinstance(d, str) for d in datasets):
+                raise ValueError(f"{where}datasets: none given; task {task} has {', '.join(LOADERS[task])}")
+            unknown = [d for d in datasets if d not in LOADERS[task]]
+            if unknown:
+                raise ValueError(f"{where}datasets: unknown {unknown} for task {task}; known: {', '.join(LOADERS[task])}")
+        repeated = sorted({d for d in self.all_datasets if self.all_datasets.count(d) > 1})
+        if repeated:
+            raise ValueError(f"datasets: {repeated} given more than once")
 
 
 def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
-    """Each dataset's full train and test pools (before subsampling), and the data directory."""
+    """Each dataset's full train and test pools (before subsampling), every task's, and the data directory."""
     from trice.data import loaders
     from trice.data.paths import resolve_data_dir
 
-    table = loaders(config.task)
     data_dir = resolve_data_dir(config.data_dir)
-    return {ds: table[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction) for ds in config.datasets}, data_dir
+    return {
+        ds: loaders(task)[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction)
+        for task, datasets in config.task_datasets().items()
+        for ds in datasets
+    }, data_dir
 
 
 def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
@@ -62,7 +97,11 @@ def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[s
     train = [e for d in loaded.values() for e in sample(d.train, config.n_train, config.seed)]
     test = [e for d in loaded.values() for e in sample(d.test, config.n_test, config.seed)]
     splits = describe(loaded)
-    for ds in config.datasets:
+    if config.tasks:  # a mixed run says which task each dataset belongs to
+        for task, datasets in config.tasks.items():
+            for ds in datasets:
+                splits[ds]["task"] = task
+    for ds in config.all_datasets:
         splits[ds] |= {"train_used": sum(e.dataset == ds for e in train), "test_used": sum(e.dataset == ds for e in test)}
     return train, test, {"data_dir": str(data_dir), "datasets": splits}
 

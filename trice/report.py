@@ -148,6 +148,19 @@ def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]
     return md
 
 
+def _by_task_markdown(label_stats: dict[str, dict[str, Any]]) -> list[str]:
+    """A run of several tasks (MIX): what happened to each task's probed questions, per training set."""
+    if not any(len(s.get("by_task", {})) > 1 for s in label_stats.values()):
+        return []
+    md = ["Per task:", "", "| training set | task | right (own answer) | labelled (tool call) | dropped |", "|---|---|---|---|---|"]
+    for m, s in label_stats.items():
+        if m == "sft-0":  # every question kept with its gold answer: nothing to break down
+            continue
+        for task, c in s.get("by_task", {}).items():
+            md.append(f"| {m} | {task} | {c.get('right', 0)} | {c.get('labelled', 0)} | {c.get('dropped', 0)} |")
+    return md + [""]
+
+
 def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list[str]:
     """The paper's Figure 5: the same test question, ``before`` wrong and ``after`` right."""
     if not cases:
@@ -168,7 +181,7 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
 
     run = plan.run_dir
     settings = plan.recipe.settings
-    datasets = plan.data.datasets
+    datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
     rows = result_rows(run, settings, datasets)
     tool_rates = {
         s: {ds: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"][ds] for ds in datasets}
@@ -201,7 +214,8 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
 
     split_lines = [
-        f"| {ds} | {d['split']} | {d['train_used']} | {d['test_used']} |" for ds, d in splits["datasets"].items()
+        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |"
+        for ds, d in splits["datasets"].items()
     ]
     md = [
         "# trice report",
@@ -211,7 +225,7 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "",
         "## Accuracy (%) and tool use",
         "",
-        "Cells: accuracy (tool-use rate). avg: the unweighted mean over datasets, as in the paper.",
+        "Cells: accuracy (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in the paper.",
         "",
         markdown_table(rows, tool_rates),
         "",
@@ -236,6 +250,7 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
             for m, s in label_stats.items()
         ],
         "",
+        *_by_task_markdown(label_stats),
     ]
     if stage_one_logs:
         md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]

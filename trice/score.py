@@ -4,8 +4,9 @@
 
 * each input line has at least ``id`` (string), ``answers`` (list of strings) and ``responses``
   (non-empty list of strings, the first being the gold response); optionally ``sources`` (list of
-  strings, one per response: which model wrote it), ``question`` and ``task`` (which must then be the
-  command's task);
+  strings, one per response: which model wrote it), ``question`` (needed where a tool's output is
+  read again: qa, mlqa) and ``task`` (which must then be the command's task; with ``--task per-row``
+  every line needs one and is judged by it: a TRICE-MIX run's candidates);
 * each output line is its input line plus ``predictions`` (string or null), ``scores`` (number),
   ``used_tool`` (bool) and ``states`` (``gold``, ``True-Yes`` .. ``False-No``, ``no-prediction``;
   see :mod:`trice.reward`), one per response, and ``strategy``;
@@ -15,9 +16,13 @@
 * a bad input line fails the command with ``file:line: field 'name': problem`` (exit status 2), or
   with ``--skip_bad`` is skipped, counted and reported in one warning.
 
-The run is resumable: each scored line is appended to the output as it is done, a rerun skips the
+The run is resumable: scored lines are appended to the output a chunk at a time, a rerun skips the
 ids already there (unless their responses or strategy changed), and the output is finally rewritten
 atomically with exactly the input's ids in the input's order.
+
+A WikiSearch passage or a translation is judged by what a model answers after reading it
+(:mod:`trice.reading`); here that model is ``model`` (with ``adapter``): the pipeline gives the
+recipe's base model, the same reader for every candidate, so sources are compared on equal terms.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from tqdm.auto import tqdm
 
 from trice.config import ConfigError
 from trice.evaluate import read_input
 from trice.io import DataError, JsonlAppender, ReadReport, load_partial, write_jsonl
-from trice.reward import STATES, get_reward, response_states, score_responses
-from trice.tasks import get_task
+from trice.models import DEFAULT_MODEL
+from trice.reward import STATES, get_reward, response_states, score_judgements, score_responses
+from trice.tasks import PER_ROW, Judgement, check_task_name, get_task, tool_registries
 from trice.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -44,7 +52,7 @@ CANDIDATE_FIELDS = {"id": str, "answers": (list, str), "responses": (list, str)}
 class ScoreConfig:
     """Score each question's candidate responses (the ``trice score`` flags)."""
 
-    task: str = field(default="math", metadata={"help": "Task whose tool and metric judge the responses: math."})
+    task: str = field(default="math", metadata={"help": f"Task whose tool and metric judge the responses: math, qa, lama, mlqa, or {PER_ROW} (each line's own task)."})
     input: str = field(default="", metadata={"help": "JSONL with id, answers, responses (gold first), optional sources."})
     output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus predictions, scores, used_tool, states."})
     strategy: str = field(default="paper", metadata={"help": "Reward strategy: paper (the paper's states) or original (the released code)."})
@@ -52,10 +60,27 @@ class ScoreConfig:
         default=False,
         metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
     )
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "qa, mlqa: the model that reads WikiSearch passages / translations again."})
+    adapter: str | None = field(default=None, metadata={"help": "qa, mlqa: LoRA adapter of the reading model."})
+    template: str = field(default="alpaca", metadata={"help": "qa, mlqa: prompt template of the reading."})
+    read_max_new_tokens: int = field(default=32, metadata={"help": "qa, mlqa: new tokens per reading (greedy)."})
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+    )
+    chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
+
+    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk")
 
     def validate(self) -> None:
-        get_task(self.task)
+        check_task_name(self.task)
         get_reward(self.strategy)
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {self.chunk}")
+        from trice.evaluate import check_tool_options
+
+        check_tool_options(self.tools)
 
 
 def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -> None:
@@ -68,7 +93,14 @@ def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -
             raise DataError(path, line, "sources", "expected a list of strings")
         if len(sources) != len(row["responses"]):
             raise DataError(path, line, "sources", f"{len(sources)} sources for {len(row['responses'])} responses")
-    if "task" in row and row["task"] != task:
+    if task == PER_ROW:
+        if not isinstance(row.get("task"), str):
+            raise DataError(path, line, "task", "missing: with --task per-row every line names its task")
+        try:
+            get_task(row["task"])
+        except ValueError as err:
+            raise DataError(path, line, "task", str(err)) from None
+    elif "task" in row and row["task"] != task:
         raise DataError(path, line, "task", f"{row['task']!r}, but this run scores task {task!r}")
 
 
@@ -80,8 +112,13 @@ def read_candidates(path: str | Path, task: str, skip_bad: bool = False, report:
 
 
 def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry | None = None) -> dict:
-    """One input row plus its predictions, scores, tool use and states."""
+    """One input row plus its predictions, scores, tool use and states (one question, no reading:
+    :func:`score_rows` scores many, reading tool outputs in batches)."""
     predictions, scores, judgements = score_responses(task_name, row["responses"], row["answers"], strategy, registry)
+    return _scored(row, predictions, scores, judgements, strategy)
+
+
+def _scored(row: dict, predictions: list, scores: list[float], judgements: list[Judgement], strategy: str) -> dict:
     return row | {
         "predictions": predictions,
         "scores": scores,
@@ -89,6 +126,25 @@ def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry |
         "states": response_states(judgements),
         "strategy": strategy,
     }
+
+
+def score_rows(rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None) -> list[dict]:
+    """Score many rows: every response of every row judged in one batch (:func:`trice.evaluate.judge_many`;
+    ``registry``: :func:`trice.tasks.tool_registries`, shared across calls)."""
+    from trice.evaluate import judge_many
+
+    flat = [
+        {"id": f"{row['id']}#{i}", "question": row.get("question"), "answers": row["answers"], "response": response,
+         "task": row["task"] if task_name == PER_ROW else task_name}
+        for row in rows for i, response in enumerate(row["responses"])
+    ]  # fmt: skip
+    judgements = iter(judge_many(flat, task_name, reader, registry=registry))
+    scored = []
+    for row in rows:
+        task = row["task"] if task_name == PER_ROW else task_name
+        js = [next(judgements) for _ in row["responses"]]
+        scored.append(_scored(row, [j.prediction for j in js], score_judgements(js, task, row["answers"], strategy), js, strategy))
+    return scored
 
 
 def summarize(scored: list[dict], strategy: str) -> dict[str, Any]:
@@ -120,11 +176,19 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     if len(todo) < len(rows):
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
     if todo:
-        registry = get_task(config.task).registry()
+        from trice.generate import GenerateConfig
+        from trice.reading import Reader
+
+        reading = GenerateConfig(
+            model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
+        )
+        reader = Reader.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
+        registry = tool_registries(config.tools)
         with JsonlAppender(config.output) as sink:
-            for row in todo:
-                done[row["id"]] = scored = score_row(row, config.task, config.strategy, registry)
-                sink.write(scored)
+            for start in tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk"):
+                for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry):
+                    done[scored["id"]] = scored
+                    sink.write(scored)
     scored = [done[r["id"]] for r in rows]
     write_jsonl(config.output, scored)
     summary = summarize(scored, config.strategy)

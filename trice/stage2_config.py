@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from trice.prompts import INSTRUCTIONS
 from trice.sft_config import LoRATrainingConfig
@@ -44,6 +45,13 @@ class StageIIConfig(LoRATrainingConfig):
     )
     dev_max_new_tokens: int = field(default=64, metadata={"help": "New tokens per dev response (greedy)."})
     dev_batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call on the dev set."})
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
+    )
+
+    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*LoRATrainingConfig.OMIT_AT_DEFAULT, "tools")
 
     def validate(self) -> None:
         """As :meth:`LoRATrainingConfig.validate`, plus the task and the dev fields."""
@@ -55,3 +63,6 @@ class StageIIConfig(LoRATrainingConfig):
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.dev_data and not Path(self.dev_data).is_file():
             raise ValueError(f"dev_data: no such file: {self.dev_data}")
+        from trice.evaluate import check_tool_options
+
+        check_tool_options(self.tools)

@@ -12,19 +12,30 @@ from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generate import GenerateConfig, generate_for_examples
 from trice.io import write_json, write_jsonl
-from trice.label import label_rows
+from trice.label import label_modes
 from trice.prepare import run_data
 
 StageSpec = tuple[Any, list[Path], Callable[[Path], Any]]
 
 
-def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str) -> None:
-    """Generate (resumably) for every example, judge the responses, write judged.jsonl and summary.json."""
+def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None) -> None:
+    """Generate (resumably) for every example, judge the responses, write judged.jsonl and summary.json.
+
+    Tool outputs the model reads again (qa, mlqa) are read by the same model (``config``), resumably
+    (``readings.jsonl``)."""
+    from trice.reading import Reader
+
     model = tokenizer = None  # generate_for_examples loads config.backend itself, only if work is left
     rows = generate_for_examples(load_examples(examples_path), stage_dir / "responses.jsonl", model, tokenizer, config, desc)
-    judged = judge_rows(rows, task)
+    reader = Reader.for_config(config, cache=stage_dir / "readings.jsonl", desc=f"{desc}: read again")
+    judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / "judged.jsonl", judged)
     write_json(stage_dir / "summary.json", summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
+
+
+def _with_tools(config: dict, plan: Any) -> dict:
+    """A judging stage's fingerprint: its config, plus the tool options when the recipe sets any."""
+    return config | ({"tools": plan.tools} if plan.tools else {})
 
 
 def stage_one_adapter(run: Path, which: str) -> Path:
@@ -68,26 +79,33 @@ def stage(plan: Any, name: str) -> StageSpec:
     from trice.pipeline import SETTINGS, STAGE_ONE
 
     run = plan.run_dir
-    task = plan.data.task
+    task = plan.judge_task
     if name == "data":
         return to_dict(plan.data), [], lambda d: run_data(plan.data)
     if name == "probe":
         train = run / "data" / "train.jsonl"
-        return to_dict(plan.probe), [train], lambda d: _generate_and_judge(d, train, plan.probe, task, "probe train")
+        fn = lambda d: _generate_and_judge(d, train, plan.probe, task, "probe train", plan.tools)  # noqa: E731
+        return _with_tools(to_dict(plan.probe), plan), [train], fn
     if name == "label":
         judged = run / "probe" / "judged.jsonl"
         modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({"trice"} if plan.recipe.stage_two else set()))
+        label_config = to_dict(plan.label)
+        options = {k: label_config[k] for k in type(plan.label).OMIT_AT_DEFAULT if k in label_config}  # set, not default
+        reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
+        reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
+        fingerprint = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": to_dict(reading)} if reads else {})
 
         def label(d: Path) -> None:
             from trice.io import read_jsonl
+            from trice.reading import Reader
 
             rows = read_jsonl(judged)
-            for mode in modes:
-                out, stats = label_rows(rows, mode)
+            reader = Reader.for_config(reading, cache=d / "readings.jsonl", desc="label: read again")
+            for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
                 write_jsonl(d / f"{mode}.jsonl", out)
                 write_json(d / f"{mode}.stats.json", stats)
 
-        return {"modes": modes}, [judged], label
+        return fingerprint, [judged], label
     if name == "dev":
         from trice.data.schema import save_examples
         from trice.prepare import dev_from_pool
@@ -140,7 +158,8 @@ def stage(plan: Any, name: str) -> StageSpec:
         adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None
         config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
         inputs = [test] + ([adapter] if adapter is not None else [])
-        return to_dict(config), inputs, lambda d: _generate_and_judge(d, test, config, task, f"eval {setting}")
+        fn = lambda d: _generate_and_judge(d, test, config, task, f"eval {setting}", plan.tools)  # noqa: E731
+        return _with_tools(to_dict(config), plan), inputs, fn
     if name == "report":
         from trice.report import write_report
 
