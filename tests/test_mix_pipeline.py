@@ -127,3 +127,35 @@ def test_bad_mix_recipe_fails_at_start(tmp_path, data_dir, data, tools, message)
     path.write_text(yaml.safe_dump(body))
     with pytest.raises(ConfigError, match=re.escape(message)):
         plan_recipe(path)
+
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _readme_block(language: str, after: str) -> str:
+    start = README.index(after)
+    return re.search(rf"```{language}\n(.*?)```", README[start:], re.S).group(1)
+
+
+def test_readme_task_recipes_plan_and_status_runs(tmp_path, data_dir, capsys) -> None:
+    """The README's SPLIT/MIX commands: each shipped recipe plans (every config checked, nothing loaded;
+    running them takes tens of minutes), --status runs, and the example keys make a valid recipe."""
+    import json
+    import shlex
+
+    lines = [line.split("#")[0].strip() for line in _readme_block("bash", "## Four tasks").splitlines() if line.strip()]
+    argvs = [shlex.split(line)[1:] for line in lines]
+    assert [a[:2] for a in argvs] == [["run", "recipes/lama.yaml"], ["run", "recipes/mix.yaml"], ["run", "recipes/math_bench.yaml"]]
+    root = Path(__file__).resolve().parents[1]
+    expected = {"qa": ["qa"], "lama": ["lama"], "mlqa": ["mlqa"], "mix": ["math", "qa", "lama", "mlqa"]}
+    for name, tasks in expected.items():
+        plan = plan_recipe(root / "recipes" / f"{name}.yaml")
+        assert plan.data.task_names == tasks and "trice-all" in plan.recipe.settings
+        assert plan.judge_task == (tasks[0] if len(tasks) == 1 else "per-row")
+    status = argvs[2] + ["--run-dir", str(tmp_path / "run")]
+    assert main([status[0], str(root / status[1]), *status[2:]]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["data"] == "to do"
+    example = yaml.safe_load(_readme_block("yaml", "## Four tasks"))
+    example["data"]["data_dir"] = str(data_dir)
+    (tmp_path / "example.yaml").write_text(yaml.safe_dump(example | {"run_dir": str(tmp_path / "x")}, sort_keys=False))
+    assert plan_recipe(tmp_path / "example.yaml").data.all_datasets == ["asdiv", "svamp", "gsm8k", "webq", "nq", "triviaqa", "trex", "xquad-zh"]
