@@ -61,7 +61,8 @@ def plot_grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: s
     ax.set_title(title)
     top = max(100 * v for vs in values.values() for v in vs.values())
     ax.set_ylim(0, min(110.0, max(10.0, top * 1.2)))
-    ax.legend(fontsize=8, ncols=min(len(values), 4))
+    # below the axes, so the legend never hides a bar
+    ax.legend(fontsize=8, ncols=min(len(values), 4), loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
