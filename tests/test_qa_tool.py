@@ -12,7 +12,9 @@ from trice.retrieval.bm25 import BM25Settings
 from trice.retrieval.trex import restored, trex_corpus_file, trex_passages
 from trice.tasks import get_task
 from trice.tools import ToolError, ToolRegistry, build_registry
-from trice.tools.qa import LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
+from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
+
+from .fake_servers import refused_url, serve  # noqa: F401 (fixtures)
 
 PASSAGES = [
     Passage("p1", "Allan Peiper", "Allan Peiper (born in Alexandra, Victoria, Australia, on 26 April 1960) is a former cyclist."),
@@ -174,3 +176,18 @@ def test_trex_evidence_of_the_real_data(data_dir: Path) -> None:
     assert len(passages) > 80_000 and len({p.id for p in passages}) == len(passages)
     assert not any("[MASK]" in p.text for p in passages)
     assert any(p.text.startswith("Allan Peiper (born 26 April 1960 in Alexandra, Victoria, Australia)") for p in passages)
+
+
+def test_endpoint_reader_asks_a_server_and_types_its_failures(retriever, serve, refused_url) -> None:  # noqa: F811
+    from .fake_servers import openai_reply
+
+    server = serve(lambda hit, path, request: openai_reply(path, request, "Answer: IBM\n"))
+    config = QAToolConfig(reader="endpoint", endpoint={"base_url": server.url, "model": "reader"})
+    tool = QATool(EndpointReader(config), retriever, config)
+    assert tool.run("Who owns Cognos?") == "IBM"
+    prompt = server.requests[0][2]["messages"][-1]["content"]
+    assert "Passages:\n1. Cognos | Cognos was acquired by IBM" in prompt and prompt.endswith("Question: Who owns Cognos?\nAnswer:")
+    config = QAToolConfig(reader="endpoint", endpoint={"base_url": refused_url, "model": "reader", "max_retries": 0})
+    down = QATool(EndpointReader(config), retriever, config)
+    result = ToolRegistry([down]).run_text("QA(Who owns Cognos?)")
+    assert not result.ok and result.error_kind == "unavailable"
