@@ -1,9 +1,11 @@
 """Building training sets from probed questions: D_tool and the two SFT baselines.
 
 D_tool (TRICE's stage-I data): where the untuned model answered right, its own response is the
-output (no tool); where it was wrong, a tool call from the data's annotations is the output, kept
-only when executing it gives the gold answer. The baselines use the same questions: ``sft-0``
-trains on the gold answer alone, ``sft-100`` on the verified tool call alone.
+output (no tool); where it was wrong, a tool call is the output, kept only when executing it gives
+the gold answer (how each task finds and checks its calls: :mod:`trice.tool_labels`). The baselines
+use the same questions: ``sft-0`` trains on the gold answer alone, ``sft-100`` on the verified tool
+call alone. The stats count what happened to the questions in all and per task, and where the kept
+outputs came from (``self``, ``annotation``, ``search-term:<kind>``).
 """
 
 from __future__ import annotations
