@@ -41,8 +41,9 @@ def record(results: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     """The results with the previous file's notes and tries carried over and this run's try added."""
     tries = [t for t in previous.get("tries", [])]
     this = stage_two_try(results)
-    if this is not None:
-        tries = [t for t in tries if t["config"] != this["config"]] + [this]
+    if this is not None:  # a rerun of a recorded config replaces its numbers, keeping notes written on it
+        notes = {k: v for t in tries if t["config"] == this["config"] for k, v in t.items() if k not in this}
+        tries = [t for t in tries if t["config"] != this["config"]] + [this | notes]
     return results | {"notes": previous.get("notes", []), "tries": tries}
 
 

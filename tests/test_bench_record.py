@@ -24,6 +24,8 @@ def test_tries_accumulate_per_config_and_notes_survive() -> None:
     assert first["tries"][0]["rows"] == {"trice-all": {"avg": 0.19}} and first["tries"][0]["best_step"] == {"trice-all": 20}
     second = bench.record(_results(5e-4, 0.21), first)
     assert [t["config"]["rlef"]["learning_rate"] for t in second["tries"]] == [2e-4, 5e-4]
-    again = bench.record(_results(5e-4, 0.22), second)  # the same config rerun replaces its entry
+    second["tries"][1]["observed"] = "written by hand"
+    again = bench.record(_results(5e-4, 0.22), second)  # the same config rerun replaces its numbers
+    assert again["tries"][1]["observed"] == "written by hand"
     assert [t["rows"]["trice-all"]["avg"] for t in again["tries"]] == [0.19, 0.22]
     assert bench.record({"config": {"recipe": {}}, "rows": {}}, {"notes": ["n"]})["tries"] == []
