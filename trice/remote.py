@@ -26,11 +26,11 @@ Guarantees
   same model served elsewhere shares the cache), written atomically. A hit makes no network call, so
   a rerun costs nothing. Failures are never cached. Only deterministic requests (``temperature == 0``)
   are cached unless ``cache_sampled`` is set; then each sample is keyed by its ``sample_index``.
+  (The store is :class:`trice.diskcache.DiskCache`, shared with the model-backed tools.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,14 +39,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Protocol, Union
 
 import openai
 import tenacity
 from tqdm.auto import tqdm
 
-from trice.io import DataError, read_json, write_json
+from trice.diskcache import DiskCache
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +239,7 @@ class OpenAIEndpoint:
             max_retries=0,  # retries are ours: bounded, logged, and fed to the circuit
         )
         self.circuit = Circuit(config.base_url, config.circuit_threshold, config.circuit_cooldown)
-        self._cache_dir = Path(config.cache_dir) if config.cache_dir else None
+        self._cache = DiskCache(config.cache_dir) if config.cache_dir else None
 
     def complete(self, prompt: Prompt, *, sample_index: int | None = None, **overrides: Any) -> str:
         """The generated text for ``prompt``; raises :class:`EndpointError` when there is none.
@@ -254,9 +253,9 @@ class OpenAIEndpoint:
             raise TypeError(f"unknown overrides {sorted(unknown)}; allowed: {', '.join(_SAMPLING_KEYS)}")
         self._check_prompt(prompt)
         params = {key: overrides.get(key, getattr(self.config, key)) for key in _SAMPLING_KEYS}
-        cache_path = self._cache_path(prompt, params, sample_index)
-        if cache_path is not None:
-            cached = _read_cached(cache_path)
+        cache_payload = self._cache_payload(prompt, params, sample_index)
+        if cache_payload is not None:
+            cached = self._cache.get(cache_payload)
             if cached is not None:
                 return cached
         if not self.circuit.allow():
@@ -275,8 +274,8 @@ class OpenAIEndpoint:
                 self.circuit.success()
             raise
         self.circuit.success()
-        if cache_path is not None:
-            write_json(cache_path, {"request": self._cache_payload(prompt, params, sample_index), "text": text})
+        if cache_payload is not None:
+            self._cache.put(cache_payload, text)
         return text
 
     def complete_many(
@@ -351,34 +350,15 @@ class OpenAIEndpoint:
             )
         return text
 
-    def _cache_payload(self, prompt: Prompt, params: dict[str, Any], sample_index: int | None) -> dict[str, Any]:
-        payload = {"model": self.config.model, "mode": self.config.mode, "prompt": prompt, **params}
-        if params["temperature"] > 0:
-            payload["sample_index"] = sample_index
-        return payload
-
-    def _cache_path(self, prompt: Prompt, params: dict[str, Any], sample_index: int | None) -> Path | None:
-        """Where this request's answer is cached, or None when it is not to be cached."""
-        if self._cache_dir is None:
+    def _cache_payload(self, prompt: Prompt, params: dict[str, Any], sample_index: int | None) -> dict[str, Any] | None:
+        """What this request's answer is cached under, or None when it is not to be cached."""
+        if self._cache is None:
             return None
+        payload = {"model": self.config.model, "mode": self.config.mode, "prompt": prompt, **params}
         if params["temperature"] > 0:
             if not self.config.cache_sampled:
                 return None
             if sample_index is None:
                 raise ValueError("cache_sampled needs complete(..., sample_index=i) to tell samples apart")
-        payload = self._cache_payload(prompt, params, sample_index)
-        key = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-        return self._cache_dir / key[:2] / f"{key}.json"
-
-
-def _read_cached(path: Path) -> str | None:
-    """The cached text, or None on a miss; a damaged entry is a miss (and is overwritten later)."""
-    if not path.is_file():
-        return None
-    try:
-        entry = read_json(path)
-    except DataError as err:
-        log.debug("ignoring damaged cache entry: %s", err)
-        return None
-    text = entry.get("text") if isinstance(entry, dict) else None
-    return text if isinstance(text, str) else None
+            payload["sample_index"] = sample_index
+        return payload
