@@ -74,3 +74,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def tool_outputs_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where tools built from options cache their outputs in this test: a fresh directory, so no test
+    writes into the user's ~/.cache or reads answers a run left there. (Only this default moves:
+    converted models and indexes stay in the real cache, being slow to rebuild.)"""
+    import trice.tools.cache
+
+    root = tmp_path_factory.mktemp("tool-outputs")
+    monkeypatch.setattr(trice.tools.cache, "default_dir", lambda: root)
+    return root

@@ -19,6 +19,12 @@ The argument is model output, so it is bounded: at most ``max_input_chars`` char
 ``limit`` error, not a silent cut), at most ``max_new_tokens`` generated and ``max_time`` seconds
 per generation. Nothing is evaluated. Models load lazily, on the first call, so building a
 registry that holds the translator costs nothing until a call is made.
+
+Translations are cached on disk (``cache_dir``, :mod:`trice.tools.cache`): decoding is greedy, so a
+text's translation depends only on the options, and a later stage, run or model asking for the same
+text gets it without loading the model. The ``endpoint`` backend is not cached here: its client
+already caches by model and prompt when its own ``endpoint.cache_dir`` is set, and a key made of
+the endpoint's options would tie entries to a server address and timeouts.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from trice.tools.base import ToolError
+from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ FEW_SHOT: tuple[tuple[str, str, str], ...] = (
     ("French", "Où se trouve la gare la plus proche ?", "Where is the nearest train station?"),
     ("Spanish", "¿Cuántos años tenía cuando ganó el premio?", "How old was he when he won the prize?"),
 )
+PROMPT_VERSION = "1"
+"""Part of every cache key: bump it when :func:`few_shot_prompt` or :func:`first_line` changes."""
 CHAT_INSTRUCTION = "Translate this {language} text into English. Reply with the English translation only.\n\n{text}"
 
 
@@ -66,6 +75,9 @@ class TranslatorConfig:
     endpoint: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "endpoint: trice.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."},
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint backend (see endpoint.cache_dir)."}
     )
 
     def validate(self) -> None:
@@ -240,14 +252,21 @@ class Translator:
     """``translator(text)``: ``text`` in English, from ``backend``.
 
     Build it from options with :meth:`from_options` (what the tool registry does), or hand it any
-    object with ``translate(texts) -> list[str]``.
+    object with ``translate(texts) -> list[str]`` (and a ``cache`` only if its key describes that
+    object).
     """
 
     name = NAME
 
-    def __init__(self, backend: TranslationBackend, max_input_chars: int = TranslatorConfig.max_input_chars):
+    def __init__(
+        self,
+        backend: TranslationBackend,
+        max_input_chars: int = TranslatorConfig.max_input_chars,
+        cache: ToolOutputCache = NO_CACHE,
+    ):
         self.backend = backend
         self.max_input_chars = max_input_chars
+        self.cache = cache
 
     @classmethod
     def from_options(cls, **options: Any) -> "Translator":
@@ -258,7 +277,10 @@ class Translator:
             raise ValueError(f"translator: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
         config = TranslatorConfig(**options)
         config.validate()
-        return cls(_BACKENDS[config.backend](config), config.max_input_chars)
+        cache = NO_CACHE
+        if config.backend != "endpoint":  # the endpoint client caches for itself (module docstring)
+            cache = ToolOutputCache.for_config(NAME, PROMPT_VERSION, config, {"few_shot": FEW_SHOT})
+        return cls(_BACKENDS[config.backend](config), config.max_input_chars, cache)
 
     def _check(self, text: str) -> str:
         text = " ".join(text.split())
@@ -272,13 +294,23 @@ class Translator:
         return self.translate_many([argument])[0]
 
     def translate_many(self, texts: Sequence[str]) -> list[str]:
-        """Translations of ``texts`` in order (local backends batch them); a bad text fails the lot,
-        so check them first when one bad one should not cost the others."""
+        """Translations of ``texts`` in order: cached ones from the cache, the rest from the backend
+        (each distinct text once; local backends batch them). A bad text fails the lot, so check
+        them first when one bad one should not cost the others."""
         checked = [self._check(t) for t in texts]
-        translations = self.backend.translate(checked)
-        if len(translations) != len(checked) or not all(isinstance(t, str) for t in translations):
-            raise ToolError("runtime", f"backend gave {len(translations)} translations for {len(checked)} texts")
-        for text, translation in zip(checked, translations):
+        translations, misses = self.cache.split(checked)
+        if misses:
+            for text, translation in zip(misses, self._translate(misses)):
+                self.cache.put(text, translation)
+                translations[text] = translation
+        return [translations[text] for text in checked]
+
+    def _translate(self, texts: list[str]) -> list[str]:
+        """The backend's translations of ``texts``, checked: one non-empty text per text, or an error."""
+        translations = self.backend.translate(texts)
+        if len(translations) != len(texts) or not all(isinstance(t, str) for t in translations):
+            raise ToolError("runtime", f"backend gave {len(translations)} translations for {len(texts)} texts")
+        for text, translation in zip(texts, translations):
             if not translation:
                 raise ToolError("runtime", f"empty translation of {text[:60]!r}")
         return translations
