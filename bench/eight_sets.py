@@ -1,0 +1,173 @@
+"""The eight-test-set benchmark: SPLIT and MIX tables over WebQ, NQ, TriviaQA, T-REx, XQuAD-zh,
+ASDiv, SVAMP and GSM8K, assembled from finished runs.
+
+MIX is one run (recipes/mix_bench.yaml). SPLIT is one run per task: recipes/split_bench_{qa,lama,
+mlqa}.yaml, and for math the committed math benchmark (bench/results/math.json; its recipe trains on
+more math questions than the MIX run's math share, which the result file says). Zero-shot is the same
+base model on the same questions in both halves, so the MIX run's zero-shot row serves both.
+
+Before anything is combined, every source must have drawn its test sets the same way (seed,
+test_fraction, n_test and the number of questions used per set): a mismatch is an error naming the
+file and the dataset, never a silently mixed table. A source that is not there yet (a run still going)
+is listed under ``missing`` and the tables hold what is known; ``complete`` says whether all eight
+sets are in every row.
+
+Prints the result JSON and a one-line summary; writes bench/results/eight_sets.json and a Markdown
+table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from trice.io import read_json, write_json, write_text
+from trice.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SETS = {
+    "webq": "qa", "nq": "qa", "triviaqa": "qa", "trex": "lama", "xquad-zh": "mlqa",
+    "asdiv": "math", "svamp": "math", "gsm8k": "math",
+}
+SETTINGS = ("zero-shot", "sft-0", "sft-100", "trice-i", "trice-all")
+BASELINES = ("zero-shot", "sft-0", "sft-100")
+DRAW = ("seed", "test_fraction", "n_test")  # what decides which test questions a run draws
+
+
+def _draw(results: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """How ``results`` drew its test sets: the recipe's sampling settings and questions used per set."""
+    recipe = results["config"]["recipe"]
+    draw = {"seed": recipe["seed"]} | {k: recipe["data"].get(k) for k in DRAW if k != "seed"}
+    used = {ds: d["test_used"] for ds, d in results["config"]["splits"]["datasets"].items()}
+    unknown = sorted(set(used) - set(TEST_SETS))
+    if unknown:
+        raise ValueError(f"{where}: test set(s) {unknown} are not among the benchmark's eight ({', '.join(TEST_SETS)})")
+    return draw, used
+
+
+def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """One table from several runs' results: ``sources`` maps a file name to its results; ``wanted``
+    maps the same name to the settings to take from it. Every source must draw its test sets alike."""
+    rows: dict[str, dict[str, float]] = {}
+    rates: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {}
+    sized_by: dict[str, str] = {}
+    reference: tuple[str, dict[str, Any]] | None = None
+    for where, results in sources.items():
+        draw, used = _draw(results, where)
+        if reference is None:
+            reference = (where, draw)
+        elif draw != reference[1]:
+            raise ValueError(f"{where}: test sets drawn with {draw}, but {reference[0]} drew with {reference[1]}")
+        for ds, n in used.items():
+            if sizes.setdefault(ds, n) != n:
+                raise ValueError(f"{where}: {ds} has {n} test questions, {sized_by[ds]} has {sizes[ds]}")
+            sized_by.setdefault(ds, where)
+        for setting in wanted[where]:
+            if setting not in results["rows"]:
+                raise ValueError(f"{where}: no row {setting!r} (rows: {', '.join(results['rows'])})")
+            row, by_ds = results["rows"][setting], results["tool_rate_by_dataset"][setting]
+            rows.setdefault(setting, {}).update({ds: row[ds] for ds in used})
+            rates.setdefault(setting, {}).update({ds: by_ds[ds] for ds in used})
+    order = [ds for ds in TEST_SETS if ds in sizes]
+    table = {}
+    for setting in [s for s in SETTINGS if s in rows]:
+        have = [ds for ds in order if ds in rows[setting]]
+        n = sum(sizes[ds] for ds in have)
+        table[setting] = {ds: rows[setting][ds] for ds in have} | {
+            "avg": sum(rows[setting][ds] for ds in have) / len(have),
+            "tool_rate": sum(rates[setting][ds] * sizes[ds] for ds in have) / n,
+            "n_sets": len(have),
+        }
+    return {"rows": table, "tool_rate_by_dataset": {s: {ds: rates[s][ds] for ds in order if ds in rates[s]} for s in table}, "test_sizes": {ds: sizes[ds] for ds in order}}
+
+
+def _load(path: Path, missing: list[str]) -> dict[str, Any] | None:
+    if path.is_file():
+        return read_json(path)
+    missing.append(str(path))
+    return None
+
+
+def _rel(path: Path) -> str:
+    return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+
+
+def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
+    """The benchmark result from the MIX run's results and each SPLIT task's results."""
+    missing: list[str] = []
+    mix_results = _load(mix, missing)
+    split_results = {task: r for task, path in split.items() if (r := _load(path, missing)) is not None}
+    halves: dict[str, Any] = {}
+    recipes: dict[str, Any] = {}
+    if mix_results is not None:
+        halves["mix"] = combine({_rel(mix): mix_results}, {_rel(mix): SETTINGS})
+        recipes["mix"] = mix_results["config"]["recipe"]
+    split_sources = {_rel(split[t]): r for t, r in split_results.items()}
+    split_wanted = {_rel(split[t]): tuple(s for s in SETTINGS if s in r["rows"] and s != "zero-shot") for t, r in split_results.items()}
+    if mix_results is not None:  # zero-shot: the same base model and questions, run once
+        split_sources[_rel(mix)] = mix_results
+        split_wanted[_rel(mix)] = ("zero-shot",)
+    if split_sources:
+        halves["split"] = combine(split_sources, split_wanted)
+        recipes["split"] = {t: r["config"]["recipe"] for t, r in split_results.items()}
+    complete = not missing and all(
+        set(h["rows"]) == set(SETTINGS) and all(r["n_sets"] == len(TEST_SETS) for r in h["rows"].values())
+        for h in halves.values()
+    ) and len(halves) == 2
+    result: dict[str, Any] = {
+        "complete": complete,
+        "missing": missing,
+        "sources": {"mix": _rel(mix), "split": {t: _rel(p) for t, p in split.items()}, "zero-shot": "the MIX run's zero-shot row, for both halves"},
+        **halves,
+        "recipes": recipes,
+    }
+    mix_rows = halves.get("mix", {}).get("rows", {})
+    if complete:
+        result["acceptance"] = {
+            "trice-all (mix) avg": mix_rows["trice-all"]["avg"],
+            "beats": {b: mix_rows["trice-all"]["avg"] > mix_rows[b]["avg"] for b in BASELINES},
+        }
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["# Eight test sets: SPLIT and MIX", "", f"Complete: {result['complete']}."]
+    if result["missing"]:
+        lines += ["", "Not run yet: " + ", ".join(f"`{m}`" for m in result["missing"]) + "."]
+    for half in ("split", "mix"):
+        if half in result:
+            sizes = ", ".join(f"{ds} {n}" for ds, n in result[half]["test_sizes"].items())
+            lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % (tool-use rate).", ""]
+            rows = {s: {k: v for k, v in r.items() if k != "n_sets"} for s, r in result[half]["rows"].items()}
+            lines.append(markdown_table(rows, result[half]["tool_rate_by_dataset"]))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mix", default="runs/mix-bench/report/results.json", help="The MIX run's report/results.json.")
+    parser.add_argument("--split-math", default=str(ROOT / "bench" / "results" / "math.json"))
+    parser.add_argument("--split-qa", default="runs/split-bench-qa/report/results.json")
+    parser.add_argument("--split-lama", default="runs/split-bench-lama/report/results.json")
+    parser.add_argument("--split-mlqa", default="runs/split-bench-mlqa/report/results.json")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "eight_sets.json"))
+    args = parser.parse_args()
+    split = {t: Path(getattr(args, f"split_{t}")) for t in ("math", "qa", "lama", "mlqa")}
+    result = build(Path(args.mix), split)
+    output = Path(args.output)
+    write_json(output, result)
+    write_text(output.with_suffix(".md"), markdown(result))
+    print(json.dumps({h: result[h]["rows"] for h in ("split", "mix") if h in result}))
+    summary = [
+        f"{h.upper()} " + ", ".join(f"{s} {100 * r['avg']:.1f}%/{r['n_sets']} sets" for s, r in result[h]["rows"].items())
+        for h in ("split", "mix") if h in result
+    ]
+    state = "complete" if result["complete"] else f"INCOMPLETE ({len(result['missing'])} sources missing)"
+    print(f"eight sets, {state}: " + "; ".join(summary) + f" -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""bench/eight_sets.py combines SPLIT runs and the MIX run only when they drew the same test sets."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from trice.io import write_json
+
+SPEC = importlib.util.spec_from_file_location("eight_sets", Path(__file__).resolve().parents[1] / "bench" / "eight_sets.py")
+bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(bench)
+
+TASK_SETS = {"math": ["asdiv", "svamp", "gsm8k"], "qa": ["webq", "nq", "triviaqa"], "lama": ["trex"], "mlqa": ["xquad-zh"]}
+
+
+def _results(sets: list[str], settings: list[str], acc: dict[str, float], n_test: int = 300, used: int = 300) -> dict:
+    """A run's results.json: accuracy ``acc[setting]`` on every set, tool rate 1 except zero-shot."""
+    return {
+        "config": {
+            "recipe": {"seed": 0, "data": {"n_test": n_test, "test_fraction": 0.3}},
+            "splits": {"datasets": {ds: {"test_used": used} for ds in sets}},
+        },
+        "rows": {s: {ds: acc[s] for ds in sets} | {"avg": acc[s]} for s in settings},
+        "tool_rate_by_dataset": {s: {ds: 0.0 if s == "zero-shot" else 1.0 for ds in sets} for s in settings},
+    }
+
+
+ALL = ["zero-shot", "sft-0", "sft-100", "trice-i", "trice-all"]
+ACC = {"zero-shot": 0.05, "sft-0": 0.06, "sft-100": 0.2, "trice-i": 0.19, "trice-all": 0.21}
+
+
+def _write_all(tmp_path: Path, **override: dict) -> tuple[Path, dict[str, Path]]:
+    mix = tmp_path / "mix.json"
+    write_json(mix, override.get("mix", _results([d for s in TASK_SETS.values() for d in s], ALL, ACC)))
+    split = {}
+    for task, sets in TASK_SETS.items():
+        split[task] = tmp_path / f"{task}.json"
+        write_json(split[task], override.get(task, _results(sets, ALL if task == "math" else ALL[1:], {s: a - 0.01 for s, a in ACC.items()})))
+    return mix, split
+
+
+def test_complete_tables_take_zero_shot_from_mix_and_judge_acceptance(tmp_path: Path) -> None:
+    mix, split = _write_all(tmp_path)
+    result = bench.build(mix, split)
+    assert result["complete"] and not result["missing"]
+    assert list(result["mix"]["test_sizes"]) == list(bench.TEST_SETS)
+    assert result["split"]["rows"]["zero-shot"]["avg"] == pytest.approx(0.05)  # the MIX run's, not math.json's 0.04
+    assert result["split"]["rows"]["trice-all"]["avg"] == pytest.approx(0.20)
+    assert all(r["n_sets"] == 8 for h in ("split", "mix") for r in result[h]["rows"].values())
+    assert result["mix"]["rows"]["sft-100"]["tool_rate"] == 1.0 and result["mix"]["rows"]["zero-shot"]["tool_rate"] == 0.0
+    assert result["acceptance"]["beats"] == {"zero-shot": True, "sft-0": True, "sft-100": True}
+    assert "| trice-all |" in bench.markdown(result)
+
+
+def test_a_missing_run_leaves_the_result_incomplete_and_named(tmp_path: Path) -> None:
+    mix, split = _write_all(tmp_path)
+    split["mlqa"].unlink()
+    result = bench.build(mix, split)
+    assert not result["complete"] and result["missing"] == [str(split["mlqa"])] and "acceptance" not in result
+    assert result["split"]["rows"]["trice-i"]["n_sets"] == 7 and "xquad-zh" not in result["split"]["rows"]["trice-i"]
+    assert result["split"]["rows"]["zero-shot"]["n_sets"] == 8  # from the MIX run
+
+
+@pytest.mark.parametrize(
+    "task, results, message",
+    [
+        ("qa", _results(TASK_SETS["qa"], ALL[1:], ACC, n_test=200), "drew with"),
+        ("lama", _results(TASK_SETS["lama"], ALL[1:], ACC, used=250), "trex has 300 test questions, .*lama.json has 250"),
+        ("lama", _results(["trex", "lama-extra"], ALL[1:], ACC), "not among the benchmark's eight"),
+        ("mlqa", _results(TASK_SETS["mlqa"], ["sft-0", "sft-100", "trice-i"], ACC), None),
+    ],
+)
+def test_sources_that_drew_other_questions_are_refused(tmp_path: Path, task: str, results: dict, message: str | None) -> None:
+    mix, split = _write_all(tmp_path, **{task: results})
+    if message is None:  # a run without a row is simply incomplete in that row
+        result = bench.build(mix, split)
+        assert not result["complete"] and result["split"]["rows"]["trice-all"]["n_sets"] == 7
+        return
+    with pytest.raises(ValueError, match=message) as err:
+        bench.build(mix, split)
+    assert f"{task}.json" in str(err.value)
