@@ -21,6 +21,13 @@ failing server and an empty answer are typed :class:`~trice.tools.base.ToolError
 memoised per question in a bounded LRU, and :meth:`QATool.prefetch` answers many questions in one
 batched retrieval and generation (judging calls it with all of a file's calls before executing
 them one by one).
+
+Answers are also cached on disk (``cache_dir``, :mod:`trice.tools.cache`), keyed by every option
+that changes them (retriever, ``k``, reader model, template, ...) and the cleaned question: the
+reader is greedy, and the same questions come back in every stage, run and evaluated model. Errors
+are not cached. The ``endpoint`` reader is not cached here: its client already caches by model and
+prompt when ``endpoint.cache_dir`` is set, and a key made of the endpoint's options would tie
+entries to a server address and timeouts.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from typing import Any, Protocol
 
 from trice.models import DEFAULT_MODEL
 from trice.tools.base import ToolError
+from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,8 @@ CACHE_SIZE = 4096
 _QUOTES = "\"'`“”‘’"
 TRANSIENT = ("timeout", "unavailable")
 READ_INSTRUCTION = "Read the passages and answer the question. Reply with the answer only."
+PROMPT_VERSION = "1"
+"""Part of every cache key: bump it when :func:`reader_input` or :func:`short_answer` changes."""
 
 
 @dataclass
@@ -73,6 +83,9 @@ class QAToolConfig:
     max_passage_words: int = field(default=60, metadata={"help": "Words of each passage the reader sees (bounds the prompt, and so the reader's time)."})
     endpoint: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "endpoint: trice.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
+    )
+    cache_dir: str | None = field(
+        default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint reader (see endpoint.cache_dir)."}
     )
 
     def validate(self) -> None:
@@ -203,16 +216,24 @@ class QATool:
     """``QA(question)``: retrieve the top ``k`` passages, let the reader answer from them.
 
     Build from options with :meth:`from_options` (the registry's factory), or hand it a ready
-    ``retriever`` (any :class:`~trice.retrieval.Retriever`) and ``reader`` (:class:`AnswerReader`).
+    ``retriever`` (any :class:`~trice.retrieval.Retriever`) and ``reader`` (:class:`AnswerReader`),
+    and a ``cache`` only if its key describes them.
     """
 
     name = NAME
 
-    def __init__(self, reader: AnswerReader, retriever: Any = None, config: QAToolConfig | None = None):
+    def __init__(
+        self,
+        reader: AnswerReader,
+        retriever: Any = None,
+        config: QAToolConfig | None = None,
+        cache: ToolOutputCache = NO_CACHE,
+    ):
         self.config = config or QAToolConfig()
         self.config.validate()
         self.reader = reader
         self._retriever = retriever
+        self.cache = cache
         self._answers: OrderedDict[str, str | ToolError] = OrderedDict()
 
     @classmethod
@@ -221,7 +242,10 @@ class QATool:
         from trice.config import build_config
 
         config = build_config(QAToolConfig, options, "QA options")
-        return cls(_READERS[config.reader](config), None, config)
+        cache = NO_CACHE
+        if config.reader != "endpoint":  # the endpoint client caches for itself (module docstring)
+            cache = ToolOutputCache.for_config(NAME, PROMPT_VERSION, config, {"instruction": READ_INSTRUCTION})
+        return cls(_READERS[config.reader](config), None, config, cache)
 
     @property
     def retriever(self) -> Any:
@@ -271,6 +295,11 @@ class QATool:
         while len(self._answers) > CACHE_SIZE:
             self._answers.popitem(last=False)
 
+    def _answered(self, question: str, answer: str) -> None:
+        """Keep a fresh answer, in memory and on disk."""
+        self.cache.put(question, answer)
+        self._remember(question, answer)
+
     def prefetch(self, arguments: Sequence[str]) -> None:
         """Answer many calls at once (one batched search and generation), into the answer cache; a
         call that fails is remembered as its error and raised when it is run."""
@@ -282,6 +311,9 @@ class QATool:
                 continue  # run() raises it again
             if question not in self._answers and question not in questions:
                 questions.append(question)
+        cached, questions = self.cache.split(questions)
+        for question, answer in cached.items():
+            self._remember(question, answer)
         if not questions:
             return
         from tqdm.auto import tqdm
@@ -305,22 +337,33 @@ class QATool:
                 log.warning("QA tool: a batch of %d answers failed (%s); each call is tried alone", len(batch), err)
                 continue
             for (q, _), answer in zip(batch, answers):
-                self._remember(q, answer if isinstance(answer, str) and answer else ToolError("runtime", f"QA: empty answer to {q!r}"))
+                if isinstance(answer, str) and answer:
+                    self._answered(q, answer)
+                else:
+                    self._remember(q, ToolError("runtime", f"QA: empty answer to {q!r}"))
 
     def run(self, argument: str) -> str:
         """The reader's answer to the call's question."""
         question = clean_question(argument, self.config.max_question_chars)
         if question not in self._answers:
-            passages = self.passages(question)
-            if not passages:
-                raise ToolError("bad_argument", f"QA: no passage matches {question!r}")
-            answers = self.reader.answer([question], [passages])
-            if len(answers) != 1 or not isinstance(answers[0], str):
-                raise ToolError("runtime", f"QA reader gave {answers!r} for one question")
-            if not answers[0]:
-                raise ToolError("runtime", f"QA: empty answer to {question!r}")
-            self._remember(question, answers[0])
+            cached = self.cache.get(question)
+            if cached is None:
+                self._answered(question, self._read(question))
+            else:
+                self._remember(question, cached)
         answer = self._answers[question]
         if isinstance(answer, ToolError):
             raise answer
         return answer
+
+    def _read(self, question: str) -> str:
+        """Retrieve passages for one question and let the reader answer it; raises :class:`ToolError`."""
+        passages = self.passages(question)
+        if not passages:
+            raise ToolError("bad_argument", f"QA: no passage matches {question!r}")
+        answers = self.reader.answer([question], [passages])
+        if len(answers) != 1 or not isinstance(answers[0], str):
+            raise ToolError("runtime", f"QA reader gave {answers!r} for one question")
+        if not answers[0]:
+            raise ToolError("runtime", f"QA: empty answer to {question!r}")
+        return answers[0]
