@@ -9,6 +9,9 @@ normalised argument. Options that only bound time or set batching (``max_time``,
 are left out of the key, so changing them keeps the cache. Only successful outputs are stored; an
 error is asked again next time.
 
+The key names a model or corpus by the option that names it, not by its contents: after rewriting
+a model directory or corpus file in place, delete the cache (or point ``cache_dir`` elsewhere).
+
 A tool's ``cache_dir`` option says where: unset means ``$TRICE_CACHE_DIR/tool-outputs`` (default
 ``~/.cache/trice/tool-outputs``), ``""`` means no cache.
 """
