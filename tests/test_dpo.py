@@ -153,7 +153,8 @@ def test_config_checks(capsys):
 
 def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model_dir, tmp_path):
     """As RLEF: every checkpoint is judged on the dev set and the best copied, the trained adapter
-    (not TRL's frozen reference copy of the start) being what is evaluated and kept."""
+    (not TRL's frozen reference copy of the start) being what is evaluated and kept (the start
+    itself, step 0, is left out here so that a trained checkpoint is kept whatever the dev scores)."""
     from peft import LoraConfig, TaskType, get_peft_model
     from safetensors.torch import load_file
 
@@ -169,7 +170,7 @@ def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model
     save_examples(tmp_path / "dev.jsonl", dev)
     config = _config(
         tiny_model_dir, tmp_path, init_adapter=str(start), target_modules=["q_proj", "v_proj"], max_steps=4, save_steps=2,
-        dev_data=str(tmp_path / "dev.jsonl"), dev_max_new_tokens=4, dev_batch_size=2,
+        dev_data=str(tmp_path / "dev.jsonl"), dev_max_new_tokens=4, dev_batch_size=2, select_start=False,
     )
     train_dpo(config)
     run = tmp_path / "run"

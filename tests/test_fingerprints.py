@@ -23,11 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = json.loads((Path(__file__).parent / "data" / "config_keys_at_default.json").read_text())["keys"]
 CLASSES = (DataConfig, GenerateConfig, SFTConfig, CandidatesConfig, ScoreConfig, RLEFConfig, DPOStageConfig, DevConfig, Recipe)
 LATER = {"tasks", "tools", "label", "reader", "read_max_new_tokens", "search_k", "teacher", "chunk"}
+# Fields added to the fingerprint on purpose, because a finished stage would now produce something
+# else and must be redone: select_start (stage II selection judges the start, step 0, too; an old
+# selection.json lacks it and may keep a checkpoint worse than the start).
+REDONE = {"RLEFConfig": ["select_start"], "DPOStageConfig": ["select_start"]}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_configs_at_default_have_the_keys_finished_runs_were_hashed_with(cls) -> None:
-    assert sorted(to_dict(cls())) == EXPECTED[cls.__name__]
+    assert sorted(to_dict(cls())) == sorted(EXPECTED[cls.__name__] + REDONE.get(cls.__name__, []))
 
 
 @pytest.mark.parametrize("recipe", ["demo.yaml", "math_bench.yaml"])

@@ -135,8 +135,10 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     assert all(len(r["scores"]) == 5 and r["scores"][0] == max(r["scores"]) for r in scored)
     for setting in STAGE_TWO:
         selection = read_json(run / f"train-{setting}" / "selection.json")
-        assert [s["step"] for s in selection["steps"]] == [1, 2] and selection["n_dev"] == 3
-        assert read_json(run / f"eval-{setting}" / "stage.json")["config"]["adapter"] == str(run / f"train-{setting}" / "adapter_best")
+        assert [s["step"] for s in selection["steps"]] == [0, 1, 2] and selection["n_dev"] == 3  # 0: the start
+        chosen = None if selection["best_adapter"] is None else str(run / f"train-{setting}" / "adapter_best")  # None: the base model won
+        assert read_json(run / f"eval-{setting}" / "stage.json")["config"]["adapter"] == chosen
+        assert chosen is not None or setting == "trice-ii"  # TRICE-ALL starts from an adapter, stage I's
     assert read_json(run / "train-trice-all" / "rlef_config.json")["init_adapter"] == str(run / "train-trice-i" / "adapter")
     assert read_json(run / "train-trice-ii" / "rlef_config.json")["init_adapter"] is None
 
@@ -145,6 +147,8 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     assert set(results["stage_two"]["selection"]) == set(STAGE_TWO)
     report = (run / "report" / "report.md").read_text()
     assert "## Stage II" in report and "Figure 4" not in report  # the figure title is in the PNG
+    for setting, selection in results["stage_two"]["selection"].items():
+        assert selection["curve"][0]["step"] == 0 and f"**{setting}**: best dev step {selection['best_step']} " in report
     for png in ("tool_rate.png", "stage2_loss.png", *[f"dev_curve-{s}.png" for s in STAGE_TWO]):
         assert (run / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -157,3 +161,23 @@ def test_stage_two_needs_stage_one(tmp_path, data_dir) -> None:
     path = recipe(tmp_path, "m", data_dir, settings=["zero-shot", "trice-all"])
     with pytest.raises(ConfigError, match="stage II settings need trice-i"):
         plan_recipe(path)
+
+
+def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_path) -> None:
+    """TRICE-II's start is the base model: where it beats every checkpoint on dev there is no
+    adapter_best, and the eval stage runs the base model, as zero-shot does (not the last adapter)."""
+    from trice import stage_fns
+    from trice.io import write_json
+
+    recipe_path = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+    plan = plan_recipe(recipe_path, {"run_dir": str(tmp_path), "settings": ["zero-shot", "trice-i", "trice-ii"]})
+    train = tmp_path / "train-trice-ii"
+    (train / "adapter").mkdir(parents=True)
+    write_json(train / "selection.json", {"best_step": 0, "best_adapter": None, "selected_from": None})
+    config, inputs, _ = stage_fns.stage(plan, "eval-trice-ii")
+    assert config["adapter"] is None and inputs == [tmp_path / "data" / "test.jsonl"]
+    assert config == stage_fns.stage(plan, "eval-zero-shot")[0]
+
+    (train / "adapter_best").mkdir()
+    write_json(train / "selection.json", {"best_step": 2, "best_adapter": str(train / "adapter_best"), "selected_from": "checkpoint-2"})
+    assert stage_fns.stage(plan, "eval-trice-ii")[0]["adapter"] == str(train / "adapter_best")

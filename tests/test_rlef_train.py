@@ -1,8 +1,10 @@
 """Stage II RLEF training and checkpoint selection on the tiny model: logged loss parts, the rank loss
-working end to end, TRICE-II and TRICE-ALL starts, resume, forward methods, dev selection, errors."""
+working end to end, TRICE-II and TRICE-ALL starts, resume, forward methods, dev selection (the start,
+step 0, among the candidates), errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
+from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from trice.data.schema import Example, save_examples
 from trice.io import DataError
 from trice.rlef_config import RLEFConfig
@@ -281,19 +284,46 @@ def test_load_dev_refuses_test_examples_and_training_ids(tmp_path):
         load_dev(path, set())
 
 
-def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir, tmp_path, monkeypatch):
+def _dev_path(tmp_path: Path) -> tuple[list[Example], Path]:
+    dev = _examples(range(3))
+    save_examples(tmp_path / "dev.jsonl", dev)
+    return dev, tmp_path / "dev.jsonl"
+
+
+def _make_right(run: Path, step: int) -> None:
+    """Rewrite a step's saved dev responses to give the gold answer, so that step wins on a rerun."""
+    path = run / "dev" / f"{step}.jsonl"
+    rows = [row | {"response": f"The answer is {row['answers'][0]}."} for row in map(json.loads, path.read_text().splitlines())]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _saved_generate(run: Path, step: int):
+    from trice.generate import GenerateConfig
+
+    return GenerateConfig(**json.loads((run / "dev" / f"{step}.meta.json").read_text())["generate"])
+
+
+def _no_generation(monkeypatch) -> None:
     from trice import models
+
+    def no_generation(*args, **kw):
+        raise AssertionError("the dev responses were on disk: nothing to generate")
+
+    monkeypatch.setattr(models, "load_model", no_generation)
+
+
+def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir, tmp_path, monkeypatch):
     from trice.select_checkpoint import select_checkpoint
+    from trice.stage_fns import final_adapter
     from trice.train_rlef import train_rlef
 
-    dev = _examples(range(3))
-    dev_path = tmp_path / "dev.jsonl"
-    save_examples(dev_path, dev)
-    train_rlef(_config(tiny_model_dir, tmp_path, dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2))
-    run = tmp_path / "run"
+    dev, dev_path = _dev_path(tmp_path)
+    train_rlef(_config(tiny_model_dir, tmp_path, out="train-trice-ii", dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2))
+    run = tmp_path / "train-trice-ii"
 
     selection = json.loads((run / "selection.json").read_text())
-    assert [s["step"] for s in selection["steps"]] == [2, 4]
+    assert [s["step"] for s in selection["steps"]] == [0, 2, 4]  # the start (a fresh LoRA: the base model) first
+    assert selection["steps"][0]["adapter"] is None and json.loads((run / "dev" / "0.meta.json").read_text())["weights_sha256"] is None
     for s in selection["steps"]:
         assert set(s["accuracy"]) == {"svamp", "total"} and s["n"] == 3
         assert 0 <= s["tool_rate"] <= 1 and set(s["tool_rate_by_dataset"]) == {"svamp"}
@@ -301,31 +331,57 @@ def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir,
     best = max(selection["steps"], key=lambda s: (s["accuracy"]["total"], -s["step"]))
     assert selection["best_step"] == best["step"] and selection["n_dev"] == 3
     assert (run / "dev_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    chosen, copied = _lora_state(Path(best["adapter"])), _lora_state(run / "adapter_best")
-    assert copied.keys() == chosen.keys() and all(torch.equal(copied[k], chosen[k]) for k in chosen)
 
     # make step 4's answers right by hand: a rerun reuses the saved responses (generating nothing)
     # and picks step 4 as the argmax
-    step4 = run / "dev" / "4.jsonl"
-    rows = [row | {"response": f"The answer is {row['answers'][0]}."} for row in map(json.loads, step4.read_text().splitlines())]
-    step4.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-    def no_generation(*args, **kw):
-        raise AssertionError("the dev responses were on disk: nothing to generate")
-
-    monkeypatch.setattr(models, "load_model", no_generation)
-    from trice.generate import GenerateConfig
-
-    generate = GenerateConfig(**json.loads((run / "dev" / "4.meta.json").read_text())["generate"])
+    _make_right(run, 4)
+    _no_generation(monkeypatch)
+    generate = _saved_generate(run, 4)
     again = select_checkpoint(run, dev, generate)
-    assert again["best_step"] == 4 and again["steps"][1]["accuracy"]["total"] == 1.0
+    assert again["best_step"] == 4 and again["steps"][2]["accuracy"]["total"] == 1.0
     assert again == json.loads((run / "selection.json").read_text())
     four = _lora_state(run / "checkpoints" / "checkpoint-4")
+    assert all(torch.equal(_lora_state(run / "adapter_best")[k], four[k]) for k in four)
+    assert final_adapter(tmp_path, "trice-ii") == run / "adapter_best"
+
+    # the base model as good as step 4: the tie goes to the start, which has no adapter to keep, so
+    # the setting is evaluated on the base model
+    _make_right(run, 0)
+    start = select_checkpoint(run, dev, generate)
+    assert start["best_step"] == 0 and start["best_adapter"] is None and start["selected_from"] is None
+    assert not (run / "adapter_best").exists() and final_adapter(tmp_path, "trice-ii") is None
+
+    # select_start false: the checkpoints alone, as before step 0 was judged
+    checkpoints_only = select_checkpoint(run, dev, generate, select_start=False)
+    assert [s["step"] for s in checkpoints_only["steps"]] == [2, 4] and checkpoints_only["best_step"] == 4
     assert all(torch.equal(_lora_state(run / "adapter_best")[k], four[k]) for k in four)
 
     # other generation settings make the saved responses stale
     with pytest.raises(AssertionError, match="nothing to generate"):
-        select_checkpoint(run, dev, GenerateConfig(**(json.loads((run / "dev" / "4.meta.json").read_text())["generate"] | {"max_new_tokens": 7})))
+        select_checkpoint(run, dev, dataclasses.replace(generate, max_new_tokens=7))
+
+
+def test_selection_keeps_the_stage1_start_where_no_checkpoint_beats_it(tiny_model_dir, tmp_path, stage1_adapter, monkeypatch):
+    from trice.select_checkpoint import select_checkpoint
+    from trice.train_rlef import train_rlef
+
+    dev, dev_path = _dev_path(tmp_path)
+    config = _config(
+        tiny_model_dir, tmp_path, init_adapter=str(stage1_adapter), max_steps=2, dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2,
+    )
+    train_rlef(config)
+    run = tmp_path / "run"
+    steps = json.loads((run / "selection.json").read_text())["steps"]
+    assert [(s["step"], s["adapter"]) for s in steps] == [(0, str(stage1_adapter)), (2, str(run / "checkpoints" / "checkpoint-2"))]
+
+    _make_right(run, 0)  # stage II did not help on dev
+    _no_generation(monkeypatch)
+    selection = select_checkpoint(run, dev, _saved_generate(run, 0), init_adapter=stage1_adapter)
+    assert selection["best_step"] == 0 and selection["selected_from"] == str(stage1_adapter)
+    assert selection["best_adapter"] == str(run / "adapter_best")
+    kept = [name for name in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS) if (stage1_adapter / name).is_file()]
+    assert sorted(p.name for p in (run / "adapter_best").iterdir()) == sorted(kept)
+    assert all((run / "adapter_best" / name).read_bytes() == (stage1_adapter / name).read_bytes() for name in kept)  # byte for byte
 
 
 def test_cli_trains(tiny_model_dir, tmp_path):

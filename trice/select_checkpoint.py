@@ -6,10 +6,17 @@ adapter, where no checkpoint has its step), judges them, writes ``selection.json
 dataset and in total, tool-use rate, per step; the best step by total accuracy, ties to the earlier
 step, which trained less), copies the best adapter to ``adapter_best`` and plots ``dev_curve.png``.
 
+Stage II can also make the model worse than where it started, so by default the start is a
+candidate too, as step 0: the stage-I adapter (TRICE-ALL) or the base model (TRICE-II, whose fresh
+LoRA is the identity before its first step). Ties going to the earlier step, a checkpoint is kept
+only where it beats the start on dev. The base model has no adapter to keep: where it wins,
+``best_adapter`` is None, ``adapter_best`` is removed and the setting is evaluated on the base model
+(:func:`trice.stage_fns.final_adapter`).
+
 Each step's responses go to ``dev/<step>.jsonl``, resumably by example id, next to a
-``dev/<step>.meta.json`` stamp (the adapter weights' hash and the generation settings): a rerun
-reuses a file only for the same weights and settings, so a retrained checkpoint-N or another
-``max_new_tokens`` cannot pass off old answers.
+``dev/<step>.meta.json`` stamp (the adapter weights' hash, None for the base model, and the
+generation settings, which name the model): a rerun reuses a file only for the same weights and
+settings, so a retrained checkpoint-N or another ``max_new_tokens`` cannot pass off old answers.
 
 The dev set must come from the training data, never from test (choosing on test would leak it
 into the result): :func:`carve_dev` splits one off deterministically, and :func:`load_dev` refuses
@@ -24,7 +31,7 @@ import logging
 import shutil
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, check_adapter_dir
 from trice.data.schema import Example, load_examples, sample
@@ -34,6 +41,9 @@ from trice.io import load_partial, read_json, write_json
 from trice.reading import Reader
 from trice.tasks import PER_ROW
 from trice.train_sft import checkpoints, is_complete
+
+if TYPE_CHECKING:
+    from trice.stage2_config import StageIIConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +79,18 @@ def load_dev(path: str | Path, train_ids: Collection[str]) -> list[Example]:
     return dev
 
 
-def dev_for(config: Any, train_ids: Collection[str]) -> list[Example] | None:
+def dev_for(config: StageIIConfig, train_ids: Collection[str]) -> list[Example] | None:
     """A stage II config's dev set (checked before training, so a bad one fails early), or None."""
     return load_dev(config.dev_data, train_ids) if config.dev_data else None
 
 
-def select_on_dev(config: Any, dev: Sequence[Example] | None) -> dict[str, Any] | None:
+def select_on_dev(config: StageIIConfig, dev: Sequence[Example] | None) -> dict[str, Any] | None:
     """After training: choose the stage II checkpoint of ``config.output_dir`` on ``dev`` (greedy, the
     config's dev settings), or do nothing without a dev set."""
     if dev is None:
         return None
     generate = GenerateConfig(model=config.model, template=config.template, batch_size=config.dev_batch_size, max_new_tokens=config.dev_max_new_tokens)
-    return select_checkpoint(config.output_dir, dev, generate, getattr(config, "tools", None))
+    return select_checkpoint(config.output_dir, dev, generate, config.tools, select_start=config.select_start, init_adapter=config.init_adapter)
 
 
 def _candidates(out: Path) -> list[tuple[int, Path]]:
@@ -94,13 +104,16 @@ def _candidates(out: Path) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def _weights_sha256(adapter: Path) -> str:
+def _weights_sha256(adapter: Path | None) -> str | None:
+    """The adapter weights' hash; None for the base model (which the generation settings name)."""
+    if adapter is None:
+        return None
     weights = next(adapter / name for name in ADAPTER_WEIGHTS if (adapter / name).is_file())
     return hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
-def _dev_responses(step: int, adapter: Path, dev: Sequence[Example], generate: GenerateConfig, dev_dir: Path) -> list[dict]:
-    """The dev responses of one adapter, generated where ``dev/<step>.jsonl`` lacks them."""
+def _dev_responses(step: int, adapter: Path | None, dev: Sequence[Example], generate: GenerateConfig, dev_dir: Path) -> list[dict]:
+    """The dev responses of one adapter (None: the base model), generated where ``dev/<step>.jsonl`` lacks them."""
     from trice.models import load_model
 
     path, stamp_path = dev_dir / f"{step}.jsonl", dev_dir / f"{step}.meta.json"
@@ -139,32 +152,44 @@ def _copy_adapter(src: Path, dst: Path) -> None:
 
 
 def select_checkpoint(
-    output_dir: str | Path, dev: Sequence[Example], generate: GenerateConfig, tools: dict | None = None
+    output_dir: str | Path,
+    dev: Sequence[Example],
+    generate: GenerateConfig,
+    tools: dict | None = None,
+    *,
+    select_start: bool = True,
+    init_adapter: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every checkpoint of a run on ``dev``; write ``selection.json``, ``adapter_best`` and
     ``dev_curve.png`` in ``output_dir``; return the selection.
 
     ``generate`` gives the base model, template and decoding (its ``adapter`` is ignored: each
-    checkpoint's is used).
+    checkpoint's is used). With ``select_start`` the start of training is step 0: ``init_adapter``,
+    or the base model where that is None (see the module docstring).
     """
     out = Path(output_dir)
     if not dev:
         raise ValueError("dev: no examples to select a checkpoint on")
-    candidates = _candidates(out)
-    if not candidates:
+    trained = _candidates(out)
+    if not trained:
         raise ValueError(f"{out}: no complete checkpoint or final adapter to select from")
+    start: list[tuple[int, Path | None]] = [(0, None if init_adapter is None else Path(init_adapter))] if select_start else []
     steps = []
-    for step, adapter in candidates:
-        reader = Reader.for_config(dataclasses.replace(generate, adapter=str(adapter)), cache=out / "dev" / f"{step}.readings.jsonl")
+    for step, adapter in start + trained:
+        name = None if adapter is None else str(adapter)
+        reader = Reader.for_config(dataclasses.replace(generate, adapter=name), cache=out / "dev" / f"{step}.readings.jsonl")
         judged = judge_by_task(_dev_responses(step, adapter, dev, generate, out / "dev"), reader, tools)
-        steps.append({"step": step, "adapter": str(adapter), **summarize(judged), "tool_rate_by_dataset": tool_rate_by_dataset(judged)})
+        steps.append({"step": step, "adapter": name, **summarize(judged), "tool_rate_by_dataset": tool_rate_by_dataset(judged)})
     best = max(steps, key=lambda s: (s["accuracy"]["total"], -s["step"]))
-    _copy_adapter(Path(best["adapter"]), out / "adapter_best")
+    if best["adapter"] is None:
+        shutil.rmtree(out / "adapter_best", ignore_errors=True)  # an earlier selection's copy must not be evaluated instead
+    else:
+        _copy_adapter(Path(best["adapter"]), out / "adapter_best")
     selection = {
         "metric": METRIC,
         "best_step": best["step"],
         "best_accuracy": best["accuracy"]["total"],
-        "best_adapter": str(out / "adapter_best"),
+        "best_adapter": None if best["adapter"] is None else str(out / "adapter_best"),
         "selected_from": best["adapter"],
         "n_dev": len(dev),
         "steps": steps,
@@ -193,9 +218,9 @@ def plot_dev_curve(steps: Sequence[dict], best_step: int, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     acc_ax.set_ylabel("dev accuracy (%)")
-    acc_ax.set_title(f"Stage II checkpoints on the dev set (best: step {best_step})")
+    acc_ax.set_title(f"Stage II checkpoints on the dev set (best: step {best_step}{', the start' if best_step == 0 else ''})")
     tool_ax.set_ylabel("tool-use rate (%)")
-    tool_ax.set_xlabel("optimizer step")
+    tool_ax.set_xlabel("optimizer step (0: the start)" if xs[0] == 0 else "optimizer step")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

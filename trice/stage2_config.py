@@ -28,7 +28,7 @@ class StageIIConfig(LoRATrainingConfig):
     )
     output_dir: str = field(
         default="",
-        metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, the config; with dev_data also dev/, selection.json, dev_curve.png, adapter_best/."},
+        metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, the config; with dev_data also dev/, selection.json, dev_curve.png, adapter_best/ (absent where the base model was chosen)."},
     )
     init_adapter: str | None = field(
         default=None,
@@ -41,7 +41,14 @@ class StageIIConfig(LoRATrainingConfig):
     task: str = field(default="math", metadata={"help": f"Task (its instruction starts the prompt) of rows without a task field: {', '.join(INSTRUCTIONS)}."})
     dev_data: str | None = field(
         default=None,
-        metadata={"help": "Examples JSONL held out from the training data (never test): every checkpoint is evaluated on it and the best copied to adapter_best."},
+        metadata={"help": "Examples JSONL held out from the training data (never test): every checkpoint (and the start, see select_start) is evaluated on it and the best copied to adapter_best."},
+    )
+    select_start: bool = field(
+        default=True,
+        metadata={
+            "help": "Judge the start on dev too, as step 0 (init_adapter, or the base model without one), so a checkpoint is kept only where it beats "
+            "the start; false chooses among the checkpoints alone."
+        },
     )
     dev_max_new_tokens: int = field(default=64, metadata={"help": "New tokens per dev response (greedy)."})
     dev_batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call on the dev set."})

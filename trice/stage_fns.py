@@ -11,7 +11,7 @@ from trice.config import to_dict
 from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generate import GenerateConfig, generate_for_examples
-from trice.io import write_json, write_jsonl
+from trice.io import read_json, write_json, write_jsonl
 from trice.label import label_modes
 from trice.prepare import run_data
 
@@ -68,10 +68,16 @@ def resolve_sources(run: Path, sources: list[dict]) -> tuple[list[dict], list[Pa
     return resolved, reads
 
 
-def final_adapter(run: Path, setting: str) -> Path:
-    """The adapter a trained setting is evaluated with: stage II's dev-chosen one where it exists."""
-    best = run / f"train-{setting}" / "adapter_best"
-    return best if best.is_dir() else run / f"train-{setting}" / "adapter"
+def final_adapter(run: Path, setting: str) -> Path | None:
+    """The adapter a trained setting is evaluated with: stage II's dev-chosen one where it exists, or
+    None (the base model) where the dev set chose TRICE-II's start, the base model, over every
+    checkpoint (``best_adapter`` null in ``selection.json``, see :mod:`trice.select_checkpoint`)."""
+    out = run / f"train-{setting}"
+    selection = out / "selection.json"
+    if selection.is_file() and read_json(selection)["best_adapter"] is None:
+        return None
+    best = out / "adapter_best"
+    return best if best.is_dir() else out / "adapter"
 
 
 def stage(plan: Any, name: str) -> StageSpec:
@@ -155,7 +161,7 @@ def stage(plan: Any, name: str) -> StageSpec:
     if name.startswith("eval-"):
         setting = name.removeprefix("eval-")
         test = run / "data" / "test.jsonl"
-        adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None
+        adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None  # None: the base model
         config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
         inputs = [test] + ([adapter] if adapter is not None else [])
         fn = lambda d: _generate_and_judge(d, test, config, task, f"eval {setting}", plan.tools)  # noqa: E731

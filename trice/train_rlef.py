@@ -14,8 +14,8 @@ group's k candidates through :func:`trice.rlef_forward.grouped_response_logprobs
 groups of a forward. The rank and sft parts are averaged over the forwards of each logging window
 and logged next to the loss. Run directory, checkpoints, resume, the non-finite guard and the final
 ``adapter``/``train_log.json`` are stage I's (:mod:`trice.train_sft`); the config goes to
-``rlef_config.json``. With ``dev_data`` every checkpoint is then evaluated on the dev set and the best
-one copied to ``adapter_best`` (:mod:`trice.select_checkpoint`).
+``rlef_config.json``. With ``dev_data`` every checkpoint (and the start, ``select_start``) is then
+evaluated on the dev set and the best one copied to ``adapter_best`` (:mod:`trice.select_checkpoint`).
 """
 
 from __future__ import annotations
