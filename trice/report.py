@@ -121,6 +121,16 @@ def _quote(text: str | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _evaluated_with(selection: dict[str, Any]) -> str:
+    """What a stage II test row was made with: the chosen checkpoint, or, where no checkpoint beat
+    the start on dev (step 0, see :mod:`trice.select_checkpoint`), the start itself, so the row
+    repeats stage I's or the base model's and says stage II did not help."""
+    if selection["best_step"] != 0:
+        return "the test row uses that checkpoint."
+    start = "the base model" if selection["selected_from"] is None else "the adapter stage II started from (stage I's)"
+    return f"no stage II checkpoint beat the start (step 0) on dev, so the test row uses {start}."
+
+
 def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]:
     cand = stage_two["candidates"]
     md = [
@@ -139,7 +149,7 @@ def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]
     for s, sel in stage_two["selection"].items():
         md += [
             f"**{s}**: best dev step {sel['best_step']} (dev accuracy {100 * sel['best_accuracy']:.1f}% on {sel['n_dev']} held-out "
-            "training questions); the test row uses that checkpoint.",
+            f"training questions); {_evaluated_with(sel)}",
             "",
             f"![dev curve {s}](dev_curve-{s}.png)",
             "",
