@@ -11,9 +11,10 @@ from trice.config import to_dict
 from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generate import GenerateConfig, generate_for_examples
-from trice.io import read_json, write_json, write_jsonl
+from trice.io import read_json, write_json, write_jsonl, write_text
 from trice.label import label_modes
 from trice.prepare import run_data
+from trice.stages import fingerprint, stage_state
 
 StageSpec = tuple[Any, list[Path], Callable[[Path], Any]]
 
@@ -31,6 +32,43 @@ def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateCo
     judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / "judged.jsonl", judged)
     write_json(stage_dir / "summary.json", summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
+
+
+EVAL_OUTPUTS = ("responses.jsonl", "readings.jsonl", "judged.jsonl", "summary.json")
+
+
+def _weights_key(config: dict, inputs: list[Path]) -> str:
+    """An eval's fingerprint with the adapter's path left out (its files still count): equal for two
+    settings evaluated with the same weights under different paths."""
+    return fingerprint(config | {"adapter": None}, inputs)
+
+
+def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | None:
+    """Copy the outputs of a finished sibling eval stage that ran the same weights on the same test
+    file with the same settings, and return its name (None when there is none).
+
+    Greedy evaluation is a function of the weights, so when stage II's dev selection keeps its start
+    (TRICE-ALL = the stage-I adapter, TRICE-II = the base model) its eval equals the start's eval, and
+    redoing it would cost a full test-set pass. The sibling must still be current (its stored hash
+    equals its fingerprint now), so a stale eval is never copied. ``reused.json`` says where from."""
+    key = _weights_key(config, inputs)
+    for other in sorted(stage_dir.parent.glob("eval-*")):
+        state = stage_state(other)
+        if other == stage_dir or not (state and state.get("complete")):
+            continue
+        theirs = state["config"]
+        adapter = theirs.get("adapter")
+        their_inputs = inputs[:1] + ([Path(adapter)] if adapter else [])
+        if adapter and not Path(adapter).is_dir():
+            continue
+        if fingerprint(theirs, their_inputs) != state["hash"] or _weights_key(theirs, their_inputs) != key:
+            continue
+        for name in EVAL_OUTPUTS:
+            if (other / name).is_file():
+                write_text(stage_dir / name, (other / name).read_text(encoding="utf-8"))
+        write_json(stage_dir / "reused.json", {"from": other.name, "why": "the same weights, test file and settings"})
+        return other.name
+    return None
 
 
 def _with_tools(config: dict, plan: Any) -> dict:
@@ -164,8 +202,13 @@ def stage(plan: Any, name: str) -> StageSpec:
         adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None  # None: the base model
         config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
         inputs = [test] + ([adapter] if adapter is not None else [])
-        fn = lambda d: _generate_and_judge(d, test, config, task, f"eval {setting}", plan.tools)  # noqa: E731
-        return _with_tools(to_dict(config), plan), inputs, fn
+        fingerprinted = _with_tools(to_dict(config), plan)
+
+        def evaluate(d: Path) -> None:
+            if reuse_twin_eval(d, fingerprinted, inputs) is None:
+                _generate_and_judge(d, test, config, task, f"eval {setting}", plan.tools)
+
+        return fingerprinted, inputs, evaluate
     if name == "report":
         from trice.report import write_report
 

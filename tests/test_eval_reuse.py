@@ -1,0 +1,67 @@
+"""An eval stage whose weights, test file and settings equal a finished sibling's copies its answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trice.io import read_json, write_json
+from trice.stage_fns import EVAL_OUTPUTS, reuse_twin_eval
+from trice.stages import run_stage
+
+SETTINGS = {"model": "m", "max_new_tokens": 96, "tools": {"QA": {"k": 2}}}
+
+
+@pytest.fixture()
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # stage configs hold run-relative paths, as the pipeline's do
+    run = Path("runs/r")
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "test.jsonl").write_text('{"id": "q1"}\n')
+    for name, weights in (("stage-i", b"W1"), ("start-copy", b"W1"), ("trained", b"W2")):
+        (run / name).mkdir()
+        (run / name / "adapter_model.safetensors").write_bytes(weights)
+    return run
+
+
+def _eval(run: Path, name: str, adapter: str | None, answer: str) -> tuple[dict, list[Path]]:
+    """Run eval stage ``name`` with a fake evaluation that writes ``answer`` into every output."""
+    config = SETTINGS | {"adapter": None if adapter is None else str(run / adapter)}
+    inputs = [run / "data" / "test.jsonl"] + ([run / adapter] if adapter else [])
+
+    def fake(d: Path) -> None:
+        if reuse_twin_eval(d, config, inputs) is None:
+            for out in EVAL_OUTPUTS:
+                write_json(d / out, {"answer": answer})
+
+    run_stage(run / name, name, config, inputs, fake)
+    return config, inputs
+
+
+def test_same_weights_under_another_path_are_copied_not_rerun(run: Path) -> None:
+    _eval(run, "eval-trice-i", "stage-i", "first pass")
+    _eval(run, "eval-trice-all", "start-copy", "second pass")
+    assert read_json(run / "eval-trice-all" / "summary.json") == {"answer": "first pass"}
+    assert read_json(run / "eval-trice-all" / "reused.json")["from"] == "eval-trice-i"
+    assert read_json(run / "eval-trice-all" / "stage.json")["complete"]
+
+
+def test_base_model_twins_reuse_and_other_weights_or_settings_do_not(run: Path) -> None:
+    _eval(run, "eval-zero-shot", None, "base")
+    _eval(run, "eval-trice-ii", None, "again")
+    assert read_json(run / "eval-trice-ii" / "summary.json") == {"answer": "base"}
+    _eval(run, "eval-trice-i", "stage-i", "stage one")
+    _eval(run, "eval-trice-all", "trained", "trained")  # other weights
+    assert read_json(run / "eval-trice-all" / "summary.json") == {"answer": "trained"}
+    config, inputs = SETTINGS | {"adapter": str(run / "start-copy"), "max_new_tokens": 48}, [run / "data" / "test.jsonl", run / "start-copy"]
+    (run / "eval-other").mkdir()
+    assert reuse_twin_eval(run / "eval-other", config, inputs) is None  # other settings
+
+
+def test_a_stale_sibling_is_never_copied(run: Path) -> None:
+    _eval(run, "eval-trice-i", "stage-i", "old test set")
+    (run / "data" / "test.jsonl").write_text('{"id": "q2"}\n')  # eval-trice-i is now out of date
+    _eval(run, "eval-trice-all", "start-copy", "fresh")
+    assert read_json(run / "eval-trice-all" / "summary.json") == {"answer": "fresh"}
+    assert not (run / "eval-trice-all" / "reused.json").exists()
