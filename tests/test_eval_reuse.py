@@ -22,6 +22,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, weights in (("stage-i", b"W1"), ("start-copy", b"W1"), ("trained", b"W2")):
         (run / name).mkdir()
         (run / name / "adapter_model.safetensors").write_bytes(weights)
+        (run / name / "adapter_config.json").write_text('{"r": 8}')
+    (run / "stage-i" / "tokenizer.json").write_text("{}")  # a stage-I save also holds the tokenizer; the copy does not
     return run
 
 

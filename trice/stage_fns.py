@@ -37,10 +37,14 @@ def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateCo
 EVAL_OUTPUTS = ("responses.jsonl", "readings.jsonl", "judged.jsonl", "summary.json")
 
 
-def _weights_key(config: dict, inputs: list[Path]) -> str:
-    """An eval's fingerprint with the adapter's path left out (its files still count): equal for two
-    settings evaluated with the same weights under different paths."""
-    return fingerprint(config | {"adapter": None}, inputs)
+def _weights_key(config: dict, test: Path, adapter: str | None) -> str:
+    """An eval's fingerprint with the adapter's path left out and only its weights and config counted
+    (an adapter directory may also hold tokenizer files, which evaluation loads from the model): equal
+    for two settings evaluated with the same weights under different paths."""
+    from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+
+    files = [] if adapter is None else [Path(adapter) / n for n in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS) if (Path(adapter) / n).is_file()]
+    return fingerprint(config | {"adapter": None}, [test, *files])
 
 
 def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | None:
@@ -51,17 +55,19 @@ def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | 
     (TRICE-ALL = the stage-I adapter, TRICE-II = the base model) its eval equals the start's eval, and
     redoing it would cost a full test-set pass. The sibling must still be current (its stored hash
     equals its fingerprint now), so a stale eval is never copied. ``reused.json`` says where from."""
-    key = _weights_key(config, inputs)
+    test = inputs[0]
+    key = _weights_key(config, test, config.get("adapter"))
     for other in sorted(stage_dir.parent.glob("eval-*")):
         state = stage_state(other)
         if other == stage_dir or not (state and state.get("complete")):
             continue
         theirs = state["config"]
         adapter = theirs.get("adapter")
-        their_inputs = inputs[:1] + ([Path(adapter)] if adapter else [])
         if adapter and not Path(adapter).is_dir():
             continue
-        if fingerprint(theirs, their_inputs) != state["hash"] or _weights_key(theirs, their_inputs) != key:
+        if fingerprint(theirs, [test] + ([Path(adapter)] if adapter else [])) != state["hash"]:
+            continue
+        if _weights_key(theirs, test, adapter) != key:
             continue
         for name in EVAL_OUTPUTS:
             if (other / name).is_file():
