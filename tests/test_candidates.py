@@ -222,3 +222,21 @@ def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path)
     write_jsonl(tmp_path / "given.jsonl", [{"id": "q0", "response": "x"}])  # changed file: the part starts over
     with pytest.raises(DataError, match=r"given\.jsonl: field 'id': no response for 2 D_tool questions \(first: q1\)"):
         collect_candidates(config)
+
+
+def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_model_dir):
+    """Several samples per question from one model: each source draws its own with its own seed; a
+    source without a seed keeps the candidates' seed (and an existing part made before the option)."""
+    sampled = {"kind": "model", "model": str(tiny_model_dir), "max_new_tokens": 6, "batch_size": 2, "do_sample": True}
+    sources = [{"name": "gold", "kind": "gold"}, {"name": "s-default", **sampled}, {"name": "s0", **sampled, "seed": 0},
+               {"name": "s1", **sampled, "seed": 1}, {"name": "s2", **sampled, "seed": 2}]
+    config = _config(tmp_path, sources)
+    collect_candidates(config)
+    rows = read_jsonl(config.output)
+    by_source = {name: [r["responses"][i] for r in rows] for i, name in enumerate(rows[0]["sources"])}
+    assert by_source["s-default"] == by_source["s0"]  # the candidates' seed is 0
+    assert len({tuple(by_source[n]) for n in ("s0", "s1", "s2")}) == 3
+    parts = Path(config.output + ".parts")
+    settings = {n: json.loads((parts / f"{n}.source.json").read_text()) for n in ("s-default", "s0", "s1")}
+    assert settings["s-default"] == settings["s0"] and settings["s0"]["seed"] == 0 and settings["s1"]["seed"] == 1
+    assert list(settings["s0"]).count("seed") == 1  # as before the option: the seed in effect, once

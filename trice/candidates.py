@@ -170,6 +170,10 @@ class ModelSource:
     max_new_tokens: int = field(default=128, metadata={"help": "New tokens per response."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call."})
     few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
+    seed: int | None = field(
+        default=None,
+        metadata={"help": "Sampling seed of this source (unset: the candidates' seed). Several sampled sources of one model draw different samples only with different seeds."},
+    )
 
     def generate_config(self, template: str, seed: int) -> GenerateConfig:
         """The generation settings, as ``trice generate`` would take them."""
@@ -189,8 +193,9 @@ class ModelSource:
         self.generate_config("alpaca", 0).validate()
 
     def settings(self) -> dict[str, Any]:
-        """What decides the responses (the batch size barely does, so changing it keeps the part)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size")}
+        """What decides the responses (the batch size barely does, so changing it keeps the part); the
+        seed in effect is added by the caller, which knows the default."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size", "seed")}
 
 
 @dataclass
@@ -366,8 +371,9 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
         load = functools.cache(lambda: load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
         for source in group:
             if isinstance(source, ModelSource):
-                run = _model_runner(source, load, config.template, config.seed)
-                settings = source.settings() | {"template": config.template, "seed": config.seed}
+                seed = config.seed if source.seed is None else source.seed
+                run = _model_runner(source, load, config.template, seed)
+                settings = source.settings() | {"template": config.template, "seed": seed}
             elif isinstance(source, ResponsesSource):
                 run, settings = _responses_runner(source), source.settings()
             else:
