@@ -26,17 +26,24 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-def _weights_file(path: Path) -> Path:
+def weights_file(path: Path) -> Path:
+    """The adapter directory's weights file; ValueError naming the directory when it has none."""
     for name in ADAPTER_WEIGHTS:
         if (path / name).is_file():
             return path / name
     raise ValueError(f"adapter {path}: no weights file ({' or '.join(ADAPTER_WEIGHTS)})")
 
 
+def adapter_files(path: Path) -> list[Path]:
+    """What makes the adapter: its config and weights files that exist (not a save's tokenizer files or
+    a checkpoint's optimizer state), for copying it or telling two adapters' weights apart."""
+    return [path / name for name in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS) if (path / name).is_file()]
+
+
 def read_adapter_weights(path: str | os.PathLike) -> dict[str, Any]:
     """The tensors saved in an adapter directory, by their saved (peft) names."""
     path = Path(path)
-    weights = _weights_file(path)
+    weights = weights_file(path)
     try:
         if weights.suffix == ".safetensors":
             from safetensors.torch import load_file

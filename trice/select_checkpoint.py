@@ -33,7 +33,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, check_adapter_dir
+from trice.adapters import adapter_files, check_adapter_dir, weights_file
 from trice.data.schema import Example, load_examples, sample
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generate import GenerateConfig, generate_for_examples
@@ -108,8 +108,7 @@ def _weights_sha256(adapter: Path | None) -> str | None:
     """The adapter weights' hash; None for the base model (which the generation settings name)."""
     if adapter is None:
         return None
-    weights = next(adapter / name for name in ADAPTER_WEIGHTS if (adapter / name).is_file())
-    return hashlib.sha256(weights.read_bytes()).hexdigest()
+    return hashlib.sha256(weights_file(adapter).read_bytes()).hexdigest()
 
 
 def _dev_responses(step: int, adapter: Path | None, dev: Sequence[Example], generate: GenerateConfig, dev_dir: Path) -> list[dict]:
@@ -143,9 +142,8 @@ def _copy_adapter(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS):
-        if (src / name).is_file():
-            shutil.copy2(src / name, tmp / name)
+    for file in adapter_files(src):
+        shutil.copy2(file, tmp / file.name)
     check_adapter_dir(tmp)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)

@@ -41,10 +41,14 @@ def _weights_key(config: dict, test: Path, adapter: str | None) -> str:
     """An eval's fingerprint with the adapter's path left out and only its weights and config counted
     (an adapter directory may also hold tokenizer files, which evaluation loads from the model): equal
     for two settings evaluated with the same weights under different paths."""
-    from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+    from trice.adapters import adapter_files
 
-    files = [] if adapter is None else [Path(adapter) / n for n in (ADAPTER_CONFIG, *ADAPTER_WEIGHTS) if (Path(adapter) / n).is_file()]
-    return fingerprint(config | {"adapter": None}, [test, *files])
+    return fingerprint(config | {"adapter": None}, [test, *([] if adapter is None else adapter_files(Path(adapter)))])
+
+
+def _eval_inputs(test: Path, adapter: str | Path | None) -> list[Path]:
+    """An eval stage's inputs: the test file, and the adapter directory unless it runs the base model."""
+    return [test] + ([Path(adapter)] if adapter is not None else [])
 
 
 def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | None:
@@ -65,7 +69,7 @@ def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | 
         adapter = theirs.get("adapter")
         if adapter and not Path(adapter).is_dir():
             continue
-        if fingerprint(theirs, [test] + ([Path(adapter)] if adapter else [])) != state["hash"]:
+        if fingerprint(theirs, _eval_inputs(test, adapter)) != state["hash"]:
             continue
         if _weights_key(theirs, test, adapter) != key:
             continue
@@ -207,7 +211,7 @@ def stage(plan: Any, name: str) -> StageSpec:
         test = run / "data" / "test.jsonl"
         adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None  # None: the base model
         config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
-        inputs = [test] + ([adapter] if adapter is not None else [])
+        inputs = _eval_inputs(test, adapter)
         fingerprinted = _with_tools(to_dict(config), plan)
 
         def evaluate(d: Path) -> None:

@@ -83,4 +83,3 @@ class ToolOutputCache:
 NO_CACHE = ToolOutputCache(None, {})
 """The cache of a tool built around a hand-made backend: its config does not describe that backend,
 so its outputs must not land under the config's key."""
-
