@@ -153,6 +153,30 @@ def test_sft_loss_best_is_token_mean_nll_of_best():
     assert batched.item() == pytest.approx((1.5 + 3.0) / 2)
 
 
+def test_sft_loss_all_ties_averages_every_best_candidate():
+    logps = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -0.5, -0.5], [-3.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
+    # gold (1.5) and a True-Yes (0.5) tie at 20: both are imitated; the 5 is not
+    assert sft_loss_best(logps, mask, torch.tensor([20.0, 20.0, 5.0]), ties="all").item() == pytest.approx(1.0)
+    # one best: the same as "first"
+    assert sft_loss_best(logps, mask, torch.tensor([10.0, 20.0, 5.0]), ties="all").item() == pytest.approx(0.5)
+    # padding never counts, even where its reward would tie or win
+    batched = sft_loss_best(
+        torch.stack([logps, logps]),
+        torch.stack([mask, mask]),
+        torch.tensor([[20.0, 20.0, 20.0], [1.0, 2.0, 2.0]]),
+        torch.tensor([[True, True, False], [True, True, False]]),
+        ties="all",
+    )
+    assert batched.item() == pytest.approx((1.0 + 0.5) / 2)
+    loss, parts = RLEFLoss(alpha=0.0, sft_ties="all")(logps, mask, torch.tensor([20.0, 20.0, 5.0]))
+    assert parts["sft"].item() == pytest.approx(1.0) and loss.item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="ties"):
+        sft_loss_best(logps, mask, torch.tensor([20.0, 20.0, 5.0]), ties="best")
+    with pytest.raises(ValueError, match="sft_ties"):
+        RLEFLoss(sft_ties="random")
+
+
 def test_rlef_loss_combines_parts():
     torch.manual_seed(1)
     logps = -torch.rand(4, 6) * 3

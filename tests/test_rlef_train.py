@@ -95,6 +95,21 @@ def test_training_logs_loss_parts_and_writes_outputs(tiny_model_dir, tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
 
 
+def test_sft_ties_all_reaches_the_trainer(tiny_model_dir, tmp_path):
+    """With gold tied by a True-Yes, sft_ties=all imitates both, so the first step's SFT term differs."""
+    from trice.train_rlef import train_rlef
+
+    tied = [dict(_row(i), scores=[20, 20, 5, 0]) for i in range(4)]
+    data = str(_write(tmp_path / "tied.jsonl", tied))
+    sft = {}
+    for ties in ("first", "all"):
+        config = _config(tiny_model_dir, tmp_path, out=ties, data=data, alpha=0.0, max_steps=1, save_steps=1, sft_ties=ties)
+        train_rlef(config)
+        sft[ties] = next(e for e in _log(tmp_path / ties) if "loss" in e)["sft"]
+    assert sft["first"] != pytest.approx(sft["all"], rel=1e-3)
+    assert json.loads((tmp_path / "all" / "rlef_config.json").read_text())["sft_ties"] == "all"
+
+
 def _gold_minus_worst(model_dir: Path, adapter: Path | None) -> float:
     """Mean over the groups of (length-normalised log-prob of the gold response - that of the worst)."""
     from trice.models import load_model
@@ -405,6 +420,7 @@ def test_cli_trains(tiny_model_dir, tmp_path):
         ("margin", -1.0),
         ("method", "nope"),
         ("groups_per_step", 0),
+        ("sft_ties", "best"),
         ("dev_max_new_tokens", 0),
         ("dev_batch_size", 0),
         ("dev_data", "/no/such/dev.jsonl"),

@@ -8,8 +8,10 @@ forward and 8 accumulated; the paper accumulates 32 of 8) and adds the loss's fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from trice.rlef_forward import METHODS
+from trice.rlef_loss import SFT_TIES
 from trice.stage2_config import StageIIConfig
 
 
@@ -25,6 +27,15 @@ class RLEFConfig(StageIIConfig):
     margin: float = field(default=0.0, metadata={"help": "Hinge margin of the rank loss (the paper: 0)."})
     method: str = field(default="shared_prefix", metadata={"help": f"Forward of a group: {', '.join(METHODS)} (the same numbers; shared_prefix encodes the prompt once)."})
     groups_per_step: int = field(default=1, metadata={"help": "Groups (a question's k candidates) per forward; accumulate for more."})
+    sft_ties: str = field(
+        default="first",
+        metadata={
+            "help": "SFT target when candidates tie for the best reward: first (one, the gold: the paper) or all (the mean over every tied "
+            "candidate, so the model's own execution-verified True-Yes responses are imitated too)."
+        },
+    )
+
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*StageIIConfig.OMIT_AT_DEFAULT, "sft_ties")
 
     def validate(self) -> None:
         """As :meth:`StageIIConfig.validate`, plus the RLEF fields."""
@@ -36,5 +47,7 @@ class RLEFConfig(StageIIConfig):
             raise ValueError(f"method: unknown {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.gradient_checkpointing and self.method == "shared_prefix":
             raise ValueError("gradient_checkpointing: transformers turns the KV cache off under it, which shared_prefix needs; use method naive")
+        if self.sft_ties not in SFT_TIES:
+            raise ValueError(f"sft_ties: unknown {self.sft_ties!r}; choose one of {', '.join(SFT_TIES)}")
         if self.groups_per_step < 1:
             raise ValueError(f"groups_per_step: must be >= 1, got {self.groups_per_step}")

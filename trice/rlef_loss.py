@@ -7,6 +7,7 @@ paper's mean log-likelihood)::
 
     L_rank = sum over pairs (i, j) with r_i < r_j of max(0, p_i - p_j + margin)   (margin 0: the paper)
     L_sft  = mean over the best candidate's tokens of -log p(o_m | q, o_<m)
+             (sft_ties="all": averaged over every candidate tied for the best reward)
     L_RLEF = alpha * L_rank + L_sft
 
 Shapes: one group is ``[k]`` (scores, rewards) and ``[k, T]`` (per-token values); a batch of groups
@@ -90,27 +91,40 @@ def best_index(rewards: Tensor, group_mask: Tensor | None = None) -> Tensor:
     return rewards.argmax(-1)  # torch documents argmax as returning the first maximal index
 
 
+SFT_TIES = ("first", "all")
+
+
 def sft_loss_best(
-    token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None
+    token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, ties: str = "first"
 ) -> Tensor:
     """Token-mean NLL of each group's best-rewarded candidate, averaged over groups.
 
     ``token_logps, token_mask``: ``[k, T]`` or ``[B, k, T]``; ``rewards``: ``[k]`` or ``[B, k]``.
+    ``ties="first"`` takes one best candidate (the first: the gold, which the paper's reward puts on
+    top); ``"all"`` averages the NLL over every candidate tied for the best reward, so the model's own
+    execution-verified responses (True-Yes, which tie with gold) are imitated beside the gold.
     """
+    if ties not in SFT_TIES:
+        raise ValueError(f"ties: unknown {ties!r}; choose one of {', '.join(SFT_TIES)}")
     if rewards.dim() == 1:
         token_logps, token_mask, rewards, group_mask = _groups(token_logps, token_mask, rewards, group_mask)
-    best = best_index(rewards, group_mask)
-    rows = torch.arange(rewards.shape[0], device=rewards.device)
-    logps, mask = token_logps[rows, best], token_mask[rows, best]
-    return (-(logps * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
+    nll = -(token_logps * token_mask).sum(-1) / token_mask.sum(-1).clamp(min=1)  # [B, k]
+    if ties == "first":
+        best = best_index(rewards, group_mask)
+        return nll[torch.arange(rewards.shape[0], device=rewards.device), best].mean()
+    masked = rewards if group_mask is None else rewards.masked_fill(~group_mask, float("-inf"))
+    top = (masked == masked.max(-1, keepdim=True).values).to(nll.dtype)
+    return ((nll * top).sum(-1) / top.sum(-1)).mean()
 
 
 class RLEFLoss(nn.Module):
     """``L = alpha * L_rank + L_sft`` from per-token log-probabilities of each group's candidates."""
 
-    def __init__(self, alpha: float = 1.0, length_penalty: float = 1.0, margin: float = 0.0):
+    def __init__(self, alpha: float = 1.0, length_penalty: float = 1.0, margin: float = 0.0, sft_ties: str = "first"):
         super().__init__()
-        self.alpha, self.length_penalty, self.margin = alpha, length_penalty, margin
+        if sft_ties not in SFT_TIES:
+            raise ValueError(f"sft_ties: unknown {sft_ties!r}; choose one of {', '.join(SFT_TIES)}")
+        self.alpha, self.length_penalty, self.margin, self.sft_ties = alpha, length_penalty, margin, sft_ties
 
     def forward(
         self, token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None
@@ -118,5 +132,5 @@ class RLEFLoss(nn.Module):
         """``(loss, {"rank", "sft", "scores"})``; shapes as in :func:`sft_loss_best`."""
         scores, _ = length_normalized(token_logps, token_mask, self.length_penalty)
         rank = rank_loss(scores, rewards, group_mask, self.margin)
-        sft = sft_loss_best(token_logps, token_mask, rewards, group_mask)
+        sft = sft_loss_best(token_logps, token_mask, rewards, group_mask, self.sft_ties)
         return self.alpha * rank + sft, {"rank": rank.detach(), "sft": sft.detach(), "scores": scores.detach()}

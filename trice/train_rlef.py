@@ -192,7 +192,7 @@ def _train(config: RLEFConfig, groups: list[dict], tokenizer: Any, out: Path, co
         data_collator=collate_groups,
         processing_class=tokenizer,
         callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
-        loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin),
+        loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin, config.sft_ties),
         method=config.method,
     )
     return train_and_save(trainer, resume_from, out, tokenizer, counts)
