@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from trice.config import ConfigError, build_config, load_yaml
+from trice.config import ConfigError, build_config, load_layered_yaml, load_yaml, merge_over
 from trice.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
 from trice.stages import run_stage
 
@@ -101,6 +101,36 @@ def test_load_yaml_errors(tmp_path) -> None:
     bad.write_text("a: 1\nb: [1, 2\n")
     with pytest.raises(ConfigError, match=r"bad.yaml:\d+: invalid YAML"):
         load_yaml(bad)
+
+
+def test_merge_over_merges_mappings_replaces_the_rest_and_null_removes() -> None:
+    base = {"a": 1, "s": {"x": 1, "y": [1, 2], "t": {"k": 1, "j": 2}}, "l": [1], "gone": {"z": 1}}
+    child = {"s": {"y": [3], "t": {"j": None, "m": 3}}, "l": [2, 3], "gone": None, "new": 4}
+    assert merge_over(base, child) == {"a": 1, "s": {"x": 1, "y": [3], "t": {"k": 1, "m": 3}}, "l": [2, 3], "new": 4}
+    assert base["s"]["t"] == {"k": 1, "j": 2}  # the base is not changed in place
+
+
+def test_load_layered_yaml_chains_bases_relative_to_each_file(tmp_path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text("seed: 0\ndata: {task: math, n_train: 10}\ntools: {QA: {k: 2}, WikiSearch: {}}\n")
+    (tmp_path / "sub" / "mid.yaml").write_text("base: ../root.yaml\ndata: {n_train: 20}\n")
+    (tmp_path / "sub" / "leaf.yaml").write_text("base: mid.yaml\nrun_dir: r\ntools: {QA: null}\n")
+    assert load_layered_yaml(tmp_path / "sub" / "leaf.yaml") == {
+        "seed": 0, "data": {"task": "math", "n_train": 20}, "tools": {"WikiSearch": {}}, "run_dir": "r",
+    }
+
+
+def test_load_layered_yaml_errors_name_the_file_and_key(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match=r"b.yaml: base: the chain of bases loops"):
+        load_layered_yaml(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: base: no such file .*missing.yaml"):
+        load_layered_yaml(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("base: [x]\n")
+    with pytest.raises(ConfigError, match=r"d.yaml: base: expected the path of a YAML file"):
+        load_layered_yaml(tmp_path / "d.yaml")
 
 
 def test_run_stage_skips_when_unchanged_and_reruns_on_change(tmp_path) -> None:

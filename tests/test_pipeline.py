@@ -181,3 +181,21 @@ def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_pat
     (train / "adapter_best").mkdir()
     write_json(train / "selection.json", {"best_step": 2, "best_adapter": str(train / "adapter_best"), "selected_from": "checkpoint-2"})
     assert stage_fns.stage(plan, "eval-trice-ii")[0]["adapter"] == str(train / "adapter_best")
+
+
+@pytest.mark.parametrize("task, tool", [("qa", "WikiSearch"), ("lama", "QA"), ("mlqa", "translator")])
+def test_split_bench_recipes_are_the_mix_recipe_on_one_task(task: str, tool: str) -> None:
+    """The SPLIT recipes extend mix_bench.yaml: the same seed, sample sizes and stage I/II
+    hyperparameters (what bench/eight_sets.py relies on), one task, and only that task's tool."""
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    mix, split = plan_recipe(root / "mix_bench.yaml"), plan_recipe(root / f"split_bench_{task}.yaml")
+    assert split.data.task_names == [task] and split.data.datasets == mix.data.tasks[task]
+    assert (split.data.seed, split.data.n_train, split.data.n_test, split.data.test_fraction) == (
+        mix.data.seed, mix.data.n_train, mix.data.n_test, mix.data.test_fraction,
+    )
+    assert list(split.recipe.tools) == [tool] and split.recipe.tools[tool] == mix.recipe.tools[tool]
+    assert split.rlef.tools == {tool: mix.recipe.tools[tool]}
+    for section in ("candidates", "score", "eval", "probe"):
+        assert getattr(split.recipe, section) == getattr(mix.recipe, section), section
+    assert {k: v for k, v in split.recipe.train.items() if k != "save_steps"} == {k: v for k, v in mix.recipe.train.items() if k != "save_steps"}
+    assert split.run_dir == Path(f"runs/split-bench-{task}") and "zero-shot" not in split.recipe.settings

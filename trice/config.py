@@ -84,6 +84,42 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def merge_over(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` laid over ``base``: mappings merge key by key (recursively), anything else (lists
+    included) replaces, and a ``null`` in the child removes the key, so a recipe can drop what its
+    base sets (e.g. a tool its task does not use)."""
+    merged = dict(base)
+    for key, value in child.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_over(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_layered_yaml(path: str | Path, key: str = "base", _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping whose ``key`` (a path relative to the file) names a file it extends:
+    the base is loaded the same way (bases may chain) and this file's values are laid over it
+    with :func:`merge_over`. The result holds no ``key``, so what a run saves is self-contained."""
+    path = Path(path)
+    data = load_yaml(path)
+    if key not in data:
+        return data
+    base = data.pop(key)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: {key}: expected the path of a YAML file, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: {key}: no such file {base_path}")
+    seen = (*_seen, path.resolve())
+    if base_path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, base_path.resolve()))
+        raise ConfigError(f"{path}: {key}: the chain of bases loops ({chain})")
+    return merge_over(load_layered_yaml(base_path, key, seen), data)
+
+
 def _default(f: dataclasses.Field) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()

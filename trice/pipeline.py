@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trice.candidates import CandidatesConfig
-from trice.config import ConfigError, build_config, load_yaml, to_dict
+from trice.config import ConfigError, build_config, load_layered_yaml, to_dict
 from trice.dpo_config import DPOStageConfig
 from trice.generate import GenerateConfig
 from trice.io import write_json
@@ -208,8 +208,10 @@ def _candidate_sources(values: dict, recipe: Recipe, where: str) -> dict:
 
 
 def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
-    """Parse and check a recipe; every error names the file and key."""
-    raw = load_yaml(path) | (overrides or {})
+    """Parse and check a recipe; every error names the file and key. A recipe may extend another
+    (``base: other.yaml``, relative to it): its sections are laid over the base's, key by key, and
+    ``null`` removes a key (:func:`trice.config.load_layered_yaml`)."""
+    raw = load_layered_yaml(path) | (overrides or {})
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
