@@ -456,10 +456,9 @@ def test_refused_connection_and_circuit_breaker(serve, refused_url: str, caplog)
             retriever.search("q", 1)
         assert err.value.kind == "unavailable" and err.value.attempts == 3
     assert retriever.client.circuit.open
-    start = time.monotonic()
     with pytest.raises(EndpointError, match="circuit open") as err:
         retriever.search("q", 1)
-    assert err.value.attempts == 0 and time.monotonic() - start < 0.1
+    assert err.value.attempts == 0  # refused without a request
     assert sum("circuit open" in r.getMessage() for r in caplog.records) == 1
 
 

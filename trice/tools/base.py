@@ -15,6 +15,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 MAX_ARGUMENT_CHARS = 2_000
 MAX_RESULT_CHARS = 4_000
+_QUOTES = "\"'`“”‘’"
 
 
 class ToolError(Exception):
@@ -27,6 +28,24 @@ class ToolError(Exception):
             raise ValueError(f"unknown ToolError kind {kind!r}")
         self.kind = kind
         super().__init__(message)
+
+
+def clean_text_argument(argument: str, limit: int, what: str) -> str:
+    """A text argument (a search term, a question) as a tool wants it: whitespace collapsed, one pair
+    of surrounding quotes dropped, refused (a typed error naming ``what``) when not text, empty, or
+    longer than ``limit`` characters, a huge one before any work is spent on it."""
+    if not isinstance(argument, str):
+        raise ToolError("bad_argument", f"{what} must be text, got {type(argument).__name__}")
+    if len(argument) > 4 * limit:
+        raise ToolError("limit", f"{what} longer than {limit} characters")
+    text = " ".join(argument.split())
+    if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
+        text = text[1:-1].strip()
+    if not text:
+        raise ToolError("bad_argument", f"empty {what}")
+    if len(text) > limit:
+        raise ToolError("limit", f"{what} longer than {limit} characters")
+    return text
 
 
 @runtime_checkable

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from trice.models import DEFAULT_MODEL
-from trice.tools.base import ToolError
+from trice.tools.base import ToolError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 NAME = "QA"
 READERS = ("lm", "endpoint")
 CACHE_SIZE = 4096
-_QUOTES = "\"'`“”‘’"
 TRANSIENT = ("timeout", "unavailable")
 READ_INSTRUCTION = "Read the passages and answer the question. Reply with the answer only."
 PROMPT_VERSION = "1"
@@ -103,19 +102,8 @@ class QAToolConfig:
 
 
 def clean_question(argument: str, limit: int) -> str:
-    """The question in a call's argument: whitespace collapsed, one pair of surrounding quotes dropped."""
-    if not isinstance(argument, str):
-        raise ToolError("bad_argument", f"question must be text, got {type(argument).__name__}")
-    if len(argument) > 4 * limit:  # refuse before any work on a huge argument
-        raise ToolError("limit", f"question longer than {limit} characters")
-    question = " ".join(argument.split())
-    if len(question) >= 2 and question[0] in _QUOTES and question[-1] in _QUOTES:
-        question = question[1:-1].strip()
-    if not question:
-        raise ToolError("bad_argument", "empty question")
-    if len(question) > limit:
-        raise ToolError("limit", f"question longer than {limit} characters")
-    return question
+    """The question in a call's argument (see :func:`trice.tools.base.clean_text_argument`)."""
+    return clean_text_argument(argument, limit, "question")
 
 
 def reader_input(question: str, passages: Sequence[str], max_words: int) -> str:

@@ -24,12 +24,11 @@ from trice.config import build_config
 from trice.remote import EndpointError
 from trice.retrieval import Hit, Retriever, RetrieverConfig, build_retriever
 from trice.retrieval.base import check_k
-from trice.tools.base import ToolError
+from trice.tools.base import ToolError, clean_text_argument
 
 MAX_QUERY_CHARS = 300
 DEFAULT_READINGS = 2
 CACHE_SIZE = 4096
-_QUOTES = "\"'`“”‘’"
 _ERROR_KINDS = {
     "timeout": "timeout",
     "unavailable": "unavailable",
@@ -39,19 +38,8 @@ _ERROR_KINDS = {
 
 
 def clean_query(argument: str) -> str:
-    """The search term in a call's argument: whitespace collapsed, one pair of surrounding quotes dropped."""
-    if not isinstance(argument, str):
-        raise ToolError("bad_argument", f"query must be text, got {type(argument).__name__}")
-    if len(argument) > 4 * MAX_QUERY_CHARS:  # refuse before any work on a huge argument
-        raise ToolError("limit", f"query longer than {MAX_QUERY_CHARS} characters")
-    query = " ".join(argument.split())
-    if len(query) >= 2 and query[0] in _QUOTES and query[-1] in _QUOTES:
-        query = query[1:-1].strip()
-    if not query:
-        raise ToolError("bad_argument", "empty search query")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ToolError("limit", f"query longer than {MAX_QUERY_CHARS} characters")
-    return query
+    """The search term in a call's argument (see :func:`trice.tools.base.clean_text_argument`)."""
+    return clean_text_argument(argument, MAX_QUERY_CHARS, "search query")
 
 
 class WikiSearch:
