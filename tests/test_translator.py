@@ -196,7 +196,7 @@ def test_endpoint_backend_chat_mode(serve) -> None:  # noqa: F811
 def test_endpoint_backend_failures_are_typed_tool_errors(serve) -> None:  # noqa: F811
     failing = serve(lambda hit, path, req: (500, b'{"error": "boom"}', "application/json"))
     result = ToolRegistry([_endpoint_tool(failing.url)]).run_text("translator(hallo)")
-    assert not result.ok and result.error_kind == "unavailable" and "HTTP 500" in result.error
+    assert not result.ok and result.error_kind == "unavailable" and "HTTP 500" in result.error and "translator: " in result.error
     hanging = serve(lambda hit, path, req: None)
     result = ToolRegistry([_endpoint_tool(hanging.url, read_timeout=0.3)]).run_text("translator(hallo)")
     assert not result.ok and result.error_kind == "timeout"

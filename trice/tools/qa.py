@@ -35,12 +35,13 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trice.models import DEFAULT_MODEL
 from trice.tools.base import ToolError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
+from trice.tools.endpoint import complete, open_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -172,29 +173,15 @@ class LMReader:
 class EndpointReader:
     """An OpenAI-compatible server reading the passages; its failures become typed errors."""
 
-    _KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response": "runtime", "rejected": "unavailable"}
-
     def __init__(self, config: QAToolConfig):
-        from trice.remote import EndpointConfig, OpenAIEndpoint
-
-        known = {f.name for f in fields(EndpointConfig)}
-        unknown = sorted(set(config.endpoint) - known)
-        if unknown:
-            raise ValueError(f"endpoint: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
         self.config = config
-        self.endpoint = OpenAIEndpoint(EndpointConfig(**({"max_tokens": config.max_new_tokens, "temperature": 0.0} | config.endpoint)))
+        self.endpoint = open_endpoint(config.endpoint, config.max_new_tokens)
 
     def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
-        from trice.remote import EndpointError
-
-        out = []
-        for q, p in zip(questions, passages):
-            prompt = f"{READ_INSTRUCTION}\n\n{reader_input(q, p, self.config.max_passage_words)}\nAnswer:"
-            try:
-                out.append(short_answer(self.endpoint.complete(prompt)))
-            except EndpointError as err:
-                raise ToolError(self._KINDS[err.kind], f"QA reader: {err}") from None
-        return out
+        return [
+            short_answer(complete(self.endpoint, f"{READ_INSTRUCTION}\n\n{reader_input(q, p, self.config.max_passage_words)}\nAnswer:", "QA reader"))
+            for q, p in zip(questions, passages)
+        ]
 
 
 _READERS = {"lm": LMReader, "endpoint": EndpointReader}

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from trice.tools.base import ToolError
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
+from trice.tools.endpoint import complete, open_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -165,18 +166,9 @@ class GemmaBackend:
 class EndpointBackend:
     """An OpenAI-compatible server; its failures become typed :class:`ToolError`s."""
 
-    _KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response": "runtime", "rejected": "unavailable"}
-
     def __init__(self, config: TranslatorConfig):
-        from trice.remote import EndpointConfig, OpenAIEndpoint
-
-        known = {f.name for f in fields(EndpointConfig)}
-        unknown = sorted(set(config.endpoint) - known)
-        if unknown:
-            raise ValueError(f"endpoint: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
-        options = {"max_tokens": config.max_new_tokens, "temperature": 0.0} | config.endpoint
         self.config = config
-        self.endpoint = OpenAIEndpoint(EndpointConfig(**options))
+        self.endpoint = open_endpoint(config.endpoint, config.max_new_tokens)
 
     def prompt(self, text: str) -> str:
         if self.endpoint.config.mode == "completions":
@@ -184,16 +176,8 @@ class EndpointBackend:
         return CHAT_INSTRUCTION.format(language=self.config.source_language, text=" ".join(text.split()))
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        from trice.remote import EndpointError
-
         stop = ["\n"] if self.endpoint.config.mode == "completions" else []
-        out = []
-        for text in texts:
-            try:
-                out.append(first_line(self.endpoint.complete(self.prompt(text), stop=stop)))
-            except EndpointError as err:
-                raise ToolError(self._KINDS[err.kind], str(err)) from None
-        return out
+        return [first_line(complete(self.endpoint, self.prompt(text), "translator", stop=stop)) for text in texts]
 
 
 class Seq2SeqBackend:
