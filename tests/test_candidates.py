@@ -170,6 +170,37 @@ def test_rerun_after_a_kill_generates_only_the_missing_ids(tmp_path, tiny_model_
     assert len(prompts_generated["tiny"]) == 4 and "settings changed" in caplog.text
 
 
+def test_a_part_is_reused_by_a_changed_config_only_where_it_was_made_the_same(tmp_path, tiny_model_dir, prompts_generated, caplog):
+    """Adding a source keeps the others' parts (the pipeline keeps them across a start-over); other
+    questions, or another order of them, make a model source's part start over."""
+    sources = _sources(tiny_model_dir)
+    collect_candidates(_config(tmp_path, sources[:2]))
+    prompts_generated.clear()
+    collect_candidates(_config(tmp_path, sources))  # a source added
+    assert "tiny" not in prompts_generated and len(prompts_generated["tiny-tools"]) == 4
+    prompts_generated.clear()
+    with caplog.at_level(logging.WARNING):
+        collect_candidates(_config(tmp_path, sources, ROWS[::-1]))  # the same questions in another order
+    assert len(prompts_generated["tiny"]) == 4 and "settings changed" in caplog.text
+
+
+def test_a_model_part_records_its_questions_and_adapter_weights(tmp_path):
+    from trice.candidates import ModelSource, _made_from
+    from trice.data.schema import Example
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v1")
+    examples = [Example.from_dict(r, "dtool.jsonl") for r in ROWS]
+    first = _made_from(ModelSource(name="s", adapter=str(adapter)), examples)
+    assert _made_from(ModelSource(name="s", adapter=str(adapter)), examples) == first
+    assert _made_from(ModelSource(name="s", adapter=str(adapter)), examples[:3])["examples"] != first["examples"]
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v2")  # retrained in place
+    assert _made_from(ModelSource(name="s", adapter=str(adapter)), examples)["adapter_sha256"] != first["adapter_sha256"]
+    assert set(_made_from(ModelSource(name="s"), examples)) == {"examples"}
+
+
 @pytest.mark.parametrize(
     "sources,message",
     [

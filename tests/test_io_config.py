@@ -133,6 +133,25 @@ def test_load_layered_yaml_errors_name_the_file_and_key(tmp_path) -> None:
         load_layered_yaml(tmp_path / "d.yaml")
 
 
+def test_run_stage_keeps_named_entries_when_it_starts_over(tmp_path) -> None:
+    stage = tmp_path / "stage"
+
+    def make(d):
+        (d / "out.txt").write_text("made")
+        (d / "parts").mkdir(exist_ok=True)
+        (d / "parts" / "a.jsonl").write_text("kept work")
+        (d / "scratch").mkdir(exist_ok=True)
+
+    run_stage(stage, "s", {"k": 1}, [], make, keep=["parts"])
+    seen = []
+    run_stage(stage, "s", {"k": 2}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())), keep=["parts"])
+    assert seen == [["parts", "stage.json"]]  # the output and scratch went; the kept parts stayed
+    assert (stage / "parts" / "a.jsonl").read_text() == "kept work"
+    assert json.loads((stage / "stage.json").read_text())["config"] == {"k": 2}
+    run_stage(stage, "s", {"k": 3}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())))
+    assert seen[-1] == ["stage.json"]  # nothing kept unless named
+
+
 def test_run_stage_skips_when_unchanged_and_reruns_on_change(tmp_path) -> None:
     calls = []
     src = tmp_path / "in.txt"

@@ -199,3 +199,14 @@ def test_split_bench_recipes_are_the_mix_recipe_on_one_task(task: str, tool: str
         assert getattr(split.recipe, section) == getattr(mix.recipe, section), section
     assert {k: v for k, v in split.recipe.train.items() if k != "save_steps"} == {k: v for k, v in mix.recipe.train.items() if k != "save_steps"}
     assert split.run_dir == Path(f"runs/split-bench-{task}") and "zero-shot" not in split.recipe.settings
+
+
+def test_run_keeps_the_candidates_parts_when_that_stage_starts_over(tmp_path, monkeypatch) -> None:
+    import trice.pipeline
+
+    kept = {}
+    monkeypatch.setattr(trice.pipeline, "run_stage", lambda stage_dir, name, *a, keep=(), **kw: kept.__setitem__(name, tuple(keep)))
+    plan = plan_recipe(Path(__file__).resolve().parents[1] / "recipes" / "math_bench.yaml", {"run_dir": str(tmp_path / "run")})
+    run_plan(plan)
+    assert kept["candidates"] == ("candidates.jsonl.parts",)
+    assert {n for n, k in kept.items() if k} == {"candidates"}

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trice.adapters import adapter_files
 from trice.config import ConfigError, build_config
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generate import GenerateConfig, clean_response, generate_responses
@@ -58,6 +59,7 @@ from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jso
 from trice.models import DEFAULT_MODEL
 from trice.prompts import TEMPLATES, task_prompt
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
+from trice.stages import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +358,17 @@ def _load_key(source: Source) -> tuple:
     return ("endpoint", source.name)
 
 
+def _made_from(source: ModelSource, examples: Sequence[Example]) -> dict[str, str]:
+    """What a model source's part depends on beyond its settings: the questions, in order (a batch's
+    padding and sampling seed depend on its neighbours), and the adapter's weights (a retrained
+    stage I keeps its path). Recorded with the part, so a part kept from an earlier run is reused
+    only where it is exactly what this run would make."""
+    made = {"examples": fingerprint([[e.id, e.task, e.question] for e in examples], [])}
+    if source.adapter:
+        made["adapter_sha256"] = fingerprint({}, adapter_files(Path(source.adapter)))
+    return made
+
+
 def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples: Sequence[Example]) -> dict[str, dict[str, dict]]:
     """Every non-gold source's rows by id, grouped so each model is loaded at most once (and freed after)."""
     from trice.models import load_model
@@ -373,7 +386,7 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
             if isinstance(source, ModelSource):
                 seed = config.seed if source.seed is None else source.seed
                 run = _model_runner(source, load, config.template, seed)
-                settings = source.settings() | {"template": config.template, "seed": seed}
+                settings = source.settings() | {"template": config.template, "seed": seed} | _made_from(source, examples)
             elif isinstance(source, ResponsesSource):
                 run, settings = _responses_runner(source), source.settings()
             else:

@@ -261,7 +261,7 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
     write_json(plan.run_dir / "recipe.json", to_dict(plan.recipe))
     for name in names:
         config, inputs, fn = stage_fns.stage(plan, name)
-        run_stage(plan.run_dir / name, name, config, inputs, fn, force=name in forced)
+        run_stage(plan.run_dir / name, name, config, inputs, fn, force=name in forced, keep=stage_fns.KEEP_ON_RESTART.get(name, ()))
     return plan.run_dir / "report"
 
 

@@ -35,6 +35,10 @@ def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateCo
 
 
 EVAL_OUTPUTS = ("responses.jsonl", "readings.jsonl", "judged.jsonl", "summary.json")
+# What a stage keeps when it starts over (trice.stages.run_stage): the candidates' per-source parts
+# record what made them and are reused only where that is unchanged, so adding a source or
+# changing one redoes that source alone.
+KEEP_ON_RESTART = {"candidates": ("candidates.jsonl.parts",)}
 
 
 def _weights_key(config: dict, test: Path, adapter: str | None) -> str:

@@ -4,6 +4,9 @@ Each stage owns a directory holding ``stage.json`` with a hash of its config and
 A rerun skips a stage whose hash matches and which completed; a stage whose config or inputs
 changed starts over in a clean directory; a stage that was killed part-way is run again in place,
 so its own resumable outputs (appended generations, training checkpoints) carry on where they were.
+A stage may name entries of its directory to ``keep`` when it starts over: work that records what
+made it and checks that record itself (the candidates' per-source parts), so a changed config
+redoes only what it changed.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ def stage_state(stage_dir: Path) -> dict[str, Any] | None:
     return read_json(marker) if marker.is_file() else None
 
 
+def _clear(stage_dir: Path, keep: set[str]) -> None:
+    """Empty the stage directory but for ``keep``, its marker last: a kill part-way leaves the old
+    marker, so the next run starts over again rather than trusting a half-cleared directory."""
+    for entry in stage_dir.iterdir():
+        if entry.name in keep or entry.name == MARKER:
+            continue
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    (stage_dir / MARKER).unlink()
+
+
 def run_stage(
     stage_dir: Path,
     name: str,
@@ -50,8 +63,12 @@ def run_stage(
     inputs: Iterable[str | Path],
     fn: Callable[[Path], Any],
     force: bool = False,
+    keep: Iterable[str] = (),
 ) -> bool:
-    """Run ``fn(stage_dir)`` unless already done with the same fingerprint; True when it ran."""
+    """Run ``fn(stage_dir)`` unless already done with the same fingerprint; True when it ran.
+
+    ``keep``: names of entries in ``stage_dir`` that survive a start-over (see the module docstring).
+    """
     inputs = list(inputs)
     digest = fingerprint(config, inputs)
     state = stage_state(stage_dir)
@@ -60,7 +77,7 @@ def run_stage(
         return False
     if state is not None and (state.get("hash") != digest or force):
         log.info("stage %s: config or inputs changed, starting over", name)
-        shutil.rmtree(stage_dir)
+        _clear(stage_dir, set(keep))
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json(stage_dir / MARKER, {"stage": name, "hash": digest, "complete": False, "config": config})
     start = time.time()
