@@ -12,6 +12,10 @@ file and the dataset, never a silently mixed table. A source that is not there y
 is listed under ``missing`` and the tables hold what is known; ``complete`` says whether all eight
 sets are in every row.
 
+Each finished run's ``report/`` directory is committed under bench/results/ (``mix/``,
+``split-qa/``, ``split-lama/``, ``split-mlqa/``), which are this script's defaults, so the tables
+can be rebuilt from the repository alone.
+
 Prints the result JSON and a one-line summary; writes bench/results/eight_sets.json and a Markdown
 table next to it.
 """
@@ -87,7 +91,7 @@ def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...
 def _load(path: Path, missing: list[str]) -> dict[str, Any] | None:
     if path.is_file():
         return read_json(path)
-    missing.append(str(path))
+    missing.append(_rel(path))
     return None
 
 
@@ -141,18 +145,20 @@ def markdown(result: dict[str, Any]) -> str:
         if half in result:
             sizes = ", ".join(f"{ds} {n}" for ds, n in result[half]["test_sizes"].items())
             lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % (tool-use rate).", ""]
-            rows = {s: {k: v for k, v in r.items() if k != "n_sets"} for s, r in result[half]["rows"].items()}
-            lines.append(markdown_table(rows, result[half]["tool_rate_by_dataset"]))
+            named = {s: s if r["n_sets"] == len(TEST_SETS) else f"{s} ({r['n_sets']} of {len(TEST_SETS)} sets)" for s, r in result[half]["rows"].items()}
+            rows = {named[s]: {k: v for k, v in r.items() if k != "n_sets"} for s, r in result[half]["rows"].items()}
+            rates = {named[s]: r for s, r in result[half]["tool_rate_by_dataset"].items()}
+            lines.append(markdown_table(rows, rates))
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mix", default="runs/mix-bench/report/results.json", help="The MIX run's report/results.json.")
-    parser.add_argument("--split-math", default=str(ROOT / "bench" / "results" / "math.json"))
-    parser.add_argument("--split-qa", default="runs/split-bench-qa/report/results.json")
-    parser.add_argument("--split-lama", default="runs/split-bench-lama/report/results.json")
-    parser.add_argument("--split-mlqa", default="runs/split-bench-mlqa/report/results.json")
+    results = ROOT / "bench" / "results"
+    parser.add_argument("--mix", default=str(results / "mix" / "results.json"), help="The MIX run's report/results.json (committed: a copy of its report/ directory).")
+    parser.add_argument("--split-math", default=str(results / "math.json"))
+    for task in ("qa", "lama", "mlqa"):
+        parser.add_argument(f"--split-{task}", default=str(results / f"split-{task}" / "results.json"), help=f"The {task} SPLIT run's report/results.json.")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "eight_sets.json"))
     args = parser.parse_args()
     split = {t: Path(getattr(args, f"split_{t}")) for t in ("math", "qa", "lama", "mlqa")}

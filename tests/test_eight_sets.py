@@ -62,6 +62,8 @@ def test_a_missing_run_leaves_the_result_incomplete_and_named(tmp_path: Path) ->
     assert not result["complete"] and result["missing"] == [str(split["mlqa"])] and "acceptance" not in result
     assert result["split"]["rows"]["trice-i"]["n_sets"] == 7 and "xquad-zh" not in result["split"]["rows"]["trice-i"]
     assert result["split"]["rows"]["zero-shot"]["n_sets"] == 8  # from the MIX run
+    table = bench.markdown(result).split("## SPLIT")[1].split("## MIX")[0]
+    assert "| trice-i (7 of 8 sets) | " in table and table.count(" | - |") == 4  # xquad-zh not run: "-" in each SPLIT row but zero-shot
 
 
 @pytest.mark.parametrize(

@@ -31,14 +31,16 @@ def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict
 
 
 def markdown_table(rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]] | None = None) -> str:
-    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%)."""
-    datasets = [k for k in next(iter(rows.values())) if k not in ("avg", "tool_rate")]
+    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%). A row without
+    a dataset some other row has (a run not finished yet) shows "-" there."""
+    datasets = list(dict.fromkeys(k for r in rows.values() for k in r if k not in ("avg", "tool_rate")))
     head = "| setting | " + " | ".join(datasets) + " | avg | tool use |"
     lines = [head, "|" + "---|" * (len(datasets) + 3)]
     for setting, r in rows.items():
-        cells = [f"{100 * r[ds]:.1f}" for ds in datasets]
-        if tool_rates:
-            cells = [f"{c} ({100 * tool_rates[setting][ds]:.0f}%)" for c, ds in zip(cells, datasets)]
+        cells = [
+            "-" if ds not in r else f"{100 * r[ds]:.1f}" + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
+            for ds in datasets
+        ]
         lines.append(f"| {setting} | " + " | ".join(cells) + f" | {100 * r['avg']:.1f} | {100 * r['tool_rate']:.1f}% |")
     return "\n".join(lines)
 
