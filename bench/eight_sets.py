@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--split-math", default=str(results / "math.json"))
     for task in ("qa", "lama", "mlqa"):
         parser.add_argument(f"--split-{task}", default=str(results / f"split-{task}" / "results.json"), help=f"The {task} SPLIT run's report/results.json.")
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "eight_sets.json"))
+    parser.add_argument("--output", default=str(results / "eight_sets.json"))
     args = parser.parse_args()
     split = {t: Path(getattr(args, f"split_{t}")) for t in ("math", "qa", "lama", "mlqa")}
     result = build(Path(args.mix), split)

@@ -148,6 +148,9 @@ def test_run_stage_keeps_named_entries_when_it_starts_over(tmp_path) -> None:
     assert seen == [["parts", "stage.json"]]  # the output and scratch went; the kept parts stayed
     assert (stage / "parts" / "a.jsonl").read_text() == "kept work"
     assert json.loads((stage / "stage.json").read_text())["config"] == {"k": 2}
+    run_stage(stage, "s", {"k": 2}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())), force=True, keep=["parts"])
+    assert seen[-1] == ["stage.json"]  # forced: nothing kept
+    (stage / "parts").mkdir()
     run_stage(stage, "s", {"k": 3}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())))
     assert seen[-1] == ["stage.json"]  # nothing kept unless named
 

@@ -208,5 +208,9 @@ def test_run_keeps_the_candidates_parts_when_that_stage_starts_over(tmp_path, mo
     monkeypatch.setattr(trice.pipeline, "run_stage", lambda stage_dir, name, *a, keep=(), **kw: kept.__setitem__(name, tuple(keep)))
     plan = plan_recipe(Path(__file__).resolve().parents[1] / "recipes" / "math_bench.yaml", {"run_dir": str(tmp_path / "run")})
     run_plan(plan)
-    assert kept["candidates"] == ("candidates.jsonl.parts",)
+    from trice import stage_fns
+    from trice.candidates import parts_dir
+
+    written = parts_dir(stage_fns.stage(plan, "candidates")[0]["output"])  # where the stage appends its parts
+    assert written.parent == plan.run_dir / "candidates" and kept["candidates"] == (written.name,)
     assert {n for n, k in kept.items() if k} == {"candidates"}

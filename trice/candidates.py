@@ -369,12 +369,17 @@ def _made_from(source: ModelSource, examples: Sequence[Example]) -> dict[str, st
     return made
 
 
+def parts_dir(output: str | Path) -> Path:
+    """Where the sources' responses for ``output`` are appended as they are made, one file per source."""
+    return Path(f"{output}.parts")
+
+
 def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples: Sequence[Example]) -> dict[str, dict[str, dict]]:
     """Every non-gold source's rows by id, grouped so each model is loaded at most once (and freed after)."""
     from trice.models import load_model
 
-    parts_dir = Path(config.output + ".parts")
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    folder = parts_dir(config.output)
+    folder.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple, list[Source]] = {}
     for source in sources[1:]:
         groups.setdefault(_load_key(source), []).append(source)
@@ -391,7 +396,7 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
                 run, settings = _responses_runner(source), source.settings()
             else:
                 run, settings = _endpoint_runner(source), source.settings()
-            parts[source.name] = rows = _part(parts_dir / f"{source.name}.jsonl", settings, examples, run)
+            parts[source.name] = rows = _part(folder / f"{source.name}.jsonl", settings, examples, run)
             failed = [rows[e.id]["error"] for e in examples if "error" in rows[e.id]]
             if failed:
                 log.warning(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from trice.rlef_forward import METHODS
-from trice.rlef_loss import SFT_TIES
+from trice.rlef_loss import check_sft_ties
 from trice.stage2_config import StageIIConfig
 
 
@@ -47,7 +47,6 @@ class RLEFConfig(StageIIConfig):
             raise ValueError(f"method: unknown {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.gradient_checkpointing and self.method == "shared_prefix":
             raise ValueError("gradient_checkpointing: transformers turns the KV cache off under it, which shared_prefix needs; use method naive")
-        if self.sft_ties not in SFT_TIES:
-            raise ValueError(f"sft_ties: unknown {self.sft_ties!r}; choose one of {', '.join(SFT_TIES)}")
+        check_sft_ties(self.sft_ties)
         if self.groups_per_step < 1:
             raise ValueError(f"groups_per_step: must be >= 1, got {self.groups_per_step}")

@@ -94,6 +94,12 @@ def best_index(rewards: Tensor, group_mask: Tensor | None = None) -> Tensor:
 SFT_TIES = ("first", "all")
 
 
+def check_sft_ties(value: str, name: str = "sft_ties") -> None:
+    """ValueError naming ``name`` unless ``value`` is one of :data:`SFT_TIES`."""
+    if value not in SFT_TIES:
+        raise ValueError(f"{name}: unknown {value!r}; choose one of {', '.join(SFT_TIES)}")
+
+
 def sft_loss_best(
     token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, ties: str = "first"
 ) -> Tensor:
@@ -104,8 +110,7 @@ def sft_loss_best(
     top); ``"all"`` averages the NLL over every candidate tied for the best reward, so the model's own
     execution-verified responses (True-Yes, which tie with gold) are imitated beside the gold.
     """
-    if ties not in SFT_TIES:
-        raise ValueError(f"ties: unknown {ties!r}; choose one of {', '.join(SFT_TIES)}")
+    check_sft_ties(ties, "ties")
     if rewards.dim() == 1:
         token_logps, token_mask, rewards, group_mask = _groups(token_logps, token_mask, rewards, group_mask)
     nll = -(token_logps * token_mask).sum(-1) / token_mask.sum(-1).clamp(min=1)  # [B, k]
@@ -122,8 +127,7 @@ class RLEFLoss(nn.Module):
 
     def __init__(self, alpha: float = 1.0, length_penalty: float = 1.0, margin: float = 0.0, sft_ties: str = "first"):
         super().__init__()
-        if sft_ties not in SFT_TIES:
-            raise ValueError(f"sft_ties: unknown {sft_ties!r}; choose one of {', '.join(SFT_TIES)}")
+        check_sft_ties(sft_ties)
         self.alpha, self.length_penalty, self.margin, self.sft_ties = alpha, length_penalty, margin, sft_ties
 
     def forward(

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from trice.adapters import adapter_files
+from trice.candidates import parts_dir
 from trice.config import to_dict
 from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
@@ -35,18 +37,17 @@ def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateCo
 
 
 EVAL_OUTPUTS = ("responses.jsonl", "readings.jsonl", "judged.jsonl", "summary.json")
+CANDIDATES_FILE = "candidates.jsonl"
 # What a stage keeps when it starts over (trice.stages.run_stage): the candidates' per-source parts
 # record what made them and are reused only where that is unchanged, so adding a source or
 # changing one redoes that source alone.
-KEEP_ON_RESTART = {"candidates": ("candidates.jsonl.parts",)}
+KEEP_ON_RESTART = {"candidates": (parts_dir(CANDIDATES_FILE).name,)}
 
 
 def _weights_key(config: dict, test: Path, adapter: str | None) -> str:
     """An eval's fingerprint with the adapter's path left out and only its weights and config counted
     (an adapter directory may also hold tokenizer files, which evaluation loads from the model): equal
     for two settings evaluated with the same weights under different paths."""
-    from trice.adapters import adapter_files
-
     return fingerprint(config | {"adapter": None}, [test, *([] if adapter is None else adapter_files(Path(adapter)))])
 
 
@@ -175,12 +176,12 @@ def stage(plan: Any, name: str) -> StageSpec:
 
         d_tool = run / "label" / "trice.jsonl"
         sources, adapters = resolve_sources(run, plan.candidates.sources)
-        config = replace(plan.candidates, input=str(d_tool), output=str(run / name / "candidates.jsonl"), sources=sources)
+        config = replace(plan.candidates, input=str(d_tool), output=str(run / name / CANDIDATES_FILE), sources=sources)
         return to_dict(config), [d_tool, *adapters], lambda d: collect_candidates(config)
     if name == "score":
         from trice.score import run_score
 
-        candidates = run / "candidates" / "candidates.jsonl"
+        candidates = run / "candidates" / CANDIDATES_FILE
         config = replace(plan.score, input=str(candidates), output=str(run / name / "scored.jsonl"))
         return to_dict(config), [candidates], lambda d: write_json(d / "summary.json", run_score(config))
     if name.startswith("train-") and SETTINGS[name.removeprefix("train-")].stage_two:

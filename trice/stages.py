@@ -52,7 +52,10 @@ def _clear(stage_dir: Path, keep: set[str]) -> None:
     for entry in stage_dir.iterdir():
         if entry.name in keep or entry.name == MARKER:
             continue
-        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
     (stage_dir / MARKER).unlink()
 
 
@@ -67,7 +70,8 @@ def run_stage(
 ) -> bool:
     """Run ``fn(stage_dir)`` unless already done with the same fingerprint; True when it ran.
 
-    ``keep``: names of entries in ``stage_dir`` that survive a start-over (see the module docstring).
+    ``keep``: names of entries in ``stage_dir`` that survive a start-over after a change (see the
+    module docstring); ``force`` starts over from an empty directory.
     """
     inputs = list(inputs)
     digest = fingerprint(config, inputs)
@@ -76,8 +80,8 @@ def run_stage(
         log.info("stage %s: up to date, skipped", name)
         return False
     if state is not None and (state.get("hash") != digest or force):
-        log.info("stage %s: config or inputs changed, starting over", name)
-        _clear(stage_dir, set(keep))
+        log.info("stage %s: %s, starting over", name, "forced" if force else "config or inputs changed")
+        _clear(stage_dir, set() if force else set(keep))
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json(stage_dir / MARKER, {"stage": name, "hash": digest, "complete": False, "config": config})
     start = time.time()
