@@ -257,7 +257,7 @@ def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path)
 
 def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_model_dir):
     """Several samples per question from one model: each source draws its own with its own seed; a
-    source without a seed keeps the candidates' seed (and an existing part made before the option)."""
+    source without a seed keeps the candidates' seed."""
     sampled = {"kind": "model", "model": str(tiny_model_dir), "max_new_tokens": 6, "batch_size": 2, "do_sample": True}
     sources = [{"name": "gold", "kind": "gold"}, {"name": "s-default", **sampled}, {"name": "s0", **sampled, "seed": 0},
                {"name": "s1", **sampled, "seed": 1}, {"name": "s2", **sampled, "seed": 2}]
@@ -270,4 +270,7 @@ def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_mo
     parts = Path(config.output + ".parts")
     settings = {n: json.loads((parts / f"{n}.source.json").read_text()) for n in ("s-default", "s0", "s1")}
     assert settings["s-default"] == settings["s0"] and settings["s0"]["seed"] == 0 and settings["s1"]["seed"] == 1
-    assert list(settings["s0"]).count("seed") == 1  # as before the option: the seed in effect, once
+    from trice.candidates import ModelSource
+
+    # recorded: the source's own settings plus the template, the seed in effect and the questions made for
+    assert set(settings["s0"]) - set(ModelSource(name="x").settings()) == {"template", "seed", "examples"}
