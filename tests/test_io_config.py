@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
 from trice.config import ConfigError, build_config, load_layered_yaml, load_yaml, merge_over
 from trice.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
-from trice.stages import run_stage
+from trice.stages import StageBusy, run_stage, stage_running
 
 FIELDS = {"id": str, "answers": (list, str)}
 
@@ -188,3 +192,38 @@ def test_run_stage_resumes_a_killed_stage_in_place(tmp_path) -> None:
     seen = []
     run_stage(stage, "s", {}, [], lambda d: seen.append((d / "partial.jsonl").read_text()))
     assert seen == ['{"id": "a"}\n']  # the partial output survived for the stage to resume from
+
+
+def test_a_stage_another_process_is_running_is_refused_not_shared(tmp_path) -> None:
+    stage, started, release = tmp_path / "run" / "eval", tmp_path / "started", tmp_path / "release"
+    holder = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from trice.stages import run_stage
+
+        def fn(d):
+            Path({str(started)!r}).touch()
+            while not Path({str(release)!r}).exists():
+                time.sleep(0.05)
+            (d / "out.txt").write_text("first")
+
+        run_stage(Path({str(stage)!r}), "eval", {{"k": 1}}, [], fn)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", holder])
+    try:
+        for _ in range(600):
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), "the first process never started its stage"
+        assert stage_running(stage)
+        with pytest.raises(StageBusy) as info:
+            run_stage(stage, "eval", {"k": 1}, [], lambda d: (d / "out.txt").write_text("second"))
+        assert str(stage) in str(info.value) and "another process" in str(info.value)
+    finally:
+        release.touch()
+        assert proc.wait(timeout=60) == 0
+    assert (stage / "out.txt").read_text() == "first"  # the refused process wrote nothing
+    assert not stage_running(stage)
+    assert not run_stage(stage, "eval", {"k": 1}, [], lambda d: None)  # finished by the first: skipped
+    assert sorted(p.name for p in stage.parent.iterdir()) == [".eval.lock", "eval"]  # the lock lies outside the stage

@@ -16,6 +16,7 @@ from typing import Any
 
 from trice.config import ConfigError, build_config, load_yaml
 from trice.io import DataError
+from trice.stages import StageBusy
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
-    except (DataError, ConfigError, OSError) as err:  # OSError: a missing, unreadable or unwritable path
+    except (DataError, ConfigError, OSError, StageBusy) as err:  # OSError: a missing, unreadable or unwritable path
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):

@@ -265,25 +265,28 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
     return plan.run_dir / "report"
 
 
-STATUSES = ("up to date", "partial", "changed", "to do", "waiting")
+STATUSES = ("up to date", "partial", "running", "changed", "to do", "waiting")
 
 
 def stage_status(plan: Plan) -> dict[str, str]:
     """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
-    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``changed``
+    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``running``
+    (another process is running it now: a run reaching it stops with an error), ``changed``
     (finished or started under another config or inputs: started over), ``to do`` (never started),
     ``waiting`` (an input does not exist yet: an earlier stage makes it).
 
     ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
     would be redone (``changed``)."""
     from trice import stage_fns
-    from trice.stages import fingerprint, stage_state
+    from trice.stages import fingerprint, stage_running, stage_state
 
     status = {}
     for name in plan.stages:
         config, inputs, _ = stage_fns.stage(plan, name)
         state = stage_state(plan.run_dir / name)
-        if not all(Path(p).exists() for p in inputs):
+        if stage_running(plan.run_dir / name):
+            status[name] = "running"
+        elif not all(Path(p).exists() for p in inputs):
             status[name] = "waiting" if state is None else "changed"
         elif state is None:
             status[name] = "to do"

@@ -7,6 +7,10 @@ so its own resumable outputs (appended generations, training checkpoints) carry 
 A stage may name entries of its directory to ``keep`` when it starts over: work that records what
 made it and checks that record itself (the candidates' per-source parts), so a changed config
 redoes only what it changed.
+
+One process at a time runs a stage: ``run_stage`` holds a lock file beside the stage directory
+(``.<stage>.lock``, outside it so no fingerprint sees it) and a second process trying the same stage
+of the same run gets :class:`StageBusy` at once, rather than both appending to the same outputs.
 """
 
 from __future__ import annotations
@@ -20,11 +24,35 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from trice.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
 MARKER = "stage.json"
+
+
+class StageBusy(RuntimeError):
+    """Another process is running this stage of this run."""
+
+
+def stage_lock(stage_dir: Path) -> FileLock:
+    """The lock a process holds while it runs the stage in ``stage_dir``."""
+    return FileLock(stage_dir.parent / f".{stage_dir.name}.lock")
+
+
+def stage_running(stage_dir: Path) -> bool:
+    """Whether another process holds the stage's lock now."""
+    lock = stage_lock(stage_dir)
+    if not Path(lock.lock_file).exists():
+        return False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def fingerprint(config: Any, inputs: Iterable[str | Path]) -> str:
@@ -73,7 +101,24 @@ def run_stage(
     ``keep``: names of entries in ``stage_dir`` that survive a start-over after a change (see the
     module docstring); ``force`` starts over from an empty directory.
     """
-    inputs = list(inputs)
+    stage_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = stage_lock(stage_dir)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise StageBusy(
+            f"{stage_dir}: stage {name} is being run by another process (it holds {lock.lock_file}); "
+            "wait for it to finish or stop it: two processes on one stage would overwrite each other's outputs"
+        ) from None
+    try:
+        return _run_locked(stage_dir, name, config, list(inputs), fn, force, set(keep))
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    stage_dir: Path, name: str, config: Any, inputs: list[str | Path], fn: Callable[[Path], Any], force: bool, keep: set[str]
+) -> bool:
     digest = fingerprint(config, inputs)
     state = stage_state(stage_dir)
     if state is not None and state.get("hash") == digest and state.get("complete") and not force:
@@ -81,7 +126,7 @@ def run_stage(
         return False
     if state is not None and (state.get("hash") != digest or force):
         log.info("stage %s: %s, starting over", name, "forced" if force else "config or inputs changed")
-        _clear(stage_dir, set() if force else set(keep))
+        _clear(stage_dir, set() if force else keep)
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json(stage_dir / MARKER, {"stage": name, "hash": digest, "complete": False, "config": config})
     start = time.time()
