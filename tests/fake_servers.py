@@ -23,6 +23,11 @@ import pytest
 Reply = tuple[int, bytes, str]
 Behaviour = Callable[[int, str, dict], Reply | None]
 
+# How long a call against a failing server may take in a test that configures sub-second timeouts and
+# backoff. Loose on purpose: it tells "the configured timeout ended the wait" from "it waited for the
+# clients' defaults (30 or 60 s) or forever", and no machine load comes near it.
+GAVE_UP_WITHIN_S = 15.0
+
 
 def openai_reply(path: str, request: dict, text: str | None = None) -> Reply:
     """What an OpenAI-compatible server answers: ``text``, or by default the prompt echoed back, so
