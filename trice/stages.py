@@ -37,19 +37,27 @@ class StageBusy(RuntimeError):
     """Another process is running this stage of this run."""
 
 
-def stage_lock(stage_dir: Path) -> FileLock:
-    """The lock a process holds while it runs the stage in ``stage_dir``."""
-    return FileLock(stage_dir.parent / f".{stage_dir.name}.lock")
+def lock_path(stage_dir: Path) -> Path:
+    """Beside the stage directory, not in it, so no fingerprint of the stage's outputs sees it."""
+    return stage_dir.parent / f".{stage_dir.name}.lock"
 
 
-def stage_running(stage_dir: Path) -> bool:
-    """Whether another process holds the stage's lock now."""
-    lock = stage_lock(stage_dir)
-    if not Path(lock.lock_file).exists():
-        return False
+def _try_lock(stage_dir: Path) -> FileLock | None:
+    """The stage's lock, acquired; None when another process holds it."""
+    lock = FileLock(lock_path(stage_dir))
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        return None
+    return lock
+
+
+def stage_running(stage_dir: Path) -> bool:
+    """Whether another process holds the stage's lock now (no lock file: never run, so no)."""
+    if not lock_path(stage_dir).exists():
+        return False
+    lock = _try_lock(stage_dir)
+    if lock is None:
         return True
     lock.release()
     return False
@@ -102,37 +110,30 @@ def run_stage(
     module docstring); ``force`` starts over from an empty directory.
     """
     stage_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = stage_lock(stage_dir)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    lock = _try_lock(stage_dir)
+    if lock is None:
         raise StageBusy(
-            f"{stage_dir}: stage {name} is being run by another process (it holds {lock.lock_file}); "
+            f"{stage_dir}: stage {name} is being run by another process (it holds {lock_path(stage_dir)}); "
             "wait for it to finish or stop it: two processes on one stage would overwrite each other's outputs"
-        ) from None
+        )
     try:
-        return _run_locked(stage_dir, name, config, list(inputs), fn, force, set(keep))
+        inputs = list(inputs)
+        digest = fingerprint(config, inputs)
+        state = stage_state(stage_dir)
+        if state is not None and state.get("hash") == digest and state.get("complete") and not force:
+            log.info("stage %s: up to date, skipped", name)
+            return False
+        if state is not None and (state.get("hash") != digest or force):
+            log.info("stage %s: %s, starting over", name, "forced" if force else "config or inputs changed")
+            _clear(stage_dir, set() if force else set(keep))
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json(stage_dir / MARKER, {"stage": name, "hash": digest, "complete": False, "config": config})
+        start = time.time()
+        fn(stage_dir)
+        write_json(
+            stage_dir / MARKER,
+            {"stage": name, "hash": digest, "complete": True, "config": config, "seconds": round(time.time() - start, 1)},
+        )
+        return True
     finally:
         lock.release()
-
-
-def _run_locked(
-    stage_dir: Path, name: str, config: Any, inputs: list[str | Path], fn: Callable[[Path], Any], force: bool, keep: set[str]
-) -> bool:
-    digest = fingerprint(config, inputs)
-    state = stage_state(stage_dir)
-    if state is not None and state.get("hash") == digest and state.get("complete") and not force:
-        log.info("stage %s: up to date, skipped", name)
-        return False
-    if state is not None and (state.get("hash") != digest or force):
-        log.info("stage %s: %s, starting over", name, "forced" if force else "config or inputs changed")
-        _clear(stage_dir, set() if force else keep)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    write_json(stage_dir / MARKER, {"stage": name, "hash": digest, "complete": False, "config": config})
-    start = time.time()
-    fn(stage_dir)
-    write_json(
-        stage_dir / MARKER,
-        {"stage": name, "hash": digest, "complete": True, "config": config, "seconds": round(time.time() - start, 1)},
-    )
-    return True
