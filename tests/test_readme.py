@@ -65,3 +65,41 @@ def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None
     results = read_json(tmp_path / "demo" / "report" / "results.json")
     assert list(results["rows"]) == plan.recipe.settings and "trice-all" in results["rows"]
     assert (tmp_path / "demo" / "report" / "report.md").read_text().count("| ") > 10
+
+
+# The README's result tables are typed by hand from the committed results: they must say what the files say.
+README_SETTINGS = {
+    "zero-shot": "zero-shot", "SFT 0% tool": "sft-0", "SFT 100% tool": "sft-100", "TRICE-I": "trice-i",
+    "TRICE-II (stage II alone)": "trice-ii", "TRICE-ALL (rank loss)": "trice-all", "TRICE-ALL": "trice-all",
+    "TRICE-ALL (DPO)": "trice-all-dpo",
+}
+
+
+def _tables(first_column: str) -> list[list[list[str]]]:
+    """Every Markdown table of the README whose header's second cell is ``first_column``, as rows of cells."""
+    tables, current = [], None
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells and current is None and len(cells) > 1 and cells[1] == first_column:
+            current = []
+        elif cells and current is not None and not set(line) <= set("|-"):
+            current.append(cells)
+        elif not cells and current is not None:
+            tables.append(current)
+            current = None
+    return tables
+
+
+def _expected(rows: dict, datasets: list[str]) -> dict[str, list[str]]:
+    return {s: [f"{100 * r[ds]:.1f}" for ds in datasets] + [f"{100 * r['avg']:.1f}", f"{100 * r['tool_rate']:.0f}%"] for s, r in rows.items()}
+
+
+def test_readme_result_tables_match_the_committed_results() -> None:
+    math_rows = read_json(REPO / "bench" / "results" / "math.json")["rows"]
+    (math_table,) = _tables("ASDiv")
+    assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math_rows, ["asdiv", "svamp", "gsm8k"])
+    eight = read_json(REPO / "bench" / "results" / "eight_sets.json")
+    sets = ["webq", "nq", "triviaqa", "trex", "xquad-zh", "asdiv", "svamp", "gsm8k"]
+    mix_table, split_table = _tables("WebQ")
+    for table, half in ((mix_table, "mix"), (split_table, "split")):
+        assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], sets), half
