@@ -95,7 +95,7 @@ def _mismatch(name: str, bad: Sequence[tuple[Chunk, Path, str]]) -> ModelIntegri
 
 
 def _append(path: Path, out: BinaryIO, feed: Callable[[bytes], object], bar: tqdm) -> tuple[int, str]:
-    """Copy ``path`` onto ``out`` block by block, also into ``feed`` (the whole file's hash); the part's own (size, sha256)."""
+    """Copy ``path`` onto ``out`` block by block, also feeding the whole file's hash; the part's (size, sha256)."""
     own, size = hashlib.sha256(), 0
     with open(path, "rb") as part:
         while block := part.read(_BLOCK):
