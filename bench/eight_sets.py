@@ -16,6 +16,11 @@ Each finished run's ``report/`` directory is committed under bench/results/ (``m
 ``split-qa/``, ``split-lama/``, ``split-mlqa/``), which are this script's defaults, so the tables
 can be rebuilt from the repository alone.
 
+No per-question results are kept in the committed reports, so every accuracy's 95% interval is
+binomial (Wilson) and each average's comes from the summed per-set variances; ``unpaired`` compares
+TRICE-ALL and TRICE-I with TRICE-I and each baseline from the accuracies alone, and ``split_vs_mix``
+each trained setting's two halves (``interval_method`` says how).
+
 Prints the result JSON and a one-line summary; writes bench/results/eight_sets.json and a Markdown
 table next to it.
 """
@@ -29,6 +34,7 @@ from typing import Any
 
 from trice.io import read_json, write_json, write_text
 from trice.report import markdown_table
+from trice.run_intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, comparison_table, unpaired_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = {
@@ -85,7 +91,15 @@ def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...
             "tool_rate": sum(rates[setting][ds] * sizes[ds] for ds in have) / n,
             "n_sets": len(have),
         }
-    return {"rows": table, "tool_rate_by_dataset": {s: {ds: rates[s][ds] for ds in order if ds in rates[s]} for s in table}, "test_sizes": {ds: sizes[ds] for ds in order}}
+    table_rates = {s: {ds: rates[s][ds] for ds in order if ds in rates[s]} for s in table}
+    test_sizes = {ds: sizes[ds] for ds in order}
+    return {
+        "rows": table,
+        "tool_rate_by_dataset": table_rates,
+        "test_sizes": test_sizes,
+        "intervals": binomial_rows(table, table_rates, test_sizes),
+        "unpaired": unpaired_rows(table, test_sizes, comparison_pairs(list(table), ("trice-i", *BASELINES[::-1]))),
+    }
 
 
 def _load(path: Path, missing: list[str]) -> dict[str, Any] | None:
@@ -97,6 +111,15 @@ def _load(path: Path, missing: list[str]) -> dict[str, Any] | None:
 
 def _rel(path: Path) -> str:
     return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
+
+
+def split_vs_mix(halves: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each trained setting's SPLIT accuracy minus its MIX accuracy (unpaired), where both halves have it."""
+    if set(halves) != {"split", "mix"}:
+        return {}
+    trained = [s for s in SETTINGS if s != "zero-shot" and all(s in halves[h]["rows"] for h in halves)]
+    rows = {f"{s} ({h})": halves[h]["rows"][s] for s in trained for h in ("split", "mix")}
+    return unpaired_rows(rows, halves["mix"]["test_sizes"], [(f"{s} (split)", f"{s} (mix)") for s in trained])
 
 
 def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
@@ -126,6 +149,8 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
         "missing": missing,
         "sources": {"mix": _rel(mix), "split": {t: _rel(p) for t, p in split.items()}, "zero-shot": "the MIX run's zero-shot row, for both halves"},
         **halves,
+        "split_vs_mix": split_vs_mix(halves),
+        "interval_method": BINOMIAL_METHOD,
         "recipes": recipes,
     }
     mix_rows = halves.get("mix", {}).get("rows", {})
@@ -133,6 +158,7 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
         result["acceptance"] = {
             "trice-all (mix) avg": mix_rows["trice-all"]["avg"],
             "beats": {b: mix_rows["trice-all"]["avg"] > mix_rows[b]["avg"] for b in BASELINES},
+            "beyond_noise": {b: halves["mix"]["unpaired"][f"trice-all vs {b}"]["avg"]["verdict"] for b in BASELINES},
         }
     return result
 
@@ -144,11 +170,17 @@ def markdown(result: dict[str, Any]) -> str:
     for half in ("split", "mix"):
         if half in result:
             sizes = ", ".join(f"{ds} {n}" for ds, n in result[half]["test_sizes"].items())
-            lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % (tool-use rate).", ""]
+            lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % [95% interval] (tool-use rate).", ""]
             named = {s: s if r["n_sets"] == len(TEST_SETS) else f"{s} ({r['n_sets']} of {len(TEST_SETS)} sets)" for s, r in result[half]["rows"].items()}
             rows = {named[s]: {k: v for k, v in r.items() if k != "n_sets"} for s, r in result[half]["rows"].items()}
             rates = {named[s]: r for s, r in result[half]["tool_rate_by_dataset"].items()}
-            lines.append(markdown_table(rows, rates))
+            intervals = {named[s]: r for s, r in result[half]["intervals"].items()}
+            lines.append(markdown_table(rows, rates, intervals))
+            if result[half]["unpaired"]:
+                lines += ["", "Accuracy differences, first setting minus second, points [95% interval]:", "", *comparison_table(result[half]["unpaired"], list(result[half]["test_sizes"]))]
+    if result["split_vs_mix"]:
+        lines += ["", "## SPLIT minus MIX", "", "Points [95% interval]:", "", *comparison_table(result["split_vs_mix"], list(TEST_SETS))]
+    lines += ["", f"Intervals: {result['interval_method']}."]
     return "\n".join(lines) + "\n"
 
 
