@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from trice.io import read_json, write_json
+from trice.run_intervals import per_question
 
 SPEC = importlib.util.spec_from_file_location("eight_sets", Path(__file__).resolve().parents[1] / "bench" / "eight_sets.py")
 bench = importlib.util.module_from_spec(SPEC)
@@ -27,6 +28,17 @@ def _results(sets: list[str], settings: list[str], acc: dict[str, float], n_test
         "rows": {s: {ds: acc[s] for ds in sets} | {"avg": acc[s]} for s in settings},
         "tool_rate_by_dataset": {s: {ds: 0.0 if s == "zero-shot" else 1.0 for ds in sets} for s in settings},
     }
+
+
+def _with_answers(results: dict) -> dict:
+    """The results with the per-question record a report writes: each setting right on the first
+    ``round(accuracy * n)`` questions of every set, so a better setting is right on a superset."""
+    sizes = {ds: d["test_used"] for ds, d in results["config"]["splits"]["datasets"].items()}
+    judged = {
+        s: {ds: {f"{ds}-{i:03d}": (i < round(row[ds] * n), s != "zero-shot") for i in range(n)} for ds, n in sizes.items()}
+        for s, row in results["rows"].items()
+    }
+    return results | {"per_question": per_question(judged)}
 
 
 ALL = ["zero-shot", "sft-0", "sft-100", "trice-i", "trice-all"]
@@ -62,7 +74,7 @@ def test_complete_tables_take_zero_shot_from_mix_and_judge_acceptance(tmp_path: 
     low, high = mix["intervals"]["trice-all"]["avg"]  # eight sets: the half-width shrinks by sqrt(8)
     assert high - low == pytest.approx(2 * 1.96 * (0.21 * 0.79 / 300 / 8) ** 0.5, rel=1e-4)
     assert mix["intervals"]["sft-100"]["tool_rate"] == [1.0, 1.0]
-    assert list(mix["unpaired"])[:2] == ["trice-all vs trice-i", "trice-all vs sft-100"]
+    assert list(mix["differences"])[:2] == ["trice-all vs trice-i", "trice-all vs sft-100"]
     assert result["split_vs_mix"]["trice-all (split) vs trice-all (mix)"]["avg"]["difference"] == pytest.approx(-0.01)
     table = bench.markdown(result)
     assert f"| trice-all | 21.0 [{100 * mix['intervals']['trice-all']['webq'][0]:.1f}, " in table
@@ -109,3 +121,21 @@ def test_the_committed_result_is_what_the_script_builds_from_the_committed_runs(
     committed = read_json(results / "eight_sets.json")
     for key in ("split", "mix", "split_vs_mix", "interval_method", "acceptance"):
         assert json.loads(json.dumps(rebuilt[key])) == committed[key], key
+
+
+def test_recorded_per_question_results_are_bootstrapped_and_paired(tmp_path: Path) -> None:
+    """TRICE-ALL right on a superset of TRICE-I's questions, 2 points more per set: unpaired, that is
+    inside the noise; paired, only the 6 questions per set where they differ count, and it is not."""
+    binomial = bench.build(*_write_all(tmp_path / "binomial"))
+    assert binomial["mix"]["differences"]["trice-all vs trice-i"]["avg"]["verdict"] == "no difference"
+    tasks = {t: _with_answers(_results(sets, ALL if t == "math" else ALL[1:], {s: a - 0.01 for s, a in ACC.items()})) for t, sets in TASK_SETS.items()}
+    mix = _with_answers(_results([d for s in TASK_SETS.values() for d in s], ALL, ACC))
+    result = bench.build(*_write_all(tmp_path / "paired", mix=mix, **tasks))
+    assert result["interval_method"].startswith("95% percentile bootstrap over test questions, 2,000 resamples, seed 0")
+    paired = result["mix"]["differences"]["trice-all vs trice-i"]
+    assert paired["avg"]["difference"] == pytest.approx(0.02) and paired["avg"]["verdict"] == "higher"
+    assert result["mix"]["intervals"]["zero-shot"]["tool_rate"] == [0.0, 0.0]
+    assert result["split_vs_mix"]["trice-all (split) vs trice-all (mix)"]["avg"]["verdict"] == "lower"  # 1 point less on every set
+    tasks["qa"].pop("per_question")  # one run without the record: every table falls back to binomial intervals
+    mixed = bench.build(*_write_all(tmp_path / "mixed", mix=mix, **tasks))
+    assert mixed["interval_method"] == binomial["interval_method"] and mixed["mix"]["intervals"] == binomial["mix"]["intervals"]

@@ -117,4 +117,4 @@ def test_readme_result_tables_match_the_committed_results() -> None:
     for table, half in ((mix_table, "mix"), (split_table, "split")):
         assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], eight[half]["intervals"], sets), half
     (eight_pairs,) = _tables("MIX")
-    assert _pairs(eight_pairs) == {k: [difference_text(eight[h]["unpaired"][k]["avg"]) for h in ("mix", "split")] for k in eight["mix"]["unpaired"]}
+    assert _pairs(eight_pairs) == {k: [difference_text(eight[h]["differences"][k]["avg"]) for h in ("mix", "split")] for k in eight["mix"]["differences"]}

@@ -11,7 +11,7 @@ from trice import evaluate
 from trice.io import DataError, read_json, write_json, write_jsonl
 from trice.pipeline import plan_recipe
 from trice.report import _stage_two_markdown, write_report
-from trice.run_intervals import interval_text, paired_rows, read_judged
+from trice.run_intervals import interval_text, judged_from_record, paired_rows, read_judged
 
 CANDIDATES = {"n": 2, "strategy": "paper", "states": {"True-Yes": 2}}
 
@@ -79,6 +79,7 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     assert "## Paired comparisons" in report
     assert "| trice-all vs trice-i | " + " | ".join(["+0.0 [+0.0, +0.0] no difference"] * 4) + " |" in report
     assert "| trice-i vs sft-100 | +25.0 [" in report and report.count("higher |") == 2 * 4  # both against sft-100
+    assert judged_from_record(results["per_question"]) == read_judged(plan.run_dir, list(RIGHT), DATASETS)  # kept for bench/
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
 

@@ -2,8 +2,9 @@
 
 ``results.json`` follows the benchmark format:
 ``{"config": {...}, "rows": {"<setting>": {"<dataset>": accuracy, ..., "avg": a, "tool_rate": r}}}``,
-with ``"intervals"`` holding ``[low, high]`` (95%) under the same keys as ``"rows"``, and ``"paired"``
-the stage II settings' paired differences from TRICE-I and SFT 100% (:mod:`trice.run_intervals`).
+with ``"intervals"`` holding ``[low, high]`` (95%) under the same keys as ``"rows"``, ``"paired"``
+the stage II settings' paired differences from TRICE-I and SFT 100% (:mod:`trice.run_intervals`),
+and ``"per_question"`` every setting's right/wrong and tool use per test question.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trice.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
-from trice.run_intervals import comparison_pairs, interval_method, interval_rows, interval_text, paired_markdown, paired_rows, read_judged  # noqa: E402
+from trice.run_intervals import (  # noqa: E402
+    comparison_pairs,
+    interval_method,
+    interval_rows,
+    interval_text,
+    paired_markdown,
+    paired_rows,
+    per_question,
+    read_judged,
+)
 
 
 def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -233,6 +243,7 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "intervals": intervals,
         "paired": paired,
         "interval_method": interval_method(plan.recipe.seed),
+        "per_question": per_question(judged),
         "label_stats": label_stats,
         "probe": probe,
         "stage_two": stage_two,

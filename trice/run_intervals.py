@@ -59,6 +59,34 @@ def read_judged(run_dir: Path, settings: list[str], datasets: list[str]) -> Judg
     return judged
 
 
+def per_question(judged: Judged) -> dict[str, Any]:
+    """The per-question results in compact form for results.json, so that tables assembled from
+    recorded results (bench/) can still bootstrap and pair after the run directory is gone: each
+    dataset's question ids once, and per setting and dataset its ``correct`` and ``used_tool`` as
+    strings of 0/1 in that order. Every setting must have answered the same questions."""
+    first, by_first = next(iter(judged.items()))
+    ids = {ds: sorted(answers, key=str) for ds, answers in by_first.items()}
+    for setting, by_ds in judged.items():
+        for ds, answers in by_ds.items():
+            if set(answers) != set(ids.get(ds, ())):
+                raise ValueError(f"{setting} and {first} were judged on different {ds} questions")
+    bits = lambda answers, ds, k: "".join("1" if answers[i][k] else "0" for i in ids[ds])  # noqa: E731
+    return {
+        "ids": ids,
+        "correct": {s: {ds: bits(a, ds, 0) for ds, a in by_ds.items()} for s, by_ds in judged.items()},
+        "used_tool": {s: {ds: bits(a, ds, 1) for ds, a in by_ds.items()} for s, by_ds in judged.items()},
+    }
+
+
+def judged_from_record(record: dict[str, Any]) -> Judged:
+    """:func:`per_question`'s record read back into the form :func:`read_judged` returns."""
+    ids = record["ids"]
+    return {
+        s: {ds: {i: (c == "1", u == "1") for i, c, u in zip(ids[ds], correct, record["used_tool"][s][ds], strict=True)} for ds, correct in by_ds.items()}
+        for s, by_ds in record["correct"].items()
+    }
+
+
 def _column(answers: dict[Any, tuple[bool, bool]], which: int) -> list[float]:
     return [float(v[which]) for v in answers.values()]
 
