@@ -136,6 +136,10 @@ def test_recorded_per_question_results_are_bootstrapped_and_paired(tmp_path: Pat
     assert paired["avg"]["difference"] == pytest.approx(0.02) and paired["avg"]["verdict"] == "higher"
     assert result["mix"]["intervals"]["zero-shot"]["tool_rate"] == [0.0, 0.0]
     assert result["split_vs_mix"]["trice-all (split) vs trice-all (mix)"]["avg"]["verdict"] == "lower"  # 1 point less on every set
+    mix_path, split = _write_all(tmp_path / "unfinished", mix=mix, **tasks)
+    split["mlqa"].unlink()  # a run not finished: pairs cover the sets both settings have
+    unfinished = bench.build(mix_path, split)["split"]["differences"]["trice-all vs zero-shot"]
+    assert "xquad-zh" not in unfinished and unfinished["avg"]["difference"] == pytest.approx(0.15)
     tasks["qa"].pop("per_question")  # one run without the record: every table falls back to binomial intervals
     mixed = bench.build(*_write_all(tmp_path / "mixed", mix=mix, **tasks))
     assert mixed["interval_method"] == binomial["interval_method"] and mixed["mix"]["intervals"] == binomial["mix"]["intervals"]

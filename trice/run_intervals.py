@@ -1,8 +1,9 @@
 """A run's uncertainty: 95% intervals of every accuracy and tool-use rate, and comparisons of the
 stage II settings against TRICE-I and SFT 100%.
 
-From a finished run's ``judged.jsonl`` files (:func:`read_judged`) the intervals are bootstrapped and
-the comparisons paired; from recorded results that hold only each accuracy and its number of test
+From a finished run's ``judged.jsonl`` files (:func:`read_judged`), or the compact copy of them a
+report keeps in results.json (:func:`per_question`, :func:`judged_from_record`), the intervals are
+bootstrapped and the comparisons paired; from recorded results that hold only each accuracy and its number of test
 questions (benchmark files whose run directories are gone) they are binomial and unpaired
 (:func:`binomial_rows`, :func:`unpaired_rows`). The statistics are :mod:`trice.stats`; this module
 lines results up by setting, dataset and question id, and formats what the reports show. Every
@@ -112,10 +113,13 @@ def comparison_pairs(settings: list[str], baselines: tuple[str, ...] = BASELINES
 
 
 def _aligned(judged: Judged, a: str, b: str) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Both settings' correctness per dataset, in the same question order."""
+    """Both settings' correctness per dataset both have (a run not finished lacks some), in the same
+    question order."""
     left: dict[str, list[float]] = {}
     right: dict[str, list[float]] = {}
     for ds, answers in judged[a].items():
+        if ds not in judged[b]:
+            continue
         other = judged[b][ds]
         if set(answers) != set(other):
             raise ValueError(f"{a} and {b} were judged on different {ds} questions ({len(answers)} and {len(other)} ids, {len(set(answers) ^ set(other))} not shared)")
@@ -125,7 +129,8 @@ def _aligned(judged: Judged, a: str, b: str) -> tuple[dict[str, list[float]], di
 
 
 def paired_rows(judged: Judged, pairs: list[tuple[str, str]], seed: int, n_resamples: int = N_RESAMPLES) -> dict[str, dict[str, dict[str, Any]]]:
-    """``"a vs b"`` -> per dataset and "avg": a's accuracy minus b's, its paired 95% interval and verdict."""
+    """``"a vs b"`` -> per dataset and "avg" (over the datasets both have): a's accuracy minus b's, its
+    paired 95% interval and verdict."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for a, b in pairs:
         diffs = paired_difference(*_aligned(judged, a, b), n_resamples, seed)
