@@ -95,3 +95,14 @@ def test_wilson_at_zero_is_not_of_zero_width() -> None:
 def test_bad_input_is_refused(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_counting_resamples_matches_drawing_question_indices() -> None:
+    """The bootstrap draws how often each distinct value is resampled; drawing question indices, the
+    textbook way, must give the same interval up to resampling noise."""
+    rng = np.random.default_rng(5)
+    values = (rng.random(300) < 0.3).astype(float)
+    index = rng.integers(0, values.size, size=(20000, values.size))
+    textbook = np.percentile(values[index].mean(axis=1), [2.5, 97.5])
+    interval = stats.bootstrap_share(values, n_resamples=20000)
+    assert interval.low == pytest.approx(textbook[0], abs=0.004) and interval.high == pytest.approx(textbook[1], abs=0.004)
