@@ -16,6 +16,13 @@ Each finished run's ``report/`` directory is committed under bench/results/ (``m
 ``split-qa/``, ``split-lama/``, ``split-mlqa/``), which are this script's defaults, so the tables
 can be rebuilt from the repository alone.
 
+Every accuracy gets its 95% interval, and ``differences`` compares TRICE-ALL and TRICE-I with TRICE-I
+and each baseline (``split_vs_mix``: each trained setting's two halves). Where every source's report
+recorded its per-question results (``per_question``), they are bootstrapped and the differences
+paired; the reports committed so far predate that record, so their intervals are binomial (Wilson)
+per set with each average's from the summed per-set variances, and the differences unpaired
+(``interval_method`` says which).
+
 Prints the result JSON and a one-line summary; writes bench/results/eight_sets.json and a Markdown
 table next to it.
 """
@@ -29,6 +36,18 @@ from typing import Any
 
 from trice.io import read_json, write_json, write_text
 from trice.report import markdown_table
+from trice.run_intervals import (
+    BINOMIAL_METHOD,
+    Judged,
+    binomial_rows,
+    comparison_pairs,
+    comparison_table,
+    interval_method,
+    interval_rows,
+    judged_from_record,
+    paired_rows,
+    unpaired_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = {
@@ -51,10 +70,12 @@ def _draw(results: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str
     return draw, used
 
 
-def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...]]) -> tuple[dict[str, Any], Judged | None]:
     """One table from several runs' results: ``sources`` maps a file name to its results; ``wanted``
-    maps the same name to the settings to take from it. Every source must draw its test sets alike."""
+    maps the same name to the settings to take from it. Every source must draw its test sets alike.
+    Also returns the table's per-question results where every source recorded them, else None."""
     rows: dict[str, dict[str, float]] = {}
+    answers: Judged | None = {} if all("per_question" in r for r in sources.values()) else None
     rates: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
     sized_by: dict[str, str] = {}
@@ -69,12 +90,15 @@ def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...
             if sizes.setdefault(ds, n) != n:
                 raise ValueError(f"{where}: {ds} has {n} test questions, {sized_by[ds]} has {sizes[ds]}")
             sized_by.setdefault(ds, where)
+        recorded = judged_from_record(results["per_question"]) if answers is not None else {}
         for setting in wanted[where]:
             if setting not in results["rows"]:
                 raise ValueError(f"{where}: no row {setting!r} (rows: {', '.join(results['rows'])})")
             row, by_ds = results["rows"][setting], results["tool_rate_by_dataset"][setting]
             rows.setdefault(setting, {}).update({ds: row[ds] for ds in used})
             rates.setdefault(setting, {}).update({ds: by_ds[ds] for ds in used})
+            if answers is not None:
+                answers.setdefault(setting, {}).update({ds: recorded[setting][ds] for ds in used})
     order = [ds for ds in TEST_SETS if ds in sizes]
     table = {}
     for setting in [s for s in SETTINGS if s in rows]:
@@ -85,7 +109,23 @@ def combine(sources: dict[str, dict[str, Any]], wanted: dict[str, tuple[str, ...
             "tool_rate": sum(rates[setting][ds] * sizes[ds] for ds in have) / n,
             "n_sets": len(have),
         }
-    return {"rows": table, "tool_rate_by_dataset": {s: {ds: rates[s][ds] for ds in order if ds in rates[s]} for s in table}, "test_sizes": {ds: sizes[ds] for ds in order}}
+    table_rates = {s: {ds: rates[s][ds] for ds in order if ds in rates[s]} for s in table}
+    test_sizes = {ds: sizes[ds] for ds in order}
+    half = {"rows": table, "tool_rate_by_dataset": table_rates, "test_sizes": test_sizes}
+    return half, None if answers is None else {s: answers[s] for s in table}
+
+
+def with_uncertainty(half: dict[str, Any], answers: Judged | None, seed: int) -> dict[str, Any]:
+    """The half's table with each accuracy's 95% interval and TRICE-ALL's and TRICE-I's differences
+    from TRICE-I and each baseline: bootstrapped and paired from per-question results where there are
+    some, else binomial and unpaired."""
+    pairs = comparison_pairs(list(half["rows"]), ("trice-i", *BASELINES[::-1]))
+    if answers is not None:
+        return half | {"intervals": interval_rows(answers, seed), "differences": paired_rows(answers, pairs, seed)}
+    return half | {
+        "intervals": binomial_rows(half["rows"], half["tool_rate_by_dataset"], half["test_sizes"]),
+        "differences": unpaired_rows(half["rows"], half["test_sizes"], pairs),
+    }
 
 
 def _load(path: Path, missing: list[str]) -> dict[str, Any] | None:
@@ -99,15 +139,31 @@ def _rel(path: Path) -> str:
     return str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else str(path)
 
 
+def split_vs_mix(halves: dict[str, Any], answers: dict[str, Judged | None], seed: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each trained setting's SPLIT accuracy minus its MIX accuracy where both halves have it: paired
+    where both halves have per-question results (the same questions), else unpaired."""
+    if set(halves) != {"split", "mix"}:
+        return {}
+    trained = [s for s in SETTINGS if s != "zero-shot" and all(s in halves[h]["rows"] for h in halves)]
+    pairs = [(f"{s} (split)", f"{s} (mix)") for s in trained]
+    split_answers, mix_answers = answers.get("split"), answers.get("mix")
+    if split_answers is not None and mix_answers is not None:
+        judged = {f"{s} ({h})": a[s] for s in trained for h, a in (("split", split_answers), ("mix", mix_answers))}
+        return paired_rows(judged, pairs, seed)
+    rows = {f"{s} ({h})": halves[h]["rows"][s] for s in trained for h in ("split", "mix")}
+    return unpaired_rows(rows, halves["mix"]["test_sizes"], pairs)
+
+
 def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
     """The benchmark result from the MIX run's results and each SPLIT task's results."""
     missing: list[str] = []
     mix_results = _load(mix, missing)
     split_results = {task: r for task, path in split.items() if (r := _load(path, missing)) is not None}
     halves: dict[str, Any] = {}
+    answers: dict[str, Judged | None] = {}
     recipes: dict[str, Any] = {}
     if mix_results is not None:
-        halves["mix"] = combine({_rel(mix): mix_results}, {_rel(mix): SETTINGS})
+        halves["mix"], answers["mix"] = combine({_rel(mix): mix_results}, {_rel(mix): SETTINGS})
         recipes["mix"] = mix_results["config"]["recipe"]
     split_sources = {_rel(split[t]): r for t, r in split_results.items()}
     split_wanted = {_rel(split[t]): tuple(s for s in SETTINGS if s in r["rows"] and s != "zero-shot") for t, r in split_results.items()}
@@ -115,8 +171,14 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
         split_sources[_rel(mix)] = mix_results
         split_wanted[_rel(mix)] = ("zero-shot",)
     if split_sources:
-        halves["split"] = combine(split_sources, split_wanted)
+        halves["split"], answers["split"] = combine(split_sources, split_wanted)
         recipes["split"] = {t: r["config"]["recipe"] for t, r in split_results.items()}
+    loaded = [r for r in (mix_results, *split_results.values()) if r is not None]
+    seed = loaded[0]["config"]["recipe"]["seed"] if loaded else 0  # every source drew with the same seed (combine checks)
+    bootstrap = bool(halves) and all(a is not None for a in answers.values())
+    if not bootstrap:  # one method for the whole result: binomial wherever a single source lacks the record
+        answers = {h: None for h in answers}
+    halves = {h: with_uncertainty(half, answers[h], seed) for h, half in halves.items()}
     complete = not missing and all(
         set(h["rows"]) == set(SETTINGS) and all(r["n_sets"] == len(TEST_SETS) for r in h["rows"].values())
         for h in halves.values()
@@ -126,6 +188,8 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
         "missing": missing,
         "sources": {"mix": _rel(mix), "split": {t: _rel(p) for t, p in split.items()}, "zero-shot": "the MIX run's zero-shot row, for both halves"},
         **halves,
+        "split_vs_mix": split_vs_mix(halves, answers, seed),
+        "interval_method": interval_method(seed) if bootstrap else BINOMIAL_METHOD,
         "recipes": recipes,
     }
     mix_rows = halves.get("mix", {}).get("rows", {})
@@ -133,6 +197,7 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
         result["acceptance"] = {
             "trice-all (mix) avg": mix_rows["trice-all"]["avg"],
             "beats": {b: mix_rows["trice-all"]["avg"] > mix_rows[b]["avg"] for b in BASELINES},
+            "beyond_noise": {b: halves["mix"]["differences"][f"trice-all vs {b}"]["avg"]["verdict"] for b in BASELINES},
         }
     return result
 
@@ -144,11 +209,17 @@ def markdown(result: dict[str, Any]) -> str:
     for half in ("split", "mix"):
         if half in result:
             sizes = ", ".join(f"{ds} {n}" for ds, n in result[half]["test_sizes"].items())
-            lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % (tool-use rate).", ""]
+            lines += ["", f"## {half.upper()}", "", f"Test questions: {sizes}.", "", "Cells: accuracy % [95% interval] (tool-use rate).", ""]
             named = {s: s if r["n_sets"] == len(TEST_SETS) else f"{s} ({r['n_sets']} of {len(TEST_SETS)} sets)" for s, r in result[half]["rows"].items()}
             rows = {named[s]: {k: v for k, v in r.items() if k != "n_sets"} for s, r in result[half]["rows"].items()}
             rates = {named[s]: r for s, r in result[half]["tool_rate_by_dataset"].items()}
-            lines.append(markdown_table(rows, rates))
+            intervals = {named[s]: r for s, r in result[half]["intervals"].items()}
+            lines.append(markdown_table(rows, rates, intervals))
+            if result[half]["differences"]:
+                lines += ["", "Accuracy differences, first setting minus second, points [95% interval]:", "", *comparison_table(result[half]["differences"], list(result[half]["test_sizes"]))]
+    if result["split_vs_mix"]:
+        lines += ["", "## SPLIT minus MIX", "", "Points [95% interval]:", "", *comparison_table(result["split_vs_mix"], list(TEST_SETS))]
+    lines += ["", f"Intervals: {result['interval_method']}."]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,10 @@ The result file is also the benchmark's lab notebook: its hand-written ``notes``
 ``tries`` gains one entry per distinct stage II configuration run (the recipe's stage II sections,
 the stage II rows and the checkpoints chosen), so what was tried before a result stays on record.
 ``--results`` records a finished run's ``results.json`` instead of running the recipe.
+
+Every accuracy gets its 95% interval: a run's report bootstraps them from its per-question results
+(``intervals``, ``paired``); results recorded before reports held them get binomial intervals and
+unpaired comparisons from the accuracies and test sizes alone (``interval_method`` says which).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.io import read_json, write_json
+from trice.run_intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, interval_text, unpaired_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_TWO_SECTIONS = ("dev", "candidates", "score", "rlef", "trice_ii", "dpo")
@@ -34,6 +39,20 @@ def stage_two_try(results: dict[str, Any]) -> dict[str, Any] | None:
         "rows": rows,
         "best_step": {s: sel["best_step"] for s, sel in stage_two["selection"].items()},
         "dev_accuracy": {s: sel["best_accuracy"] for s, sel in stage_two["selection"].items()},
+    }
+
+
+def with_intervals(results: dict[str, Any]) -> dict[str, Any]:
+    """The results, with binomial intervals and unpaired comparisons added where the run's report
+    did not bootstrap them (it predates them)."""
+    if "intervals" in results:
+        return results
+    sizes = {ds: d["test_used"] for ds, d in results["config"]["splits"]["datasets"].items()}
+    rows = results["rows"]
+    return results | {
+        "intervals": binomial_rows(rows, results["tool_rate_by_dataset"], sizes),
+        "unpaired": unpaired_rows(rows, sizes, comparison_pairs(list(rows))),
+        "interval_method": BINOMIAL_METHOD,
     }
 
 
@@ -60,13 +79,13 @@ def main() -> None:
 
         results = read_json(run_plan(plan_recipe(args.recipe)) / "results.json")
     output = Path(args.output)
-    results = record(results, read_json(output) if output.is_file() else {})
+    results = record(with_intervals(results), read_json(output) if output.is_file() else {})
     write_json(output, results)
     rows = results["rows"]
     print(json.dumps(rows))
     print(
         "math benchmark: "
-        + ", ".join(f"{s} avg {100 * r['avg']:.1f}% (tool {100 * r['tool_rate']:.0f}%)" for s, r in rows.items())
+        + ", ".join(f"{s} avg {100 * r['avg']:.1f}% {interval_text(*results['intervals'][s]['avg'])} (tool {100 * r['tool_rate']:.0f}%)" for s, r in rows.items())
         + f" -> {args.output}"
     )
 

@@ -12,6 +12,7 @@ import yaml
 
 from trice.cli import main
 from trice.io import read_json, read_jsonl
+from trice.run_intervals import difference_text, interval_text
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -67,7 +68,9 @@ def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None
     assert (tmp_path / "demo" / "report" / "report.md").read_text().count("| ") > 10
 
 
-# The README's result tables are typed by hand from the committed results: they must say what the files say.
+# The README's result tables are typed by hand from the committed results: they must say what the files say,
+# intervals and comparisons included (tests/test_eight_sets.py and test_bench_record.py check the files against
+# what the benchmark scripts compute from the committed runs).
 README_SETTINGS = {
     "zero-shot": "zero-shot", "SFT 0% tool": "sft-0", "SFT 100% tool": "sft-100", "TRICE-I": "trice-i",
     "TRICE-II (stage II alone)": "trice-ii", "TRICE-ALL (rank loss)": "trice-all", "TRICE-ALL": "trice-all",
@@ -90,16 +93,28 @@ def _tables(first_column: str) -> list[list[list[str]]]:
     return tables
 
 
-def _expected(rows: dict, datasets: list[str]) -> dict[str, list[str]]:
-    return {s: [f"{100 * r[ds]:.1f}" for ds in datasets] + [f"{100 * r['avg']:.1f}", f"{100 * r['tool_rate']:.0f}%"] for s, r in rows.items()}
+def _expected(rows: dict, intervals: dict, datasets: list[str]) -> dict[str, list[str]]:
+    """Each row's cells as the README writes them: accuracy and its 95% interval, the average and its
+    interval, the tool-use rate."""
+    acc = lambda s, k: f"{100 * rows[s][k]:.1f} {interval_text(*intervals[s][k])}"  # noqa: E731
+    return {s: [acc(s, ds) for ds in datasets] + [acc(s, "avg"), f"{100 * r['tool_rate']:.0f}%"] for s, r in rows.items()}
+
+
+def _pairs(table: list[list[str]]) -> dict[str, list[str]]:
+    """A comparison table's rows keyed as the results key them: "TRICE-I vs SFT 100% tool" -> "trice-i vs sft-100"."""
+    return {" vs ".join(README_SETTINGS[name] for name in r[0].split(" vs ")): r[1:] for r in table}
 
 
 def test_readme_result_tables_match_the_committed_results() -> None:
-    math_rows = read_json(REPO / "bench" / "results" / "math.json")["rows"]
+    math = read_json(REPO / "bench" / "results" / "math.json")
     (math_table,) = _tables("ASDiv")
-    assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math_rows, ["asdiv", "svamp", "gsm8k"])
+    assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math["rows"], math["intervals"], ["asdiv", "svamp", "gsm8k"])
+    (math_pairs,) = _tables("avg difference")
+    assert _pairs(math_pairs) == {k: [difference_text(d["avg"])] for k, d in math["unpaired"].items()}
     eight = read_json(REPO / "bench" / "results" / "eight_sets.json")
     sets = ["webq", "nq", "triviaqa", "trex", "xquad-zh", "asdiv", "svamp", "gsm8k"]
     mix_table, split_table = _tables("WebQ")
     for table, half in ((mix_table, "mix"), (split_table, "split")):
-        assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], sets), half
+        assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], eight[half]["intervals"], sets), half
+    (eight_pairs,) = _tables("MIX")
+    assert _pairs(eight_pairs) == {k: [difference_text(eight[h]["differences"][k]["avg"]) for h in ("mix", "split")] for k in eight["mix"]["differences"]}

@@ -1,7 +1,10 @@
 """The run's report: ``results.json`` (machine-readable), ``report.md`` (tables), PNG plots.
 
 ``results.json`` follows the benchmark format:
-``{"config": {...}, "rows": {"<setting>": {"<dataset>": accuracy, ..., "avg": a, "tool_rate": r}}}``.
+``{"config": {...}, "rows": {"<setting>": {"<dataset>": accuracy, ..., "avg": a, "tool_rate": r}}}``,
+with ``"intervals"`` holding ``[low, high]`` (95%) under the same keys as ``"rows"``, ``"paired"``
+the stage II settings' paired differences from TRICE-I and SFT 100% (:mod:`trice.run_intervals`),
+and ``"per_question"`` every setting's right/wrong and tool use per test question.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trice.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
+from trice.run_intervals import (  # noqa: E402
+    comparison_pairs,
+    interval_method,
+    interval_rows,
+    interval_text,
+    paired_markdown,
+    paired_rows,
+    per_question,
+    read_judged,
+)
 
 
 def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -30,18 +43,31 @@ def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict
     return rows
 
 
-def markdown_table(rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]] | None = None) -> str:
-    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%). A row without
-    a dataset some other row has (a run not finished yet) shows "-" there."""
+def _with_interval(text: str, intervals: dict[str, dict[str, list[float]]] | None, setting: str, key: str) -> str:
+    """``text`` followed by the 95% interval of ``setting``'s ``key`` where one is known."""
+    interval = (intervals or {}).get(setting, {}).get(key)
+    return text if interval is None else f"{text} {interval_text(*interval)}"
+
+
+def markdown_table(
+    rows: dict[str, dict[str, float]],
+    tool_rates: dict[str, dict[str, float]] | None = None,
+    intervals: dict[str, dict[str, list[float]]] | None = None,
+) -> str:
+    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%), each with its 95%
+    interval where ``intervals`` (keyed like ``rows``) has one. A row without a dataset some other row
+    has (a run not finished yet) shows "-" there."""
     datasets = list(dict.fromkeys(k for r in rows.values() for k in r if k not in ("avg", "tool_rate")))
     head = "| setting | " + " | ".join(datasets) + " | avg | tool use |"
     lines = [head, "|" + "---|" * (len(datasets) + 3)]
     for setting, r in rows.items():
         cells = [
-            "-" if ds not in r else f"{100 * r[ds]:.1f}" + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
+            "-" if ds not in r else _with_interval(f"{100 * r[ds]:.1f}", intervals, setting, ds) + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
             for ds in datasets
         ]
-        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {100 * r['avg']:.1f} | {100 * r['tool_rate']:.1f}% |")
+        avg = _with_interval(f"{100 * r['avg']:.1f}", intervals, setting, "avg")
+        tool = _with_interval(f"{100 * r['tool_rate']:.1f}%", intervals, setting, "tool_rate")
+        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {avg} | {tool} |")
     return "\n".join(lines)
 
 
@@ -207,10 +233,17 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
     stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == "sft"}
     stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two}
     stage_two = stage_two_summary(run, settings)
+    judged = read_judged(run, settings, datasets)
+    intervals = interval_rows(judged, plan.recipe.seed)
+    paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
         "tool_rate_by_dataset": tool_rates,
+        "intervals": intervals,
+        "paired": paired,
+        "interval_method": interval_method(plan.recipe.seed),
+        "per_question": per_question(judged),
         "label_stats": label_stats,
         "probe": probe,
         "stage_two": stage_two,
@@ -238,14 +271,16 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "",
         "## Accuracy (%) and tool use",
         "",
-        "Cells: accuracy (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in the paper.",
+        "Cells: accuracy [95% interval] (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in "
+        f"the paper. Intervals: {interval_method(plan.recipe.seed)}.",
         "",
-        markdown_table(rows, tool_rates),
+        markdown_table(rows, tool_rates, intervals),
         "",
         "![accuracy](accuracy.png)",
         "",
         "![tool use](tool_rate.png)",
         "",
+        *paired_markdown(paired, datasets, plan.recipe.seed),
         "## Data",
         "",
         "| dataset | split | train questions | test questions |",
