@@ -37,10 +37,10 @@ formula). How the B groups of a forward, and the SFT term's tokens, are reduced 
 
     where ``scores`` hold every candidate of the whole device batch and ``logit_label`` is
     ``[B * k, L]``, L the padded width of all the batch's prompt+response sequences; its README runs
-    ``--per_device_train_batch_size 8 --rrhf_weight 1``: 8 groups per device batch (``train()``
-    then sets ``gradient_accumulation_steps = batch_size // per_device_train_batch_size`` = 128 // 8 =
-    16, whatever ``--gradient_accumulation_steps 32`` said). Here L is the longest prompt+response
-    of the forward's groups (``padded_length``).
+    ``--per_device_train_batch_size 8 --rrhf_weight 1`` (the code's default weight is 100): 8
+    groups per device batch (``train()`` then sets ``gradient_accumulation_steps = batch_size //
+    per_device_train_batch_size`` = 128 // 8 = 16, whatever ``--gradient_accumulation_steps 32``
+    said). Here L is the longest prompt+response of the forward's groups (``padded_length``).
 ``paper``
     the equation as written: the rank term and the SFT term (summed over the best response's
     tokens) both *summed* over the groups.
