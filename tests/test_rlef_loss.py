@@ -192,3 +192,85 @@ def test_rlef_loss_combines_parts():
         assert parts["rank"].item() == pytest.approx(loop_rank_loss(p, rewards.tolist()), abs=1e-5)
         assert parts["sft"].item() == pytest.approx(nll, abs=1e-6)
         assert loss.item() == pytest.approx(alpha * parts["rank"].item() + nll, abs=1e-5)
+
+
+# ---- reductions over a forward's groups ----------------------------------------------------------
+
+
+def loop_rlef(logps, mask, rewards, group_mask, alpha, reduction, ties, padded_length, margin=0.0, lp=1.0):
+    """The three reductions written out group by group, candidate by candidate, token by token.
+
+    group_mean: mean_b [alpha * R_b + token-mean NLL of b's best];  paper: sum_b [alpha * R_b + summed NLL];
+    released: alpha * sum_b R_b + (sum_b summed NLL of b's best) / (B * padded_length)."""
+    B, K, T = logps.shape
+    ranks, sfts = [], []
+    for b in range(B):
+        real = [i for i in range(K) if group_mask[b, i]]
+        tokens = {i: [logps[b, i, t].item() for t in range(T) if mask[b, i, t]] for i in real}
+        p = [sum(tokens[i]) / max(len(tokens[i]), 1) ** lp for i in real]
+        ranks.append(loop_rank_loss(p, [rewards[b, i].item() for i in real], margin))
+        top = max(rewards[b, i].item() for i in real)
+        best = [i for i in real if rewards[b, i].item() == top]
+        best = best[:1] if ties == "first" else best
+        nll = [-sum(tokens[i]) / (max(len(tokens[i]), 1) if reduction == "group_mean" else 1) for i in best]
+        sfts.append(sum(nll) / len(nll))
+    if reduction == "group_mean":
+        rank, sft = sum(ranks) / B, sum(sfts) / B
+    elif reduction == "paper":
+        rank, sft = sum(ranks), sum(sfts)
+    else:
+        rank, sft = sum(ranks), sum(sfts) / (B * padded_length)
+    return alpha * rank + sft, rank, sft
+
+
+def _random_groups(seed: int):
+    """Three groups of up to five candidates: right padding, a masked candidate slot, a reward tie."""
+    g = torch.Generator().manual_seed(seed)
+    B, K, T = 3, 5, 7
+    lengths = torch.randint(1, T + 1, (B, K), generator=g)
+    mask = torch.arange(T) < lengths.unsqueeze(-1)
+    logps = -torch.rand(B, K, T, generator=g) * 4 * mask + 9.0 * ~mask  # junk beyond the mask on purpose
+    rewards = torch.randint(0, 4, (B, K), generator=g).float() * 5
+    rewards[0, 2] = rewards[0, 0] = 20.0  # a tie for the best
+    group_mask = torch.ones(B, K, dtype=torch.bool)
+    group_mask[1, 3:] = False  # a group of k = 3 padded to 5
+    rewards[1, 4] = 99.0  # a padded slot whose reward would win
+    return logps, mask, rewards, group_mask
+
+
+@pytest.mark.parametrize("reduction", ["group_mean", "released", "paper"])
+@pytest.mark.parametrize("ties", ["first", "all"])
+def test_each_reduction_equals_its_loop_transcription(reduction, ties):
+    for seed in range(4):
+        logps, mask, rewards, group_mask = _random_groups(seed)
+        logps = logps * mask
+        for alpha, margin, lp in ((1.0, 0.0, 1.0), (0.1, 0.5, 0.7)):
+            loss_fn = RLEFLoss(alpha=alpha, length_penalty=lp, margin=margin, sft_ties=ties, reduction=reduction)
+            loss, parts = loss_fn(logps, mask, rewards, group_mask, padded_length=23)
+            want, rank, sft = loop_rlef(logps, mask, rewards, group_mask, alpha, reduction, ties, 23, margin, lp)
+            assert parts["rank"].item() == pytest.approx(rank, rel=1e-5, abs=1e-5)
+            assert parts["sft"].item() == pytest.approx(sft, rel=1e-5, abs=1e-6)
+            assert loss.item() == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
+def test_reductions_scale_as_the_docstring_converts_alpha():
+    """One group per forward (B = 1) whose every candidate has T tokens: paper = T * group_mean at
+    alpha_paper = T * alpha_group_mean; released = group_mean * T / L at alpha_released = alpha_group_mean * T / L."""
+    g = torch.Generator().manual_seed(3)
+    T, L = 6, 20
+    logps = -torch.rand(1, 4, T, generator=g)
+    mask = torch.ones(1, 4, T, dtype=torch.bool)
+    rewards = torch.tensor([[20.0, 5.0, 10.0, 0.0]])
+    base, _ = RLEFLoss(alpha=0.3)(logps, mask, rewards)
+    paper, _ = RLEFLoss(alpha=0.3 * T, reduction="paper")(logps, mask, rewards)
+    released, _ = RLEFLoss(alpha=0.3 * T / L, reduction="released")(logps, mask, rewards, padded_length=L)
+    assert paper.item() == pytest.approx(T * base.item(), rel=1e-5)
+    assert released.item() == pytest.approx(base.item() * T / L, rel=1e-5)
+
+
+def test_released_needs_the_padded_length_and_unknown_reductions_are_named():
+    logps, mask, rewards, group_mask = _random_groups(0)
+    with pytest.raises(ValueError, match="padded_length"):
+        RLEFLoss(reduction="released")(logps * mask, mask, rewards, group_mask)
+    with pytest.raises(ValueError, match="reduction: unknown 'sum'"):
+        RLEFLoss(reduction="sum")

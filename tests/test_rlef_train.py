@@ -110,6 +110,49 @@ def test_sft_ties_all_reaches_the_trainer(tiny_model_dir, tmp_path):
     assert json.loads((tmp_path / "all" / "rlef_config.json").read_text())["sft_ties"] == "all"
 
 
+def test_reductions_reach_the_loss_with_the_batch_padded_length(tiny_model_dir):
+    """Over one forward of three groups: released and paper sum the rank term (three times
+    group_mean's mean), paper sums the best responses' NLL, released divides that by 3 x the longest
+    prompt+response of the forward."""
+    from trice.models import load_model
+    from trice.rlef_loss import RLEFLoss
+    from trice.train_rlef import build_groups, collate_groups, rlef_batch_loss
+
+    model, tok = load_model(str(tiny_model_dir))
+    model.eval()
+    groups = build_groups(ROWS[:3], tok, "alpaca", 512, "math")
+    longest = max(len(g["prompt_ids"]) + len(r) for g in groups for r in g["response_ids"])
+    batch = collate_groups(groups)
+    with torch.no_grad():
+        parts = {r: rlef_batch_loss(model, batch, RLEFLoss(alpha=1.0, reduction=r), "naive")[1] for r in ("group_mean", "released", "paper")}
+    assert parts["paper"]["rank"].item() == pytest.approx(3 * parts["group_mean"]["rank"].item(), rel=1e-5)
+    assert parts["released"]["rank"].item() == pytest.approx(parts["paper"]["rank"].item(), rel=1e-6)
+    assert parts["released"]["sft"].item() * 3 * longest == pytest.approx(parts["paper"]["sft"].item(), rel=1e-5)
+    assert parts["paper"]["sft"].item() > 3 * parts["group_mean"]["sft"].item()  # summed over > 1 token per response
+
+
+def test_reduction_reaches_the_trainer_and_recipes(tiny_model_dir, tmp_path):
+    """`rlef: {reduction: ...}` in a recipe reaches the stage's config and its fingerprint; at the
+    default the key stays out of the fingerprint, so finished runs keep theirs."""
+    from trice.config import load_layered_yaml
+    from trice.pipeline import plan_recipe
+    from trice.stage_fns import stage
+    from trice.train_rlef import train_rlef
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+    rlef = load_layered_yaml(recipe)["rlef"]
+    default = stage(plan_recipe(recipe, {"run_dir": str(tmp_path / "r")}), "train-trice-all")[0]
+    released = stage(plan_recipe(recipe, {"run_dir": str(tmp_path / "r"), "rlef": rlef | {"reduction": "released"}}), "train-trice-all")[0]
+    assert "reduction" not in default and released == default | {"reduction": "released"}
+
+    sft = {}
+    for reduction in ("group_mean", "paper"):
+        train_rlef(_config(tiny_model_dir, tmp_path, out=reduction, alpha=0.0, max_steps=1, save_steps=1, reduction=reduction))
+        sft[reduction] = next(e for e in _log(tmp_path / reduction) if "loss" in e)["sft"]
+    assert sft["paper"] > 3 * sft["group_mean"]  # summed over the response's tokens (> 3 each), not averaged
+    assert json.loads((tmp_path / "paper" / "rlef_config.json").read_text())["reduction"] == "paper"
+
+
 def _gold_minus_worst(model_dir: Path, adapter: Path | None) -> float:
     """Mean over the groups of (length-normalised log-prob of the gold response - that of the worst)."""
     from trice.models import load_model
@@ -421,6 +464,7 @@ def test_cli_trains(tiny_model_dir, tmp_path):
         ("method", "nope"),
         ("groups_per_step", 0),
         ("sft_ties", "best"),
+        ("reduction", "sum"),
         ("dev_max_new_tokens", 0),
         ("dev_batch_size", 0),
         ("dev_data", "/no/such/dev.jsonl"),

@@ -2,7 +2,9 @@
 
 The data, start, checkpoint and dev-selection fields are those of every stage II trainer
 (:class:`trice.stage2_config.StageIIConfig`); RLEF re-declares the batch shape (one group per
-forward and 8 accumulated; the paper accumulates 32 of 8) and adds the loss's fields.
+forward and 8 accumulated; the released code accumulates 16 forwards of 8) and adds the loss's
+fields, among them ``reduction``: how a forward's groups and the SFT term's tokens are reduced
+(:mod:`trice.rlef_loss` states each and how alpha converts between them).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from trice.rlef_forward import METHODS
-from trice.rlef_loss import check_sft_ties
+from trice.rlef_loss import REDUCTIONS, check_reduction, check_sft_ties
 from trice.stage2_config import StageIIConfig
 
 
@@ -35,7 +37,18 @@ class RLEFConfig(StageIIConfig):
         },
     )
 
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*StageIIConfig.OMIT_AT_DEFAULT, "sft_ties")
+    reduction: str = field(
+        default="group_mean",
+        metadata={
+            "help": f"How the loss reduces a forward's groups, {', '.join(REDUCTIONS)}: group_mean averages both terms over the groups, "
+            "the SFT term a mean over the best response's tokens; released is zjunlp/TRICE's code (rank summed over the groups, SFT "
+            "summed over tokens and groups and divided by groups x padded prompt+response length); paper sums both terms over the "
+            "groups and the SFT term over tokens. alpha converts as alpha_group_mean = alpha_paper / T = alpha_released * B * L / T "
+            "(B groups per forward, T mean best-response tokens, L padded length; see trice.rlef_loss)."
+        },
+    )
+
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*StageIIConfig.OMIT_AT_DEFAULT, "sft_ties", "reduction")
 
     def validate(self) -> None:
         """As :meth:`StageIIConfig.validate`, plus the RLEF fields."""
@@ -48,5 +61,6 @@ class RLEFConfig(StageIIConfig):
         if self.gradient_checkpointing and self.method == "shared_prefix":
             raise ValueError("gradient_checkpointing: transformers turns the KV cache off under it, which shared_prefix needs; use method naive")
         check_sft_ties(self.sft_ties)
+        check_reduction(self.reduction)
         if self.groups_per_step < 1:
             raise ValueError(f"groups_per_step: must be >= 1, got {self.groups_per_step}")

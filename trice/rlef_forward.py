@@ -5,13 +5,16 @@ question: ~120 tokens) next to the responses (~5-30 tokens). Two ways to run the
 
 ``naive``
     k full sequences ``prompt + response_i``, right-padded, in one forward: the prompt is encoded
-    k times. (Logits are computed only over the response positions, as in ``shared_prefix``, so
-    the two differ by the prompt's repeated encoding alone.)
+    k times. (Logits are computed only at positions that predict a real response token, as in
+    ``shared_prefix``, so the two differ by the prompt's repeated encoding alone.)
 ``shared_prefix``
     one forward of the prompt with ``use_cache=True``; its key/value cache is repeated to k rows
     and one forward of the k right-padded responses attends to it, with the prompt's positions
     masked in and the responses' positions continuing at P. The first response token is predicted
-    by the prompt's last logit, kept from the prompt forward. Nothing is detached: the gradient of
+    by the prompt's last logit, kept from the prompt forward; the second forward projects only the
+    positions whose next token is real, not the padding of the shorter responses (with k responses
+    of mixed lengths that padding is a large share of rows, and in this forward the LM head is a
+    large share of the work: each row is only a response long). Nothing is detached: the gradient of
     every candidate flows back through the shared cache into the prompt forward, summed over the
     k rows by ``repeat_interleave``'s backward, just as the naive forward sums it over k copies.
 
@@ -29,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from trice.response_logits import unflatten
 from trice.rlef_loss import gather_logprobs, length_normalized
 
 METHODS = ("naive", "shared_prefix")
@@ -70,9 +74,11 @@ def naive_response_logprobs(
     P = prompt_ids.numel()
     input_ids = torch.cat([prompt_ids.expand(k, P), resp], dim=1)
     attention_mask = torch.cat([torch.ones(k, P, dtype=torch.long, device=device), mask.long()], dim=1)
-    # the last R + 1 positions: P - 1 predicts the first response token; the very last predicts nothing
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=R + 1).logits
-    return _group(gather_logprobs(logits[:, :R], resp), mask, length_penalty)
+    # position P - 1 + j predicts response token j; only a real token's position is projected
+    keep = torch.zeros(k, P + R, dtype=torch.bool, device=device)
+    keep[:, P - 1 : P - 1 + R] = mask
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep).logits
+    return _group(unflatten(gather_logprobs(logits, resp[mask]), mask), mask, length_penalty)
 
 
 def shared_prefix_response_logprobs(
@@ -92,10 +98,11 @@ def shared_prefix_response_logprobs(
     inputs = resp[:, :-1]  # the last token of the longest response predicts nothing we score
     attention_mask = torch.cat([torch.ones(k, P, dtype=torch.long, device=device), mask[:, :-1].long()], dim=1)
     position_ids = (P + torch.arange(R - 1, device=device)).expand(k, -1)
+    keep = mask[:, 1:]  # input j predicts token j + 1: projected only where that token is real
     logits = model(
-        input_ids=inputs, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=True
+        input_ids=inputs, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=keep
     ).logits
-    rest = gather_logprobs(logits, resp[:, 1:])
+    rest = unflatten(gather_logprobs(logits, resp[:, 1:][keep]), keep)
     return _group(torch.cat([first, rest], dim=1), mask, length_penalty)
 
 

@@ -11,11 +11,12 @@ counted), so no group loses a candidate and with it some of its pairs.
 The trainer is transformers' ``Trainer`` with :meth:`RLEFTrainer.compute_loss` running each
 group's k candidates through :func:`trice.rlef_forward.grouped_response_logprobs` (``method``:
 ``shared_prefix`` encodes the prompt once) and :class:`trice.rlef_loss.RLEFLoss` on the padded
-groups of a forward. The rank and sft parts are averaged over the forwards of each logging window
-and logged next to the loss. Run directory, checkpoints, resume, the non-finite guard and the final
-``adapter``/``train_log.json`` are stage I's (:mod:`trice.train_sft`); the config goes to
-``rlef_config.json``. With ``dev_data`` every checkpoint (and the start, ``select_start``) is then
-evaluated on the dev set and the best one copied to ``adapter_best`` (:mod:`trice.select_checkpoint`).
+groups of a forward, reduced over them as ``reduction`` says (:mod:`trice.rlef_loss`). The rank
+and sft parts are averaged over the forwards of each logging window and logged next to the loss.
+Run directory, checkpoints, resume, the non-finite guard and the final ``adapter``/``train_log.json``
+are stage I's (:mod:`trice.train_sft`); the config goes to ``rlef_config.json``. With ``dev_data``
+every checkpoint (and the start, ``select_start``) is then evaluated on the dev set and the best one
+copied to ``adapter_best`` (:mod:`trice.select_checkpoint`).
 """
 
 from __future__ import annotations
@@ -117,10 +118,16 @@ def pad_groups(groups: Sequence[GroupLogprobs], rewards: Sequence[Tensor]) -> tu
     )
 
 
+def padded_length(batch: Sequence[dict[str, Any]]) -> int:
+    """The longest prompt+response of a forward's groups, in tokens: the width the released trainer
+    padded its batch to, which its SFT term divided by (the ``released`` reduction)."""
+    return max(g["prompt_ids"].numel() + max(r.numel() for r in g["response_ids"]) for g in batch)
+
+
 def rlef_batch_loss(model: Any, batch: Sequence[dict[str, Any]], loss_fn: RLEFLoss, method: str) -> tuple[Tensor, dict[str, Tensor]]:
     """The RLEF loss of one forward's groups (as :func:`collate_groups` makes them) and its parts."""
     groups = [grouped_response_logprobs(model, g["prompt_ids"], g["response_ids"], loss_fn.length_penalty, method) for g in batch]
-    return loss_fn(*pad_groups(groups, [g["rewards"] for g in batch]))
+    return loss_fn(*pad_groups(groups, [g["rewards"] for g in batch]), padded_length=padded_length(batch))
 
 
 def sequence_tokens(batch: Sequence[dict[str, Any]]) -> int:
@@ -192,7 +199,7 @@ def _train(config: RLEFConfig, groups: list[dict], tokenizer: Any, out: Path, co
         data_collator=collate_groups,
         processing_class=tokenizer,
         callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
-        loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin, config.sft_ties),
+        loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin, config.sft_ties, config.reduction),
         method=config.method,
     )
     return train_and_save(trainer, resume_from, out, tokenizer, counts)

@@ -4,7 +4,8 @@ L_clone = -sum log p(o | s, q): the prompt (instruction + question in the chosen
 target response are tokenized separately and concatenated, so the boundary between them is exact
 and matches generation (which tokenizes the prompt alone, without special tokens, and continues
 it); the labels are -100 on the prompt and on padding. The target ends with the EOS token so the
-model learns to stop.
+model learns to stop. Only the response's positions are projected through the LM head
+(:mod:`trice.response_logits`): the prompt is most of each row and needs no logits.
 
 Training is transformers' ``Trainer`` with a right-padding collator. Checkpoints (adapter, optimizer,
 scheduler, RNG state) go to ``output_dir/checkpoints`` every ``save_steps``; a rerun resumes from the
@@ -38,12 +39,12 @@ import torch
 
 from trice.io import read_jsonl, read_json, write_json
 from trice.prompts import task_prompt
+from trice.response_logits import IGNORE_INDEX, response_only_inputs
 from trice.sft_config import LoRATrainingConfig, SFTConfig
 
 log = logging.getLogger(__name__)
 
 SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
-IGNORE_INDEX = -100
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # What Trainer writes into a checkpoint; trainer_state.json comes last, so a readable one marks a whole
 # checkpoint. The optimizer state has one form per engine: optimizer.pt (plain and DDP), DeepSpeed's
@@ -140,11 +141,19 @@ class CheckedLoss:
         return out
 
 
-def _sft_trainer_class() -> type:
+def sft_trainer_class() -> type:
     from transformers import Trainer
 
     class SFTTrainer(CheckedLoss, Trainer):
-        """Stage I's Trainer: the loss is the model's own (response tokens only, by the labels), checked."""
+        """Stage I's Trainer: the loss is the model's own (response tokens only, by the labels), checked.
+
+        Only the positions that predict a response token go through the LM head
+        (:func:`trice.response_logits.response_only_inputs`); the loss, its normalisation by
+        ``num_items_in_batch`` and the gradients are those of the full forward.
+        """
+
+        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+            return super().compute_loss(model, response_only_inputs(inputs), return_outputs, num_items_in_batch=num_items_in_batch)
 
     return SFTTrainer
 
@@ -334,7 +343,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     tokenizer.padding_side = "right"
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    trainer = _sft_trainer_class()(
+    trainer = sft_trainer_class()(
         model=model,
         args=_training_args(config, out / "checkpoints", config.per_device_train_batch_size),
         train_dataset=features,
