@@ -54,12 +54,13 @@ from typing import Any
 from trice.adapters import adapter_files
 from trice.config import ConfigError, build_config
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
-from trice.generate import GenerateConfig, clean_response, generate_responses
+from trice.generate import GenerateConfig, generate_responses
 from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.prompts import TEMPLATES, task_prompt
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.stages import fingerprint
+from trice.stopping import StopRule, task_stop_rule
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,12 @@ def few_shot_prefix(few_shot: str | None, task: str | None = None) -> str:
     return FEW_SHOT_PRESETS.get(few_shot, few_shot)
 
 
+STOP_HELP = (
+    "Cut each response just after its first call of the question's task tool (the local model also stops generating "
+    "there): what follows is never judged, and stage II would train on it. On for tool-always and teacher sources."
+)
+
+
 @dataclass
 class GoldSource:
     """The D_tool output (the pseudo-expert response): always the first candidate."""
@@ -176,6 +183,7 @@ class ModelSource:
         default=None,
         metadata={"help": "Sampling seed of this source (unset: the candidates' seed). Several sampled sources of one model draw different samples only with different seeds."},
     )
+    stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
 
     def generate_config(self, template: str, seed: int) -> GenerateConfig:
         """The generation settings, as ``trice generate`` would take them."""
@@ -189,6 +197,7 @@ class ModelSource:
             temperature=self.temperature,
             top_p=self.top_p,
             seed=seed,
+            stop_after_call=self.stop_after_call,
         )
 
     def validate(self) -> None:
@@ -197,7 +206,10 @@ class ModelSource:
     def settings(self) -> dict[str, Any]:
         """What decides the responses (the batch size barely does, so changing it keeps the part); the
         seed in effect is added by the caller, which knows the default."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size", "seed")}
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size", "seed")}
+        if not self.stop_after_call:  # as parts written before the option recorded them
+            del settings["stop_after_call"]
+        return settings
 
 
 @dataclass
@@ -207,10 +219,11 @@ class EndpointSource(EndpointConfig):
     name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
     kind: str = field(default="endpoint", metadata={"help": "endpoint"})
     few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
+    stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
 
     def settings(self) -> dict[str, Any]:
         """What decides the answers; like the answer cache, not the server address or the patience."""
-        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot")
+        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot") + (("stop_after_call",) if self.stop_after_call else ())
         return {k: getattr(self, k) for k in keys}
 
 
@@ -314,16 +327,17 @@ def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], temp
             on_batch=lambda indices, texts: write(indices, [{"response": t} for t in texts]),
             done=done,
             seed=seed,
+            stops=[task_stop_rule(e.task) for e in examples] if source.stop_after_call else None,
             **source.generate_config(template, seed).generation_kwargs(),
         )
 
     return run
 
 
-def _endpoint_result(answer: str | EndpointError) -> dict[str, str]:
+def _endpoint_result(answer: str | EndpointError, rule: StopRule) -> dict[str, str]:
     if isinstance(answer, EndpointError):
         return {"response": "", "error": f"{answer.kind}: {answer}"}
-    return {"response": clean_response(answer)}
+    return {"response": rule.finish(answer)}
 
 
 def _endpoint_runner(source: EndpointSource) -> Runner:
@@ -334,7 +348,8 @@ def _endpoint_runner(source: EndpointSource) -> Runner:
         for start in range(0, len(todo), ENDPOINT_CHUNK):
             indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)
-            write(indices, [_endpoint_result(a) for a in answers])
+            rules = [task_stop_rule(examples[i].task) if source.stop_after_call else StopRule() for i in indices]
+            write(indices, [_endpoint_result(a, rule) for a, rule in zip(answers, rules)])
 
     return run
 
