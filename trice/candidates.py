@@ -17,8 +17,21 @@ candidate comes from a *source*, one entry of the config's ``sources`` list:
   prediction", so a dead server costs its candidates, not the job.
 
 ``few_shot`` is a prefix of worked examples put before the prompt: the name of a preset
-(:data:`FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
+(:data:`trice.prompts.FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
 calculator, as the paper's ChatGPT/InstructGPT sources were prompted) or the literal prefix text.
+Its tokens are encoded once per source, not once per question (:mod:`trice.prefix_cache`).
+``stop_after_call`` ends each response at its first call of the task's tool (:mod:`trice.stopping`):
+a few-shot model goes on writing the next worked example after its call otherwise, text that
+stage II would train on.
+
+The teacher (the paper's ChatGPT/InstructGPT role, here a larger local model than the policy,
+few-shot prompted to always call the tool; :func:`teacher_source`)::
+
+    - {name: teacher, kind: model, model: qwen2.5-coder-1.5b-instruct, few_shot: math,
+       stop_after_call: true, max_new_tokens: 32, batch_size: 8}
+
+A model source's ``model`` may name any model (alias, directory, hub name); in ``trice run`` it
+defaults to the recipe's, the policy.
 
 The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``::
 
@@ -29,7 +42,7 @@ The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``:
       - {name: base, kind: model, model: smollm2-135m-instruct}
       - {name: stage1-early, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/checkpoints/checkpoint-50}
       - {name: stage1-last, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/adapter}
-      - {name: tool-always, kind: model, model: smollm2-135m-instruct, few_shot: math}
+      - {name: tool-always, kind: model, model: smollm2-135m-instruct, few_shot: math, stop_after_call: true}
 
 Each source's responses are appended to ``<output>.parts/<name>.jsonl`` as they are made, so a
 killed run loses at most the batch in flight; a rerun skips the ids a source has finished (failed
@@ -57,7 +70,16 @@ from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generate import GenerateConfig, generate_responses
 from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
-from trice.prompts import TEMPLATES, task_prompt
+from trice.prompts import (  # the few-shot presets are importable from here too, where sources name them
+    FEW_SHOT_PRESETS,
+    MATH_FEW_SHOT,
+    MATH_FEW_SHOT_EXAMPLES,
+    PER_TASK,
+    TEMPLATES,
+    TOOL_FEW_SHOT_EXAMPLES,
+    few_shot_prefix,
+    task_prompt,
+)
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.stages import fingerprint
 from trice.stopping import StopRule, task_stop_rule
@@ -69,64 +91,15 @@ ENDPOINT_CHUNK = 32  # requests per appended chunk: what a kill can lose of an e
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a source name is also a file name
 
 
-MATH_FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
-    (
-        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-        "How many clips did Natalia sell altogether in April and May?",
-        "calculator(48+48/2)",
-    ),
-    (
-        "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
-        "calculator(12/60*50)",
-    ),
-    (
-        "Betty has 5 boxes of pencils with 12 pencils in each box. She gives 17 pencils to her friend. "
-        "How many pencils does Betty have left?",
-        "calculator(5*12-17)",
-    ),
-)
-"""(question, response) pairs whose response always calls the calculator."""
-
-MATH_FEW_SHOT = "".join(task_prompt("math", question) + call + "\n\n" for question, call in MATH_FEW_SHOT_EXAMPLES)
-"""The examples as alpaca-formatted worked prompts, to put before a prompt."""
-
-TOOL_FEW_SHOT_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "qa": (
-        ("what is nina dobrev nationality?", "WikiSearch(Nina Dobrev nationality)"),
-        ("who played the voice of darth vader in star wars?", "WikiSearch(voice of Darth Vader)"),
-        ("Which river flows through Vienna?", "WikiSearch(Vienna river)"),
-    ),
-    "lama": (
-        ("The Eiffel Tower is a wrought-iron lattice tower in ?", "QA(Where is the Eiffel Tower located?)"),
-        ("Ludwig van Beethoven, the composer, was born in ?", "QA(Where was Ludwig van Beethoven born?)"),
-        ("Toyota Corolla is a compact car produced by ?", "QA(Which company produces Toyota Corolla?)"),
-    ),
-    "mlqa": (
-        ("Context: The museum opened in 1902 and holds 3,000 paintings.\nQuestion: 博物馆有多少幅画？", "translator(博物馆有多少幅画？)"),
-        ("Context: The bridge was finished in 1932 after eight years of work.\nQuestion: 这座桥是哪一年建成的？", "translator(这座桥是哪一年建成的？)"),
-    ),
-}
-"""Invented (question, response) pairs for the other tasks, the response always calling the task's
-tool (the paper's few-shot "tool-always" sources); none is from a dataset, so none leaks a test answer."""
-
-FEW_SHOT_PRESETS: dict[str, str] = {
-    "math": MATH_FEW_SHOT,
-    **{task: "".join(task_prompt(task, q) + call + "\n\n" for q, call in examples) for task, examples in TOOL_FEW_SHOT_EXAMPLES.items()},
-}
-PER_TASK = "task"
-"""The ``few_shot`` value that prefixes each question with its own task's preset (a TRICE-MIX run's mixed questions)."""
+TEACHER_MODEL = "qwen2.5-coder-1.5b-instruct"
+"""The default teacher: a coder model several times the policy's size, which writes calls well."""
 
 
-def few_shot_prefix(few_shot: str | None, task: str | None = None) -> str:
-    """The text put before a source's prompts: a preset's examples (``task``: the preset of the
-    question's ``task``), the literal prefix, or nothing."""
-    if few_shot is None:
-        return ""
-    if few_shot == PER_TASK:
-        if task not in FEW_SHOT_PRESETS:
-            raise ValueError(f"few_shot {PER_TASK!r}: no preset for task {task!r}; presets: {', '.join(FEW_SHOT_PRESETS)}")
-        return FEW_SHOT_PRESETS[task]
-    return FEW_SHOT_PRESETS.get(few_shot, few_shot)
+def teacher_source(model: str = TEACHER_MODEL, few_shot: str = "math", name: str = "teacher") -> dict[str, Any]:
+    """The source entry of a local teacher: ``model`` (not the policy) few-shot prompted to always
+    call the tool, greedy, stopped at the end of its call. 32 new tokens hold any call of the
+    training questions' size; a batch of 8 suits a 1.5B model on a CPU."""
+    return {"name": name, "kind": "model", "model": model, "few_shot": few_shot, "stop_after_call": True, "max_new_tokens": 32, "batch_size": 8}
 
 
 STOP_HELP = (

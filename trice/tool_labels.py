@@ -113,14 +113,20 @@ def teacher_terms(endpoint: Any, rows: Sequence[dict], n: int = 3) -> dict[str, 
     return proposed
 
 
-def teacher_endpoint(options: dict) -> Any:
-    """An :class:`~trice.remote.OpenAIEndpoint` from EndpointConfig keys (greedy, short answers by default)."""
-    from trice.remote import EndpointConfig, OpenAIEndpoint
+def _check_endpoint_keys(options: dict) -> None:
+    from trice.remote import EndpointConfig
 
     known = {f.name for f in fields(EndpointConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"teacher: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"teacher: unknown key(s) {unknown}; known: {', '.join(sorted(known))} (or kind: {LOCAL_TEACHER} for a local model)")
+
+
+def teacher_endpoint(options: dict) -> Any:
+    """An :class:`~trice.remote.OpenAIEndpoint` from EndpointConfig keys (greedy, short answers by default)."""
+    from trice.remote import EndpointConfig, OpenAIEndpoint
+
+    _check_endpoint_keys(options)
     return OpenAIEndpoint(EndpointConfig(**({"temperature": 0.0, "max_tokens": 96} | options)))
 
 
@@ -144,6 +150,8 @@ class LocalTeacherConfig:
         for name in ("max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype: unknown {self.dtype!r}; choose one of float32, bfloat16, float16")
 
 
 # The few-shot examples are separated by a blank line: where the model starts an example of its own.
@@ -160,6 +168,7 @@ class LocalTeacher:
         self._loaded: tuple[Any, Any] | None = None
 
     def complete_many(self, prompts: Sequence[str], n_workers: int | None = None, desc: str = "teacher") -> list[str]:
+        # torch and transformers load here, only when a local teacher is used, not with `trice label` itself
         from trice.generate import generate_responses
         from trice.models import load_model
 
@@ -175,10 +184,19 @@ class LocalTeacher:
 
 def label_teacher(options: dict) -> Any:
     """The teacher ``options`` describe: a local model (``kind: model``) or an OpenAI-compatible server
-    (EndpointConfig keys); both answer ``complete_many(prompts)``."""
+    (EndpointConfig keys); both answer ``complete_many(prompts)`` (:func:`teacher_terms`). A local
+    model loads on its first prompts."""
     if options.get("kind") == LOCAL_TEACHER:
         return LocalTeacher(build_config(LocalTeacherConfig, options, "teacher"))
     return teacher_endpoint(options)
+
+
+def check_teacher(options: dict) -> None:
+    """Refuse bad teacher options (an error naming the key) before any labelling runs; builds nothing."""
+    if options.get("kind") == LOCAL_TEACHER:
+        build_config(LocalTeacherConfig, options, "teacher")
+    elif options:
+        _check_endpoint_keys(options)
 
 
 def qa_calls(
