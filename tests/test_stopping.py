@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from .fake_servers import openai_reply, serve  # noqa: F401 (serve: fixture)
 from trice.data.schema import Example
 from trice.generate import GenerateConfig, generate_for_examples, generate_responses
 from trice.models import load_model
@@ -151,3 +152,15 @@ def test_stop_after_call_is_a_generate_option_kept_out_of_old_fingerprints(tiny,
     off = generate_for_examples(examples, tmp_path / "off.jsonl", model, tokenizer, GenerateConfig(max_new_tokens=12))
     on = generate_for_examples(examples, tmp_path / "on.jsonl", model, tokenizer, GenerateConfig(max_new_tokens=12, stop_after_call=True))
     assert [r["response"] for r in on] == [task_stop_rule("math").finish(r["response"]) for r in off]
+
+
+def test_a_server_answer_is_cut_after_its_call_too(serve, tmp_path) -> None:
+    """The OpenAI-compatible backend cannot stop the server mid-answer, but cuts what it returns by the same rule."""
+    server = serve(lambda hit, path, request: openai_reply(path, request, "calculator(3*3*7-12-5) Below is an instruction"))
+    examples = [Example(f"e{i}", "svamp", "math", f"What is {i}?", ("1",)) for i in range(2)]
+    config = GenerateConfig(backend="openai", endpoint_url=server.url, model="fake", endpoint_max_retries=0, max_new_tokens=12)
+    uncut = generate_for_examples(examples, tmp_path / "uncut.jsonl", None, None, config)
+    config.stop_after_call = True
+    cut = generate_for_examples(examples, tmp_path / "cut.jsonl", None, None, config)
+    assert [r["response"] for r in uncut] == ["calculator(3*3*7-12-5) Below is an instruction"] * 2
+    assert [r["response"] for r in cut] == ["calculator(3*3*7-12-5)"] * 2
