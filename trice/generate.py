@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
-
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from trice.data.schema import Example, load_examples
