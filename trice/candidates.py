@@ -7,10 +7,10 @@ candidate comes from a *source*, one entry of the config's ``sources`` list:
 * ``{name, kind: gold}`` -- the D_tool ``output``; always the first source, so it is the first
   response, as ``trice score`` expects;
 * ``{name, kind: model, model, adapter?, do_sample, temperature, top_p, max_new_tokens, batch_size,
-  few_shot?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
+  few_shot?, stop_after_call?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
 * ``{name, kind: responses, path}`` -- responses made earlier, by id (e.g. the probe of the untuned
   model, which is the greedy base-model candidate);
-* ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?}`` -- an
+* ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?, stop_after_call?}`` -- an
   OpenAI-compatible server (ChatGPT-like sources). Its prompt is the alpaca prompt (in chat mode
   sent as the user message, the server applying its own chat template). A request that fails
   after its retries gives an empty response with an ``error``, which scoring reads as "no
