@@ -166,9 +166,10 @@ class StopWhenOver(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: Any = None, **kwargs: Any) -> torch.BoolTensor:
         if self.done is None:
             self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        for row in (~self.done).nonzero().flatten().tolist():
-            text = self.tokenizer.decode(input_ids[row, self.prompt_length :], skip_special_tokens=True)
-            if self.rules[row].over(text):
+        rows = (~self.done).nonzero().flatten()
+        new_tokens = input_ids[rows, self.prompt_length :].tolist()  # one copy off the device per step
+        for row, ids in zip(rows.tolist(), new_tokens):
+            if self.rules[row].over(self.tokenizer.decode(ids, skip_special_tokens=True)):
                 self.done[row] = True
         return self.done.clone()
 
