@@ -1,6 +1,6 @@
 """Stage II candidates: gold + tiny-model sources (plain and few-shot) + an endpoint on 127.0.0.1,
 merged in source order; failures become empty responses; reruns skip what is done; bad source
-entries fail located; ``trice score`` accepts the output."""
+entries fail located; ``trice score`` accepts the output; the teacher source ends at its call."""
 
 from __future__ import annotations
 
@@ -14,13 +14,24 @@ import pytest
 
 import trice.candidates
 import trice.models
+from .conftest import build_tiny_model
 from .fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
-from trice.candidates import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, CandidatesConfig, collect_candidates
+from trice.candidates import (
+    MATH_FEW_SHOT,
+    MATH_FEW_SHOT_EXAMPLES,
+    TEACHER_MODEL,
+    CandidatesConfig,
+    ModelSource,
+    collect_candidates,
+    teacher_source,
+)
 from trice.cli import main
 from trice.config import ConfigError, build_config
 from trice.io import read_jsonl, write_jsonl
+from trice.pipeline import plan_recipe
 from trice.prompts import task_prompt
 from trice.score import ScoreConfig, run_score
+from trice.stopping import task_stop_rule
 from trice.tasks import get_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -274,3 +285,27 @@ def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_mo
 
     # recorded: the source's own settings plus the template, the seed in effect and the questions made for
     assert set(settings["s0"]) - set(ModelSource(name="x").settings()) == {"template", "seed", "examples"}
+
+
+def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, tiny_model_dir, serve, loads):
+    """The teacher is a model other than the policy (here a second tiny model; in use
+    qwen2.5-coder-1.5b-instruct) few-shot prompted to call the tool, cut after the call; a recipe's
+    model does not replace the model a source names."""
+    teacher_dir = build_tiny_model(tmp_path / "teacher", seed=1)
+    assert teacher_source()["model"] == TEACHER_MODEL and teacher_source()["stop_after_call"] is True
+    uncut = {**teacher_source(model=str(teacher_dir), name="uncut"), "stop_after_call": False}
+    talkative = _endpoint(serve(lambda hit, path, request: openai_reply(path, request, "calculator(2+3) The answer is 5\n\nBelow is")).url, name="api-cut", stop_after_call=True)
+    sources = [{"name": "gold", "kind": "gold"}, teacher_source(model=str(teacher_dir)), uncut, talkative]
+    rows = read_jsonl(collect_candidates(_config(tmp_path, sources)))
+    assert loads == [(str(teacher_dir), None)]
+    for row in rows:
+        teacher, full, api = row["responses"][1:]
+        assert teacher == task_stop_rule("math").finish(full) and api == "calculator(2+3)"
+    parts = Path(tmp_path / "candidates.jsonl.parts")
+    assert json.loads((parts / "teacher.source.json").read_text())["stop_after_call"] is True
+    assert "stop_after_call" not in json.loads((parts / "uncut.source.json").read_text())  # parts made before the option stay valid
+    assert "stop_after_call" not in ModelSource(name="x").settings()
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+    plan = plan_recipe(recipe, {"run_dir": str(tmp_path / "run"), "candidates": {"sources": [{"name": "gold", "kind": "gold"}, teacher_source()]}})
+    assert plan.candidates.sources[1]["model"] == TEACHER_MODEL and plan.recipe.model != TEACHER_MODEL

@@ -3,12 +3,15 @@ only when executing it gives gold; fakes for the tools and the teacher."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from trice.label import label_modes, label_rows
+import trice.generate
+from trice.label import LabelConfig, label_modes, label_rows
 from trice.reading import Reader
 from trice.remote import EndpointError
-from trice.tool_labels import qa_calls, search_terms, teacher_terms, verified_calls
+from trice.tool_labels import LocalTeacher, label_teacher, qa_calls, search_terms, teacher_terms, verified_calls
 from trice.tools import TOOL_FACTORIES
 from trice.tools.base import ToolError
 
@@ -148,3 +151,43 @@ def test_label_modes_verify_each_call_once(fake_tools, monkeypatch) -> None:
     assert calls == [["lama0", "lama1"]]
     assert [r["output"] for r in sets["trice"][0]] == ["QA(Where was Allan Peiper born?)", "y"]
     assert sets["sft-100"][1]["dropped"] == 1 and sets["sft-0"][1]["answer"] == 2
+
+
+TEACHER_ANSWER = "WikiSearch(Nina Dobrev)\nWikiSearch(Dobrev nationality)\n\nQuestion: who else?\nGolden answers: x\nWikiSearch(who else)"
+
+
+def test_a_local_teacher_answers_through_the_endpoint_path_and_stops_at_its_examples(monkeypatch, tiny_model_dir, one_thread) -> None:
+    """kind: model makes a local model the teacher; its answers end where the prompt's examples end
+    (a blank line), so the next example it would invent proposes no term."""
+    teacher = label_teacher({"kind": "model", "model": str(tiny_model_dir), "max_new_tokens": 6, "batch_size": 2})
+    assert isinstance(teacher, LocalTeacher)
+    real = teacher.complete_many(["Question: a?\n", "Question: bb?\n", "Question: ccc?\n"])  # the tiny model, really generating
+    assert len(real) == 3 and all(isinstance(a, str) and "\n\n" not in a for a in real)
+
+    made = []
+
+    def scripted(model, tokenizer, prompts, batch_size, desc="", stops=None, **kwargs):
+        made.append((len(prompts), kwargs))
+        return [rule.finish(TEACHER_ANSWER) for rule in stops]
+
+    monkeypatch.setattr(trice.generate, "generate_responses", scripted)
+    rows = [_probed(0, "qa", "what is nina dobrev nationality?", ["Bulgaria"])]
+    wiki = Wiki({"Dobrev nationality": "T | Bulgaria"})
+    found = verified_calls(rows, teacher={"kind": "model", "model": str(tiny_model_dir)}, wiki=lambda: wiki)
+    assert found == {"qa0": ("WikiSearch(Dobrev nationality)", "search-term:teacher")}
+    assert made == [(1, {"max_new_tokens": 96, "do_sample": False})]
+    assert teacher_terms(teacher, rows) == {"qa0": ["Nina Dobrev", "Dobrev nationality"]}  # not "who else"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kind": "model"}, "teacher: model: required"),
+        ({"kind": "model", "model": "m", "temperature": 0.5}, "teacher: unknown key 'temperature'"),
+        ({"kind": "model", "model": "m", "batch_size": 0}, "batch_size must be >= 1"),
+        ({"base_url": "http://x/v1", "modle": "m"}, "teacher: unknown key(s) ['modle']"),
+    ],
+)
+def test_bad_teacher_options_fail_naming_the_key_before_labelling(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LabelConfig(teacher=options).validate()

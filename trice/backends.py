@@ -16,6 +16,8 @@ What makes the backends agree:
 * The sampling settings map one to one (:func:`vllm_sampling_kwargs`, :func:`endpoint_config`);
   greedy is temperature 0. Remote and vLLM generation stop at the template's stop markers, where
   the local backend's output is cut anyway (:func:`trice.generate.clean_response`).
+* Given a :class:`~trice.stopping.StopRule` per prompt (``stop_after_call``), every backend cuts a
+  response just after its first tool call; the local backend also stops generating there.
 * Beams exist only locally, a repetition penalty only locally and in vLLM; a config asking for
   more of a backend fails validation naming the field.
 
@@ -35,6 +37,7 @@ from typing import Any, ClassVar
 
 from trice.config import ConfigError
 from trice.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_responses
+from trice.stopping import StopRule
 from trice.prompts import INSTRUCTIONS, chat_messages, format_prompt
 from trice.remote import EndpointConfig, EndpointError, Prompt
 
@@ -64,10 +67,21 @@ class GenerationBackend(ABC):
 
     @abstractmethod
     def generate(
-        self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
+        self,
+        prompts: Sequence[Prompt],
+        desc: str = "generate",
+        on_batch: OnBatch | None = None,
+        done: Collection[int] = (),
+        stops: Sequence[StopRule] | None = None,
     ) -> list[Result | None]:
         """A cleaned response (or an endpoint's error) per prompt, in input order, None for the
-        indices in ``done`` (made before a resume); ``on_batch(indices, results)`` after each chunk."""
+        indices in ``done`` (made before a resume); ``on_batch(indices, results)`` after each chunk.
+        ``stops``: one rule per prompt, cutting its response where the rule says it is over."""
+
+    @staticmethod
+    def _finish(stops: Sequence[StopRule] | None, i: int, text: str) -> str:
+        """Prompt ``i``'s response in a finished generation ``text`` (a remote or vLLM one, cut afterwards)."""
+        return clean_response(text) if stops is None else stops[i].finish(text)
 
     def _chunks(self, n: int, done: Collection[int]) -> list[list[int]]:
         skip = set(done)
@@ -98,12 +112,17 @@ class TransformersBackend(GenerationBackend):
         return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
 
     def generate(
-        self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
+        self,
+        prompts: Sequence[Prompt],
+        desc: str = "generate",
+        on_batch: OnBatch | None = None,
+        done: Collection[int] = (),
+        stops: Sequence[StopRule] | None = None,
     ) -> list[Result | None]:
         return list(
             generate_responses(
                 self.model, self.tokenizer, list(prompts), self.config.batch_size, desc=desc, on_batch=on_batch,
-                done=done, seed=self.config.seed, **self.config.generation_kwargs(),
+                done=done, seed=self.config.seed, stops=stops, **self.config.generation_kwargs(),
             )
         )  # fmt: skip
 
@@ -192,7 +211,12 @@ class VLLMBackend(GenerationBackend):
         return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
 
     def generate(
-        self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
+        self,
+        prompts: Sequence[Prompt],
+        desc: str = "generate",
+        on_batch: OnBatch | None = None,
+        done: Collection[int] = (),
+        stops: Sequence[StopRule] | None = None,
     ) -> list[Result | None]:
         from tqdm.auto import tqdm
 
@@ -204,7 +228,7 @@ class VLLMBackend(GenerationBackend):
                 outputs = self.llm.generate(
                     [{"prompt_token_ids": ids[i]} for i in chunk], self.sampling, lora_request=self.lora_request, use_tqdm=False
                 )
-                texts: list[Result] = [clean_response(out.outputs[0].text) for out in outputs]
+                texts: list[Result] = [self._finish(stops, i, out.outputs[0].text) for i, out in zip(chunk, outputs)]
                 for i, text in zip(chunk, texts):
                     results[i] = text
                 if on_batch is not None:
@@ -256,12 +280,17 @@ class OpenAIBackend(GenerationBackend):
         return format_prompt(instruction, input_text, "chat", self._tokenizer)
 
     def generate(
-        self, prompts: Sequence[Prompt], desc: str = "generate", on_batch: OnBatch | None = None, done: Collection[int] = ()
+        self,
+        prompts: Sequence[Prompt],
+        desc: str = "generate",
+        on_batch: OnBatch | None = None,
+        done: Collection[int] = (),
+        stops: Sequence[StopRule] | None = None,
     ) -> list[Result | None]:
         results: list[Result | None] = [None] * len(prompts)
         for chunk in self._chunks(len(prompts), done):
             answers = self.endpoint.complete_many([prompts[i] for i in chunk], n_workers=self.config.endpoint_workers, desc=desc)
-            texts: list[Result] = [a if isinstance(a, EndpointError) else clean_response(a) for a in answers]
+            texts: list[Result] = [a if isinstance(a, EndpointError) else self._finish(stops, i, a) for i, a in zip(chunk, answers)]
             for i, text in zip(chunk, texts):
                 results[i] = text
             if on_batch is not None:

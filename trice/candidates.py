@@ -7,18 +7,31 @@ candidate comes from a *source*, one entry of the config's ``sources`` list:
 * ``{name, kind: gold}`` -- the D_tool ``output``; always the first source, so it is the first
   response, as ``trice score`` expects;
 * ``{name, kind: model, model, adapter?, do_sample, temperature, top_p, max_new_tokens, batch_size,
-  few_shot?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
+  few_shot?, stop_after_call?}`` -- a local causal LM (with an optional LoRA adapter, e.g. a stage-I checkpoint);
 * ``{name, kind: responses, path}`` -- responses made earlier, by id (e.g. the probe of the untuned
   model, which is the greedy base-model candidate);
-* ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?}`` -- an
+* ``{name, kind: endpoint, base_url, model, ...EndpointConfig keys, few_shot?, stop_after_call?}`` -- an
   OpenAI-compatible server (ChatGPT-like sources). Its prompt is the alpaca prompt (in chat mode
   sent as the user message, the server applying its own chat template). A request that fails
   after its retries gives an empty response with an ``error``, which scoring reads as "no
   prediction", so a dead server costs its candidates, not the job.
 
 ``few_shot`` is a prefix of worked examples put before the prompt: the name of a preset
-(:data:`FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
+(:data:`trice.prompts.FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
 calculator, as the paper's ChatGPT/InstructGPT sources were prompted) or the literal prefix text.
+Its tokens are encoded once per source, not once per question (:mod:`trice.prefix_cache`).
+``stop_after_call`` ends each response at its first call of the task's tool (:mod:`trice.stopping`):
+a few-shot model goes on writing the next worked example after its call otherwise, text that
+stage II would train on.
+
+The teacher (the paper's ChatGPT/InstructGPT role, here a larger local model than the policy,
+few-shot prompted to always call the tool; :func:`teacher_source`)::
+
+    - {name: teacher, kind: model, model: qwen2.5-coder-1.5b-instruct, few_shot: math,
+       stop_after_call: true, max_new_tokens: 32, batch_size: 8}
+
+A model source's ``model`` may name any model (alias, directory, hub name); in ``trice run`` it
+defaults to the recipe's, the policy.
 
 The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``::
 
@@ -29,7 +42,7 @@ The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``:
       - {name: base, kind: model, model: smollm2-135m-instruct}
       - {name: stage1-early, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/checkpoints/checkpoint-50}
       - {name: stage1-last, kind: model, model: smollm2-135m-instruct, adapter: runs/x/train/adapter}
-      - {name: tool-always, kind: model, model: smollm2-135m-instruct, few_shot: math}
+      - {name: tool-always, kind: model, model: smollm2-135m-instruct, few_shot: math, stop_after_call: true}
 
 Each source's responses are appended to ``<output>.parts/<name>.jsonl`` as they are made, so a
 killed run loses at most the batch in flight; a rerun skips the ids a source has finished (failed
@@ -54,12 +67,22 @@ from typing import Any
 from trice.adapters import adapter_files
 from trice.config import ConfigError, build_config
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
-from trice.generate import GenerateConfig, clean_response, generate_responses
+from trice.generate import GenerateConfig, generate_responses
 from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
-from trice.prompts import TEMPLATES, task_prompt
+from trice.prompts import (  # the few-shot presets are importable from here too, where sources name them
+    FEW_SHOT_PRESETS,
+    MATH_FEW_SHOT,
+    MATH_FEW_SHOT_EXAMPLES,
+    PER_TASK,
+    TEMPLATES,
+    TOOL_FEW_SHOT_EXAMPLES,
+    few_shot_prefix,
+    task_prompt,
+)
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.stages import fingerprint
+from trice.stopping import StopRule, task_stop_rule
 
 log = logging.getLogger(__name__)
 
@@ -68,64 +91,21 @@ ENDPOINT_CHUNK = 32  # requests per appended chunk: what a kill can lose of an e
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a source name is also a file name
 
 
-MATH_FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
-    (
-        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-        "How many clips did Natalia sell altogether in April and May?",
-        "calculator(48+48/2)",
-    ),
-    (
-        "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
-        "calculator(12/60*50)",
-    ),
-    (
-        "Betty has 5 boxes of pencils with 12 pencils in each box. She gives 17 pencils to her friend. "
-        "How many pencils does Betty have left?",
-        "calculator(5*12-17)",
-    ),
+TEACHER_MODEL = "qwen2.5-coder-1.5b-instruct"
+"""The default teacher: a coder model several times the policy's size, which writes calls well."""
+
+
+def teacher_source(model: str = TEACHER_MODEL, few_shot: str = "math", name: str = "teacher") -> dict[str, Any]:
+    """The source entry of a local teacher: ``model`` (not the policy) few-shot prompted to always
+    call the tool, greedy, stopped at the end of its call. 32 new tokens hold any call of the
+    training questions' size; a batch of 8 suits a 1.5B model on a CPU."""
+    return {"name": name, "kind": "model", "model": model, "few_shot": few_shot, "stop_after_call": True, "max_new_tokens": 32, "batch_size": 8}
+
+
+STOP_HELP = (
+    "Cut each response just after its first call of the question's task tool (the local model also stops generating "
+    "there): what follows is never judged, and stage II would train on it. On for tool-always and teacher sources."
 )
-"""(question, response) pairs whose response always calls the calculator."""
-
-MATH_FEW_SHOT = "".join(task_prompt("math", question) + call + "\n\n" for question, call in MATH_FEW_SHOT_EXAMPLES)
-"""The examples as alpaca-formatted worked prompts, to put before a prompt."""
-
-TOOL_FEW_SHOT_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "qa": (
-        ("what is nina dobrev nationality?", "WikiSearch(Nina Dobrev nationality)"),
-        ("who played the voice of darth vader in star wars?", "WikiSearch(voice of Darth Vader)"),
-        ("Which river flows through Vienna?", "WikiSearch(Vienna river)"),
-    ),
-    "lama": (
-        ("The Eiffel Tower is a wrought-iron lattice tower in ?", "QA(Where is the Eiffel Tower located?)"),
-        ("Ludwig van Beethoven, the composer, was born in ?", "QA(Where was Ludwig van Beethoven born?)"),
-        ("Toyota Corolla is a compact car produced by ?", "QA(Which company produces Toyota Corolla?)"),
-    ),
-    "mlqa": (
-        ("Context: The museum opened in 1902 and holds 3,000 paintings.\nQuestion: 博物馆有多少幅画？", "translator(博物馆有多少幅画？)"),
-        ("Context: The bridge was finished in 1932 after eight years of work.\nQuestion: 这座桥是哪一年建成的？", "translator(这座桥是哪一年建成的？)"),
-    ),
-}
-"""Invented (question, response) pairs for the other tasks, the response always calling the task's
-tool (the paper's few-shot "tool-always" sources); none is from a dataset, so none leaks a test answer."""
-
-FEW_SHOT_PRESETS: dict[str, str] = {
-    "math": MATH_FEW_SHOT,
-    **{task: "".join(task_prompt(task, q) + call + "\n\n" for q, call in examples) for task, examples in TOOL_FEW_SHOT_EXAMPLES.items()},
-}
-PER_TASK = "task"
-"""The ``few_shot`` value that prefixes each question with its own task's preset (a TRICE-MIX run's mixed questions)."""
-
-
-def few_shot_prefix(few_shot: str | None, task: str | None = None) -> str:
-    """The text put before a source's prompts: a preset's examples (``task``: the preset of the
-    question's ``task``), the literal prefix, or nothing."""
-    if few_shot is None:
-        return ""
-    if few_shot == PER_TASK:
-        if task not in FEW_SHOT_PRESETS:
-            raise ValueError(f"few_shot {PER_TASK!r}: no preset for task {task!r}; presets: {', '.join(FEW_SHOT_PRESETS)}")
-        return FEW_SHOT_PRESETS[task]
-    return FEW_SHOT_PRESETS.get(few_shot, few_shot)
 
 
 @dataclass
@@ -176,6 +156,7 @@ class ModelSource:
         default=None,
         metadata={"help": "Sampling seed of this source (unset: the candidates' seed). Several sampled sources of one model draw different samples only with different seeds."},
     )
+    stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
 
     def generate_config(self, template: str, seed: int) -> GenerateConfig:
         """The generation settings, as ``trice generate`` would take them."""
@@ -189,6 +170,7 @@ class ModelSource:
             temperature=self.temperature,
             top_p=self.top_p,
             seed=seed,
+            stop_after_call=self.stop_after_call,
         )
 
     def validate(self) -> None:
@@ -197,7 +179,10 @@ class ModelSource:
     def settings(self) -> dict[str, Any]:
         """What decides the responses (the batch size barely does, so changing it keeps the part); the
         seed in effect is added by the caller, which knows the default."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size", "seed")}
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("name", "batch_size", "seed")}
+        if not self.stop_after_call:  # as parts written before the option recorded them
+            del settings["stop_after_call"]
+        return settings
 
 
 @dataclass
@@ -207,10 +192,11 @@ class EndpointSource(EndpointConfig):
     name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
     kind: str = field(default="endpoint", metadata={"help": "endpoint"})
     few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
+    stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
 
     def settings(self) -> dict[str, Any]:
         """What decides the answers; like the answer cache, not the server address or the patience."""
-        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot")
+        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot") + (("stop_after_call",) if self.stop_after_call else ())
         return {k: getattr(self, k) for k in keys}
 
 
@@ -314,16 +300,17 @@ def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], temp
             on_batch=lambda indices, texts: write(indices, [{"response": t} for t in texts]),
             done=done,
             seed=seed,
+            stops=[task_stop_rule(e.task) for e in examples] if source.stop_after_call else None,
             **source.generate_config(template, seed).generation_kwargs(),
         )
 
     return run
 
 
-def _endpoint_result(answer: str | EndpointError) -> dict[str, str]:
+def _endpoint_result(answer: str | EndpointError, rule: StopRule) -> dict[str, str]:
     if isinstance(answer, EndpointError):
         return {"response": "", "error": f"{answer.kind}: {answer}"}
-    return {"response": clean_response(answer)}
+    return {"response": rule.finish(answer)}
 
 
 def _endpoint_runner(source: EndpointSource) -> Runner:
@@ -334,7 +321,8 @@ def _endpoint_runner(source: EndpointSource) -> Runner:
         for start in range(0, len(todo), ENDPOINT_CHUNK):
             indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)
-            write(indices, [_endpoint_result(a) for a in answers])
+            rules = [task_stop_rule(examples[i].task) if source.stop_after_call else StopRule() for i in indices]
+            write(indices, [_endpoint_result(a, rule) for a, rule in zip(answers, rules)])
 
     return run
 

@@ -1,8 +1,11 @@
 """Batched generation for probing, candidates and evaluation, resumable by example id.
 
 Prompts are sorted by length and batched with left padding, so a batch wastes little compute on
-padding and every sequence's new tokens start at the same column. Results are appended one line per
-finished example; a rerun after a kill skips the ids already written.
+padding and every sequence's new tokens start at the same column. The token prefix all prompts share
+(the template's header; a few-shot source's worked examples) is encoded once and its KV cache reused
+by every batch (:mod:`trice.prefix_cache`). With ``stop_after_call`` a row stops at the end of its
+first tool call and the text after it is cut (:mod:`trice.stopping`). Results are appended one line
+per finished example; a rerun after a kill skips the ids already written.
 
 :func:`generate_for_examples` runs the backend that ``GenerateConfig.backend`` names (local
 transformers, vLLM, an OpenAI-compatible server; see :mod:`trice.backends`). A request an endpoint
@@ -20,16 +23,18 @@ from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from trice.data.schema import Example, load_examples
 from trice.io import JsonlAppender, load_partial, write_jsonl
 from trice.models import DEFAULT_MODEL
-from trice.prompts import task_prompt
+from trice.prefix_cache import SharedPrefix
+from trice.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
 
 log = logging.getLogger(__name__)
 
-# Where a base model trained on no particular template keeps going after its answer: cut there.
-STOP_MARKERS = ("\n### Instruction", "\n### Input", "\n### Response", "\n\n\n")
+__all__ = ["STOP_MARKERS", "GenerateConfig", "clean_response", "generate_batch", "generate_for_examples", "generate_responses"]
+
 BACKENDS = ("transformers", "vllm", "openai")
 DTYPES = ("float32", "bfloat16", "float16")
 ENDPOINT_MODES = ("completions", "chat")
@@ -81,12 +86,19 @@ class GenerateConfig:
         default=32,
         metadata={"help": "New tokens of a second reading (qa: each WikiSearch passage; mlqa: the translated question), greedy; the metric reads the first 20 words."},
     )
+    stop_after_call: bool = field(
+        default=False,
+        metadata={
+            "help": "Stop a response at the end of its first call of the task's tool and cut what follows (never judged); "
+            "judgements are unchanged, generation is shorter. Off: responses run to max_new_tokens or a stop marker."
+        },
+    )
 
     # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
         "backend", "dtype", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_len",
         "endpoint_url", "endpoint_model", "endpoint_mode", "endpoint_api_key_env", "endpoint_timeout",
-        "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir", "read_max_new_tokens",
+        "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir", "read_max_new_tokens", "stop_after_call",
     )  # fmt: skip
 
     def validate(self) -> None:
@@ -137,21 +149,61 @@ class GenerateConfig:
         return kwargs
 
 
-def clean_response(text: str) -> str:
-    """Cut a response at the first marker where the model starts a new prompt of its own."""
-    cut = min((i for i in (text.find(m) for m in STOP_MARKERS) if i >= 0), default=len(text))
-    return text[:cut].strip()
+class StopWhenOver(StoppingCriteria):
+    """Per row of a batch: done once the row's new text is over by its :class:`StopRule`.
+
+    ``generate`` then gives a finished row only padding and ends the batch when every row is done,
+    so a batch costs as many steps as its longest response, not ``max_new_tokens``. Rows found done
+    are not decoded again.
+    """
+
+    def __init__(self, tokenizer: Any, rules: Sequence[StopRule], prompt_length: int):
+        self.tokenizer = tokenizer
+        self.rules = list(rules)
+        self.prompt_length = prompt_length
+        self.done: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any = None, **kwargs: Any) -> torch.BoolTensor:
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        rows = (~self.done).nonzero().flatten()
+        new_tokens = input_ids[rows, self.prompt_length :].tolist()  # one copy off the device per step
+        for row, ids in zip(rows.tolist(), new_tokens):
+            if self.rules[row].over(self.tokenizer.decode(ids, skip_special_tokens=True)):
+                self.done[row] = True
+        return self.done.clone()
 
 
 @torch.inference_mode()
-def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], **kwargs: Any) -> list[str]:
-    """Responses for one batch of prompts (left padded), special tokens dropped."""
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    stops: Sequence[StopRule] | None = None,
+    prefix: SharedPrefix | None = None,
+    **kwargs: Any,
+) -> list[str]:
+    """Responses for one batch of prompts (left padded), special tokens dropped.
+
+    ``stops``: one rule per prompt; each row then stops generating once its rule says it is over
+    (with beams, whose rows are not the prompts', only the cut applies) and its text is cut there.
+    Without, responses are cut at :data:`STOP_MARKERS` only. ``prefix``: the encoded prefix every
+    prompt starts with, continued from instead of encoded again.
+    """
     tokenizer.padding_side = "left"
-    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    enc = {k: v.to(model.device) for k, v in enc.items()}
+    if prefix is None:
+        enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(model.device) for k, v in enc.items()}
+    else:
+        enc = prefix.batch([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts], tokenizer.pad_token_id)
+    width = enc["input_ids"].shape[1]
+    if stops is not None and kwargs.get("num_beams", 1) == 1:
+        kwargs["stopping_criteria"] = StoppingCriteriaList([StopWhenOver(tokenizer, stops, width)])
     out = model.generate(**enc, pad_token_id=tokenizer.pad_token_id, **kwargs)
-    new = out[:, enc["input_ids"].shape[1] :]
-    return [clean_response(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    if stops is None:
+        return [clean_response(t) for t in texts]
+    return [rule.finish(t) for rule, t in zip(stops, texts)]
 
 
 def generate_responses(
@@ -163,6 +215,8 @@ def generate_responses(
     on_batch: Any = None,
     done: Collection[int] = (),
     seed: int | None = None,
+    stops: Sequence[StopRule] | None = None,
+    share_prefix: bool = True,
     **kwargs: Any,
 ) -> list[str | None]:
     """Responses for all prompts in input order (None for a prompt skipped as ``done``).
@@ -173,26 +227,35 @@ def generate_responses(
     batch mates); sampling makes the batch whole again, each batch drawing from its own generator
     state (``seed`` and the batch's position), so sampled responses are the same whether a run went
     through at once or was resumed after a kill. ``on_batch(indices, responses)`` is called after
-    each batch made (used to append results as they come).
+    each batch made (used to append results as they come). ``stops``: a :class:`StopRule` per prompt
+    (see :func:`generate_batch`). ``share_prefix``: encode the token prefix of the whole list once
+    (:mod:`trice.prefix_cache`; off only to compare with the path that encodes it per row).
     """
-    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     done = set(done)
     whole = bool(kwargs.get("do_sample"))
     todo = [(b, idx if whole else [i for i in idx if i not in done]) for b, idx in enumerate(batches) if not done.issuperset(idx)]
+    prefix = SharedPrefix.encode(model, ids, kwargs.get("num_beams", 1)) if share_prefix and todo else None
     responses: list[str | None] = [None] * len(prompts)
     with tqdm(total=len(prompts), initial=len(prompts) - sum(len(idx) for _, idx in todo), desc=desc, unit="ex") as bar:
         for b, idx in todo:
             if seed is not None:
                 torch.manual_seed(seed * 1_000_003 + b)
-            batch = generate_batch(model, tokenizer, [prompts[i] for i in idx], **kwargs)
+            rules = None if stops is None else [stops[i] for i in idx]
+            batch = generate_batch(model, tokenizer, [prompts[i] for i in idx], rules, prefix, **kwargs)
             for i, r in zip(idx, batch):
                 responses[i] = r
             if on_batch is not None:
                 on_batch(idx, batch)
             bar.update(len(idx))
     return responses
+
+
+def stop_rules(config: GenerateConfig, examples: Sequence[Example]) -> list[StopRule] | None:
+    """The per-example :class:`StopRule` of ``config`` (None: ``stop_after_call`` is off)."""
+    return [task_stop_rule(e.task) for e in examples] if config.stop_after_call else None
 
 
 def generate_for_examples(
@@ -243,7 +306,7 @@ def generate_for_examples(
                     done[row["id"]] = row
                     sink.write(row)
 
-            backend.generate(prompts, desc=desc, on_batch=write, done=finished)
+            backend.generate(prompts, desc=desc, on_batch=write, done=finished, stops=stop_rules(config, examples))
         if failed & {e.id for e in examples}:  # retried ids now have two rows: keep the newest only
             write_jsonl(output, list(load_partial(output).values()))
         if errors:

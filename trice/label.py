@@ -42,7 +42,10 @@ class LabelConfig:
     search_k: int = field(default=2, metadata={"help": "qa: a search term is kept when one of its top this-many passages holds a gold answer."})
     teacher: dict = field(
         default_factory=dict,
-        metadata={"help": "qa, YAML only (--config): EndpointConfig keys (base_url, model, ...) of a teacher LLM proposing search terms; empty: deterministic terms only."},
+        metadata={
+            "help": "qa, YAML only (--config): a teacher LLM proposing search terms: EndpointConfig keys (base_url, model, ...) of a server, "
+            "or {kind: model, model: ALIAS_OR_DIR, max_new_tokens, batch_size, dtype} for a local model; empty: deterministic terms only."
+        },
     )
     tools: dict = field(
         default_factory=dict,
@@ -61,8 +64,10 @@ class LabelConfig:
         if self.search_k < 1:
             raise ValueError(f"search_k must be >= 1, got {self.search_k}")
         from trice.evaluate import check_tool_options
+        from trice.tool_labels import check_teacher
 
         check_tool_options(self.tools)
+        check_teacher(self.teacher)
 
     def tool_call_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`trice.tool_labels.verified_calls` besides the reader."""

@@ -52,13 +52,14 @@ class StageIIConfig(LoRATrainingConfig):
     )
     dev_max_new_tokens: int = field(default=64, metadata={"help": "New tokens per dev response (greedy)."})
     dev_batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call on the dev set."})
+    dev_stop_after_call: bool = field(default=False, metadata={"help": "Stop each dev response at the end of its first tool call (GenerateConfig.stop_after_call)."})
     tools: dict = field(
         default_factory=dict,
         metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
     )
 
     # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*LoRATrainingConfig.OMIT_AT_DEFAULT, "tools")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*LoRATrainingConfig.OMIT_AT_DEFAULT, "tools", "dev_stop_after_call")
 
     def validate(self) -> None:
         """As :meth:`LoRATrainingConfig.validate`, plus the task and the dev fields."""

@@ -12,8 +12,9 @@ differ per task:
 * **mlqa**: ``translator(<the question>)`` (the paper's call), kept when the translation, read by the
   model in place of the question, is answered right (the model reading is the probed one).
 * **qa**: no data carries a search term, so several candidates are tried per question: a teacher
-  LLM's proposals when a teacher endpoint is configured (an OpenAI-compatible server, prompted as
-  in the paper with the question, its gold answers and examples), then deterministic ones (the
+  LLM's proposals when a teacher is configured (an OpenAI-compatible server, or a local model
+  with ``kind: model``; either prompted as in the paper with the question, its gold answers and
+  examples: :data:`TEACHER_QA_PROMPT`), then deterministic ones (the
   question's key words, its capitalised phrases, the question itself). The first whose top
   ``search_k`` passages contain a gold answer is kept, as ``WikiSearch(<term>)``. The check is the
   retrieval alone, as the issue asks ("surfaces a gold answer"): whether the model then reads the
@@ -29,11 +30,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from trice.config import build_config
 from trice.metrics import answer_in_text
 from trice.reading import Reader
+from trice.stopping import STOP_MARKERS, StopRule
 from trice.tasks import PER_ROW, get_task, tool_registries
 from trice.tools import ToolError, parse_call
 
@@ -110,15 +113,90 @@ def teacher_terms(endpoint: Any, rows: Sequence[dict], n: int = 3) -> dict[str, 
     return proposed
 
 
-def teacher_endpoint(options: dict) -> Any:
-    """An :class:`~trice.remote.OpenAIEndpoint` from EndpointConfig keys (greedy, short answers by default)."""
-    from trice.remote import EndpointConfig, OpenAIEndpoint
+def _check_endpoint_keys(options: dict) -> None:
+    from trice.remote import EndpointConfig
 
     known = {f.name for f in fields(EndpointConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"teacher: unknown key(s) {unknown}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"teacher: unknown key(s) {unknown}; known: {', '.join(sorted(known))} (or kind: {LOCAL_TEACHER} for a local model)")
+
+
+def teacher_endpoint(options: dict) -> Any:
+    """An :class:`~trice.remote.OpenAIEndpoint` from EndpointConfig keys (greedy, short answers by default)."""
+    from trice.remote import EndpointConfig, OpenAIEndpoint
+
+    _check_endpoint_keys(options)
     return OpenAIEndpoint(EndpointConfig(**({"temperature": 0.0, "max_tokens": 96} | options)))
+
+
+LOCAL_TEACHER = "model"
+"""The teacher's ``kind`` that names a local model instead of a server."""
+
+
+@dataclass
+class LocalTeacherConfig:
+    """A local causal LM as the label teacher (``teacher: {kind: model, model: ...}``), greedy."""
+
+    kind: str = field(default=LOCAL_TEACHER, metadata={"help": LOCAL_TEACHER})
+    model: str = field(default="", metadata={"help": "Hub name, local directory or embedded alias of the teacher."})
+    max_new_tokens: int = field(default=96, metadata={"help": "New tokens per answer (a few calls, one per line)."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts per generate() call."})
+    dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ValueError("model: required (the teacher's alias or directory)")
+        for name in ("max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype: unknown {self.dtype!r}; choose one of float32, bfloat16, float16")
+
+
+# The few-shot examples are separated by a blank line: where the model starts an example of its own.
+TEACHER_STOP = StopRule(markers=(*STOP_MARKERS, "\n\n"))
+
+
+class LocalTeacher:
+    """A local model answering teacher prompts, with the endpoint's ``complete_many`` interface, so
+    :func:`teacher_terms` treats both alike. The model loads on first use; each answer ends at the
+    first blank line (:data:`TEACHER_STOP`), where the prompt's examples end."""
+
+    def __init__(self, config: LocalTeacherConfig):
+        self.config = config
+        self._loaded: tuple[Any, Any] | None = None
+
+    def complete_many(self, prompts: Sequence[str], n_workers: int | None = None, desc: str = "teacher") -> list[str]:
+        # torch and transformers load here, only when a local teacher is used, not with `trice label` itself
+        from trice.generate import generate_responses
+        from trice.models import load_model
+
+        if self._loaded is None:
+            self._loaded = load_model(self.config.model, dtype=self.config.dtype)
+        model, tokenizer = self._loaded
+        answers = generate_responses(
+            model, tokenizer, list(prompts), self.config.batch_size, desc=desc, stops=[TEACHER_STOP] * len(prompts),
+            max_new_tokens=self.config.max_new_tokens, do_sample=False,
+        )  # fmt: skip
+        return [a or "" for a in answers]
+
+
+def label_teacher(options: dict) -> Any:
+    """The teacher ``options`` describe: a local model (``kind: model``) or an OpenAI-compatible server
+    (EndpointConfig keys); both answer ``complete_many(prompts)`` (:func:`teacher_terms`). A local
+    model loads on its first prompts."""
+    if options.get("kind") == LOCAL_TEACHER:
+        return LocalTeacher(build_config(LocalTeacherConfig, options, "teacher"))
+    return teacher_endpoint(options)
+
+
+def check_teacher(options: dict) -> None:
+    """Refuse bad teacher options (an error naming the key) before any labelling runs; builds nothing."""
+    if options.get("kind") == LOCAL_TEACHER:
+        build_config(LocalTeacherConfig, options, "teacher")
+    elif options:
+        _check_endpoint_keys(options)
 
 
 def qa_calls(
@@ -168,8 +246,8 @@ def verified_calls(
     """``(call, source)`` or None per row id, for each row's task (rows may mix tasks).
 
     ``reader`` reads translations again (mlqa; the probed model); ``tools`` are tool options by tool
-    name; ``teacher`` EndpointConfig keys of a teacher for qa search terms; ``wiki`` builds the
-    WikiSearch tool (default: from ``tools``).
+    name; ``teacher`` the options of a teacher for qa search terms (:func:`label_teacher`); ``wiki``
+    builds the WikiSearch tool (default: from ``tools``).
     """
     by_task: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -178,7 +256,7 @@ def verified_calls(
     for task, task_rows in by_task.items():
         if task == "qa":
             tool = wiki() if wiki is not None else tool_registries(tools)(get_task("qa")).get("WikiSearch")
-            proposals = teacher_terms(teacher_endpoint(teacher), task_rows) if teacher else None
+            proposals = teacher_terms(label_teacher(teacher), task_rows) if teacher else None
             for key, value in qa_calls(task_rows, tool, search_k, proposals).items():
                 out[key] = None if value is None else (value[0], f"search-term:{value[1]}")
         else:

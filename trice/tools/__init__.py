@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from trice.tools.base import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, parse_call
+from trice.tools.base import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, call_end, parse_call
 from trice.tools.calculator import Calculator
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "build_registry",
+    "call_end",
     "parse_call",
     "register_tool_factory",
 ]

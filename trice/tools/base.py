@@ -78,12 +78,12 @@ class ToolResult:
     error: str | None = None
 
 
-def parse_call(text: str, names: Iterable[str]) -> ToolCall | None:
-    """The first ``name(argument)`` in ``text`` for one of ``names`` (case-sensitive), or None.
+def _first_call(text: str, names: Iterable[str]) -> tuple[re.Match[str], int | None] | None:
+    """The first ``name(`` of one of ``names`` in ``text`` and the index of the parenthesis that
+    balances its opening one (None while unbalanced), or None when no name is followed by ``(``.
 
-    The argument runs to the parenthesis that balances the opening one; when the response was cut
-    off before it balances, the rest of the text is the argument (the tool then decides). The scan is
-    linear in the text's length.
+    The one definition of "a call" that judging (:func:`parse_call`) and stopping generation
+    (:func:`call_end`) share. Linear in the text's length.
     """
     names = sorted({n for n in names if n}, key=len, reverse=True)  # "" would match every "("
     if not names or not text:
@@ -92,17 +92,44 @@ def parse_call(text: str, names: Iterable[str]) -> ToolCall | None:
     match = pattern.search(text)
     if match is None:
         return None
-    start = match.end()
     depth = 1
-    for i in range(start, len(text)):
+    for i in range(match.end(), len(text)):
         ch = text[i]
         if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth == 0:
-                return ToolCall(match.group(1), text[start:i].strip())
-    return ToolCall(match.group(1), text[start:].strip())
+                return match, i
+    return match, None
+
+
+def parse_call(text: str, names: Iterable[str]) -> ToolCall | None:
+    """The first ``name(argument)`` in ``text`` for one of ``names`` (case-sensitive), or None.
+
+    The argument runs to the parenthesis that balances the opening one; when the response was cut
+    off before it balances, the rest of the text is the argument (the tool then decides). The scan is
+    linear in the text's length.
+    """
+    found = _first_call(text, names)
+    if found is None:
+        return None
+    match, close = found
+    return ToolCall(match.group(1), text[match.end() : close].strip())
+
+
+def call_end(text: str, names: Iterable[str]) -> int | None:
+    """The index just past the closing parenthesis of the call :func:`parse_call` would read in
+    ``text``, or None when there is no call or it is not closed yet.
+
+    Whatever follows that index cannot change how the response is judged (the judge executes the
+    first call and ignores the rest), so generation may stop there. Once not None, it stays the same
+    however the text goes on: an earlier call would need its ``(`` before this call's name.
+    """
+    found = _first_call(text, names)
+    if found is None or found[1] is None:
+        return None
+    return found[1] + 1
 
 
 class ToolRegistry:
