@@ -17,7 +17,7 @@ from trice.cli import main
 from trice.config import ConfigError
 from trice.generate import GenerateConfig
 from trice.io import DataError, read_json, write_json
-from trice.pipeline import plan_recipe, run_plan, stage_status
+from trice.pipeline import plan_recipe, stage_status
 from trice.shared_training import SAME_AS, pointer_stale, trained_dir
 from trice.stages import run_stage
 

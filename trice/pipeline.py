@@ -1,11 +1,13 @@
 """``trice run RECIPE.yaml``: every stage of TRICE in order, in one run directory.
 
 data -> probe (base model on the training questions) -> label (D_tool and the SFT baselines' sets)
--> train-<setting> (stage I: LoRA SFT per SFT setting) -> [stage II: dev (held-out training
-questions) -> candidates (k responses per D_tool question) -> score (execution feedback) ->
-train-<setting> (RLEF or DPO, checkpoint chosen on dev)] -> eval-<setting> (generate on the test
-questions and judge) -> report. Each stage is skipped when its config and inputs are unchanged, so
-a killed run picks up where it stopped (see :mod:`trice.stages`).
+-> train-<setting> (stage I: LoRA SFT per SFT setting; one training for settings with identical
+rows, :mod:`trice.shared_training`) -> [stage II: dev (held-out training questions) -> candidates
+(k responses per D_tool question) -> score (execution feedback) -> train-<setting> (RLEF or DPO,
+checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and judge; few-shot:
+the base model after worked examples, :mod:`trice.few_shot`) -> [eval-<setting>-unseen-<name> per
+unseen test set, :mod:`trice.unseen`] -> report. Each stage is skipped when its config and inputs
+are unchanged, so a killed run picks up where it stopped (see :mod:`trice.stages`).
 """
 
 from __future__ import annotations
@@ -301,7 +303,8 @@ def stage_status(plan: Plan) -> dict[str, str]:
     """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
     fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``running``
     (another process is running it now: a run reaching it stops with an error), ``changed``
-    (finished or started under another config or inputs: started over), ``to do`` (never started),
+    (finished or started under another config or inputs, or pointing at a twin training that has
+    since trained on other rows: started over), ``to do`` (never started),
     ``waiting`` (an input does not exist yet: an earlier stage makes it).
 
     ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
