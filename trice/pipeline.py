@@ -1,11 +1,13 @@
 """``trice run RECIPE.yaml``: every stage of TRICE in order, in one run directory.
 
 data -> probe (base model on the training questions) -> label (D_tool and the SFT baselines' sets)
--> train-<setting> (stage I: LoRA SFT per SFT setting) -> [stage II: dev (held-out training
-questions) -> candidates (k responses per D_tool question) -> score (execution feedback) ->
-train-<setting> (RLEF or DPO, checkpoint chosen on dev)] -> eval-<setting> (generate on the test
-questions and judge) -> report. Each stage is skipped when its config and inputs are unchanged, so
-a killed run picks up where it stopped (see :mod:`trice.stages`).
+-> train-<setting> (stage I: LoRA SFT per SFT setting; one training for settings with identical
+rows, :mod:`trice.shared_training`) -> [stage II: dev (held-out training questions) -> candidates
+(k responses per D_tool question) -> score (execution feedback) -> train-<setting> (RLEF or DPO,
+checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and judge; few-shot:
+the base model after worked examples, :mod:`trice.few_shot`) -> [eval-<setting>-unseen-<name> per
+unseen test set, :mod:`trice.unseen`] -> report. Each stage is skipped when its config and inputs
+are unchanged, so a killed run picks up where it stopped (see :mod:`trice.stages`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.candidates import CandidatesConfig
+from trice.candidates import PER_TASK, CandidatesConfig
 from trice.config import ConfigError, build_config, load_layered_yaml, to_dict
 from trice.dpo_config import DPOStageConfig
 from trice.generate import GenerateConfig
@@ -28,8 +30,10 @@ from trice.prompts import READ_INSTRUCTIONS
 from trice.rlef_config import RLEFConfig
 from trice.score import ScoreConfig
 from trice.sft_config import SFTConfig
+from trice.shared_training import pointer_stale
 from trice.stages import run_stage
 from trice.tasks import PER_ROW
+from trice.unseen import UnseenSet, load_unseen, unseen_stages
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +41,13 @@ log = logging.getLogger(__name__)
 class Setting:
     """How a report row's model is made: ``trainer`` none (the base model), ``sft`` on the ``label``
     training set, or ``rlef``/``dpo`` on the scored candidates, from the stage-I adapter when
-    ``from_stage_one`` (TRICE-ALL) else from a fresh LoRA (TRICE-II)."""
+    ``from_stage_one`` (TRICE-ALL) else from a fresh LoRA (TRICE-II). ``few_shot``: the preset of
+    worked examples put before each test prompt (:mod:`trice.few_shot`)."""
 
     trainer: str | None = None
     label: str | None = None
     from_stage_one: bool = False
+    few_shot: str | None = None
 
     @property
     def stage_two(self) -> bool:
@@ -50,6 +56,7 @@ class Setting:
 
 SETTINGS: dict[str, Setting] = {
     "zero-shot": Setting(),
+    "few-shot": Setting(few_shot=PER_TASK),  # the paper's "Few-shot (3 examples)" row
     "sft-0": Setting("sft", "sft-0"),
     "sft-100": Setting("sft", "sft-100"),
     "trice-i": Setting("sft", "trice"),
@@ -58,6 +65,9 @@ SETTINGS: dict[str, Setting] = {
     "trice-all-dpo": Setting("dpo", from_stage_one=True),
 }
 STAGE_ONE = "trice-i"
+# A recipe's rows when it names none: the settings there were before few-shot, so a finished run
+# of such a recipe keeps its report's fingerprint.
+DEFAULT_SETTINGS = ("zero-shot", "sft-0", "sft-100", "trice-i", "trice-ii", "trice-all", "trice-all-dpo")
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
 _OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
@@ -98,7 +108,9 @@ class Recipe:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template for every stage."})
     seed: int = field(default=0, metadata={"help": "Seed for data splits, sampling and training."})
-    settings: list[str] = field(default_factory=lambda: list(SETTINGS), metadata={"help": "Rows of the report."})
+    settings: list[str] = field(
+        default_factory=lambda: list(DEFAULT_SETTINGS), metadata={"help": f"Rows of the report, of: {', '.join(SETTINGS)}."}
+    )
     data: dict = field(default_factory=dict, metadata={"help": "DataConfig keys."})
     probe: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for probing the base model."})
     train: dict = field(default_factory=dict, metadata={"help": "SFTConfig keys shared by every trained setting."})
@@ -124,8 +136,16 @@ class Recipe:
         metadata={"help": "LabelConfig keys for D_tool's tool calls: search_k (qa), teacher (an endpoint proposing qa search terms), read_max_new_tokens (mlqa)."},
     )
 
+    unseen: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "Unseen test sets (the paper's Table 4), name: path of a JSONL in the bring-your-own-data schema (any task); "
+            "every setting is evaluated on each, nothing trains on them, the report shows them apart from the average."
+        },
+    )
+
     # added after runs were made: while at their defaults they stay out of recipe.json (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen")
 
     def validate(self) -> None:
         from trice.evaluate import check_tool_options
@@ -159,6 +179,7 @@ class Plan:
     trice_ii: RLEFConfig
     dpo: DPOStageConfig
     label: LabelConfig
+    unseen: list[UnseenSet] = field(default_factory=list)
 
     @property
     def tools(self) -> dict:
@@ -172,15 +193,23 @@ class Plan:
         return tasks[0] if len(tasks) == 1 else PER_ROW
 
     @property
+    def unseen_stages(self) -> dict[str, tuple[str, UnseenSet]]:
+        """Stage name -> (setting, unseen set) of each setting's eval on each unseen test set."""
+        return unseen_stages(self.recipe.settings, self.unseen)
+
+    @property
     def stages(self) -> list[str]:
         settings = self.recipe.settings
-        stage_one = [s for s in settings if SETTINGS[s].trainer == "sft"]
+        # Stage I trains first: a baseline with identical rows then shares its training
+        # (trice.shared_training), and stage II's start keeps the stage-I path it always had.
+        stage_one = sorted((s for s in settings if SETTINGS[s].trainer == "sft"), key=lambda s: s != STAGE_ONE)
         stage_two = self.recipe.stage_two
         return (
             ["data", "probe", "label"]
             + [f"train-{s}" for s in stage_one]
             + (["dev", "candidates", "score"] + [f"train-{s}" for s in stage_two] if stage_two else [])
             + [f"eval-{s}" for s in settings]
+            + list(self.unseen_stages)
             + ["report"]
         )
 
@@ -243,6 +272,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
         trice_ii=_section(RLEFConfig, recipe.rlef | recipe.trice_ii, f"{path}: trice_ii", recipe.seed, **model, **task, **tools) if recipe.trice_ii else rlef,
         dpo=_section(DPOStageConfig, recipe.dpo, f"{path}: dpo", recipe.seed, **model, **task, **tools),
         label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode="trice", **tools),
+        unseen=load_unseen(recipe.unseen, str(path)),
     )
 
 
@@ -261,7 +291,8 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
     write_json(plan.run_dir / "recipe.json", to_dict(plan.recipe))
     for name in names:
         config, inputs, fn = stage_fns.stage(plan, name)
-        run_stage(plan.run_dir / name, name, config, inputs, fn, force=name in forced, keep=stage_fns.KEEP_ON_RESTART.get(name, ()))
+        force = name in forced or pointer_stale(plan.run_dir / name)  # its twin now trained otherwise: train or point anew
+        run_stage(plan.run_dir / name, name, config, inputs, fn, force=force, keep=stage_fns.KEEP_ON_RESTART.get(name, ()))
     return plan.run_dir / "report"
 
 
@@ -272,7 +303,8 @@ def stage_status(plan: Plan) -> dict[str, str]:
     """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
     fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``running``
     (another process is running it now: a run reaching it stops with an error), ``changed``
-    (finished or started under another config or inputs: started over), ``to do`` (never started),
+    (finished or started under another config or inputs, or pointing at a twin training that has
+    since trained on other rows: started over), ``to do`` (never started),
     ``waiting`` (an input does not exist yet: an earlier stage makes it).
 
     ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
@@ -290,7 +322,7 @@ def stage_status(plan: Plan) -> dict[str, str]:
             status[name] = "waiting" if state is None else "changed"
         elif state is None:
             status[name] = "to do"
-        elif state.get("hash") != fingerprint(config, inputs):
+        elif state.get("hash") != fingerprint(config, inputs) or pointer_stale(plan.run_dir / name):
             status[name] = "changed"
         else:
             status[name] = "up to date" if state.get("complete") else "partial"

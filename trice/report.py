@@ -30,6 +30,7 @@ from trice.run_intervals import (  # noqa: E402
     per_question,
     read_judged,
 )
+from trice.shared_training import shared_trainings  # noqa: E402
 
 
 def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -213,6 +214,90 @@ def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list
     return md + [""]
 
 
+def unseen_results(plan: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Per setting and unseen test set: accuracy over the whole file, tool-use rate and size."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (setting, unseen) in plan.unseen_stages.items():
+        summary = read_json(plan.run_dir / name / "summary.json")
+        results.setdefault(setting, {})[unseen.name] = {"accuracy": summary["accuracy"]["total"], "tool_rate": summary["tool_rate"], "n": summary["n"]}
+    return results
+
+
+def unseen_markdown(rows: dict[str, dict[str, float]], unseen: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """The paper's Table 4 beside Table 3's average: one column per unseen set, kept out of ``avg``."""
+    if not unseen:
+        return []
+    names = list(next(iter(unseen.values())))
+    sizes = next(iter(unseen.values()))
+    md = [
+        "## Unseen test sets",
+        "",
+        "Test files no stage trained on or chose a checkpoint by (the paper's Table 4); not in the average above. "
+        "Cells: accuracy (tool-use rate) over the whole file.",
+        "",
+        "| setting | avg (seen) | " + " | ".join(f"unseen: {n} ({sizes[n]['n']})" for n in names) + " |",
+        "|" + "---|" * (len(names) + 2),
+    ]
+    for setting, by_set in unseen.items():
+        cells = [f"{100 * by_set[n]['accuracy']:.1f} ({100 * by_set[n]['tool_rate']:.0f}%)" for n in names]
+        md.append(f"| {setting} | {100 * rows[setting]['avg']:.1f} | " + " | ".join(cells) + " |")
+    return md + ["", "![unseen accuracy](unseen_accuracy.png)", ""]
+
+
+def shared_training_markdown(shared: dict[str, str], settings: list[str]) -> list[str]:
+    """One line per setting whose train stage reused a twin's training (:mod:`trice.shared_training`),
+    the pair named in the report's row order."""
+    order = {s: i for i, s in enumerate(settings)}
+    lines = []
+    for setting, twin in shared.items():
+        first, second = sorted((setting, twin), key=lambda s: order.get(s, len(order)))
+        lines.append(
+            f"{first} and {second} trained on identical sets: one training, shared adapter "
+            f"(`train-{setting}/same_as.json` points to `train-{twin}`)."
+        )
+    return lines + ([""] if lines else [])
+
+
+def unseen_and_shared(plan: Any, rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+    """results.json's ``unseen`` and ``shared_training`` (each only where there is any), the unseen
+    section with its plot, and the shared-training lines."""
+    unseen = unseen_results(plan)
+    shared = shared_trainings(plan.run_dir, plan.recipe.settings)
+    if unseen:
+        accuracy = {s: {n: r["accuracy"] for n, r in by_set.items()} for s, by_set in unseen.items()}
+        plot_grouped_bars(accuracy, out_dir / "unseen_accuracy.png", "accuracy (%)", "Accuracy on unseen test sets")
+    results = ({"unseen": unseen} if unseen else {}) | ({"shared_training": shared} if shared else {})
+    return results, unseen_markdown(rows, unseen), shared_training_markdown(shared, plan.recipe.settings)
+
+
+def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: dict[str, dict[str, Any]]) -> list[str]:
+    """Which split each dataset came from, the probe's accuracy and how each training set was labelled."""
+    split_lines = [
+        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |"
+        for ds, d in splits["datasets"].items()
+    ]
+    return [
+        "## Data",
+        "",
+        "| dataset | split | train questions | test questions |",
+        "|---|---|---|---|",
+        *split_lines,
+        "",
+        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% "
+        f"(tool use {100 * probe['tool_rate']:.1f}%).",
+        "",
+        "| training set | probed | kept | right (own answer) | labelled (tool call) | dropped | tool share |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} "
+            f"| {100 * s['tool_share']:.0f}% |"
+            for m, s in label_stats.items()
+        ],
+        "",
+        *_by_task_markdown(label_stats),
+    ]
+
+
 def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
     """Write results.json, report.md and the plots for a finished run; returns the results."""
     from trice.config import to_dict
@@ -248,6 +333,8 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "probe": probe,
         "stage_two": stage_two,
     }
+    extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
+    results |= extra
     write_json(out_dir / "results.json", results)
     accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
     plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
@@ -258,11 +345,6 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
     for s in stage_two.get("selection", {}):
         shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
-
-    split_lines = [
-        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |"
-        for ds, d in splits["datasets"].items()
-    ]
     md = [
         "# trice report",
         "",
@@ -281,24 +363,9 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         "![tool use](tool_rate.png)",
         "",
         *paired_markdown(paired, datasets, plan.recipe.seed),
-        "## Data",
-        "",
-        "| dataset | split | train questions | test questions |",
-        "|---|---|---|---|",
-        *split_lines,
-        "",
-        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% "
-        f"(tool use {100 * probe['tool_rate']:.1f}%).",
-        "",
-        "| training set | probed | kept | right (own answer) | labelled (tool call) | dropped | tool share |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} "
-            f"| {100 * s['tool_share']:.0f}% |"
-            for m, s in label_stats.items()
-        ],
-        "",
-        *_by_task_markdown(label_stats),
+        *unseen_md,
+        *_data_markdown(splits, probe, label_stats),
+        *shared_md,
     ]
     if stage_one_logs:
         md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]

@@ -12,24 +12,31 @@ from trice.candidates import parts_dir
 from trice.config import to_dict
 from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
+from trice.few_shot import FewShotBackend, few_shot_fingerprint
 from trice.generate import GenerateConfig, generate_for_examples
 from trice.io import read_json, write_json, write_jsonl, write_text
 from trice.label import label_modes
 from trice.prepare import run_data
+from trice.shared_training import share_training, trained_dir
 from trice.stages import fingerprint, stage_state
+from trice.tasks import PER_ROW
 
 StageSpec = tuple[Any, list[Path], Callable[[Path], Any]]
 
 
-def _generate_and_judge(stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None) -> None:
+def _generate_and_judge(
+    stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None, backend: Any = None,
+) -> None:
     """Generate (resumably) for every example, judge the responses, write judged.jsonl and summary.json.
 
-    Tool outputs the model reads again (qa, mlqa) are read by the same model (``config``), resumably
-    (``readings.jsonl``)."""
+    ``backend``: one that prompts otherwise (:class:`trice.few_shot.FewShotBackend`), or None for
+    ``config``'s own. Tool outputs the model reads again (qa, mlqa) are read by the same model
+    (``config``), resumably (``readings.jsonl``)."""
     from trice.reading import Reader
 
     model = tokenizer = None  # generate_for_examples loads config.backend itself, only if work is left
-    rows = generate_for_examples(load_examples(examples_path), stage_dir / "responses.jsonl", model, tokenizer, config, desc)
+    examples = load_examples(examples_path)
+    rows = generate_for_examples(examples, stage_dir / "responses.jsonl", model, tokenizer, config, desc, backend=backend)
     reader = Reader.for_config(config, cache=stage_dir / "readings.jsonl", desc=f"{desc}: read again")
     judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / "judged.jsonl", judged)
@@ -93,11 +100,12 @@ def _with_tools(config: dict, plan: Any) -> dict:
 
 def stage_one_adapter(run: Path, which: str) -> Path:
     """The stage-I adapter a candidate source names: ``stage-i`` (the final one) or ``stage-i-early``
-    (the first complete checkpoint, or the final adapter when none was saved)."""
+    (the first complete checkpoint, or the final adapter when none was saved). Where stage I shares
+    a twin's training (:mod:`trice.shared_training`), the twin's."""
     from trice.pipeline import STAGE_ONE
     from trice.train_sft import checkpoints, is_complete
 
-    out = run / f"train-{STAGE_ONE}"
+    out = trained_dir(run, STAGE_ONE)
     if which == "stage-i-early":
         saved = [path for _, path in checkpoints(out / "checkpoints") if is_complete(path)]
         if saved:
@@ -124,8 +132,9 @@ def resolve_sources(run: Path, sources: list[dict]) -> tuple[list[dict], list[Pa
 def final_adapter(run: Path, setting: str) -> Path | None:
     """The adapter a trained setting is evaluated with: stage II's dev-chosen one where it exists, or
     None (the base model) where the dev set chose TRICE-II's start, the base model, over every
-    checkpoint (``best_adapter`` null in ``selection.json``, see :mod:`trice.select_checkpoint`)."""
-    out = run / f"train-{setting}"
+    checkpoint (``best_adapter`` null in ``selection.json``, see :mod:`trice.select_checkpoint`);
+    for a setting sharing a twin's training, the twin's adapter."""
+    out = trained_dir(run, setting)
     selection = out / "selection.json"
     if selection.is_file() and read_json(selection)["best_adapter"] is None:
         return None
@@ -133,9 +142,104 @@ def final_adapter(run: Path, setting: str) -> Path | None:
     return best if best.is_dir() else out / "adapter"
 
 
+def _label_stage(plan: Any) -> StageSpec:
+    from trice.pipeline import SETTINGS
+
+    run = plan.run_dir
+    judged = run / "probe" / "judged.jsonl"
+    modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({"trice"} if plan.recipe.stage_two else set()))
+    label_config = to_dict(plan.label)
+    options = {k: label_config[k] for k in type(plan.label).OMIT_AT_DEFAULT if k in label_config}  # set, not default
+    reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
+    reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
+    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": to_dict(reading)} if reads else {})
+
+    def label(d: Path) -> None:
+        from trice.io import read_jsonl
+        from trice.reading import Reader
+
+        rows = read_jsonl(judged)
+        reader = Reader.for_config(reading, cache=d / "readings.jsonl", desc="label: read again")
+        for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
+            write_jsonl(d / f"{mode}.jsonl", out)
+            write_json(d / f"{mode}.stats.json", stats)
+
+    return fingerprinted, [judged], label
+
+
+def _stage_two_train(plan: Any, setting: str) -> StageSpec:
+    """RLEF or DPO on the scored candidates, from the stage-I adapter (TRICE-ALL) or a fresh LoRA."""
+    from trice.pipeline import SETTINGS, STAGE_ONE
+
+    run, name = plan.run_dir, f"train-{setting}"
+    scored, dev = run / "score" / "scored.jsonl", run / "dev" / "dev.jsonl"
+    start = trained_dir(run, STAGE_ONE) / "adapter" if SETTINGS[setting].from_stage_one else None
+    config = replace(
+        plan.stage_two_config(setting), data=str(scored), output_dir=str(run / name), dev_data=str(dev),
+        init_adapter=None if start is None else str(start),
+    )
+
+    def train_stage_two(d: Path) -> None:
+        from trice.train_dpo import train_dpo
+        from trice.train_rlef import train_rlef
+
+        (train_rlef if SETTINGS[setting].trainer == "rlef" else train_dpo)(config)
+
+    return to_dict(config), [scored, dev] + ([start] if start is not None else []), train_stage_two
+
+
+def _stage_one_train(plan: Any, setting: str) -> StageSpec:
+    """LoRA SFT on the setting's labelled set, or, where a finished sibling trained on the same rows
+    with the same config, a pointer to its training (:mod:`trice.shared_training`)."""
+    from trice.pipeline import SETTINGS
+
+    run, name = plan.run_dir, f"train-{setting}"
+    data = run / "label" / f"{SETTINGS[setting].label}.jsonl"
+    config = replace(plan.train, data=str(data), output_dir=str(run / name))
+    fingerprinted = to_dict(config)
+
+    def train(d: Path) -> None:
+        from trice.train_sft import train_sft
+
+        if share_training(d, fingerprinted) is None:
+            train_sft(config)
+
+    return fingerprinted, [data], train
+
+
+def _eval_stage(plan: Any, setting: str, test: Path, tasks: list[str] | tuple[str, ...], task: str, desc: str) -> StageSpec:
+    """Generate on ``test`` with the setting's model (and, for few-shot, its prompts) and judge by
+    ``task``; copies a current twin eval with the same weights instead where there is one."""
+    from trice.pipeline import SETTINGS
+
+    run, kind = plan.run_dir, SETTINGS[setting]
+    adapter = final_adapter(run, setting) if kind.trainer is not None else None  # None: the base model
+    config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
+    inputs = _eval_inputs(test, adapter)
+    prompts = {"few_shot": few_shot_fingerprint(kind.few_shot, tasks)} if kind.few_shot else {}
+    fingerprinted = _with_tools(to_dict(config), plan) | prompts
+
+    def evaluate(d: Path) -> None:
+        if reuse_twin_eval(d, fingerprinted, inputs) is None:
+            backend = FewShotBackend(config, kind.few_shot) if kind.few_shot else None
+            _generate_and_judge(d, test, config, task, desc, plan.tools, backend)
+
+    return fingerprinted, inputs, evaluate
+
+
+def _report_stage(plan: Any) -> StageSpec:
+    from trice.report import write_report
+
+    run = plan.run_dir
+    inputs = [run / f"eval-{s}" / "summary.json" for s in plan.recipe.settings]
+    inputs += [run / name / "summary.json" for name in plan.unseen_stages]
+    unseen = {"unseen": [u.name for u in plan.unseen]} if plan.unseen else {}  # absent without: old reports stay current
+    return {"settings": plan.recipe.settings} | unseen, inputs, lambda d: write_report(plan, d)
+
+
 def stage(plan: Any, name: str) -> StageSpec:
     """(config to fingerprint, input paths, function of the stage directory) for stage ``name``."""
-    from trice.pipeline import SETTINGS, STAGE_ONE
+    from trice.pipeline import SETTINGS
 
     run = plan.run_dir
     task = plan.judge_task
@@ -146,25 +250,7 @@ def stage(plan: Any, name: str) -> StageSpec:
         fn = lambda d: _generate_and_judge(d, train, plan.probe, task, "probe train", plan.tools)  # noqa: E731
         return _with_tools(to_dict(plan.probe), plan), [train], fn
     if name == "label":
-        judged = run / "probe" / "judged.jsonl"
-        modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({"trice"} if plan.recipe.stage_two else set()))
-        label_config = to_dict(plan.label)
-        options = {k: label_config[k] for k in type(plan.label).OMIT_AT_DEFAULT if k in label_config}  # set, not default
-        reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
-        reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
-        fingerprint = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": to_dict(reading)} if reads else {})
-
-        def label(d: Path) -> None:
-            from trice.io import read_jsonl
-            from trice.reading import Reader
-
-            rows = read_jsonl(judged)
-            reader = Reader.for_config(reading, cache=d / "readings.jsonl", desc="label: read again")
-            for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
-                write_jsonl(d / f"{mode}.jsonl", out)
-                write_json(d / f"{mode}.stats.json", stats)
-
-        return fingerprint, [judged], label
+        return _label_stage(plan)
     if name == "dev":
         from trice.data.schema import save_examples
         from trice.prepare import dev_from_pool
@@ -184,49 +270,15 @@ def stage(plan: Any, name: str) -> StageSpec:
         candidates = run / "candidates" / CANDIDATES_FILE
         config = replace(plan.score, input=str(candidates), output=str(run / name / "scored.jsonl"))
         return to_dict(config), [candidates], lambda d: write_json(d / "summary.json", run_score(config))
-    if name.startswith("train-") and SETTINGS[name.removeprefix("train-")].stage_two:
-        setting = name.removeprefix("train-")
-        scored, dev = run / "score" / "scored.jsonl", run / "dev" / "dev.jsonl"
-        start = run / f"train-{STAGE_ONE}" / "adapter" if SETTINGS[setting].from_stage_one else None
-        config = replace(
-            plan.stage_two_config(setting), data=str(scored), output_dir=str(run / name), dev_data=str(dev),
-            init_adapter=None if start is None else str(start),
-        )
-
-        def train_stage_two(d: Path) -> None:
-            from trice.train_dpo import train_dpo
-            from trice.train_rlef import train_rlef
-
-            (train_rlef if SETTINGS[setting].trainer == "rlef" else train_dpo)(config)
-
-        return to_dict(config), [scored, dev] + ([start] if start is not None else []), train_stage_two
     if name.startswith("train-"):
         setting = name.removeprefix("train-")
-        data = run / "label" / f"{SETTINGS[setting].label}.jsonl"
-        config = replace(plan.train, data=str(data), output_dir=str(run / name))
-
-        def train(d: Path) -> None:
-            from trice.train_sft import train_sft
-
-            train_sft(config)
-
-        return to_dict(config), [data], train
+        return (_stage_two_train if SETTINGS[setting].stage_two else _stage_one_train)(plan, setting)
+    if name in plan.unseen_stages:
+        setting, unseen = plan.unseen_stages[name]
+        return _eval_stage(plan, setting, unseen.path, unseen.tasks, PER_ROW, f"eval {setting} on {unseen.name}")
     if name.startswith("eval-"):
         setting = name.removeprefix("eval-")
-        test = run / "data" / "test.jsonl"
-        adapter = final_adapter(run, setting) if SETTINGS[setting].trainer is not None else None  # None: the base model
-        config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
-        inputs = _eval_inputs(test, adapter)
-        fingerprinted = _with_tools(to_dict(config), plan)
-
-        def evaluate(d: Path) -> None:
-            if reuse_twin_eval(d, fingerprinted, inputs) is None:
-                _generate_and_judge(d, test, config, task, f"eval {setting}", plan.tools)
-
-        return fingerprinted, inputs, evaluate
+        return _eval_stage(plan, setting, run / "data" / "test.jsonl", plan.data.task_names, task, f"eval {setting}")
     if name == "report":
-        from trice.report import write_report
-
-        inputs = [run / f"eval-{s}" / "summary.json" for s in plan.recipe.settings]
-        return {"settings": plan.recipe.settings}, inputs, lambda d: write_report(plan, d)
+        return _report_stage(plan)
     raise KeyError(name)
