@@ -22,11 +22,13 @@ from tqdm.auto import tqdm
 from trice.config import ConfigError
 from trice.io import DataError, FieldSpec, ReadReport, iter_jsonl, write_jsonl
 from trice.models import DEFAULT_MODEL
+from trice.outputs import OVERWRITE_HELP, claim_output
 from trice.reading import Reader
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
+JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
 SHOW_SKIPPED = 3  # problems quoted in the one warning about skipped lines
 
 input_log = logging.getLogger("trice.input")
@@ -106,6 +108,7 @@ class EvaluateConfig:
         default_factory=dict,
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
         check_task_name(self.task)
@@ -231,6 +234,9 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
 
     report = ReadReport()
     rows = read_input(config.input, RESPONSE_FIELDS, skip_bad=config.skip_bad, report=report)
+    claim_output(
+        config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite
+    )
     generate = GenerateConfig(
         model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
     )
