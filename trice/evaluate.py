@@ -9,18 +9,16 @@ also has ``"skipped_lines"``).
 
 from __future__ import annotations
 
-import json
-import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from trice.config import ConfigError
-from trice.io import DataError, FieldSpec, ReadReport, iter_jsonl, write_jsonl
+from trice.inputs import check_row_task, read_input
+from trice.io import ReadReport, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.outputs import OVERWRITE_HELP, claim_output
 from trice.reading import Reader
@@ -29,61 +27,6 @@ from trice.tools import ToolRegistry, parse_call
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
 JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
-SHOW_SKIPPED = 3  # problems quoted in the one warning about skipped lines
-
-input_log = logging.getLogger("trice.input")
-
-
-def _row_lines(path: Path) -> list[int]:
-    """Line numbers of the lines :func:`iter_jsonl` reads as rows (the non-blank ones), in order."""
-    with path.open("rb") as fh:
-        return [n for n, raw in enumerate(fh, start=1) if raw.decode("utf-8", "replace").strip()]
-
-
-def read_input(
-    path: str | Path,
-    fields: FieldSpec,
-    *,
-    check: Callable[[dict, Path, int], None] | None = None,
-    skip_bad: bool = False,
-    report: ReadReport | None = None,
-) -> list[dict]:
-    """The rows of a command's input JSONL: typed ``fields``, a unique ``id``, and ``check(row, path, line)``.
-
-    A bad line (unreadable, malformed, a field missing or mistyped, a repeated id, or refused by
-    ``check``) raises :class:`DataError` naming the file, line and field. With ``skip_bad`` it is
-    skipped instead and recorded in ``report``, and one warning gives the count and the first few
-    problems. An input with no usable line is an error either way.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "no such file")
-    report = report if report is not None else ReadReport()
-    lines = _row_lines(path)
-    rows: list[dict] = []
-    seen: set[str] = set()
-    for row in iter_jsonl(path, fields, skip_bad=skip_bad, report=report):
-        line = lines[report.kept + len(report.skipped) - 1]  # every read line was either kept or skipped
-        try:
-            if check is not None:
-                check(row, path, line)
-            if row["id"] in seen:
-                raise DataError(path, line, "id", f"duplicate value {json.dumps(row['id'])}")
-        except DataError as err:
-            if not skip_bad:
-                raise
-            report.kept -= 1
-            report.skipped.append(str(err))
-            continue
-        seen.add(row["id"])
-        rows.append(row)
-    if report.skipped:
-        shown = "; ".join(report.skipped[:SHOW_SKIPPED]) + ("; ..." if len(report.skipped) > SHOW_SKIPPED else "")
-        input_log.warning("%s: skipped %d bad line(s), kept %d: %s", path, len(report.skipped), len(rows), shown)
-    if not rows:
-        problem = f"no usable line ({len(report.skipped)} bad line(s) skipped)" if report.skipped else "empty file: no JSON lines"
-        raise DataError(path, None, None, problem)
-    return rows
 
 
 @dataclass
@@ -233,7 +176,8 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     from trice.generate import GenerateConfig
 
     report = ReadReport()
-    rows = read_input(config.input, RESPONSE_FIELDS, skip_bad=config.skip_bad, report=report)
+    check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731
+    rows = read_input(config.input, RESPONSE_FIELDS, check=check, skip_bad=config.skip_bad, report=report)
     claim_output(
         config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite
     )

@@ -21,11 +21,13 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from trice.data.schema import Example, load_examples
+from trice.data.schema import EXAMPLE_FIELDS, Example
+from trice.inputs import check_row_task, read_input
 from trice.io import JsonlAppender, Partial, load_partial, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.outputs import OVERWRITE_HELP, claim_output
 from trice.prompts import task_prompt
+from trice.tasks import PER_ROW
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +265,8 @@ def generate_for_examples(
 def run_generate(config: GenerateConfig) -> list[dict]:
     """``trice generate``: load the configured backend once (only if work is left), generate for the input file."""
     config.validate()
-    examples = load_examples(config.input)
+    check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before any model loads)
+    examples = [Example.from_dict(row, config.input) for row in read_input(config.input, EXAMPLE_FIELDS, check=check)]
     claimed = claim_output(
         config.output, inputs=[config.input], ids={e.id for e in examples}, fields=("response",), overwrite=config.overwrite
     )

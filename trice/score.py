@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 from tqdm.auto import tqdm
 
 from trice.config import ConfigError
-from trice.evaluate import read_input
+from trice.inputs import check_row_task, read_input
 from trice.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.outputs import OVERWRITE_HELP, claim_json_output, claim_output
@@ -108,6 +108,7 @@ def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -
             raise DataError(path, line, "task", str(err)) from None
     elif "task" in row and row["task"] != task:
         raise DataError(path, line, "task", f"{row['task']!r}, but this run scores task {task!r}")
+    check_row_task(row, task, path, line)  # and a question where the task reads tool outputs again
 
 
 def read_candidates(path: str | Path, task: str, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict]:
