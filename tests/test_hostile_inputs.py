@@ -106,3 +106,19 @@ def test_train_sft_without_data_or_output_dir_is_one_line(tmp_path, capsys, miss
     assert main(["train-sft", *flags, "--model", NO_MODEL]) == 2
     line = _one_error(capsys)
     assert line.startswith("trice train-sft: error: ") and missing.removeprefix("--") in line, line
+
+
+def test_a_missing_local_model_path_is_named_as_such(tmp_path, capsys) -> None:
+    src, out = tmp_path / "input.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(_example(0)) + "\n")
+    assert main(_argv("generate", src, out)) == 2
+    assert _one_error(capsys) == f"trice generate: error: model: no such directory {NO_MODEL} (a local model path; hub names read org/name)"
+    assert not out.exists()
+
+
+def test_a_tool_option_typo_fails_the_recipe_status(tmp_path, capsys) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("run_dir: runs/x\ndata: {tasks: [qa]}\ntools: {QA: {max_new_tokns: 8}}\n")
+    assert main(["run", str(recipe), "--status", "--run-dir", str(tmp_path / "run")]) == 2
+    line = _one_error(capsys)
+    assert line.startswith(f"trice run: error: {recipe}: tools: QA: unknown option 'max_new_tokns' (known: "), line

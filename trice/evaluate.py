@@ -9,6 +9,7 @@ also has ``"skipped_lines"``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,8 +59,23 @@ class EvaluateConfig:
         check_tool_options(self.tools)
 
 
+def known_tool_options(name: str) -> set[str] | None:
+    """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
+    Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
+    from trice.retrieval.factory import RetrieverConfig
+    from trice.tools.qa import QAToolConfig
+    from trice.tools.translator import TranslatorConfig
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
+            "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
+
+
 def check_tool_options(tools: dict) -> None:
-    """Tool options are keyed by known tool names, each a mapping (its keys are checked when built)."""
+    """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
+    fails a recipe's --status, not a stage after hours of probing."""
     from trice.tools import TOOL_FACTORIES
 
     for name, options in tools.items():
@@ -67,6 +83,10 @@ def check_tool_options(tools: dict) -> None:
             raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
         if not isinstance(options, dict):
             raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
+        known = known_tool_options(name)
+        unknown = sorted(set(options) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"tools: {name}: unknown option '{unknown[0]}' (known: {', '.join(sorted(known)) or 'none'})")
 
 
 def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:
