@@ -186,3 +186,17 @@ def test_an_unwritable_directory_is_named_not_a_temp_file(tmp_path) -> None:
     finally:
         locked.chmod(0o700)
     assert str(info.value) == f"{locked / 'o.json'}: cannot be written (Permission denied)"
+
+
+def test_candidates_refuses_its_input_and_a_foreign_output(tmp_path, capsys) -> None:
+    src = tmp_path / "d_tool.jsonl"
+    write_jsonl(src, [_example(i) | {"output": "calculator(1+1)"} for i in range(2)])
+    before = src.read_bytes()
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_bytes(FOREIGN["JSONL of other ids with a comment"])
+    for out in (src, foreign):
+        config = tmp_path / "candidates.yaml"
+        config.write_text(f"input: {src}\noutput: {out}\nsources: [{{name: gold, kind: gold}}]\n")
+        assert main(["candidates", "--config", str(config)]) == 2
+        assert _error_line(capsys).startswith(f"trice candidates: error: {out}: ")
+    assert src.read_bytes() == before and foreign.read_bytes() == FOREIGN["JSONL of other ids with a comment"]
