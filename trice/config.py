@@ -214,7 +214,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
     hold their default. They are options added after runs were made; leaving them out keeps those
     runs' fingerprints, so adding an option does not make every finished stage look changed (a
-    changed stage is deleted and rerun). (A class attribute, not field metadata: HfArgumentParser
+    changed stage is moved aside and rerun). (A class attribute, not field metadata: HfArgumentParser
     hands every metadata key to argparse.)
     """
     values = dataclasses.asdict(config)
