@@ -4,7 +4,7 @@
 ``dataset``, ``answers`` and ``response``; each output line adds ``prediction``, ``correct`` and
 ``used_tool``; the last line on stdout is ``{"accuracy": {...,"total": y}, "tool_rate": z, "n": N}``
 (with ``--skip_bad``, which skips and counts bad input lines instead of failing on the first, it
-also has ``"skipped_lines"``).
+also has ``"skipped_lines"``; with ``--qa_require_evidence``, ``"unsupported_readings"``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ class EvaluateConfig:
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
+    qa_require_evidence: bool = field(
+        default=False,
+        metadata={"help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
+                  "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."},
+    )
 
     def validate(self) -> None:
         check_task_name(self.task)
@@ -143,8 +148,15 @@ def judge_many(
     return [task.conclude(row["response"], ex, row["answers"], read) for row, task, ex, read in zip(rows, tasks, executions, readings)]
 
 
+EVIDENCE_TASK = "qa"  # the task whose tool output (passages) can hold the answer the reading gave
+
+
 def judge_rows(
-    rows: Iterable[dict], task_name: str = PER_ROW, reader: Reader | None = None, tools: dict | None = None
+    rows: Iterable[dict],
+    task_name: str = PER_ROW,
+    reader: Reader | None = None,
+    tools: dict | None = None,
+    require_evidence: bool = False,
 ) -> list[dict]:
     """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
 
@@ -153,6 +165,8 @@ def judge_rows(
     every output the model must read again (WikiSearch passages, translations) is read in one
     batched pass by ``reader`` (:class:`trice.reading.Reader`: the model that wrote the
     responses), then each row is concluded. Rows needing a reading need a ``question``.
+    With ``require_evidence``, a qa row judged right by a reading whose passage holds no gold answer
+    is judged wrong, and says so (``"unsupported_reading": true``).
     """
     rows = list(rows)
     judged = []
@@ -160,6 +174,8 @@ def judge_rows(
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
+        if require_evidence and j.evidence is False and row_task(row, task_name).name == EVIDENCE_TASK:
+            extra |= {"correct": False, "unsupported_reading": True}
         judged.append(row | extra)
     return judged
 
@@ -204,9 +220,11 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     generate = GenerateConfig(
         model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
     )
-    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools)
+    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools, config.qa_require_evidence)
     write_jsonl(config.output, judged)
     summary = summarize(judged)
+    if config.qa_require_evidence:  # how often the paper's judge and the evidence judge disagree
+        summary["unsupported_readings"] = sum(bool(r.get("unsupported_reading")) for r in judged)
     if config.skip_bad:
         summary["skipped_lines"] = len(report.skipped)
     return summary
