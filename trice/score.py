@@ -179,8 +179,9 @@ def _reusable(done: dict | None, row: dict, strategy: str) -> bool:
 def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]:
     """The rows already scored in ``config.output`` that a resume may keep (with the length of their
     lines), after checking every path this command writes. Rows scored under other judging settings
-    (task, strategy, reading model, tools: recorded in ``<output>.judging.json``) are all scored
-    again; an output from before that record is checked row by row only (:func:`_reusable`)."""
+    (task, strategy, reading model, tools: recorded in ``<output>.judging.json`` once scoring
+    starts, :func:`_record_judging`) are all scored again; an output from before that record is
+    checked row by row only (:func:`_reusable`)."""
     inputs = [config.input]
     claimed = claim_output(config.output, inputs=inputs, ids={r["id"] for r in rows}, fields=SCORED_FIELDS, overwrite=config.overwrite)
     claim_output(config.output + ".readings.jsonl", inputs=inputs, fields=("reading",), overwrite=config.overwrite)
@@ -191,8 +192,14 @@ def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]
         log.warning("%s: scored under other settings (%s): scoring every row again", config.output, judging)
         claimed.rows.clear()
         claimed.keep_bytes = 0  # their lines go too, once scoring starts
-    write_json(judging, config.judging())
     return claimed.rows, claimed.keep_bytes
+
+
+def _record_judging(config: ScoreConfig) -> None:
+    """Record the judging settings once the output holds only rows scored under them: after the
+    appender cut away rows of other settings, not before (a command failing in between must not
+    vouch for the old rows)."""
+    write_json(Path(config.output + ".judging.json"), config.judging())
 
 
 def run_score(config: ScoreConfig) -> dict[str, Any]:
@@ -216,12 +223,14 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         reader = Reader.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
         registry = tool_registries(config.tools)
         with JsonlAppender(config.output, keep_bytes) as sink:
+            _record_judging(config)
             for start in tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk"):
                 for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry):
                     done[scored["id"]] = scored
                     sink.write(scored)
     scored = [done[r["id"]] for r in rows]
     write_jsonl(config.output, scored)
+    _record_judging(config)
     summary = summarize(scored, config.strategy)
     if config.skip_bad:
         summary["skipped_lines"] = len(report.skipped)
