@@ -16,6 +16,8 @@ import yaml
 
 from trice import stage_fns
 from trice.cli import main
+
+from .fake_servers import openai_reply, serve  # noqa: F401 (serve: a fixture)
 from trice.pipeline import plan_recipe, stage_status
 from trice.stages import (
     RUN_MARKER, FailedRows, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage, stage_hash,
@@ -223,3 +225,28 @@ def test_exponent_floats_are_floats(tmp_path, capsys) -> None:
     assert code == 0, err
     plan = plan_recipe(tmp_path / "recipe.yaml")
     assert plan.train.learning_rate == 0.001 and plan.rlef.learning_rate == 0.0002
+
+
+def test_a_run_whose_endpoint_failed_stops_incomplete_and_a_rerun_retries(tmp_path, capsys, data_dir, serve) -> None:
+    up = {"ok": False}
+    server = serve(lambda hit, path, request: openai_reply(path, request, "The answer is 1.") if up["ok"] else (503, b"down", "text/plain"))
+    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 4}
+    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": ["zero-shot"],
+            "data": {"data_dir": str(data_dir), "datasets": ["svamp"], "n_train": 3, "n_test": 2}, "probe": endpoint, "eval": endpoint}  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(body))
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"trice run: error: {tmp_path / 'run' / 'probe'}: stage probe is incomplete: 3 of 3 rows failed (first: unavailable")
+    assert not (tmp_path / "run" / "report").exists()  # no report built on failed rows
+    assert main(["run", str(recipe), "--status"]) == 0
+    status = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status["probe"] == "incomplete: 3 failed rows" and status["label"] == "waiting"
+
+    up["ok"] = True  # the server is back: the rerun retries the failed rows and finishes
+    hits = server.hits
+    assert main(["run", str(recipe)]) == 0
+    capsys.readouterr()
+    assert server.hits - hits == 3 + 2  # the 3 probe rows again, then the 2 test questions
+    assert json.loads((tmp_path / "run" / "probe" / "stage.json").read_text())["complete"] is True
+    assert moved_aside(tmp_path / "run") == []  # retried in place, nothing started over

@@ -275,8 +275,8 @@ def stage_status(plan: Plan) -> dict[str, str]:
     ``running`` (another process is running it now: a run reaching it stops with an error),
     ``changed`` (finished or started under another config or inputs: started over, the old
     directory moved aside), ``would redo`` (unchanged itself, but an input comes from an earlier
-    stage that is not up to date, so it will change), ``to do`` (never started), ``waiting`` (an
-    input does not exist yet: an earlier stage makes it).
+    stage that is not up to date, so it will change), ``to do`` (never started), ``waiting`` (never
+    started, and an input does not exist yet or comes from an earlier stage that must run first).
 
     ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
     would be redone (``changed``/``would redo``)."""
@@ -288,8 +288,9 @@ def stage_status(plan: Plan) -> dict[str, str]:
         config, inputs, _ = stage_fns.stage(plan, name)
         verdict = stage_verdict(plan.run_dir / name, config, inputs)
         upstream = {_producer(plan.run_dir, Path(p)) for p in inputs} - {None, name}
-        if verdict not in ("running", "waiting", "to do", "changed") and any(status.get(u, "up to date") != "up to date" for u in upstream):
-            verdict = "would redo"
+        if any(status.get(u, "up to date") != "up to date" for u in upstream):
+            verdict = {"to do": "waiting", "up to date": "would redo", "partial": "would redo"}.get(verdict, verdict)
+            verdict = "would redo" if verdict.startswith("incomplete") else verdict
         status[name] = verdict
     return status
 
