@@ -91,6 +91,8 @@ def claim_output(
     its :class:`trice.io.JsonlAppender` with the returned ``keep_bytes``, once work resumes. With
     ``overwrite`` an existing file counts as empty (``keep_bytes`` 0: replaced once work starts).
     """
+    if not os.fspath(path):
+        raise OutputError("--output", "required: name the file to write")
     path = check_writable(path)
     inputs = list(inputs)
     check_not_input(path, inputs)
