@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,8 +19,9 @@ import pytest
 
 # A behaviour maps (hit number, path, request) to (status, body, content type), or None to hang. The
 # request is the JSON body of a POST, or the query parameters of a GET (one value each); the path
-# excludes the query string.
-Reply = tuple[int, bytes, str]
+# excludes the query string. A body given as an iterable of byte chunks is streamed chunk by chunk
+# (no Content-Length; the connection closes at its end), for endless and dripping answers.
+Reply = tuple[int, bytes | Iterable[bytes], str]
 Behaviour = Callable[[int, str, dict], Reply | None]
 
 # How long a call against a failing server may take in a test that configures sub-second timeouts and
@@ -79,9 +80,21 @@ class FakeServer:
                 status, body, content_type = reply
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                if isinstance(body, bytes):
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    for chunk in body:
+                        if server.stopping.is_set():
+                            return
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up on it, as it should
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -165,9 +165,8 @@ def test_missing_input_and_unwritable_output_are_one_line(tmp_path, capsys) -> N
     write_jsonl(src, [_evaluate_row(0)])
     (tmp_path / "file").write_text("x")
     assert _run("evaluate", src, tmp_path / "file" / "o.jsonl") == 2  # output's parent is a file
-    err = capsys.readouterr().err  # the judging progress bar comes first; the error is the last line
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith(f"trice evaluate: error: [Errno 17] File exists: '{tmp_path / 'file'}'")
+    err = capsys.readouterr().err.strip().splitlines()  # checked before any judging: one line, no temp file named
+    assert err == [f"trice evaluate: error: {tmp_path / 'file' / 'o.jsonl'}: cannot be created: {tmp_path / 'file'} is not a directory"]
 
 
 # --- recipes and --config YAML ----------------------------------------------------------------------

@@ -257,3 +257,88 @@ def test_retrying_reraises_the_last_error_and_skips_rejections() -> None:
     with pytest.raises(EndpointError, match="rejected"):
         retrying(policy)(fail, "rejected")
     assert calls == ["timeout"] * 3 + ["rejected"]
+
+
+# (g) hostile answers: endless, dripping, huge, not UTF-8 -- each ends within its budget as a typed error
+
+
+def _endless(hit: int, path: str, request: dict) -> Reply:
+    def body():
+        yield b'{"choices": [{"index": 0, "text": "'
+        while True:
+            yield b"x" * 65_536
+
+    return 200, body(), "application/json"
+
+
+def _drip(hit: int, path: str, request: dict) -> Reply:
+    def body():
+        for byte in b'{"choices": [{"index": 0, "text": "slow"}]}':
+            time.sleep(0.4)  # each byte well within the read timeout, the whole far beyond the call's deadline
+            yield bytes([byte])
+
+    return 200, body(), "application/json"
+
+
+def _huge_text(hit: int, path: str, request: dict) -> Reply:
+    def body():
+        yield b'{"choices": [{"index": 0, "text": "'
+        for _ in range(100):  # 100 MB of text, streamed
+            yield b"a" * 1_000_000
+        yield b'"}]}'
+
+    return 200, body(), "application/json"
+
+
+def _bad_bytes(hit: int, path: str, request: dict) -> Reply:
+    return 200, b"\xff\xfe", "application/json"
+
+
+HOSTILE = {
+    "endless body": (_endless, "too_large", {"max_response_bytes": 1_000_000}),
+    "drip": (_drip, "timeout", {"total_timeout": 2.0, "read_timeout": 1.0}),
+    "huge text": (_huge_text, "too_large", {}),
+    "bad bytes": (_bad_bytes, "bad_response", {}),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_answers_end_within_budget_as_typed_errors(serve, case: str) -> None:
+    behaviour, kind, settings = HOSTILE[case]
+    server = serve(behaviour)
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        endpoint(server.url, mode="completions", max_tokens=16, **settings).complete("q")
+    assert info.value.kind == kind, str(info.value)
+    assert time.monotonic() - start < GAVE_UP_WITHIN_S
+    if kind == "too_large":
+        assert server.hits == 1  # the same request would flood again: not retried
+    if case == "bad bytes":
+        assert "not UTF-8" in str(info.value)
+
+
+def test_a_hostile_answer_is_one_rows_error_in_a_batch(serve) -> None:
+    def mixed(hit: int, path: str, request: dict) -> Reply:
+        return {"flood": _endless, "garbage": _bad_bytes}.get(request["prompt"], healthy)(hit, path, request)
+
+    server = serve(mixed)
+    ep = endpoint(server.url, mode="completions", max_response_bytes=500_000, max_retries=0)
+    results = ep.complete_many(["a", "flood", "b", "garbage"], n_workers=2)
+    assert results[0] == "echo: a" and results[2] == "echo: b"
+    assert [r.kind for r in (results[1], results[3])] == ["too_large", "bad_response"]
+
+
+def test_text_is_cut_to_what_max_tokens_can_spell(serve) -> None:
+    server = serve(lambda hit, path, request: openai_reply(path, request, text="word " * 10_000))
+    text = endpoint(server.url, max_tokens=16).complete("q")
+    assert len(text) == 16 * 32 and text.startswith("word word")
+
+
+def test_the_deadline_covers_retries_and_backoff(serve) -> None:
+    server = serve(lambda hit, path, request: (503, b"busy", "text/plain"))
+    start = time.monotonic()
+    with pytest.raises(EndpointError) as info:
+        endpoint(server.url, max_retries=50, backoff_initial=0.2, backoff_max=0.5, total_timeout=1.5).complete("q")
+    assert info.value.kind in ("unavailable", "timeout")
+    assert 1 < server.hits < 51  # the deadline, not the retry count, ended it
+    assert time.monotonic() - start < GAVE_UP_WITHIN_S

@@ -495,7 +495,7 @@ def test_defaults_validate_and_paths_are_required_to_train(tmp_path):
     "bad, message",
     [
         ({"scores": [20, 15, 5]}, "field 'scores': 3 scores for 4 responses"),
-        ({"scores": [20, float("nan"), 5, 0]}, "field 'scores': not all finite"),
+        ({"scores": [20, float("nan"), 5, 0]}, r"malformed JSON \(NaN is not valid JSON"),  # refused as it is read
         ({"responses": [], "scores": []}, "field 'responses': empty"),
         ({"task": "chess"}, "field 'task': unknown 'chess'"),
         ({"question": None}, "field 'question': expected string"),

@@ -93,6 +93,32 @@ def test_score_resumes_skipping_done_ids_and_keeps_input_order(tmp_path, capsys,
     assert scored_ids == ["q3"] and read_jsonl(out)[2]["predictions"] == ["2", "3"]
 
 
+def test_score_resume_rescores_rows_whose_gold_answers_or_task_changed(tmp_path, capsys, monkeypatch):
+    rows = _rows()
+    write_jsonl(tmp_path / "candidates.jsonl", rows)
+    out = tmp_path / "scored.jsonl"
+    assert _score(tmp_path, capsys)[0] == 0
+    scored_ids = []
+    real = trice.score.score_rows
+    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
+
+    rows[0]["answers"] = ["73"]  # the gold answer changed: q1's old scores are wrong now
+    write_jsonl(tmp_path / "candidates.jsonl", rows)
+    assert _score(tmp_path, capsys)[0] == 0
+    assert scored_ids == ["q1"] and read_jsonl(out)[0]["answers"] == ["73"]
+
+    scored_ids.clear()  # another task judges every row otherwise: all scored again, though no row names one
+    rows[1].pop("task")
+    write_jsonl(tmp_path / "candidates.jsonl", rows)
+    assert _score(tmp_path, capsys)[0] == 0
+    scored_ids.clear()
+    src = tmp_path / "candidates.jsonl"
+    assert main(["score", "--task", "lama", "--input", str(src), "--output", str(out)]) == 0
+    capsys.readouterr()
+    assert scored_ids == ["q1", "q2"]
+    assert json.loads((tmp_path / "scored.jsonl.judging.json").read_text())["task"] == "lama"
+
+
 @pytest.mark.parametrize(
     "line, where",
     [

@@ -62,7 +62,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trice.adapters import adapter_files
 from trice.config import ConfigError, build_config
@@ -70,6 +70,7 @@ from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generate import GenerateConfig, generate_responses
 from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
+from trice.outputs import OVERWRITE_HELP, claim_output
 from trice.prompts import (  # the few-shot presets are importable from here too, where sources name them
     FEW_SHOT_PRESETS,
     MATH_FEW_SHOT,
@@ -244,6 +245,10 @@ class CandidatesConfig:
         default_factory=list,
         metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.candidates."},
     )
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
+
+    # added after runs were made: while at its default it stays out of stage fingerprints (trice.config.to_dict)
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("overwrite",)
 
     def validate(self) -> None:
         if self.template not in TEMPLATES:
@@ -421,5 +426,7 @@ def collect_candidates(config: CandidatesConfig) -> Path:
         keep = {e.id for e in sample([Example.from_dict(row, config.input) for row in rows], config.n_questions, config.seed)}
         rows = [row for row in rows if row["id"] in keep]
     examples = [Example.from_dict(row, config.input) for row in rows]
+    ids = {e.id for e in examples}
+    claim_output(config.output, inputs=[config.input], ids=ids, fields=("responses", "sources"), overwrite=config.overwrite)
     parts = _collect_parts(config, sources, examples)
     return write_jsonl(config.output, merge_candidates(rows, sources, parts))

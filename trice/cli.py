@@ -16,7 +16,7 @@ from typing import Any
 
 from trice.config import ConfigError, build_config, load_yaml
 from trice.io import DataError
-from trice.stages import StageBusy
+from trice.stages import StageError, moved_aside
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
@@ -74,7 +74,8 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     if args.status:
         from trice.pipeline import stage_status
 
-        return stage_status(plan)
+        old = moved_aside(plan.run_dir)
+        return stage_status(plan) | ({"moved aside": old} if old else {})
     report = run_plan(plan, only=args.only, start=args.start)
     print(f"report: {report / 'report.md'}", file=sys.stderr)
     return {"report": str(report / "report.md"), "results": str(report / "results.json")}
@@ -96,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
-    except (DataError, ConfigError, OSError, StageBusy) as err:  # OSError: a missing, unreadable or unwritable path
+    except (DataError, ConfigError, OSError, StageError) as err:  # OSError: a missing, unreadable or unwritable path
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):

@@ -8,6 +8,7 @@ unknown key or a wrong type with a message naming the key and where it came from
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -67,18 +68,99 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, where: str) -> 
     return config
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+MAX_YAML_VALUES = 100_000
+"""Most values a YAML file may stand for once its aliases are expanded: far beyond any recipe, far
+below what makes walking the result (type checks, hashing, printing) hang on an alias bomb."""
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of mappings and lists a YAML file may have."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys, and reading ``1e-3`` as the float YAML 1.2
+    (and every user) means rather than YAML 1.1's string."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
+                )
+            if isinstance(key, typing.Hashable):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def _expanded_size(node: yaml.Node, where: str) -> int:
+    """Values ``node`` stands for with every alias expanded (shared nodes counted each time they are
+    reached, which is what expansion costs), refusing more than :data:`MAX_YAML_VALUES`, nesting
+    deeper than :data:`MAX_YAML_DEPTH` and an alias inside what it names."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{where}:{n.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} levels")
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in open_nodes:
+            raise ConfigError(f"{where}:{n.start_mark.line + 1}: an alias refers to a value containing itself")
+        open_nodes.add(id(n))
+        children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else n.value if isinstance(n, yaml.SequenceNode) else []
+        total = 1 + sum(size(c, depth + 1) for c in children)
+        if total > MAX_YAML_VALUES:
+            raise ConfigError(f"{where}:{n.start_mark.line + 1}: stands for more than {MAX_YAML_VALUES} values once its aliases are expanded")
+        open_nodes.discard(id(n))
+        sizes[id(n)] = total
+        return total
+
+    return size(node, 0)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """A YAML document through :class:`_BoundedLoader` and :func:`_expanded_size`; every error a
+    :class:`ConfigError` naming ``where`` and, where known, the line."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark is not None else where
+        raise ConfigError(f"{at}: invalid YAML ({getattr(err, 'problem', None) or err})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested deeper than {MAX_YAML_DEPTH} levels") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path, allow_empty: bool = True) -> dict[str, Any]:
+    """The mapping a YAML file holds (see :func:`parse_yaml`); an empty or comment-only file is
+    ``{}``, or with ``allow_empty`` False an error (a recipe with nothing in it is a mistake, not a
+    request for every default)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte {exc.start})") from None
+    data = parse_yaml(text, str(path))
     if data is None:
-        return {}
+        if allow_empty:
+            return {}
+        raise ConfigError(f"{path}: empty (nothing but comments or blank lines): a recipe must set at least its run_dir")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     return data
@@ -104,7 +186,7 @@ def load_layered_yaml(path: str | Path, key: str = "base", _seen: tuple[Path, ..
     the base is loaded the same way (bases may chain) and this file's values are laid over it
     with :func:`merge_over`. The result holds no ``key``, so what a run saves is self-contained."""
     path = Path(path)
-    data = load_yaml(path)
+    data = load_yaml(path, allow_empty=False)
     if key not in data:
         return data
     base = data.pop(key)
@@ -132,7 +214,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
     hold their default. They are options added after runs were made; leaving them out keeps those
     runs' fingerprints, so adding an option does not make every finished stage look changed (a
-    changed stage is deleted and rerun). (A class attribute, not field metadata: HfArgumentParser
+    changed stage is moved aside and rerun). (A class attribute, not field metadata: HfArgumentParser
     hands every metadata key to argparse.)
     """
     values = dataclasses.asdict(config)

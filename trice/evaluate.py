@@ -4,84 +4,30 @@
 ``dataset``, ``answers`` and ``response``; each output line adds ``prediction``, ``correct`` and
 ``used_tool``; the last line on stdout is ``{"accuracy": {...,"total": y}, "tool_rate": z, "n": N}``
 (with ``--skip_bad``, which skips and counts bad input lines instead of failing on the first, it
-also has ``"skipped_lines"``).
+also has ``"skipped_lines"``; with ``--qa_require_evidence``, ``"unsupported_readings"``).
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from trice.config import ConfigError
-from trice.io import DataError, FieldSpec, ReadReport, iter_jsonl, write_jsonl
+from trice.inputs import check_row_task, read_input
+from trice.io import ReadReport, write_jsonl
 from trice.models import DEFAULT_MODEL
+from trice.outputs import OVERWRITE_HELP, claim_output
 from trice.reading import Reader
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
-SHOW_SKIPPED = 3  # problems quoted in the one warning about skipped lines
-
-input_log = logging.getLogger("trice.input")
-
-
-def _row_lines(path: Path) -> list[int]:
-    """Line numbers of the lines :func:`iter_jsonl` reads as rows (the non-blank ones), in order."""
-    with path.open("rb") as fh:
-        return [n for n, raw in enumerate(fh, start=1) if raw.decode("utf-8", "replace").strip()]
-
-
-def read_input(
-    path: str | Path,
-    fields: FieldSpec,
-    *,
-    check: Callable[[dict, Path, int], None] | None = None,
-    skip_bad: bool = False,
-    report: ReadReport | None = None,
-) -> list[dict]:
-    """The rows of a command's input JSONL: typed ``fields``, a unique ``id``, and ``check(row, path, line)``.
-
-    A bad line (unreadable, malformed, a field missing or mistyped, a repeated id, or refused by
-    ``check``) raises :class:`DataError` naming the file, line and field. With ``skip_bad`` it is
-    skipped instead and recorded in ``report``, and one warning gives the count and the first few
-    problems. An input with no usable line is an error either way.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "no such file")
-    report = report if report is not None else ReadReport()
-    lines = _row_lines(path)
-    rows: list[dict] = []
-    seen: set[str] = set()
-    for row in iter_jsonl(path, fields, skip_bad=skip_bad, report=report):
-        line = lines[report.kept + len(report.skipped) - 1]  # every read line was either kept or skipped
-        try:
-            if check is not None:
-                check(row, path, line)
-            if row["id"] in seen:
-                raise DataError(path, line, "id", f"duplicate value {json.dumps(row['id'])}")
-        except DataError as err:
-            if not skip_bad:
-                raise
-            report.kept -= 1
-            report.skipped.append(str(err))
-            continue
-        seen.add(row["id"])
-        rows.append(row)
-    if report.skipped:
-        shown = "; ".join(report.skipped[:SHOW_SKIPPED]) + ("; ..." if len(report.skipped) > SHOW_SKIPPED else "")
-        input_log.warning("%s: skipped %d bad line(s), kept %d: %s", path, len(report.skipped), len(rows), shown)
-    if not rows:
-        problem = f"no usable line ({len(report.skipped)} bad line(s) skipped)" if report.skipped else "empty file: no JSON lines"
-        raise DataError(path, None, None, problem)
-    return rows
+JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
 
 
 @dataclass
@@ -106,14 +52,35 @@ class EvaluateConfig:
         default_factory=dict,
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
+    qa_require_evidence: bool = field(
+        default=False,
+        metadata={"help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
+                  "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."},
+    )
 
     def validate(self) -> None:
         check_task_name(self.task)
         check_tool_options(self.tools)
 
 
+def known_tool_options(name: str) -> set[str] | None:
+    """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
+    Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
+    from trice.retrieval.factory import RetrieverConfig
+    from trice.tools.qa import QAToolConfig
+    from trice.tools.translator import TranslatorConfig
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
+            "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
+
+
 def check_tool_options(tools: dict) -> None:
-    """Tool options are keyed by known tool names, each a mapping (its keys are checked when built)."""
+    """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
+    fails a recipe's --status, not a stage after hours of probing."""
     from trice.tools import TOOL_FACTORIES
 
     for name, options in tools.items():
@@ -121,6 +88,10 @@ def check_tool_options(tools: dict) -> None:
             raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
         if not isinstance(options, dict):
             raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
+        known = known_tool_options(name)
+        unknown = sorted(set(options) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"tools: {name}: unknown option '{unknown[0]}' (known: {', '.join(sorted(known)) or 'none'})")
 
 
 def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:
@@ -177,8 +148,15 @@ def judge_many(
     return [task.conclude(row["response"], ex, row["answers"], read) for row, task, ex, read in zip(rows, tasks, executions, readings)]
 
 
+EVIDENCE_TASK = "qa"  # the task whose tool output (passages) can hold the answer the reading gave
+
+
 def judge_rows(
-    rows: Iterable[dict], task_name: str = PER_ROW, reader: Reader | None = None, tools: dict | None = None
+    rows: Iterable[dict],
+    task_name: str = PER_ROW,
+    reader: Reader | None = None,
+    tools: dict | None = None,
+    require_evidence: bool = False,
 ) -> list[dict]:
     """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
 
@@ -187,6 +165,8 @@ def judge_rows(
     every output the model must read again (WikiSearch passages, translations) is read in one
     batched pass by ``reader`` (:class:`trice.reading.Reader`: the model that wrote the
     responses), then each row is concluded. Rows needing a reading need a ``question``.
+    With ``require_evidence``, a qa row judged right by a reading whose passage holds no gold answer
+    is judged wrong, and says so (``"unsupported_reading": true``).
     """
     rows = list(rows)
     judged = []
@@ -194,6 +174,8 @@ def judge_rows(
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
+        if require_evidence and j.evidence is False and row_task(row, task_name).name == EVIDENCE_TASK:
+            extra |= {"correct": False, "unsupported_reading": True}
         judged.append(row | extra)
     return judged
 
@@ -230,13 +212,19 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     from trice.generate import GenerateConfig
 
     report = ReadReport()
-    rows = read_input(config.input, RESPONSE_FIELDS, skip_bad=config.skip_bad, report=report)
+    check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731
+    rows = read_input(config.input, RESPONSE_FIELDS, check=check, skip_bad=config.skip_bad, report=report)
+    claim_output(
+        config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite
+    )
     generate = GenerateConfig(
         model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
     )
-    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools)
+    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools, config.qa_require_evidence)
     write_jsonl(config.output, judged)
     summary = summarize(judged)
+    if config.qa_require_evidence:  # how often the paper's judge and the evidence judge disagree
+        summary["unsupported_readings"] = sum(bool(r.get("unsupported_reading")) for r in judged)
     if config.skip_bad:
         summary["skipped_lines"] = len(report.skipped)
     return summary

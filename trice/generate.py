@@ -25,11 +25,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from trice.data.schema import Example, load_examples
-from trice.io import JsonlAppender, load_partial, write_jsonl
+from trice.data.schema import EXAMPLE_FIELDS, Example
+from trice.inputs import check_row_task, read_input
+from trice.io import JsonlAppender, Partial, load_partial, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.prefix_cache import SharedPrefix
 from trice.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
+from trice.outputs import OVERWRITE_HELP, claim_output
+from trice.tasks import PER_ROW
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +96,14 @@ class GenerateConfig:
             "judgements are unchanged, generation is shorter. Off: responses run to max_new_tokens or a stop marker."
         },
     )
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
         "backend", "dtype", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_len",
         "endpoint_url", "endpoint_model", "endpoint_mode", "endpoint_api_key_env", "endpoint_timeout",
         "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir", "read_max_new_tokens", "stop_after_call",
+        "overwrite",
     )  # fmt: skip
 
     def validate(self) -> None:
@@ -266,6 +271,7 @@ def generate_for_examples(
     config: GenerateConfig,
     desc: str = "generate",
     backend: Any | None = None,
+    claimed: Partial | None = None,
 ) -> list[dict]:
     """Generate a response per example, appending to ``output``; done ids are skipped on rerun.
 
@@ -277,9 +283,12 @@ def generate_for_examples(
     Rows whose request failed (an endpoint's ``error``) do not count as done: they are tried again,
     and the file is then rewritten with one row per id.
 
+    ``claimed``: what :func:`trice.outputs.claim_output` found in a user-named ``output`` (None: a
+    stage's own file, read as it is). A torn last line is cut only once work resumes.
+
     Returns all rows (old and new) in the order of ``examples``.
     """
-    partial = load_partial(output)
+    partial = load_partial(output) if claimed is None else claimed.rows
     failed = {key for key, row in partial.items() if row.get("error")}
     done = {key: row for key, row in partial.items() if key not in failed}
     finished = {i for i, e in enumerate(examples) if e.id in done}
@@ -292,7 +301,7 @@ def generate_for_examples(
         backend = backend if backend is not None else load_backend(config, model, tokenizer)
         prompts = [backend.prompt(e.task, e.question) for e in examples]
         errors: list[str] = []
-        with JsonlAppender(output) as sink:
+        with JsonlAppender(output, None if claimed is None else claimed.keep_bytes) as sink:
 
             def write(indices: list[int], results: list[str | EndpointError]) -> None:
                 for i, result in zip(indices, results):
@@ -320,5 +329,9 @@ def generate_for_examples(
 def run_generate(config: GenerateConfig) -> list[dict]:
     """``trice generate``: load the configured backend once (only if work is left), generate for the input file."""
     config.validate()
-    examples = load_examples(config.input)
-    return generate_for_examples(examples, config.output, None, None, config)
+    check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before any model loads)
+    examples = [Example.from_dict(row, config.input) for row in read_input(config.input, EXAMPLE_FIELDS, check=check)]
+    claimed = claim_output(
+        config.output, inputs=[config.input], ids={e.id for e in examples}, fields=("response",), overwrite=config.overwrite
+    )
+    return generate_for_examples(examples, config.output, None, None, config, claimed=claimed)

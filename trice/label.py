@@ -20,6 +20,7 @@ from trice.config import ConfigError
 from trice.evaluate import read_input
 from trice.io import DataError, ReadReport, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
+from trice.outputs import OVERWRITE_HELP, claim_json_output, claim_output
 from trice.tasks import TASKS, get_task
 
 MODES = ("trice", "sft-0", "sft-100")
@@ -54,9 +55,10 @@ class LabelConfig:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "mlqa: the probed model, which reads a call's translation again."})
     template: str = field(default="alpaca", metadata={"help": "mlqa: prompt template of that reading."})
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     # added after runs were made: while at their defaults they stay out of fingerprints (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens", "overwrite")
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -175,11 +177,16 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
         skip_bad=config.skip_bad,
         report=report,
     )
+    ids, inputs = {r["id"] for r in rows}, [config.input]
+    claim_output(config.output, inputs=inputs, ids=ids, fields=("output", "source"), overwrite=config.overwrite)
+    claim_json_output(str(config.output) + ".stats.json", inputs=inputs, fields=("mode", "probed"), overwrite=config.overwrite)
+    readings = str(config.output) + ".readings.jsonl"
+    claim_output(readings, inputs=inputs, fields=("reading",), overwrite=config.overwrite)
     from trice.generate import GenerateConfig
     from trice.reading import Reader
 
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
-    reader = Reader.for_config(generate, cache=Path(str(config.output) + ".readings.jsonl"))
+    reader = Reader.for_config(generate, cache=Path(readings))
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)

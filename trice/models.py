@@ -107,7 +107,14 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """A path or hub name that ``from_pretrained`` can load; embedded models are converted once."""
+    """A path or hub name that ``from_pretrained`` can load; embedded models are converted once.
+
+    A name spelled as a path (``/``, ``./``, ``../``, ``~`` or more than one ``/``: a hub name is
+    ``org/name``) that does not exist is a FileNotFoundError saying so, not the hub's complaint
+    about the form of repo ids."""
+    spelled_as_path = name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1
+    if spelled_as_path and not Path(name_or_path).expanduser().exists():
+        raise FileNotFoundError(f"model: no such directory {name_or_path} (a local model path; hub names read org/name)")
     if name_or_path not in EMBEDDED:
         return name_or_path
     out = cache_dir() / "models" / name_or_path

@@ -31,7 +31,7 @@ from trice.rlef_config import RLEFConfig
 from trice.score import ScoreConfig
 from trice.sft_config import SFTConfig
 from trice.shared_training import pointer_stale
-from trice.stages import run_stage
+from trice.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
 from trice.tasks import PER_ROW
 from trice.unseen import UnseenSet, load_unseen, unseen_stages
 
@@ -287,7 +287,7 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
     forced = set(names[names.index(start) :]) if start else set()
     if only:
         forced, names = {only}, [only]
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.run_dir / "recipe.json", to_dict(plan.recipe))
     for name in names:
         config, inputs, fn = stage_fns.stage(plan, name)
@@ -296,37 +296,45 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> P
     return plan.run_dir / "report"
 
 
-STATUSES = ("up to date", "partial", "running", "changed", "to do", "waiting")
+STATUSES = ("up to date", "partial", "incomplete: N failed rows", "running", "changed", "would redo", "to do", "waiting")
 
 
 def stage_status(plan: Plan) -> dict[str, str]:
     """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
-    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``running``
-    (another process is running it now: a run reaching it stops with an error), ``changed``
-    (finished or started under another config or inputs, or pointing at a twin training that has
-    since trained on other rows: started over), ``to do`` (never started),
-    ``waiting`` (an input does not exist yet: an earlier stage makes it).
+    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``incomplete:
+    N failed rows`` (ran through, but N rows failed, e.g. an endpoint was down: those are retried),
+    ``running`` (another process is running it now: a run reaching it stops with an error),
+    ``changed`` (finished or started under another config or inputs, or pointing at a twin training
+    that has since trained on other rows: started over, the old directory moved aside), ``would
+    redo`` (unchanged itself, but an input comes from an earlier stage that is not up to date, so it
+    will change), ``to do`` (never started), ``waiting`` (never started, and an input does not exist
+    yet or comes from an earlier stage that must run first).
 
     ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
-    would be redone (``changed``)."""
+    would be redone (``changed``/``would redo``)."""
     from trice import stage_fns
-    from trice.stages import fingerprint, stage_running, stage_state
 
-    status = {}
+    check_run_dir(plan.run_dir)
+    status: dict[str, str] = {}
     for name in plan.stages:
         config, inputs, _ = stage_fns.stage(plan, name)
-        state = stage_state(plan.run_dir / name)
-        if stage_running(plan.run_dir / name):
-            status[name] = "running"
-        elif not all(Path(p).exists() for p in inputs):
-            status[name] = "waiting" if state is None else "changed"
-        elif state is None:
-            status[name] = "to do"
-        elif state.get("hash") != fingerprint(config, inputs) or pointer_stale(plan.run_dir / name):
-            status[name] = "changed"
-        else:
-            status[name] = "up to date" if state.get("complete") else "partial"
+        verdict = stage_verdict(plan.run_dir / name, config, inputs)
+        upstream = {_producer(plan.run_dir, Path(p)) for p in inputs} - {None, name}
+        if any(status.get(u, "up to date") != "up to date" for u in upstream):
+            verdict = {"to do": "waiting", "up to date": "would redo", "partial": "would redo"}.get(verdict, verdict)
+            verdict = "would redo" if verdict.startswith("incomplete") else verdict
+        if verdict == "up to date" and pointer_stale(plan.run_dir / name):
+            verdict = "changed"
+        status[name] = verdict
     return status
+
+
+def _producer(run_dir: Path, path: Path) -> str | None:
+    """The stage whose directory holds ``path`` (None: a path outside the run)."""
+    try:
+        return path.relative_to(run_dir).parts[0]
+    except (ValueError, IndexError):
+        return None
 
 
 def environment() -> dict[str, str]:

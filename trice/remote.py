@@ -6,46 +6,60 @@ A remote server that is slow, flaky or gone must cost a run some failed examples
 Guarantees
 ----------
 * **Timeouts.** Every request has a connect timeout (``connect_timeout``) and a read timeout
-  (``read_timeout``: the longest wait for the next bytes of the answer), so a hung server costs at
-  most about ``(max_retries + 1) * read_timeout`` plus the backoff per call, never a hung job.
+  (``read_timeout``: the longest wait for the next bytes of the answer), and every call a deadline
+  (``total_timeout``: wall-clock seconds for the call, retries and backoff included), so neither a
+  hung server nor one that drips a byte at a time can hold a call longer than about
+  ``total_timeout``.
+* **Bounded answers.** At most ``max_response_bytes`` of an answer are read (:func:`read_body`);
+  a longer one fails with kind ``too_large`` instead of filling memory. The generated text is cut
+  to ``max_tokens * MAX_CHARS_PER_TOKEN`` characters, since no tokenizer makes a token longer, so a
+  server ignoring ``max_tokens`` cannot flood the outputs. An answer that is not UTF-8 or not JSON is
+  a ``bad_response``.
 * **Retries.** Transient failures -- connection refused or reset, timeouts, HTTP 5xx, 408 and 429,
   a malformed or wrongly shaped body -- are retried up to ``max_retries`` times with exponential
-  backoff (``backoff_initial`` seconds, doubling, at most ``backoff_max``). A rejected request (any
-  other 4xx: bad request, bad key, unknown model) is not retried: it fails at once.
+  backoff (``backoff_initial`` seconds, doubling, at most ``backoff_max``) while the deadline
+  allows. A rejected request (any other 4xx: bad request, bad key, unknown model) and a too large
+  answer are not retried: they fail at once.
 * **Typed failures.** A call that cannot produce text raises :class:`EndpointError` whose ``kind``
-  is ``unavailable``, ``timeout``, ``bad_response`` or ``rejected``, for reports and rewards.
+  is ``unavailable``, ``timeout``, ``bad_response``, ``too_large`` or ``rejected``, for reports and
+  rewards.
   :meth:`OpenAIEndpoint.complete_many` returns such errors as values, so a dead server turns a batch
   into per-item failures instead of a crash.
 * **Circuit breaker.** After ``circuit_threshold`` consecutive calls fail (each after its retries),
   the circuit opens: one warning names the server and the last error, and further calls fail at
   once with kind ``unavailable`` and no network traffic. After ``circuit_cooldown`` seconds one
   trial call is let through; its success closes the circuit, its failure keeps it open (silently).
-  A rejected request proves the server is alive, so it counts as a success for the circuit.
+  A rejected request or a too large answer proves the server is alive, so it counts as a success
+  for the circuit.
 * **Cache.** With ``cache_dir`` set, each answer is stored as one small JSON file keyed by the
   sha256 of the request (model, mode, prompt, sampling parameters -- not the server address, so the
   same model served elsewhere shares the cache), written atomically. A hit makes no network call, so
   a rerun costs nothing. Failures are never cached. Only deterministic requests (``temperature == 0``)
   are cached unless ``cache_sampled`` is set; then each sample is keyed by its ``sample_index``.
   (The store is :class:`trice.diskcache.DiskCache`, shared with the model-backed tools.)
+
+The shared parts (:class:`Patience`, :class:`EndpointError`, :func:`retrying`, :class:`Deadline`,
+:func:`read_body`, :class:`Circuit`) live in :mod:`trice.patience`, which the search servers' client
+uses too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Union
+from typing import Any, Union
 
-import openai
-import tenacity
+import requests
 from tqdm.auto import tqdm
+from urllib3.exceptions import HTTPError as URLLib3Error
+from urllib3.exceptions import ReadTimeoutError
 
 from trice.diskcache import DiskCache
+from trice.io import parse_json
+from trice.patience import Circuit, Deadline, EndpointError, Patience, is_transient, read_body, retrying
 
 log = logging.getLogger(__name__)
 
@@ -54,38 +68,10 @@ Prompt = Union[str, list[dict[str, Any]]]
 
 MODES = ("chat", "completions")
 _SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "stop")
+MAX_CHARS_PER_TOKEN = 32
+"""Longest text one generated token can stand for (real vocabularies stay far below): the bound on
+an answer's text is ``max_tokens`` times this."""
 
-
-@dataclass
-class Patience:
-    """How patiently to talk to any remote service: timeouts, retries with backoff, the circuit
-    breaker. Every remote client (the OpenAI-compatible endpoint, the search servers) takes these."""
-
-    connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a connection."})
-    read_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the next bytes of an answer."})
-    max_retries: int = field(default=3, metadata={"help": "Retries of a transiently failed request (0 = none)."})
-    backoff_initial: float = field(
-        default=0.5, metadata={"help": "Seconds before the first retry; doubles each retry."}
-    )
-    backoff_max: float = field(default=8.0, metadata={"help": "Longest wait between retries, in seconds."})
-    circuit_threshold: int = field(
-        default=5, metadata={"help": "Consecutive failed calls (after retries) that open the circuit."}
-    )
-    circuit_cooldown: float = field(
-        default=60.0, metadata={"help": "Seconds an open circuit fails fast before letting one trial call through."}
-    )
-
-    def validate_patience(self) -> None:
-        for name in ("connect_timeout", "read_timeout", "backoff_max"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("backoff_initial", "circuit_cooldown"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        if self.circuit_threshold < 1:
-            raise ValueError(f"circuit_threshold must be >= 1, got {self.circuit_threshold}")
 
 
 @dataclass
@@ -109,6 +95,9 @@ class EndpointConfig(Patience):
     cache_sampled: bool = field(
         default=False, metadata={"help": "Also cache sampled (temperature > 0) answers, keyed by sample index."}
     )
+    max_response_bytes: int = field(
+        default=8_000_000, metadata={"help": "Largest answer body read; a longer answer fails as too_large."}
+    )
 
     def validate(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -123,104 +112,10 @@ class EndpointConfig(Patience):
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {self.max_response_bytes}")
         self.validate_patience()
 
-
-class EndpointError(RuntimeError):
-    """A remote call that produced no answer. ``kind`` says why; ``attempts`` counts requests sent."""
-
-    KINDS: ClassVar[tuple[str, ...]] = ("unavailable", "timeout", "bad_response", "rejected")
-
-    def __init__(self, kind: str, message: str, *, attempts: int = 0):
-        if kind not in self.KINDS:
-            raise ValueError(f"unknown EndpointError kind {kind!r}")
-        self.kind = kind
-        self.attempts = attempts
-        super().__init__(message)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether trying the same request again may help: everything but a rejection is the server's fault."""
-    return isinstance(exc, EndpointError) and exc.kind != "rejected"
-
-
-class RetrySettings(Protocol):
-    """The config fields :func:`retrying` reads (any HTTP client config with these names will do)."""
-
-    max_retries: int
-    backoff_initial: float
-    backoff_max: float
-
-
-def retrying(config: RetrySettings, transient: Callable[[BaseException], bool] = is_transient) -> tenacity.Retrying:
-    """A fresh retry controller: ``max_retries`` retries of ``transient`` errors with exponential backoff.
-
-    The last error is re-raised as itself (not wrapped in ``tenacity.RetryError``), so callers see
-    the :class:`EndpointError` kind of the final attempt.
-    """
-    return tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(config.max_retries + 1),
-        wait=tenacity.wait_exponential(multiplier=config.backoff_initial, max=config.backoff_max),
-        retry=tenacity.retry_if_exception(transient),
-        before_sleep=tenacity.before_sleep_log(log, logging.DEBUG),
-        reraise=True,
-    )
-
-
-class Circuit:
-    """A circuit breaker for one server, shared by the threads that call it.
-
-    ``threshold`` consecutive failures open it; while open, :meth:`allow` says no, so callers fail
-    fast without touching the network. Opening logs one warning; after ``cooldown`` seconds one trial
-    call is allowed, and :meth:`success` closes the circuit again.
-    """
-
-    def __init__(self, name: str, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic):
-        self.name, self.threshold, self.cooldown, self._clock = name, threshold, cooldown, clock
-        self._lock = threading.Lock()
-        self.failures = 0
-        self.last_error: BaseException | None = None
-        self._opened_at: float | None = None
-
-    @property
-    def open(self) -> bool:
-        return self._opened_at is not None
-
-    def allow(self) -> bool:
-        """Whether a call may go to the server now (while open: one trial call per cooldown)."""
-        with self._lock:
-            if self._opened_at is None:
-                return True
-            if self._clock() - self._opened_at >= self.cooldown:
-                self._opened_at = self._clock()  # re-armed: the next trial waits a cooldown, whatever this one does
-                return True
-            return False
-
-    def success(self) -> None:
-        with self._lock:
-            if self._opened_at is not None:
-                log.info("%s answers again; circuit closed", self.name)
-            self.failures, self._opened_at = 0, None
-
-    def failure(self, error: BaseException) -> None:
-        with self._lock:
-            self.failures += 1
-            self.last_error = error
-            if self._opened_at is not None:  # a trial (or a call already in flight) failed: stay open
-                self._opened_at = self._clock()
-            elif self.failures >= self.threshold:
-                self._opened_at = self._clock()
-                log.warning(
-                    "%s failed %d calls in a row (last error: %s); circuit open: calls fail at once for %.0f s",
-                    self.name, self.failures, error, self.cooldown,
-                )
-
-    def error(self) -> EndpointError:
-        """The error a call refused by the open circuit raises."""
-        return EndpointError(
-            "unavailable",
-            f"{self.name}: circuit open after {self.failures} failed calls (last error: {self.last_error})",
-        )
 
 
 class OpenAIEndpoint:
@@ -232,12 +127,8 @@ class OpenAIEndpoint:
     def __init__(self, config: EndpointConfig):
         config.validate()
         self.config = config
-        self._client = openai.OpenAI(
-            base_url=config.base_url,
-            api_key=os.environ.get(config.api_key_env) or "EMPTY",
-            timeout=openai.Timeout(config.read_timeout, connect=config.connect_timeout),
-            max_retries=0,  # retries are ours: bounded, logged, and fed to the circuit
-        )
+        self._session = requests.Session()  # pools connections; retries are ours (bounded, fed to the circuit)
+        self._session.headers["Authorization"] = f"Bearer {os.environ.get(config.api_key_env) or 'EMPTY'}"
         self.circuit = Circuit(config.base_url, config.circuit_threshold, config.circuit_cooldown)
         self._cache = DiskCache(config.cache_dir) if config.cache_dir else None
 
@@ -260,17 +151,17 @@ class OpenAIEndpoint:
                 return cached
         if not self.circuit.allow():
             raise self.circuit.error()
-        attempts = 0
+        attempts, deadline = 0, Deadline(self.config.total_timeout)
         try:
-            for attempt in retrying(self.config):
+            for attempt in retrying(self.config, deadline=deadline):
                 with attempt:
                     attempts += 1
-                    text = self._request(prompt, params)
+                    text = self._request(prompt, params, deadline)
         except EndpointError as err:
             err.attempts = attempts
             if is_transient(err):
                 self.circuit.failure(err)
-            else:  # a rejection is about the request; the server answered, so it is alive
+            else:  # a rejection or a flood is about the request; the server answered, so it is alive
                 self.circuit.success()
             raise
         self.circuit.success()
@@ -309,45 +200,65 @@ class OpenAIEndpoint:
         if not (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt)):
             raise TypeError(f"chat prompt must be a str or a list of message dicts, got {type(prompt).__name__}")
 
-    def _request(self, prompt: Prompt, params: dict[str, Any]) -> str:
-        """One HTTP request, every failure translated into an :class:`EndpointError`."""
-        kwargs = {key: value for key, value in params.items() if key != "stop" or value}  # some servers reject stop=[]
-        try:
-            if self.config.mode == "chat":
-                messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-                response = self._client.chat.completions.create(model=self.config.model, messages=messages, **kwargs)
-            else:
-                response = self._client.completions.create(model=self.config.model, prompt=prompt, **kwargs)
-        except (openai.APIError, json.JSONDecodeError) as err:
-            raise self._translate(err) from err
-        return self._text_of(response)
-
-    def _translate(self, err: Exception) -> EndpointError:
+    def _request(self, prompt: Prompt, params: dict[str, Any], deadline: Deadline) -> str:
+        """One HTTP request within ``deadline``, every failure translated into an :class:`EndpointError`."""
         where = self.config.base_url
-        if isinstance(err, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
-            return EndpointError("timeout", f"{where}: no answer within {self.config.read_timeout} s")
-        if isinstance(err, openai.APIConnectionError):
-            cause = err.__cause__ or err
-            return EndpointError("unavailable", f"{where}: cannot connect ({type(cause).__name__}: {cause})")
-        if isinstance(err, openai.APIStatusError):
-            status, detail = err.status_code, err.response.text[:200]
-            if status == 408:
-                return EndpointError("timeout", f"{where}: HTTP 408: {detail}")
-            if status == 429 or status >= 500:
-                return EndpointError("unavailable", f"{where}: HTTP {status}: {detail}")
-            return EndpointError("rejected", f"{where}: request rejected with HTTP {status}: {detail}")
-        return EndpointError("bad_response", f"{where}: unreadable answer ({type(err).__name__}: {str(err)[:200]})")
-
-    def _text_of(self, response: Any) -> str:
+        if deadline.passed():
+            raise deadline.error(where)
+        body = {key: value for key, value in params.items() if key != "stop" or value}  # some servers reject stop=[]
+        if self.config.mode == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        else:
+            body["prompt"] = prompt
+        body["model"] = self.config.model
+        url = where.rstrip("/") + ("/chat/completions" if self.config.mode == "chat" else "/completions")
+        timeout = (min(self.config.connect_timeout, deadline.left()), min(self.config.read_timeout, deadline.left()))
         try:
-            choice = response.choices[0]
-            text = choice.message.content if self.config.mode == "chat" else choice.text
-        except (AttributeError, IndexError, KeyError, TypeError):
+            with self._session.post(url, json=body, timeout=timeout, stream=True) as response:
+                raw = read_body(response, self.config.max_response_bytes, deadline, where)
+                status = response.status_code
+        except requests.Timeout:
+            raise EndpointError("timeout", f"{where}: no answer within {timeout[1]:g} s") from None
+        except (requests.ConnectionError, URLLib3Error) as err:
+            if isinstance(err, ReadTimeoutError) or (err.args and isinstance(err.args[0], ReadTimeoutError)):
+                raise EndpointError("timeout", f"{where}: answer stalled for {timeout[1]:g} s") from None
+            raise EndpointError("unavailable", f"{where}: connection failed ({type(err).__name__}: {err})") from None
+        except requests.RequestException as err:
+            raise EndpointError("bad_response", f"{where}: broken answer ({type(err).__name__}: {str(err)[:200]})") from None
+        return self._text_of(self._decoded(status, raw), params["max_tokens"])
+
+    def _decoded(self, status: int, raw: bytes) -> Any:
+        """The JSON of a successful answer; an error status or an unreadable body as its error."""
+        where = self.config.base_url
+        detail = raw[:200].decode("utf-8", "replace")
+        if status == 408:
+            raise EndpointError("timeout", f"{where}: HTTP 408: {detail}")
+        if status == 429 or status >= 500:
+            raise EndpointError("unavailable", f"{where}: HTTP {status}: {detail}")
+        if status >= 400:
+            raise EndpointError("rejected", f"{where}: request rejected with HTTP {status}: {detail}")
+        try:
+            return parse_json(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise EndpointError("bad_response", f"{where}: answer is not UTF-8 (byte {err.start})") from None
+        except ValueError as err:
+            raise EndpointError("bad_response", f"{where}: unreadable answer ({err}): {detail!r}") from None
+
+    def _text_of(self, answer: Any, max_tokens: int) -> str:
+        """choices[0]'s text, cut to what ``max_tokens`` tokens can spell."""
+        try:
+            choice = answer["choices"][0]
+            text = choice["message"]["content"] if self.config.mode == "chat" else choice["text"]
+        except (IndexError, KeyError, TypeError):
             text = None
         if not isinstance(text, str):
             raise EndpointError(
-                "bad_response", f"{self.config.base_url}: no text in choices[0] of the answer: {str(response)[:200]!r}"
+                "bad_response", f"{self.config.base_url}: no text in choices[0] of the answer: {str(answer)[:200]!r}"
             )
+        bound = max_tokens * MAX_CHARS_PER_TOKEN
+        if len(text) > bound:
+            log.debug("%s: answer of %d characters cut to %d (max_tokens %d)", self.config.base_url, len(text), bound, max_tokens)
+            text = text[:bound]
         return text
 
     def _cache_payload(self, prompt: Prompt, params: dict[str, Any], sample_index: int | None) -> dict[str, Any] | None:

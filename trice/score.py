@@ -36,9 +36,10 @@ from typing import Any, ClassVar
 from tqdm.auto import tqdm
 
 from trice.config import ConfigError
-from trice.evaluate import read_input
-from trice.io import DataError, JsonlAppender, ReadReport, load_partial, write_jsonl
+from trice.inputs import check_row_task, read_input
+from trice.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
+from trice.outputs import OVERWRITE_HELP, claim_json_output, claim_output
 from trice.reward import STATES, get_reward, response_states, score_judgements, score_responses
 from trice.tasks import PER_ROW, Judgement, check_task_name, get_task, tool_registries
 from trice.tools import ToolRegistry
@@ -69,9 +70,14 @@ class ScoreConfig:
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk", "overwrite")
+
+    def judging(self) -> dict[str, Any]:
+        """What decides a scored row besides the row itself: a resume reuses rows scored under these only."""
+        return {k: getattr(self, k) for k in ("task", "strategy", "model", "adapter", "template", "read_max_new_tokens", "tools")}
 
     def validate(self) -> None:
         check_task_name(self.task)
@@ -102,6 +108,7 @@ def check_candidates(row: dict, task: str, path: str | Path, line: int | None) -
             raise DataError(path, line, "task", str(err)) from None
     elif "task" in row and row["task"] != task:
         raise DataError(path, line, "task", f"{row['task']!r}, but this run scores task {task!r}")
+    check_row_task(row, task, path, line)  # and a question where the task reads tool outputs again
 
 
 def read_candidates(path: str | Path, task: str, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict]:
@@ -160,8 +167,39 @@ def summarize(scored: list[dict], strategy: str) -> dict[str, Any]:
     return summary
 
 
+SCORED_FIELDS = ("predictions", "scores", "used_tool", "states", "strategy")
+
+
 def _reusable(done: dict | None, row: dict, strategy: str) -> bool:
-    return done is not None and done.get("strategy") == strategy and done.get("responses") == row["responses"]
+    """Whether an already scored row answers this input row: scored with ``strategy``, and every
+    input field (responses, gold answers, question, task, sources) the same."""
+    return done is not None and done.get("strategy") == strategy and all(done.get(key) == value for key, value in row.items())
+
+
+def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]:
+    """The rows already scored in ``config.output`` that a resume may keep (with the length of their
+    lines), after checking every path this command writes. Rows scored under other judging settings
+    (task, strategy, reading model, tools: recorded in ``<output>.judging.json`` once scoring
+    starts, :func:`_record_judging`) are all scored again; an output from before that record is
+    checked row by row only (:func:`_reusable`)."""
+    inputs = [config.input]
+    claimed = claim_output(config.output, inputs=inputs, ids={r["id"] for r in rows}, fields=SCORED_FIELDS, overwrite=config.overwrite)
+    claim_output(config.output + ".readings.jsonl", inputs=inputs, fields=("reading",), overwrite=config.overwrite)
+    judging = Path(config.output + ".judging.json")
+    claim_json_output(judging, inputs=inputs, fields=("task", "strategy"), overwrite=config.overwrite)
+    recorded = read_json(judging) if judging.is_file() and judging.stat().st_size else None
+    if claimed.rows and recorded is not None and recorded != config.judging():
+        log.warning("%s: scored under other settings (%s): scoring every row again", config.output, judging)
+        claimed.rows.clear()
+        claimed.keep_bytes = 0  # their lines go too, once scoring starts
+    return claimed.rows, claimed.keep_bytes
+
+
+def _record_judging(config: ScoreConfig) -> None:
+    """Record the judging settings once the output holds only rows scored under them: after the
+    appender cut away rows of other settings, not before (a command failing in between must not
+    vouch for the old rows)."""
+    write_json(Path(config.output + ".judging.json"), config.judging())
 
 
 def run_score(config: ScoreConfig) -> dict[str, Any]:
@@ -171,7 +209,7 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         raise ConfigError("trice score: both --input and --output are required")
     report = ReadReport()
     rows = read_candidates(config.input, config.task, config.skip_bad, report)
-    done = load_partial(config.output)
+    done, keep_bytes = _claim(config, rows)
     todo = [r for r in rows if not _reusable(done.get(r["id"]), r, config.strategy)]
     if len(todo) < len(rows):
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
@@ -184,13 +222,15 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         )
         reader = Reader.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
         registry = tool_registries(config.tools)
-        with JsonlAppender(config.output) as sink:
+        with JsonlAppender(config.output, keep_bytes) as sink:
+            _record_judging(config)
             for start in tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk"):
                 for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry):
                     done[scored["id"]] = scored
                     sink.write(scored)
     scored = [done[r["id"]] for r in rows]
     write_jsonl(config.output, scored)
+    _record_judging(config)
     summary = summarize(scored, config.strategy)
     if config.skip_bad:
         summary["skipped_lines"] = len(report.skipped)

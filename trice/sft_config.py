@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from trice.config import ConfigError
 from trice.models import DEFAULT_MODEL
 from trice.prompts import TEMPLATES
 
@@ -81,9 +82,9 @@ class LoRATrainingConfig:
         ``data_help`` in the error) and ``output_dir``, which a plan may still leave empty."""
         self.validate()
         if not self.data:
-            raise ValueError(f"data: required ({data_help})")
+            raise ConfigError(f"data: required ({data_help})")
         if not self.output_dir:
-            raise ValueError("output_dir: required")
+            raise ConfigError("output_dir: required")
         return Path(self.output_dir)
 
     def validate(self) -> None:

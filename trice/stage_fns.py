@@ -14,11 +14,11 @@ from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.few_shot import FewShotBackend, few_shot_fingerprint
 from trice.generate import GenerateConfig, generate_for_examples
-from trice.io import read_json, write_json, write_jsonl, write_text
+from trice.io import read_json, read_jsonl, write_json, write_jsonl, write_text
 from trice.label import label_modes
 from trice.prepare import run_data
 from trice.shared_training import share_training, trained_dir
-from trice.stages import fingerprint, stage_state
+from trice.stages import fingerprint, matches, raise_failed_rows, stage_state
 from trice.tasks import PER_ROW
 
 StageSpec = tuple[Any, list[Path], Callable[[Path], Any]]
@@ -41,6 +41,7 @@ def _generate_and_judge(
     judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / "judged.jsonl", judged)
     write_json(stage_dir / "summary.json", summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
+    raise_failed_rows(rows)  # an endpoint's failed requests: the stage stays incomplete, a rerun retries them
 
 
 EVAL_OUTPUTS = ("responses.jsonl", "readings.jsonl", "judged.jsonl", "summary.json")
@@ -81,7 +82,7 @@ def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | 
         adapter = theirs.get("adapter")
         if adapter and not Path(adapter).is_dir():
             continue
-        if fingerprint(theirs, _eval_inputs(test, adapter)) != state["hash"]:
+        if matches(other, state, theirs, _eval_inputs(test, adapter)) is None:
             continue
         if _weights_key(theirs, test, adapter) != key:
             continue
@@ -263,7 +264,7 @@ def stage(plan: Any, name: str) -> StageSpec:
         d_tool = run / "label" / "trice.jsonl"
         sources, adapters = resolve_sources(run, plan.candidates.sources)
         config = replace(plan.candidates, input=str(d_tool), output=str(run / name / CANDIDATES_FILE), sources=sources)
-        return to_dict(config), [d_tool, *adapters], lambda d: collect_candidates(config)
+        return to_dict(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
     if name == "score":
         from trice.score import run_score
 

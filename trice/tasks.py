@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from trice.metrics import answer_in_prefix, last_number, math_correct, whole_response
+from trice.metrics import answer_in_prefix, answer_in_text, last_number, math_correct, whole_response
 from trice.tools import ToolError, ToolRegistry, build_registry, parse_call
 from trice.tools.base import ToolCall, ToolResult
 
@@ -32,10 +32,15 @@ Reader = Callable[[str], Sequence[str | None]]
 
 @dataclass(frozen=True)
 class Judgement:
+    """``evidence``: for a call judged right by a reading of its output, whether some right reading
+    read an output that itself holds a gold answer (:func:`~trice.metrics.answer_in_text`); False
+    means the reading model answered from what it already knew. None for every other judgement."""
+
     prediction: str | None
     correct: bool
     used_tool: bool
     tool_error: str | None = None
+    evidence: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,11 @@ class Task:
         if not execution.outputs:
             return Judgement(result.output, self.is_correct(result.output, answers), used_tool=True)
         kept = [r for r in readings if r is not None]
-        for reading in kept:
-            if self.is_correct(reading, answers):
-                return Judgement(reading, True, used_tool=True)
+        right = [r for r in kept if self.is_correct(r, answers)]
+        if right:
+            read = zip(execution.outputs, readings) if len(readings) == len(execution.outputs) else ()
+            evidence = any(r is not None and r in right and answer_in_text(out, answers) for out, r in read)
+            return Judgement(right[0], True, used_tool=True, evidence=evidence)
         return Judgement(kept[0] if kept else None, False, used_tool=True)
 
     def judge(

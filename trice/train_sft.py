@@ -37,10 +37,12 @@ from typing import Any
 
 import torch
 
-from trice.io import read_jsonl, read_json, write_json
+from trice.inputs import check_row_task, read_input
+from trice.io import read_json, write_json
 from trice.prompts import task_prompt
 from trice.response_logits import IGNORE_INDEX, response_only_inputs
 from trice.sft_config import LoRATrainingConfig, SFTConfig
+from trice.tasks import PER_ROW
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +334,8 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
 
     out = config.run_dir("a JSONL of id, task, question, output")
 
-    rows = read_jsonl(config.data, SFT_FIELDS, unique="id")
+    check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before the model loads)
+    rows = read_input(config.data, SFT_FIELDS, check=check)
     tokenizer = load_tokenizer(config.model)
     features = build_sft_features(rows, tokenizer, config.template, config.max_length)
     if not features:

@@ -33,7 +33,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from trice.remote import Circuit, EndpointError, Patience, is_transient, retrying
+from trice.patience import Circuit, EndpointError, Patience, is_transient, retrying
 from trice.retrieval.base import Hit, check_request
 from trice.retrieval.corpus import Passage
 

@@ -16,7 +16,7 @@ from trice.tools.base import ToolError
 
 # EndpointError kinds as a generating tool reports them: a malformed answer is the tool failing
 # (runtime), a rejected request means the server cannot serve it (unavailable)
-ERROR_KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response": "runtime", "rejected": "unavailable"}
+ERROR_KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response": "runtime", "too_large": "limit", "rejected": "unavailable"}
 
 
 def open_endpoint(options: dict[str, Any], max_tokens: int) -> Any:
