@@ -319,12 +319,12 @@ def stage_status(plan: Plan) -> dict[str, str]:
     for name in plan.stages:
         config, inputs, _ = stage_fns.stage(plan, name)
         verdict = stage_verdict(plan.run_dir / name, config, inputs)
+        if verdict == "up to date" and pointer_stale(plan.run_dir / name):
+            verdict = "changed"
         upstream = {_producer(plan.run_dir, Path(p)) for p in inputs} - {None, name}
         if any(status.get(u, "up to date") != "up to date" for u in upstream):
             verdict = {"to do": "waiting", "up to date": "would redo", "partial": "would redo"}.get(verdict, verdict)
             verdict = "would redo" if verdict.startswith("incomplete") else verdict
-        if verdict == "up to date" and pointer_stale(plan.run_dir / name):
-            verdict = "changed"
         status[name] = verdict
     return status
 

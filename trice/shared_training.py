@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.io import read_json, write_json
-from trice.stages import fingerprint, stage_state
+from trice.stages import matches, stage_state
 
 SAME_AS = "same_as.json"
 # Config keys that only say where a training reads and writes: two trainings differing only in
@@ -47,7 +47,7 @@ def _trained_sibling(other: Path) -> dict[str, Any] | None:
     config = state.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("data"), str) or not Path(config["data"]).is_file():
         return None
-    return config if fingerprint(config, [Path(config["data"])]) == state["hash"] else None
+    return config if matches(other, state, config, [Path(config["data"])]) is not None else None
 
 
 def find_twin_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
