@@ -23,6 +23,7 @@ from trice.stages import StageBusy
 # `trice evaluate` does not pay for importing the trainers.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.prepare:DataConfig", "trice.prepare:run_data", "Load, split and subsample a task's datasets."),
+    "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
     "generate": ("trice.generate:GenerateConfig", "trice.generate:run_generate", "Generate responses for a file of examples (resumable)."),
     "evaluate": ("trice.evaluate:EvaluateConfig", "trice.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
     "score": ("trice.score:ScoreConfig", "trice.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
