@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-rlef": ("trice.rlef_config:RLEFConfig", "trice.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.candidates:CandidatesConfig", "trice.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
     "train-dpo": ("trice.dpo_config:DPOStageConfig", "trice.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
+    "export": ("trice.export:ExportConfig", "trice.export:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
 }
 
 
