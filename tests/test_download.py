@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from trice.cli import main
-from trice.data.download import MANIFEST_NAME, ChecksumError, download
+from trice.data.download import MANIFEST_NAME, ChecksumError, DownloadError, download
 from trice.data.math import load_math
 from trice.data.sources import FILES, Archive, DataFile, Origin, select
 
@@ -32,6 +32,7 @@ class Mirror:
     def __init__(self, root: Path):
         self.root = root
         self.requests: list[tuple[str, str | None]] = []
+        self.cut_once: set[str] = set()  # paths whose next answer stops halfway (a dropped connection)
         mirror = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +52,12 @@ class Mirror:
                     self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if rel in mirror.cut_once:
+                    mirror.cut_once.discard(rel)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
@@ -124,6 +131,18 @@ def test_partial_file_resumes_with_a_range_request(mirror: Mirror, data_dir: Pat
     download(target, entries, mirror.url)
     assert mirror.requests == [("gsm8k/train.jsonl", "bytes=1000-"), ("gsm8k/train.jsonl", None)]
     assert _sha(target / "gsm8k" / "train.jsonl") == _sha(data_dir / "gsm8k" / "train.jsonl")
+
+
+def test_dropped_connection_keeps_the_part_and_the_next_run_resumes(mirror: Mirror, data_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    mirror.cut_once.add("gsm8k/train.jsonl")
+    with pytest.raises(DownloadError, match="transfer interrupted.*run again to resume"):
+        download(target, select(["gsm8k"]), mirror.url)
+    half = (target / "gsm8k" / "train.jsonl.part").stat().st_size
+    assert 0 < half < (data_dir / "gsm8k" / "train.jsonl").stat().st_size
+    download(target, select(["gsm8k"]), mirror.url)
+    assert ("gsm8k/train.jsonl", f"bytes={half}-") in mirror.requests
+    assert _sha(target / "gsm8k" / "train.jsonl") == _sha(data_dir / "gsm8k" / "train.jsonl") and not _leftovers(target)
 
 
 def test_corrupted_file_is_an_error_naming_file_and_url_and_nothing_is_kept(data_dir: Path, tmp_path: Path) -> None:

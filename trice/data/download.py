@@ -159,7 +159,7 @@ class _Fetcher:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     fh.write(chunk)
                     self.progress.update(len(chunk))
-        except (requests.ConnectionError, requests.Timeout) as err:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
             raise DownloadError(
                 f"{url}: transfer interrupted ({_short_reason(err)}); run again to resume from {part}"
             ) from None
