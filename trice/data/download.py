@@ -154,15 +154,23 @@ class _Fetcher:
             self._write(response, url, part, "ab" if resumed else "wb")
 
     def _write(self, response: requests.Response, url: str, part: Path, mode: str) -> None:
+        """The body into ``part``; a body shorter than the server announced is an interruption (urllib3
+        before 2.0 does not check Content-Length itself), which keeps the .part for a resume."""
+        announced = response.headers.get("Content-Length")
+        start = part.stat().st_size if mode == "ab" else 0
+        reason = None
         try:
             with part.open(mode) as fh:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     fh.write(chunk)
                     self.progress.update(len(chunk))
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            raise DownloadError(
-                f"{url}: transfer interrupted ({_short_reason(err)}); run again to resume from {part}"
-            ) from None
+            reason = _short_reason(err)
+        got = part.stat().st_size - start
+        if reason is None and announced is not None and announced.isdigit() and got < int(announced):
+            reason = f"{got} of {announced} bytes"
+        if reason is not None:
+            raise DownloadError(f"{url}: transfer interrupted ({reason}); run again to resume from {part}")
 
     def fetch_verified(self, url: str, dest: Path, size: int, sha256: str) -> None:
         """``url`` into ``dest`` via ``dest.part``, renamed only once its size and sha256 match."""
