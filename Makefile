@@ -36,7 +36,7 @@ test: install
 
 # The fast tests against the lowest versions pyproject.toml allows (torch stays the local build).
 test-min:
-	sh .ci/min_versions.sh
+	PY=$(PY) bash .ci/min_versions.sh
 
 bench-math: install
 	$(BIN)/python bench/math_benchmark.py
