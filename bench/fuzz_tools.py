@@ -1,7 +1,7 @@
 """Long fuzz campaign for the tools: ``python bench/fuzz_tools.py --cases 10000``.
 
 Runs the same hostile-input properties as tests/test_fuzz_tools.py over many more cases per target
-(see trice.tools.fuzz), prints one JSON object with the counts and then a one-line summary, and
+(see bench/fuzz_cases.py and trice.tools.fuzz), prints one JSON object with the counts and then a one-line summary, and
 exits 1 if any case raised something other than a ToolError, answered a valid expression wrongly,
 took SLOW_SECONDS or more, or touched the file system.
 """
@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import hypothesis
+from fuzz_cases import TARGETS, run_campaign  # bench/fuzz_cases.py, beside this script
 
-from trice.tools.fuzz import SLOW_SECONDS, TARGETS, campaign_failed, run_campaign
+from trice.tools.fuzz import SLOW_SECONDS, campaign_failed
 
 
 def main(argv: list[str] | None = None) -> int:

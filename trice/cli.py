@@ -23,6 +23,7 @@ from trice.stages import StageError, moved_aside
 # `trice evaluate` does not pay for importing the trainers.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.prepare:DataConfig", "trice.prepare:run_data", "Load, split and subsample a task's datasets."),
+    "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
     "generate": ("trice.generate:GenerateConfig", "trice.generate:run_generate", "Generate responses for a file of examples (resumable)."),
     "evaluate": ("trice.evaluate:EvaluateConfig", "trice.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
     "score": ("trice.score:ScoreConfig", "trice.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-rlef": ("trice.rlef_config:RLEFConfig", "trice.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.candidates:CandidatesConfig", "trice.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
     "train-dpo": ("trice.dpo_config:DPOStageConfig", "trice.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
+    "export": ("trice.export:ExportConfig", "trice.export:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
 }
 
 

