@@ -16,6 +16,7 @@ from typing import Any
 
 from trice.config import ConfigError, build_config, load_yaml
 from trice.io import DataError
+from trice.recipe_files import find_recipe, shipped_names
 from trice.stages import StageBusy
 
 
@@ -61,7 +62,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     from trice.pipeline import plan_recipe, run_plan
 
     parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
-    parser.add_argument("recipe", help="Recipe YAML (see recipes/).")
+    parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
@@ -70,7 +71,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
     )
     args = parser.parse_args(argv)
-    plan = plan_recipe(args.recipe, {"run_dir": args.run_dir} if args.run_dir else None)
+    plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
     if args.status:
         from trice.pipeline import stage_status
 
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["run", *COMMANDS]
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
-        print("  run          Run a whole recipe (recipes/demo.yaml) stage by stage, resumably.")
+        print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
         for name, (_, _, about) in COMMANDS.items():
             print(f"  {name:<12} {about}")
         return 0
