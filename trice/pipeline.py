@@ -25,6 +25,7 @@ from trice.generate import GenerateConfig
 from trice.io import write_json
 from trice.label import LabelConfig
 from trice.models import DEFAULT_MODEL
+from trice.plugins import load_plugins
 from trice.prepare import DataConfig, check_pool_sizes
 from trice.prompts import READ_INSTRUCTIONS
 from trice.rlef_config import RLEFConfig
@@ -144,8 +145,16 @@ class Recipe:
         },
     )
 
+    plugins: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "User tasks, tools and dataset loaders by import path, registered when the recipe is planned (trice.plugins): "
+            "{tools: {name: 'module:factory'}, tasks: {name: 'module:Task'}, loaders: {task: {dataset: 'module:loader'}}}."
+        },
+    )
+
     # added after runs were made: while at their defaults they stay out of recipe.json (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
         from trice.evaluate import check_tool_options
@@ -241,6 +250,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     (``base: other.yaml``, relative to it): its sections are laid over the base's, key by key, and
     ``null`` removes a key (:func:`trice.config.load_layered_yaml`)."""
     raw = load_layered_yaml(path) | (overrides or {})
+    load_plugins(raw.get("plugins"), f"{path}: plugins")  # first: the checks below look their names up
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.data.schema import Example, sample, save_examples
+from trice.data.schema import Example, LoadedDataset, sample, save_examples
 from trice.io import write_json
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction
     from trice.data import loaders
 
     loaded = loaders(task)[dataset](data_dir, seed=seed, test_fraction=test_fraction)
+    if not isinstance(loaded, LoadedDataset):
+        raise ValueError(f"the loader of {dataset} returned {type(loaded).__name__}, not a trice.data.schema.LoadedDataset")
     return len(loaded.train), len(loaded.test)
 
 
