@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from trice.cli_args import dataclass_parser
 from trice.config import ConfigError, build_config, load_yaml
 from trice.io import DataError
 from trice.recipe_files import find_recipe, shipped_names
@@ -41,11 +42,9 @@ def _load(ref: str) -> Any:
 
 
 def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
-    from transformers import HfArgumentParser
-
     cls_ref, fn_ref, about = COMMANDS[name]
     cls, fn = _load(cls_ref), _load(fn_ref)
-    parser = HfArgumentParser(cls, prog=f"trice {name}", description=about)
+    parser = dataclass_parser(cls, prog=f"trice {name}", description=about)
     parser.add_argument("--config", default=None, help="YAML file with the same keys (command-line flags win).")
     known, _ = parser.parse_known_args(argv)
     if known.config:

@@ -227,7 +227,7 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     config.validate()  # fail on an unknown task before reading anything
     if not config.input or not config.output:
         raise ConfigError("trice evaluate: both --input and --output are required")
-    from trice.generate import GenerateConfig
+    from trice.generate_config import GenerateConfig
 
     report = ReadReport()
     rows = read_input(config.input, RESPONSE_FIELDS, skip_bad=config.skip_bad, report=report)
