@@ -23,7 +23,8 @@ def shipped_names() -> list[str]:
 
 def find_recipe(name_or_path: str) -> Path:
     """The recipe file ``name_or_path`` means: an existing file as given, else the shipped recipe of
-    that bare name (``demo`` or ``demo.yaml``); otherwise a ConfigError listing the shipped names.
+    that bare name (``demo`` or ``demo.yaml``); otherwise a ConfigError (for a bare name, listing the
+    shipped names).
     A file wins over a shipped name, so a local ``demo.yaml`` is never shadowed."""
     path = Path(name_or_path)
     if path.is_file():
@@ -32,4 +33,5 @@ def find_recipe(name_or_path: str) -> Path:
         shipped = shipped_dir() / (path.name if path.suffix == SUFFIX else path.name + SUFFIX)
         if shipped.is_file():
             return shipped
-    raise ConfigError(f"{name_or_path}: no such recipe file, nor a shipped recipe of that name; shipped: {', '.join(shipped_names())}")
+        raise ConfigError(f"{name_or_path}: no such file, nor a shipped recipe of that name; shipped: {', '.join(shipped_names())}")
+    raise ConfigError(f"{name_or_path}: no such file")
