@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from trice.pipeline import plan_recipe
 
@@ -36,6 +37,21 @@ def test_the_recipe_names_a_7b_hub_model_and_plans_every_stage(plan) -> None:
     assert plan.train.gradient_checkpointing and plan.dpo.gradient_checkpointing
     assert (plan.train.lora_r, plan.train.lora_alpha, plan.train.target_modules) == (8, 16, ["q_proj", "v_proj"])
     assert plan.trice_ii.learning_rate == 1e-4 and plan.rlef.learning_rate == 2e-5
+
+
+def test_the_recipe_leaves_room_for_dev_in_every_training_pool(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Planned against the real data: n_train plus the dev questions fit every dataset's training
+    pool. Without its n_train (every question) the dev stage would find none left after stage I."""
+    from trice.config import ConfigError
+
+    monkeypatch.setenv("TRICE_DATA_DIR", str(data_dir))
+    plan = plan_recipe(RECIPE)
+    assert "dev" in plan.stages and plan.data.n_train + plan.dev.n_per_dataset <= 683  # SVAMP's training pool
+    every = yaml.safe_load(RECIPE.read_text())
+    del every["data"]["n_train"]
+    (tmp_path / "every.yaml").write_text(yaml.safe_dump(every))
+    with pytest.raises(ConfigError, match="leaves none of the 683 training questions of svamp for dev.n_per_dataset = 100"):
+        plan_recipe(tmp_path / "every.yaml")
 
 
 def test_generation_maps_to_vllm_greedy_with_the_papers_penalty(plan) -> None:

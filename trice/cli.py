@@ -14,8 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from trice.cli_args import dataclass_parser
 from trice.config import ConfigError, build_config, load_yaml
 from trice.io import DataError
+from trice.recipe_files import find_recipe, shipped_names
 from trice.stages import StageError, moved_aside
 
 
@@ -42,11 +44,9 @@ def _load(ref: str) -> Any:
 
 
 def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
-    from transformers import HfArgumentParser
-
     cls_ref, fn_ref, about = COMMANDS[name]
     cls, fn = _load(cls_ref), _load(fn_ref)
-    parser = HfArgumentParser(cls, prog=f"trice {name}", description=about)
+    parser = dataclass_parser(cls, prog=f"trice {name}", description=about)
     parser.add_argument("--config", default=None, help="YAML file with the same keys (command-line flags win).")
     known, _ = parser.parse_known_args(argv)
     if known.config:
@@ -63,7 +63,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     from trice.pipeline import plan_recipe, run_plan
 
     parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
-    parser.add_argument("recipe", help="Recipe YAML (see recipes/).")
+    parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
@@ -72,7 +72,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
     )
     args = parser.parse_args(argv)
-    plan = plan_recipe(args.recipe, {"run_dir": args.run_dir} if args.run_dir else None)
+    plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
     if args.status:
         from trice.pipeline import stage_status
 
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["run", *COMMANDS]
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
-        print("  run          Run a whole recipe (recipes/demo.yaml) stage by stage, resumably.")
+        print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
         for name, (_, _, about) in COMMANDS.items():
             print(f"  {name:<12} {about}")
         return 0

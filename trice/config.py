@@ -1,7 +1,7 @@
 """Config dataclasses from YAML/dicts, checked before anything heavy runs.
 
 Every stage has one dataclass (fields with ``metadata={"help": ...}``); the CLI flags come from it
-through ``HfArgumentParser`` and the YAML keys through :func:`build_config`, which rejects an
+through :mod:`trice.cli_args` and the YAML keys through :func:`build_config`, which rejects an
 unknown key or a wrong type with a message naming the key and where it came from.
 """
 
@@ -214,7 +214,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
     hold their default. They are options added after runs were made; leaving them out keeps those
     runs' fingerprints, so adding an option does not make every finished stage look changed (a
-    changed stage is moved aside and rerun). (A class attribute, not field metadata: HfArgumentParser
+    changed stage is moved aside and rerun). (A class attribute, not field metadata: the flag builder, trice.cli_args,
     hands every metadata key to argparse.)
     """
     values = dataclasses.asdict(config)

@@ -209,7 +209,7 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     config.validate()  # fail on an unknown task before reading anything
     if not config.input or not config.output:
         raise ConfigError("trice evaluate: both --input and --output are required")
-    from trice.generate import GenerateConfig
+    from trice.generate_config import GenerateConfig
 
     report = ReadReport()
     check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731

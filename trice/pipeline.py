@@ -25,7 +25,8 @@ from trice.generate import GenerateConfig
 from trice.io import write_json
 from trice.label import LabelConfig
 from trice.models import DEFAULT_MODEL
-from trice.prepare import DataConfig
+from trice.plugins import load_plugins
+from trice.prepare import DataConfig, check_pool_sizes
 from trice.prompts import READ_INSTRUCTIONS
 from trice.rlef_config import RLEFConfig
 from trice.score import ScoreConfig
@@ -144,8 +145,16 @@ class Recipe:
         },
     )
 
+    plugins: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "User tasks, tools and dataset loaders by import path, registered when the recipe is planned (trice.plugins): "
+            "{tools: {name: 'module:factory'}, tasks: {name: 'module:Task'}, loaders: {task: {dataset: 'module:loader'}}}."
+        },
+    )
+
     # added after runs were made: while at their defaults they stay out of recipe.json (trice.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen")
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
         from trice.evaluate import check_tool_options
@@ -241,6 +250,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     (``base: other.yaml``, relative to it): its sections are laid over the base's, key by key, and
     ``null`` removes a key (:func:`trice.config.load_layered_yaml`)."""
     raw = load_layered_yaml(path) | (overrides or {})
+    load_plugins(raw.get("plugins"), f"{path}: plugins")  # first: the checks below look their names up
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
@@ -255,6 +265,11 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     reading = dict(model=recipe.model, template=recipe.template) if reads else {}
     score_task = dict(task=tasks[0] if len(tasks) == 1 else PER_ROW)
     rlef = _section(RLEFConfig, recipe.rlef, f"{path}: rlef", recipe.seed, **model, **task, **tools)
+    dev = _section(DevConfig, recipe.dev, f"{path}: dev", None)
+    try:  # only here are both the data and the dev sizes known
+        check_pool_sizes(data, dev.n_per_dataset if recipe.stage_two else None, f"{path}: data")
+    except ValueError as err:
+        raise ConfigError(f"{path}: {err}") from None
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -262,7 +277,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
         probe=_section(GenerateConfig, recipe.probe, f"{path}: probe", recipe.seed, **model),
         train=_section(SFTConfig, recipe.train, f"{path}: train", recipe.seed, **model),
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
-        dev=_section(DevConfig, recipe.dev, f"{path}: dev", None),
+        dev=dev,
         candidates=_section(
             CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
             recipe.seed, template=recipe.template,

@@ -3,12 +3,16 @@ train and test example files."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.data.schema import Example, sample, save_examples
+from trice.data.schema import Example, LoadedDataset, sample, save_examples
 from trice.io import write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,6 +126,55 @@ def dev_from_pool(config: DataConfig, n_per_dataset: int) -> list[Example]:
             )
         dev += [replace(e, split="dev") for e in rest[:n_per_dataset]]
     return dev
+
+
+@lru_cache(maxsize=None)
+def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction: float) -> tuple[int, int]:
+    """(training pool, test pool) of one dataset, from its own loader so the counts are exactly
+    the data stage's. Kept in memory for the process only: a --status or a test suite planning
+    several recipes over the same data reads each dataset once (GSM8K's takes seconds)."""
+    from trice.data import loaders
+
+    loaded = loaders(task)[dataset](data_dir, seed=seed, test_fraction=test_fraction)
+    if not isinstance(loaded, LoadedDataset):
+        raise ValueError(f"the loader of {dataset} returned {type(loaded).__name__}, not a trice.data.schema.LoadedDataset")
+    return len(loaded.train), len(loaded.test)
+
+
+def check_pool_sizes(config: DataConfig, dev_size: int | None, where: str) -> None:
+    """Raise ValueError when a dataset's pools cannot give what the run asks: ``n_train`` or
+    ``n_test`` questions, and ``dev_size`` more training questions beyond the ``n_train`` picks
+    (None: the run has no dev stage). A plan calls it, so a recipe that would stop at the dev stage
+    after all of stage I stops before anything runs. Without a data directory nothing can be
+    counted: it warns and returns, and the data stage then fails naming the missing directory."""
+    from trice.data.paths import resolve_data_dir
+
+    try:
+        data_dir = resolve_data_dir(config.data_dir)
+    except FileNotFoundError as err:
+        log.warning("%s: pool sizes not checked: %s", where, err)
+        return
+    pools = {
+        ds: _pool_size(task, ds, data_dir, config.seed, config.test_fraction)
+        for task, datasets in config.task_datasets().items()
+        for ds in datasets
+    }
+    for ds, (n_train_pool, n_test_pool) in pools.items():
+        for key, asked, pool, split in (("n_train", config.n_train, n_train_pool, "training"), ("n_test", config.n_test, n_test_pool, "test")):
+            if asked is not None and asked > pool:
+                raise ValueError(f"data.{key} = {asked} > {pool} {split} questions of {ds}")
+    if dev_size is None:
+        return
+    smallest = min(pools, key=lambda ds: pools[ds][0])  # n_train is per dataset: the smallest pool binds
+    pool = pools[smallest][0]
+    room = f"set data.n_train to at most {pool - dev_size} or lower dev.n_per_dataset" if pool > dev_size else "lower dev.n_per_dataset"
+    if config.n_train is None:
+        raise ValueError(
+            f"data.n_train unset (every training question) leaves none of the {pool} training questions of {smallest} "
+            f"for dev.n_per_dataset = {dev_size}; {room}"
+        )
+    if config.n_train + dev_size > pool:
+        raise ValueError(f"data.n_train + dev.n_per_dataset = {config.n_train} + {dev_size} > {pool} training questions of {smallest}; {room}")
 
 
 def run_data(config: DataConfig) -> dict[str, Any]:

@@ -15,6 +15,15 @@ INSTRUCTIONS: dict[str, str] = {
     "mlqa": "Given a context, please answer the question in English and you can use a translator for help.",
 }
 
+
+
+def register_instruction(task: str, instruction: str) -> None:
+    """The instruction of a user's task (:func:`trice.tasks.register_task`); a taken name keeps its own."""
+    if INSTRUCTIONS.get(task, instruction) != instruction:
+        raise ValueError(f"task {task!r} already has another instruction")
+    INSTRUCTIONS[task] = instruction
+
+
 # The instruction of the model's second reading, after a tool whose output is not the answer
 # (TRICE.md): MLQA's input with the question replaced by its English translation is answered anew;
 # a WikiSearch passage is read as ``passage + ". " + question`` under the task's instruction without

@@ -214,7 +214,7 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     if len(todo) < len(rows):
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
     if todo:
-        from trice.generate import GenerateConfig
+        from trice.generate_config import GenerateConfig
         from trice.reading import Reader
 
         reading = GenerateConfig(

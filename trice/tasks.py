@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trice.metrics import answer_in_prefix, answer_in_text, last_number, math_correct, whole_response
+from trice.prompts import INSTRUCTIONS, register_instruction
 from trice.tools import ToolError, ToolRegistry, build_registry, parse_call
 from trice.tools.base import ToolCall, ToolResult
 
@@ -66,6 +67,7 @@ class Task:
     extract: Callable[[str], str | None]
     is_correct: Callable[[str | None, Sequence[str]], bool]
     tool_answers: bool = True  # False: the tool's output is read by the model again (needs a reader)
+    instruction: str = ""  # the prompt's instruction; :func:`register_task` makes it the task's in trice.prompts
 
     def registry(self, **tool_options: object) -> ToolRegistry:
         return build_registry([self.tool], **tool_options)
@@ -127,11 +129,32 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
-    "math": Task("math", "calculator", last_number, math_correct),
-    "qa": Task("qa", "WikiSearch", whole_response, answer_in_prefix, tool_answers=False),
-    "lama": Task("lama", "QA", whole_response, answer_in_prefix),
-    "mlqa": Task("mlqa", "translator", whole_response, answer_in_prefix, tool_answers=False),
+    "math": Task("math", "calculator", last_number, math_correct, instruction=INSTRUCTIONS["math"]),
+    "qa": Task("qa", "WikiSearch", whole_response, answer_in_prefix, tool_answers=False, instruction=INSTRUCTIONS["qa"]),
+    "lama": Task("lama", "QA", whole_response, answer_in_prefix, instruction=INSTRUCTIONS["lama"]),
+    "mlqa": Task("mlqa", "translator", whole_response, answer_in_prefix, tool_answers=False, instruction=INSTRUCTIONS["mlqa"]),
 }
+
+
+def register_task(task: Task) -> None:
+    """Make a user's task known to every stage (its name in ``data.task``, rows' ``task`` fields and
+    ``trice evaluate --task``), with ``task.instruction`` starting its prompts. Registering the same
+    task again is a no-op; another task under a taken name fails, so a plug-in never silently
+    changes a built-in task. A task whose tool output is read again (``tool_answers=False``) needs a
+    second-reading instruction, which only the built-in tasks have."""
+    if not isinstance(task, Task):
+        raise TypeError(f"expected a trice.tasks.Task, got {type(task).__name__}")
+    existing = TASKS.get(task.name)
+    if existing is not None and existing != task:
+        raise ValueError(f"a task named {task.name!r} is already registered")
+    if not task.instruction:
+        raise ValueError(f"task {task.name!r}: no instruction (Task(..., instruction=...) starts every prompt of the task)")
+    if not task.tool_answers:
+        raise ValueError(f"task {task.name!r}: tool_answers=False needs a second reading, which only the built-in tasks have")
+    if not callable(task.extract) or not callable(task.is_correct):
+        raise TypeError(f"task {task.name!r}: extract and is_correct must be callables")
+    register_instruction(task.name, task.instruction)
+    TASKS[task.name] = task
 
 
 PER_ROW = "per-row"

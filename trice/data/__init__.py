@@ -25,6 +25,17 @@ LOADERS: dict[str, Mapping[str, Loader]] = {
 }
 
 
+def register_loader(task: str, dataset: str, loader: Loader) -> None:
+    """Make ``dataset`` loadable under ``task`` (``data: {task: T, datasets: [D]}``), e.g. a user's
+    task's data. Registering the same loader again is a no-op; another under a taken name fails."""
+    if not callable(loader):
+        raise TypeError(f"loader for {dataset!r} is not callable: {loader!r}")
+    known = LOADERS.get(task, {})
+    if known.get(dataset, loader) is not loader:
+        raise ValueError(f"task {task!r} already has a loader for dataset {dataset!r}")
+    LOADERS[task] = {**known, dataset: loader}  # a new mapping: the built-in tasks' tables stay as shipped
+
+
 def loaders(task: str) -> Mapping[str, Loader]:
     """Dataset name -> loader for ``task``; ValueError naming the known tasks otherwise."""
     if task not in LOADERS:
