@@ -221,7 +221,7 @@ def test_bad_recipes_are_one_located_line(tmp_path, capsys, text, message) -> No
 
 
 def test_exponent_floats_are_floats(tmp_path, capsys) -> None:
-    code, err, _ = _status(tmp_path, "run_dir: runs/x\ntrain: {learning_rate: 1e-3}\nrlef: {learning_rate: 2E-4}\n", capsys)
+    code, err, _ = _status(tmp_path, "run_dir: runs/x\ndata: {n_train: 10}\ntrain: {learning_rate: 1e-3}\nrlef: {learning_rate: 2E-4}\n", capsys)
     assert code == 0, err
     plan = plan_recipe(tmp_path / "recipe.yaml")
     assert plan.train.learning_rate == 0.001 and plan.rlef.learning_rate == 0.0002
