@@ -10,7 +10,8 @@ VENV=${MIN_VENV:-.venv-min}
 PY=${PY:-python3}
 TESTS=(tests/test_sft.py tests/test_dpo.py tests/test_rlef_train.py tests/test_retrieval.py tests/test_remote.py
        tests/test_report.py tests/test_cli.py tests/test_io_config.py tests/test_download.py tests/test_export.py
-       tests/test_fuzz_tools.py tests/test_models.py)
+       tests/test_fuzz_tools.py tests/test_models.py tests/test_response_logits.py tests/test_prefix_cache.py
+       tests/test_stopping.py tests/test_stats.py tests/test_plugins.py)
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
