@@ -212,10 +212,11 @@ def to_dict(config: Any) -> dict[str, Any]:
     """The config as plain data: what a stage fingerprints and what a run saves.
 
     Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
-    hold their default. They are options added after runs were made; leaving them out keeps those
-    runs' fingerprints, so adding an option does not make every finished stage look changed (a
-    changed stage is moved aside and rerun). (A class attribute, not field metadata: the flag builder, trice.cli_args,
-    hands every metadata key to argparse.)
+    hold their default. Such an option's default does what trice did before the option existed, so
+    leaving it out keeps the fingerprints of runs made without it: adding an option does not make
+    every finished stage look changed (a changed stage is moved aside and rerun). (A class
+    attribute, not field metadata: the flag builder, trice.cli_args, hands every metadata key to
+    argparse.)
     """
     values = dataclasses.asdict(config)
     omit = set(getattr(config, "OMIT_AT_DEFAULT", ()))

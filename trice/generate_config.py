@@ -70,7 +70,7 @@ class GenerateConfig:
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
-    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
         "backend", "dtype", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_len",
         "endpoint_url", "endpoint_model", "endpoint_mode", "endpoint_api_key_env", "endpoint_timeout",

@@ -57,7 +57,7 @@ class LabelConfig:
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
-    # added after runs were made: while at their defaults they stay out of fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens", "overwrite")
 
     def validate(self) -> None:

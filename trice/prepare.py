@@ -38,7 +38,7 @@ class DataConfig:
         },
     )
 
-    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tasks",)
 
     def task_datasets(self) -> dict[str, list[str]]:

@@ -72,7 +72,7 @@ class ScoreConfig:
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
-    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk", "overwrite")
 
     def judging(self) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class LoRATrainingConfig:
         },
     )
 
-    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("deepspeed",)
 
     def run_dir(self, data_help: str) -> Path:

@@ -58,7 +58,7 @@ class StageIIConfig(LoRATrainingConfig):
         metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
     )
 
-    # added after runs were made: while at their defaults they stay out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*LoRATrainingConfig.OMIT_AT_DEFAULT, "tools", "dev_stop_after_call")
 
     def validate(self) -> None:
