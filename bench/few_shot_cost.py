@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from trice.candidates import PER_TASK, few_shot_prefix
+from trice.prompts import PER_TASK, few_shot_prefix
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample

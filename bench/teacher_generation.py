@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from trice.candidates import TEACHER_MODEL, few_shot_prefix, teacher_source
+from trice.candidates import TEACHER_MODEL, teacher_source
+from trice.prompts import few_shot_prefix
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample

@@ -17,8 +17,6 @@ import trice.models
 from .conftest import build_tiny_model
 from .fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
 from trice.candidates import (
-    MATH_FEW_SHOT,
-    MATH_FEW_SHOT_EXAMPLES,
     TEACHER_MODEL,
     CandidatesConfig,
     ModelSource,
@@ -29,7 +27,7 @@ from trice.cli import main
 from trice.config import ConfigError, build_config
 from trice.io import read_jsonl, write_jsonl
 from trice.pipeline import plan_recipe
-from trice.prompts import task_prompt
+from trice.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
 from trice.score import ScoreConfig, run_score
 from trice.stopping import task_stop_rule
 from trice.tasks import get_task

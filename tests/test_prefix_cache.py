@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.candidates import few_shot_prefix
+from trice.prompts import few_shot_prefix
 from trice.generate import generate_responses
 from trice.models import load_model
 from trice.prefix_cache import MIN_SHARED_TOKENS, SharedPrefix, shared_prefix_length

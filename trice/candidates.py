@@ -71,16 +71,7 @@ from trice.generate import GenerateConfig, generate_responses
 from trice.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.models import DEFAULT_MODEL
 from trice.outputs import OVERWRITE_HELP, claim_output
-from trice.prompts import (  # the few-shot presets are importable from here too, where sources name them
-    FEW_SHOT_PRESETS,
-    MATH_FEW_SHOT,
-    MATH_FEW_SHOT_EXAMPLES,
-    PER_TASK,
-    TEMPLATES,
-    TOOL_FEW_SHOT_EXAMPLES,
-    few_shot_prefix,
-    task_prompt,
-)
+from trice.prompts import TEMPLATES, few_shot_prefix, task_prompt
 from trice.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.stages import fingerprint
 from trice.stopping import StopRule, task_stop_rule
@@ -247,7 +238,7 @@ class CandidatesConfig:
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
-    # added after runs were made: while at its default it stays out of stage fingerprints (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("overwrite",)
 
     def validate(self) -> None:

@@ -1,7 +1,7 @@
 """The paper's few-shot baseline (its Table 3 row "Few-shot"): the base model, untuned, evaluated
 with worked examples before each test prompt.
 
-The examples are the candidates' presets (:data:`trice.candidates.FEW_SHOT_PRESETS`, three worked
+The examples are the candidates' presets (:data:`trice.prompts.FEW_SHOT_PRESETS`, three worked
 examples per task whose response calls the task's tool, as the paper prompted its few-shot
 sources), each question getting its own task's preset, so a mixed (MIX) test file is prompted task
 by task. Only the prompt changes: generation, reading again and judging are the eval stage's.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from trice.backends import load_backend
-from trice.candidates import PER_TASK, few_shot_prefix
+from trice.prompts import PER_TASK, few_shot_prefix
 from trice.generate import GenerateConfig
 from trice.remote import Prompt
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.candidates import PER_TASK, CandidatesConfig
+from trice.candidates import CandidatesConfig
 from trice.config import ConfigError, build_config, load_layered_yaml, to_dict
 from trice.dpo_config import DPOStageConfig
 from trice.generate import GenerateConfig
@@ -27,7 +27,7 @@ from trice.label import LabelConfig
 from trice.models import DEFAULT_MODEL
 from trice.plugins import load_plugins
 from trice.prepare import DataConfig, check_pool_sizes
-from trice.prompts import READ_INSTRUCTIONS
+from trice.prompts import PER_TASK, READ_INSTRUCTIONS
 from trice.rlef_config import RLEFConfig
 from trice.score import ScoreConfig
 from trice.sft_config import SFTConfig
@@ -153,7 +153,7 @@ class Recipe:
         },
     )
 
-    # added after runs were made: while at their defaults they stay out of recipe.json (trice.config.to_dict)
+    # at their defaults these do what trice did without them, so they stay out of recipe.json (trice.config.to_dict)
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
