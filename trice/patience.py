@@ -95,6 +95,18 @@ class Deadline:
         return EndpointError("timeout", f"{where}: no whole answer within the call's {self.seconds:g} s (total_timeout)")
 
 
+def raise_for_status(status: int, raw: bytes, where: str) -> None:
+    """The typed error an HTTP error status stands for (408 a timeout; 429 and 5xx unavailable, which
+    retries try again; any other 4xx rejected, which they do not); nothing for a success."""
+    detail = raw[:200].decode("utf-8", "replace")
+    if status == 408:
+        raise EndpointError("timeout", f"{where}: HTTP 408: {detail}")
+    if status == 429 or status >= 500:
+        raise EndpointError("unavailable", f"{where}: HTTP {status}: {detail}")
+    if status >= 400:
+        raise EndpointError("rejected", f"{where}: request rejected with HTTP {status}: {detail}")
+
+
 def read_body(response: requests.Response, limit: int, deadline: Deadline | None, where: str) -> bytes:
     """The body of a streamed response, refusing to read past ``limit`` bytes or ``deadline``.
 

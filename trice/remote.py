@@ -59,7 +59,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from trice.diskcache import DiskCache
 from trice.io import parse_json
-from trice.patience import Circuit, Deadline, EndpointError, Patience, is_transient, read_body, retrying
+from trice.patience import Circuit, Deadline, EndpointError, Patience, is_transient, raise_for_status, read_body, retrying
 
 log = logging.getLogger(__name__)
 
@@ -230,19 +230,13 @@ class OpenAIEndpoint:
     def _decoded(self, status: int, raw: bytes) -> Any:
         """The JSON of a successful answer; an error status or an unreadable body as its error."""
         where = self.config.base_url
-        detail = raw[:200].decode("utf-8", "replace")
-        if status == 408:
-            raise EndpointError("timeout", f"{where}: HTTP 408: {detail}")
-        if status == 429 or status >= 500:
-            raise EndpointError("unavailable", f"{where}: HTTP {status}: {detail}")
-        if status >= 400:
-            raise EndpointError("rejected", f"{where}: request rejected with HTTP {status}: {detail}")
+        raise_for_status(status, raw, where)
         try:
             return parse_json(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             raise EndpointError("bad_response", f"{where}: answer is not UTF-8 (byte {err.start})") from None
         except ValueError as err:
-            raise EndpointError("bad_response", f"{where}: unreadable answer ({err}): {detail!r}") from None
+            raise EndpointError("bad_response", f"{where}: unreadable answer ({err}): {raw[:200].decode('utf-8', 'replace')!r}") from None
 
     def _text_of(self, answer: Any, max_tokens: int) -> str:
         """choices[0]'s text, cut to what ``max_tokens`` tokens can spell."""

@@ -33,7 +33,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from trice.patience import Circuit, EndpointError, Patience, is_transient, retrying
+from trice.patience import Circuit, EndpointError, Patience, is_transient, raise_for_status, retrying
 from trice.retrieval.base import Hit, check_request
 from trice.retrieval.corpus import Passage
 
@@ -140,17 +140,11 @@ class JSONClient:
             raise EndpointError("unavailable", f"{url}: cannot connect ({type(err).__name__}: {err})") from None
         except requests.RequestException as err:
             raise EndpointError("bad_response", f"{url}: broken answer ({type(err).__name__}: {err})") from None
-        detail = raw[:200].decode("utf-8", "replace")
-        if status == 408:
-            raise EndpointError("timeout", f"{url}: HTTP 408: {detail}")
-        if status == 429 or status >= 500:
-            raise EndpointError("unavailable", f"{url}: HTTP {status}: {detail}")
-        if status >= 400:
-            raise EndpointError("rejected", f"{url}: request rejected with HTTP {status}: {detail}")
+        raise_for_status(status, raw, url)
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise EndpointError("bad_response", f"{url}: answer is not JSON: {detail!r}") from None
+            raise EndpointError("bad_response", f"{url}: answer is not JSON: {raw[:200].decode('utf-8', 'replace')!r}") from None
 
     def _read(self, response: requests.Response, url: str) -> bytes:
         limit = self.settings.max_response_bytes
