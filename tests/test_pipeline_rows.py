@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 import trice.few_shot
 import trice.train_sft
 from trice import stage_fns
-from trice.candidates import FEW_SHOT_PRESETS
+from trice.prompts import FEW_SHOT_PRESETS
 from trice.cli import main
 from trice.config import ConfigError
 from trice.generate import GenerateConfig
@@ -20,6 +19,8 @@ from trice.io import DataError, read_json, write_json
 from trice.pipeline import plan_recipe, stage_status
 from trice.shared_training import SAME_AS, pointer_stale, trained_dir
 from trice.stages import claim_run_dir, run_stage
+
+from .test_pipeline import recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 UNSEEN = [
@@ -34,18 +35,8 @@ def _write_unseen(path: Path, rows: list[dict] = UNSEEN) -> Path:
 
 
 def _recipe(tmp_path: Path, model: str, data_dir: Path, **overrides) -> Path:
-    body = {
-        "run_dir": str(tmp_path / "run"),
-        "model": model,
-        "settings": ["zero-shot", "few-shot", "sft-0", "sft-100", "trice-i"],
-        "data": {"data_dir": str(data_dir), "n_train": 3, "n_test": 2},
-        "probe": {"batch_size": 4, "max_new_tokens": 4},
-        "train": {"max_steps": 2, "save_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "learning_rate": 1e-3},
-        "eval": {"batch_size": 4, "max_new_tokens": 4},
-    } | overrides
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(body))
-    return path
+    """test_pipeline's tiny recipe with the few-shot row among its settings."""
+    return recipe(tmp_path, model, data_dir, settings=["zero-shot", "few-shot", "sft-0", "sft-100", "trice-i"], **overrides)
 
 
 def test_run_with_all_wrong_probe_trains_once_and_shows_few_shot_and_unseen(tmp_path, tiny_model_dir, data_dir, monkeypatch, one_thread) -> None:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.models import load_model
 from trice.rlef_forward import grouped_response_logprobs
 from trice.rlef_loss import RLEFLoss, sequence_logprobs
 
+from .lora_model import train_mode_model
+
 ATOL = 1e-5
 
-
-def _model(tiny_model_dir, lora: bool):
-    model, _ = load_model(str(tiny_model_dir))
-    if lora:
-        from peft import LoraConfig, get_peft_model
-
-        torch.manual_seed(0)
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, init_lora_weights=False)
-        model = get_peft_model(model, config)  # nonzero lora_B: the adapters change the forward
-    model.train()
-    return model
 
 
 def _group(lengths: list[int], prompt_len: int = 19, seed: int = 0):
@@ -43,7 +33,7 @@ def _step(model, prompt, responses, rewards, method):
 @pytest.mark.parametrize("lora", [False, True], ids=["plain", "lora"])
 @pytest.mark.parametrize("lengths", [[3, 7, 1, 5, 4], [6], [1, 1]], ids=["k5-padded", "k1", "one-token"])
 def test_shared_prefix_equals_naive(tiny_model_dir, lora, lengths):
-    model = _model(tiny_model_dir, lora)
+    model = train_mode_model(tiny_model_dir, lora)
     prompt, responses = _group(lengths)
     rewards = torch.tensor([20.0, 15.0, 10.0, 5.0, 0.0][: len(lengths)])
     naive, naive_loss, naive_grads = _step(model, prompt, responses, rewards, "naive")
@@ -63,7 +53,7 @@ def test_shared_prefix_equals_naive(tiny_model_dir, lora, lengths):
 
 def test_naive_scores_equal_a_full_forward_with_labels(tiny_model_dir):
     """Both paths score what a plain causal-LM forward over ``prompt + response`` scores."""
-    model = _model(tiny_model_dir, lora=False).eval()
+    model = train_mode_model(tiny_model_dir, lora=False).eval()
     prompt, responses = _group([4, 2, 6], seed=3)
     with torch.no_grad():
         out = grouped_response_logprobs(model, prompt, responses, method="shared_prefix")
@@ -77,7 +67,7 @@ def test_naive_scores_equal_a_full_forward_with_labels(tiny_model_dir):
 
 
 def test_unknown_method_and_empty_response_are_refused(tiny_model_dir):
-    model = _model(tiny_model_dir, lora=False)
+    model = train_mode_model(tiny_model_dir, lora=False)
     prompt, responses = _group([2])
     with pytest.raises(ValueError, match="unknown method"):
         grouped_response_logprobs(model, prompt, responses, method="fast")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.models import load_model, load_tokenizer
+from trice.models import load_tokenizer
 from trice.response_logits import loss_positions, response_only_inputs, unflatten
 from trice.rlef_forward import grouped_response_logprobs
 from trice.rlef_loss import token_logprobs
 from trice.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features, sft_trainer_class
+
+from .lora_model import train_mode_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,17 +27,6 @@ ROWS = [
     {"id": "d", "task": "math", "question": "Natalia sold clips to 48 of her friends in April, and half as many in May. How many?", "output": "72."},
 ]
 
-
-def _model(tiny_model_dir, lora: bool):
-    model, _ = load_model(str(tiny_model_dir))
-    if lora:
-        from peft import LoraConfig, get_peft_model
-
-        torch.manual_seed(0)
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0, init_lora_weights=False)
-        model = get_peft_model(model, config)  # nonzero lora_B: the adapters change the forward
-    model.train()
-    return model
 
 
 def _batch(tiny_model_dir) -> dict:
@@ -83,7 +74,7 @@ def test_loss_positions_are_the_causal_shift_of_the_labels():
 @pytest.mark.parametrize("lora", [False, True], ids=["plain", "lora"])
 @pytest.mark.parametrize("num_items", [None, 53], ids=["mean", "num_items_in_batch"])
 def test_response_only_loss_and_gradients_equal_the_full_forward(tiny_model_dir, lora, num_items):
-    model = _model(tiny_model_dir, lora)
+    model = train_mode_model(tiny_model_dir, lora)
     batch = {k: v for k, v in _batch(tiny_model_dir).items() if k != "ids"}
     extra = {} if num_items is None else {"num_items_in_batch": torch.tensor(num_items)}
     full = model(**batch, **extra)
@@ -101,7 +92,7 @@ def test_sft_trainer_loss_equals_the_trainers_own(tiny_model_dir, tmp_path, lora
     """The Trainer's normalisation (by num_items_in_batch over accumulated micro-batches) is kept."""
     from transformers import Trainer, TrainingArguments
 
-    model = _model(tiny_model_dir, lora)
+    model = train_mode_model(tiny_model_dir, lora)
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], gradient_accumulation_steps=3)
     trainer = sft_trainer_class()(model=model, args=args, data_collator=SFTCollator(0))
     batch = _batch(tiny_model_dir)
@@ -130,7 +121,7 @@ def _full_logprobs(model, prompt: torch.Tensor, responses: list[torch.Tensor]) -
 @pytest.mark.parametrize("lora", [False, True], ids=["plain", "lora"])
 @pytest.mark.parametrize("method", ["naive", "shared_prefix"])
 def test_rlef_forwards_equal_full_logits_and_project_only_real_tokens(tiny_model_dir, lora, method):
-    model = _model(tiny_model_dir, lora)
+    model = train_mode_model(tiny_model_dir, lora)
     g = torch.Generator().manual_seed(1)
     prompt = torch.randint(0, 300, (17,), generator=g)
     lengths = [3, 9, 1, 6]
