@@ -92,7 +92,7 @@ def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Pa
     ],
 )
 def test_checkpoints_of_every_engine_count_as_whole(tmp_path: Path, engine_files: tuple[str, ...]) -> None:
-    from trice.train_sft import is_complete, last_checkpoint
+    from trice.checkpoints import is_complete, last_checkpoint
 
     ckpt = tmp_path / "checkpoints" / "checkpoint-4"
     ckpt.mkdir(parents=True)
@@ -106,7 +106,7 @@ def test_checkpoints_of_every_engine_count_as_whole(tmp_path: Path, engine_files
 
 
 def test_a_checkpoint_without_optimizer_state_is_torn_and_only_the_main_process_deletes(tmp_path: Path) -> None:
-    from trice.train_sft import last_checkpoint
+    from trice.checkpoints import last_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     good, torn = ckpts / "checkpoint-2", ckpts / "checkpoint-4"

@@ -154,7 +154,7 @@ def test_deepspeed_configs_build_accelerates_plugin(config: str, stage: int, mon
 
 def test_fsdp_config_keeps_checkpoints_trice_can_resume(monkeypatch) -> None:
     """A full state dict puts adapter_model.safetensors and optimizer.bin in each checkpoint, which
-    trice.train_sft.is_complete accepts; orig params let LoRA mix frozen and trainable weights."""
+    trice.checkpoints.is_complete accepts; orig params let LoRA mix frozen and trainable weights."""
     launcher, env, _ = _launch("fsdp.yaml", monkeypatch)
     assert launcher == "multi_gpu_launcher" and env["ACCELERATE_USE_FSDP"] == "true"
     assert (env["FSDP_STATE_DICT_TYPE"], env["FSDP_USE_ORIG_PARAMS"], env["FSDP_SHARDING_STRATEGY"]) == ("FULL_STATE_DICT", "true", "FULL_SHARD")

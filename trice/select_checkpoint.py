@@ -40,7 +40,7 @@ from trice.generate import GenerateConfig, generate_for_examples
 from trice.io import load_partial, read_json, write_json
 from trice.reading import Reader
 from trice.tasks import PER_ROW
-from trice.train_sft import checkpoints, is_complete
+from trice.checkpoints import checkpoints, is_complete
 
 if TYPE_CHECKING:
     from trice.stage2_config import StageIIConfig

@@ -9,6 +9,7 @@ from typing import Any
 
 from trice.adapters import adapter_files
 from trice.candidates import parts_dir
+from trice.checkpoints import checkpoints, is_complete
 from trice.config import to_dict
 from trice.data.schema import load_examples
 from trice.evaluate import judge_rows, summarize, tool_rate_by_dataset
@@ -104,7 +105,6 @@ def stage_one_adapter(run: Path, which: str) -> Path:
     (the first complete checkpoint, or the final adapter when none was saved). Where stage I shares
     a twin's training (:mod:`trice.shared_training`), the twin's."""
     from trice.pipeline import STAGE_ONE
-    from trice.train_sft import checkpoints, is_complete
 
     out = trained_dir(run, STAGE_ONE)
     if which == "stage-i-early":
