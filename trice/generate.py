@@ -30,6 +30,7 @@ from trice.inputs import check_row_task, read_input
 from trice.io import JsonlAppender, Partial, load_partial, write_jsonl
 from trice.prefix_cache import SharedPrefix
 from trice.outputs import claim_output
+from trice.patience import EndpointError
 from trice.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
 from trice.tasks import PER_ROW
 
@@ -147,6 +148,13 @@ def stop_rules(config: GenerateConfig, examples: Sequence[Example]) -> list[Stop
     return [task_stop_rule(e.task) for e in examples] if config.stop_after_call else None
 
 
+def result_row(example: Example, result: str | EndpointError) -> dict:
+    """The output row of one example: its response, or for a failed request an empty one and the error."""
+    if isinstance(result, EndpointError):
+        return example.to_dict() | {"response": "", "error": f"{result.kind}: {result}"}
+    return example.to_dict() | {"response": result}
+
+
 def generate_for_examples(
     examples: Sequence[Example],
     output: str | Path,
@@ -180,7 +188,6 @@ def generate_for_examples(
         log.info("%s: %d of %d already done, resuming", output, len(finished), len(examples))
     if len(finished) < len(examples):
         from trice.backends import load_backend
-        from trice.remote import EndpointError
 
         backend = backend if backend is not None else load_backend(config, model, tokenizer)
         prompts = [backend.prompt(e.task, e.question) for e in examples]
@@ -191,11 +198,9 @@ def generate_for_examples(
                 for i, result in zip(indices, results):
                     if i in finished:  # a sampled batch made whole again: this row is already written
                         continue
-                    if isinstance(result, EndpointError):
-                        errors.append(f"{result.kind}: {result}")
-                        row = examples[i].to_dict() | {"response": "", "error": errors[-1]}
-                    else:
-                        row = examples[i].to_dict() | {"response": result}
+                    row = result_row(examples[i], result)
+                    if "error" in row:
+                        errors.append(row["error"])
                     done[row["id"]] = row
                     sink.write(row)
 
