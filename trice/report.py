@@ -298,6 +298,56 @@ def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: d
     ]
 
 
+Table = dict[str, dict[str, float]]  # setting -> column -> value
+
+
+def _write_plots(
+    run: Path, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, stage_two: dict
+) -> None:
+    """The report's PNGs: accuracy and tool use per setting, both stages' losses, the dev curves."""
+    accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
+    plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
+    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
+    if stage_one_logs:
+        plot_train_loss(stage_one_logs, out_dir / "train_loss.png")
+    if stage_two_logs:
+        plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
+    for s in stage_two.get("selection", {}):
+        shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
+
+
+def _accuracy_markdown(plan: Any, rows: Table, tool_rates: Table, intervals: dict[str, Any]) -> list[str]:
+    """The report's title and its first section: the accuracy table with intervals and its plots."""
+    return [
+        "# trice report",
+        "",
+        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. "
+        f"Run directory `{plan.run_dir}`.",
+        "",
+        "## Accuracy (%) and tool use",
+        "",
+        "Cells: accuracy [95% interval] (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in "
+        f"the paper. Intervals: {interval_method(plan.recipe.seed)}.",
+        "",
+        markdown_table(rows, tool_rates, intervals),
+        "",
+        "![accuracy](accuracy.png)",
+        "",
+        "![tool use](tool_rate.png)",
+        "",
+    ]
+
+
+def _cases_markdown(run: Path, settings: list[str]) -> list[str]:
+    """Case studies: zero-shot vs TRICE-I, then TRICE-I vs the final stage II setting (the paper's Figure 5)."""
+    final = next((s for s in ("trice-all", "trice-all-dpo", "trice-ii") if s in settings), None)
+    md: list[str] = []
+    for before, after in (("zero-shot", "trice-i"), ("trice-i", final)):
+        if before in settings and after in settings:
+            md += _case_markdown(case_studies(run, before, after), before, after)
+    return md
+
+
 def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
     """Write results.json, report.md and the plots for a finished run; returns the results."""
     from trice.config import to_dict
@@ -336,32 +386,9 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
     extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
     results |= extra
     write_json(out_dir / "results.json", results)
-    accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
-    plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
-    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
-    if stage_one_logs:
-        plot_train_loss(stage_one_logs, out_dir / "train_loss.png")
-    if stage_two_logs:
-        plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
-    for s in stage_two.get("selection", {}):
-        shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
+    _write_plots(run, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two)
     md = [
-        "# trice report",
-        "",
-        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. "
-        f"Run directory `{run}`.",
-        "",
-        "## Accuracy (%) and tool use",
-        "",
-        "Cells: accuracy [95% interval] (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in "
-        f"the paper. Intervals: {interval_method(plan.recipe.seed)}.",
-        "",
-        markdown_table(rows, tool_rates, intervals),
-        "",
-        "![accuracy](accuracy.png)",
-        "",
-        "![tool use](tool_rate.png)",
-        "",
+        *_accuracy_markdown(plan, rows, tool_rates, intervals),
         *paired_markdown(paired, datasets, plan.recipe.seed),
         *unseen_md,
         *_data_markdown(splits, probe, label_stats),
@@ -371,12 +398,8 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]
     if stage_two:
         md += _stage_two_markdown(stage_two, bool(stage_two_logs))
-    final = next((s for s in ("trice-all", "trice-all-dpo", "trice-ii") if s in settings), None)
-    for before, after in (("zero-shot", "trice-i"), ("trice-i", final)):
-        if before in settings and after in settings:
-            md += _case_markdown(case_studies(run, before, after), before, after)
-    env = environment()
-    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+    md += _cases_markdown(run, settings)
+    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
     md += ["## Recipe", "", "Every setting of this run (also in `results.json` and each stage's `stage.json`):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
     write_text(out_dir / "report.md", "\n".join(md))
     return results
