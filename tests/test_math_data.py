@@ -323,7 +323,8 @@ def test_asdiv_subset_a_uses_fold_ids(tmp_path: Path) -> None:
     folds.mkdir(parents=True)
     (folds / "fold0.txt").write_text("nluds-0003\nnluds-0002\n", encoding="utf-8")
     data = load_asdiv(tmp_path, subset="a", test_fraction=0.0)
-    assert [e.id for e in data.train] == ["asdiv-nluds-0003"] and data.skipped == 1
+    assert [e.id for e in data.train] == ["asdiv-a-nluds-0003"] and data.skipped == 1
+    assert {e.dataset for e in data.train} == {"asdiv-a"} and MATH_LOADERS["asdiv-a"](tmp_path, test_fraction=0.0) == data
     with pytest.raises(ValueError, match="unknown ASDiv subset"):
         load_asdiv(tmp_path, subset="b")
 
@@ -396,8 +397,10 @@ def test_real_counts(real: dict, data_dir: Path) -> None:
     assert len(real["svamp"].train) + len(real["svamp"].test) == 1000
     asdiv = real["asdiv"]
     assert len(asdiv.train) + len(asdiv.test) + asdiv.skipped == 2305
-    asdiv_a = load_asdiv(data_dir, subset="a")
-    assert len(asdiv_a.train) + len(asdiv_a.test) + asdiv_a.skipped == 1218
+    asdiv_a = real["asdiv-a"]
+    assert len(asdiv_a.train) + len(asdiv_a.test) + asdiv_a.skipped == 1218  # the paper's 952 + 266
+    full_test = {e.id for e in asdiv.test}  # a question's side of the split does not depend on the subset
+    assert all(e.id.replace("asdiv-a-", "asdiv-", 1) in full_test for e in asdiv_a.test)
     for data in real.values():
         ids = [e.id for e in data.train + data.test]
         assert len(ids) == len(set(ids))

@@ -315,12 +315,16 @@ def asdiv_a_ids(data_dir: str | Path) -> set[str]:
 
 def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION,
                subset: str = "all") -> MathData:
-    """ASDiv's problems with a numeric answer (``subset="a"``: only ASDiv-A), split by hashed id;
-    ``skipped`` counts the problems of the subset whose answer is not one number."""
+    """ASDiv's problems with a numeric answer (``subset="a"``: only ASDiv-A, the arithmetic problems
+    the TRICE paper trains and tests on, as dataset ``asdiv-a``), split by hashed id; ``skipped``
+    counts the problems of the subset whose answer is not one number.
+
+    Both subsets hash the same ASDiv id, so an ASDiv-A test question is an ASDiv test question too."""
     if subset not in ASDIV_SUBSETS:
         raise ValueError(f"unknown ASDiv subset {subset!r}; choose from {ASDIV_SUBSETS}")
     path = require_file(Path(data_dir) / "asdiv" / "ASDiv.xml", "ASDiv")
     wanted = asdiv_a_ids(data_dir) if subset == "a" else None
+    dataset = "asdiv-a" if subset == "a" else "asdiv"
     examples, seen, skipped = [], set(), 0
     for line, fields in _asdiv_problems(path):
         for name in _ASDIV_REQUIRED:
@@ -334,11 +338,16 @@ def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction:
             skipped += 1
             continue
         examples.append(Example(
-            id=f"asdiv-{fields['ID']}", dataset="asdiv", task=TASK,
+            id=f"{dataset}-{fields['ID']}", dataset=dataset, task=TASK,
             question=join_question(fields["Body"], fields["Question"]), answers=(gold,),
             tool_call=asdiv_tool_call(fields.get("Formula", ""), gold),
         ))
-    return _seeded(examples, seed, test_fraction, skipped)
+    return split_seeded(examples, seed, test_fraction, skipped, key=lambda e: "asdiv-" + e.id.removeprefix(dataset + "-"))
+
+
+def load_asdiv_a(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
+    """ASDiv-A (1,218 arithmetic problems), the ASDiv subset of the TRICE paper."""
+    return load_asdiv(data_dir, seed=seed, test_fraction=test_fraction, subset="a")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +364,9 @@ def load_gsm8k(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
 
 
 MathLoader = Callable[..., MathData]
-MATH_LOADERS: dict[str, MathLoader] = {"asdiv": load_asdiv, "svamp": load_svamp, "gsm8k": load_gsm8k}
+MATH_LOADERS: dict[str, MathLoader] = {
+    "asdiv": load_asdiv, "asdiv-a": load_asdiv_a, "svamp": load_svamp, "gsm8k": load_gsm8k,
+}
 
 
 def _load_each(data_dir: str | Path, datasets: Sequence[str], seed: int, test_fraction: float) -> dict[str, MathData]:
