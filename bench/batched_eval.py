@@ -12,11 +12,11 @@ import time
 
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
-from trice.evaluate import judge_rows
-from trice.generate import generate_responses
-from trice.io import write_json
-from trice.models import DEFAULT_MODEL, load_model
-from trice.prompts import task_prompt
+from trice.judge.evaluate import judge_rows
+from trice.generation.generate import generate_responses
+from trice.utils.io import write_json
+from trice.generation.models import DEFAULT_MODEL, load_model
+from trice.tasks.prompts import task_prompt
 
 
 def main() -> None:

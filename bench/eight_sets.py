@@ -34,9 +34,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trice.io import read_json, write_json, write_text
-from trice.report import markdown_table
-from trice.run_intervals import (
+from trice.utils.io import read_json, write_json, write_text
+from trice.pipeline.report import markdown_table
+from trice.pipeline.intervals import (
     BINOMIAL_METHOD,
     Judged,
     binomial_rows,

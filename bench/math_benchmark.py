@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trice.io import read_json, write_json
-from trice.run_intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, interval_text, unpaired_rows
+from trice.utils.io import read_json, write_json
+from trice.pipeline.intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, interval_text, unpaired_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_TWO_SECTIONS = ("dev", "candidates", "score", "rlef", "trice_ii", "dpo")
@@ -75,7 +75,7 @@ def main() -> None:
     if args.results:
         results = read_json(args.results)
     else:
-        from trice.pipeline import plan_recipe, run_plan
+        from trice.pipeline.plan import plan_recipe, run_plan
 
         results = read_json(run_plan(plan_recipe(args.recipe)) / "results.json")
     output = Path(args.output)

@@ -3,7 +3,7 @@
 Real math questions (GSM8K, SVAMP, ASDiv train, seeded sample) in the alpaca prompt, k = 5
 candidates each (the reference calculator call, the gold answer in words, a wrong calculator call, a
 short worked answer and a wrong guess, each ending in EOS as in the released trainer), scored by
-:func:`trice.reward.score_responses`. The model is the embedded SmolLM2-135M-Instruct with LoRA
+:func:`trice.stage2.reward.score_responses`. The model is the embedded SmolLM2-135M-Instruct with LoRA
 (r 8, alpha 16, dropout 0.05, q_proj/v_proj), in train mode, fp32 on CPU.
 
 Time: one training step = forward of the group + :class:`RLEFLoss` + backward, measured per group
@@ -47,11 +47,11 @@ import torch
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import Example, sample
-from trice.models import load_model
-from trice.prompts import task_prompt
-from trice.reward import score_responses
-from trice.rlef_forward import grouped_response_logprobs
-from trice.rlef_loss import RLEFLoss
+from trice.generation.models import load_model
+from trice.tasks.prompts import task_prompt
+from trice.stage2.reward import score_responses
+from trice.stage2.rlef_forward import grouped_response_logprobs
+from trice.stage2.rlef_loss import RLEFLoss
 
 MODEL = "smollm2-135m-instruct"
 METHODS = ("naive", "shared_prefix")

@@ -2,14 +2,14 @@
 
 Rows: real math training questions (GSM8K, SVAMP, ASDiv train, seeded sample) in the alpaca
 prompt, shaped like D_tool: the reference calculator call where the data has one, else the gold
-answer in words; tokenized and padded by stage I's own :func:`trice.train_sft.build_sft_features`
-and :class:`trice.train_sft.SFTCollator`. The model is stage I's (:func:`trice.train_sft.build_model`
-with :class:`trice.sft_config.SFTConfig`'s defaults: LoRA r 8, alpha 16, dropout 0.05 on
+answer in words; tokenized and padded by stage I's own :func:`trice.stage1.train_sft.build_sft_features`
+and :class:`trice.stage1.train_sft.SFTCollator`. The model is stage I's (:func:`trice.stage1.train_sft.build_model`
+with :class:`trice.stage1.sft_config.SFTConfig`'s defaults: LoRA r 8, alpha 16, dropout 0.05 on
 q_proj/v_proj), in train mode, fp32 on CPU.
 
 A step is the model's forward with the labels (its own loss) and the backward, no optimizer:
 ``full`` feeds the batch as stage I did before, ``response_only`` through
-:func:`trice.response_logits.response_only_inputs`. The two run the same batches, interleaved batch
+:func:`trice.training.response_logits.response_only_inputs`. The two run the same batches, interleaved batch
 by batch (alternating which goes first, so load from other jobs falls on both alike), each after
 ``torch.manual_seed`` of the same value, so LoRA dropout draws the same masks and the two losses
 must agree (``max_abs_loss_diff``). The first ``--warmup`` batches are not timed. ``ratio`` is the
@@ -35,10 +35,10 @@ import torch
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
-from trice.models import load_tokenizer
-from trice.response_logits import response_only_inputs
-from trice.sft_config import SFTConfig
-from trice.train_sft import IGNORE_INDEX, SFTCollator, build_model, build_sft_features
+from trice.generation.models import load_tokenizer
+from trice.training.response_logits import response_only_inputs
+from trice.stage1.sft_config import SFTConfig
+from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_model, build_sft_features
 
 VARIANTS = ("full", "response_only")
 DATASETS = ("gsm8k", "svamp", "asdiv")

@@ -1,7 +1,7 @@
 """The teacher candidate source's generation, before and after stopping at the call and sharing the
 few-shot prefix: ``python bench/teacher_generation.py``.
 
-The setup is the teacher source's (:func:`trice.candidates.teacher_source`): the math few-shot prefix
+The setup is the teacher source's (:func:`trice.stage2.candidates.teacher_source`): the math few-shot prefix
 (three worked examples that always call the calculator) before each alpaca prompt, greedy, 32 new
 tokens, batches of 8, fp32 on CPU. The questions are real math training questions (the D_tool pool:
 GSM8K, SVAMP, ASDiv train, seeded sample). The model is the first of
@@ -15,7 +15,7 @@ the embedded SmolLM2-135M-Instruct that is there; the JSON names it.
 
 Both run on the same batches, interleaved batch by batch (alternating which goes first) so load
 from other processes falls on both alike. The check: each after-response equals the before-response
-cut after its call (:meth:`trice.stopping.StopRule.finish`); the count of equal ones is reported
+cut after its call (:meth:`trice.generation.stopping.StopRule.finish`); the count of equal ones is reported
 and the script fails if any differ. Prints one JSON object and a one-line summary.
 """
 
@@ -29,17 +29,17 @@ from pathlib import Path
 
 import torch
 
-from trice.candidates import TEACHER_MODEL, teacher_source
-from trice.prompts import few_shot_prefix
+from trice.stage2.candidates import TEACHER_MODEL, teacher_source
+from trice.tasks.prompts import few_shot_prefix
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
-from trice.generate import generate_responses
-from trice.io import write_json
-from trice.models import DEFAULT_MODEL, cache_dir, load_model
-from trice.prefix_cache import shared_prefix_length
-from trice.prompts import task_prompt
-from trice.stopping import task_stop_rule
+from trice.generation.generate import generate_responses
+from trice.utils.io import write_json
+from trice.generation.models import DEFAULT_MODEL, cache_dir, load_model
+from trice.generation.prefix_cache import shared_prefix_length
+from trice.tasks.prompts import task_prompt
+from trice.generation.stopping import task_stop_rule
 
 FALLBACKS = (TEACHER_MODEL, "qwen2.5-coder-0.5b-instruct")
 

@@ -21,7 +21,7 @@ import time
 from trice.data.mlqa import XQUAD_LANGUAGES, load_xquad, xquad_questions
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
-from trice.io import write_json
+from trice.utils.io import write_json
 from trice.tools.translator import Translator, TranslatorConfig
 
 

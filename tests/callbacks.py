@@ -30,7 +30,7 @@ class StepRecorder(TrainerCallback):
 
 def poison_nth_forward(monkeypatch, n: int) -> None:
     """Make every base model the trainers build return NaN from its final norm on its ``n``-th forward."""
-    from trice import train_sft
+    from trice.stage1 import train_sft
 
     real = train_sft._load_base_model
 

@@ -52,7 +52,7 @@ def build_tiny_model(out_dir: Path, seed: int = 0, hidden_size: int = 32, num_hi
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding a tiny random causal LM and its tokenizer, loadable by trice.models."""
+    """A directory holding a tiny random causal LM and its tokenizer, loadable by trice.generation.models."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from peft import LoraConfig, get_peft_model
 
-from trice.models import load_model
+from trice.generation.models import load_model
 
 
 def train_mode_model(tiny_model_dir: Path, lora: bool) -> Any:

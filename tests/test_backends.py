@@ -13,11 +13,11 @@ import pytest
 
 from .fake_servers import Reply, healthy, openai_reply, serve  # noqa: F401 (serve: fixture)
 from trice.cli import main
-from trice.config import ConfigError, build_config, to_dict
+from trice.utils.config import ConfigError, build_config, to_dict
 from trice.data.schema import Example
-from trice.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_for_examples
-from trice.io import read_jsonl
-from trice.prompts import INSTRUCTIONS, chat_messages, task_prompt
+from trice.generation.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_for_examples
+from trice.utils.io import read_jsonl
+from trice.tasks.prompts import INSTRUCTIONS, chat_messages, task_prompt
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 QUESTIONS = ["48 + 2?", "How many clips did Natalia sell in April and May altogether?", "What is 7 * 6 + 1?", "1", "ok", "2 * 3?"]
@@ -69,7 +69,7 @@ def test_a_backend_asked_for_what_it_cannot_do_fails_naming_the_field(values: di
 
 
 def test_vllm_sampling_kwargs_map_our_settings() -> None:
-    from trice.backends import vllm_sampling_kwargs
+    from trice.generation.backends import vllm_sampling_kwargs
 
     greedy = vllm_sampling_kwargs(GenerateConfig(max_new_tokens=64, repetition_penalty=1.3, temperature=0.7))
     assert greedy == {
@@ -84,7 +84,7 @@ def test_vllm_sampling_kwargs_map_our_settings() -> None:
 def test_vllm_sampling_params_accept_the_mapping() -> None:
     from vllm import SamplingParams
 
-    from trice.backends import vllm_sampling_kwargs
+    from trice.generation.backends import vllm_sampling_kwargs
 
     params = SamplingParams(**vllm_sampling_kwargs(GenerateConfig(do_sample=True, temperature=0.7, top_p=0.9, max_new_tokens=32)))
     assert (params.max_tokens, params.temperature, params.top_p, list(params.stop)) == (32, 0.7, 0.9, list(STOP_MARKERS))
@@ -132,7 +132,7 @@ def test_failed_requests_are_kept_as_errors_then_retried_once_the_server_answers
     out = tmp_path / "responses.jsonl"
     first = serve(flaky)
     config = build_config(GenerateConfig, dict(backend="openai", endpoint_url=first.url, model="m", endpoint_max_retries=0, batch_size=2), "test")
-    with caplog.at_level(logging.WARNING, logger="trice.generate"):
+    with caplog.at_level(logging.WARNING, logger="trice.generation.generate"):
         rows = generate_for_examples(examples, out, None, None, config)
     failed = [r for r in rows if r.get("error")]
     assert [r["id"] for r in failed] == ["e1"] and failed[0]["response"] == "" and failed[0]["error"].startswith("unavailable: ")
@@ -147,11 +147,11 @@ def test_failed_requests_are_kept_as_errors_then_retried_once_the_server_answers
 
 
 def test_chat_mode_sends_the_conversation_and_a_passed_model_is_not_used(serve, tmp_path: Path, caplog) -> None:
-    from trice.backends import OpenAIBackend, load_backend
+    from trice.generation.backends import OpenAIBackend, load_backend
 
     server = serve(healthy)
     config = GenerateConfig(backend="openai", endpoint_url=server.url, endpoint_model="served", endpoint_mode="chat", template="chat", model="m")
-    with caplog.at_level(logging.WARNING, logger="trice.backends"):
+    with caplog.at_level(logging.WARNING, logger="trice.generation.backends"):
         backend = load_backend(config, model=object())
     assert isinstance(backend, OpenAIBackend) and "not used" in caplog.text
     rows = generate_for_examples(_examples(1), tmp_path / "out.jsonl", None, None, config, backend=backend)
@@ -168,7 +168,7 @@ def test_chat_mode_sends_the_conversation_and_a_passed_model_is_not_used(serve, 
 def tiny(tiny_model_dir):
     import torch
 
-    from trice.models import load_model
+    from trice.generation.models import load_model
 
     torch.set_num_threads(1)
     return load_model(str(tiny_model_dir))

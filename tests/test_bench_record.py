@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.io import read_json
+from trice.utils.io import read_json
 
 SPEC = importlib.util.spec_from_file_location("math_benchmark", Path(__file__).resolve().parents[1] / "bench" / "math_benchmark.py")
 bench = importlib.util.module_from_spec(SPEC)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-import trice.candidates
-import trice.models
+import trice.stage2.candidates
+import trice.generation.models
 from .conftest import build_tiny_model
 from .fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
-from trice.candidates import (
+from trice.stage2.candidates import (
     TEACHER_MODEL,
     CandidatesConfig,
     ModelSource,
@@ -24,12 +24,12 @@ from trice.candidates import (
     teacher_source,
 )
 from trice.cli import main
-from trice.config import ConfigError, build_config
-from trice.io import read_jsonl, write_jsonl
-from trice.pipeline import plan_recipe
-from trice.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
-from trice.score import ScoreConfig, run_score
-from trice.stopping import task_stop_rule
+from trice.utils.config import ConfigError, build_config
+from trice.utils.io import read_jsonl, write_jsonl
+from trice.pipeline.plan import plan_recipe
+from trice.tasks.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
+from trice.stage2.score import ScoreConfig, run_score
+from trice.generation.stopping import task_stop_rule
 from trice.tasks import get_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,13 +46,13 @@ LITERAL_PREFIX = "Always answer with a calculator call.\n\n"
 def loads(monkeypatch) -> list[tuple]:
     """Every model load, as (model, adapter)."""
     calls: list[tuple] = []
-    original = trice.models.load_model
+    original = trice.generation.models.load_model
 
     def counting(name: str, adapter: Any = None, **kwargs: Any) -> Any:
         calls.append((name, adapter))
         return original(name, adapter, **kwargs)
 
-    monkeypatch.setattr(trice.models, "load_model", counting)
+    monkeypatch.setattr(trice.generation.models, "load_model", counting)
     return calls
 
 
@@ -60,14 +60,14 @@ def loads(monkeypatch) -> list[tuple]:
 def prompts_generated(monkeypatch) -> dict[str, list[str]]:
     """The prompts each model source generated for, by source name (its tqdm desc)."""
     seen: dict[str, list[str]] = {}
-    original = trice.candidates.generate_responses
+    original = trice.stage2.candidates.generate_responses
 
     def recording(model: Any, tokenizer: Any, prompts: list[str], batch_size: int, desc: str, **kwargs: Any) -> Any:
         done = set(kwargs.get("done", ()))
         seen.setdefault(desc, []).extend(p for i, p in enumerate(prompts) if i not in done)
         return original(model, tokenizer, prompts, batch_size, desc=desc, **kwargs)
 
-    monkeypatch.setattr(trice.candidates, "generate_responses", recording)
+    monkeypatch.setattr(trice.stage2.candidates, "generate_responses", recording)
     return seen
 
 
@@ -141,8 +141,8 @@ def test_failing_endpoint_gives_empty_responses_and_one_warning(tmp_path, serve,
     for row in rows:
         assert row["responses"][1] == "" and row["errors"][0] is None
         assert row["errors"][1].split(":")[0] in (kind, "unavailable")  # later calls meet the open circuit
-    assert len([r for r in caplog.records if r.name == "trice.candidates" and r.levelno == logging.WARNING]) == 1
-    assert len([r for r in caplog.records if r.name == "trice.remote" and r.levelno == logging.WARNING]) <= 1
+    assert len([r for r in caplog.records if r.name == "trice.stage2.candidates" and r.levelno == logging.WARNING]) == 1
+    assert len([r for r in caplog.records if r.name == "trice.generation.remote" and r.levelno == logging.WARNING]) <= 1
 
     scored = tmp_path / "scored.jsonl"
     summary = run_score(ScoreConfig(task="math", input=config.output, output=str(scored)))
@@ -194,7 +194,7 @@ def test_a_part_is_reused_by_a_changed_config_only_where_it_was_made_the_same(tm
 
 
 def test_a_model_part_records_its_questions_and_adapter_weights(tmp_path):
-    from trice.candidates import ModelSource, _made_from
+    from trice.stage2.candidates import ModelSource, _made_from
     from trice.data.schema import Example
 
     adapter = tmp_path / "adapter"
@@ -248,8 +248,8 @@ def test_math_few_shot_examples_call_the_calculator_rightly():
 
 
 def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path):
-    from trice.candidates import CandidatesConfig, collect_candidates
-    from trice.io import DataError, read_jsonl, write_jsonl
+    from trice.stage2.candidates import CandidatesConfig, collect_candidates
+    from trice.utils.io import DataError, read_jsonl, write_jsonl
 
     d_tool = [{"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)]
     write_jsonl(tmp_path / "d_tool.jsonl", d_tool)
@@ -279,7 +279,7 @@ def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_mo
     parts = Path(config.output + ".parts")
     settings = {n: json.loads((parts / f"{n}.source.json").read_text()) for n in ("s-default", "s0", "s1")}
     assert settings["s-default"] == settings["s0"] and settings["s0"]["seed"] == 0 and settings["s1"]["seed"] == 1
-    from trice.candidates import ModelSource
+    from trice.stage2.candidates import ModelSource
 
     # recorded: the source's own settings plus the template, the seed in effect and the questions made for
     assert set(settings["s0"]) - set(ModelSource(name="x").settings()) == {"template", "seed", "examples"}

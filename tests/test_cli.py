@@ -24,7 +24,7 @@ def test_top_level_help_lists_commands(capsys) -> None:
 
 
 def test_yaml_config_feeds_flags_and_flags_win(tmp_path, capsys) -> None:
-    from trice.io import write_jsonl
+    from trice.utils.io import write_jsonl
 
     src = tmp_path / "r.jsonl"
     write_jsonl(src, [{"id": "a", "dataset": "svamp", "answers": ["3"], "response": "calculator(1+2)"}])

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from trice.cli import COMMANDS
-from trice.cli_args import dataclass_parser
-from trice.io import write_jsonl
+from trice.cli.args import dataclass_parser
+from trice.utils.io import write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trice.sft_config import SFTConfig
+from trice.stage1.sft_config import SFTConfig
 
 ROWS = [
     {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
@@ -43,7 +43,7 @@ def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 
 @pytest.mark.distributed
 def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
@@ -92,7 +92,7 @@ def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Pa
     ],
 )
 def test_checkpoints_of_every_engine_count_as_whole(tmp_path: Path, engine_files: tuple[str, ...]) -> None:
-    from trice.checkpoints import is_complete, last_checkpoint
+    from trice.training.checkpoints import is_complete, last_checkpoint
 
     ckpt = tmp_path / "checkpoints" / "checkpoint-4"
     ckpt.mkdir(parents=True)
@@ -106,7 +106,7 @@ def test_checkpoints_of_every_engine_count_as_whole(tmp_path: Path, engine_files
 
 
 def test_a_checkpoint_without_optimizer_state_is_torn_and_only_the_main_process_deletes(tmp_path: Path) -> None:
-    from trice.checkpoints import last_checkpoint
+    from trice.training.checkpoints import last_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     good, torn = ckpts / "checkpoint-2", ckpts / "checkpoint-4"

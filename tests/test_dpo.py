@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from .callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
-from trice.dpo_config import DPOStageConfig
-from trice.io import DataError, write_jsonl
-from trice.prompts import task_prompt
-from trice.train_dpo import build_pairs, preference_pairs, read_scored
-from trice.train_sft import prompt_token_ids, target_token_ids
+from trice.stage2.dpo_config import DPOStageConfig
+from trice.utils.io import DataError, write_jsonl
+from trice.tasks.prompts import task_prompt
+from trice.stage2.train_dpo import build_pairs, preference_pairs, read_scored
+from trice.stage1.train_sft import prompt_token_ids, target_token_ids
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -49,7 +49,7 @@ def test_preference_pairs_from_scores():
 
 
 def test_build_pairs_prompts_dedup_and_failed_responses(tiny_model_dir, tmp_path):
-    from trice.models import load_tokenizer
+    from trice.generation.models import load_tokenizer
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     row = {k: v for k, v in ROWS[0].items() if k != "task"} | {"errors": [None, None, "timeout: no answer", None]}
@@ -71,7 +71,7 @@ def test_bad_scored_rows_fail_located(tmp_path, change, message):
 
 def _margins(model, tokenizer, rows: list[dict]) -> list[float]:
     """Summed log-prob of the gold minus that of the worst response, per question (what DPO raises)."""
-    from trice.rlef_forward import naive_response_logprobs
+    from trice.stage2.rlef_forward import naive_response_logprobs
 
     margins = []
     with torch.no_grad():
@@ -84,8 +84,8 @@ def _margins(model, tokenizer, rows: list[dict]) -> list[float]:
 
 
 def test_dpo_resumes_after_a_kill_raises_the_margin_and_saves_the_adapter_alone(tiny_model_dir, tmp_path):
-    from trice.models import load_model
-    from trice.train_dpo import train_dpo
+    from trice.generation.models import load_model
+    from trice.stage2.train_dpo import train_dpo
 
     config = _config(tiny_model_dir, tmp_path)
     base, tokenizer = load_model(str(tiny_model_dir))
@@ -113,9 +113,9 @@ def test_init_adapter_is_the_start_and_the_reference(tiny_model_dir, tmp_path):
     from peft import LoraConfig, TaskType, get_peft_model
     from safetensors.torch import load_file
 
-    from trice.adapters import save_adapter
-    from trice.models import load_model
-    from trice.train_dpo import train_dpo
+    from trice.generation.adapters import save_adapter
+    from trice.generation.models import load_model
+    from trice.stage2.train_dpo import train_dpo
 
     base, _ = load_model(str(tiny_model_dir))
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
@@ -133,7 +133,7 @@ def test_init_adapter_is_the_start_and_the_reference(tiny_model_dir, tmp_path):
 def test_nan_loss_stops_training_before_backward_naming_the_questions(tiny_model_dir, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from trice.train_dpo import train_dpo
+    from trice.stage2.train_dpo import train_dpo
 
     poison_nth_forward(monkeypatch, 5)  # each step runs the policy, then the reference: call 5 is step 3's policy
     with pytest.raises(RuntimeError, match=r"training stopped at step 3: the loss is nan on the batch of examples \['q"):
@@ -158,10 +158,10 @@ def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model
     from peft import LoraConfig, TaskType, get_peft_model
     from safetensors.torch import load_file
 
-    from trice.adapters import save_adapter
+    from trice.generation.adapters import save_adapter
     from trice.data.schema import Example, save_examples
-    from trice.models import load_model
-    from trice.train_dpo import train_dpo
+    from trice.generation.models import load_model
+    from trice.stage2.train_dpo import train_dpo
 
     base, _ = load_model(str(tiny_model_dir))
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trice.io import read_json, write_json
-from trice.run_intervals import per_question
+from trice.utils.io import read_json, write_json
+from trice.pipeline.intervals import per_question
 
 SPEC = importlib.util.spec_from_file_location("eight_sets", Path(__file__).resolve().parents[1] / "bench" / "eight_sets.py")
 bench = importlib.util.module_from_spec(SPEC)

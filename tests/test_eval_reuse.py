@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from trice.io import read_json, write_json
-from trice.stage_fns import EVAL_OUTPUTS, reuse_twin_eval
-from trice.stages import run_stage
+from trice.utils.io import read_json, write_json
+from trice.pipeline.stage_fns import EVAL_OUTPUTS, reuse_twin_eval
+from trice.pipeline.stages import run_stage
 
 SETTINGS = {"model": "m", "max_new_tokens": 96, "tools": {"QA": {"k": 2}}}
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from trice.cli import main
-from trice.evaluate import judge_rows, summarize
-from trice.io import read_jsonl, write_jsonl
-from trice.metrics import answer_in_prefix, last_number, math_correct
+from trice.judge.evaluate import judge_rows, summarize
+from trice.utils.io import read_jsonl, write_jsonl
+from trice.tasks.metrics import answer_in_prefix, last_number, math_correct
 
 
 @pytest.mark.parametrize(

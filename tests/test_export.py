@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from trice.cli import main
-from trice.config import ConfigError
-from trice.export import ExportConfig, public_name, run_export
+from trice.utils.config import ConfigError
+from trice.generation.export import ExportConfig, public_name, run_export
 
 from .fake_servers import refused_url  # noqa: F401 (fixture)
 

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from trice.candidates import CandidatesConfig
-from trice.config import to_dict
-from trice.dpo_config import DPOStageConfig
-from trice.generate import GenerateConfig
-from trice.pipeline import DevConfig, Recipe, plan_recipe, stage_status
-from trice.prepare import DataConfig
-from trice.rlef_config import RLEFConfig
-from trice.score import ScoreConfig
-from trice.sft_config import SFTConfig
-from trice import stage_fns
+from trice.stage2.candidates import CandidatesConfig
+from trice.utils.config import to_dict
+from trice.stage2.dpo_config import DPOStageConfig
+from trice.generation.generate import GenerateConfig
+from trice.pipeline.plan import DevConfig, Recipe, plan_recipe, stage_status
+from trice.data.prepare import DataConfig
+from trice.stage2.rlef_config import RLEFConfig
+from trice.stage2.score import ScoreConfig
+from trice.stage1.sft_config import SFTConfig
+from trice.pipeline import stage_fns
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = json.loads((Path(__file__).parent / "data" / "config_keys_at_default.json").read_text())["keys"]

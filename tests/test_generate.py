@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from trice.data.schema import Example
-from trice.generate import GenerateConfig, clean_response, generate_for_examples, generate_responses
-from trice.io import read_jsonl
-from trice.models import load_model
+from trice.generation.generate import GenerateConfig, clean_response, generate_for_examples, generate_responses
+from trice.utils.io import read_jsonl
+from trice.generation.models import load_model
 
 
 @pytest.fixture(scope="module")

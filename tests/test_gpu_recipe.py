@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from trice.pipeline import plan_recipe
+from trice.pipeline.plan import plan_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "gpu_7b.yaml"
@@ -42,7 +42,7 @@ def test_the_recipe_names_a_7b_hub_model_and_plans_every_stage(plan) -> None:
 def test_the_recipe_leaves_room_for_dev_in_every_training_pool(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """Planned against the real data: n_train plus the dev questions fit every dataset's training
     pool. Without its n_train (every question) the dev stage would find none left after stage I."""
-    from trice.config import ConfigError
+    from trice.utils.config import ConfigError
 
     monkeypatch.setenv("TRICE_DATA_DIR", str(data_dir))
     plan = plan_recipe(RECIPE)
@@ -55,7 +55,7 @@ def test_the_recipe_leaves_room_for_dev_in_every_training_pool(data_dir: Path, t
 
 
 def test_generation_maps_to_vllm_greedy_with_the_papers_penalty(plan) -> None:
-    from trice.backends import vllm_sampling_kwargs
+    from trice.generation.backends import vllm_sampling_kwargs
 
     kwargs = vllm_sampling_kwargs(plan.eval)
     assert (kwargs["temperature"], kwargs["repetition_penalty"], kwargs["max_tokens"]) == (0.0, 1.3, 128)
@@ -63,8 +63,8 @@ def test_generation_maps_to_vllm_greedy_with_the_papers_penalty(plan) -> None:
 
 def test_training_arguments_build_for_every_trainer(plan, tmp_path: Path) -> None:
     """bf16 is kept as is: transformers accepts bf16 autocast on CPU, so nothing is adapted here."""
-    from trice.train_dpo import _dpo_args
-    from trice.train_sft import _training_args
+    from trice.stage2.train_dpo import _dpo_args
+    from trice.stage1.train_sft import _training_args
 
     sft = _training_args(plan.train, tmp_path / "sft", plan.train.per_device_train_batch_size)
     assert sft.bf16 and sft.activation_checkpointing and sft.report_to == ["tensorboard"]
@@ -77,7 +77,7 @@ def test_training_arguments_build_for_every_trainer(plan, tmp_path: Path) -> Non
 
 
 def test_the_bf16_lora_model_builds_and_takes_a_step(plan, tiny_model_dir: Path) -> None:
-    from trice.train_sft import build_model
+    from trice.stage1.train_sft import build_model
 
     model = build_model(replace(plan.train, model=str(tiny_model_dir)))
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -154,7 +154,7 @@ def test_deepspeed_configs_build_accelerates_plugin(config: str, stage: int, mon
 
 def test_fsdp_config_keeps_checkpoints_trice_can_resume(monkeypatch) -> None:
     """A full state dict puts adapter_model.safetensors and optimizer.bin in each checkpoint, which
-    trice.checkpoints.is_complete accepts; orig params let LoRA mix frozen and trainable weights."""
+    trice.training.checkpoints.is_complete accepts; orig params let LoRA mix frozen and trainable weights."""
     launcher, env, _ = _launch("fsdp.yaml", monkeypatch)
     assert launcher == "multi_gpu_launcher" and env["ACCELERATE_USE_FSDP"] == "true"
     assert (env["FSDP_STATE_DICT_TYPE"], env["FSDP_USE_ORIG_PARAMS"], env["FSDP_SHARDING_STRATEGY"]) == ("FULL_STATE_DICT", "true", "FULL_SHARD")

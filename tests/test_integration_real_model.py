@@ -9,8 +9,8 @@ import importlib.util
 
 import pytest
 
-from trice.io import read_json, read_jsonl
-from trice.pipeline import plan_recipe, run_plan
+from trice.utils.io import read_json, read_jsonl
+from trice.pipeline.plan import plan_recipe, run_plan
 
 from .test_pipeline import recipe
 
@@ -36,7 +36,7 @@ def test_real_model_pipeline_on_real_examples(tmp_path, data_dir) -> None:
     d_tool = read_jsonl(run / "label" / "trice.jsonl")
     # every tool-call label was verified by executing it
     assert all(r["output"].startswith("calculator(") for r in d_tool if r["used_tool"])
-    stats = read_json(run / "label" / "trice.stats.json")
+    stats = read_json(run / "label" / "trice.utils.stats.json")
     assert stats["right"] + stats["labelled"] + stats["dropped"] == 12
     results = read_json(run / "report" / "results.json")
     assert set(results["rows"]) == {"zero-shot", "sft-0", "sft-100", "trice-i"}

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from trice.config import ConfigError, build_config, load_layered_yaml, load_yaml, merge_over
-from trice.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
-from trice.stages import StageBusy, run_stage, stage_running
+from trice.utils.config import ConfigError, build_config, load_layered_yaml, load_yaml, merge_over
+from trice.utils.io import DataError, JsonlAppender, load_partial, read_jsonl, write_jsonl
+from trice.pipeline.stages import StageBusy, run_stage, stage_running
 
 FIELDS = {"id": str, "answers": (list, str)}
 
@@ -39,7 +39,7 @@ def test_read_jsonl_errors_name_file_line_field(tmp_path) -> None:
 
 
 def test_skip_bad_lines_counts_them(tmp_path) -> None:
-    from trice.io import ReadReport, iter_jsonl
+    from trice.utils.io import ReadReport, iter_jsonl
 
     p = tmp_path / "a.jsonl"
     p.write_bytes(b'{"id": "1", "answers": ["2"]}\nnot json\n{"id": "3", "answers": ["2"]}\n')
@@ -199,7 +199,7 @@ def test_a_stage_another_process_is_running_is_refused_not_shared(tmp_path) -> N
     holder = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from trice.stages import run_stage
+        from trice.pipeline.stages import run_stage
 
         def fn(d):
             Path({str(started)!r}).touch()

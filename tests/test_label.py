@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from trice.cli import main
-from trice.io import read_json, read_jsonl, write_jsonl
-from trice.label import label_rows
+from trice.utils.io import read_json, read_jsonl, write_jsonl
+from trice.stage1.label import label_rows
 
 
 def _probed(i: int, correct: bool, call: str | None, answers=("72",)) -> dict:

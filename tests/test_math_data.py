@@ -26,7 +26,7 @@ from trice.data.math import (
     tidy_expression,
 )
 from trice.data.paths import resolve_data_dir
-from trice.io import DataError
+from trice.utils.io import DataError
 
 NATALIA = (
     "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"

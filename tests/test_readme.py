@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from trice.cli import main
-from trice.io import read_json, read_jsonl
-from trice.run_intervals import difference_text, interval_text
+from trice.utils.io import read_json, read_jsonl
+from trice.pipeline.intervals import difference_text, interval_text
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -57,7 +57,7 @@ def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, mo
 @pytest.mark.slow
 def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None:
     """`make demo`'s recipe, every stage as configured, on the tiny model (the real run takes minutes)."""
-    from trice.pipeline import plan_recipe, run_plan
+    from trice.pipeline.plan import plan_recipe, run_plan
 
     assert "make demo" in README and "recipes/demo.yaml" in (REPO / "Makefile").read_text()
     plan = plan_recipe(REPO / "recipes" / "demo.yaml", {"model": str(tiny_model_dir), "run_dir": str(tmp_path / "demo")})

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from trice.cli import main
-from trice.pipeline import plan_recipe
-from trice.recipe_files import find_recipe, shipped_dir, shipped_names
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.recipe_files import find_recipe, shipped_dir, shipped_names
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import trice.score
+import trice.stage2.score
 from trice.cli import main
-from trice.io import read_json, read_jsonl, write_jsonl
+from trice.utils.io import read_json, read_jsonl, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -189,9 +189,9 @@ def _recipe(tmp_path: Path, **overrides) -> Path:
     ],
 )
 def test_trice_run_bad_recipe_names_the_key(tmp_path, capsys, monkeypatch, overrides, message) -> None:
-    import trice.models
+    import trice.generation.models
 
-    monkeypatch.setattr(trice.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(trice.generation.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
     path = _recipe(tmp_path, **overrides)
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -200,9 +200,9 @@ def test_trice_run_bad_recipe_names_the_key(tmp_path, capsys, monkeypatch, overr
 
 
 def test_trice_run_missing_data_dir_names_the_path(tmp_path, capsys, monkeypatch) -> None:
-    import trice.models
+    import trice.generation.models
 
-    monkeypatch.setattr(trice.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(trice.generation.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
     missing = tmp_path / "no-data"
     path = _recipe(tmp_path, data={"data_dir": str(missing)})
     assert main(["run", str(path)]) == 2
@@ -282,8 +282,8 @@ def _kill_midway(cmd: list[str], out: Path, n: int, deadline_s: float = 300.0) -
 
 def test_generate_killed_with_sigkill_resumes_exactly(tmp_path, tiny_model_dir) -> None:
     from trice.data.schema import load_examples
-    from trice.generate import GenerateConfig, generate_for_examples
-    from trice.models import load_model
+    from trice.generation.generate import GenerateConfig, generate_for_examples
+    from trice.generation.models import load_model
 
     # a bigger file each time the run finished before the poll could catch it mid-way
     for n in (12, 48, 160):
@@ -319,8 +319,8 @@ def test_generate_killed_with_sigkill_resumes_exactly(tmp_path, tiny_model_dir) 
 
 def test_generate_drops_and_regenerates_a_torn_last_line(tmp_path, tiny_model_dir) -> None:
     from trice.data.schema import Example
-    from trice.generate import GenerateConfig, generate_for_examples
-    from trice.models import load_model
+    from trice.generation.generate import GenerateConfig, generate_for_examples
+    from trice.generation.models import load_model
 
     model, tokenizer = load_model(str(tiny_model_dir))
     examples = [Example.from_dict(e) for e in _examples(6)]
@@ -353,8 +353,8 @@ def test_score_cut_mid_line_resumes_to_the_uninterrupted_output(tmp_path, capsys
     partial.write_bytes(b"".join(lines[:5]) + lines[5][:40])  # a kill while line 6 was being written
 
     scored = []
-    real = trice.score.score_rows
-    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored.extend(r["id"] for r in rows) or real(rows, *a, **k))
+    real = trice.stage2.score.score_rows
+    monkeypatch.setattr(trice.stage2.score, "score_rows", lambda rows, *a, **k: scored.extend(r["id"] for r in rows) or real(rows, *a, **k))
     assert _run("score", src, partial) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == summary
     assert scored == ["r5", "r6", "r7"]  # only the torn and the missing ones

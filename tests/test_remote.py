@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from .fake_servers import GAVE_UP_WITHIN_S, Reply, healthy, openai_reply, refused_url, serve  # noqa: F401 (refused_url, serve: fixtures)
-from trice.config import ConfigError, build_config
-from trice.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, retrying
+from trice.utils.config import ConfigError, build_config
+from trice.generation.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, retrying
 
 
 def endpoint(base_url: str, **fields: Any) -> OpenAIEndpoint:
@@ -25,7 +25,7 @@ def endpoint(base_url: str, **fields: Any) -> OpenAIEndpoint:
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "trice.remote" and r.levelno == logging.WARNING]
+    return [r for r in caplog.records if r.name == "trice.generation.remote" and r.levelno == logging.WARNING]
 
 
 # (a) a healthy server
@@ -170,7 +170,7 @@ def test_rejections_fail_at_once_and_spare_the_circuit(serve, status: int) -> No
 def test_circuit_fails_fast_with_one_warning(serve, caplog) -> None:
     server = serve(lambda hit, path, request: (503, b"down", "text/plain"))
     ep = endpoint(server.url, max_retries=0, circuit_threshold=2)
-    with caplog.at_level(logging.WARNING, logger="trice.remote"):
+    with caplog.at_level(logging.WARNING, logger="trice.generation.remote"):
         for _ in range(2):
             with pytest.raises(EndpointError):
                 ep.complete("q")
@@ -187,7 +187,7 @@ def test_circuit_fails_fast_with_one_warning(serve, caplog) -> None:
 def test_complete_many_against_dead_server(refused_url: str, caplog) -> None:
     ep = endpoint(refused_url, max_retries=1, circuit_threshold=2)
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="trice.remote"):
+    with caplog.at_level(logging.WARNING, logger="trice.generation.remote"):
         results = ep.complete_many([f"q{i}" for i in range(10)], n_workers=4)
     assert len(results) == 10 and all(isinstance(r, EndpointError) and r.kind == "unavailable" for r in results)
     assert time.monotonic() - start < GAVE_UP_WITHIN_S
@@ -209,7 +209,7 @@ def test_complete_many_keeps_order(serve) -> None:
 def test_circuit_trial_after_cooldown(caplog) -> None:
     now = [0.0]
     circuit = Circuit("http://x", threshold=2, cooldown=10.0, clock=lambda: now[0])
-    with caplog.at_level(logging.INFO, logger="trice.remote"):
+    with caplog.at_level(logging.INFO, logger="trice.generation.remote"):
         circuit.failure(RuntimeError("a"))
         assert circuit.allow()
         circuit.failure(RuntimeError("b"))

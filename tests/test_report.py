@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trice import evaluate
-from trice.io import DataError, read_json, write_json, write_jsonl
-from trice.pipeline import plan_recipe
-from trice.report import _stage_two_markdown, write_report
-from trice.run_intervals import interval_text, judged_from_record, paired_rows, read_judged
+from trice.judge import evaluate
+from trice.utils.io import DataError, read_json, write_json, write_jsonl
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.report import _stage_two_markdown, write_report
+from trice.pipeline.intervals import interval_text, judged_from_record, paired_rows, read_judged
 
 CANDIDATES = {"n": 2, "strategy": "paper", "states": {"True-Yes": 2}}
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.models import load_tokenizer
-from trice.response_logits import loss_positions, response_only_inputs, unflatten
-from trice.rlef_forward import grouped_response_logprobs
-from trice.rlef_loss import token_logprobs
-from trice.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features, sft_trainer_class
+from trice.generation.models import load_tokenizer
+from trice.training.response_logits import loss_positions, response_only_inputs, unflatten
+from trice.stage2.rlef_forward import grouped_response_logprobs
+from trice.stage2.rlef_loss import token_logprobs
+from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features, sft_trainer_class
 
 from .lora_model import train_mode_model
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from trice.reward import (
+from trice.stage2.reward import (
     PAPER_SCORES,
     REWARD_STRATEGIES,
     original_scores,

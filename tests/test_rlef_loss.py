@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from trice.rlef_loss import (
+from trice.stage2.rlef_loss import (
     RLEFLoss,
     best_index,
     length_normalized,

@@ -12,10 +12,10 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from trice.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from trice.generation.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from trice.data.schema import Example, save_examples
-from trice.io import DataError
-from trice.rlef_config import RLEFConfig
+from trice.utils.io import DataError
+from trice.stage2.rlef_config import RLEFConfig
 
 from .callbacks import KillAfterSave, Killed, StepRecorder
 
@@ -66,7 +66,7 @@ def _config(tiny_model_dir: Path, tmp_path: Path, out: str = "run", **kw) -> RLE
 
 
 def _lora_state(adapter_dir: Path) -> dict[str, torch.Tensor]:
-    from trice.adapters import read_adapter_weights
+    from trice.generation.adapters import read_adapter_weights
 
     return read_adapter_weights(adapter_dir)
 
@@ -79,7 +79,7 @@ def _log(run: Path) -> list[dict]:
 
 
 def test_training_logs_loss_parts_and_writes_outputs(tiny_model_dir, tmp_path):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     adapter = train_rlef(_config(tiny_model_dir, tmp_path, alpha=0.5))
     run = tmp_path / "run"
@@ -97,7 +97,7 @@ def test_training_logs_loss_parts_and_writes_outputs(tiny_model_dir, tmp_path):
 
 def test_sft_ties_all_reaches_the_trainer(tiny_model_dir, tmp_path):
     """With gold tied by a True-Yes, sft_ties=all imitates both, so the first step's SFT term differs."""
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     tied = [dict(_row(i), scores=[20, 20, 5, 0]) for i in range(4)]
     data = str(_write(tmp_path / "tied.jsonl", tied))
@@ -114,9 +114,9 @@ def test_reductions_reach_the_loss_with_the_batch_padded_length(tiny_model_dir):
     """Over one forward of three groups: released and paper sum the rank term (three times
     group_mean's mean), paper sums the best responses' NLL, released divides that by 3 x the longest
     prompt+response of the forward."""
-    from trice.models import load_model
-    from trice.rlef_loss import RLEFLoss
-    from trice.train_rlef import build_groups, collate_groups, rlef_batch_loss
+    from trice.generation.models import load_model
+    from trice.stage2.rlef_loss import RLEFLoss
+    from trice.stage2.train_rlef import build_groups, collate_groups, rlef_batch_loss
 
     model, tok = load_model(str(tiny_model_dir))
     model.eval()
@@ -134,10 +134,10 @@ def test_reductions_reach_the_loss_with_the_batch_padded_length(tiny_model_dir):
 def test_reduction_reaches_the_trainer_and_recipes(tiny_model_dir, tmp_path):
     """`rlef: {reduction: ...}` in a recipe reaches the stage's config and its fingerprint; at the
     default the key stays out of the fingerprint, so finished runs keep theirs."""
-    from trice.config import load_layered_yaml
-    from trice.pipeline import plan_recipe
-    from trice.stage_fns import stage
-    from trice.train_rlef import train_rlef
+    from trice.utils.config import load_layered_yaml
+    from trice.pipeline.plan import plan_recipe
+    from trice.pipeline.stage_fns import stage
+    from trice.stage2.train_rlef import train_rlef
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
     rlef = load_layered_yaml(recipe)["rlef"]
@@ -155,9 +155,9 @@ def test_reduction_reaches_the_trainer_and_recipes(tiny_model_dir, tmp_path):
 
 def _gold_minus_worst(model_dir: Path, adapter: Path | None) -> float:
     """Mean over the groups of (length-normalised log-prob of the gold response - that of the worst)."""
-    from trice.models import load_model
-    from trice.rlef_forward import grouped_response_logprobs
-    from trice.train_sft import prompt_token_ids, target_token_ids
+    from trice.generation.models import load_model
+    from trice.stage2.rlef_forward import grouped_response_logprobs
+    from trice.stage1.train_sft import prompt_token_ids, target_token_ids
 
     model, tok = load_model(str(model_dir), adapter=adapter)
     gaps = []
@@ -174,7 +174,7 @@ def test_rank_loss_lifts_gold_over_worst_end_to_end(tiny_model_dir, tmp_path):
     """On a random model all candidates score almost alike, so a hinge with margin 0 is nearly idle;
     margin 1 keeps it working. The SFT term alone (alpha 0) lifts the gold too, so the rank loss
     must lift it further than that."""
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     after = {}
     for alpha in (0.0, 1.0):
@@ -191,8 +191,8 @@ def test_rank_loss_lifts_gold_over_worst_end_to_end(tiny_model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def stage1_adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    from trice.sft_config import SFTConfig
-    from trice.train_sft import train_sft
+    from trice.stage1.sft_config import SFTConfig
+    from trice.stage1.train_sft import train_sft
 
     tmp = tmp_path_factory.mktemp("stage1")
     rows = [{"id": r["id"], "task": "math", "question": r["question"], "output": r["responses"][0]} for r in ROWS]
@@ -216,7 +216,7 @@ class _StartWeights(TrainerCallback):
 
 
 def test_trice_all_starts_from_the_stage1_adapter(tiny_model_dir, tmp_path, stage1_adapter):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     start = _StartWeights()
     final = _lora_state(train_rlef(_config(tiny_model_dir, tmp_path, init_adapter=str(stage1_adapter)), callbacks=[start]))
@@ -227,7 +227,7 @@ def test_trice_all_starts_from_the_stage1_adapter(tiny_model_dir, tmp_path, stag
 
 
 def test_trice_ii_starts_from_a_fresh_lora(tiny_model_dir, tmp_path, stage1_adapter):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     start = _StartWeights()
     final = _lora_state(train_rlef(_config(tiny_model_dir, tmp_path, lora_r=4), callbacks=[start]))
@@ -238,7 +238,7 @@ def test_trice_ii_starts_from_a_fresh_lora(tiny_model_dir, tmp_path, stage1_adap
 
 
 def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     straight = train_rlef(_config(tiny_model_dir, tmp_path, out="straight"))
     with pytest.raises(Killed):
@@ -260,7 +260,7 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
 
 
 def test_shared_prefix_and_naive_give_the_same_first_step(tiny_model_dir, tmp_path):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     first = {}
     for method in ("shared_prefix", "naive"):
@@ -273,9 +273,9 @@ def test_shared_prefix_and_naive_give_the_same_first_step(tiny_model_dir, tmp_pa
 
 
 def test_groups_of_different_sizes_pad_into_one_batch(tiny_model_dir):
-    from trice.models import load_model
-    from trice.rlef_loss import RLEFLoss
-    from trice.train_rlef import build_groups, collate_groups, rlef_batch_loss
+    from trice.generation.models import load_model
+    from trice.stage2.rlef_loss import RLEFLoss
+    from trice.stage2.train_rlef import build_groups, collate_groups, rlef_batch_loss
 
     model, tok = load_model(str(tiny_model_dir))
     rows = [ROWS[0], dict(ROWS[1], responses=ROWS[1]["responses"][:2], scores=[20, 0])]
@@ -290,8 +290,8 @@ def test_groups_of_different_sizes_pad_into_one_batch(tiny_model_dir):
 
 
 def test_too_long_groups_are_dropped_whole_and_counted(tiny_model_dir, caplog):
-    from trice.models import load_tokenizer
-    from trice.train_rlef import build_groups
+    from trice.generation.models import load_tokenizer
+    from trice.stage2.train_rlef import build_groups
 
     tok = load_tokenizer(str(tiny_model_dir))
     long_row = dict(ROWS[1], id="long", responses=[ROWS[1]["responses"][0], "calculator(1+1) " * 200], scores=[20, 0])
@@ -312,7 +312,7 @@ def _examples(ids: range, split: str = "train") -> list[Example]:
 
 
 def test_carve_dev_is_deterministic_disjoint_and_order_free():
-    from trice.select_checkpoint import carve_dev
+    from trice.stage2.select_checkpoint import carve_dev
 
     examples = _examples(range(20))
     train, dev = carve_dev(examples, 5, seed=1)
@@ -330,7 +330,7 @@ def test_carve_dev_is_deterministic_disjoint_and_order_free():
 
 
 def test_load_dev_refuses_test_examples_and_training_ids(tmp_path):
-    from trice.select_checkpoint import load_dev
+    from trice.stage2.select_checkpoint import load_dev
 
     path = tmp_path / "dev.jsonl"
     save_examples(path, _examples(range(3)))
@@ -356,13 +356,13 @@ def _make_right(run: Path, step: int) -> None:
 
 
 def _saved_generate(run: Path, step: int):
-    from trice.generate import GenerateConfig
+    from trice.generation.generate import GenerateConfig
 
     return GenerateConfig(**json.loads((run / "dev" / f"{step}.meta.json").read_text())["generate"])
 
 
 def _no_generation(monkeypatch) -> None:
-    from trice import models
+    from trice.generation import models
 
     def no_generation(*args, **kw):
         raise AssertionError("the dev responses were on disk: nothing to generate")
@@ -371,9 +371,9 @@ def _no_generation(monkeypatch) -> None:
 
 
 def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir, tmp_path, monkeypatch):
-    from trice.select_checkpoint import select_checkpoint
-    from trice.stage_fns import final_adapter
-    from trice.train_rlef import train_rlef
+    from trice.stage2.select_checkpoint import select_checkpoint
+    from trice.pipeline.stage_fns import final_adapter
+    from trice.stage2.train_rlef import train_rlef
 
     dev, dev_path = _dev_path(tmp_path)
     train_rlef(_config(tiny_model_dir, tmp_path, out="train-trice-ii", dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2))
@@ -420,8 +420,8 @@ def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir,
 
 
 def test_selection_keeps_the_stage1_start_where_no_checkpoint_beats_it(tiny_model_dir, tmp_path, stage1_adapter, monkeypatch):
-    from trice.select_checkpoint import select_checkpoint
-    from trice.train_rlef import train_rlef
+    from trice.stage2.select_checkpoint import select_checkpoint
+    from trice.stage2.train_rlef import train_rlef
 
     dev, dev_path = _dev_path(tmp_path)
     config = _config(
@@ -481,7 +481,7 @@ def test_validate_names_the_field(field, value):
 
 
 def test_defaults_validate_and_paths_are_required_to_train(tmp_path):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     RLEFConfig().validate()
     RLEFConfig(gradient_checkpointing=True, method="naive").validate()
@@ -503,7 +503,7 @@ def test_defaults_validate_and_paths_are_required_to_train(tmp_path):
     ],
 )
 def test_bad_data_line_is_a_located_error(tiny_model_dir, tmp_path, bad, message):
-    from trice.train_rlef import train_rlef
+    from trice.stage2.train_rlef import train_rlef
 
     path = _write(tmp_path / "bad.jsonl", [ROWS[0], ROWS[1] | bad])
     with pytest.raises(DataError, match=rf"{path}:2: {message}"):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trice.io import read_json
+from trice.utils.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"max_new_tokens": 4, "batch_size": 2}

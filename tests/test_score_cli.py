@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import trice.score
+import trice.stage2.score
 from trice.cli import main
-from trice.io import read_jsonl, write_jsonl
+from trice.utils.io import read_jsonl, write_jsonl
 
 
 def _rows() -> list[dict]:
@@ -66,12 +66,12 @@ def test_score_resumes_skipping_done_ids_and_keeps_input_order(tmp_path, capsys,
     write_jsonl(tmp_path / "candidates.jsonl", rows)
     out = tmp_path / "scored.jsonl"
     # a run killed after q2 (appended out of input order), with a torn last line
-    done = trice.score.score_row(rows[1], "math", "paper")
+    done = trice.stage2.score.score_row(rows[1], "math", "paper")
     out.write_text(json.dumps(done) + "\n" + '{"id": "q1", "pred', encoding="utf-8")
 
     scored_ids = []
-    real = trice.score.score_rows
-    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
+    real = trice.stage2.score.score_rows
+    monkeypatch.setattr(trice.stage2.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
     code, summary, _ = _score(tmp_path, capsys)
     assert code == 0 and summary["n"] == 3
     assert scored_ids == ["q1", "q3"]
@@ -99,8 +99,8 @@ def test_score_resume_rescores_rows_whose_gold_answers_or_task_changed(tmp_path,
     out = tmp_path / "scored.jsonl"
     assert _score(tmp_path, capsys)[0] == 0
     scored_ids = []
-    real = trice.score.score_rows
-    monkeypatch.setattr(trice.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
+    real = trice.stage2.score.score_rows
+    monkeypatch.setattr(trice.stage2.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or real(rows, *a, **k))
 
     rows[0]["answers"] = ["73"]  # the gold answer changed: q1's old scores are wrong now
     write_jsonl(tmp_path / "candidates.jsonl", rows)

@@ -10,9 +10,9 @@ import torch
 
 from .callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
 from .conftest import build_tiny_model
-from trice.io import DataError
-from trice.prompts import task_prompt
-from trice.sft_config import SFTConfig
+from trice.utils.io import DataError
+from trice.tasks.prompts import task_prompt
+from trice.stage1.sft_config import SFTConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,8 +53,8 @@ def _lora_state(adapter_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_label_mask_covers_prompt_and_keeps_response_plus_eos(tiny_model_dir):
-    from trice.models import load_tokenizer
-    from trice.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features
+    from trice.generation.models import load_tokenizer
+    from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features
 
     tok = load_tokenizer(str(tiny_model_dir))
     rows = ROWS[:3]
@@ -83,8 +83,8 @@ def test_label_mask_covers_prompt_and_keeps_response_plus_eos(tiny_model_dir):
 
 
 def test_too_long_examples_are_dropped_and_counted(tiny_model_dir, caplog):
-    from trice.models import load_tokenizer
-    from trice.train_sft import build_sft_features
+    from trice.generation.models import load_tokenizer
+    from trice.stage1.train_sft import build_sft_features
 
     tok = load_tokenizer(str(tiny_model_dir))
     long_row = dict(ROWS[0], id="long", output="calculator(1+1) " * 200)
@@ -98,7 +98,7 @@ def test_too_long_examples_are_dropped_and_counted(tiny_model_dir, caplog):
 
 
 def test_training_lowers_loss_and_writes_outputs(tiny_model_dir, tmp_path):
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     every_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     config = _config(
@@ -122,7 +122,7 @@ def trained(tiny_model_dir, tmp_path_factory):
     """A trained adapter plus the in-memory model it came from (via a callback that keeps it)."""
     from transformers import TrainerCallback
 
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     class Keep(TrainerCallback):
         model = None
@@ -136,7 +136,7 @@ def trained(tiny_model_dir, tmp_path_factory):
 
 
 def test_saved_adapter_reloads_to_identical_logits(tiny_model_dir, trained):
-    from trice.models import load_model
+    from trice.generation.models import load_model
 
     adapter, in_memory = trained
     in_memory.eval()
@@ -155,7 +155,7 @@ def test_saved_adapter_reloads_to_identical_logits(tiny_model_dir, trained):
 
 
 def test_adapter_on_other_base_model_is_a_clear_error(tiny_model_dir, trained, tmp_path):
-    from trice.models import load_model
+    from trice.generation.models import load_model
 
     adapter, _ = trained
     wider = build_tiny_model(tmp_path / "wider", hidden_size=48)
@@ -174,7 +174,7 @@ def test_broken_adapter_dirs_are_clear_errors(tiny_model_dir, trained, tmp_path)
 
     from safetensors.torch import save_file
 
-    from trice.models import load_model
+    from trice.generation.models import load_model
 
     adapter, _ = trained
     with pytest.raises(ValueError, match="no adapter_config.json"):
@@ -189,8 +189,8 @@ def test_broken_adapter_dirs_are_clear_errors(tiny_model_dir, trained, tmp_path)
 
 
 def test_save_adapter_is_atomic_and_refuses_a_model_without_lora(tiny_model_dir, trained, tmp_path):
-    from trice.adapters import save_adapter
-    from trice.models import load_model
+    from trice.generation.adapters import save_adapter
+    from trice.generation.models import load_model
 
     adapter, _ = trained
     base, _ = load_model(str(tiny_model_dir))
@@ -207,7 +207,7 @@ def test_save_adapter_is_atomic_and_refuses_a_model_without_lora(tiny_model_dir,
 
 
 def test_init_adapter_continues_from_a_saved_adapter(tiny_model_dir, trained, tmp_path):
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     adapter, _ = trained
     config = _config(tiny_model_dir, tmp_path, out="cont", init_adapter=str(adapter), max_steps=2, save_steps=2)
@@ -218,7 +218,7 @@ def test_init_adapter_continues_from_a_saved_adapter(tiny_model_dir, trained, tm
 
 
 def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     straight = train_sft(_config(tiny_model_dir, tmp_path, out="straight"))  # 6 steps, checkpoints at 3 and 6
 
@@ -246,7 +246,7 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
 
 
 def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
-    from trice.train_sft import last_checkpoint
+    from trice.stage1.train_sft import last_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     good, torn = ckpts / "checkpoint-3", ckpts / "checkpoint-6"
@@ -263,7 +263,7 @@ def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
 def test_nonfinite_guard_names_the_step():
     from types import SimpleNamespace
 
-    from trice.train_sft import _nonfinite_guard_class
+    from trice.stage1.train_sft import _nonfinite_guard_class
 
     guard = _nonfinite_guard_class()()
     args, state = SimpleNamespace(output_dir="/x/checkpoints"), SimpleNamespace(global_step=4)
@@ -279,7 +279,7 @@ def test_nonfinite_guard_names_the_step():
 
 
 def test_nan_loss_stops_training_before_corrupting_weights(tiny_model_dir, tmp_path, monkeypatch):
-    from trice import train_sft as mod
+    from trice.stage1 import train_sft as mod
 
     poison_nth_forward(monkeypatch, 5)
     with pytest.raises(RuntimeError, match=r"training stopped at step 5: the loss is nan on the batch of examples \['"):
@@ -319,7 +319,7 @@ def test_validate_names_the_field(field, value):
 
 
 def test_defaults_validate_and_paths_are_required_to_train(tmp_path):
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     SFTConfig().validate()  # the pipeline fills data/output_dir later
     with pytest.raises(ValueError, match="^data: required"):
@@ -329,7 +329,7 @@ def test_defaults_validate_and_paths_are_required_to_train(tmp_path):
 
 
 def test_bad_data_line_is_a_located_error(tiny_model_dir, tmp_path):
-    from trice.train_sft import train_sft
+    from trice.stage1.train_sft import train_sft
 
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n" + json.dumps({"id": "x", "task": "math", "question": "q"}) + "\n")

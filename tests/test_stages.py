@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trice import stage_fns
+from trice.pipeline import stage_fns
 from trice.cli import main
 
 from .fake_servers import openai_reply, serve  # noqa: F401 (serve: a fixture)
-from trice.pipeline import plan_recipe, stage_status
-from trice.stages import (
+from trice.pipeline.plan import plan_recipe, stage_status
+from trice.pipeline.stages import (
     RUN_MARKER, FailedRows, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage, stage_hash,
     stage_verdict,
 )  # fmt: skip
@@ -35,7 +35,7 @@ def _write(d: Path, text: str) -> None:
 def test_a_changed_stage_is_moved_aside_with_a_warning_never_deleted(tmp_path, caplog) -> None:
     stage = tmp_path / "run" / "train-x"
     run_stage(stage, "train-x", {"learning_rate": 0.1}, [], lambda d: _write(d, "first"))
-    with caplog.at_level(logging.WARNING, logger="trice.stages"):
+    with caplog.at_level(logging.WARNING, logger="trice.pipeline.stages"):
         assert run_stage(stage, "train-x", {"learning_rate": 0.2}, [], lambda d: _write(d, "second"))
     (old,) = moved_aside(tmp_path / "run")
     assert (Path(old) / "adapter.bin").read_text() == "first"  # the old adapter is still there

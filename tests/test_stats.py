@@ -1,11 +1,11 @@
-"""trice.stats: bootstrap and binomial 95% intervals on cases whose answer is known."""
+"""trice.utils.stats: bootstrap and binomial 95% intervals on cases whose answer is known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from trice import stats
+from trice.utils import stats
 
 
 def _half_right(n: int) -> np.ndarray:

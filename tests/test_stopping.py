@@ -11,9 +11,9 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from .fake_servers import openai_reply, serve  # noqa: F401 (serve: fixture)
 from trice.data.schema import Example
-from trice.generate import GenerateConfig, generate_for_examples, generate_responses
-from trice.models import load_model
-from trice.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
+from trice.generation.generate import GenerateConfig, generate_for_examples, generate_responses
+from trice.generation.models import load_model
+from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
 from trice.tasks import TASKS
 from trice.tools import ToolRegistry, call_end, parse_call
 
@@ -143,7 +143,7 @@ def test_rows_stop_at_their_own_call_and_equal_the_uncut_run_up_to_the_cut(tiny,
 
 
 def test_stop_after_call_is_a_generate_option_kept_out_of_old_fingerprints(tiny, tmp_path, one_thread) -> None:
-    from trice.config import to_dict
+    from trice.utils.config import to_dict
 
     assert "stop_after_call" not in to_dict(GenerateConfig())
     assert to_dict(GenerateConfig(stop_after_call=True))["stop_after_call"] is True

@@ -13,8 +13,8 @@ from trice.data.lama import RELATION_QUESTIONS, cloze_question, load_trex, relat
 from trice.data.mlqa import load_xquad, mlqa_input, translator_call, with_question, xquad_questions
 from trice.data.qa import load_nq, load_triviaqa, load_webq, read_dpr_topics
 from trice.data.schema import describe
-from trice.io import DataError
-from trice.prepare import DataConfig, load_split, run_data
+from trice.utils.io import DataError
+from trice.data.prepare import DataConfig, load_split, run_data
 from trice.tools.base import parse_call
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.diskcache import DiskCache, cache_key
+from trice.utils.diskcache import DiskCache, cache_key
 from trice.tools import ToolError, ToolRegistry, build_registry
 from trice.tools import qa, translator
 from trice.tools.cache import NO_CACHE

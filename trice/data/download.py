@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from tqdm import tqdm
 
-from trice.config import ConfigError
+from trice.utils.config import ConfigError
 from trice.data.paths import data_dir_target
 from trice.data.sources import FILES, Archive, DataFile, select
 

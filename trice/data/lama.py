@@ -28,7 +28,7 @@ from pathlib import Path
 from trice.data.paths import require_file
 from trice.data.records import check_unique, nonblank_lines
 from trice.data.schema import Example, LoadedDataset, reference_call, split_seeded
-from trice.io import DataError, check_fields, read_jsonl
+from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "lama"
 DATASET = "trex"

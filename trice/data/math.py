@@ -27,7 +27,7 @@ from xml.parsers import expat
 from trice.data.paths import require_file
 from trice.data.records import check_unique, json_array_records, nonblank_lines
 from trice.data.schema import SPLITS, Example, LoadedDataset, describe, split_seeded
-from trice.io import DataError, check_fields, read_jsonl
+from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "math"
 MAX_EXPRESSION_CHARS = 500

@@ -22,7 +22,7 @@ from typing import Any
 
 from trice.data.paths import require_file
 from trice.data.schema import Example, LoadedDataset, reference_call, split_seeded
-from trice.io import DataError, check_fields, read_json
+from trice.utils.io import DataError, check_fields, read_json
 
 TASK = "mlqa"
 TOOL = "translator"

@@ -24,7 +24,7 @@ from pathlib import Path
 from trice.data.paths import require_file
 from trice.data.records import check_unique, json_array_records, nonblank_lines
 from trice.data.schema import Example, LoadedDataset
-from trice.io import DataError, check_fields, read_jsonl
+from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "qa"
 WEBQ_TRAIN_FILES = ("trainmodel", "val", "devtest")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trice.io import DataError, read_json
+from trice.utils.io import DataError, read_json
 
 
 def nonblank_lines(path: Path) -> list[int]:

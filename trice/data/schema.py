@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from trice.io import check_fields, read_jsonl, write_jsonl
+from trice.utils.io import check_fields, read_jsonl, write_jsonl
 from trice.tools.base import parse_call
 
 EXAMPLE_FIELDS = {"id": str, "dataset": str, "task": str, "question": str, "answers": (list, str)}

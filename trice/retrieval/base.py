@@ -37,7 +37,7 @@ class Hit:
 class Retriever(Protocol):
     """A search backend. Both methods return hits best first, at most ``k`` per query (fewer when
     fewer passages match at all), and raise ``ValueError`` for a query or ``k`` outside the bounds
-    and :class:`trice.remote.EndpointError` when a remote backend cannot answer."""
+    and :class:`trice.generation.remote.EndpointError` when a remote backend cannot answer."""
 
     name: str
 

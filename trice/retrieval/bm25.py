@@ -27,7 +27,7 @@ from typing import Any
 
 import bm25s
 
-from trice.io import write_json
+from trice.utils.io import write_json
 from trice.retrieval.base import Hit, check_request
 from trice.retrieval.corpus import CorpusConfig, Passage, load_corpus
 from trice.retrieval.index_cache import cache_key, cached_build, index_root

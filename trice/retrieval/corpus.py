@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trice.data.paths import resolve_data_dir
-from trice.io import DataError, iter_jsonl, read_json
+from trice.utils.io import DataError, iter_jsonl, read_json
 
 SOURCES: dict[str, str] = {
     "ovos_vital_articles": "ovos_vital_articles/summaries_en-us.json",

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from trice.io import iter_jsonl, write_json, write_jsonl
+from trice.utils.io import iter_jsonl, write_json, write_jsonl
 from trice.retrieval.base import MAX_K, Hit, Retriever, check_k, check_request
 from trice.retrieval.corpus import CorpusConfig, Passage, load_corpus
 from trice.retrieval.index_cache import cache_key, cached_build, file_digest, index_root

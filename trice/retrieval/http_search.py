@@ -2,11 +2,11 @@
 full Wikipedia index: a ColBERTv2 server (the protocol the original TRICE queried) and
 Elasticsearch/OpenSearch.
 
-Both go through :class:`JSONClient`, which gives them the guarantees of :mod:`trice.remote`: a
+Both go through :class:`JSONClient`, which gives them the guarantees of :mod:`trice.generation.remote`: a
 connect and a read timeout on every request, bounded retries with exponential backoff of transient
 failures (connection refused or reset, timeouts, HTTP 5xx/408/429, an unreadable or wrongly shaped
 body), no retry of a rejected request (other 4xx), a circuit breaker that makes calls to a dead
-server fail at once, and typed :class:`~trice.remote.EndpointError` failures. Answers are bounded
+server fail at once, and typed :class:`~trice.generation.remote.EndpointError` failures. Answers are bounded
 too (``max_response_bytes``, and at most ``k`` passages are kept), since a server is as untrusted
 as the model that wrote the query.
 
@@ -33,7 +33,7 @@ from urllib.parse import quote
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from trice.patience import Circuit, EndpointError, Patience, is_transient, raise_for_status, retrying
+from trice.utils.patience import Circuit, EndpointError, Patience, is_transient, raise_for_status, retrying
 from trice.retrieval.base import Hit, check_request
 from trice.retrieval.corpus import Passage
 
@@ -43,7 +43,7 @@ MAX_PASSAGE_CHARS = 4_000
 
 @dataclass
 class HTTPSearchSettings(Patience):
-    """Where a search server is and (from :class:`trice.remote.Patience`) how patiently to talk to it."""
+    """Where a search server is and (from :class:`trice.generation.remote.Patience`) how patiently to talk to it."""
 
     url: str = field(
         default="",

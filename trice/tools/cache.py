@@ -3,7 +3,7 @@
 Those tools are greedy, so an argument's output depends only on the tool's options, and it is
 expensive (seconds of generation). The same arguments recur across pipeline stages, reruns and
 models (every evaluated model calls ``translator(<the same question>)``), and each stage is its own
-process, so outputs are kept on disk: one :class:`trice.diskcache.DiskCache` entry per argument,
+process, so outputs are kept on disk: one :class:`trice.utils.diskcache.DiskCache` entry per argument,
 keyed by the tool's name, a prompt-format version, every option that changes the output, and the
 normalised argument. Options that only bound time or set batching (``max_time``, ``batch_size``)
 are left out of the key, so changing them keeps the cache. Only successful outputs are stored; an
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from trice.diskcache import DiskCache
+from trice.utils.diskcache import DiskCache
 
 CACHE_DIR_HELP = "Directory of the on-disk output cache; unset = $TRICE_CACHE_DIR/tool-outputs, '' = no cache."
 UNKEYED = frozenset({"cache_dir", "max_time", "batch_size"})
@@ -34,7 +34,7 @@ UNKEYED = frozenset({"cache_dir", "max_time", "batch_size"})
 def default_dir() -> Path:
     """Where tool outputs are cached unless a tool's ``cache_dir`` says otherwise (read at build time,
     so ``$TRICE_CACHE_DIR`` set after import counts)."""
-    from trice.models import cache_dir
+    from trice.generation.models import cache_dir
 
     return cache_dir() / "tool-outputs"
 

@@ -1,9 +1,9 @@
 """An OpenAI-compatible server as a tool's model (the QA reader, the translator).
 
-The tool's ``endpoint`` options are checked by name against :class:`trice.remote.EndpointConfig`,
+The tool's ``endpoint`` options are checked by name against :class:`trice.generation.remote.EndpointConfig`,
 decoding is greedy with the tool's token budget unless the options say otherwise, and the server's
 failures come back as typed :class:`ToolError`s, so a dead or hanging server costs one bounded,
-reported tool error and never a crash. (:mod:`trice.remote` is imported on first use: it brings in
+reported tool error and never a crash. (:mod:`trice.generation.remote` is imported on first use: it brings in
 the ``openai`` client, which a tool without a server does not need.)
 """
 
@@ -20,9 +20,9 @@ ERROR_KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response
 
 
 def open_endpoint(options: dict[str, Any], max_tokens: int) -> Any:
-    """An :class:`trice.remote.OpenAIEndpoint` from a tool's ``endpoint`` options; an unknown
+    """An :class:`trice.generation.remote.OpenAIEndpoint` from a tool's ``endpoint`` options; an unknown
     option is a ``ValueError`` naming it and the known ones."""
-    from trice.remote import EndpointConfig, OpenAIEndpoint
+    from trice.generation.remote import EndpointConfig, OpenAIEndpoint
 
     known = {f.name for f in fields(EndpointConfig)}
     unknown = sorted(set(options) - known)
@@ -33,7 +33,7 @@ def open_endpoint(options: dict[str, Any], max_tokens: int) -> Any:
 
 def complete(endpoint: Any, prompt: str, who: str, **kwargs: Any) -> str:
     """``endpoint.complete(prompt, **kwargs)``, its failure a :class:`ToolError` that names ``who``."""
-    from trice.remote import EndpointError
+    from trice.generation.remote import EndpointError
 
     try:
         return endpoint.complete(prompt, **kwargs)

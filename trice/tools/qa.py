@@ -10,9 +10,9 @@ passages it finds. Here both halves are swappable:
   remote index, another corpus);
 * **reader**: no extractive QA weights install offline (no PyPI package ships a SQuAD-tuned
   model), so the default reader is a language model reading the top ``k`` passages: the embedded
-  SmolLM2-135M-Instruct (:mod:`trice.models`, loaded on the first call), greedy, at most
+  SmolLM2-135M-Instruct (:mod:`trice.generation.models`, loaded on the first call), greedy, at most
   ``max_new_tokens`` tokens and ``max_time`` seconds, its first line taken as the answer. ``reader:
-  endpoint`` asks an OpenAI-compatible server instead (:class:`trice.remote.OpenAIEndpoint`:
+  endpoint`` asks an OpenAI-compatible server instead (:class:`trice.generation.remote.OpenAIEndpoint`:
   timeouts, retries, circuit breaker, cache); any object with ``answer(questions, passages)`` fits.
 
 The argument is model output: it is whitespace-collapsed, one pair of surrounding quotes dropped,
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trice.models import DEFAULT_MODEL
+from trice.generation.models import DEFAULT_MODEL
 from trice.tools.base import ToolError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
@@ -82,7 +82,7 @@ class QAToolConfig:
     max_question_chars: int = field(default=300, metadata={"help": "Longest question accepted; longer calls fail with kind 'limit'."})
     max_passage_words: int = field(default=60, metadata={"help": "Words of each passage the reader sees (bounds the prompt, and so the reader's time)."})
     endpoint: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "endpoint: trice.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
+        default_factory=dict, metadata={"help": "endpoint: trice.generation.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
     )
     cache_dir: str | None = field(
         default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint reader (see endpoint.cache_dir)."}
@@ -139,7 +139,7 @@ class LMReader:
 
     def _load(self) -> None:
         if self._model is None:
-            from trice.models import load_model
+            from trice.generation.models import load_model
 
             log.info("loading the QA reader %s", self.config.model)
             try:
@@ -148,8 +148,8 @@ class LMReader:
                 raise ToolError("unavailable", f"cannot load QA reader model {self.config.model!r}: {err}") from None
 
     def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
-        from trice.generate import generate_batch
-        from trice.prompts import format_prompt
+        from trice.generation.generate import generate_batch
+        from trice.tasks.prompts import format_prompt
 
         self._load()
         c = self.config
@@ -214,7 +214,7 @@ class QATool:
     @classmethod
     def from_options(cls, **options: Any) -> "QATool":
         """The QA tool that :class:`QAToolConfig` ``options`` describe; nothing loads until the first call."""
-        from trice.config import build_config
+        from trice.utils.config import build_config
 
         config = build_config(QAToolConfig, options, "QA options")
         cache = NO_CACHE
@@ -227,7 +227,7 @@ class QATool:
         """The retriever, built (or its cached index loaded) on first use; a corpus or server that
         cannot be used is an ``unavailable`` error of every call."""
         if self._retriever is None:
-            from trice.config import ConfigError, build_config
+            from trice.utils.config import ConfigError, build_config
             from trice.retrieval import RetrieverConfig, build_retriever
             from trice.retrieval.factory import LOCAL_BACKENDS
 
@@ -251,7 +251,7 @@ class QATool:
 
     def passages(self, question: str) -> list[str]:
         """The texts the reader reads for ``question`` (``Title | text``), best first."""
-        from trice.remote import EndpointError
+        from trice.generation.remote import EndpointError
 
         try:
             hits = self.retriever.search(question, self.config.k)

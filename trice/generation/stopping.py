@@ -1,0 +1,63 @@
+"""Where a generated response is over, so generation can stop there and the rest be cut.
+
+A TRICE response is one tool call (``calculator(48+48/2)``) or one answer. What a model writes after
+its call is never read: the judge executes the *first* call of the task's tool and ignores the rest
+(:meth:`trice.tasks.Task.execute`), yet left alone a model goes on until ``max_new_tokens``
+(``calculator(3*3*7-12-5) Below is an instruction that ...``), which costs generation time and is
+text that stage II would then train on. A :class:`StopRule` says where a response ends:
+
+* where the model starts a new prompt of its own (:data:`STOP_MARKERS`; the text from there on is
+  cut, as it always was: :func:`clean_response`);
+* with ``tools``, just after the first complete call of one of them, the call as
+  :func:`trice.tools.call_end` (the judge's own parser) finds it.
+
+Generation may stop as soon as a rule says a row is over (:class:`trice.generation.generate.StopWhenOver`, a
+per-row ``StoppingCriteria``), and :meth:`StopRule.finish` then makes the same response as a run that went on
+to the token limit and was cut afterwards: both conditions, once met, stay met however the text goes
+on, and the cut point is in the text already made. The judgement of the cut response equals that of
+the uncut one, because a call's argument ends at its balancing parenthesis and nothing after the
+first call is judged.
+
+Plain text functions, no torch: the labelling code uses them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trice.tasks import get_task
+from trice.tools import call_end
+
+# Where a base model trained on no particular template keeps going after its answer: cut there.
+STOP_MARKERS = ("\n### Instruction", "\n### Input", "\n### Response", "\n\n\n")
+
+
+def clean_response(text: str, markers: Sequence[str] = STOP_MARKERS) -> str:
+    """Cut a response at the first marker where the model starts a new prompt of its own."""
+    cut = min((i for i in (text.find(m) for m in markers) if i >= 0), default=len(text))
+    return text[:cut].strip()
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """Where one prompt's response ends: at a marker, or after the first complete call of ``tools``."""
+
+    tools: tuple[str, ...] = ()
+    markers: tuple[str, ...] = STOP_MARKERS
+
+    def over(self, text: str) -> bool:
+        """Whether ``text`` (the raw generation so far) already holds the whole response."""
+        return any(m in text for m in self.markers) or (bool(self.tools) and call_end(text, self.tools) is not None)
+
+    def finish(self, text: str) -> str:
+        """The response in ``text``: cut at the first marker, then just after the first complete call."""
+        text = clean_response(text, self.markers)
+        end = call_end(text, self.tools) if self.tools else None
+        return text if end is None else text[:end]
+
+
+def task_stop_rule(task: str) -> StopRule:
+    """The rule of a ``task``'s responses: over after the first complete call of the task's tool,
+    the only name its judge reads as a call (so the cut never changes a judgement)."""
+    return StopRule(tools=(get_task(task).tool,))

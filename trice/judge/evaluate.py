@@ -1,0 +1,230 @@
+"""Judging responses: prediction, correctness and tool use per example; accuracy per dataset.
+
+``trice evaluate`` is a stable interface other tools call: each input line has at least ``id``,
+``dataset``, ``answers`` and ``response``; each output line adds ``prediction``, ``correct`` and
+``used_tool``; the last line on stdout is ``{"accuracy": {...,"total": y}, "tool_rate": z, "n": N}``
+(with ``--skip_bad``, which skips and counts bad input lines instead of failing on the first, it
+also has ``"skipped_lines"``; with ``--qa_require_evidence``, ``"unsupported_readings"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from trice.utils.config import ConfigError
+from trice.tasks.inputs import check_row_task, read_input
+from trice.utils.io import ReadReport, write_jsonl
+from trice.generation.models import DEFAULT_MODEL
+from trice.utils.outputs import OVERWRITE_HELP, claim_output
+from trice.judge.reading import Reader
+from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
+from trice.tools import ToolRegistry, parse_call
+
+RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
+JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
+
+
+@dataclass
+class EvaluateConfig:
+    """Judge a file of model responses (the ``trice evaluate`` flags)."""
+
+    task: str = field(default="math", metadata={"help": f"Task whose tool and metric apply: math, qa, lama, mlqa, or {PER_ROW} (each row's own task field)."})
+    input: str = field(default="", metadata={"help": "JSONL with id, dataset, answers, response per line (and question, task where needed)."})
+    output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus prediction, correct, used_tool."})
+    skip_bad: bool = field(
+        default=False,
+        metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
+    )
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "qa, mlqa: the model that wrote the responses, which reads WikiSearch passages / translations again."},
+    )
+    adapter: str | None = field(default=None, metadata={"help": "qa, mlqa: LoRA adapter of that model."})
+    template: str = field(default="alpaca", metadata={"help": "qa, mlqa: prompt template of the second reading."})
+    read_max_new_tokens: int = field(default=32, metadata={"help": "qa, mlqa: new tokens per second reading (greedy)."})
+    tools: dict = field(
+        default_factory=dict,
+        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+    )
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
+    qa_require_evidence: bool = field(
+        default=False,
+        metadata={"help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
+                  "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."},
+    )
+
+    def validate(self) -> None:
+        check_task_name(self.task)
+        check_tool_options(self.tools)
+
+
+def known_tool_options(name: str) -> set[str] | None:
+    """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
+    Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
+    from trice.retrieval.factory import RetrieverConfig
+    from trice.tools.qa import QAToolConfig
+    from trice.tools.translator import TranslatorConfig
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
+            "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
+
+
+def check_tool_options(tools: dict) -> None:
+    """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
+    fails a recipe's --status, not a stage after hours of probing."""
+    from trice.tools import TOOL_FACTORIES
+
+    for name, options in tools.items():
+        if name not in TOOL_FACTORIES:
+            raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
+        if not isinstance(options, dict):
+            raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
+        known = known_tool_options(name)
+        unknown = sorted(set(options) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"tools: {name}: unknown option '{unknown[0]}' (known: {', '.join(sorted(known)) or 'none'})")
+
+
+def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:
+    """Let tools that can answer many calls at once (``prefetch(arguments)``, e.g. the QA tool's
+    batched reader) do so before the calls are executed one by one from their cache."""
+    wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row, task in zip(rows, tasks):
+        reg = registry(task)
+        call = parse_call(row["response"], [task.tool, *reg.names])
+        if call is not None:
+            wanted[(task.name, call.name)].append(call.argument)
+    for (task_name, tool_name), arguments in wanted.items():
+        tool = registry(get_task(task_name)).get(tool_name)
+        prefetch = getattr(tool, "prefetch", None)
+        if callable(prefetch):
+            prefetch(list(dict.fromkeys(arguments)))
+
+
+def judge_many(
+    rows: Sequence[dict],
+    task_name: str = PER_ROW,
+    reader: Reader | None = None,
+    tools: dict | None = None,
+    registry: Callable[[Task], ToolRegistry] | None = None,
+) -> list[Judgement]:
+    """The :class:`~trice.tasks.Judgement` of each row's ``response`` (see :func:`judge_rows`).
+
+    ``registry`` (:func:`trice.tasks.tool_registries`) lets calls in a loop share built tools (a
+    loaded index and reader); without it one is built from ``tools``."""
+    registry = registry or tool_registries(tools)
+    tasks = [row_task(row, task_name) for row in rows]
+    _prefetch(rows, tasks, registry)
+    executions = [
+        task.execute(row["response"], registry(task))
+        for row, task in zip(tqdm(rows, desc="execute calls", unit="ex", leave=False), tasks)
+    ]
+    items, owners = [], []
+    for i, (row, task, ex) in enumerate(zip(rows, tasks, executions)):
+        for output in ex.outputs:
+            if not isinstance(row.get("question"), str):
+                raise ValueError(f"row {row['id']!r}: {task.tool}'s output is read again with the question, but the row has no question")
+            items.append((task.name, row["question"], output))
+            owners.append(i)
+    readings: list[list[str | None]] = [[] for _ in rows]
+    if items:
+        if reader is None:
+            task = tasks[owners[0]]
+            raise ValueError(
+                f"task {task.name}: the output of {task.tool}(...) is read by the model again before it is judged; "
+                "give a reader (the model that wrote the responses: trice evaluate --model/--adapter)"
+            )
+        for i, reading in zip(owners, reader.read_many(items)):
+            readings[i].append(reading)
+    return [task.conclude(row["response"], ex, row["answers"], read) for row, task, ex, read in zip(rows, tasks, executions, readings)]
+
+
+EVIDENCE_TASK = "qa"  # the task whose tool output (passages) can hold the answer the reading gave
+
+
+def judge_rows(
+    rows: Iterable[dict],
+    task_name: str = PER_ROW,
+    reader: Reader | None = None,
+    tools: dict | None = None,
+    require_evidence: bool = False,
+) -> list[dict]:
+    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
+
+    ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
+    Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
+    every output the model must read again (WikiSearch passages, translations) is read in one
+    batched pass by ``reader`` (:class:`trice.judge.reading.Reader`: the model that wrote the
+    responses), then each row is concluded. Rows needing a reading need a ``question``.
+    With ``require_evidence``, a qa row judged right by a reading whose passage holds no gold answer
+    is judged wrong, and says so (``"unsupported_reading": true``).
+    """
+    rows = list(rows)
+    judged = []
+    for row, j in zip(rows, judge_many(rows, task_name, reader, tools)):
+        extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
+        if j.tool_error is not None:
+            extra["tool_error"] = j.tool_error
+        if require_evidence and j.evidence is False and row_task(row, task_name).name == EVIDENCE_TASK:
+            extra |= {"correct": False, "unsupported_reading": True}
+        judged.append(row | extra)
+    return judged
+
+
+def summarize(judged: Sequence[dict]) -> dict[str, Any]:
+    """Accuracy per dataset and over all examples ("total"), and the share of responses calling a tool."""
+    by_dataset: dict[str, list[dict]] = defaultdict(list)
+    for row in judged:
+        by_dataset[row["dataset"]].append(row)
+    accuracy = {ds: sum(r["correct"] for r in rows) / len(rows) for ds, rows in sorted(by_dataset.items())}
+    n = len(judged)
+    accuracy["total"] = sum(r["correct"] for r in judged) / n if n else 0.0
+    tool_rate = sum(r["used_tool"] for r in judged) / n if n else 0.0
+    return {"accuracy": accuracy, "tool_rate": tool_rate, "n": n}
+
+
+def tool_rate_by_dataset(judged: Sequence[dict]) -> dict[str, float]:
+    by_dataset: dict[str, list[bool]] = defaultdict(list)
+    for row in judged:
+        by_dataset[row["dataset"]].append(row["used_tool"])
+    return {ds: sum(v) / len(v) for ds, v in sorted(by_dataset.items())}
+
+
+def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    """``trice evaluate``: judge the input file, write the judged lines, return the summary.
+
+    With ``skip_bad`` the summary also has ``skipped_lines``; without it, it is exactly
+    ``{"accuracy", "tool_rate", "n"}``. The model that reads tool outputs again (qa, mlqa) is loaded
+    only when some response needs a reading.
+    """
+    config.validate()  # fail on an unknown task before reading anything
+    if not config.input or not config.output:
+        raise ConfigError("trice evaluate: both --input and --output are required")
+    from trice.generation.config import GenerateConfig
+
+    report = ReadReport()
+    check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731
+    rows = read_input(config.input, RESPONSE_FIELDS, check=check, skip_bad=config.skip_bad, report=report)
+    claim_output(
+        config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite
+    )
+    generate = GenerateConfig(
+        model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
+    )
+    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools, config.qa_require_evidence)
+    write_jsonl(config.output, judged)
+    summary = summarize(judged)
+    if config.qa_require_evidence:  # how often the paper's judge and the evidence judge disagree
+        summary["unsupported_readings"] = sum(bool(r.get("unsupported_reading")) for r in judged)
+    if config.skip_bad:
+        summary["skipped_lines"] = len(report.skipped)
+    return summary

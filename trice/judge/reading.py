@@ -1,0 +1,126 @@
+"""Second readings: the model answers again after reading a tool's output (WikiSearch, translator).
+
+TRICE judges a WikiSearch or translator call by what the model makes of the tool's output, not by
+the output itself: each of the top two passages is given back to the model as
+``passage + ". " + question`` (the question counts right when either reading is), and a translation
+replaces the MLQA question in the input (``Context: ...\\nQuestion: <English>``), which the model
+answers anew. The instructions of these readings are :data:`trice.tasks.prompts.READ_INSTRUCTIONS`.
+
+Which model reads is the caller's choice and matters: evaluation reads with the model that wrote
+the responses (the same weights, adapter included), the probe and D_tool labelling with the untuned
+model, stage II scoring with the recipe's base model. :class:`Reader` reads many outputs in one
+batched pass through any generation backend (:mod:`trice.generation.backends`), greedily and with few new
+tokens (the metric looks at the first 20 words), so judging a test set costs one batched
+generation instead of one generate() call per response. With a ``cache`` file, each reading is
+appended as it is made and a rerun after a kill reads only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from trice.utils.io import JsonlAppender, load_partial
+from trice.tasks.prompts import READ_INSTRUCTIONS
+
+log = logging.getLogger(__name__)
+
+ReadItem = tuple[str, str, str]
+"""``(task, question, tool output)``: one reading to make."""
+
+
+def reading_input(task: str, question: str, output: str) -> str:
+    """The input of the second reading of ``output`` for a ``task`` question (see the module docstring)."""
+    if task == "qa":
+        return f"{' '.join(output.split())}. {question}"
+    if task == "mlqa":
+        from trice.data.mlqa import with_question
+
+        return with_question(question, output)
+    raise ValueError(f"task {task!r} has no second reading; tasks with one: {', '.join(READ_INSTRUCTIONS)}")
+
+
+def reading_config(config: Any) -> Any:
+    """A :class:`~trice.generation.generate.GenerateConfig` for readings: ``config``'s model, adapter, template
+    and backend, greedy, at most ``read_max_new_tokens`` new tokens."""
+    return replace(config, do_sample=False, max_new_tokens=min(config.max_new_tokens, config.read_max_new_tokens))
+
+
+def _key(prompt: Any) -> str:
+    return hashlib.sha256(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
+
+
+class Reader:
+    """Makes second readings with a generation backend, loaded on first need (``load()``).
+
+    ``cache``: a JSONL file of finished readings keyed by a hash of their prompt, appended as they
+    are made; a file belongs to one model (keep it in the directory of the stage that reads).
+    """
+
+    def __init__(self, load: Callable[[], Any], cache: str | Path | None = None, desc: str = "read again"):
+        self._load = load
+        self._backend: Any = None
+        self.cache = Path(cache) if cache is not None else None
+        self.desc = desc
+
+    @classmethod
+    def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> "Reader":
+        """A reader with the model of a :class:`~trice.generation.generate.GenerateConfig` (see :func:`reading_config`)."""
+
+        def load() -> Any:
+            from trice.generation.backends import load_backend
+
+            return load_backend(reading_config(config))
+
+        return cls(load, cache, desc)
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            self._backend = self._load()
+        return self._backend
+
+    def read_many(self, items: Sequence[ReadItem]) -> list[str | None]:
+        """The model's answer after each reading, in order; None where an endpoint could not answer."""
+        if not items:
+            return []
+        from trice.generation.remote import EndpointError
+
+        backend = self.backend
+        prompts = [backend.instruction_prompt(READ_INSTRUCTIONS[task], reading_input(task, q, out)) for task, q, out in items]
+        keys = [_key(p) for p in prompts]
+        done = {k: row["reading"] for k, row in load_partial(self.cache).items()} if self.cache is not None else {}
+        todo = list(dict.fromkeys(k for k in keys if k not in done))
+        if todo:
+            first: dict[str, Any] = {}
+            for key, prompt in zip(keys, prompts):
+                first.setdefault(key, prompt)
+            failed = 0
+            with contextlib.ExitStack() as stack:
+                sink = stack.enter_context(JsonlAppender(self.cache)) if self.cache is not None else None
+
+                def write(indices: list[int], results: list[Any]) -> None:
+                    nonlocal failed
+                    for i, result in zip(indices, results):
+                        if isinstance(result, EndpointError):
+                            failed += 1  # not kept: a rerun asks again
+                            continue
+                        done[todo[i]] = result
+                        if sink is not None:
+                            sink.write({"id": todo[i], "reading": result})
+
+                backend.generate([first[k] for k in todo], desc=self.desc, on_batch=write)
+            if failed:
+                log.warning("%d of %d readings failed (endpoint errors); they count as no prediction", failed, len(todo))
+        return [done.get(k) for k in keys]
+
+    def reader_for(self, task: str, question: str) -> Callable[[str], list[str | None]]:
+        """A one-question reader for :meth:`trice.tasks.Task.judge` (one generate() per output: use
+        :meth:`read_many` for many questions)."""
+        return lambda output: self.read_many([(task, question, output)])

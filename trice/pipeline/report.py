@@ -1,0 +1,405 @@
+"""The run's report: ``results.json`` (machine-readable), ``report.md`` (tables), PNG plots.
+
+``results.json`` follows the benchmark format:
+``{"config": {...}, "rows": {"<setting>": {"<dataset>": accuracy, ..., "avg": a, "tool_rate": r}}}``,
+with ``"intervals"`` holding ``[low, high]`` (95%) under the same keys as ``"rows"``, ``"paired"``
+the stage II settings' paired differences from TRICE-I and SFT 100% (:mod:`trice.pipeline.intervals`),
+and ``"per_question"`` every setting's right/wrong and tool use per test question.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import yaml
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from trice.utils.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
+from trice.pipeline.intervals import (  # noqa: E402
+    comparison_pairs,
+    interval_method,
+    interval_rows,
+    interval_text,
+    paired_markdown,
+    paired_rows,
+    per_question,
+    read_judged,
+)
+from trice.pipeline.shared_training import shared_trainings  # noqa: E402
+
+
+def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
+    """Per setting: accuracy per dataset (in the recipe's order), their unweighted mean ("avg", as the
+    paper averages), and the tool-use rate."""
+    rows: dict[str, dict[str, float]] = {}
+    for setting in settings:
+        summary = read_json(run_dir / f"eval-{setting}" / "summary.json")
+        acc = {ds: summary["accuracy"][ds] for ds in datasets}
+        rows[setting] = acc | {"avg": sum(acc.values()) / len(acc), "tool_rate": summary["tool_rate"]}
+    return rows
+
+
+def _with_interval(text: str, intervals: dict[str, dict[str, list[float]]] | None, setting: str, key: str) -> str:
+    """``text`` followed by the 95% interval of ``setting``'s ``key`` where one is known."""
+    interval = (intervals or {}).get(setting, {}).get(key)
+    return text if interval is None else f"{text} {interval_text(*interval)}"
+
+
+def markdown_table(
+    rows: dict[str, dict[str, float]],
+    tool_rates: dict[str, dict[str, float]] | None = None,
+    intervals: dict[str, dict[str, list[float]]] | None = None,
+) -> str:
+    """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%), each with its 95%
+    interval where ``intervals`` (keyed like ``rows``) has one. A row without a dataset some other row
+    has (a run not finished yet) shows "-" there."""
+    datasets = list(dict.fromkeys(k for r in rows.values() for k in r if k not in ("avg", "tool_rate")))
+    head = "| setting | " + " | ".join(datasets) + " | avg | tool use |"
+    lines = [head, "|" + "---|" * (len(datasets) + 3)]
+    for setting, r in rows.items():
+        cells = [
+            "-" if ds not in r else _with_interval(f"{100 * r[ds]:.1f}", intervals, setting, ds) + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
+            for ds in datasets
+        ]
+        avg = _with_interval(f"{100 * r['avg']:.1f}", intervals, setting, "avg")
+        tool = _with_interval(f"{100 * r['tool_rate']:.1f}%", intervals, setting, "tool_rate")
+        lines.append(f"| {setting} | " + " | ".join(cells) + f" | {avg} | {tool} |")
+    return "\n".join(lines)
+
+
+def plot_grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, title: str) -> None:
+    """One group of bars per dataset, one bar per setting, values given as shares (plotted in %).
+
+    Used for accuracy and for the tool-use rate by stage (the paper's Figure 4).
+    """
+    groups = list(next(iter(values.values())))
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    width = 0.8 / len(values)
+    for i, (setting, by_group) in enumerate(values.items()):
+        xs = [g + (i - (len(values) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, [100 * by_group[g] for g in groups], width, label=setting)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xlabel("test set")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    top = max(100 * v for vs in values.values() for v in vs.values())
+    ax.set_ylim(0, min(110.0, max(10.0, top * 1.2)))
+    # below the axes, so the legend never hides a bar
+    ax.legend(fontsize=8, ncols=min(len(values), 4), loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_train_loss(logs: dict[str, list[dict]], path: Path, title: str = "Stage-I training loss", ylabel: str = "training loss (response tokens)") -> None:
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for setting, history in logs.items():
+        points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+        if points:
+            ax.plot(*zip(*points), marker=".", label=setting)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dict[str, Any]]:
+    """Test questions that ``after`` gets right and ``before`` wrong, one per dataset in turn."""
+    a = {r["id"]: r for r in read_jsonl(run_dir / f"eval-{before}" / "judged.jsonl")}
+    picked: list[dict[str, Any]] = []
+    by_ds: dict[str, list[dict]] = {}
+    for row in read_jsonl(run_dir / f"eval-{after}" / "judged.jsonl"):
+        if row["correct"] and not a[row["id"]]["correct"]:
+            by_ds.setdefault(row["dataset"], []).append(row | {"before": a[row["id"]]})
+    while len(picked) < n and any(by_ds.values()):
+        for ds in sorted(by_ds):
+            if by_ds[ds] and len(picked) < n:
+                picked.append(by_ds[ds].pop(0))
+    return picked
+
+
+def stage_two_summary(run: Path, settings: list[str]) -> dict[str, Any]:
+    """What stage II learned from: the scored candidates' states and per-source scores, and each
+    stage II setting's checkpoint choice on the dev set."""
+    from trice.pipeline.plan import SETTINGS
+
+    trained = [s for s in settings if SETTINGS[s].stage_two]
+    if not trained:
+        return {}
+    selections = {
+        s: {k: v for k, v in read_json(p).items() if k != "steps"} | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
+        for s in trained
+        if (p := run / f"train-{s}" / "selection.json").is_file()
+    }
+    return {"candidates": read_json(run / "score" / "summary.json"), "selection": selections}
+
+
+def _quote(text: str | None, limit: int = 300) -> str:
+    text = "(none)" if text is None else text.replace("\n", " ").replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _evaluated_with(selection: dict[str, Any]) -> str:
+    """What a stage II test row was made with: the chosen checkpoint, or, where no checkpoint beat
+    the start on dev (step 0, see :mod:`trice.stage2.select_checkpoint`), the start itself, so the row
+    repeats stage I's or the base model's and says stage II did not help."""
+    if selection["best_step"] != 0:
+        return "the test row uses that checkpoint."
+    start = "the base model" if selection["selected_from"] is None else "the adapter stage II started from (stage I's)"
+    return f"no stage II checkpoint beat the start (step 0) on dev, so the test row uses {start}."
+
+
+def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]:
+    cand = stage_two["candidates"]
+    md = [
+        "## Stage II",
+        "",
+        f"{cand['n']} questions with scored candidates (reward strategy `{cand['strategy']}`). Responses per state "
+        "(True/False: the answer right or wrong; Yes/No: tool use as gold's or not; no-prediction: no answer could be read):",
+        "",
+        "| " + " | ".join(cand["states"]) + " |",
+        "|" + "---|" * len(cand["states"]),
+        "| " + " | ".join(str(v) for v in cand["states"].values()) + " |",
+        "",
+    ]
+    if cand.get("mean_score_by_source"):
+        md += ["| source | mean score |", "|---|---|", *[f"| {k} | {v:.2f} |" for k, v in cand["mean_score_by_source"].items()], ""]
+    for s, sel in stage_two["selection"].items():
+        md += [
+            f"**{s}**: best dev step {sel['best_step']} (dev accuracy {100 * sel['best_accuracy']:.1f}% on {sel['n_dev']} held-out "
+            f"training questions); {_evaluated_with(sel)}",
+            "",
+            f"![dev curve {s}](dev_curve-{s}.png)",
+            "",
+        ]
+    if with_loss:
+        md += ["![stage II loss](stage2_loss.png)", ""]
+    return md
+
+
+def _by_task_markdown(label_stats: dict[str, dict[str, Any]]) -> list[str]:
+    """A run of several tasks (MIX): what happened to each task's probed questions, per training set."""
+    if not any(len(s.get("by_task", {})) > 1 for s in label_stats.values()):
+        return []
+    md = ["Per task:", "", "| training set | task | right (own answer) | labelled (tool call) | dropped |", "|---|---|---|---|---|"]
+    for m, s in label_stats.items():
+        if m == "sft-0":  # every question kept with its gold answer: nothing to break down
+            continue
+        for task, c in s.get("by_task", {}).items():
+            md.append(f"| {m} | {task} | {c.get('right', 0)} | {c.get('labelled', 0)} | {c.get('dropped', 0)} |")
+    return md + [""]
+
+
+def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list[str]:
+    """The paper's Figure 5: the same test question, ``before`` wrong and ``after`` right."""
+    if not cases:
+        return []
+    md = [f"## Case studies: {before} wrong, {after} right", "", f"| dataset | question | {before} | {after} |", "|---|---|---|---|"]
+    for c in cases:
+        md.append(
+            f"| {c['dataset']} | {_quote(c['question'], 200)} | {_quote(c['before']['response'])} -> {_quote(c['before']['prediction'])} "
+            f"| {_quote(c['response'])} -> {_quote(c['prediction'])} |"
+        )
+    return md + [""]
+
+
+def unseen_results(plan: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """Per setting and unseen test set: accuracy over the whole file, tool-use rate and size."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (setting, unseen) in plan.unseen_stages.items():
+        summary = read_json(plan.run_dir / name / "summary.json")
+        results.setdefault(setting, {})[unseen.name] = {"accuracy": summary["accuracy"]["total"], "tool_rate": summary["tool_rate"], "n": summary["n"]}
+    return results
+
+
+def unseen_markdown(rows: dict[str, dict[str, float]], unseen: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    """The paper's Table 4 beside Table 3's average: one column per unseen set, kept out of ``avg``."""
+    if not unseen:
+        return []
+    names = list(next(iter(unseen.values())))
+    sizes = next(iter(unseen.values()))
+    md = [
+        "## Unseen test sets",
+        "",
+        "Test files no stage trained on or chose a checkpoint by (the paper's Table 4); not in the average above. "
+        "Cells: accuracy (tool-use rate) over the whole file.",
+        "",
+        "| setting | avg (seen) | " + " | ".join(f"unseen: {n} ({sizes[n]['n']})" for n in names) + " |",
+        "|" + "---|" * (len(names) + 2),
+    ]
+    for setting, by_set in unseen.items():
+        cells = [f"{100 * by_set[n]['accuracy']:.1f} ({100 * by_set[n]['tool_rate']:.0f}%)" for n in names]
+        md.append(f"| {setting} | {100 * rows[setting]['avg']:.1f} | " + " | ".join(cells) + " |")
+    return md + ["", "![unseen accuracy](unseen_accuracy.png)", ""]
+
+
+def shared_training_markdown(shared: dict[str, str], settings: list[str]) -> list[str]:
+    """One line per setting whose train stage reused a twin's training (:mod:`trice.pipeline.shared_training`),
+    the pair named in the report's row order."""
+    order = {s: i for i, s in enumerate(settings)}
+    lines = []
+    for setting, twin in shared.items():
+        first, second = sorted((setting, twin), key=lambda s: order.get(s, len(order)))
+        lines.append(
+            f"{first} and {second} trained on identical sets: one training, shared adapter "
+            f"(`train-{setting}/same_as.json` points to `train-{twin}`)."
+        )
+    return lines + ([""] if lines else [])
+
+
+def unseen_and_shared(plan: Any, rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+    """results.json's ``unseen`` and ``shared_training`` (each only where there is any), the unseen
+    section with its plot, and the shared-training lines."""
+    unseen = unseen_results(plan)
+    shared = shared_trainings(plan.run_dir, plan.recipe.settings)
+    if unseen:
+        accuracy = {s: {n: r["accuracy"] for n, r in by_set.items()} for s, by_set in unseen.items()}
+        plot_grouped_bars(accuracy, out_dir / "unseen_accuracy.png", "accuracy (%)", "Accuracy on unseen test sets")
+    results = ({"unseen": unseen} if unseen else {}) | ({"shared_training": shared} if shared else {})
+    return results, unseen_markdown(rows, unseen), shared_training_markdown(shared, plan.recipe.settings)
+
+
+def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: dict[str, dict[str, Any]]) -> list[str]:
+    """Which split each dataset came from, the probe's accuracy and how each training set was labelled."""
+    split_lines = [
+        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |"
+        for ds, d in splits["datasets"].items()
+    ]
+    return [
+        "## Data",
+        "",
+        "| dataset | split | train questions | test questions |",
+        "|---|---|---|---|",
+        *split_lines,
+        "",
+        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% "
+        f"(tool use {100 * probe['tool_rate']:.1f}%).",
+        "",
+        "| training set | probed | kept | right (own answer) | labelled (tool call) | dropped | tool share |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} "
+            f"| {100 * s['tool_share']:.0f}% |"
+            for m, s in label_stats.items()
+        ],
+        "",
+        *_by_task_markdown(label_stats),
+    ]
+
+
+Table = dict[str, dict[str, float]]  # setting -> column -> value
+
+
+def _write_plots(
+    run: Path, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, stage_two: dict
+) -> None:
+    """The report's PNGs: accuracy and tool use per setting, both stages' losses, the dev curves."""
+    accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
+    plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
+    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
+    if stage_one_logs:
+        plot_train_loss(stage_one_logs, out_dir / "train_loss.png")
+    if stage_two_logs:
+        plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
+    for s in stage_two.get("selection", {}):
+        shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
+
+
+def _accuracy_markdown(plan: Any, rows: Table, tool_rates: Table, intervals: dict[str, Any]) -> list[str]:
+    """The report's title and its first section: the accuracy table with intervals and its plots."""
+    return [
+        "# trice report",
+        "",
+        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. "
+        f"Run directory `{plan.run_dir}`.",
+        "",
+        "## Accuracy (%) and tool use",
+        "",
+        "Cells: accuracy [95% interval] (tool-use rate). avg: the unweighted mean over the test sets (of every task), as in "
+        f"the paper. Intervals: {interval_method(plan.recipe.seed)}.",
+        "",
+        markdown_table(rows, tool_rates, intervals),
+        "",
+        "![accuracy](accuracy.png)",
+        "",
+        "![tool use](tool_rate.png)",
+        "",
+    ]
+
+
+def _cases_markdown(run: Path, settings: list[str]) -> list[str]:
+    """Case studies: zero-shot vs TRICE-I, then TRICE-I vs the final stage II setting (the paper's Figure 5)."""
+    final = next((s for s in ("trice-all", "trice-all-dpo", "trice-ii") if s in settings), None)
+    md: list[str] = []
+    for before, after in (("zero-shot", "trice-i"), ("trice-i", final)):
+        if before in settings and after in settings:
+            md += _case_markdown(case_studies(run, before, after), before, after)
+    return md
+
+
+def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
+    """Write results.json, report.md and the plots for a finished run; returns the results."""
+    from trice.utils.config import to_dict
+    from trice.pipeline.plan import SETTINGS, environment
+
+    run = plan.run_dir
+    settings = plan.recipe.settings
+    datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
+    rows = result_rows(run, settings, datasets)
+    tool_rates = {
+        s: {ds: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"][ds] for ds in datasets}
+        for s in settings
+    }
+    splits = read_json(run / "data" / "splits.json")
+    label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s].label)}
+    probe = read_json(run / "probe" / "summary.json")
+    logs = {s: read_json(p) for s in settings if (p := run / f"train-{s}" / "train_log.json").is_file()}
+    stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == "sft"}
+    stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two}
+    stage_two = stage_two_summary(run, settings)
+    judged = read_judged(run, settings, datasets)
+    intervals = interval_rows(judged, plan.recipe.seed)
+    paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
+    results = {
+        "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
+        "rows": rows,
+        "tool_rate_by_dataset": tool_rates,
+        "intervals": intervals,
+        "paired": paired,
+        "interval_method": interval_method(plan.recipe.seed),
+        "per_question": per_question(judged),
+        "label_stats": label_stats,
+        "probe": probe,
+        "stage_two": stage_two,
+    }
+    extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
+    results |= extra
+    write_json(out_dir / "results.json", results)
+    _write_plots(run, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two)
+    md = [
+        *_accuracy_markdown(plan, rows, tool_rates, intervals),
+        *paired_markdown(paired, datasets, plan.recipe.seed),
+        *unseen_md,
+        *_data_markdown(splits, probe, label_stats),
+        *shared_md,
+    ]
+    if stage_one_logs:
+        md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]
+    if stage_two:
+        md += _stage_two_markdown(stage_two, bool(stage_two_logs))
+    md += _cases_markdown(run, settings)
+    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
+    md += ["## Recipe", "", "Every setting of this run (also in `results.json` and each stage's `stage.json`):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
+    write_text(out_dir / "report.md", "\n".join(md))
+    return results

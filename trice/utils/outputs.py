@@ -1,0 +1,122 @@
+"""The one gate every command passes before it writes an output path: :func:`claim_output`.
+
+A user names outputs by hand, so an output path may hold anything: another command's input, the
+very input of this command, a pretty-printed JSON of theirs, a FIFO. trice writes over, trims or
+appends to a file only when it recognises the file as its own output of the same input -- every
+line a JSON object whose ``id`` is one of the input's and which holds the fields this command
+writes -- and refuses anything else with one error naming the file, unless the user passes
+``--overwrite``. The output may never be one of the command's inputs (not even with
+``--overwrite``), and must be a regular file or not exist (:func:`trice.utils.io.check_writable`).
+
+Recognising by content, not by a marker file, also recognises outputs written before this check
+existed, so resuming them keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable
+from pathlib import Path
+from typing import Any
+
+from trice.utils.io import DataError, OutputError, Partial, check_writable, parse_json, read_json
+
+OVERWRITE_HELP = "Replace an existing output that is not trice's own output of this input (never the input itself)."
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve() == b.resolve()
+
+
+def check_not_input(path: Path, inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse an output that is one of the inputs (by any spelling, link or hard link)."""
+    for item in inputs:
+        if item and _same_file(path, Path(item)):
+            raise OutputError(path, f"is also this command's input ({item}); writing it would destroy the input: name another output")
+
+
+def _scan_own(path: Path, key: str, ids: Collection[Any] | None, fields: Collection[str]) -> tuple[Partial, str | None]:
+    """The rows of ``path`` if every whole line is one of trice's output rows, else why not.
+
+    A last line without a newline is what a kill leaves: it is not read, and ``keep_bytes`` ends
+    before it."""
+    partial = Partial(keep_bytes=0)
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                break
+            partial.keep_bytes += len(raw)
+            try:
+                row = parse_json(raw.decode("utf-8"))
+            except ValueError as err:
+                return partial, f"line {lineno} is not a JSON line trice wrote ({str(err)[:80]})"
+            if not isinstance(row, dict) or key not in row:
+                return partial, f"line {lineno} is not a JSON object with '{key}'"
+            if ids is not None and row[key] not in ids:
+                return partial, f"line {lineno} has {key} {str(row[key])[:40]!r}, which the input does not"
+            missing = [f for f in fields if f not in row]
+            if missing:
+                return partial, f"line {lineno} lacks '{missing[0]}', which this command writes"
+            partial.rows[row[key]] = row
+    return partial, None
+
+
+def _refusal(path: Path, inputs: Iterable[str | os.PathLike], why: str) -> OutputError:
+    source = next((str(i) for i in inputs if i), None)
+    of = f" of {source}" if source else ""
+    return OutputError(
+        path,
+        f"exists and is not trice's output{of} ({why}); trice only resumes or replaces its own output of the same "
+        "input: name another output, or pass --overwrite to replace this file",
+    )
+
+
+def claim_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    ids: Collection[Any] | None = None,
+    fields: Collection[str] = (),
+    overwrite: bool = False,
+    key: str = "id",
+) -> Partial:
+    """Check that a command may write the JSONL ``path`` and return what of its own it holds.
+
+    ``inputs``: the command's input files (the output may be none of them); ``ids``: the input's
+    ``key`` values, and ``fields``: what every output row holds, which together recognise the file
+    as trice's. Nothing is changed here: a resumable command cuts a torn last line when it opens
+    its :class:`trice.utils.io.JsonlAppender` with the returned ``keep_bytes``, once work resumes. With
+    ``overwrite`` an existing file counts as empty (``keep_bytes`` 0: replaced once work starts).
+    """
+    if not os.fspath(path):
+        raise OutputError("--output", "required: name the file to write")
+    path = check_writable(path)
+    inputs = list(inputs)
+    check_not_input(path, inputs)
+    if not path.exists() or overwrite:
+        return Partial(keep_bytes=0)
+    partial, why = _scan_own(path, key, ids, fields)
+    if why is not None:
+        raise _refusal(path, inputs, why)
+    return partial
+
+
+def claim_json_output(
+    path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), fields: Collection[str] = (), overwrite: bool = False
+) -> Path:
+    """:func:`claim_output` for a single JSON object (a stats file): trice's own holds ``fields``."""
+    path = check_writable(path)
+    inputs = list(inputs)
+    check_not_input(path, inputs)
+    if path.exists() and not overwrite and path.stat().st_size:
+        try:
+            value = read_json(path)
+        except DataError as err:
+            raise _refusal(path, inputs, err.problem) from None
+        missing = [f for f in fields if not isinstance(value, dict) or f not in value]
+        if missing:
+            raise _refusal(path, inputs, f"no '{missing[0]}'")
+    return path
