@@ -106,6 +106,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
