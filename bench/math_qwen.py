@@ -1,0 +1,194 @@
+"""The findings benchmark: recipes/math_qwen.yaml (Qwen2.5-Coder-0.5B policy), and TRICE's five
+findings, each marked holds / does not hold with its numbers and 95% intervals.
+
+``python bench/math_qwen.py`` runs the recipe (resumably) and records it; ``--record-only`` records
+what the run directory holds so far without running anything, so a run spread over several sessions
+can be committed part by part: each finding whose rows are not evaluated yet says "not measured yet".
+Prints the result JSON and a one-line summary; writes bench/results/math_qwen.json (its hand-written
+``notes`` and ``tries`` are kept) and the Figure 4 plot beside it.
+
+The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
+
+1. D_tool is a mix: the untuned policy's own right answers are kept for >= 15% of training questions.
+2. Stage I raises tool use above what zero-shot needed (the share of questions zero-shot got wrong).
+3. Stage II lowers tool use while accuracy does not fall: TRICE-ALL's tool-use rate below TRICE-I's.
+4. TRICE-ALL above TRICE-I, SFT 100% and SFT 0% on the average (paired comparisons).
+5. TRICE-II alone is less stable than TRICE-ALL: below it on test, or a wider dev curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from trice.pipeline.intervals import Judged, interval_rows, paired_rows, per_question, read_judged  # noqa: E402
+from trice.pipeline.report import stage_two_summary  # noqa: E402
+from trice.utils.io import read_json, write_json  # noqa: E402
+from trice.utils.stats import LOWER, SAME, paired_difference, wilson_interval  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "trice" / "recipes" / "math_qwen.yaml"
+OUTPUT = ROOT / "bench" / "results" / "math_qwen.json"
+SEED = 0
+MIX_FLOOR = 0.15
+NOT_YET = "not measured yet"
+
+
+def finished_evals(run: Path, settings: list[str]) -> list[str]:
+    """The settings whose test evaluation stage has finished (its summary is written last)."""
+    return [s for s in settings if (run / f"eval-{s}" / "summary.json").is_file()]
+
+
+def pooled(judged: Judged, setting: str, which: int) -> dict[str, list[float]]:
+    """One setting's per-question ``correct`` (0) or ``used_tool`` (1) per dataset, in a fixed question order."""
+    return {ds: [float(answers[i][which]) for i in sorted(answers, key=str)] for ds, answers in judged[setting].items()}
+
+
+def verdict_line(holds: bool | None, text: str) -> dict[str, Any]:
+    return {"holds": holds, "verdict": NOT_YET if holds is None else "holds" if holds else "does not hold", "measured": text}
+
+
+def mix_finding(label_stats: dict[str, Any]) -> dict[str, Any]:
+    """Finding 1, from the trice label set's statistics."""
+    stats = label_stats.get("trice")
+    if not stats:
+        return verdict_line(None, "the label stage has not run")
+    share = wilson_interval(stats["right"] / stats["probed"], stats["probed"])
+    text = f"own right answers kept for {stats['right']}/{stats['probed']} training questions = {share.estimate:.1%} [{share.low:.1%}, {share.high:.1%}]; tool share of D_tool {stats['tool_share']:.1%}"
+    return verdict_line(share.estimate >= MIX_FLOOR, text) | {"share": share.__dict__}
+
+
+def tool_raise_finding(judged: Judged) -> dict[str, Any]:
+    """Finding 2: TRICE-I's tool use minus zero-shot's wrong share, paired over the same test questions."""
+    if not {"zero-shot", "trice-i"} <= set(judged):
+        return verdict_line(None, "needs eval-zero-shot and eval-trice-i")
+    wrong = {ds: [1.0 - c for c in v] for ds, v in pooled(judged, "zero-shot", 0).items()}
+    diff = paired_difference(pooled(judged, "trice-i", 1), wrong, seed=SEED)["avg"]
+    text = f"TRICE-I tool use minus zero-shot's wrong share: {diff.difference:+.1%} [{diff.low:+.1%}, {diff.high:+.1%}]"
+    return verdict_line(diff.low > 0, text) | {"difference": diff.__dict__}
+
+
+def tool_drop_finding(judged: Judged) -> dict[str, Any]:
+    """Finding 3: TRICE-ALL's tool use below TRICE-I's and its accuracy not lower (both paired)."""
+    if not {"trice-i", "trice-all"} <= set(judged):
+        return verdict_line(None, "needs eval-trice-i and eval-trice-all")
+    tools = paired_difference(pooled(judged, "trice-all", 1), pooled(judged, "trice-i", 1), seed=SEED)["avg"]
+    accuracy = paired_difference(pooled(judged, "trice-all", 0), pooled(judged, "trice-i", 0), seed=SEED)["avg"]
+    text = (f"tool use TRICE-ALL - TRICE-I {tools.difference:+.1%} [{tools.low:+.1%}, {tools.high:+.1%}]; "
+            f"accuracy {accuracy.difference:+.1%} [{accuracy.low:+.1%}, {accuracy.high:+.1%}] ({accuracy.verdict})")
+    return verdict_line(tools.verdict == LOWER and accuracy.verdict != LOWER, text) | {"tool_use": tools.__dict__, "accuracy": accuracy.__dict__}
+
+
+def order_finding(paired: dict[str, Any]) -> dict[str, Any]:
+    """Finding 4: TRICE-ALL above each of TRICE-I, SFT 100%, SFT 0% on the average (paired)."""
+    wanted = [f"trice-all vs {b}" for b in ("trice-i", "sft-100", "sft-0")]
+    if not all(w in paired for w in wanted):
+        return verdict_line(None, "needs eval-trice-all, eval-trice-i, eval-sft-100 and eval-sft-0")
+    parts = [f"{w}: {paired[w]['avg']['difference']:+.1%} [{paired[w]['avg']['low']:+.1%}, {paired[w]['avg']['high']:+.1%}] ({paired[w]['avg']['verdict']})" for w in wanted]
+    return verdict_line(all(paired[w]["avg"]["verdict"] == "higher" for w in wanted), "; ".join(parts))
+
+
+def stability_finding(paired: dict[str, Any], stage_two: dict[str, Any]) -> dict[str, Any]:
+    """Finding 5: TRICE-II below TRICE-ALL on test (paired), or its dev curve spread wider."""
+    pair = paired.get("trice-ii vs trice-all")
+    selection = stage_two.get("selection", {})
+    if pair is None or not {"trice-ii", "trice-all"} <= set(selection):
+        return verdict_line(None, "needs eval-trice-ii, eval-trice-all and both dev curves")
+    spread = {s: max(p["accuracy"] for p in selection[s]["curve"]) - min(p["accuracy"] for p in selection[s]["curve"]) for s in ("trice-ii", "trice-all")}
+    avg = pair["avg"]
+    text = (f"TRICE-II - TRICE-ALL on test {avg['difference']:+.1%} [{avg['low']:+.1%}, {avg['high']:+.1%}] ({avg['verdict']}); "
+            f"dev accuracy spread over checkpoints: TRICE-II {spread['trice-ii']:.1%}, TRICE-ALL {spread['trice-all']:.1%}")
+    return verdict_line(avg["verdict"] == LOWER or (avg["verdict"] == SAME and spread["trice-ii"] > spread["trice-all"]), text)
+
+
+def tool_use_by_zero_shot(judged: Judged) -> dict[str, dict[str, float]]:
+    """Per setting, the tool-use rate on the test questions zero-shot got right and on those it got
+    wrong: the paper's Figure 4 (stage II should call tools less where the model knows the answer)."""
+    if "zero-shot" not in judged:
+        return {}
+    right = {(ds, i) for ds, answers in judged["zero-shot"].items() for i, (c, _) in answers.items() if c}
+    out: dict[str, dict[str, float]] = {}
+    for setting, by_ds in judged.items():
+        groups: dict[str, list[bool]] = {"zero-shot right": [], "zero-shot wrong": []}
+        for ds, answers in by_ds.items():
+            for i, (_, used) in answers.items():
+                groups["zero-shot right" if (ds, i) in right else "zero-shot wrong"].append(used)
+        out[setting] = {k: sum(v) / len(v) for k, v in groups.items() if v}
+    return out
+
+
+def plot_figure4(rates: dict[str, dict[str, float]], path: Path) -> None:
+    settings = list(rates)
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 3.5))
+    width = 0.38
+    for k, (group, colour) in enumerate((("zero-shot right", "tab:green"), ("zero-shot wrong", "tab:red"))):
+        ax.bar([x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour)
+    ax.set_xticks(range(len(settings)), settings, rotation=20)
+    ax.set_ylabel("tool-use rate")
+    ax.set_ylim(0, 1)
+    ax.set_title("Tool use where the untuned model was right / wrong (cf. TRICE Figure 4)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def collect(run: Path) -> dict[str, Any]:
+    """Everything the run directory holds so far, with the findings."""
+    recipe = read_json(run / "recipe.json")
+    settings, datasets = recipe["settings"], recipe["data"]["datasets"]
+    done = finished_evals(run, settings)
+    judged = read_judged(run, done, datasets) if done else {}
+    label_stats = {m: read_json(p) for m in ("trice", "sft-0", "sft-100") if (p := run / "label" / f"{m}.stats.json").is_file()}
+    stage_two = stage_two_summary(run, [s for s in settings if (run / f"train-{s}" / "selection.json").is_file()])
+    pairs = [(a, b) for a, b in (("trice-all", "trice-i"), ("trice-all", "sft-100"), ("trice-all", "sft-0"), ("trice-ii", "trice-all"),
+                                 ("trice-i", "zero-shot"), ("trice-all-dpo", "trice-i")) if a in judged and b in judged]
+    paired = paired_rows(judged, pairs, SEED) if pairs else {}
+    rows = {s: read_json(run / f"eval-{s}" / "summary.json") for s in done}
+    return {
+        "config": {"recipe": recipe, "run_dir": str(run)},
+        "evaluated": done, "not_yet": [s for s in settings if s not in done],
+        "rows": rows, "intervals": interval_rows(judged, SEED) if judged else {}, "paired": paired,
+        "per_question": per_question(judged) if judged else {},
+        "label_stats": label_stats, "probe": read_json(run / "probe" / "summary.json") if (run / "probe" / "summary.json").is_file() else {},
+        "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
+        "findings": {
+            "1 D_tool is a mix": mix_finding(label_stats),
+            "2 stage I raises tool use": tool_raise_finding(judged),
+            "3 stage II lowers tool use, accuracy kept": tool_drop_finding(judged),
+            "4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%": order_finding(paired),
+            "5 TRICE-II less stable than TRICE-ALL": stability_finding(paired, stage_two),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "math-qwen"))
+    parser.add_argument("--output", default=str(OUTPUT))
+    parser.add_argument("--record-only", action="store_true", help="Record what the run directory holds; run nothing.")
+    args = parser.parse_args()
+    run, output = Path(args.run_dir), Path(args.output)
+    if not args.record_only:
+        subprocess.run([sys.executable, "-m", "trice.cli", "run", str(RECIPE), "--run-dir", str(run)], check=True)
+    previous = read_json(output) if output.is_file() else {}
+    result = collect(run) | {"notes": previous.get("notes", []), "tries": previous.get("tries", [])}
+    write_json(output, result)
+    if result["figure4"]:
+        plot_figure4(result["figure4"], output.with_suffix(".png"))
+    print(json.dumps(result["findings"], indent=1))
+    verdicts = ", ".join(f"{k.split()[0]}: {v['verdict']}" for k, v in result["findings"].items())
+    print(f"math_qwen: {len(result['evaluated'])}/{len(result['evaluated']) + len(result['not_yet'])} rows evaluated; findings {verdicts}")
+
+
+if __name__ == "__main__":
+    main()
