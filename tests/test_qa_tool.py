@@ -14,7 +14,7 @@ from trice.tasks import get_task
 from trice.tools import ToolError, ToolRegistry, build_registry
 from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
 
-from .fake_servers import refused_url, serve  # noqa: F401 (fixtures)
+from tests.helpers.fake_servers import refused_url, serve  # noqa: F401 (fixtures)
 
 PASSAGES = [
     Passage("p1", "Allan Peiper", "Allan Peiper (born in Alexandra, Victoria, Australia, on 26 April 1960) is a former cyclist."),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .fake_servers import GAVE_UP_WITHIN_S, Reply, refused_url, serve  # noqa: F401 (fixtures)
+from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, Reply, refused_url, serve  # noqa: F401 (fixtures)
 from trice.generation.remote import EndpointError
 from trice.retrieval import (
     BM25Config,
