@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, serve  # noqa: F401 (fixture)
-from tests.test_retrieval import colbert_ok, json_reply, write_corpus
+from tests.helpers.retrieval import colbert_ok, json_reply, write_corpus
 from trice.utils.config import ConfigError
 from trice.retrieval import BM25Config, BM25Retriever
 from trice.tools import ToolCall, ToolError, build_registry
