@@ -2,13 +2,18 @@
 same run reached under another spelling of its directory is the same run (and runs finished before
 run-relative fingerprints are recognised and migrated, not redone); trice writes into no directory
 that is not a run of its own; a stage whose rows failed stays incomplete; ``--status`` tells every
-stage a change would redo."""
+stage a change would redo; a stage is skipped when unchanged, resumed in place after a kill, and run
+by one process at a time."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +25,8 @@ from trice.cli import main
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (serve: a fixture)
 from trice.pipeline.plan import plan_recipe, stage_status
 from trice.pipeline.stages import (
-    RUN_MARKER, FailedRows, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage, stage_hash,
-    stage_verdict,
+    RUN_MARKER, FailedRows, StageBusy, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage,
+    stage_hash, stage_running, stage_verdict,
 )  # fmt: skip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,3 +255,95 @@ def test_a_run_whose_endpoint_failed_stops_incomplete_and_a_rerun_retries(tmp_pa
     assert server.hits - hits == 3 + 2  # the 3 probe rows again, then the 2 test questions
     assert json.loads((tmp_path / "run" / "probe" / "stage.json").read_text())["complete"] is True
     assert moved_aside(tmp_path / "run") == []  # retried in place, nothing started over
+
+
+def test_run_stage_keeps_named_entries_when_it_starts_over(tmp_path) -> None:
+    stage = tmp_path / "stage"
+
+    def make(d):
+        (d / "out.txt").write_text("made")
+        (d / "parts").mkdir(exist_ok=True)
+        (d / "parts" / "a.jsonl").write_text("kept work")
+        (d / "scratch").mkdir(exist_ok=True)
+
+    run_stage(stage, "s", {"k": 1}, [], make, keep=["parts"])
+    seen = []
+    run_stage(stage, "s", {"k": 2}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())), keep=["parts"])
+    assert seen == [["parts", "stage.json"]]  # the output and scratch went; the kept parts stayed
+    assert (stage / "parts" / "a.jsonl").read_text() == "kept work"
+    assert json.loads((stage / "stage.json").read_text())["config"] == {"k": 2}
+    run_stage(stage, "s", {"k": 2}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())), force=True, keep=["parts"])
+    assert seen[-1] == ["stage.json"]  # forced: nothing kept
+    (stage / "parts").mkdir()
+    run_stage(stage, "s", {"k": 3}, [], lambda d: seen.append(sorted(p.name for p in d.iterdir())))
+    assert seen[-1] == ["stage.json"]  # nothing kept unless named
+
+
+def test_run_stage_skips_when_unchanged_and_reruns_on_change(tmp_path) -> None:
+    calls = []
+    src = tmp_path / "in.txt"
+    src.write_text("v1")
+
+    def fn(d):
+        calls.append(d)
+        (d / "out.txt").write_text(src.read_text())
+
+    stage = tmp_path / "stage"
+    assert run_stage(stage, "s", {"k": 1}, [src], fn)
+    assert not run_stage(stage, "s", {"k": 1}, [src], fn)  # unchanged: skipped
+    src.write_text("v2")
+    assert run_stage(stage, "s", {"k": 1}, [src], fn)  # input changed
+    assert not run_stage(stage, "s", {"k": 1}, [src], fn)
+    assert run_stage(stage, "s", {"k": 2}, [src], fn)  # config changed
+    assert (stage / "out.txt").read_text() == "v2" and len(calls) == 3
+    marker = json.loads((stage / "stage.json").read_text())
+    assert marker["complete"] is True
+
+
+def test_run_stage_resumes_a_killed_stage_in_place(tmp_path) -> None:
+    stage = tmp_path / "stage"
+
+    def killed(d):
+        (d / "partial.jsonl").write_text('{"id": "a"}\n')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(stage, "s", {}, [], killed)
+    seen = []
+    run_stage(stage, "s", {}, [], lambda d: seen.append((d / "partial.jsonl").read_text()))
+    assert seen == ['{"id": "a"}\n']  # the partial output survived for the stage to resume from
+
+
+def test_a_stage_another_process_is_running_is_refused_not_shared(tmp_path) -> None:
+    stage, started, release = tmp_path / "run" / "eval", tmp_path / "started", tmp_path / "release"
+    holder = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from trice.pipeline.stages import run_stage
+
+        def fn(d):
+            Path({str(started)!r}).touch()
+            while not Path({str(release)!r}).exists():
+                time.sleep(0.05)
+            (d / "out.txt").write_text("first")
+
+        run_stage(Path({str(stage)!r}), "eval", {{"k": 1}}, [], fn)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", holder])
+    try:
+        for _ in range(600):
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), "the first process never started its stage"
+        assert stage_running(stage)
+        with pytest.raises(StageBusy) as info:
+            run_stage(stage, "eval", {"k": 1}, [], lambda d: (d / "out.txt").write_text("second"))
+        assert str(stage) in str(info.value) and "another process" in str(info.value)
+    finally:
+        release.touch()
+        assert proc.wait(timeout=60) == 0
+    assert (stage / "out.txt").read_text() == "first"  # the refused process wrote nothing
+    assert not stage_running(stage)
+    assert not run_stage(stage, "eval", {"k": 1}, [], lambda d: None)  # finished by the first: skipped
+    assert sorted(p.name for p in stage.parent.iterdir()) == [".eval.lock", "eval"]  # the lock lies outside the stage
