@@ -1,15 +1,13 @@
-"""The QA tool (retrieval + reader) and its T-REx evidence corpus; fake readers where a model would be slow."""
+"""The QA tool (retrieval + reader); fake readers where a model would be slow."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from trice.retrieval import BM25Retriever, Passage
 from trice.retrieval.bm25 import BM25Settings
-from trice.retrieval.trex import restored, trex_corpus_file, trex_passages
 from trice.tasks import get_task
 from trice.tools import ToolError, ToolRegistry, build_registry
 from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
@@ -138,48 +136,8 @@ def test_lm_reader_answers_each_question_with_a_real_model(tiny_model_dir, retri
     assert err.value.kind == "unavailable"
 
 
-def _fact(uuid: str, subject: str, *evidences: tuple[str, str]) -> dict:
-    return {
-        "uuid": uuid, "sub_label": subject, "obj_label": "x", "predicate_id": "P19",
-        "evidences": [{"masked_sentence": m, "obj_surface": o} for m, o in evidences],
-    }
-
-
-def test_trex_evidence_passages_restore_the_object(tmp_path: Path) -> None:
-    assert restored("born in [MASK], Australia ([MASK])", "Alexandra") == "born in Alexandra, Australia (Alexandra)"
-    root = tmp_path / "lama_trex" / "lama_original_bertknn" / "TREx"
-    root.mkdir(parents=True)
-    facts = [
-        _fact("u1", "Allan  Peiper", ("Allan Peiper (born in [MASK], Australia).", "Alexandra"), ("Allan Peiper (born in [MASK], Australia).", "Alexandra")),
-        _fact("u2", "Paul Mounsey", ("NahooToo is an album by [MASK] musician Paul Mounsey.", "Scottish")),
-    ]
-    (root / "P19.jsonl").write_text("".join(json.dumps(f) + "\n" for f in facts))
-    passages = list(trex_passages(sorted(root.glob("P*.jsonl"))))
-    assert passages == [
-        Passage("trex:u1#1", "Allan Peiper", "Allan Peiper (born in Alexandra, Australia)."),  # the repeat is kept once
-        Passage("trex:u2#1", "Paul Mounsey", "NahooToo is an album by Scottish musician Paul Mounsey."),
-    ]
-    out = trex_corpus_file(tmp_path, cache=tmp_path / "cache")
-    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["trex:u1#1", "trex:u2#1"]
-    stamp = out.stat().st_mtime_ns
-    assert trex_corpus_file(tmp_path, cache=tmp_path / "cache") == out and out.stat().st_mtime_ns == stamp  # written once
-    (root / "P20.jsonl").write_text(json.dumps(_fact("u3", "X", ("[MASK] is", "Y"))) + "\n")
-    assert trex_corpus_file(tmp_path, cache=tmp_path / "cache") != out  # new source content, new file
-    (root / "P20.jsonl").write_text(json.dumps({"uuid": "u4", "sub_label": "X", "evidences": [{"masked_sentence": 3}]}) + "\n")
-    with pytest.raises(Exception, match=r"P20.jsonl:1: field 'evidences\[1\]\.masked_sentence'"):
-        list(trex_passages(sorted(root.glob("P*.jsonl"))))
-
-
-def test_trex_evidence_of_the_real_data(data_dir: Path) -> None:
-    files = sorted((data_dir / "lama_trex" / "lama_original_bertknn" / "TREx").glob("P*.jsonl"))
-    passages = list(trex_passages(files))
-    assert len(passages) > 80_000 and len({p.id for p in passages}) == len(passages)
-    assert not any("[MASK]" in p.text for p in passages)
-    assert any(p.text.startswith("Allan Peiper (born 26 April 1960 in Alexandra, Victoria, Australia)") for p in passages)
-
-
 def test_endpoint_reader_asks_a_server_and_types_its_failures(retriever, serve, refused_url) -> None:  # noqa: F811
-    from .fake_servers import openai_reply
+    from tests.helpers.fake_servers import openai_reply
 
     server = serve(lambda hit, path, request: openai_reply(path, request, "Answer: IBM\n"))
     config = QAToolConfig(reader="endpoint", endpoint={"base_url": server.url, "model": "reader"})
