@@ -25,7 +25,6 @@ from trice.data.math import (
     svamp_tool_call,
     tidy_expression,
 )
-from trice.data.paths import resolve_data_dir
 from trice.utils.io import DataError
 
 NATALIA = (
@@ -358,30 +357,6 @@ def test_load_math_rejects_unknown_names(tmp_path: Path) -> None:
         load_math(tmp_path, datasets=("gsm9k",))
     with pytest.raises(ValueError, match="unknown split"):
         load_math(tmp_path, split="dev")
-
-
-# --- data directory ----------------------------------------------------------------------------
-
-
-def test_resolve_data_dir_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TRICE_DATA_DIR", raising=False)
-    (tmp_path / "shared" / "data").mkdir(parents=True)
-    (tmp_path / "project").mkdir()
-    (tmp_path / "env").mkdir()
-    monkeypatch.chdir(tmp_path / "project")
-    assert resolve_data_dir(None) == tmp_path / "shared" / "data"
-    monkeypatch.setenv("TRICE_DATA_DIR", str(tmp_path / "env"))
-    assert resolve_data_dir(None) == tmp_path / "env"
-    assert resolve_data_dir(str(tmp_path / "project")) == tmp_path / "project"
-    with pytest.raises(FileNotFoundError, match="nowhere.*--data-dir"):
-        resolve_data_dir(str(tmp_path / "nowhere"))
-
-
-def test_resolve_data_dir_explains_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TRICE_DATA_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="pass --data-dir or set TRICE_DATA_DIR"):
-        resolve_data_dir(None)
 
 
 # --- real data ---------------------------------------------------------------------------------

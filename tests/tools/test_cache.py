@@ -1,5 +1,5 @@
 """The on-disk output cache of the translator and QA tools, with fake backends that count their calls
-(built through ``from_options``, so the real cache keys are exercised), and the shared DiskCache."""
+(built through ``from_options``, so the real cache keys are exercised)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from trice.utils.diskcache import DiskCache, cache_key
 from trice.tools import ToolError, ToolRegistry, build_registry
 from trice.tools import qa, translator
 from trice.tools.cache import NO_CACHE
@@ -208,15 +207,3 @@ def test_qa_errors_are_not_cached_and_empty_dir_disables(qa_options) -> None:
 def test_qa_endpoint_reader_is_cached_by_its_client_only() -> None:
     tool = QATool.from_options(reader="endpoint", endpoint={"base_url": "http://127.0.0.1:9/v1", "model": "m"})
     assert tool.cache is NO_CACHE
-
-
-# --- the shared store ----------------------------------------------------------------------------
-
-
-def test_disk_cache_keys_are_canonical_and_entries_atomic_files(tmp_path: Path) -> None:
-    store = DiskCache(tmp_path)
-    assert cache_key({"a": 1, "b": "é"}) == cache_key({"b": "é", "a": 1})
-    assert store.get({"a": 1}) is None
-    store.put({"a": 1}, "one")
-    assert store.get({"a": 1}) == "one" and store.get({"a": 2}) is None
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [f"{cache_key({'a': 1})}.json"]  # no temp files left
