@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${MIN_VENV:-.venv-min}
 PY=${PY:-python3}
-TESTS=(tests/test_sft.py tests/test_dpo.py tests/test_rlef_train.py tests/test_retrieval.py tests/test_remote.py
-       tests/test_report.py tests/test_cli.py tests/test_io_config.py tests/test_download.py tests/test_export.py
-       tests/test_fuzz_tools.py tests/test_models.py tests/test_response_logits.py tests/test_prefix_cache.py
-       tests/test_stopping.py tests/test_stats.py tests/test_plugins.py)
+TESTS=(tests/utils/test_io.py tests/utils/test_config.py tests/utils/test_stats.py tests/data/test_download.py
+       tests/tools/test_fuzz.py tests/retrieval tests/bench/test_retrieval.py
+       tests/generation/test_remote.py tests/generation/test_export.py tests/generation/test_models.py
+       tests/generation/test_prefix_cache.py tests/generation/test_stopping.py tests/training/test_response_logits.py
+       tests/stage1/test_train_sft.py tests/stage2/test_train_dpo.py tests/stage2/test_train_rlef.py
+       tests/pipeline/test_stages.py tests/pipeline/test_report.py tests/pipeline/test_plugins.py tests/cli/test_cli.py)
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"

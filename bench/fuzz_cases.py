@@ -1,6 +1,6 @@
 """Hypothesis strategies for hostile tool input, and the seeded fuzz campaign.
 
-Used by bench/fuzz_tools.py (the long campaign) and tests/test_fuzz_tools.py (the same properties,
+Used by bench/fuzz_tools.py (the long campaign) and tests/tools/test_fuzz.py (the same properties,
 fewer cases); the side-effect guard and the per-case observers they drive are in trice.tools.fuzz.
 hypothesis is imported here, outside the trice package, because it is a test/bench extra
 (``pip install -e '.[bench]'``), not a dependency of trice.

@@ -1,6 +1,6 @@
 """Long fuzz campaign for the tools: ``python bench/fuzz_tools.py --cases 10000``.
 
-Runs the same hostile-input properties as tests/test_fuzz_tools.py over many more cases per target
+Runs the same hostile-input properties as tests/tools/test_fuzz.py over many more cases per target
 (see bench/fuzz_cases.py and trice.tools.fuzz), prints one JSON object with the counts and then a one-line summary, and
 exits 1 if any case raised something other than a ToolError, answered a valid expression wrongly,
 took SLOW_SECONDS or more, or touched the file system.

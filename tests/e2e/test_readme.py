@@ -1,0 +1,120 @@
+"""The README's commands run as shown: the step-by-step block (with its candidates.yaml) and the demo
+recipe, with the tiny model in place of the embedded one so the suite stays fast."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trice.cli import main
+from trice.utils.io import read_json, read_jsonl
+from trice.pipeline.intervals import difference_text, interval_text
+
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text()
+TAKES_MODEL = {"generate", "train-sft", "train-rlef", "train-dpo"}
+
+
+def _block(language: str, after: str) -> str:
+    """The first fenced ``language`` block after the heading or text ``after``."""
+    start = README.index(after)
+    match = re.search(rf"```{language}\n(.*?)```", README[start:], re.S)
+    assert match, f"no {language} block after {after!r} in README.md"
+    return match.group(1)
+
+
+def _commands() -> list[list[str]]:
+    lines = [line.split("#")[0].strip() for line in _block("bash", "## Commands").splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("trice ")]
+
+
+def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    candidates = yaml.safe_load(_block("yaml", "with `candidates.yaml`"))
+    for source in candidates["sources"]:
+        if source["kind"] == "model":
+            source["model"] = str(tiny_model_dir)
+    Path("candidates.yaml").write_text(yaml.safe_dump(candidates))
+    commands = _commands()
+    assert [c[0] for c in commands] == [
+        "data", "generate", "evaluate", "label", "train-sft", "candidates", "score", "train-rlef", "train-dpo", "generate", "evaluate",
+    ]
+    for argv in commands:
+        extra = ["--model", str(tiny_model_dir)] if argv[0] in TAKES_MODEL else []
+        extra += ["--max_new_tokens", "8"] if argv[0] == "generate" else []
+        extra += ["--data_dir", str(data_dir)] if argv[0] == "data" else []
+        assert main(argv + extra) == 0, f"trice {shlex.join(argv)}: {capsys.readouterr().err[-2000:]}"
+    scored = read_jsonl(tmp_path / "runs/x/scored.jsonl")
+    assert scored and all(r["sources"] == ["gold", "base", "tool-always", "stage1"] for r in scored)
+    assert (tmp_path / "runs/x/stage2/adapter").is_dir() and (tmp_path / "runs/x/dpo/adapter").is_dir()
+    assert len(read_jsonl(tmp_path / "runs/x/test.judged.jsonl")) == 15
+
+
+@pytest.mark.slow
+def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None:
+    """`make demo`'s recipe, every stage as configured, on the tiny model (the real run takes minutes)."""
+    from trice.pipeline.plan import plan_recipe, run_plan
+
+    assert "make demo" in README and "recipes/demo.yaml" in (REPO / "Makefile").read_text()
+    plan = plan_recipe(REPO / "recipes" / "demo.yaml", {"model": str(tiny_model_dir), "run_dir": str(tmp_path / "demo")})
+    plan.data.data_dir = str(data_dir)
+    run_plan(plan)
+    results = read_json(tmp_path / "demo" / "report" / "results.json")
+    assert list(results["rows"]) == plan.recipe.settings and "trice-all" in results["rows"]
+    assert (tmp_path / "demo" / "report" / "report.md").read_text().count("| ") > 10
+
+
+# The README's result tables are typed by hand from the committed results: they must say what the files say,
+# intervals and comparisons included (tests/bench/test_eight_sets.py and test_math_benchmark.py check the files against
+# what the benchmark scripts compute from the committed runs).
+README_SETTINGS = {
+    "zero-shot": "zero-shot", "SFT 0% tool": "sft-0", "SFT 100% tool": "sft-100", "TRICE-I": "trice-i",
+    "TRICE-II (stage II alone)": "trice-ii", "TRICE-ALL (rank loss)": "trice-all", "TRICE-ALL": "trice-all",
+    "TRICE-ALL (DPO)": "trice-all-dpo",
+}
+
+
+def _tables(first_column: str) -> list[list[list[str]]]:
+    """Every Markdown table of the README whose header's second cell is ``first_column``, as rows of cells."""
+    tables, current = [], None
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells and current is None and len(cells) > 1 and cells[1] == first_column:
+            current = []
+        elif cells and current is not None and not set(line) <= set("|-"):
+            current.append(cells)
+        elif not cells and current is not None:
+            tables.append(current)
+            current = None
+    return tables
+
+
+def _expected(rows: dict, intervals: dict, datasets: list[str]) -> dict[str, list[str]]:
+    """Each row's cells as the README writes them: accuracy and its 95% interval, the average and its
+    interval, the tool-use rate."""
+    acc = lambda s, k: f"{100 * rows[s][k]:.1f} {interval_text(*intervals[s][k])}"  # noqa: E731
+    return {s: [acc(s, ds) for ds in datasets] + [acc(s, "avg"), f"{100 * r['tool_rate']:.0f}%"] for s, r in rows.items()}
+
+
+def _pairs(table: list[list[str]]) -> dict[str, list[str]]:
+    """A comparison table's rows keyed as the results key them: "TRICE-I vs SFT 100% tool" -> "trice-i vs sft-100"."""
+    return {" vs ".join(README_SETTINGS[name] for name in r[0].split(" vs ")): r[1:] for r in table}
+
+
+def test_readme_result_tables_match_the_committed_results() -> None:
+    math = read_json(REPO / "bench" / "results" / "math.json")
+    (math_table,) = _tables("ASDiv")
+    assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math["rows"], math["intervals"], ["asdiv", "svamp", "gsm8k"])
+    (math_pairs,) = _tables("avg difference")
+    assert _pairs(math_pairs) == {k: [difference_text(d["avg"])] for k, d in math["unpaired"].items()}
+    eight = read_json(REPO / "bench" / "results" / "eight_sets.json")
+    sets = ["webq", "nq", "triviaqa", "trex", "xquad-zh", "asdiv", "svamp", "gsm8k"]
+    mix_table, split_table = _tables("WebQ")
+    for table, half in ((mix_table, "mix"), (split_table, "split")):
+        assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], eight[half]["intervals"], sets), half
+    (eight_pairs,) = _tables("MIX")
+    assert _pairs(eight_pairs) == {k: [difference_text(eight[h]["differences"][k]["avg"]) for h in ("mix", "split")] for k in eight["mix"]["differences"]}

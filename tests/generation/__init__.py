@@ -1,0 +1,1 @@
+"""trice.generation: models, backends, generation, stopping, prefix cache, the remote client, export."""

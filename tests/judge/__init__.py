@@ -1,0 +1,1 @@
+"""trice.judge: judging responses with tool execution, and second readings."""

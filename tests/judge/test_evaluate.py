@@ -1,0 +1,50 @@
+"""Judging with tool execution, the summary, and the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+
+from trice.cli import main
+from trice.judge.evaluate import judge_rows, summarize
+from trice.utils.io import read_jsonl, write_jsonl
+
+
+def _row(i: int, response: str, answers: list[str], dataset: str = "svamp") -> dict:
+    return {"id": f"x{i}", "dataset": dataset, "answers": answers, "response": response}
+
+
+def test_judge_executes_tool_calls_and_counts_tool_use() -> None:
+    rows = [
+        _row(0, "calculator(48+48/2)", ["72"]),  # tool, right
+        _row(1, "calculator(48*48)", ["72"]),  # tool, wrong
+        _row(2, "calculator(__import__('os'))", ["72"]),  # hostile tool call: failed call, no prediction
+        _row(3, "So the answer is 72.", ["72"], "gsm8k"),  # no tool, right
+        _row(4, "I think 71", ["72"], "gsm8k"),  # no tool, wrong
+    ]
+    judged = judge_rows(rows, "math")
+    assert [r["correct"] for r in judged] == [True, False, False, True, False]
+    assert [r["used_tool"] for r in judged] == [True, True, True, False, False]
+    assert judged[0]["prediction"] == "72"
+    assert judged[2]["prediction"] is None and judged[2]["tool_error"].startswith("bad_argument")
+    summary = summarize(judged)
+    assert summary == {"accuracy": {"gsm8k": 0.5, "svamp": 1 / 3, "total": 0.4}, "tool_rate": 0.6, "n": 5}
+
+
+def test_evaluate_cli_contract(tmp_path, capsys) -> None:
+    src = tmp_path / "responses.jsonl"
+    write_jsonl(src, [_row(0, "calculator(2^3)", ["8"]), _row(1, "The answer is 9", ["8"], "asdiv")])
+    out = tmp_path / "judged.jsonl"
+    assert main(["evaluate", "--task", "math", "--input", str(src), "--output", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last) == {"accuracy": {"asdiv": 0.0, "svamp": 1.0, "total": 0.5}, "tool_rate": 0.5, "n": 2}
+    judged = read_jsonl(out)
+    assert {"prediction", "correct", "used_tool"} <= set(judged[0])
+
+
+def test_evaluate_cli_bad_input_names_file_line_field(tmp_path, capsys) -> None:
+    src = tmp_path / "responses.jsonl"
+    src.write_text(json.dumps(_row(0, "1", ["1"])) + "\n" + json.dumps({"id": "y", "dataset": "a", "answers": "1", "response": "1"}) + "\n")
+    assert main(["evaluate", "--input", str(src), "--output", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert f"{src}:2: field 'answers'" in err
+    assert not (tmp_path / "o.jsonl").exists()

@@ -1,0 +1,1 @@
+"""trice.pipeline: recipes, plans, stages and their fingerprints, the report, plug-ins."""

@@ -1,0 +1,73 @@
+"""Planning a recipe checks every dataset's pools against n_train, n_test and the dev size, so a
+recipe that would stop at the dev stage after all of stage I stops before anything runs; without a
+data directory the plan (and --status) still works and the run's data stage names what is missing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trice.cli import main
+from trice.utils.config import ConfigError
+from trice.pipeline.plan import plan_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def write_recipe(tmp_path: Path, data: dict, settings: list[str], dev: int = 10) -> Path:
+    body = {"run_dir": str(tmp_path / "run"), "model": "no-such-model", "settings": settings, "data": data, "dev": {"n_per_dataset": dev}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+def test_every_shipped_recipe_plans_against_the_real_data(recipe: str, data_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TRICE_DATA_DIR", str(data_dir))
+    plan = plan_recipe(RECIPES / recipe)
+    assert plan.stages[0] == "data" and plan.stages[-1] == "report"
+
+
+STAGE_TWO = ["zero-shot", "trice-i", "trice-all"]
+
+
+@pytest.mark.parametrize(
+    ("data", "settings", "dev", "message"),
+    [
+        ({"datasets": ["svamp", "gsm8k"], "n_train": 634}, STAGE_TWO, 50,
+         "data.n_train + dev.n_per_dataset = 634 + 50 > 683 training questions of svamp; set data.n_train to at most 633"),
+        ({"datasets": ["asdiv", "svamp"]}, STAGE_TWO, 100,
+         "data.n_train unset (every training question) leaves none of the 683 training questions of svamp for dev.n_per_dataset = 100"),
+        ({"datasets": ["svamp"], "n_train": 700}, ["zero-shot", "trice-i"], 10, "data.n_train = 700 > 683 training questions of svamp"),
+        ({"datasets": ["gsm8k", "svamp"], "n_test": 400}, ["zero-shot"], 10, "data.n_test = 400 > 317 test questions of svamp"),
+    ],
+    ids=["dev-beyond-n_train", "dev-with-n_train-unset", "n_train", "n_test"],
+)
+def test_pools_too_small_fail_at_plan_naming_recipe_key_and_dataset(
+    tmp_path: Path, data_dir: Path, data: dict, settings: list[str], dev: int, message: str
+) -> None:
+    path = write_recipe(tmp_path, {"task": "math", "data_dir": str(data_dir)} | data, settings, dev)
+    with pytest.raises(ConfigError) as err:
+        plan_recipe(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_every_question_without_stage_two_needs_no_dev_room(tmp_path: Path, data_dir: Path) -> None:
+    path = write_recipe(tmp_path, {"task": "math", "datasets": ["svamp"], "data_dir": str(data_dir)}, ["zero-shot", "trice-i"], 500)
+    assert "dev" not in plan_recipe(path).stages
+
+
+def test_without_data_status_works_and_a_run_names_the_missing_directory(tmp_path: Path, monkeypatch, caplog, capsys) -> None:
+    missing = tmp_path / "no-data"
+    monkeypatch.setenv("TRICE_DATA_DIR", str(missing))
+    path = write_recipe(tmp_path, {"task": "math", "n_train": 10_000}, STAGE_TWO)  # too many, but nothing to count
+    with caplog.at_level(logging.WARNING, logger="trice.data.prepare"):
+        assert plan_recipe(path).stages[0] == "data"
+    assert f"pool sizes not checked: data directory {missing}" in caplog.text
+    assert main(["run", str(path), "--status"]) == 0
+    assert '"data": "to do"' in capsys.readouterr().out
+    assert main(["run", str(path)]) == 2
+    assert f"trice run: error: data directory {missing} (from $TRICE_DATA_DIR) does not exist" in capsys.readouterr().err

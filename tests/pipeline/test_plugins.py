@@ -1,0 +1,112 @@
+"""User tasks, tools and loaders named in a recipe (``plugins:``): the README's weather example runs
+end to end through `trice run` with the tiny model; bad plug-ins stop the plan naming the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trice.cli import main
+from trice.utils.config import ConfigError, to_dict
+from trice.data import LOADERS
+from trice.utils.io import read_json, read_jsonl
+from trice.pipeline.plan import plan_recipe
+from trice.tasks.prompts import INSTRUCTIONS, task_prompt
+from trice.tasks import TASKS
+from trice.tools import TOOL_FACTORIES
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+TOOLS_SECTION = README[README.index("## Tools") :]
+
+
+def readme_block(lang: str) -> str:
+    """The first ``lang`` code block of the README's Tools section."""
+    return re.search(rf"```{lang}\n(.*?)```", TOOLS_SECTION, re.S).group(1)
+
+
+@pytest.fixture
+def weather(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The README's plug-in module on the path; every registry restored afterwards, so the weather
+    task never leaks into other tests."""
+    tables = (TASKS, INSTRUCTIONS, LOADERS, TOOL_FACTORIES)
+    saved = [dict(t) for t in tables]
+    (tmp_path / "weather_plugin.py").write_text(readme_block("python"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for table, before in zip(tables, saved):
+        table.clear()
+        table.update(before)
+
+
+def write(tmp_path: Path, body: dict) -> Path:
+    path = tmp_path / "weather.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_the_readme_weather_plugin_runs_end_to_end(weather: Path, tiny_model_dir: Path) -> None:
+    body = yaml.safe_load(readme_block("yaml")) | {
+        "run_dir": str(weather / "run"),
+        "model": str(tiny_model_dir),
+        "probe": {"batch_size": 4, "max_new_tokens": 6},
+        "train": {"max_steps": 2, "save_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "learning_rate": 1e-3},
+        "eval": {"batch_size": 4, "max_new_tokens": 6},
+    }
+    assert body["data"]["data_dir"] == "."  # the README's: a directory that always exists, as its loader reads none
+    assert main(["run", str(write(weather, body))]) == 0
+    run = weather / "run"
+    results = read_json(run / "report" / "results.json")
+    assert list(results["rows"]) == ["zero-shot", "trice-i"] and "cities" in results["rows"]["trice-i"]
+    probe = read_jsonl(run / "probe" / "judged.jsonl")
+    assert len(probe) == 4 and {r["task"] for r in probe} == {"weather"}
+    assert "you can use a weather tool for help" in task_prompt("weather", probe[0]["question"])  # the task's instruction
+    labelled = [r for r in read_jsonl(run / "label" / "trice.jsonl") if r["output"].startswith("weather(")]
+    assert labelled, "D_tool's calls for the questions the tiny model got wrong: the loader's calls, run through the plug-in tool"
+    assert len(read_jsonl(run / "eval-trice-i" / "judged.jsonl")) == 3
+
+
+def test_a_recipe_without_plugins_registers_nothing(weather: Path, data_dir: Path) -> None:
+    before = (set(TASKS), set(TOOL_FACTORIES), set(LOADERS))
+    plan = plan_recipe(write(weather, {"run_dir": str(weather / "r"), "data": {"data_dir": str(data_dir), "n_train": 5, "n_test": 5}}))
+    assert (set(TASKS), set(TOOL_FACTORIES), set(LOADERS)) == before
+    assert "plugins" not in to_dict(plan.recipe)  # recipe.json as before plug-ins existed
+
+
+GOOD = {"tools": {"weather": "weather_plugin:Weather"}, "tasks": {"weather": "weather_plugin:WEATHER"}}
+
+
+@pytest.mark.parametrize(
+    ("plugins", "message"),
+    [
+        ({"tools": {"weather": "no_such_module:Weather"}}, "plugins: tools: weather: cannot import 'no_such_module' (ModuleNotFoundError"),
+        ({"tools": {"weather": "weather_plugin:Nope"}}, "plugins: tools: weather: 'weather_plugin' has no 'Nope'"),
+        ({"tools": {"weather": "weather_plugin.Weather"}}, "plugins: tools: weather: expected 'module:object', got 'weather_plugin.Weather'"),
+        ({"tools": {"weather": "weather_plugin:FORECASTS"}}, "plugins: tools: weather: weather_plugin:FORECASTS is not callable"),
+        ({"tasks": {"weather": "weather_plugin:WEATHER"}}, "plugins: tasks: weather: its tool 'weather' is no known tool"),
+        (GOOD | {"tasks": {"storm": "weather_plugin:WEATHER"}}, "plugins: tasks: storm: weather_plugin:WEATHER is not a trice.tasks.Task named 'storm'"),
+        ({"tools": {"calculator": "weather_plugin:Weather"}}, "plugins: tools: calculator: a tool factory named 'calculator' is already registered"),
+        ({"loaders": {"math": {"gsm8k": "weather_plugin:load_cities"}}}, "plugins: loaders: math: gsm8k: task 'math' already has a loader for dataset 'gsm8k'"),
+        ({"models": {}}, "plugins: unknown key 'models' (known keys: tools, tasks, loaders)"),
+        (["weather_plugin:Weather"], "plugins: expected a mapping of kinds"),
+    ],
+    ids=["import", "attribute", "no-colon", "not-callable", "task-tool-unknown", "task-name", "tool-taken", "loader-taken", "kind", "list"],
+)
+def test_bad_plugins_stop_the_plan_naming_the_key(weather: Path, plugins, message: str) -> None:
+    path = write(weather, {"run_dir": str(weather / "r"), "plugins": plugins, "settings": ["zero-shot"]})
+    with pytest.raises(ConfigError) as err:
+        plan_recipe(path)
+    assert str(err.value).startswith(f"{path}: plugins") and message in str(err.value)
+
+
+def test_a_loader_of_the_wrong_shape_is_named_at_plan(weather: Path) -> None:
+    (weather / "bad_loader.py").write_text("def load(data_dir, *, seed, test_fraction):\n    return [1, 2]\n")
+    body = {
+        "run_dir": str(weather / "r"), "settings": ["zero-shot"],
+        "plugins": GOOD | {"loaders": {"weather": {"cities": "bad_loader:load"}}},
+        "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)},
+    }
+    with pytest.raises(ConfigError, match="the loader of cities returned list, not a trice.data.schema.LoadedDataset"):
+        plan_recipe(write(weather, body))

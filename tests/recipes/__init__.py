@@ -1,0 +1,1 @@
+"""The recipe files shipped in trice/recipes/ (the GPU recipe and the accelerate configs)."""

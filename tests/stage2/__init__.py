@@ -1,0 +1,1 @@
+"""trice.stage2: candidates, scores, rewards, the RLEF loss and training, DPO (stage II)."""

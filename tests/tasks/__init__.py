@@ -1,0 +1,1 @@
+"""trice.tasks: the task registry, metrics and prompts."""

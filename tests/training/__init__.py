@@ -1,0 +1,1 @@
+"""trice.training: response-only logits and checkpoints."""

@@ -1,0 +1,1 @@
+"""trice.utils: jsonl and json io, typed configs, output ownership, statistics."""
