@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SPEC = importlib.util.spec_from_file_location("math_qwen", Path(__file__).resolve().parents[1] / "bench" / "math_qwen.py")
+SPEC = importlib.util.spec_from_file_location("math_qwen", Path(__file__).resolve().parents[2] / "bench" / "math_qwen.py")
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
