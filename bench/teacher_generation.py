@@ -34,12 +34,12 @@ from trice.tasks.prompts import few_shot_prefix
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
-from trice.generation.generate import generate_responses
+from trice.generation.decode import generate_responses
 from trice.utils.io import write_json
 from trice.generation.models import DEFAULT_MODEL, cache_dir, load_model
 from trice.generation.prefix_cache import shared_prefix_length
 from trice.tasks.prompts import task_prompt
-from trice.generation.stopping import task_stop_rule
+from trice.generation.generate import task_stop_rule
 
 FALLBACKS = (TEACHER_MODEL, "qwen2.5-coder-0.5b-instruct")
 

@@ -29,7 +29,7 @@ from trice.utils.io import read_jsonl, write_jsonl
 from trice.pipeline.plan import plan_recipe
 from trice.tasks.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
 from trice.stage2.score import ScoreConfig, run_score
-from trice.generation.stopping import task_stop_rule
+from trice.generation.generate import task_stop_rule
 from trice.tasks import get_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")

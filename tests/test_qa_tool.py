@@ -11,7 +11,8 @@ from trice.retrieval import BM25Retriever, Passage
 from trice.retrieval.bm25 import BM25Settings
 from trice.retrieval.trex import restored, trex_corpus_file, trex_passages
 from trice.tasks import get_task
-from trice.tools import ToolError, ToolRegistry, build_registry
+from trice.tools import ToolError, ToolRegistry
+from trice.tools.registry import build_registry
 from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
 
 from .fake_servers import refused_url, serve  # noqa: F401 (fixtures)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.data import LOADERS, loaders
+from trice.data.loaders import LOADERS, loaders
 from trice.data.lama import RELATION_QUESTIONS, cloze_question, load_trex, relation_question
 from trice.data.mlqa import load_xquad, mlqa_input, translator_call, with_question, xquad_questions
 from trice.data.qa import load_nq, load_triviaqa, load_webq, read_dpr_topics

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from trice.utils.diskcache import DiskCache, cache_key
-from trice.tools import ToolError, ToolRegistry, build_registry
+from trice.tools import ToolError, ToolRegistry
 from trice.tools import qa, translator
 from trice.tools.cache import NO_CACHE
 from trice.tools.qa import QATool
+from trice.tools.registry import build_registry
 from trice.tools.translator import Translator
 
 

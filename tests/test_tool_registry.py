@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trice.tools import (
-    TOOL_FACTORIES,
-    Calculator,
-    ToolCall,
-    ToolError,
-    ToolRegistry,
-    build_registry,
-    parse_call,
-    register_tool_factory,
-)
+from trice.tools import Calculator, ToolCall, ToolError, ToolRegistry, parse_call
+from trice.tools.registry import TOOL_FACTORIES, build_registry, register_tool_factory
 from trice.tools.base import MAX_ARGUMENT_CHARS, MAX_RESULT_CHARS
 
 NAMES = ["calculator"]

@@ -24,6 +24,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from trice.generation.adapters import load_adapter, merge_for_inference
 from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,7 @@ def load_model(
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if adapter is not None:
-        from trice.generation.adapters import load_adapter, merge_for_inference
-
+    
         model = load_adapter(model, adapter)
         if merge:
             model = merge_for_inference(model)

@@ -64,17 +64,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from trice.generation import models
 from trice.generation.adapters import adapter_files
 from trice.utils.config import ConfigError, build_config
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
-from trice.generation.generate import GenerateConfig, generate_responses
+from trice.generation.decode import generate_responses
+from trice.generation.generate import GenerateConfig, task_stop_rule
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
-from trice.tasks.prompts import TEMPLATES, few_shot_prefix, task_prompt
+from trice.generation.templates import TEMPLATES
+from trice.tasks.prompts import few_shot_prefix, task_prompt
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.pipeline.stages import fingerprint
-from trice.generation.stopping import StopRule, task_stop_rule
+from trice.generation.stopping import StopRule
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +284,7 @@ def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run
 
 
 def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], template: str, seed: int) -> Runner:
-    """Batches and per-batch seeds over all the examples (:func:`trice.generation.generate.generate_responses`),
+    """Batches and per-batch seeds over all the examples (:func:`trice.generation.decode.generate_responses`),
     so a resumed source makes exactly the responses an uninterrupted one would."""
 
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
@@ -360,8 +363,6 @@ def parts_dir(output: str | Path) -> Path:
 
 def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples: Sequence[Example]) -> dict[str, dict[str, dict]]:
     """Every non-gold source's rows by id, grouped so each model is loaded at most once (and freed after)."""
-    from trice.generation.models import load_model
-
     folder = parts_dir(config.output)
     folder.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple, list[Source]] = {}
@@ -370,7 +371,7 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
     parts: dict[str, dict[str, dict]] = {}
     for group in groups.values():
         first = group[0]  # one loader per group, so its sources share one load (made when first needed)
-        load = functools.cache(lambda: load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
+        load = functools.cache(lambda: models.load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
         for source in group:
             if isinstance(source, ModelSource):
                 seed = config.seed if source.seed is None else source.seed
