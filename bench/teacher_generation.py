@@ -1,7 +1,7 @@
 """The teacher candidate source's generation, before and after stopping at the call and sharing the
 few-shot prefix: ``python bench/teacher_generation.py``.
 
-The setup is the teacher source's (:func:`trice.stage2.candidates.teacher_source`): the math few-shot prefix
+The setup is the teacher source's (:func:`trice.stage2.sources.teacher_source`): the math few-shot prefix
 (three worked examples that always call the calculator) before each alpaca prompt, greedy, 32 new
 tokens, batches of 8, fp32 on CPU. The questions are real math training questions (the D_tool pool:
 GSM8K, SVAMP, ASDiv train, seeded sample). The model is the first of
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from trice.stage2.candidates import TEACHER_MODEL, teacher_source
+from trice.stage2.sources import TEACHER_MODEL, teacher_source
 from trice.tasks.prompts import few_shot_prefix
 from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir

@@ -16,13 +16,8 @@ import trice.stage2.candidates
 import trice.generation.models
 from .conftest import build_tiny_model
 from .fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
-from trice.stage2.candidates import (
-    TEACHER_MODEL,
-    CandidatesConfig,
-    ModelSource,
-    collect_candidates,
-    teacher_source,
-)
+from trice.stage2.candidates import CandidatesConfig, collect_candidates
+from trice.stage2.sources import TEACHER_MODEL, ModelSource, teacher_source
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config
 from trice.utils.io import read_jsonl, write_jsonl
