@@ -38,7 +38,8 @@ def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = Fa
     if not callable(factory):
         raise TypeError(f"factory for {name!r} is not callable: {factory!r}")
     existing = TOOL_FACTORIES.get(name)
-    if existing is not None and existing is not factory and not replace:
+    # == not `is`: a classmethod factory (QATool.from_options) is a new bound method at each access
+    if existing is not None and existing != factory and not replace:
         raise ValueError(f"a tool factory named {name!r} is already registered; pass replace=True to swap it")
     TOOL_FACTORIES[name] = factory
 
