@@ -46,8 +46,9 @@ class Package:
     def scan(cls, root: Path) -> Package:
         """Every ``.py`` file under ``root``, named as Python would import it (``root`` sits on sys.path's parent)."""
         package = cls(root)
+        top = root.resolve().parent
         for path in sorted(root.rglob("*.py")):
-            parts = path.relative_to(root.parent).with_suffix("").parts
+            parts = path.resolve().relative_to(top).with_suffix("").parts
             if parts[-1] == "__init__":
                 parts = parts[:-1]
             package.modules[".".join(parts)] = path
