@@ -74,7 +74,7 @@ class Reader:
         """A reader with the model of a :class:`~trice.generation.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:
-            from trice.generation.backends import load_backend  # here: it imports torch, which judging text needs not
+            from trice.generation.backends import load_backend  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
 
             return load_backend(reading_config(config))
 
