@@ -34,6 +34,11 @@ demo: install data
 test: install
 	$(BIN)/python -m pytest -q
 
+# Imports point one way (no circle, in-function imports counted), modules <= 400 lines, functions
+# <= 60, no other module's private names; standard library only, so it needs no install (tests/test_layout.py runs it too).
+check-layout:
+	$(PY) scripts/check_layout.py
+
 # The fast tests against the lowest versions pyproject.toml allows (torch stays the local build).
 test-min:
 	PY=$(PY) bash .ci/min_versions.sh
@@ -41,4 +46,4 @@ test-min:
 bench-math: install
 	$(BIN)/python bench/math_benchmark.py
 
-.PHONY: install data demo test test-min bench-math
+.PHONY: install data demo test test-min bench-math check-layout

@@ -19,7 +19,7 @@ from trice.data.math import load_math
 from trice.data.paths import resolve_data_dir
 from trice.data.schema import sample
 from trice.judge.evaluate import judge_rows, summarize
-from trice.generation.generate import generate_responses
+from trice.generation.decode import generate_responses
 from trice.utils.io import write_json
 from trice.generation.models import DEFAULT_MODEL, load_model
 from trice.tasks.prompts import task_prompt

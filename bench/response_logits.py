@@ -3,7 +3,7 @@
 Rows: real math training questions (GSM8K, SVAMP, ASDiv train, seeded sample) in the alpaca
 prompt, shaped like D_tool: the reference calculator call where the data has one, else the gold
 answer in words; tokenized and padded by stage I's own :func:`trice.stage1.train_sft.build_sft_features`
-and :class:`trice.stage1.train_sft.SFTCollator`. The model is stage I's (:func:`trice.stage1.train_sft.build_model`
+and :class:`trice.stage1.train_sft.SFTCollator`. The model is stage I's (:func:`trice.training.lora.build_model`
 with :class:`trice.stage1.sft_config.SFTConfig`'s defaults: LoRA r 8, alpha 16, dropout 0.05 on
 q_proj/v_proj), in train mode, fp32 on CPU.
 
@@ -38,7 +38,8 @@ from trice.data.schema import sample
 from trice.generation.models import load_tokenizer
 from trice.training.response_logits import response_only_inputs
 from trice.stage1.sft_config import SFTConfig
-from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_model, build_sft_features
+from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features
+from trice.training.lora import build_model
 
 VARIANTS = ("full", "response_only")
 DATASETS = ("gsm8k", "svamp", "asdiv")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.data import LOADERS
+from trice.data.loaders import LOADERS
 from trice.data.lama import load_trex
 from trice.data.schema import describe
 from trice.data.prepare import DataConfig, load_split, run_data

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.pools import check_pool
-from trice.data import loaders
+from trice.data.loaders import loaders
 from trice.data.qa import load_nq, load_triviaqa, load_webq, read_dpr_topics
 from trice.utils.io import DataError
 

@@ -15,9 +15,11 @@ from tests.helpers.fake_servers import Reply, healthy, openai_reply, serve  # no
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config, to_dict
 from trice.data.schema import Example
-from trice.generation.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_for_examples
+from trice.generation.generate import GenerateConfig, generate_for_examples
+from trice.generation.stopping import STOP_MARKERS, clean_response
 from trice.utils.io import read_jsonl
-from trice.tasks.prompts import INSTRUCTIONS, chat_messages, task_prompt
+from trice.generation.templates import chat_messages
+from trice.tasks.prompts import INSTRUCTIONS, task_prompt
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 QUESTIONS = ["48 + 2?", "How many clips did Natalia sell in April and May altogether?", "What is 7 * 6 + 1?", "1", "ok", "2 * 3?"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from trice.data.schema import Example
-from trice.generation.generate import GenerateConfig, clean_response, generate_for_examples, generate_responses
+from trice.generation.decode import generate_responses
+from trice.generation.generate import GenerateConfig, generate_for_examples
+from trice.generation.stopping import clean_response
 from trice.utils.io import read_jsonl
 from trice.generation.models import load_model
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from trice.tasks.prompts import few_shot_prefix
-from trice.generation.generate import generate_responses
+from trice.generation.decode import generate_responses
 from trice.generation.models import load_model
 from trice.generation.prefix_cache import MIN_SHARED_TOKENS, SharedPrefix, shared_prefix_length
 from trice.tasks.prompts import task_prompt
-from trice.generation.stopping import task_stop_rule
+from trice.generation.generate import task_stop_rule
 
 QUESTIONS = [
     "48 + 2?",

@@ -30,9 +30,9 @@ class StepRecorder(TrainerCallback):
 
 def poison_nth_forward(monkeypatch, n: int) -> None:
     """Make every base model the trainers build return NaN from its final norm on its ``n``-th forward."""
-    from trice.stage1 import train_sft
+    from trice.training import lora
 
-    real = train_sft._load_base_model
+    real = lora.load_base_model
 
     def poisoned(config):
         model = real(config)
@@ -45,4 +45,4 @@ def poison_nth_forward(monkeypatch, n: int) -> None:
         model.model.norm.register_forward_hook(hook)
         return model
 
-    monkeypatch.setattr(train_sft, "_load_base_model", poisoned)
+    monkeypatch.setattr(lora, "load_base_model", poisoned)

@@ -9,7 +9,7 @@ from trice.judge.evaluate import EvaluateConfig, judge_rows, run_evaluate
 from trice.utils.io import read_jsonl, write_jsonl
 from trice.judge.reading import Reader, reading_config, reading_input
 from trice.generation.remote import EndpointError
-from trice.tools import TOOL_FACTORIES
+from trice.tools.registry import TOOL_FACTORIES
 from trice.tools.base import ToolError
 
 

@@ -11,12 +11,12 @@ import yaml
 
 from trice.cli import main
 from trice.utils.config import ConfigError, to_dict
-from trice.data import LOADERS
+from trice.data.loaders import LOADERS
 from trice.utils.io import read_json, read_jsonl
 from trice.pipeline.plan import plan_recipe
 from trice.tasks.prompts import INSTRUCTIONS, task_prompt
 from trice.tasks import TASKS
-from trice.tools import TOOL_FACTORIES
+from trice.tools.registry import TOOL_FACTORIES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 TOOLS_SECTION = README[README.index("## Tools") :]

@@ -63,21 +63,21 @@ def test_generation_maps_to_vllm_greedy_with_the_papers_penalty(plan) -> None:
 
 def test_training_arguments_build_for_every_trainer(plan, tmp_path: Path) -> None:
     """bf16 is kept as is: transformers accepts bf16 autocast on CPU, so nothing is adapted here."""
-    from trice.stage2.train_dpo import _dpo_args
-    from trice.stage1.train_sft import _training_args
+    from trice.stage2.train_dpo import dpo_args
+    from trice.training.lora import training_args
 
-    sft = _training_args(plan.train, tmp_path / "sft", plan.train.per_device_train_batch_size)
+    sft = training_args(plan.train, tmp_path / "sft", plan.train.per_device_train_batch_size)
     assert sft.bf16 and sft.activation_checkpointing and sft.report_to == ["tensorboard"]
     assert (sft.per_device_train_batch_size, sft.gradient_accumulation_steps, sft.learning_rate) == (16, 8, 1e-4)
     assert sft.lr_scheduler_type.value == "cosine" and sft.ddp_find_unused_parameters is False
-    rlef = _training_args(plan.rlef, tmp_path / "rlef", plan.rlef.groups_per_step, include_num_input_tokens_seen="no")
+    rlef = training_args(plan.rlef, tmp_path / "rlef", plan.rlef.groups_per_step, include_num_input_tokens_seen="no")
     assert rlef.bf16 and (rlef.per_device_train_batch_size, rlef.gradient_accumulation_steps) == (8, 32)
-    dpo = _dpo_args(plan.dpo, tmp_path / "dpo")
+    dpo = dpo_args(plan.dpo, tmp_path / "dpo")
     assert dpo.bf16 and dpo.beta == 0.1 and dpo.gradient_accumulation_steps == 32
 
 
 def test_the_bf16_lora_model_builds_and_takes_a_step(plan, tiny_model_dir: Path) -> None:
-    from trice.stage1.train_sft import build_model
+    from trice.training.lora import build_model
 
     model = build_model(replace(plan.train, model=str(tiny_model_dir)))
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]

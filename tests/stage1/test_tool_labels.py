@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-import trice.generation.generate
+import trice.generation.decode
 from trice.stage1.label import LabelConfig, label_modes, label_rows
 from trice.judge.reading import Reader
 from trice.generation.remote import EndpointError
 from trice.stage1.tool_labels import LocalTeacher, label_teacher, qa_calls, search_terms, teacher_terms, verified_calls
-from trice.tools import TOOL_FACTORIES
+from trice.tools.registry import TOOL_FACTORIES
 from trice.tools.base import ToolError
 
 
@@ -140,13 +140,13 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
 
 
 def test_label_modes_verify_each_call_once(fake_tools, monkeypatch) -> None:
-    import trice.stage1.tool_labels
+    import trice.stage1.label
 
     rows = [_probed(0, "lama", "Allan Peiper (born in ?", ["Alexandra"], "QA(Where was Allan Peiper born?)"),
             _probed(1, "lama", "X ?", ["y"], "QA(X?)", correct=True) | {"response": "y"}]
     calls = []
-    real = trice.stage1.tool_labels.verified_calls
-    monkeypatch.setattr(trice.stage1.tool_labels, "verified_calls", lambda rows, **kw: calls.append([r["id"] for r in rows]) or real(rows, **kw))
+    real = trice.stage1.label.verified_calls
+    monkeypatch.setattr(trice.stage1.label, "verified_calls", lambda rows, **kw: calls.append([r["id"] for r in rows]) or real(rows, **kw))
     sets = label_modes(rows, ["sft-0", "sft-100", "trice"])
     assert calls == [["lama0", "lama1"]]
     assert [r["output"] for r in sets["trice"][0]] == ["QA(Where was Allan Peiper born?)", "y"]
@@ -170,7 +170,7 @@ def test_a_local_teacher_answers_through_the_endpoint_path_and_stops_at_its_exam
         made.append((len(prompts), kwargs))
         return [rule.finish(TEACHER_ANSWER) for rule in stops]
 
-    monkeypatch.setattr(trice.generation.generate, "generate_responses", scripted)
+    monkeypatch.setattr(trice.generation.decode, "generate_responses", scripted)
     rows = [_probed(0, "qa", "what is nina dobrev nationality?", ["Bulgaria"])]
     wiki = Wiki({"Dobrev nationality": "T | Bulgaria"})
     found = verified_calls(rows, teacher={"kind": "model", "model": str(tiny_model_dir)}, wiki=lambda: wiki)

@@ -246,7 +246,7 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
 
 
 def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
-    from trice.stage1.train_sft import last_checkpoint
+    from trice.training.checkpoints import last_checkpoint
 
     ckpts = tmp_path / "checkpoints"
     good, torn = ckpts / "checkpoint-3", ckpts / "checkpoint-6"
@@ -263,9 +263,9 @@ def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
 def test_nonfinite_guard_names_the_step():
     from types import SimpleNamespace
 
-    from trice.stage1.train_sft import _nonfinite_guard_class
+    from trice.training.lora import NonFiniteGuard
 
-    guard = _nonfinite_guard_class()()
+    guard = NonFiniteGuard()
     args, state = SimpleNamespace(output_dir="/x/checkpoints"), SimpleNamespace(global_step=4)
     layer = torch.nn.Linear(2, 2)
     layer.weight.grad = torch.tensor([[0.0, float("nan")], [1.0, 1.0]])

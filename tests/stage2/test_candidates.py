@@ -16,20 +16,15 @@ import trice.stage2.candidates
 import trice.generation.models
 from tests.conftest import build_tiny_model
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
-from trice.stage2.candidates import (
-    TEACHER_MODEL,
-    CandidatesConfig,
-    ModelSource,
-    collect_candidates,
-    teacher_source,
-)
+from trice.stage2.candidates import CandidatesConfig, collect_candidates
+from trice.stage2.sources import TEACHER_MODEL, ModelSource, teacher_source
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config
 from trice.utils.io import read_jsonl, write_jsonl
 from trice.pipeline.plan import plan_recipe
 from trice.tasks.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
 from trice.stage2.score import ScoreConfig, run_score
-from trice.generation.stopping import task_stop_rule
+from trice.generation.generate import task_stop_rule
 from trice.tasks import get_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from trice.tools import (
-    TOOL_FACTORIES,
-    Calculator,
-    ToolCall,
-    ToolError,
-    ToolRegistry,
-    build_registry,
-    parse_call,
-    register_tool_factory,
-)
+from trice.tools import Calculator, ToolCall, ToolError, ToolRegistry, parse_call
+from trice.tools.qa import QATool
+from trice.tools.registry import TOOL_FACTORIES, build_registry, register_tool_factory
+from trice.tools.translator import Translator
 from trice.tools.base import MAX_ARGUMENT_CHARS, MAX_RESULT_CHARS
 
 NAMES = ["calculator"]
@@ -170,6 +164,9 @@ def test_build_registry_rejects_unknown_names_and_options(clean_factories: None)
 
 def test_register_tool_factory_validation(clean_factories: None) -> None:
     register_tool_factory("calculator", Calculator)  # same factory again: fine
+    register_tool_factory("QA", QATool.from_options)  # a classmethod, a new bound method each time: the same too
+    with pytest.raises(ValueError, match="already registered"):
+        register_tool_factory("QA", Translator.from_options)
     with pytest.raises(ValueError, match="already registered"):
         register_tool_factory("calculator", _Upper)
     with pytest.raises(ValueError):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.tools import build_registry
+from trice.tools.registry import build_registry
 from trice.tools.base import ToolCall, ToolError, ToolRegistry
 from trice.tools.translator import (
     CHAT_INSTRUCTION,

@@ -11,7 +11,7 @@ from trice.generation.models import load_tokenizer
 from trice.training.response_logits import loss_positions, response_only_inputs, unflatten
 from trice.stage2.rlef_forward import grouped_response_logprobs
 from trice.stage2.rlef_loss import token_logprobs
-from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features, sft_trainer_class
+from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, SFTTrainer, build_sft_features
 
 from tests.helpers.lora_model import train_mode_model
 
@@ -94,7 +94,7 @@ def test_sft_trainer_loss_equals_the_trainers_own(tiny_model_dir, tmp_path, lora
 
     model = train_mode_model(tiny_model_dir, lora)
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], gradient_accumulation_steps=3)
-    trainer = sft_trainer_class()(model=model, args=args, data_collator=SFTCollator(0))
+    trainer = SFTTrainer(model=model, args=args, data_collator=SFTCollator(0))
     batch = _batch(tiny_model_dir)
     n = torch.tensor(3 * int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()))  # as if two more micro-batches followed
     for num_items in (n, None):

@@ -9,7 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.data.schema import Example, LoadedDataset, sample, save_examples
+from trice.data.loaders import LOADERS, loaders
+from trice.data.paths import resolve_data_dir
+from trice.data.schema import Example, LoadedDataset, describe, sample, save_examples
 from trice.utils.io import write_json
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,6 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
-        from trice.data import LOADERS
-
         defaults = DataConfig()
         if self.tasks and (self.task != defaults.task or self.datasets != defaults.datasets):
             raise ValueError("tasks: give either tasks ({task: [datasets]}) or task and datasets, not both")
@@ -82,9 +82,6 @@ class DataConfig:
 
 def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
     """Each dataset's full train and test pools (before subsampling), every task's, and the data directory."""
-    from trice.data import loaders
-    from trice.data.paths import resolve_data_dir
-
     data_dir = resolve_data_dir(config.data_dir)
     return {
         ds: loaders(task)[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction)
@@ -95,8 +92,6 @@ def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
 
 def load_split(config: DataConfig) -> tuple[list[Example], list[Example], dict[str, Any]]:
     """(train, test, description of the splits) after per-dataset subsampling; each dataset loads once."""
-    from trice.data.schema import describe
-
     loaded, data_dir = load_pools(config)
     train = [e for d in loaded.values() for e in sample(d.train, config.n_train, config.seed)]
     test = [e for d in loaded.values() for e in sample(d.test, config.n_test, config.seed)]
@@ -133,8 +128,6 @@ def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction
     """(training pool, test pool) of one dataset, from its own loader so the counts are exactly
     the data stage's. Kept in memory for the process only: a --status or a test suite planning
     several recipes over the same data reads each dataset once (GSM8K's takes seconds)."""
-    from trice.data import loaders
-
     loaded = loaders(task)[dataset](data_dir, seed=seed, test_fraction=test_fraction)
     if not isinstance(loaded, LoadedDataset):
         raise ValueError(f"the loader of {dataset} returned {type(loaded).__name__}, not a trice.data.schema.LoadedDataset")
@@ -147,8 +140,6 @@ def check_pool_sizes(config: DataConfig, dev_size: int | None, where: str) -> No
     (None: the run has no dev stage). A plan calls it, so a recipe that would stop at the dev stage
     after all of stage I stops before anything runs. Without a data directory nothing can be
     counted: it warns and returns, and the data stage then fails naming the missing directory."""
-    from trice.data.paths import resolve_data_dir
-
     try:
         data_dir = resolve_data_dir(config.data_dir)
     except FileNotFoundError as err:

@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# torch, peft and safetensors are imported inside the functions that use them: this module is
+# imported (through trice.generation.models) by commands that load no model.
+
 log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"

@@ -15,7 +15,7 @@ What makes the backends agree:
   of its own. An OpenAI server tokenizes the text itself (vLLM's completions API adds the BOS).
 * The sampling settings map one to one (:func:`vllm_sampling_kwargs`, :func:`endpoint_config`);
   greedy is temperature 0. Remote and vLLM generation stop at the template's stop markers, where
-  the local backend's output is cut anyway (:func:`trice.generation.generate.clean_response`).
+  the local backend's output is cut anyway (:func:`trice.generation.stopping.clean_response`).
 * Given a :class:`~trice.generation.stopping.StopRule` per prompt (``stop_after_call``), every backend cuts a
   response just after its first tool call; the local backend also stops generating there.
 * Beams exist only locally, a repetition penalty only locally and in vLLM; a config asking for
@@ -35,11 +35,18 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tqdm.auto import tqdm
+
+from trice.generation.adapters import check_adapter_dir
+from trice.generation.config import GenerateConfig
+from trice.generation.decode import generate_responses
+from trice.generation import models
+from trice.generation.models import load_tokenizer, resolve_model
+from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint, Prompt
+from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
+from trice.generation.templates import chat_messages, format_prompt
+from trice.tasks.prompts import INSTRUCTIONS
 from trice.utils.config import ConfigError
-from trice.generation.generate import STOP_MARKERS, GenerateConfig, clean_response, generate_responses
-from trice.generation.stopping import StopRule
-from trice.tasks.prompts import INSTRUCTIONS, chat_messages, format_prompt
-from trice.generation.remote import EndpointConfig, EndpointError, Prompt
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +99,15 @@ class GenerationBackend(ABC):
 
 class TransformersBackend(GenerationBackend):
     """Local ``model.generate`` in batches of ``batch_size`` length-sorted, left-padded prompts
-    (:func:`trice.generation.generate.generate_responses`)."""
+    (:func:`trice.generation.decode.generate_responses`)."""
 
     name = "transformers"
 
     def __init__(self, config: GenerateConfig, model: Any = None, tokenizer: Any = None):
         super().__init__(config)
         if model is None:
-            from trice.generation.models import load_model
-
-            model, tokenizer = load_model(config.model, config.adapter, dtype=config.dtype)  # on the GPU if there is one
+            model, tokenizer = models.load_model(config.model, config.adapter, dtype=config.dtype)  # on the GPU if there is one
         elif tokenizer is None:
-            from trice.generation.models import load_tokenizer
-
             tokenizer = load_tokenizer(config.model)
         self.model, self.tokenizer = model, tokenizer
 
@@ -133,7 +136,7 @@ def vllm_sampling_kwargs(config: GenerateConfig) -> dict[str, Any]:
     Greedy is temperature 0 (vLLM's greedy). Sampling is seeded by the engine (``LLM(seed=...)``),
     not per request, so identical prompts still get different samples; unlike the local backend's
     per-batch seeds, a resumed sampled run is not bit-identical to an uninterrupted one. Generation
-    stops at the template's stop markers, which :func:`~trice.generation.generate.clean_response` would cut at
+    stops at the template's stop markers, which :func:`~trice.generation.stopping.clean_response` would cut at
     anyway.
     """
     kwargs: dict[str, Any] = dict(
@@ -181,8 +184,6 @@ class VLLMBackend(GenerationBackend):
     def __init__(self, config: GenerateConfig):
         super().__init__(config)
         vllm = _import_vllm()
-        from trice.generation.models import load_tokenizer, resolve_model
-
         self.tokenizer = load_tokenizer(config.model)
         path = resolve_model(config.model)
         engine: dict[str, Any] = dict(
@@ -197,9 +198,7 @@ class VLLMBackend(GenerationBackend):
             engine["max_model_len"] = config.vllm_max_model_len
         self.lora_request = None
         if config.adapter:
-            from vllm.lora.request import LoRARequest
-
-            from trice.generation.adapters import check_adapter_dir
+            from vllm.lora.request import LoRARequest  # vllm is optional: only this backend needs it
 
             check_adapter_dir(config.adapter)  # a broken adapter fails here, naming its directory
             engine.update(enable_lora=True, max_lora_rank=_lora_rank(config.adapter))
@@ -218,8 +217,6 @@ class VLLMBackend(GenerationBackend):
         done: Collection[int] = (),
         stops: Sequence[StopRule] | None = None,
     ) -> list[Result | None]:
-        from tqdm.auto import tqdm
-
         chunks = self._chunks(len(prompts), done)
         ids = {i: list(self.tokenizer(prompts[i], add_special_tokens=False)["input_ids"]) for chunk in chunks for i in chunk}
         results: list[Result | None] = [None] * len(prompts)
@@ -263,8 +260,6 @@ class OpenAIBackend(GenerationBackend):
 
     def __init__(self, config: GenerateConfig):
         super().__init__(config)
-        from trice.generation.remote import OpenAIEndpoint
-
         self.endpoint = OpenAIEndpoint(endpoint_config(config))
         self._tokenizer: Any = None
 
@@ -274,8 +269,6 @@ class OpenAIBackend(GenerationBackend):
         if self.config.endpoint_mode == "chat":
             return chat_messages(instruction, input_text)  # the server applies its chat template
         if self._tokenizer is None:  # completions of a chat prompt: render the template here, as locally
-            from trice.generation.models import load_tokenizer
-
             self._tokenizer = load_tokenizer(self.config.model)
         return format_prompt(instruction, input_text, "chat", self._tokenizer)
 

@@ -30,6 +30,9 @@ from trice.generation.adapters import ADAPTER_CONFIG, check_adapter_dir, weights
 from trice.utils.config import ConfigError
 from trice.generation.models import EMBEDDED, cache_dir, load_model, resolve_model
 
+# transformers and huggingface_hub are imported where an export writes or pushes: `trice export --help`
+# and the flag checks before a run import this module and need neither.
+
 log = logging.getLogger(__name__)
 
 MARKER = "trice_export.json"

@@ -1,146 +1,40 @@
-"""Batched generation for probing, candidates and evaluation, resumable by example id.
-
-Prompts are sorted by length and batched with left padding, so a batch wastes little compute on
-padding and every sequence's new tokens start at the same column. The token prefix all prompts share
-(the template's header; a few-shot source's worked examples) is encoded once and its KV cache reused
-by every batch (:mod:`trice.generation.prefix_cache`). With ``stop_after_call`` a row stops at the end of its
-first tool call and the text after it is cut (:mod:`trice.generation.stopping`). Results are appended one line
-per finished example; a rerun after a kill skips the ids already written.
+"""Generation for a file of examples, resumable by example id: what ``trice generate`` and the stages run.
 
 :func:`generate_for_examples` runs the backend that ``GenerateConfig.backend`` names (local
-transformers, vLLM, an OpenAI-compatible server; see :mod:`trice.generation.backends`). A request an endpoint
-could not answer is written with an empty response and its ``error`` (judged as no prediction) and is
-tried again on the next run.
+transformers, vLLM, an OpenAI-compatible server; see :mod:`trice.generation.backends`) on every
+example's task prompt. With ``stop_after_call`` a row stops at the end of its first call of its
+task's tool and the text after it is cut (:mod:`trice.generation.stopping`). Results are appended
+one line per finished example; a rerun after a kill skips the ids already written. A request an
+endpoint could not answer is written with an empty response and its ``error`` (judged as no
+prediction) and is tried again on the next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from tqdm.auto import tqdm
-from transformers import StoppingCriteria, StoppingCriteriaList
-
 from trice.data.schema import EXAMPLE_FIELDS, Example
+from trice.generation.backends import load_backend
 from trice.generation.config import GenerateConfig
+from trice.generation.stopping import StopRule
+from trice.tasks import PER_ROW, get_task
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import JsonlAppender, Partial, load_partial, write_jsonl
-from trice.generation.prefix_cache import SharedPrefix
 from trice.utils.outputs import claim_output
 from trice.utils.patience import EndpointError
-from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response, task_stop_rule
-from trice.tasks import PER_ROW
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STOP_MARKERS", "GenerateConfig", "clean_response", "generate_batch", "generate_for_examples", "generate_responses"]
+__all__ = ["GenerateConfig", "generate_for_examples", "run_generate", "stop_rules", "task_stop_rule"]
 
 
-class StopWhenOver(StoppingCriteria):
-    """Per row of a batch: done once the row's new text is over by its :class:`StopRule`.
-
-    ``generate`` then gives a finished row only padding and ends the batch when every row is done,
-    so a batch costs as many steps as its longest response, not ``max_new_tokens``. Rows found done
-    are not decoded again.
-    """
-
-    def __init__(self, tokenizer: Any, rules: Sequence[StopRule], prompt_length: int):
-        self.tokenizer = tokenizer
-        self.rules = list(rules)
-        self.prompt_length = prompt_length
-        self.done: torch.Tensor | None = None
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any = None, **kwargs: Any) -> torch.BoolTensor:
-        if self.done is None:
-            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        rows = (~self.done).nonzero().flatten()
-        new_tokens = input_ids[rows, self.prompt_length :].tolist()  # one copy off the device per step
-        for row, ids in zip(rows.tolist(), new_tokens):
-            if self.rules[row].over(self.tokenizer.decode(ids, skip_special_tokens=True)):
-                self.done[row] = True
-        return self.done.clone()
-
-
-@torch.inference_mode()
-def generate_batch(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    stops: Sequence[StopRule] | None = None,
-    prefix: SharedPrefix | None = None,
-    **kwargs: Any,
-) -> list[str]:
-    """Responses for one batch of prompts (left padded), special tokens dropped.
-
-    ``stops``: one rule per prompt; each row then stops generating once its rule says it is over
-    (with beams, whose rows are not the prompts', only the cut applies) and its text is cut there.
-    Without, responses are cut at :data:`STOP_MARKERS` only. ``prefix``: the encoded prefix every
-    prompt starts with, continued from instead of encoded again.
-    """
-    tokenizer.padding_side = "left"
-    if prefix is None:
-        enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(model.device) for k, v in enc.items()}
-    else:
-        enc = prefix.batch([tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts], tokenizer.pad_token_id)
-    width = enc["input_ids"].shape[1]
-    if stops is not None and kwargs.get("num_beams", 1) == 1:
-        kwargs["stopping_criteria"] = StoppingCriteriaList([StopWhenOver(tokenizer, stops, width)])
-    out = model.generate(**enc, pad_token_id=tokenizer.pad_token_id, **kwargs)
-    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-    if stops is None:
-        return [clean_response(t) for t in texts]
-    return [rule.finish(t) for rule, t in zip(stops, texts)]
-
-
-def generate_responses(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    batch_size: int = 16,
-    desc: str = "generate",
-    on_batch: Any = None,
-    done: Collection[int] = (),
-    seed: int | None = None,
-    stops: Sequence[StopRule] | None = None,
-    share_prefix: bool = True,
-    **kwargs: Any,
-) -> list[str | None]:
-    """Responses for all prompts in input order (None for a prompt skipped as ``done``).
-
-    Batches are formed from the length-sorted prompts of the *whole* list, so a batch holds the same
-    prompts however many were done before. A batch whose prompts are all in ``done`` is skipped.
-    Greedy decoding makes just the missing prompts of a batch (a response does not depend on its
-    batch mates); sampling makes the batch whole again, each batch drawing from its own generator
-    state (``seed`` and the batch's position), so sampled responses are the same whether a run went
-    through at once or was resumed after a kill. ``on_batch(indices, responses)`` is called after
-    each batch made (used to append results as they come). ``stops``: a :class:`StopRule` per prompt
-    (see :func:`generate_batch`). ``share_prefix``: encode the token prefix of the whole list once
-    (:mod:`trice.generation.prefix_cache`; off only to compare with the path that encodes it per row).
-    """
-    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    done = set(done)
-    whole = bool(kwargs.get("do_sample"))
-    todo = [(b, idx if whole else [i for i in idx if i not in done]) for b, idx in enumerate(batches) if not done.issuperset(idx)]
-    prefix = SharedPrefix.encode(model, ids, kwargs.get("num_beams", 1)) if share_prefix and todo else None
-    responses: list[str | None] = [None] * len(prompts)
-    with tqdm(total=len(prompts), initial=len(prompts) - sum(len(idx) for _, idx in todo), desc=desc, unit="ex") as bar:
-        for b, idx in todo:
-            if seed is not None:
-                torch.manual_seed(seed * 1_000_003 + b)
-            rules = None if stops is None else [stops[i] for i in idx]
-            batch = generate_batch(model, tokenizer, [prompts[i] for i in idx], rules, prefix, **kwargs)
-            for i, r in zip(idx, batch):
-                responses[i] = r
-            if on_batch is not None:
-                on_batch(idx, batch)
-            bar.update(len(idx))
-    return responses
+def task_stop_rule(task: str) -> StopRule:
+    """The rule of a ``task``'s responses: over after the first complete call of the task's tool,
+    the only name its judge reads as a call (so the cut never changes a judgement)."""
+    return StopRule(tools=(get_task(task).tool,))
 
 
 def stop_rules(config: GenerateConfig, examples: Sequence[Example]) -> list[StopRule] | None:
@@ -171,7 +65,7 @@ def generate_for_examples(
     pass None and ``config.backend`` is loaded here, only when some example is left to do. A loaded
     ``backend`` (:func:`trice.generation.backends.load_backend`) may be passed instead, to reuse it across calls.
     The backend sees every example's prompt and which are done, so the local backend forms the
-    same batches (and per-batch seeds) as an uninterrupted run (:func:`generate_responses`).
+    same batches (and per-batch seeds) as an uninterrupted run (:func:`trice.generation.decode.generate_responses`).
     Rows whose request failed (an endpoint's ``error``) do not count as done: they are tried again,
     and the file is then rewritten with one row per id.
 
@@ -187,8 +81,6 @@ def generate_for_examples(
     if done:
         log.info("%s: %d of %d already done, resuming", output, len(finished), len(examples))
     if len(finished) < len(examples):
-        from trice.generation.backends import load_backend
-
         backend = backend if backend is not None else load_backend(config, model, tokenizer)
         prompts = [backend.prompt(e.task, e.question) for e in examples]
         errors: list[str] = []

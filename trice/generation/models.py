@@ -18,13 +18,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from trice.generation.adapters import load_adapter, merge_for_inference
 from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks
+
+# torch and transformers are imported inside the functions that load or convert a model: every
+# command imports this module (DEFAULT_MODEL, cache_dir), and judging or scoring text needs neither.
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +104,6 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     plain.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if out_dir.exists():
-        import shutil
-
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     return out_dir
@@ -163,8 +166,7 @@ def load_model(
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if adapter is not None:
-        from trice.generation.adapters import load_adapter, merge_for_inference
-
+    
         model = load_adapter(model, adapter)
         if merge:
             model = merge_for_inference(model)

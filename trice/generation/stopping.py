@@ -9,9 +9,9 @@ text that stage II would then train on. A :class:`StopRule` says where a respons
 * where the model starts a new prompt of its own (:data:`STOP_MARKERS`; the text from there on is
   cut, as it always was: :func:`clean_response`);
 * with ``tools``, just after the first complete call of one of them, the call as
-  :func:`trice.tools.call_end` (the judge's own parser) finds it.
+  :func:`trice.tools.base.call_end` (the judge's own parser) finds it.
 
-Generation may stop as soon as a rule says a row is over (:class:`trice.generation.generate.StopWhenOver`, a
+Generation may stop as soon as a rule says a row is over (:class:`trice.generation.decode.StopWhenOver`, a
 per-row ``StoppingCriteria``), and :meth:`StopRule.finish` then makes the same response as a run that went on
 to the token limit and was cut afterwards: both conditions, once met, stay met however the text goes
 on, and the cut point is in the text already made. The judgement of the cut response equals that of
@@ -26,8 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trice.tasks import get_task
-from trice.tools import call_end
+from trice.tools.base import call_end
 
 # Where a base model trained on no particular template keeps going after its answer: cut there.
 STOP_MARKERS = ("\n### Instruction", "\n### Input", "\n### Response", "\n\n\n")
@@ -55,9 +54,3 @@ class StopRule:
         text = clean_response(text, self.markers)
         end = call_end(text, self.tools) if self.tools else None
         return text if end is None else text[:end]
-
-
-def task_stop_rule(task: str) -> StopRule:
-    """The rule of a ``task``'s responses: over after the first complete call of the task's tool,
-    the only name its judge reads as a call (so the cut never changes a judgement)."""
-    return StopRule(tools=(get_task(task).tool,))

@@ -17,6 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from trice.generation.config import GenerateConfig
+from trice.retrieval.factory import RetrieverConfig
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import ReadReport, write_jsonl
@@ -25,6 +27,9 @@ from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import Reader
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
+from trice.tools.qa import QAToolConfig
+from trice.tools.registry import TOOL_FACTORIES
+from trice.tools.translator import TranslatorConfig
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
 JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
@@ -67,10 +72,6 @@ class EvaluateConfig:
 def known_tool_options(name: str) -> set[str] | None:
     """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
     Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
-    from trice.retrieval.factory import RetrieverConfig
-    from trice.tools.qa import QAToolConfig
-    from trice.tools.translator import TranslatorConfig
-
     def names(cls: type) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)}
 
@@ -81,8 +82,6 @@ def known_tool_options(name: str) -> set[str] | None:
 def check_tool_options(tools: dict) -> None:
     """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
     fails a recipe's --status, not a stage after hours of probing."""
-    from trice.tools import TOOL_FACTORIES
-
     for name, options in tools.items():
         if name not in TOOL_FACTORIES:
             raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
@@ -209,8 +208,6 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     config.validate()  # fail on an unknown task before reading anything
     if not config.input or not config.output:
         raise ConfigError("trice evaluate: both --input and --output are required")
-    from trice.generation.config import GenerateConfig
-
     report = ReadReport()
     check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731
     rows = read_input(config.input, RESPONSE_FIELDS, check=check, skip_bad=config.skip_bad, report=report)

@@ -26,6 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from trice.data.mlqa import with_question
+from trice.generation.remote import EndpointError
 from trice.utils.io import JsonlAppender, load_partial
 from trice.tasks.prompts import READ_INSTRUCTIONS
 
@@ -40,8 +42,6 @@ def reading_input(task: str, question: str, output: str) -> str:
     if task == "qa":
         return f"{' '.join(output.split())}. {question}"
     if task == "mlqa":
-        from trice.data.mlqa import with_question
-
         return with_question(question, output)
     raise ValueError(f"task {task!r} has no second reading; tasks with one: {', '.join(READ_INSTRUCTIONS)}")
 
@@ -74,7 +74,7 @@ class Reader:
         """A reader with the model of a :class:`~trice.generation.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:
-            from trice.generation.backends import load_backend
+            from trice.generation.backends import load_backend  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
 
             return load_backend(reading_config(config))
 
@@ -90,8 +90,6 @@ class Reader:
         """The model's answer after each reading, in order; None where an endpoint could not answer."""
         if not items:
             return []
-        from trice.generation.remote import EndpointError
-
         backend = self.backend
         prompts = [backend.instruction_prompt(READ_INSTRUCTIONS[task], reading_input(task, q, out)) for task, q, out in items]
         keys = [_key(p) for p in prompts]

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from trice.utils.config import ConfigError
-from trice.data import register_loader
+from trice.data.loaders import register_loader
 from trice.tasks import Task, register_task
-from trice.tools import TOOL_FACTORIES, register_tool_factory
+from trice.tools.registry import TOOL_FACTORIES, register_tool_factory
 
 KINDS = ("tools", "tasks", "loaders")  # registered in this order: a task names its tool
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from trice.data.paths import resolve_data_dir
 from trice.data.records import nonblank_lines
+from trice.generation.models import cache_dir
 from trice.utils.io import DataError, check_fields, read_jsonl, write_jsonl
 from trice.retrieval.corpus import Passage
 from trice.retrieval.index_cache import file_digest
@@ -74,8 +75,6 @@ def trex_corpus_file(data_dir: str | Path | None = None, cache: str | Path | Non
 
     ``cache`` is the directory to keep it in (default ``$TRICE_CACHE_DIR/corpora``).
     """
-    from trice.generation.models import cache_dir
-
     files = source_files(data_dir)
     digest = hashlib.sha256(f"{FORMAT}:".encode() + "".join(file_digest(f) for f in files).encode()).hexdigest()[:20]
     out = (Path(cache) if cache is not None else cache_dir() / "corpora") / f"trex-evidence-{digest}.jsonl"

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trice.utils.config import ConfigError
-from trice.judge.evaluate import read_input
+from trice.generation.config import GenerateConfig
+from trice.judge.evaluate import check_tool_options, read_input
+from trice.judge.reading import Reader
+from trice.stage1.tool_labels import check_teacher, verified_calls
 from trice.utils.io import DataError, ReadReport, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
@@ -65,9 +68,6 @@ class LabelConfig:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.search_k < 1:
             raise ValueError(f"search_k must be >= 1, got {self.search_k}")
-        from trice.judge.evaluate import check_tool_options
-        from trice.stage1.tool_labels import check_teacher
-
         check_tool_options(self.tools)
         check_teacher(self.teacher)
 
@@ -121,8 +121,6 @@ def label_rows(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if calls is None and mode != "sft-0":
-        from trice.stage1.tool_labels import verified_calls
-
         calls = verified_calls([r for r in rows if _needs_call(r, mode)], **call_options)
     out: list[dict[str, Any]] = []
     counts: Counter[str] = Counter(dict.fromkeys(_OUTCOMES[mode], 0))
@@ -154,8 +152,6 @@ def label_modes(
     rows: Sequence[dict[str, Any]], modes: Sequence[str], reader: Any = None, **call_options: Any
 ) -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
     """:func:`label_rows` for several modes, verifying each question's tool call once."""
-    from trice.stage1.tool_labels import verified_calls
-
     need = [r for r in rows if any(_needs_call(r, m) for m in modes)]
     calls = verified_calls(need, reader=reader, **call_options) if need and set(modes) - {"sft-0"} else {}
     return {mode: label_rows(rows, mode, calls) for mode in modes}
@@ -182,9 +178,6 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     claim_json_output(str(config.output) + ".stats.json", inputs=inputs, fields=("mode", "probed"), overwrite=config.overwrite)
     readings = str(config.output) + ".readings.jsonl"
     claim_output(readings, inputs=inputs, fields=("reading",), overwrite=config.overwrite)
-    from trice.generation.generate import GenerateConfig
-    from trice.judge.reading import Reader
-
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
     reader = Reader.for_config(generate, cache=Path(readings))
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
-from trice.tasks.prompts import TEMPLATES
+from trice.generation.templates import TEMPLATES
 
 # transformers' SchedulerType values; kept here so validating a config does not import transformers
 SCHEDULERS = (

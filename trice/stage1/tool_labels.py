@@ -33,10 +33,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from trice.utils.config import build_config
-from trice.tasks.metrics import answer_in_text
-from trice.judge.reading import Reader
+from trice.generation import models
+from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.generation.stopping import STOP_MARKERS, StopRule
+from trice.judge.evaluate import judge_rows
+from trice.judge.reading import Reader
+from trice.tasks.metrics import answer_in_text
+from trice.utils.config import build_config
 from trice.tasks import PER_ROW, get_task, tool_registries
 from trice.tools import ToolError, parse_call
 
@@ -91,8 +94,6 @@ def search_terms(question: str) -> list[tuple[str, str]]:
 def teacher_terms(endpoint: Any, rows: Sequence[dict], n: int = 3) -> dict[str, list[str]]:
     """The teacher's proposed search terms per row id (its ``WikiSearch(...)`` lines, at most ``n``);
     a request that fails after the endpoint's retries proposes nothing (the deterministic terms remain)."""
-    from trice.generation.remote import EndpointError
-
     prompts = [TEACHER_QA_PROMPT.format(n=n, question=row["question"], answers="; ".join(row["answers"])) for row in rows]
     answers = endpoint.complete_many(prompts, desc="teacher search terms")
     proposed: dict[str, list[str]] = {}
@@ -114,8 +115,6 @@ def teacher_terms(endpoint: Any, rows: Sequence[dict], n: int = 3) -> dict[str, 
 
 
 def _check_endpoint_keys(options: dict) -> None:
-    from trice.generation.remote import EndpointConfig
-
     known = {f.name for f in fields(EndpointConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -124,8 +123,6 @@ def _check_endpoint_keys(options: dict) -> None:
 
 def teacher_endpoint(options: dict) -> Any:
     """An :class:`~trice.generation.remote.OpenAIEndpoint` from EndpointConfig keys (greedy, short answers by default)."""
-    from trice.generation.remote import EndpointConfig, OpenAIEndpoint
-
     _check_endpoint_keys(options)
     return OpenAIEndpoint(EndpointConfig(**({"temperature": 0.0, "max_tokens": 96} | options)))
 
@@ -168,12 +165,11 @@ class LocalTeacher:
         self._loaded: tuple[Any, Any] | None = None
 
     def complete_many(self, prompts: Sequence[str], n_workers: int | None = None, desc: str = "teacher") -> list[str]:
-        # torch and transformers load here, only when a local teacher is used, not with `trice label` itself
-        from trice.generation.generate import generate_responses
-        from trice.generation.models import load_model
+        # here, not at the top: it imports torch, needed only when a local teacher is used, not by `trice label` itself
+        from trice.generation.decode import generate_responses
 
         if self._loaded is None:
-            self._loaded = load_model(self.config.model, dtype=self.config.dtype)
+            self._loaded = models.load_model(self.config.model, dtype=self.config.dtype)
         model, tokenizer = self._loaded
         answers = generate_responses(
             model, tokenizer, list(prompts), self.config.batch_size, desc=desc, stops=[TEACHER_STOP] * len(prompts),
@@ -226,8 +222,6 @@ def qa_calls(
 def executed_calls(rows: Sequence[dict], reader: Reader | None, tools: dict | None) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
     translation) gives a gold answer, else None."""
-    from trice.judge.evaluate import judge_rows
-
     with_call = [row | {"response": row["tool_call"]} for row in rows if row.get("tool_call")]
     judged = judge_rows(with_call, PER_ROW, reader, tools) if with_call else []
     kept = {row["id"]: row["tool_call"] if row["correct"] and row["used_tool"] else None for row in judged}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from trice.judge.evaluate import check_tool_options
 from trice.tasks.prompts import INSTRUCTIONS
 from trice.stage1.sft_config import LoRATrainingConfig
 
@@ -71,6 +72,4 @@ class StageIIConfig(LoRATrainingConfig):
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.dev_data and not Path(self.dev_data).is_file():
             raise ValueError(f"dev_data: no such file: {self.dev_data}")
-        from trice.judge.evaluate import check_tool_options
-
         check_tool_options(self.tools)

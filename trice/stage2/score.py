@@ -35,6 +35,9 @@ from typing import Any, ClassVar
 
 from tqdm.auto import tqdm
 
+from trice.generation.config import GenerateConfig
+from trice.judge.evaluate import check_tool_options, judge_many
+from trice.judge.reading import Reader
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
@@ -84,8 +87,6 @@ class ScoreConfig:
         get_reward(self.strategy)
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
-        from trice.judge.evaluate import check_tool_options
-
         check_tool_options(self.tools)
 
 
@@ -138,8 +139,6 @@ def _scored(row: dict, predictions: list, scores: list[float], judgements: list[
 def score_rows(rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None) -> list[dict]:
     """Score many rows: every response of every row judged in one batch (:func:`trice.judge.evaluate.judge_many`;
     ``registry``: :func:`trice.tasks.tool_registries`, shared across calls)."""
-    from trice.judge.evaluate import judge_many
-
     flat = [
         {"id": f"{row['id']}#{i}", "question": row.get("question"), "answers": row["answers"], "response": response,
          "task": row["task"] if task_name == PER_ROW else task_name}
@@ -214,9 +213,6 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     if len(todo) < len(rows):
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
     if todo:
-        from trice.generation.config import GenerateConfig
-        from trice.judge.reading import Reader
-
         reading = GenerateConfig(
             model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
         )

@@ -33,6 +33,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trice.generation import models
 from trice.generation.adapters import adapter_files, check_adapter_dir, weights_file
 from trice.data.schema import Example, load_examples, sample
 from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
@@ -116,8 +117,6 @@ def _weights_sha256(adapter: Path | None) -> str | None:
 
 def _dev_responses(step: int, adapter: Path | None, dev: Sequence[Example], generate: GenerateConfig, dev_dir: Path) -> list[dict]:
     """The dev responses of one adapter (None: the base model), generated where ``dev/<step>.jsonl`` lacks them."""
-    from trice.generation.models import load_model
-
     path, stamp_path = dev_dir / f"{step}.jsonl", dev_dir / f"{step}.meta.json"
     settings = dataclasses.asdict(generate)
     settings.pop("read_max_new_tokens")  # how tool outputs are read again later does not change the responses
@@ -131,7 +130,7 @@ def _dev_responses(step: int, adapter: Path | None, dev: Sequence[Example], gene
     done = load_partial(path)
     if all(e.id in done for e in dev):
         return [done[e.id] for e in dev]
-    model, tokenizer = load_model(generate.model, adapter=adapter)
+    model, tokenizer = models.load_model(generate.model, adapter=adapter)
     return generate_for_examples(dev, path, model, tokenizer, generate, desc=f"dev step {step}")
 
 
@@ -205,7 +204,7 @@ def select_checkpoint(
 
 def plot_dev_curve(steps: Sequence[dict], best_step: int, path: Path) -> None:
     """Dev accuracy (per dataset and in total) and tool-use rate against the optimizer step, one panel each."""
-    import matplotlib
+    import matplotlib  # here, not at the top: only a selection draws, and Agg must be chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

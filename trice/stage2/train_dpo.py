@@ -14,7 +14,7 @@ The model is a PeftModel: the stage-I adapter (``init_adapter``, trainable) or a
 keeps a frozen copy of the starting adapter as the reference ("ref"), so the reference is the model
 DPO starts from (the base model, for a fresh zero-initialised LoRA); the copy is dropped when
 training ends, before the adapter is saved. Model building, the Trainer settings, the NaN guard,
-checkpoint resume and saving are stage I's (:mod:`trice.stage1.train_sft`), so the stages behave alike.
+checkpoint resume and saving are stage I's (:mod:`trice.training.lora`), so the stages behave alike.
 
 Where TRL's defaults make DPO differ from RLEF: a response's log-likelihood is summed, not
 length-normalised; dropout (LoRA's included) is off; a prompt+response longer than ``max_length``
@@ -28,19 +28,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trice.stage2.dpo_config import DPOStageConfig
+from datasets import Dataset
+from transformers import TrainerCallback, TrainingArguments
+from trl import DPOConfig, DPOTrainer
+
+from trice.generation.models import load_tokenizer
 from trice.judge.evaluate import read_input
-from trice.utils.io import DataError
-from trice.tasks.prompts import task_prompt
+from trice.stage2.dpo_config import DPOStageConfig
+from trice.stage2.select_checkpoint import dev_for, select_on_dev
 from trice.stage2.train_rlef import SCORED_FIELDS, check_group
-from trice.stage1.train_sft import (
-    CheckedLoss,
-    _nonfinite_guard_class,
-    _training_args,
-    build_model,
-    prepare_run,
-    train_and_save,
-)
+from trice.tasks.prompts import task_prompt
+from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
+from trice.utils.io import DataError
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives its frozen copy of the starting adapter
 
@@ -86,42 +85,29 @@ def build_pairs(rows: Sequence[dict], config: DPOStageConfig, tokenizer: Any) ->
     return pairs
 
 
-def _dpo_args(config: DPOStageConfig, checkpoints_dir: Path) -> Any:
+def dpo_args(config: DPOStageConfig, checkpoints_dir: Path) -> DPOConfig:
     """Stage I's Trainer settings carried into TRL's DPOConfig, plus the DPO ones."""
-    from transformers import TrainingArguments
-    from trl import DPOConfig
-
-    base = _training_args(config, checkpoints_dir, config.per_device_train_batch_size)
+    base = training_args(config, checkpoints_dir, config.per_device_train_batch_size)
     shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
     return DPOConfig(**shared, beta=config.beta, max_length=config.max_length)
 
 
-def _dpo_trainer_class() -> type:
-    from trl import DPOTrainer
+class CheckedDPOTrainer(CheckedLoss, DPOTrainer):
+    """DPOTrainer whose batches carry their pairs' question ids, so a non-finite loss stops training
+    before backward naming them (as stage I and RLEF do)."""
 
-    class CheckedDPOTrainer(CheckedLoss, DPOTrainer):
-        """DPOTrainer whose batches carry their pairs' question ids, so a non-finite loss stops training
-        before backward naming them (as stage I and RLEF do)."""
-
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            collate = self.data_collator  # TRL's, built from its args: extend it, do not rebuild it
-            self.data_collator = lambda examples: collate(examples) | {"ids": [e["id"] for e in examples]}
-
-    return CheckedDPOTrainer
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        collate = self.data_collator  # TRL's, built from its args: extend it, do not rebuild it
+        self.data_collator = lambda examples: collate(examples) | {"ids": [e["id"] for e in examples]}
 
 
-def _drop_reference_class() -> type:
-    from transformers import TrainerCallback
+class DropReference(TrainerCallback):
+    """Delete TRL's frozen reference copy when training ends, so the saved adapter is the trained one alone."""
 
-    class DropReference(TrainerCallback):
-        """Delete TRL's frozen reference copy when training ends, so the saved adapter is the trained one alone."""
-
-        def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-            if model is not None and REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
-                model.delete_adapter(REFERENCE_ADAPTER)
-
-    return DropReference
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if model is not None and REFERENCE_ADAPTER in getattr(model, "peft_config", {}):
+            model.delete_adapter(REFERENCE_ADAPTER)
 
 
 def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) -> Path:
@@ -132,11 +118,6 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
 
     ``callbacks`` are extra ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
-    from datasets import Dataset
-
-    from trice.generation.models import load_tokenizer
-    from trice.stage2.select_checkpoint import dev_for, select_on_dev
-
     out = config.run_dir("the scored candidates JSONL from `trice score`")
     rows = read_scored(config.data, config.task)
     dev = dev_for(config, {r["id"] for r in rows})
@@ -146,12 +127,12 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
         raise ValueError(f"data: no preference pairs in {config.data}: every question's usable responses tie")
 
     resume_from = prepare_run(config, out, "dpo_config.json")
-    trainer = _dpo_trainer_class()(
+    trainer = CheckedDPOTrainer(
         model=build_model(config),
-        args=_dpo_args(config, out / "checkpoints"),
+        args=dpo_args(config, out / "checkpoints"),
         train_dataset=Dataset.from_list(pairs),
         processing_class=tokenizer,
-        callbacks=[_nonfinite_guard_class()(), _drop_reference_class()(), *(callbacks or [])],
+        callbacks=[NonFiniteGuard(), DropReference(), *(callbacks or [])],
     )
     counts = {"pairs": len(pairs), "questions": len(rows), "questions_with_pairs": len({p["id"] for p in pairs})}
     adapter = train_and_save(trainer, resume_from, out, tokenizer, counts)

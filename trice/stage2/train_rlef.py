@@ -14,7 +14,7 @@ group's k candidates through :func:`trice.stage2.rlef_forward.grouped_response_l
 groups of a forward, reduced over them as ``reduction`` says (:mod:`trice.stage2.rlef_loss`). The rank
 and sft parts are averaged over the forwards of each logging window and logged next to the loss.
 Run directory, checkpoints, resume, the non-finite guard and the final ``adapter``/``train_log.json``
-are stage I's (:mod:`trice.stage1.train_sft`); the config goes to ``rlef_config.json``. With ``dev_data``
+are stage I's (:mod:`trice.training.lora`); the config goes to ``rlef_config.json``. With ``dev_data``
 every checkpoint (and the start, ``select_start``) is then evaluated on the dev set and the best one
 copied to ``adapter_best`` (:mod:`trice.stage2.select_checkpoint`).
 """
@@ -31,22 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from transformers import Trainer
+
+from trice.generation.models import load_tokenizer
 from trice.judge.evaluate import read_input
-from trice.utils.io import DataError
-from trice.tasks.prompts import INSTRUCTIONS
+from trice.stage1.train_sft import prompt_token_ids, target_token_ids
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.rlef_forward import GroupLogprobs, grouped_response_logprobs
 from trice.stage2.rlef_loss import RLEFLoss
-from trice.stage1.train_sft import (
-    _nonfinite_guard_class,
-    check_finite_loss,
-    _training_args,
-    build_model,
-    prepare_run,
-    prompt_token_ids,
-    target_token_ids,
-    train_and_save,
-)
+from trice.stage2.select_checkpoint import dev_for, select_on_dev
+from trice.tasks.prompts import INSTRUCTIONS
+from trice.training.lora import NonFiniteGuard, build_model, check_finite_loss, prepare_run, train_and_save, training_args
+from trice.utils.io import DataError
 
 log = logging.getLogger(__name__)
 
@@ -136,34 +132,29 @@ def sequence_tokens(batch: Sequence[dict[str, Any]]) -> int:
     return sum(len(g["response_ids"]) * g["prompt_ids"].numel() + sum(r.numel() for r in g["response_ids"]) for g in batch)
 
 
-def _rlef_trainer_class() -> type:
-    from transformers import Trainer
+class RLEFTrainer(Trainer):
+    """A Trainer whose loss is RLEF over groups of candidates; logs the rank and sft parts."""
 
-    class RLEFTrainer(Trainer):
-        """A Trainer whose loss is RLEF over groups of candidates; logs the rank and sft parts."""
+    def __init__(self, *args: Any, loss_fn: RLEFLoss, method: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.loss_fn, self.method = loss_fn, method
+        self._parts: dict[str, list[Tensor]] = {"rank": [], "sft": []}
 
-        def __init__(self, *args: Any, loss_fn: RLEFLoss, method: str, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.loss_fn, self.method = loss_fn, method
-            self._parts: dict[str, list[Tensor]] = {"rank": [], "sft": []}
+    def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        loss, parts = rlef_batch_loss(model, inputs, self.loss_fn, self.method)
+        check_finite_loss(loss, self.state.global_step + 1, [g["id"] for g in inputs])
+        for name, values in self._parts.items():
+            values.append(parts[name])
+        # with include_num_input_tokens_seen off, this count is ours; it is saved and resumed with the state
+        self.state.num_input_tokens_seen += sequence_tokens(inputs)
+        return (loss, parts) if return_outputs else loss
 
-        def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-            loss, parts = rlef_batch_loss(model, inputs, self.loss_fn, self.method)
-            check_finite_loss(loss, self.state.global_step + 1, [g["id"] for g in inputs])
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._parts["rank"]:
             for name, values in self._parts.items():
-                values.append(parts[name])
-            # with include_num_input_tokens_seen off, this count is ours; it is saved and resumed with the state
-            self.state.num_input_tokens_seen += sequence_tokens(inputs)
-            return (loss, parts) if return_outputs else loss
-
-        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-            if "loss" in logs and self._parts["rank"]:
-                for name, values in self._parts.items():
-                    logs[name] = torch.stack(values).mean().item()
-                    values.clear()
-            super().log(logs, start_time)
-
-    return RLEFTrainer
+                logs[name] = torch.stack(values).mean().item()
+                values.clear()
+        super().log(logs, start_time)
 
 
 def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Path:
@@ -173,9 +164,6 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     ``output_dir/adapter_best`` (see ``selection.json``). ``callbacks`` are extra
     ``transformers.TrainerCallback`` objects (progress hooks, tests).
     """
-    from trice.generation.models import load_tokenizer
-    from trice.stage2.select_checkpoint import dev_for, select_on_dev
-
     out = config.run_dir("the scored JSONL of `trice score`")
     rows = read_groups(config.data, config.task)
     dev = dev_for(config, {r["id"] for r in rows})
@@ -192,13 +180,13 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
 def _train(config: RLEFConfig, groups: list[dict], tokenizer: Any, out: Path, counts: dict[str, int], callbacks: Sequence[Any] | None) -> Path:
     """The training run proper; its model and optimizer are freed when it returns, before selection."""
     resume_from = prepare_run(config, out, "rlef_config.json")
-    trainer = _rlef_trainer_class()(
+    trainer = RLEFTrainer(
         model=build_model(config),
-        args=_training_args(config, out / "checkpoints", config.groups_per_step, include_num_input_tokens_seen="no"),
+        args=training_args(config, out / "checkpoints", config.groups_per_step, include_num_input_tokens_seen="no"),
         train_dataset=groups,
         data_collator=collate_groups,
         processing_class=tokenizer,
-        callbacks=[_nonfinite_guard_class()(), *(callbacks or [])],
+        callbacks=[NonFiniteGuard(), *(callbacks or [])],
         loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin, config.sft_ties, config.reduction),
         method=config.method,
     )

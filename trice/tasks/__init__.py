@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from trice.tasks.metrics import answer_in_prefix, answer_in_text, last_number, math_correct, whole_response
 from trice.tasks.prompts import INSTRUCTIONS, register_instruction
-from trice.tools import ToolError, ToolRegistry, build_registry, parse_call
+from trice.tools import ToolError, ToolRegistry, parse_call
 from trice.tools.base import ToolCall, ToolResult
+from trice.tools.registry import build_registry
 
 Reader = Callable[[str], Sequence[str | None]]
 """Maps a tool's output to the model's answer(s) after reading it (one per passage for WikiSearch)."""

@@ -1,12 +1,13 @@
-"""Task instructions and prompt templates.
+"""Task instructions, and the prompts they make in a template (:mod:`trice.generation.templates`).
 
-The instructions are the original TRICE strings. Two templates: ``alpaca`` (the paper's) and
-``chat`` (the tokenizer's own chat template, for instruction-tuned models that expect it).
+The instructions are the original TRICE strings.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from trice.generation.templates import format_prompt
 
 INSTRUCTIONS: dict[str, str] = {
     "math": "Given a math problem, please answer it and you can use a calculator for help.",
@@ -32,31 +33,6 @@ READ_INSTRUCTIONS: dict[str, str] = {
     "qa": "Given a question, please answer it.",
     "mlqa": "Given a context, please answer the question.",
 }
-
-ALPACA = (
-    "Below is an instruction that describes a task, paired with an input that provides further context. "
-    "Write a response that appropriately completes the request.\n\n"
-    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-)
-
-TEMPLATES = ("alpaca", "chat")
-
-
-def chat_messages(instruction: str, input_text: str) -> list[dict[str, str]]:
-    """The ``chat`` template's conversation: one user turn; a chat server applies its own template to it."""
-    return [{"role": "user", "content": f"{instruction}\n\n{input_text}"}]
-
-
-def format_prompt(instruction: str, input_text: str, template: str = "alpaca", tokenizer: Any = None) -> str:
-    """The text the model reads before its response."""
-    if template == "alpaca":
-        return ALPACA.format(instruction=instruction, input=input_text)
-    if template == "chat":
-        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ValueError("template 'chat' needs a tokenizer that has a chat template")
-        messages = chat_messages(instruction, input_text)
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    raise ValueError(f"unknown prompt template {template!r}; choose one of {', '.join(TEMPLATES)}")
 
 
 def task_prompt(task: str, question: str, template: str = "alpaca", tokenizer: Any = None) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trice.generation.models import cache_dir
 from trice.utils.diskcache import DiskCache
 
 CACHE_DIR_HELP = "Directory of the on-disk output cache; unset = $TRICE_CACHE_DIR/tool-outputs, '' = no cache."
@@ -34,8 +35,6 @@ UNKEYED = frozenset({"cache_dir", "max_time", "batch_size"})
 def default_dir() -> Path:
     """Where tool outputs are cached unless a tool's ``cache_dir`` says otherwise (read at build time,
     so ``$TRICE_CACHE_DIR`` set after import counts)."""
-    from trice.generation.models import cache_dir
-
     return cache_dir() / "tool-outputs"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.tools.base import ToolError
 
 # EndpointError kinds as a generating tool reports them: a malformed answer is the tool failing
@@ -22,8 +23,6 @@ ERROR_KINDS = {"unavailable": "unavailable", "timeout": "timeout", "bad_response
 def open_endpoint(options: dict[str, Any], max_tokens: int) -> Any:
     """An :class:`trice.generation.remote.OpenAIEndpoint` from a tool's ``endpoint`` options; an unknown
     option is a ``ValueError`` naming it and the known ones."""
-    from trice.generation.remote import EndpointConfig, OpenAIEndpoint
-
     known = {f.name for f in fields(EndpointConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -33,8 +32,6 @@ def open_endpoint(options: dict[str, Any], max_tokens: int) -> Any:
 
 def complete(endpoint: Any, prompt: str, who: str, **kwargs: Any) -> str:
     """``endpoint.complete(prompt, **kwargs)``, its failure a :class:`ToolError` that names ``who``."""
-    from trice.generation.remote import EndpointError
-
     try:
         return endpoint.complete(prompt, **kwargs)
     except EndpointError as err:

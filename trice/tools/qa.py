@@ -38,10 +38,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tqdm.auto import tqdm
+
+from trice.data.paths import resolve_data_dir
+from trice.generation import models
 from trice.generation.models import DEFAULT_MODEL
+from trice.generation.remote import EndpointError
+from trice.generation.templates import format_prompt
+from trice.retrieval import RetrieverConfig, build_retriever
+from trice.retrieval.factory import LOCAL_BACKENDS
+from trice.retrieval.trex import trex_corpus_file
 from trice.tools.base import ToolError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
+from trice.utils.config import ConfigError, build_config
 
 log = logging.getLogger(__name__)
 
@@ -139,17 +149,14 @@ class LMReader:
 
     def _load(self) -> None:
         if self._model is None:
-            from trice.generation.models import load_model
-
             log.info("loading the QA reader %s", self.config.model)
             try:
-                self._model, self._tokenizer = load_model(self.config.model)
+                self._model, self._tokenizer = models.load_model(self.config.model)
             except (OSError, ValueError) as err:  # not installed, no such model
                 raise ToolError("unavailable", f"cannot load QA reader model {self.config.model!r}: {err}") from None
 
     def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
-        from trice.generation.generate import generate_batch
-        from trice.tasks.prompts import format_prompt
+        from trice.generation.decode import generate_batch  # here, not at the top: it imports torch, and every `trice evaluate` imports this module (the tool registry)
 
         self._load()
         c = self.config
@@ -214,8 +221,6 @@ class QATool:
     @classmethod
     def from_options(cls, **options: Any) -> "QATool":
         """The QA tool that :class:`QAToolConfig` ``options`` describe; nothing loads until the first call."""
-        from trice.utils.config import build_config
-
         config = build_config(QAToolConfig, options, "QA options")
         cache = NO_CACHE
         if config.reader != "endpoint":  # the endpoint client caches for itself (module docstring)
@@ -227,20 +232,12 @@ class QATool:
         """The retriever, built (or its cached index loaded) on first use; a corpus or server that
         cannot be used is an ``unavailable`` error of every call."""
         if self._retriever is None:
-            from trice.utils.config import ConfigError, build_config
-            from trice.retrieval import RetrieverConfig, build_retriever
-            from trice.retrieval.factory import LOCAL_BACKENDS
-
             options = dict(self.config.retriever)
             try:
                 if options.get("backend", "bm25") in LOCAL_BACKENDS:
                     if self.config.data_dir and "corpus_dir" not in options:
-                        from trice.data.paths import resolve_data_dir
-
                         options["corpus_dir"] = str(resolve_data_dir(self.config.data_dir) / "wiki_corpus")
                     if self.config.trex_evidence:
-                        from trice.retrieval.trex import trex_corpus_file
-
                         extra = [*options.get("extra_passages", []), str(trex_corpus_file(self.config.data_dir))]
                         options["extra_passages"] = extra
                 self._retriever = build_retriever(build_config(RetrieverConfig, options, "QA retriever options"))
@@ -251,8 +248,6 @@ class QATool:
 
     def passages(self, question: str) -> list[str]:
         """The texts the reader reads for ``question`` (``Title | text``), best first."""
-        from trice.generation.remote import EndpointError
-
         try:
             hits = self.retriever.search(question, self.config.k)
         except EndpointError as err:
@@ -291,8 +286,6 @@ class QATool:
             self._remember(question, answer)
         if not questions:
             return
-        from tqdm.auto import tqdm
-
         found: list[tuple[str, list[str]]] = []
         for question in questions:
             try:

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
+from trice.generation import models
 from trice.tools.base import ToolError
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
@@ -131,16 +132,14 @@ class GemmaBackend:
 
     def _load(self) -> None:
         if self._model is None:
-            from trice.generation.models import load_model
-
             log.info("loading translator model %s", self.model_name)
             try:
-                self._model, self._tokenizer = load_model(self.model_name)
+                self._model, self._tokenizer = models.load_model(self.model_name)
             except OSError as err:  # the embedded package is not installed, or no such model
                 raise ToolError("unavailable", f"cannot load translator model {self.model_name!r}: {err}") from None
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        import torch
+        import torch  # here, not at the top: every `trice evaluate` imports this module (the tool registry)
 
         self._load()
         out: list[str] = []
@@ -191,7 +190,7 @@ class Seq2SeqBackend:
 
     def _load(self) -> None:
         if self._model is None:
-            import torch
+            import torch  # here, not at the top: every `trice evaluate` imports this module (the tool registry)
             from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
             log.info("loading translator model %s", self.model_name)
@@ -205,7 +204,7 @@ class Seq2SeqBackend:
                 raise ToolError("unavailable", f"MT model {self.model_name!r} has no language code {self.config.tgt_lang!r}")
 
     def translate(self, texts: Sequence[str]) -> list[str]:
-        import torch
+        import torch  # here, not at the top: every `trice evaluate` imports this module (the tool registry)
 
         self._load()
         target = self._tokenizer.convert_tokens_to_ids(self.config.tgt_lang)

@@ -1,0 +1,144 @@
+"""The layout rules of scripts/check_layout.py: on the real package, and on small fixture packages
+that break each rule once, so a checker that stopped seeing a violation fails here."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "check_layout.py"
+
+
+def load_checker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_layout", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+layout = load_checker()
+
+
+def package(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A package ``pkg`` under ``tmp_path`` with ``files`` (paths relative to it), ``__init__.py`` everywhere."""
+    root = tmp_path / "pkg"
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        (folder / "__init__.py").touch()
+    return root
+
+
+def kinds(root: Path) -> list[tuple[str, str]]:
+    return [(v.kind, v.message) for v in layout.check(root)]
+
+
+def cycles(root: Path) -> list[str]:
+    return [message for kind, message in kinds(root) if kind == "import-cycle"]
+
+
+def test_the_trice_package_keeps_the_layout_rules() -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "check_layout: 0 violation(s) in trice"
+
+
+def test_a_clean_package_passes(tmp_path: Path) -> None:
+    root = package(
+        tmp_path,
+        {
+            "a.py": "from pkg.sub import helper\nfrom pkg.sub.b import public\nimport pkg.sub.c\n",
+            "sub/__init__.py": "from pkg.sub.b import public as helper\n",
+            "sub/b.py": "from pkg.sub import _impl  # its own package's private module\nfrom . import c\npublic = 1\n",
+            "sub/_impl.py": "def late():\n    from pkg.sub.c import __doc__\n",
+            "sub/c.py": "",
+        },
+    )
+    assert kinds(root) == []
+
+
+def test_a_cycle_made_only_by_an_import_inside_a_function_is_reported(tmp_path: Path) -> None:
+    root = package(
+        tmp_path,
+        {
+            "a.py": "from pkg import b\n",
+            "b.py": "def late():\n    from pkg.c import x  # inside a function: still a circle\n    return x\n",
+            "c.py": "import pkg.a\nx = 1\n",
+            "d.py": "from pkg import a\n",  # imports into the circle, is not on it
+        },
+    )
+    (message,) = cycles(root)
+    assert "3 modules import each other: pkg.a, pkg.b, pkg.c;" in message
+    assert "pkg.a -> pkg.b (line 1) -> pkg.c (line 2) -> pkg.a (line 1)" in message
+
+
+def test_importing_a_submodule_runs_its_parent_package(tmp_path: Path) -> None:
+    """x imports sub.y, which runs sub/__init__, which imports x: a circle no import names whole."""
+    root = package(tmp_path, {"x.py": "from pkg.sub.y import z\n", "sub/__init__.py": "from pkg import x\n", "sub/y.py": "z = 1\n"})
+    (message,) = cycles(root)
+    assert "pkg.sub, pkg.x" in message
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    root = package(tmp_path, {"sub/a.py": "from . import b\n", "sub/b.py": "from ..sub.a import name\n"})
+    (message,) = cycles(root)
+    assert "pkg.sub.a, pkg.sub.b" in message
+
+
+def test_a_function_over_the_limit_is_reported_without_its_decorators(tmp_path: Path) -> None:
+    body = "    x = 1\n" * 58 + "    return x\n"  # with its def line: 60 lines
+    root = package(
+        tmp_path,
+        {
+            "fits.py": "import functools\n\n\n@functools.cache\n@functools.wraps(print)\ndef fits():\n" + body,
+            "long.py": "class Holder:\n    def method(self):\n" + textwrap.indent(body, "    ") + "        return x\n",
+        },
+    )
+    assert kinds(root) == [("long-function", "Holder.method is 61 lines (max 60)")]
+
+
+def test_a_module_over_the_limit_is_reported(tmp_path: Path) -> None:
+    root = package(tmp_path, {"fits.py": "x = 1\n" * 400, "long.py": "x = 1\n" * 401})
+    assert kinds(root) == [("long-module", "pkg.long is 401 lines (max 400)")]
+
+
+def test_importing_another_modules_private_name_is_reported(tmp_path: Path) -> None:
+    root = package(
+        tmp_path,
+        {
+            "m.py": "_secret = 1\n__version__ = '1'\n",
+            "user.py": "from pkg.m import __version__\nfrom pkg.m import (\n    _secret,\n)\n",
+            "sub/_impl.py": "",
+            "outsider.py": "import pkg.sub._impl\n",
+        },
+    )
+    assert sorted(kinds(root)) == [
+        ("private-import", "imports private module pkg.sub._impl"),
+        ("private-import", "imports private name '_secret' of pkg.m"),
+    ]
+
+
+def test_the_command_prints_one_line_per_violation_and_fails(tmp_path: Path) -> None:
+    root = package(tmp_path, {"a.py": "from pkg import b\n", "b.py": "from pkg.a import _x\n"})
+    done = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 1
+    assert lines[0].startswith(f"{root / 'b.py'}:1: private-import: ") and lines[1].startswith(f"{root / 'a.py'}:1: import-cycle: ")
+    assert lines[2] == f"check_layout: 2 violation(s) in {root} (1 import-cycle, 1 private-import)"
+
+
+@pytest.mark.parametrize("where", ["missing", "not-a-package"])
+def test_the_command_refuses_a_directory_that_is_no_package(tmp_path: Path, where: str) -> None:
+    (tmp_path / "not-a-package").mkdir()
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / where)], capture_output=True, text=True)
+    assert done.returncode == 2 and "is not a package directory" in done.stderr

@@ -1,0 +1,73 @@
+"""The factory table that turns tool names in a config into a :class:`~trice.tools.base.ToolRegistry`.
+
+New tools plug in without editing this package: ``register_tool_factory("wiki", WikiSearch)`` and
+then ``build_registry(["calculator", "wiki"], wiki={"index": path})``. The built-in factories are
+the paper's four tools; each loads nothing heavy until its first call (an index, a model).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from trice.tools.base import Tool, ToolRegistry
+from trice.tools.calculator import Calculator
+from trice.tools.qa import QATool
+from trice.tools.translator import Translator
+from trice.tools.wikisearch import WikiSearch
+
+ToolFactory = Callable[..., Tool]
+
+TOOL_FACTORIES: dict[str, ToolFactory] = {
+    "calculator": Calculator,
+    "WikiSearch": WikiSearch,
+    "translator": Translator.from_options,
+    "QA": QATool.from_options,
+}
+
+
+def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = False) -> None:
+    """Make ``name`` buildable by :func:`build_registry`.
+
+    Registering a different factory under a taken name fails unless ``replace=True``, so two
+    plugins cannot silently swap each other's tools; registering the same factory again is a no-op.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"tool name {name!r} must be an identifier")
+    if not callable(factory):
+        raise TypeError(f"factory for {name!r} is not callable: {factory!r}")
+    existing = TOOL_FACTORIES.get(name)
+    # == not `is`: a classmethod factory (QATool.from_options) is a new bound method at each access
+    if existing is not None and existing != factory and not replace:
+        raise ValueError(f"a tool factory named {name!r} is already registered; pass replace=True to swap it")
+    TOOL_FACTORIES[name] = factory
+
+
+def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> ToolRegistry:
+    """A registry holding one tool per name, built by its factory.
+
+    ``options`` are keyed by tool name and hold that tool's keyword arguments
+    (``wiki={"index": path}``), so tools with different settings can be built in one call.
+    A single string is one name. Unknown names or option keys raise ValueError.
+    """
+    wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
+    unknown = [n for n in wanted if n not in TOOL_FACTORIES]
+    if unknown:
+        raise ValueError(f"unknown tool(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(TOOL_FACTORIES))}")
+    stray = sorted(set(options) - set(wanted))
+    if stray:
+        raise ValueError(
+            f"options are keyed by the name of a tool being built (e.g. wiki={{'index': path}}); "
+            f"got {', '.join(map(repr, stray))} for tools {', '.join(map(repr, wanted))}"
+        )
+    for name, kwargs in options.items():
+        if not isinstance(kwargs, Mapping):
+            raise TypeError(f"options for tool {name!r} must be a mapping of keyword arguments, not {kwargs!r}")
+    registry = ToolRegistry()
+    for name in wanted:
+        tool = TOOL_FACTORIES[name](**options.get(name, {}))
+        if getattr(tool, "name", None) != name:
+            raise ValueError(f"factory for {name!r} built a tool named {getattr(tool, 'name', None)!r}")
+        registry.register(tool)
+    return registry
