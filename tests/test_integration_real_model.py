@@ -37,7 +37,7 @@ def test_real_model_pipeline_on_real_examples(tmp_path, data_dir) -> None:
     d_tool = read_jsonl(run / "label" / "trice.jsonl")
     # every tool-call label was verified by executing it
     assert all(r["output"].startswith("calculator(") for r in d_tool if r["used_tool"])
-    stats = read_json(run / "label" / "trice.utils.stats.json")
+    stats = read_json(run / "label" / "trice.stats.json")
     assert stats["right"] + stats["labelled"] + stats["dropped"] == 12
     results = read_json(run / "report" / "results.json")
     assert set(results["rows"]) == {"zero-shot", "sft-0", "sft-100", "trice-i"}

@@ -84,7 +84,7 @@ def test_mix_run_trains_one_model_on_two_tasks(tmp_path, tiny_model_dir, data_di
     assert {r["task"] for r in train} == {"math", "lama"} and len(train) == 6
     assert read_json(run / "data" / "splits.json")["datasets"]["trex"]["task"] == "lama"
 
-    stats = read_json(run / "label" / "trice.utils.stats.json")
+    stats = read_json(run / "label" / "trice.stats.json")
     assert set(stats["by_task"]) == {"math", "lama"}
     assert stats["by_task"]["lama"]["labelled"] >= 1  # reference QA calls the QA tool answered right
     d_tool = read_jsonl(run / "label" / "trice.jsonl")
