@@ -228,7 +228,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
-    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(run_dir / "data"))
+    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
     tasks = data.task_names
     # Stage II trainers judge each row by its own task; this is only the default of rows without one.
     task = dict(task=tasks[0])
@@ -268,8 +268,7 @@ def _trainer_sections(recipe: Recipe, where: str, **judging: Any) -> dict[str, T
     another is that section's config where the recipe leaves it empty."""
     model = dict(model=recipe.model, template=recipe.template)
     configs: dict[str, TrainerConfig] = {}
-    layered = sections()
-    for section, (trainer, over) in sorted(layered.items(), key=lambda item: item[1][1] is not None):
+    for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
         values: dict = getattr(recipe, section)
         if over is not None and not values:
             configs[section] = configs[over]

@@ -207,7 +207,7 @@ def moved_aside(run_dir: Path) -> list[str]:
 
 
 def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) -> str:
-    """What a run would do with the stage, loading nothing (see ``trice.pipeline.plan.stage_status``)."""
+    """What a run would do with the stage, loading nothing (see ``trice.pipeline.runner.stage_status``)."""
     inputs = [Path(p) for p in inputs]
     state = stage_state(stage_dir)
     if stage_running(stage_dir):

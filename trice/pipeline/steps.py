@@ -141,13 +141,13 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
     """LoRA SFT on the setting's labelled set, or, where a finished sibling trained on the same rows
     with the same config, a pointer to its training (:mod:`trice.pipeline.shared_training`)."""
     kind = SETTINGS[setting]
-    data = plan.layout.label_rows(str(kind.label))
+    data = plan.layout.label_rows(kind.label)
     config = replace(plan.trainer_config(setting), data=str(data), output_dir=str(plan.layout.train_dir(setting)))
     fingerprinted = to_dict(config)
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
-            TRAINERS[str(kind.trainer)].train(config)
+            TRAINERS[kind.trainer].train(config)
 
     return fingerprinted, [data], train
 
@@ -161,7 +161,7 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         plan.trainer_config(setting), data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
         init_adapter=None if start is None else str(start),
     )
-    return to_dict(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[str(kind.trainer)].train(config)
+    return to_dict(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[kind.trainer].train(config)
 
 
 def _train_step(plan: Plan, setting: str) -> StageSpec:
