@@ -8,6 +8,9 @@ checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and
 the base model after worked examples, :mod:`trice.generation.few_shot`) -> [eval-<setting>-unseen-<name> per
 unseen test set, :mod:`trice.pipeline.unseen`] -> report. Each stage is skipped when its config and inputs
 are unchanged, so a killed run picks up where it stopped (see :mod:`trice.pipeline.stages`).
+
+Here a recipe is read and checked into a :class:`Plan` before any model loads; what each stage
+reads and runs is :mod:`trice.pipeline.steps`, and :mod:`trice.pipeline.runner` runs them.
 """
 
 from __future__ import annotations

@@ -29,12 +29,12 @@ class Setting:
     loss (:data:`RLEF`, :data:`DPO`) on the scored candidates, from the stage-I adapter when
     ``from_stage_one`` (TRICE-ALL) else from a fresh LoRA (TRICE-II). ``section``: the recipe
     section (a field of both :class:`trice.pipeline.plan.Recipe` and ``Plan``) holding the trainer's
-    config; ``over``: a section whose keys it is laid over, key by key. ``few_shot``: the preset of
-    worked examples put before each test prompt (:mod:`trice.generation.few_shot`). ``default``:
-    a row of a recipe that names no settings. ``compared``: its place among the rows the report
-    compares with the baselines (paired differences, :mod:`trice.pipeline.intervals`), None for
-    none; the first stage II one a run has is also the case studies' last column. ``baseline``: its
-    place among those baselines."""
+    config; ``over``: the section it is laid over, key by key (its own keys win; left empty, it is
+    that section). ``few_shot``: the preset of worked examples put before each test prompt
+    (:mod:`trice.generation.few_shot`). ``default``: a row of a recipe that names no settings.
+    ``compared``: its place among the rows the report compares with the baselines (paired
+    differences, :mod:`trice.pipeline.intervals`), None for none; the first stage II one a run has
+    is also the case studies' last column. ``baseline``: its place among those baselines."""
 
     name: str
     trainer: str | None = None
