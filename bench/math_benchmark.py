@@ -75,7 +75,8 @@ def main() -> None:
     if args.results:
         results = read_json(args.results)
     else:
-        from trice.pipeline.plan import plan_recipe, run_plan
+        from trice.pipeline.plan import plan_recipe
+        from trice.pipeline.runner import run_plan
 
         results = read_json(run_plan(plan_recipe(args.recipe)) / "results.json")
     output = Path(args.output)

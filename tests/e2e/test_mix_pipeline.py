@@ -13,7 +13,8 @@ import yaml
 from trice.cli import main
 from trice.utils.config import ConfigError
 from trice.utils.io import read_json, read_jsonl, write_jsonl
-from trice.pipeline.plan import plan_recipe, stage_status
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.runner import stage_status
 from trice.data.prepare import DataConfig, load_split
 
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (fixture)

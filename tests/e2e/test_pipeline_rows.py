@@ -10,14 +10,16 @@ import pytest
 
 import trice.generation.few_shot
 import trice.stage1.train_sft
-from trice.pipeline import stage_fns
+from trice.pipeline import steps
 from trice.tasks.prompts import FEW_SHOT_PRESETS
 from trice.cli import main
 from trice.utils.config import ConfigError
 from trice.generation.generate import GenerateConfig
 from trice.utils.io import DataError, read_json, write_json
-from trice.pipeline.plan import plan_recipe, stage_status
-from trice.pipeline.shared_training import SAME_AS, pointer_stale, trained_dir
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.runner import stage_status
+from trice.pipeline.layout import SAME_AS
+from trice.pipeline.shared_training import pointer_stale, trained_dir
 from trice.pipeline.stages import claim_run_dir, run_stage
 
 from .test_pipeline import recipe
@@ -106,7 +108,7 @@ def _labels(plan, **rows: list[dict]) -> None:
 def _train_all(plan) -> None:
     """The train stages as run_plan runs them: in plan order, a stale pointer forcing a start-over."""
     for name in [s for s in plan.stages if s.startswith("train-")]:
-        config, inputs, fn = stage_fns.stage(plan, name)
+        config, inputs, fn = steps.stage(plan, name)
         run_stage(plan.run_dir / name, name, config, inputs, fn, force=pointer_stale(plan.run_dir / name))
 
 
@@ -129,8 +131,8 @@ def test_identical_sets_share_and_the_pointer_goes_stale_when_the_twin_retrains(
     _labels(plan, sft_0=[ROW | {"output": "2"}], sft_100=[ROW], trice=[ROW])
     _train_all(plan)
     assert calls == ["train-trice-i", "train-sft-0"]
-    assert stage_fns.final_adapter(run, "sft-100") == run / "train-trice-i" / "adapter"
-    assert stage_fns.stage_one_adapter(run, "stage-i") == run / "train-trice-i" / "adapter"
+    assert steps.final_adapter(run, "sft-100") == run / "train-trice-i" / "adapter"
+    assert steps.stage_one_adapter(run, "stage-i") == run / "train-trice-i" / "adapter"
     # the label files are written by hand (no finished label stage), so --status shows the trainings
     # downstream of it as "would redo"; a stale pointer must read "changed" all the same
     assert not pointer_stale(run / "train-sft-100") and stage_status(plan)["train-sft-100"] == "would redo"
@@ -174,10 +176,10 @@ def test_few_shot_and_unseen_leave_existing_stage_fingerprints_alone(tmp_path) -
         demo, {"run_dir": str(tmp_path), "settings": ["zero-shot", "few-shot", "trice-i"], "unseen": {"mini": str(_write_unseen(tmp_path / "m.jsonl"))}}
     )
     for name in plain.stages[:-1]:
-        assert stage_fns.stage(more, name)[:2] == stage_fns.stage(plain, name)[:2], name
-    zero, few = stage_fns.stage(more, "eval-zero-shot")[0], stage_fns.stage(more, "eval-few-shot")[0]
+        assert steps.stage(more, name)[:2] == steps.stage(plain, name)[:2], name
+    zero, few = steps.stage(more, "eval-zero-shot")[0], steps.stage(more, "eval-few-shot")[0]
     assert few == zero | {"few_shot": {"math": FEW_SHOT_PRESETS["math"]}}
-    assert stage_fns.stage(plain, "report")[0] == {"settings": ["zero-shot", "trice-i"]}
+    assert steps.stage(plain, "report")[0] == {"settings": ["zero-shot", "trice-i"]}
     assert plain.stages.index("train-trice-i") == 3
 
 

@@ -57,7 +57,8 @@ def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, mo
 @pytest.mark.slow
 def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None:
     """`make demo`'s recipe, every stage as configured, on the tiny model (the real run takes minutes)."""
-    from trice.pipeline.plan import plan_recipe, run_plan
+    from trice.pipeline.plan import plan_recipe
+    from trice.pipeline.runner import run_plan
 
     assert "make demo" in README and "recipes/demo.yaml" in (REPO / "Makefile").read_text()
     plan = plan_recipe(REPO / "recipes" / "demo.yaml", {"model": str(tiny_model_dir), "run_dir": str(tmp_path / "demo")})

@@ -10,7 +10,8 @@ import importlib.util
 import pytest
 
 from trice.utils.io import read_json, read_jsonl
-from trice.pipeline.plan import plan_recipe, run_plan
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.runner import run_plan
 
 from .test_pipeline import recipe
 

@@ -197,7 +197,7 @@ def test_local_paths_and_a_server_running_the_same_model_agree(tiny, tiny_model_
     model, tokenizer = tiny
     examples = _examples(6)
     local = GenerateConfig(model=str(tiny_model_dir), batch_size=4, max_new_tokens=10)
-    preloaded = generate_for_examples(examples, tmp_path / "preloaded.jsonl", model, tokenizer, local)  # stage_fns' call today
+    preloaded = generate_for_examples(examples, tmp_path / "preloaded.jsonl", model, tokenizer, local)  # trice.pipeline.evals' call today
     loaded_here = generate_for_examples(examples, tmp_path / "loaded.jsonl", None, None, local)  # the backend loads the model
     assert preloaded == loaded_here
 

@@ -12,12 +12,13 @@ from trice.stage2.candidates import CandidatesConfig
 from trice.utils.config import to_dict
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.generation.generate import GenerateConfig
-from trice.pipeline.plan import DevConfig, Recipe, plan_recipe, stage_status
+from trice.pipeline.plan import DevConfig, Recipe, plan_recipe
+from trice.pipeline.runner import stage_status
 from trice.data.prepare import DataConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
 from trice.stage1.sft_config import SFTConfig
-from trice.pipeline import stage_fns
+from trice.pipeline import steps
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "config_keys_at_default.json").read_text())["keys"]
@@ -38,9 +39,9 @@ def test_configs_at_default_have_the_keys_finished_runs_were_hashed_with(cls) ->
 def test_math_recipes_stage_configs_hold_no_later_option(recipe: str) -> None:
     plan = plan_recipe(ROOT / "recipes" / recipe)
     for name in plan.stages:
-        config, _, _ = stage_fns.stage(plan, name)
+        config, _, _ = steps.stage(plan, name)
         assert not LATER & set(config), (name, sorted(LATER & set(config)))
-    assert stage_fns.stage(plan, "label")[0] == {"modes": ["sft-0", "sft-100", "trice"]}
+    assert steps.stage(plan, "label")[0] == {"modes": ["sft-0", "sft-100", "trice"]}
     assert plan.judge_task == "math" and plan.score.task == "math"
 
 

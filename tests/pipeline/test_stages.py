@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trice.pipeline import stage_fns
+from trice.pipeline import steps
 from trice.cli import main
 
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (serve: a fixture)
-from trice.pipeline.plan import plan_recipe, stage_status
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.runner import stage_status
 from trice.pipeline.stages import (
     RUN_MARKER, FailedRows, StageBusy, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage,
     stage_hash, stage_running, stage_verdict,
@@ -156,7 +157,7 @@ def test_failed_rows_leave_the_stage_incomplete_and_a_rerun_retries(tmp_path) ->
 
 def _finish_every_stage(plan) -> None:
     """Lay out every stage of ``plan`` as finished: its inputs exist and its stage.json is current."""
-    specs = {name: stage_fns.stage(plan, name) for name in plan.stages}
+    specs = {name: steps.stage(plan, name) for name in plan.stages}
     for config, inputs, _ in specs.values():
         for path in map(Path, inputs):
             if path.suffix:
@@ -165,7 +166,7 @@ def _finish_every_stage(plan) -> None:
             else:
                 path.mkdir(parents=True, exist_ok=True)
     for name in plan.stages:
-        config, inputs, _ = stage_fns.stage(plan, name)
+        config, inputs, _ = steps.stage(plan, name)
         (plan.run_dir / name).mkdir(parents=True, exist_ok=True)
         marker = {"stage": name, "hash": stage_hash(plan.run_dir / name, config, inputs), "complete": True, "config": config}
         (plan.run_dir / name / "stage.json").write_text(json.dumps(marker))

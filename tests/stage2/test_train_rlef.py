@@ -136,7 +136,7 @@ def test_reduction_reaches_the_trainer_and_recipes(tiny_model_dir, tmp_path):
     default the key stays out of the fingerprint, so finished runs keep theirs."""
     from trice.utils.config import load_layered_yaml
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.stage_fns import stage
+    from trice.pipeline.steps import stage
     from trice.stage2.train_rlef import train_rlef
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
@@ -372,7 +372,7 @@ def _no_generation(monkeypatch) -> None:
 
 def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir, tmp_path, monkeypatch):
     from trice.stage2.select_checkpoint import select_checkpoint
-    from trice.pipeline.stage_fns import final_adapter
+    from trice.pipeline.steps import final_adapter
     from trice.stage2.train_rlef import train_rlef
 
     dev, dev_path = _dev_path(tmp_path)

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from trice.cli.args import dataclass_parser
-from trice.utils.config import ConfigError, build_config, load_yaml
-from trice.utils.io import DataError
+from trice.pipeline.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.stages import StageError, moved_aside
+from trice.utils.config import ConfigError, build_config, load_yaml
+from trice.utils.io import DataError
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
@@ -60,7 +61,9 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
 
 
 def _run_recipe(argv: Sequence[str]) -> Any:
-    from trice.pipeline.plan import plan_recipe, run_plan
+    # imported here, as COMMANDS' modules are, so that the other commands start without torch
+    from trice.pipeline.plan import plan_recipe
+    from trice.pipeline.runner import run_plan, stage_status
 
     parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
@@ -74,13 +77,11 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     args = parser.parse_args(argv)
     plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
     if args.status:
-        from trice.pipeline.plan import stage_status
-
         old = moved_aside(plan.run_dir)
         return stage_status(plan) | ({"moved aside": old} if old else {})
     report = run_plan(plan, only=args.only, start=args.start)
-    print(f"report: {report / 'report.md'}", file=sys.stderr)
-    return {"report": str(report / "report.md"), "results": str(report / "results.json")}
+    print(f"report: {report / REPORT_MD}", file=sys.stderr)
+    return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from trice.pipeline.layout import JUDGED, RunLayout
+from trice.pipeline.settings import BASELINES, COMPARED
 from trice.utils.io import DataError, read_jsonl
 from trice.utils.stats import N_RESAMPLES, average_interval, bootstrap_average, bootstrap_share, paired_difference, unpaired_difference, wilson_interval
 
@@ -23,8 +25,6 @@ from trice.utils.stats import N_RESAMPLES, average_interval, bootstrap_average, 
 Judged = dict[str, dict[str, dict[Any, tuple[bool, bool]]]]
 
 JUDGED_FIELDS = {"dataset": str, "correct": bool, "used_tool": bool}
-COMPARED = ("trice-all", "trice-all-dpo", "trice-ii", "trice-i")  # each set against the baselines, when present
-BASELINES = ("trice-i", "sft-100")
 
 
 def interval_method(seed: int, n_resamples: int = N_RESAMPLES) -> str:
@@ -48,7 +48,7 @@ def read_judged(run_dir: Path, settings: list[str], datasets: list[str]) -> Judg
     """Each setting's per-question (correct, used_tool) on each dataset, from ``eval-<setting>/judged.jsonl``."""
     judged: Judged = {}
     for setting in settings:
-        path = run_dir / f"eval-{setting}" / "judged.jsonl"
+        path = RunLayout(run_dir).eval_dir(setting) / JUDGED
         by_ds: dict[str, dict[Any, tuple[bool, bool]]] = {ds: {} for ds in datasets}
         for row in read_jsonl(path, JUDGED_FIELDS, unique="id"):
             if row["dataset"] in by_ds:

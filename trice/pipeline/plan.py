@@ -8,67 +8,39 @@ checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and
 the base model after worked examples, :mod:`trice.generation.few_shot`) -> [eval-<setting>-unseen-<name> per
 unseen test set, :mod:`trice.pipeline.unseen`] -> report. Each stage is skipped when its config and inputs
 are unchanged, so a killed run picks up where it stopped (see :mod:`trice.pipeline.stages`).
+
+Here a recipe is read and checked into a :class:`Plan` before any model loads; what each stage
+reads and runs is :mod:`trice.pipeline.steps`, and :mod:`trice.pipeline.runner` runs them.
 """
 
 from __future__ import annotations
 
-import logging
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trice.stage2.candidates import CandidatesConfig
-from trice.utils.config import ConfigError, build_config, load_layered_yaml, to_dict
-from trice.stage2.dpo_config import DPOStageConfig
-from trice.generation.generate import GenerateConfig
-from trice.utils.io import write_json
-from trice.stage1.label import LabelConfig
-from trice.generation.models import DEFAULT_MODEL
-from trice.pipeline.plugins import load_plugins
 from trice.data.prepare import DataConfig, check_pool_sizes
-from trice.tasks.prompts import PER_TASK, READ_INSTRUCTIONS
+from trice.generation.generate import GenerateConfig
+from trice.generation.models import DEFAULT_MODEL
+from trice.judge.evaluate import check_tool_options
+from trice.pipeline import layout
+from trice.pipeline.layout import RunLayout
+from trice.pipeline.plugins import load_plugins
+from trice.pipeline.settings import (
+    D_TOOL, DEFAULT_SETTINGS, SETTINGS, STAGE_ONE, sections, stage_one_settings, stage_two_settings,
+)
+from trice.pipeline.trainers import TRAINERS, TrainerConfig
+from trice.pipeline.unseen import UnseenSet, load_unseen, unseen_stages
+from trice.stage1.label import LabelConfig
+from trice.stage1.sft_config import SFTConfig
+from trice.stage2.candidates import CandidatesConfig
+from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
-from trice.stage1.sft_config import SFTConfig
-from trice.pipeline.shared_training import pointer_stale
-from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
 from trice.tasks import PER_ROW
-from trice.pipeline.unseen import UnseenSet, load_unseen, unseen_stages
+from trice.tasks.prompts import READ_INSTRUCTIONS
+from trice.utils.config import ConfigError, build_config, load_layered_yaml
 
-log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Setting:
-    """How a report row's model is made: ``trainer`` none (the base model), ``sft`` on the ``label``
-    training set, or ``rlef``/``dpo`` on the scored candidates, from the stage-I adapter when
-    ``from_stage_one`` (TRICE-ALL) else from a fresh LoRA (TRICE-II). ``few_shot``: the preset of
-    worked examples put before each test prompt (:mod:`trice.generation.few_shot`)."""
-
-    trainer: str | None = None
-    label: str | None = None
-    from_stage_one: bool = False
-    few_shot: str | None = None
-
-    @property
-    def stage_two(self) -> bool:
-        return self.trainer in ("rlef", "dpo")
-
-
-SETTINGS: dict[str, Setting] = {
-    "zero-shot": Setting(),
-    "few-shot": Setting(few_shot=PER_TASK),  # the paper's "Few-shot (3 examples)" row
-    "sft-0": Setting("sft", "sft-0"),
-    "sft-100": Setting("sft", "sft-100"),
-    "trice-i": Setting("sft", "trice"),
-    "trice-ii": Setting("rlef"),
-    "trice-all": Setting("rlef", from_stage_one=True),
-    "trice-all-dpo": Setting("dpo", from_stage_one=True),
-}
-STAGE_ONE = "trice-i"
-# A recipe's rows when it names none: the settings there were before few-shot, so a finished run
-# of such a recipe keeps its report's fingerprint.
-DEFAULT_SETTINGS = ("zero-shot", "sft-0", "sft-100", "trice-i", "trice-ii", "trice-all", "trice-all-dpo")
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
 _OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
@@ -157,8 +129,6 @@ class Recipe:
     OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
-        from trice.judge.evaluate import check_tool_options
-
         check_tool_options(self.tools)
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
@@ -168,26 +138,28 @@ class Recipe:
 
     @property
     def stage_two(self) -> list[str]:
-        return [s for s in self.settings if SETTINGS[s].stage_two]
+        return stage_two_settings(self.settings)
 
 
 @dataclass
 class Plan:
-    """A recipe resolved into checked stage configs: built before any model is loaded."""
+    """A recipe resolved into checked stage configs: built before any model is loaded. The trainer
+    sections (``train`` ... ``dpo``) are those the settings registry names
+    (:attr:`trice.pipeline.settings.Setting.section`): a field here and in :class:`Recipe` each."""
 
     recipe: Recipe
     run_dir: Path
     data: DataConfig
     probe: GenerateConfig
-    train: SFTConfig
     eval: GenerateConfig
     dev: DevConfig
     candidates: CandidatesConfig
     score: ScoreConfig
+    label: LabelConfig
+    train: SFTConfig
     rlef: RLEFConfig
     trice_ii: RLEFConfig
     dpo: DPOStageConfig
-    label: LabelConfig
     unseen: list[UnseenSet] = field(default_factory=list)
 
     @property
@@ -207,24 +179,29 @@ class Plan:
         return unseen_stages(self.recipe.settings, self.unseen)
 
     @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
+
+    @property
     def stages(self) -> list[str]:
         settings = self.recipe.settings
-        # Stage I trains first: a baseline with identical rows then shares its training
-        # (trice.pipeline.shared_training), and stage II's start keeps the stage-I path it always had.
-        stage_one = sorted((s for s in settings if SETTINGS[s].trainer == "sft"), key=lambda s: s != STAGE_ONE)
         stage_two = self.recipe.stage_two
         return (
-            ["data", "probe", "label"]
-            + [f"train-{s}" for s in stage_one]
-            + (["dev", "candidates", "score"] + [f"train-{s}" for s in stage_two] if stage_two else [])
-            + [f"eval-{s}" for s in settings]
+            [layout.DATA, layout.PROBE, layout.LABEL]
+            + [layout.train_stage(s) for s in stage_one_settings(settings)]
+            + ([layout.DEV, layout.CANDIDATES, layout.SCORE] + [layout.train_stage(s) for s in stage_two] if stage_two else [])
+            + [layout.eval_stage(s) for s in settings]
             + list(self.unseen_stages)
-            + ["report"]
+            + [layout.REPORT]
         )
 
-    def stage_two_config(self, setting: str) -> RLEFConfig | DPOStageConfig:
-        """The trainer config of a stage II setting (paths are filled in by the stage)."""
-        return {"trice-ii": self.trice_ii, "trice-all": self.rlef, "trice-all-dpo": self.dpo}[setting]
+    def trainer_config(self, setting: str) -> TrainerConfig:
+        """The config of a trained setting's trainer: its recipe section's (paths are filled in by the stage)."""
+        section = SETTINGS[setting].section
+        if section is None:
+            raise KeyError(f"{setting} trains nothing")
+        config: TrainerConfig = getattr(self, section)
+        return config
 
 
 def _section(cls: type, values: dict, where: str, seed: int | None, **owned: Any) -> Any:
@@ -254,7 +231,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
     model = dict(model=recipe.model, template=recipe.template)
-    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(run_dir / "data"))
+    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
     tasks = data.task_names
     # Stage II trainers judge each row by its own task; this is only the default of rows without one.
     task = dict(task=tasks[0])
@@ -264,7 +241,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     reads = bool(set(tasks) & set(READ_INSTRUCTIONS))
     reading = dict(model=recipe.model, template=recipe.template) if reads else {}
     score_task = dict(task=tasks[0] if len(tasks) == 1 else PER_ROW)
-    rlef = _section(RLEFConfig, recipe.rlef, f"{path}: rlef", recipe.seed, **model, **task, **tools)
+    trainers = _trainer_sections(recipe, str(path), **task, **tools)
     dev = _section(DevConfig, recipe.dev, f"{path}: dev", None)
     try:  # only here are both the data and the dev sizes known
         check_pool_sizes(data, dev.n_per_dataset if recipe.stage_two else None, f"{path}: data")
@@ -275,7 +252,6 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
         run_dir=run_dir,
         data=data,
         probe=_section(GenerateConfig, recipe.probe, f"{path}: probe", recipe.seed, **model),
-        train=_section(SFTConfig, recipe.train, f"{path}: train", recipe.seed, **model),
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
         dev=dev,
         candidates=_section(
@@ -283,83 +259,24 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
             recipe.seed, template=recipe.template,
         ),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools),
-        rlef=rlef,
-        trice_ii=_section(RLEFConfig, recipe.rlef | recipe.trice_ii, f"{path}: trice_ii", recipe.seed, **model, **task, **tools) if recipe.trice_ii else rlef,
-        dpo=_section(DPOStageConfig, recipe.dpo, f"{path}: dpo", recipe.seed, **model, **task, **tools),
-        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode="trice", **tools),
+        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools),
         unseen=load_unseen(recipe.unseen, str(path)),
+        **trainers,
     )
 
 
-def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> Path:
-    """Run the stages in order (``only``: just that one; ``start``: that one and all after, forced)."""
-    from trice.pipeline import stage_fns
-
-    names = plan.stages
-    for flag, value in (("--only", only), ("--from", start)):
-        if value is not None and value not in names:
-            raise ConfigError(f"{flag}: no stage {value!r}; stages: {', '.join(names)}")
-    forced = set(names[names.index(start) :]) if start else set()
-    if only:
-        forced, names = {only}, [only]
-    claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
-    write_json(plan.run_dir / "recipe.json", to_dict(plan.recipe))
-    for name in names:
-        config, inputs, fn = stage_fns.stage(plan, name)
-        force = name in forced or pointer_stale(plan.run_dir / name)  # its twin now trained otherwise: train or point anew
-        run_stage(plan.run_dir / name, name, config, inputs, fn, force=force, keep=stage_fns.KEEP_ON_RESTART.get(name, ()))
-    return plan.run_dir / "report"
-
-
-STATUSES = ("up to date", "partial", "incomplete: N failed rows", "running", "changed", "would redo", "to do", "waiting")
-
-
-def stage_status(plan: Plan) -> dict[str, str]:
-    """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
-    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``incomplete:
-    N failed rows`` (ran through, but N rows failed, e.g. an endpoint was down: those are retried),
-    ``running`` (another process is running it now: a run reaching it stops with an error),
-    ``changed`` (finished or started under another config or inputs, or pointing at a twin training
-    that has since trained on other rows: started over, the old directory moved aside), ``would
-    redo`` (unchanged itself, but an input comes from an earlier stage that is not up to date, so it
-    will change), ``to do`` (never started), ``waiting`` (never started, and an input does not exist
-    yet or comes from an earlier stage that must run first).
-
-    ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
-    would be redone (``changed``/``would redo``)."""
-    from trice.pipeline import stage_fns
-
-    check_run_dir(plan.run_dir)
-    status: dict[str, str] = {}
-    for name in plan.stages:
-        config, inputs, _ = stage_fns.stage(plan, name)
-        verdict = stage_verdict(plan.run_dir / name, config, inputs)
-        if verdict == "up to date" and pointer_stale(plan.run_dir / name):
-            verdict = "changed"
-        upstream = {_producer(plan.run_dir, Path(p)) for p in inputs} - {None, name}
-        if any(status.get(u, "up to date") != "up to date" for u in upstream):
-            verdict = {"to do": "waiting", "up to date": "would redo", "partial": "would redo"}.get(verdict, verdict)
-            verdict = "would redo" if verdict.startswith("incomplete") else verdict
-        status[name] = verdict
-    return status
-
-
-def _producer(run_dir: Path, path: Path) -> str | None:
-    """The stage whose directory holds ``path`` (None: a path outside the run)."""
-    try:
-        return path.relative_to(run_dir).parts[0]
-    except (ValueError, IndexError):
-        return None
-
-
-def environment() -> dict[str, str]:
-    """Versions saved next to every result."""
-    import importlib.metadata as md
-
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("trice", "torch", "transformers", "peft", "trl", "accelerate"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return versions
+def _trainer_sections(recipe: Recipe, where: str, **judging: Any) -> dict[str, TrainerConfig]:
+    """Every trainer section of the registry (:func:`trice.pipeline.settings.sections`) read into its
+    trainer's config; ``judging``: the keys a trainer that judges responses gets. A section laid over
+    another is that section's config where the recipe leaves it empty."""
+    model = dict(model=recipe.model, template=recipe.template)
+    configs: dict[str, TrainerConfig] = {}
+    for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
+        values: dict = getattr(recipe, section)
+        if over is not None and not values:
+            configs[section] = configs[over]
+            continue
+        owned = model | (judging if TRAINERS[trainer].judges else {})
+        base: dict = {} if over is None else getattr(recipe, over)
+        configs[section] = _section(TRAINERS[trainer].config, base | values, f"{where}: {section}", recipe.seed, **owned)
+    return configs

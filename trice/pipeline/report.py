@@ -9,18 +9,14 @@ and ``"per_question"`` every setting's right/wrong and tool use per test questio
 
 from __future__ import annotations
 
-import shutil
+import importlib.metadata
+import platform
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from trice.utils.io import read_json, read_jsonl, write_json, write_text  # noqa: E402
-from trice.pipeline.intervals import (  # noqa: E402
+from trice.pipeline.intervals import (
     comparison_pairs,
     interval_method,
     interval_rows,
@@ -30,7 +26,34 @@ from trice.pipeline.intervals import (  # noqa: E402
     per_question,
     read_judged,
 )
-from trice.pipeline.shared_training import shared_trainings  # noqa: E402
+from trice.pipeline.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SELECTION, SUMMARY, TRAIN_LOG, RunLayout, train_stage
+from trice.pipeline.plan import Plan
+from trice.pipeline.plots import (
+    ACCURACY_PLOT,
+    STAGE_TWO_LOSS_PLOT,
+    TOOL_RATE_PLOT,
+    TRAIN_LOSS_PLOT,
+    UNSEEN_PLOT,
+    Table,
+    dev_curve_copy,
+    plot_grouped_bars,
+    write_plots,
+)
+from trice.pipeline.settings import BASE_MODEL, COMPARED, SETTINGS, SFT, STAGE_ONE, stage_two_settings
+from trice.pipeline.shared_training import shared_trainings
+from trice.utils.config import to_dict
+from trice.utils.io import read_json, read_jsonl, write_json, write_text
+
+
+def environment() -> dict[str, str]:
+    """Versions saved next to every result."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("trice", "torch", "transformers", "peft", "trl", "accelerate"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
 
 
 def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -38,7 +61,7 @@ def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict
     paper averages), and the tool-use rate."""
     rows: dict[str, dict[str, float]] = {}
     for setting in settings:
-        summary = read_json(run_dir / f"eval-{setting}" / "summary.json")
+        summary = read_json(RunLayout(run_dir).eval_dir(setting) / SUMMARY)
         acc = {ds: summary["accuracy"][ds] for ds in datasets}
         rows[setting] = acc | {"avg": sum(acc.values()) / len(acc), "tool_rate": summary["tool_rate"]}
     return rows
@@ -72,54 +95,13 @@ def markdown_table(
     return "\n".join(lines)
 
 
-def plot_grouped_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str, title: str) -> None:
-    """One group of bars per dataset, one bar per setting, values given as shares (plotted in %).
-
-    Used for accuracy and for the tool-use rate by stage (the paper's Figure 4).
-    """
-    groups = list(next(iter(values.values())))
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    width = 0.8 / len(values)
-    for i, (setting, by_group) in enumerate(values.items()):
-        xs = [g + (i - (len(values) - 1) / 2) * width for g in range(len(groups))]
-        bars = ax.bar(xs, [100 * by_group[g] for g in groups], width, label=setting)
-        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_xlabel("test set")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    top = max(100 * v for vs in values.values() for v in vs.values())
-    ax.set_ylim(0, min(110.0, max(10.0, top * 1.2)))
-    # below the axes, so the legend never hides a bar
-    ax.legend(fontsize=8, ncols=min(len(values), 4), loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_train_loss(logs: dict[str, list[dict]], path: Path, title: str = "Stage-I training loss", ylabel: str = "training loss (response tokens)") -> None:
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for setting, history in logs.items():
-        points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
-        if points:
-            ax.plot(*zip(*points), marker=".", label=setting)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dict[str, Any]]:
     """Test questions that ``after`` gets right and ``before`` wrong, one per dataset in turn."""
-    a = {r["id"]: r for r in read_jsonl(run_dir / f"eval-{before}" / "judged.jsonl")}
+    run = RunLayout(run_dir)
+    a = {r["id"]: r for r in read_jsonl(run.eval_dir(before) / JUDGED)}
     picked: list[dict[str, Any]] = []
     by_ds: dict[str, list[dict]] = {}
-    for row in read_jsonl(run_dir / f"eval-{after}" / "judged.jsonl"):
+    for row in read_jsonl(run.eval_dir(after) / JUDGED):
         if row["correct"] and not a[row["id"]]["correct"]:
             by_ds.setdefault(row["dataset"], []).append(row | {"before": a[row["id"]]})
     while len(picked) < n and any(by_ds.values()):
@@ -129,20 +111,18 @@ def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dic
     return picked
 
 
-def stage_two_summary(run: Path, settings: list[str]) -> dict[str, Any]:
+def stage_two_summary(run: RunLayout, settings: list[str]) -> dict[str, Any]:
     """What stage II learned from: the scored candidates' states and per-source scores, and each
     stage II setting's checkpoint choice on the dev set."""
-    from trice.pipeline.plan import SETTINGS
-
-    trained = [s for s in settings if SETTINGS[s].stage_two]
+    trained = stage_two_settings(settings)
     if not trained:
         return {}
     selections = {
         s: {k: v for k, v in read_json(p).items() if k != "steps"} | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
         for s in trained
-        if (p := run / f"train-{s}" / "selection.json").is_file()
+        if (p := run.train_dir(s) / SELECTION).is_file()
     }
-    return {"candidates": read_json(run / "score" / "summary.json"), "selection": selections}
+    return {"candidates": read_json(run.score_summary), "selection": selections}
 
 
 def _quote(text: str | None, limit: int = 300) -> str:
@@ -180,11 +160,11 @@ def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]
             f"**{s}**: best dev step {sel['best_step']} (dev accuracy {100 * sel['best_accuracy']:.1f}% on {sel['n_dev']} held-out "
             f"training questions); {_evaluated_with(sel)}",
             "",
-            f"![dev curve {s}](dev_curve-{s}.png)",
+            f"![dev curve {s}]({dev_curve_copy(s)})",
             "",
         ]
     if with_loss:
-        md += ["![stage II loss](stage2_loss.png)", ""]
+        md += [f"![stage II loss]({STAGE_TWO_LOSS_PLOT})", ""]
     return md
 
 
@@ -214,11 +194,11 @@ def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list
     return md + [""]
 
 
-def unseen_results(plan: Any) -> dict[str, dict[str, dict[str, float]]]:
+def unseen_results(plan: Plan) -> dict[str, dict[str, dict[str, float]]]:
     """Per setting and unseen test set: accuracy over the whole file, tool-use rate and size."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, (setting, unseen) in plan.unseen_stages.items():
-        summary = read_json(plan.run_dir / name / "summary.json")
+        summary = read_json(plan.layout.stage(name) / SUMMARY)
         results.setdefault(setting, {})[unseen.name] = {"accuracy": summary["accuracy"]["total"], "tool_rate": summary["tool_rate"], "n": summary["n"]}
     return results
 
@@ -241,7 +221,7 @@ def unseen_markdown(rows: dict[str, dict[str, float]], unseen: dict[str, dict[st
     for setting, by_set in unseen.items():
         cells = [f"{100 * by_set[n]['accuracy']:.1f} ({100 * by_set[n]['tool_rate']:.0f}%)" for n in names]
         md.append(f"| {setting} | {100 * rows[setting]['avg']:.1f} | " + " | ".join(cells) + " |")
-    return md + ["", "![unseen accuracy](unseen_accuracy.png)", ""]
+    return md + ["", f"![unseen accuracy]({UNSEEN_PLOT})", ""]
 
 
 def shared_training_markdown(shared: dict[str, str], settings: list[str]) -> list[str]:
@@ -253,19 +233,19 @@ def shared_training_markdown(shared: dict[str, str], settings: list[str]) -> lis
         first, second = sorted((setting, twin), key=lambda s: order.get(s, len(order)))
         lines.append(
             f"{first} and {second} trained on identical sets: one training, shared adapter "
-            f"(`train-{setting}/same_as.json` points to `train-{twin}`)."
+            f"(`{train_stage(setting)}/{SAME_AS}` points to `{train_stage(twin)}`)."
         )
     return lines + ([""] if lines else [])
 
 
-def unseen_and_shared(plan: Any, rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+def unseen_and_shared(plan: Plan, rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
     """results.json's ``unseen`` and ``shared_training`` (each only where there is any), the unseen
     section with its plot, and the shared-training lines."""
     unseen = unseen_results(plan)
     shared = shared_trainings(plan.run_dir, plan.recipe.settings)
     if unseen:
         accuracy = {s: {n: r["accuracy"] for n, r in by_set.items()} for s, by_set in unseen.items()}
-        plot_grouped_bars(accuracy, out_dir / "unseen_accuracy.png", "accuracy (%)", "Accuracy on unseen test sets")
+        plot_grouped_bars(accuracy, out_dir / UNSEEN_PLOT, "accuracy (%)", "Accuracy on unseen test sets")
     results = ({"unseen": unseen} if unseen else {}) | ({"shared_training": shared} if shared else {})
     return results, unseen_markdown(rows, unseen), shared_training_markdown(shared, plan.recipe.settings)
 
@@ -298,25 +278,7 @@ def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: d
     ]
 
 
-Table = dict[str, dict[str, float]]  # setting -> column -> value
-
-
-def _write_plots(
-    run: Path, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, stage_two: dict
-) -> None:
-    """The report's PNGs: accuracy and tool use per setting, both stages' losses, the dev curves."""
-    accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
-    plot_grouped_bars(accuracy, out_dir / "accuracy.png", "accuracy (%)", "Accuracy per setting and test set")
-    plot_grouped_bars(tool_rates, out_dir / "tool_rate.png", "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
-    if stage_one_logs:
-        plot_train_loss(stage_one_logs, out_dir / "train_loss.png")
-    if stage_two_logs:
-        plot_train_loss(stage_two_logs, out_dir / "stage2_loss.png", "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
-    for s in stage_two.get("selection", {}):
-        shutil.copyfile(run / f"train-{s}" / "dev_curve.png", out_dir / f"dev_curve-{s}.png")
-
-
-def _accuracy_markdown(plan: Any, rows: Table, tool_rates: Table, intervals: dict[str, Any]) -> list[str]:
+def _accuracy_markdown(plan: Plan, rows: Table, tool_rates: Table, intervals: dict[str, Any]) -> list[str]:
     """The report's title and its first section: the accuracy table with intervals and its plots."""
     return [
         "# trice report",
@@ -331,43 +293,41 @@ def _accuracy_markdown(plan: Any, rows: Table, tool_rates: Table, intervals: dic
         "",
         markdown_table(rows, tool_rates, intervals),
         "",
-        "![accuracy](accuracy.png)",
+        f"![accuracy]({ACCURACY_PLOT})",
         "",
-        "![tool use](tool_rate.png)",
+        f"![tool use]({TOOL_RATE_PLOT})",
         "",
     ]
 
 
 def _cases_markdown(run: Path, settings: list[str]) -> list[str]:
-    """Case studies: zero-shot vs TRICE-I, then TRICE-I vs the final stage II setting (the paper's Figure 5)."""
-    final = next((s for s in ("trice-all", "trice-all-dpo", "trice-ii") if s in settings), None)
+    """Case studies: zero-shot vs TRICE-I, then TRICE-I vs the final stage II setting, the first of
+    :data:`trice.pipeline.settings.COMPARED` the run has (the paper's Figure 5)."""
+    final = next((s for s in COMPARED if SETTINGS[s].stage_two and s in settings), None)
     md: list[str] = []
-    for before, after in (("zero-shot", "trice-i"), ("trice-i", final)):
+    for before, after in ((BASE_MODEL, STAGE_ONE), (STAGE_ONE, final)):
         if before in settings and after in settings:
             md += _case_markdown(case_studies(run, before, after), before, after)
     return md
 
 
-def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
+def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     """Write results.json, report.md and the plots for a finished run; returns the results."""
-    from trice.utils.config import to_dict
-    from trice.pipeline.plan import SETTINGS, environment
-
-    run = plan.run_dir
+    run, layout = plan.run_dir, plan.layout
     settings = plan.recipe.settings
     datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
     rows = result_rows(run, settings, datasets)
     tool_rates = {
-        s: {ds: read_json(run / f"eval-{s}" / "summary.json")["tool_rate_by_dataset"][ds] for ds in datasets}
+        s: {ds: read_json(layout.eval_dir(s) / SUMMARY)["tool_rate_by_dataset"][ds] for ds in datasets}
         for s in settings
     }
-    splits = read_json(run / "data" / "splits.json")
-    label_stats = {m: read_json(run / "label" / f"{m}.stats.json") for s in settings if (m := SETTINGS[s].label)}
-    probe = read_json(run / "probe" / "summary.json")
-    logs = {s: read_json(p) for s in settings if (p := run / f"train-{s}" / "train_log.json").is_file()}
-    stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == "sft"}
+    splits = read_json(layout.splits)
+    label_stats = {m: read_json(layout.label_stats(m)) for s in settings if (m := SETTINGS[s].label)}
+    probe = read_json(layout.probe / SUMMARY)
+    logs = {s: read_json(p) for s in settings if (p := layout.train_dir(s) / TRAIN_LOG).is_file()}
+    stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == SFT}
     stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two}
-    stage_two = stage_two_summary(run, settings)
+    stage_two = stage_two_summary(layout, settings)
     judged = read_judged(run, settings, datasets)
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
@@ -385,8 +345,8 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
     }
     extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
     results |= extra
-    write_json(out_dir / "results.json", results)
-    _write_plots(run, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two)
+    write_json(out_dir / RESULTS, results)
+    write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}))
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
         *paired_markdown(paired, datasets, plan.recipe.seed),
@@ -395,11 +355,11 @@ def write_report(plan: Any, out_dir: Path) -> dict[str, Any]:
         *shared_md,
     ]
     if stage_one_logs:
-        md += ["## Stage I training", "", "![training loss](train_loss.png)", ""]
+        md += ["## Stage I training", "", f"![training loss]({TRAIN_LOSS_PLOT})", ""]
     if stage_two:
         md += _stage_two_markdown(stage_two, bool(stage_two_logs))
     md += _cases_markdown(run, settings)
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
     md += ["## Recipe", "", "Every setting of this run (also in `results.json` and each stage's `stage.json`):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
-    write_text(out_dir / "report.md", "\n".join(md))
+    write_text(out_dir / REPORT_MD, "\n".join(md))
     return results

@@ -21,10 +21,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trice.utils.io import read_json, write_json
+from trice.pipeline.layout import SAME_AS, RunLayout, train_stage
 from trice.pipeline.stages import matches, stage_state
+from trice.utils.io import read_json, write_json
 
-SAME_AS = "same_as.json"
 # Config keys that only say where a training reads and writes: two trainings differing only in
 # these train the same model on the same rows.
 _PATHS = ("data", "output_dir")
@@ -53,7 +53,7 @@ def _trained_sibling(other: Path) -> dict[str, Any] | None:
 def find_twin_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
     """The name of a finished, current sibling ``train-*`` stage whose rows and config equal ours."""
     key = training_key(config)
-    for other in sorted(stage_dir.parent.glob("train-*")):
+    for other in sorted(stage_dir.parent.glob(train_stage("*"))):
         if other == stage_dir:
             continue
         theirs = _trained_sibling(other)
@@ -77,7 +77,7 @@ def share_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
 def trained_dir(run: Path, setting: str) -> Path:
     """Where a setting's training output lives: its own train stage's directory, or the twin's its
     ``same_as.json`` names."""
-    out = run / f"train-{setting}"
+    out = RunLayout(run).train_dir(setting)
     pointer = out / SAME_AS
     return run / read_json(pointer)["same_as"] if pointer.is_file() else out
 
@@ -97,7 +97,7 @@ def shared_trainings(run: Path, settings: list[str]) -> dict[str, str]:
     """Setting -> the setting whose training it shares, for every setting whose train stage points."""
     shared = {}
     for setting in settings:
-        pointer = run / f"train-{setting}" / SAME_AS
+        pointer = RunLayout(run).train_dir(setting) / SAME_AS
         if pointer.is_file():
-            shared[setting] = read_json(pointer)["same_as"].removeprefix("train-")
+            shared[setting] = read_json(pointer)["same_as"].removeprefix(train_stage(""))
     return shared

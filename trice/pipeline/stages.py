@@ -39,6 +39,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from trice.pipeline.layout import OLD, RECIPE
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, read_json, write_json
 
@@ -48,7 +49,6 @@ MARKER = "stage.json"
 RUN_MARKER = ".trice-run"
 RUN_FORMAT = 1
 STAGE_KEYS = frozenset({"stage", "hash", "complete", "config"})  # what every stage.json trice wrote holds
-OLD = "old"  # <run>/old/<stage>-<time>: stage directories moved aside when their stage starts over
 RUN_PLACEHOLDER = "{run}"
 
 
@@ -207,7 +207,7 @@ def moved_aside(run_dir: Path) -> list[str]:
 
 
 def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) -> str:
-    """What a run would do with the stage, loading nothing (see ``trice.pipeline.plan.stage_status``)."""
+    """What a run would do with the stage, loading nothing (see ``trice.pipeline.runner.stage_status``)."""
     inputs = [Path(p) for p in inputs]
     state = stage_state(stage_dir)
     if stage_running(stage_dir):
@@ -288,7 +288,7 @@ def _is_legacy_run(run_dir: Path) -> bool:
     """A run made before the marker: its recipe.json and a stage directory whose stage.json holds
     every key trice writes (any JSON file named stage.json is not enough)."""
     try:
-        if not isinstance(read_json(run_dir / "recipe.json"), dict):
+        if not isinstance(read_json(run_dir / RECIPE), dict):
             return False
     except DataError:
         return False
@@ -335,7 +335,7 @@ def claim_run_dir(run_dir: Path) -> None:
     if check_run_dir(run_dir) and (run_dir / RUN_MARKER).is_file():
         return
     spellings: list[str] = []
-    recipe = run_dir / "recipe.json"
+    recipe = run_dir / RECIPE
     if recipe.is_file():
         recorded = read_json(recipe).get("run_dir")
         spellings = [recorded] if isinstance(recorded, str) else []

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trice.utils.config import ConfigError
 from trice.data.schema import EXAMPLE_FIELDS
 from trice.judge.evaluate import read_input
-from trice.utils.io import DataError
+from trice.pipeline.layout import unseen_stage
 from trice.tasks import TASKS
+from trice.utils.config import ConfigError
+from trice.utils.io import DataError
 
 # A set's name is part of a stage directory's name and a report column.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-UNSEEN_STAGE = "eval-{setting}-unseen-{name}"
 
 
 @dataclass(frozen=True)
@@ -60,4 +60,4 @@ def load_unseen(spec: dict[str, Any], where: str) -> list[UnseenSet]:
 
 def unseen_stages(settings: list[str], sets: list[UnseenSet]) -> dict[str, tuple[str, UnseenSet]]:
     """Stage name -> (setting, set) for every pair, settings in the report's order."""
-    return {UNSEEN_STAGE.format(setting=s, name=u.name): (s, u) for s in settings for u in sets}
+    return {unseen_stage(s, u.name): (s, u) for s in settings for u in sets}

@@ -11,7 +11,7 @@ candidate too, as step 0: the stage-I adapter (TRICE-ALL) or the base model (TRI
 LoRA is the identity before its first step). Ties going to the earlier step, a checkpoint is kept
 only where it beats the start on dev. The base model has no adapter to keep: where it wins,
 ``best_adapter`` is None, ``adapter_best`` is removed and the setting is evaluated on the base model
-(:func:`trice.pipeline.stage_fns.final_adapter`).
+(:func:`trice.pipeline.steps.final_adapter`).
 
 Each step's responses go to ``dev/<step>.jsonl``, resumably by example id, next to a
 ``dev/<step>.meta.json`` stamp (the adapter weights' hash, None for the base model, and the
@@ -40,6 +40,7 @@ from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generation.generate import GenerateConfig, generate_for_examples
 from trice.utils.io import load_partial, read_json, write_json
 from trice.judge.reading import Reader
+from trice.pipeline.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, DEV_CURVE, SELECTION, TRAIN_LOG
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
 
@@ -100,11 +101,11 @@ def select_on_dev(config: StageIIConfig, dev: Sequence[Example] | None) -> dict[
 def _candidates(out: Path) -> list[tuple[int, Path]]:
     """``(step, adapter directory)`` to evaluate, by step: the complete checkpoints, plus the final
     adapter when no checkpoint has its step (the trainer saves one at the end, so normally none)."""
-    found = {step: path for step, path in checkpoints(out / "checkpoints") if is_complete(path)}
-    train_log = out / "train_log.json"
-    if (out / "adapter").is_dir() and train_log.is_file():
+    found = {step: path for step, path in checkpoints(out / CHECKPOINTS) if is_complete(path)}
+    train_log = out / TRAIN_LOG
+    if (out / ADAPTER).is_dir() and train_log.is_file():
         final_step = int(read_json(train_log)[-1]["step"])
-        found.setdefault(final_step, out / "adapter")
+        found.setdefault(final_step, out / ADAPTER)
     return sorted(found.items())
 
 
@@ -184,20 +185,20 @@ def select_checkpoint(
         steps.append({"step": step, "adapter": name, **summarize(judged), "tool_rate_by_dataset": tool_rate_by_dataset(judged)})
     best = max(steps, key=lambda s: (s["accuracy"]["total"], -s["step"]))
     if best["adapter"] is None:
-        shutil.rmtree(out / "adapter_best", ignore_errors=True)  # an earlier selection's copy must not be evaluated instead
+        shutil.rmtree(out / BEST_ADAPTER, ignore_errors=True)  # an earlier selection's copy must not be evaluated instead
     else:
-        _copy_adapter(Path(best["adapter"]), out / "adapter_best")
+        _copy_adapter(Path(best["adapter"]), out / BEST_ADAPTER)
     selection = {
         "metric": METRIC,
         "best_step": best["step"],
         "best_accuracy": best["accuracy"]["total"],
-        "best_adapter": None if best["adapter"] is None else str(out / "adapter_best"),
+        "best_adapter": None if best["adapter"] is None else str(out / BEST_ADAPTER),
         "selected_from": best["adapter"],
         "n_dev": len(dev),
         "steps": steps,
     }
-    write_json(out / "selection.json", selection)
-    plot_dev_curve(steps, best["step"], out / "dev_curve.png")
+    write_json(out / SELECTION, selection)
+    plot_dev_curve(steps, best["step"], out / DEV_CURVE)
     log.info("best dev step %d: accuracy %.3f (tool rate %.3f)", best["step"], best["accuracy"]["total"], best["tool_rate"])
     return selection
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from trice.utils.io import read_json, write_json
-from trice.pipeline.stage_fns import EVAL_OUTPUTS, reuse_twin_eval
+from trice.pipeline.evals import reuse_twin_eval
+from trice.pipeline.layout import EVAL_OUTPUTS
 from trice.pipeline.stages import run_stage
 
 SETTINGS = {"model": "m", "max_new_tokens": 96, "tools": {"QA": {"k": 2}}}

@@ -1,0 +1,61 @@
+"""Running a plan: every stage in order, each skipped when its config and inputs are unchanged
+(:func:`run_plan`), and what a run would do with each, loading nothing (:func:`stage_status`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trice.pipeline import steps
+from trice.pipeline.plan import Plan
+from trice.pipeline.shared_training import pointer_stale
+from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
+from trice.utils.config import ConfigError, to_dict
+from trice.utils.io import write_json
+
+
+def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> Path:
+    """Run the stages in order (``only``: just that one; ``start``: that one and all after, forced)."""
+    names = plan.stages
+    for flag, value in (("--only", only), ("--from", start)):
+        if value is not None and value not in names:
+            raise ConfigError(f"{flag}: no stage {value!r}; stages: {', '.join(names)}")
+    forced = set(names[names.index(start) :]) if start else set()
+    if only:
+        forced, names = {only}, [only]
+    claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
+    write_json(plan.layout.recipe, to_dict(plan.recipe))
+    for name in names:
+        config, inputs, fn = steps.stage(plan, name)
+        stage_dir = plan.layout.stage(name)
+        force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
+        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=steps.KEEP_ON_RESTART.get(name, ()))
+    return plan.layout.report
+
+
+def stage_status(plan: Plan) -> dict[str, str]:
+    """What a run would do with each stage, loading nothing: ``up to date`` (finished with the same
+    fingerprint: skipped), ``partial`` (same fingerprint, killed part-way: resumed), ``incomplete:
+    N failed rows`` (ran through, but N rows failed, e.g. an endpoint was down: those are retried),
+    ``running`` (another process is running it now: a run reaching it stops with an error),
+    ``changed`` (finished or started under another config or inputs, or pointing at a twin training
+    that has since trained on other rows: started over, the old directory moved aside), ``would
+    redo`` (unchanged itself, but an input comes from an earlier stage that is not up to date, so it
+    will change), ``to do`` (never started), ``waiting`` (never started, and an input does not exist
+    yet or comes from an earlier stage that must run first).
+
+    ``trice run RECIPE --status`` prints it; after a code change it shows whether finished runs
+    would be redone (``changed``/``would redo``)."""
+    check_run_dir(plan.run_dir)
+    status: dict[str, str] = {}
+    for name in plan.stages:
+        config, inputs, _ = steps.stage(plan, name)
+        stage_dir = plan.layout.stage(name)
+        verdict = stage_verdict(stage_dir, config, inputs)
+        if verdict == "up to date" and pointer_stale(stage_dir):
+            verdict = "changed"
+        upstream = {plan.layout.stage_of(Path(p)) for p in inputs} - {None, name}
+        if any(status.get(u, "up to date") != "up to date" for u in upstream):
+            verdict = {"to do": "waiting", "up to date": "would redo", "partial": "would redo"}.get(verdict, verdict)
+            verdict = "would redo" if verdict.startswith("incomplete") else verdict
+        status[name] = verdict
+    return status
