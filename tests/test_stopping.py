@@ -143,10 +143,10 @@ def test_rows_stop_at_their_own_call_and_equal_the_uncut_run_up_to_the_cut(tiny,
 
 
 def test_stop_after_call_is_a_generate_option_kept_out_of_old_fingerprints(tiny, tmp_path, one_thread) -> None:
-    from trice.utils.config import to_dict
+    from trice.utils.config import fingerprint_fields
 
-    assert "stop_after_call" not in to_dict(GenerateConfig())
-    assert to_dict(GenerateConfig(stop_after_call=True))["stop_after_call"] is True
+    assert "stop_after_call" not in fingerprint_fields(GenerateConfig())
+    assert fingerprint_fields(GenerateConfig(stop_after_call=True))["stop_after_call"] is True
     model, tokenizer = tiny
     examples = [Example(f"e{i}", "svamp", "math", q, ("1",)) for i, q in enumerate(["48 + 2?", "How many clips?"])]
     off = generate_for_examples(examples, tmp_path / "off.jsonl", model, tokenizer, GenerateConfig(max_new_tokens=12))

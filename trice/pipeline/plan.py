@@ -16,7 +16,7 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.stage2.candidates import CandidatesConfig
 from trice.utils.config import ConfigError, build_config, load_layered_yaml, to_dict
@@ -152,9 +152,6 @@ class Recipe:
             "{tools: {name: 'module:factory'}, tasks: {name: 'module:Task'}, loaders: {task: {dataset: 'module:loader'}}}."
         },
     )
-
-    # at their defaults these do what trice did without them, so they stay out of recipe.json (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
         from trice.judge.evaluate import check_tool_options

@@ -10,7 +10,7 @@ from typing import Any
 from trice.generation.adapters import adapter_files
 from trice.stage2.candidates import parts_dir
 from trice.training.checkpoints import checkpoints, is_complete
-from trice.utils.config import to_dict
+from trice.utils.config import fingerprint_fields
 from trice.data.schema import load_examples
 from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generation.few_shot import FewShotBackend, few_shot_fingerprint
@@ -149,11 +149,10 @@ def _label_stage(plan: Any) -> StageSpec:
     run = plan.run_dir
     judged = run / "probe" / "judged.jsonl"
     modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({"trice"} if plan.recipe.stage_two else set()))
-    label_config = to_dict(plan.label)
-    options = {k: label_config[k] for k in type(plan.label).OMIT_AT_DEFAULT if k in label_config}  # set, not default
+    options = fingerprint_fields(plan.label)
     reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
     reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
-    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": to_dict(reading)} if reads else {})
+    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": fingerprint_fields(reading)} if reads else {})
 
     def label(d: Path) -> None:
         from trice.utils.io import read_jsonl
@@ -186,7 +185,7 @@ def _stage_two_train(plan: Any, setting: str) -> StageSpec:
 
         (train_rlef if SETTINGS[setting].trainer == "rlef" else train_dpo)(config)
 
-    return to_dict(config), [scored, dev] + ([start] if start is not None else []), train_stage_two
+    return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), train_stage_two
 
 
 def _stage_one_train(plan: Any, setting: str) -> StageSpec:
@@ -197,7 +196,7 @@ def _stage_one_train(plan: Any, setting: str) -> StageSpec:
     run, name = plan.run_dir, f"train-{setting}"
     data = run / "label" / f"{SETTINGS[setting].label}.jsonl"
     config = replace(plan.train, data=str(data), output_dir=str(run / name))
-    fingerprinted = to_dict(config)
+    fingerprinted = fingerprint_fields(config)
 
     def train(d: Path) -> None:
         from trice.stage1.train_sft import train_sft
@@ -218,7 +217,7 @@ def _eval_stage(plan: Any, setting: str, test: Path, tasks: list[str] | tuple[st
     config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
     inputs = _eval_inputs(test, adapter)
     prompts = {"few_shot": few_shot_fingerprint(kind.few_shot, tasks)} if kind.few_shot else {}
-    fingerprinted = _with_tools(to_dict(config), plan) | prompts
+    fingerprinted = _with_tools(fingerprint_fields(config), plan) | prompts
 
     def evaluate(d: Path) -> None:
         if reuse_twin_eval(d, fingerprinted, inputs) is None:
@@ -245,18 +244,18 @@ def stage(plan: Any, name: str) -> StageSpec:
     run = plan.run_dir
     task = plan.judge_task
     if name == "data":
-        return to_dict(plan.data), [], lambda d: run_data(plan.data)
+        return fingerprint_fields(plan.data), [], lambda d: run_data(plan.data)
     if name == "probe":
         train = run / "data" / "train.jsonl"
         fn = lambda d: _generate_and_judge(d, train, plan.probe, task, "probe train", plan.tools)  # noqa: E731
-        return _with_tools(to_dict(plan.probe), plan), [train], fn
+        return _with_tools(fingerprint_fields(plan.probe), plan), [train], fn
     if name == "label":
         return _label_stage(plan)
     if name == "dev":
         from trice.data.schema import save_examples
         from trice.data.prepare import dev_from_pool
 
-        config = to_dict(plan.data) | {"dev": to_dict(plan.dev)}
+        config = fingerprint_fields(plan.data) | {"dev": fingerprint_fields(plan.dev)}
         return config, [], lambda d: save_examples(d / "dev.jsonl", dev_from_pool(plan.data, plan.dev.n_per_dataset))
     if name == "candidates":
         from trice.stage2.candidates import collect_candidates
@@ -264,13 +263,13 @@ def stage(plan: Any, name: str) -> StageSpec:
         d_tool = run / "label" / "trice.jsonl"
         sources, adapters = resolve_sources(run, plan.candidates.sources)
         config = replace(plan.candidates, input=str(d_tool), output=str(run / name / CANDIDATES_FILE), sources=sources)
-        return to_dict(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
+        return fingerprint_fields(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
     if name == "score":
         from trice.stage2.score import run_score
 
         candidates = run / "candidates" / CANDIDATES_FILE
         config = replace(plan.score, input=str(candidates), output=str(run / name / "scored.jsonl"))
-        return to_dict(config), [candidates], lambda d: write_json(d / "summary.json", run_score(config))
+        return fingerprint_fields(config), [candidates], lambda d: write_json(d / "summary.json", run_score(config))
     if name.startswith("train-"):
         setting = name.removeprefix("train-")
         return (_stage_two_train if SETTINGS[setting].stage_two else _stage_one_train)(plan, setting)

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.utils.config import ConfigError
 from trice.judge.evaluate import read_input
@@ -56,9 +56,6 @@ class LabelConfig:
     template: str = field(default="alpaca", metadata={"help": "mlqa: prompt template of that reading."})
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens", "overwrite")
 
     def validate(self) -> None:
         if self.mode not in MODES:

@@ -62,7 +62,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.generation.adapters import adapter_files
 from trice.utils.config import ConfigError, build_config
@@ -237,9 +237,6 @@ class CandidatesConfig:
         metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.stage2.candidates."},
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("overwrite",)
 
     def validate(self) -> None:
         if self.template not in TEMPLATES:

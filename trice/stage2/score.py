@@ -31,7 +31,7 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -71,9 +71,6 @@ class ScoreConfig:
     )
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk", "overwrite")
 
     def judging(self) -> dict[str, Any]:
         """What decides a scored row besides the row itself: a resume reuses rows scored under these only."""
