@@ -119,8 +119,3 @@ class Reader:
             if failed:
                 log.warning("%d of %d readings failed (endpoint errors); they count as no prediction", failed, len(todo))
         return [done.get(k) for k in keys]
-
-    def reader_for(self, task: str, question: str) -> Callable[[str], list[str | None]]:
-        """A one-question reader for :meth:`trice.tasks.Task.judge` (one generate() per output: use
-        :meth:`read_many` for many questions)."""
-        return lambda output: self.read_many([(task, question, output)])

@@ -21,7 +21,7 @@ from trice.judge.evaluate import read_input
 from trice.utils.io import DataError, ReadReport, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
-from trice.tasks import TASKS, get_task
+from trice.tasks import TASKS
 
 MODES = ("trice", "sft-0", "sft-100")
 # What can happen to a probed question in each mode (every count is reported, zeros included).
@@ -85,17 +85,6 @@ def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | N
     if mode == "trice" and row["correct"] and not isinstance(row.get("response"), str):
         problem = "missing" if "response" not in row else f"expected string, got {type(row['response']).__name__}"
         raise DataError(path, line, "response", f"{problem} (a correct probe's response is its training output)")
-
-
-def verified_call(row: dict[str, Any]) -> str | None:
-    """The row's reference tool call if executing it yields a gold answer, else None (one row, no
-    reading: math and lama; :func:`trice.stage1.tool_labels.verified_calls` does every task in batches)."""
-    call = row.get("tool_call")
-    if not call:
-        return None
-    task = get_task(row["task"])
-    judgement = task.judge(call, row["answers"], task.registry())
-    return call if judgement.used_tool and judgement.correct else None
 
 
 def _needs_call(row: dict[str, Any], mode: str) -> bool:
