@@ -33,12 +33,12 @@ def _generate_and_judge(
     ``backend``: one that prompts otherwise (:class:`trice.generation.few_shot.FewShotBackend`), or None for
     ``config``'s own. Tool outputs the model reads again (qa, mlqa) are read by the same model
     (``config``), resumably (``readings.jsonl``)."""
-    from trice.judge.reading import Reader
+    from trice.judge.reading import ReadingModel
 
     model = tokenizer = None  # generate_for_examples loads config.backend itself, only if work is left
     examples = load_examples(examples_path)
     rows = generate_for_examples(examples, stage_dir / "responses.jsonl", model, tokenizer, config, desc, backend=backend)
-    reader = Reader.for_config(config, cache=stage_dir / "readings.jsonl", desc=f"{desc}: read again")
+    reader = ReadingModel.for_config(config, cache=stage_dir / "readings.jsonl", desc=f"{desc}: read again")
     judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / "judged.jsonl", judged)
     write_json(stage_dir / "summary.json", summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
@@ -156,10 +156,10 @@ def _label_stage(plan: Any) -> StageSpec:
 
     def label(d: Path) -> None:
         from trice.utils.io import read_jsonl
-        from trice.judge.reading import Reader
+        from trice.judge.reading import ReadingModel
 
         rows = read_jsonl(judged)
-        reader = Reader.for_config(reading, cache=d / "readings.jsonl", desc="label: read again")
+        reader = ReadingModel.for_config(reading, cache=d / "readings.jsonl", desc="label: read again")
         for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
             write_jsonl(d / f"{mode}.jsonl", out)
             write_json(d / f"{mode}.stats.json", stats)

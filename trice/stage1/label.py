@@ -169,10 +169,10 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     readings = str(config.output) + ".readings.jsonl"
     claim_output(readings, inputs=inputs, fields=("reading",), overwrite=config.overwrite)
     from trice.generation.generate import GenerateConfig
-    from trice.judge.reading import Reader
+    from trice.judge.reading import ReadingModel
 
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
-    reader = Reader.for_config(generate, cache=Path(readings))
+    reader = ReadingModel.for_config(generate, cache=Path(readings))
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)

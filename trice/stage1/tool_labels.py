@@ -35,7 +35,7 @@ from typing import Any
 
 from trice.utils.config import build_config
 from trice.tasks.metrics import answer_in_text
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.generation.stopping import STOP_MARKERS, StopRule
 from trice.tasks import PER_ROW, get_task, tool_registries
 from trice.tools import ToolError, parse_call
@@ -223,7 +223,7 @@ def qa_calls(
     return found
 
 
-def executed_calls(rows: Sequence[dict], reader: Reader | None, tools: dict | None) -> dict[str, str | None]:
+def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
     translation) gives a gold answer, else None."""
     from trice.judge.evaluate import judge_rows
@@ -237,7 +237,7 @@ def executed_calls(rows: Sequence[dict], reader: Reader | None, tools: dict | No
 def verified_calls(
     rows: Sequence[dict],
     *,
-    reader: Reader | None = None,
+    reader: ReadingModel | None = None,
     tools: dict | None = None,
     search_k: int = 2,
     teacher: dict | None = None,

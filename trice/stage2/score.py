@@ -212,12 +212,12 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
     if todo:
         from trice.generation.config import GenerateConfig
-        from trice.judge.reading import Reader
+        from trice.judge.reading import ReadingModel
 
         reading = GenerateConfig(
             model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
         )
-        reader = Reader.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
+        reader = ReadingModel.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
         registry = tool_registries(config.tools)
         with JsonlAppender(config.output, keep_bytes) as sink:
             _record_judging(config)
