@@ -66,7 +66,7 @@ def test_a_response_is_cut_just_after_its_first_call_of_the_task_tool() -> None:
     unclosed = "calculator(2+(3"
     assert rule.finish(unclosed) == unclosed  # never closed: left whole, as the judge reads it
     assert rule.finish("QA(x) then calculator(1) done") == "QA(x) then calculator(1)"  # QA is no math call
-    assert rule.finish("72\n### Instruction:\ncalculator(1)") == "72"  # cut at the marker first, as before
+    assert rule.finish("72\n### Instruction:\ncalculator(1)") == "72"  # the marker cuts first: the rest is no response
     assert StopRule().finish(" calculator(1) more\n\n\nx") == "calculator(1) more"  # no tools: markers only
     assert call_end("a calculator(1) b", ["calculator"]) == len("a calculator(1)")
     assert call_end("a calculator(1", ["calculator"]) is None and call_end("no call", ["calculator"]) is None

@@ -21,7 +21,7 @@ directory is known by, :func:`known_spellings`), and one with the fields
 :mod:`trice.pipeline.legacy_fingerprint` hashed at their defaults.
 
 A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`); trice writes into no existing
-directory without it, unless it holds a run made before the marker (recognised by its
+directory without it, unless it holds a trice run without one (recognised by its
 ``recipe.json`` and a ``stage.json`` with every key trice writes).
 
 One process at a time runs a stage: ``run_stage`` holds a lock file beside the stage directory
@@ -318,7 +318,7 @@ def run_stage(
 
 
 def _is_legacy_run(run_dir: Path) -> bool:
-    """A run made before the marker: its recipe.json and a stage directory whose stage.json holds
+    """A trice run without the marker: its recipe.json and a stage directory whose stage.json holds
     every key trice writes (any JSON file named stage.json is not enough)."""
     try:
         if not isinstance(read_json(run_dir / "recipe.json"), dict):
@@ -363,7 +363,7 @@ def check_run_dir(run_dir: Path) -> bool:
 
 def claim_run_dir(run_dir: Path) -> None:
     """Make ``run_dir`` a trice run (or check it is one) before anything is written into it. A run
-    made before the marker gets one recording the run directory's spelling in its recipe.json,
+    without one gets one recording the run directory's spelling in its recipe.json,
     under which its stages' hashes of paths as spelled were made (:func:`known_spellings`)."""
     if check_run_dir(run_dir) and (run_dir / RUN_MARKER).is_file():
         return

@@ -177,7 +177,7 @@ def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]
     """The rows already scored in ``config.output`` that a resume may keep (with the length of their
     lines), after checking every path this command writes. Rows scored under other judging settings
     (task, strategy, reading model, tools: recorded in ``<output>.judging.json`` once scoring
-    starts, :func:`_record_judging`) are all scored again; an output from before that record is
+    starts, :func:`_record_judging`) are all scored again; an output without that record is
     checked row by row only (:func:`_reusable`)."""
     inputs = [config.input]
     claimed = claim_output(config.output, inputs=inputs, ids={r["id"] for r in rows}, fields=SCORED_FIELDS, overwrite=config.overwrite)

@@ -236,8 +236,8 @@ def fingerprint_fields(config: Any) -> ChangedFields:
 
     This is the one rule for what of a config enters a stage's fingerprint
     (:func:`trice.pipeline.stages.fingerprint`). A field at its default is left out, whether or
-    not it was given, so adding a field to a config class (with a default that does what trice
-    did without it) never changes the fingerprint of a finished stage, which would otherwise look
+    not it was given, so adding a field to a config class (with a default that leaves what the
+    stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise look
     changed and be moved aside and rerun. A value other than the default always enters the hash,
     compared as it is hashed (JSON): ``3`` for a default of ``3.0`` enters it, as the two hash
     differently. Stage hashes made under the earlier rule are still recognised
