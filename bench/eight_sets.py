@@ -19,7 +19,7 @@ can be rebuilt from the repository alone.
 Every accuracy gets its 95% interval, and ``differences`` compares TRICE-ALL and TRICE-I with TRICE-I
 and each baseline (``split_vs_mix``: each trained setting's two halves). Where every source's report
 recorded its per-question results (``per_question``), they are bootstrapped and the differences
-paired; the reports committed so far predate that record, so their intervals are binomial (Wilson)
+paired; the committed reports lack that record, so their intervals are binomial (Wilson)
 per set with each average's from the summed per-set variances, and the differences unpaired
 (``interval_method`` says which).
 

@@ -44,7 +44,7 @@ def stage_two_try(results: dict[str, Any]) -> dict[str, Any] | None:
 
 def with_intervals(results: dict[str, Any]) -> dict[str, Any]:
     """The results, with binomial intervals and unpaired comparisons added where the run's report
-    did not bootstrap them (it predates them)."""
+    did not bootstrap them (its results hold no per-question rows)."""
     if "intervals" in results:
         return results
     sizes = {ds: d["test_used"] for ds, d in results["config"]["splits"]["datasets"].items()}

@@ -9,7 +9,7 @@ GSM8K, SVAMP, ASDiv train, seeded sample). The model is the first of
 the embedded SmolLM2-135M-Instruct that is there; the JSON names it.
 
 * before: every row runs to 32 new tokens, each batch encodes the whole prompt per row, and the
-  response is cut at the template's markers only (what the code did without ``stop_after_call``);
+  response is cut at the template's markers only (``stop_after_call`` off);
 * after: each row stops at the end of its first calculator call (the batch when all rows have),
   the shared few-shot prefix is encoded once, and the text after the call is cut.
 

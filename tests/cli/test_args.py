@@ -85,7 +85,7 @@ def test_parsed_values_are_hf_argument_parsers(command: str, argv: list[str]) ->
 
 
 def test_mapping_flags_take_a_yaml_mapping(capsys) -> None:
-    """HfArgumentParser made these unusable (dict('...') of a string); a YAML mapping now works."""
+    """A dict field takes a YAML mapping (HfArgumentParser's own parsing would call dict() on the string)."""
     parser = dataclass_parser(config_class("evaluate"))
     assert parser.parse_args(["--tools", "{QA: {k: 3}}"]).tools == {"QA": {"k": 3}}
     with pytest.raises(SystemExit):

@@ -138,7 +138,7 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
         selection = read_json(run / f"train-{setting}" / "selection.json")
         assert [s["step"] for s in selection["steps"]] == [0, 1, 2] and selection["n_dev"] == 3  # 0: the start
         chosen = None if selection["best_adapter"] is None else str(run / f"train-{setting}" / "adapter_best")  # None: the base model won
-        assert read_json(run / f"eval-{setting}" / "stage.json")["config"]["adapter"] == chosen
+        assert read_json(run / f"eval-{setting}" / "stage.json")["config"].get("adapter") == chosen  # absent: at its default, the base model
         assert chosen is not None or setting == "trice-ii"  # TRICE-ALL starts from an adapter, stage I's
     assert read_json(run / "train-trice-all" / "rlef_config.json")["init_adapter"] == str(run / "train-trice-i" / "adapter")
     assert read_json(run / "train-trice-ii" / "rlef_config.json")["init_adapter"] is None
@@ -176,7 +176,7 @@ def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_pat
     (train / "adapter").mkdir(parents=True)
     write_json(train / "selection.json", {"best_step": 0, "best_adapter": None, "selected_from": None})
     config, inputs, _ = steps.stage(plan, "eval-trice-ii")
-    assert config["adapter"] is None and inputs == [tmp_path / "data" / "test.jsonl"]
+    assert "adapter" not in config and inputs == [tmp_path / "data" / "test.jsonl"]  # at its default (None): the base model
     assert config == steps.stage(plan, "eval-zero-shot")[0]
 
     (train / "adapter_best").mkdir()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers.fake_servers import Reply, healthy, openai_reply, serve  # noqa: F401 (serve: fixture)
 from trice.cli import main
-from trice.utils.config import ConfigError, build_config, to_dict
+from trice.utils.config import ConfigError, build_config, fingerprint_fields
 from trice.data.schema import Example
 from trice.generation.generate import GenerateConfig, generate_for_examples
 from trice.generation.stopping import STOP_MARKERS, clean_response
@@ -44,9 +44,9 @@ def _endpoint_flags(url: str, **extra: str) -> list[str]:
 
 
 def test_new_generate_fields_at_their_defaults_keep_old_fingerprints() -> None:
-    plain = to_dict(GenerateConfig())
+    plain = fingerprint_fields(GenerateConfig())
     assert not any(k == "backend" or k == "dtype" or k.startswith(("endpoint_", "vllm_")) for k in plain)
-    assert to_dict(GenerateConfig(backend="openai"))["backend"] == "openai"
+    assert fingerprint_fields(GenerateConfig(backend="openai"))["backend"] == "openai"
 
 
 @pytest.mark.parametrize(

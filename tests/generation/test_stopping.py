@@ -67,7 +67,7 @@ def test_a_response_is_cut_just_after_its_first_call_of_the_task_tool() -> None:
     unclosed = "calculator(2+(3"
     assert rule.finish(unclosed) == unclosed  # never closed: left whole, as the judge reads it
     assert rule.finish("QA(x) then calculator(1) done") == "QA(x) then calculator(1)"  # QA is no math call
-    assert rule.finish("72\n### Instruction:\ncalculator(1)") == "72"  # cut at the marker first, as before
+    assert rule.finish("72\n### Instruction:\ncalculator(1)") == "72"  # the marker cuts first: the rest is no response
     assert StopRule().finish(" calculator(1) more\n\n\nx") == "calculator(1) more"  # no tools: markers only
     assert call_end("a calculator(1) b", ["calculator"]) == len("a calculator(1)")
     assert call_end("a calculator(1", ["calculator"]) is None and call_end("no call", ["calculator"]) is None
@@ -144,10 +144,10 @@ def test_rows_stop_at_their_own_call_and_equal_the_uncut_run_up_to_the_cut(tiny,
 
 
 def test_stop_after_call_is_a_generate_option_kept_out_of_old_fingerprints(tiny, tmp_path, one_thread) -> None:
-    from trice.utils.config import to_dict
+    from trice.utils.config import fingerprint_fields
 
-    assert "stop_after_call" not in to_dict(GenerateConfig())
-    assert to_dict(GenerateConfig(stop_after_call=True))["stop_after_call"] is True
+    assert "stop_after_call" not in fingerprint_fields(GenerateConfig())
+    assert fingerprint_fields(GenerateConfig(stop_after_call=True))["stop_after_call"] is True
     model, tokenizer = tiny
     examples = [Example(f"e{i}", "svamp", "math", q, ("1",)) for i, q in enumerate(["48 + 2?", "How many clips?"])]
     off = generate_for_examples(examples, tmp_path / "off.jsonl", model, tokenizer, GenerateConfig(max_new_tokens=12))

@@ -7,7 +7,7 @@ import pytest
 
 from trice.judge.evaluate import EvaluateConfig, judge_rows, run_evaluate
 from trice.utils.io import read_jsonl, write_jsonl
-from trice.judge.reading import Reader, reading_config, reading_input
+from trice.judge.reading import ReadingModel, reading_config, reading_input
 from trice.generation.remote import EndpointError
 from trice.tools.registry import TOOL_FACTORIES
 from trice.tools.base import ToolError
@@ -46,19 +46,19 @@ def test_reading_inputs_are_the_papers() -> None:
 
 def test_reader_batches_dedupes_and_resumes_from_its_cache(tmp_path) -> None:
     backend = FakeBackend()
-    reader = Reader(lambda: backend, cache=tmp_path / "readings.jsonl")
+    reader = ReadingModel(lambda: backend, cache=tmp_path / "readings.jsonl")
     items = [("qa", "Who?", "T | alpha beta"), ("qa", "Who?", "T | gamma"), ("qa", "Who?", "T | alpha beta")]
     assert reader.read_many(items) == ["beta", "gamma", "beta"]
     assert len(backend.generated) == 1 and len(backend.generated[0]) == 2  # one batch, each prompt once
     again = FakeBackend()
-    assert Reader(lambda: again, cache=tmp_path / "readings.jsonl").read_many(items + [("qa", "Who?", "T | delta")]) == [
+    assert ReadingModel(lambda: again, cache=tmp_path / "readings.jsonl").read_many(items + [("qa", "Who?", "T | delta")]) == [
         "beta", "gamma", "beta", "delta"]
     assert again.generated == [["[Given a question, please answer it.] T | delta. Who?"]]  # only the new one
 
 
 def test_failed_readings_are_no_prediction_and_asked_again(tmp_path) -> None:
     backend = FakeBackend(fail_on="gamma")
-    reader = Reader(lambda: backend, cache=tmp_path / "r.jsonl")
+    reader = ReadingModel(lambda: backend, cache=tmp_path / "r.jsonl")
     assert reader.read_many([("qa", "Who?", "T | gamma"), ("qa", "Who?", "T | beta")]) == [None, "beta"]
     assert [r["reading"] for r in read_jsonl(tmp_path / "r.jsonl")] == ["beta"]
 
@@ -109,7 +109,7 @@ def test_judge_rows_mixed_tasks_read_every_passage_in_one_batch(fake_tools) -> N
         _row(5, "mlqa", "translator(在哪里？)", ["it?"], question="Context: c\nQuestion: 在哪里？"),
     ]
     backend = FakeBackend()
-    judged = judge_rows(rows, reader=Reader(lambda: backend))
+    judged = judge_rows(rows, reader=ReadingModel(lambda: backend))
     assert [(j["prediction"], j["correct"], j["used_tool"]) for j in judged] == [
         ("5", True, True), ("Paris", True, True), ("Lyon", False, True), ("It is Paris.", True, False),
         (None, False, True), ("Where is it?", True, True)]

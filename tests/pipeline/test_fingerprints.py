@@ -1,38 +1,77 @@
-"""Finished runs keep their fingerprints: options added later (several tasks, tool options, readings)
-stay out of a math run's stage configs, so upgrading trice never redoes a finished math stage."""
+"""Finished runs keep their work: a stage's fingerprint hashes only the config fields set to something
+other than their defaults (trice.utils.config.fingerprint_fields), so adding an option redoes no
+finished stage; and a run whose stages were hashed under the earlier rule
+(trice.pipeline.legacy_fingerprint) skips every stage and gets its hashes rewritten."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from trice.stage2.candidates import CandidatesConfig
-from trice.utils.config import to_dict
-from trice.stage2.dpo_config import DPOStageConfig
-from trice.generation.generate import GenerateConfig
-from trice.pipeline.plan import DevConfig, Recipe, plan_recipe
-from trice.pipeline.runner import stage_status
 from trice.data.prepare import DataConfig
+from trice.generation.generate import GenerateConfig
+from trice.pipeline import steps
+from trice.pipeline.legacy_fingerprint import HASHED_AT_DEFAULT, legacy_config
+from trice.pipeline.plan import DevConfig, plan_recipe
+from trice.pipeline.runner import run_plan, stage_status
+from trice.pipeline.shared_training import pointer_stale
+from trice.pipeline.stages import claim_run_dir, fingerprint, moved_aside, respelled, run_stage, stage_hash
+from trice.stage1.sft_config import SFTConfig
+from trice.stage2.candidates import CandidatesConfig
+from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
-from trice.stage1.sft_config import SFTConfig
-from trice.pipeline import steps
+from trice.utils.config import fingerprint_fields, load_layered_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPECTED = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "config_keys_at_default.json").read_text())["keys"]
-CLASSES = (DataConfig, GenerateConfig, SFTConfig, CandidatesConfig, ScoreConfig, RLEFConfig, DPOStageConfig, DevConfig, Recipe)
+DATA = Path(__file__).resolve().parents[1] / "fixtures"
+EXPECTED = json.loads((DATA / "config_keys_at_default.json").read_text())["keys"]
+FINISHED = json.loads((DATA / "finished_runs.json").read_text())["runs"]
+CLASSES = (DataConfig, GenerateConfig, SFTConfig, CandidatesConfig, ScoreConfig, RLEFConfig, DPOStageConfig, DevConfig)
 LATER = {"tasks", "tools", "label", "reader", "read_max_new_tokens", "search_k", "teacher", "chunk"}
-# Fields added to the fingerprint on purpose, because a finished stage would now produce something
-# else and must be redone: select_start (stage II selection judges the start, step 0, too; an old
-# selection.json lacks it and may keep a checkpoint worse than the start).
+# Hashed at its default on purpose, so stages hashed without it were redone: stage II selection
+# judges the start (step 0) too, and a selection.json without it may keep a checkpoint worse than the start.
 REDONE = {"RLEFConfig": ["select_start"], "DPOStageConfig": ["select_start"]}
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_configs_at_default_have_the_keys_finished_runs_were_hashed_with(cls) -> None:
-    assert sorted(to_dict(cls())) == sorted(EXPECTED[cls.__name__] + REDONE.get(cls.__name__, []))
+def test_the_frozen_table_gives_back_the_fields_finished_runs_were_hashed_with(cls) -> None:
+    expected = sorted(EXPECTED[cls.__name__] + REDONE.get(cls.__name__, []))
+    assert sorted(HASHED_AT_DEFAULT[cls.__name__]) == expected
+    assert sorted(legacy_config(fingerprint_fields(cls()))) == expected
+
+
+def test_a_field_at_its_default_stays_out_of_the_hash_and_a_set_one_enters() -> None:
+    assert fingerprint_fields(GenerateConfig()) == {}
+    assert fingerprint_fields(GenerateConfig(max_new_tokens=GenerateConfig().max_new_tokens)) == {}  # given, but the default
+    assert fingerprint_fields(GenerateConfig(max_new_tokens=7, stop_after_call=True)) == {"max_new_tokens": 7, "stop_after_call": True}
+    assert fingerprint(fingerprint_fields(GenerateConfig(temperature=0.5)), []) != fingerprint(fingerprint_fields(GenerateConfig()), [])
+
+
+def test_adding_a_field_to_a_config_class_changes_no_fingerprint() -> None:
+    @dataclass
+    class Before:
+        learning_rate: float = 0.1
+        steps: int = 10
+
+    @dataclass
+    class After(Before):
+        warmup: int = 0
+
+    for values in ({}, {"learning_rate": 0.2}, {"learning_rate": 0.2, "steps": 3}):
+        assert fingerprint(fingerprint_fields(After(**values)), []) == fingerprint(fingerprint_fields(Before(**values)), [])
+    assert fingerprint(fingerprint_fields(After(warmup=5)), []) != fingerprint(fingerprint_fields(Before()), [])
+
+
+def test_a_stage_adding_keys_keeps_the_config_class_for_the_earlier_rule() -> None:
+    fields = fingerprint_fields(GenerateConfig(seed=3)) | {"tools": {"QA": {"k": 2}}}
+    assert fields.config_class is GenerateConfig
+    earlier = legacy_config({"reader": fields})["reader"]
+    assert earlier["tools"] == {"QA": {"k": 2}} and earlier["seed"] == 3 and earlier["top_p"] == GenerateConfig().top_p
+    assert "stop_after_call" not in earlier  # a field the earlier rule too left out at its default
 
 
 @pytest.mark.parametrize("recipe", ["demo.yaml", "math_bench.yaml"])
@@ -49,3 +88,55 @@ def test_status_shows_what_a_run_would_redo(tmp_path) -> None:
     plan = plan_recipe(ROOT / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run")})
     status = stage_status(plan)
     assert status["data"] == "to do" and status["probe"] == "waiting" and set(status.values()) <= {"to do", "waiting"}
+
+
+def _finished_run(run: Path, recipe: str) -> None:
+    """Lay out the fixture's finished run of ``recipe`` at ``run``: its files and each stage's
+    stage.json with the hash trice wrote under the earlier rule."""
+    recorded = FINISHED[recipe]
+    claim_run_dir(run)
+    for rel, text in recorded["files"].items():
+        (run / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run / rel).write_text(text)
+    for name, stage in recorded["stages"].items():
+        (run / name).mkdir(parents=True, exist_ok=True)
+        marker = {"stage": name, "hash": stage["hash"], "complete": True, "config": respelled(stage["config"], str(run))}
+        (run / name / "stage.json").write_text(json.dumps(marker))
+
+
+def _stored_hashes(run: Path, names: list[str]) -> dict[str, str]:
+    return {name: json.loads((run / name / "stage.json").read_text())["hash"] for name in names}
+
+
+@pytest.mark.parametrize("recipe", sorted(FINISHED))
+def test_a_run_hashed_under_the_earlier_rule_skips_every_stage_and_is_migrated(tmp_path, recipe: str) -> None:
+    run = tmp_path / "run"
+    _finished_run(run, recipe)
+    plan = plan_recipe(ROOT / "recipes" / recipe, {"run_dir": str(run)})
+    assert sorted(plan.stages) == sorted(FINISHED[recipe]["stages"])
+    now = {name: stage_hash(run / name, *steps.stage(plan, name)[:2]) for name in plan.stages}
+    stored = _stored_hashes(run, plan.stages)
+    assert {n for n in plan.stages if now[n] != stored[n]} >= {"data", "probe", "train-trice-i", "candidates", "eval-zero-shot"}
+    assert set(stage_status(plan).values()) == {"up to date"}
+
+    run_plan(plan)  # a stage not skipped would be moved aside and run (and fail: there is no model here)
+    assert moved_aside(run) == [] and _stored_hashes(run, plan.stages) == now
+    assert not any(pointer_stale(run / name) for name in plan.stages)
+    assert set(stage_status(plan).values()) == {"up to date"}
+
+
+def test_a_changed_config_is_still_redone_after_the_earlier_rule(tmp_path) -> None:
+    run = tmp_path / "run"
+    _finished_run(run, "math_bench.yaml")
+    assert (run / "train-sft-100" / "same_as.json").is_file()  # the fixture's shared training
+    raw = load_layered_yaml(ROOT / "recipes" / "math_bench.yaml")
+    changes = {"run_dir": str(run), "train": raw["train"] | {"learning_rate": 0.5}, "probe": raw["probe"] | {"stop_after_call": True}}
+    plan = plan_recipe(ROOT / "recipes" / "math_bench.yaml", changes)
+    status = stage_status(plan)
+    assert sorted(s for s in plan.stages if status[s] == "changed") == ["probe", "train-sft-0", "train-sft-100", "train-trice-i"]
+    assert status["data"] == "up to date" and status["label"] == "would redo"
+
+    config, inputs, _ = steps.stage(plan, "probe")
+    ran = []
+    assert run_stage(run / "probe", "probe", config, inputs, ran.append)
+    assert ran == [run / "probe"] and [Path(p).name.split("-")[0] for p in moved_aside(run)] == ["probe"]

@@ -1,6 +1,6 @@
 """A run never loses finished work: a changed stage's directory is moved aside, not deleted; the
-same run reached under another spelling of its directory is the same run (and runs finished before
-run-relative fingerprints are recognised and migrated, not redone); trice writes into no directory
+same run reached under another spelling of its directory is the same run (and stages hashed with the
+run directory's paths as spelled are recognised and migrated, not redone); trice writes into no directory
 that is not a run of its own; a stage whose rows failed stays incomplete; ``--status`` tells every
 stage a change would redo; a stage is skipped when unchanged, resumed in place after a kill, and run
 by one process at a time."""
@@ -100,7 +100,7 @@ def test_a_stage_finished_with_old_style_fingerprints_is_migrated_not_redone(tmp
     assert state["hash"] == stage_hash(run_dir / "train-sft-0", now, inputs) != OLD_STYLE["stage_json"]["hash"]
     assert state["complete"] and (run_dir / "train-sft-0" / "adapter.bin").read_text() == "trained"
     assert moved_aside(run_dir) == []
-    # now spelling-independent: the absolute spelling finds it up to date too
+    # migrated, so spelling-independent: the absolute spelling finds it up to date too
     absolute = run.resolve()
     assert not run_stage(absolute / "train-sft-0", "train-sft-0", _respell(config, OLD_STYLE["recipe_run_dir"], str(absolute)),
                          [absolute / "label" / OLD_STYLE["input_name"]], lambda d: pytest.fail("redone"))  # fmt: skip

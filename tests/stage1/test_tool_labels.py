@@ -9,7 +9,7 @@ import pytest
 
 import trice.generation.decode
 from trice.stage1.label import LabelConfig, label_modes, label_rows
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.generation.remote import EndpointError
 from trice.stage1.tool_labels import LocalTeacher, label_teacher, qa_calls, search_terms, teacher_terms, verified_calls
 from trice.tools.registry import TOOL_FACTORIES
@@ -96,7 +96,7 @@ class FakeTranslator:
         return {"多少分？": "How many points?"}.get(argument, "What?")
 
 
-class EchoReader(Reader):
+class EchoReadingModel(ReadingModel):
     """Reads a translated MLQA input by answering '308' to the points question only."""
 
     def __init__(self):
@@ -123,7 +123,7 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
         _probed(4, "mlqa", "Context: c\nQuestion: x", ["Bob"], None),
         _probed(5, "math", "2+3?", ["5"], "calculator(2+3)"),
     ]
-    reader = EchoReader()
+    reader = EchoReadingModel()
     found = verified_calls(rows, reader=reader)
     assert found == {
         "lama0": ("QA(Where was Allan Peiper born?)", "annotation"), "lama1": None,

@@ -296,7 +296,7 @@ def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, t
         assert teacher == task_stop_rule("math").finish(full) and api == "calculator(2+3)"
     parts = Path(tmp_path / "candidates.jsonl.parts")
     assert json.loads((parts / "teacher.source.json").read_text())["stop_after_call"] is True
-    assert "stop_after_call" not in json.loads((parts / "uncut.source.json").read_text())  # parts made before the option stay valid
+    assert "stop_after_call" not in json.loads((parts / "uncut.source.json").read_text())  # at its default the option stays out, so parts recorded without it stay valid
     assert "stop_after_call" not in ModelSource(name="x").settings()
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"

@@ -1,4 +1,4 @@
-"""The RLEF loss against a loop-by-loop transcription of TRICE.md's formulas."""
+"""The RLEF loss against a loop-by-loop transcription of the TRICE paper's formulas."""
 
 from __future__ import annotations
 

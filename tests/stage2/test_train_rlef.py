@@ -409,7 +409,7 @@ def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir,
     assert start["best_step"] == 0 and start["best_adapter"] is None and start["selected_from"] is None
     assert not (run / "adapter_best").exists() and final_adapter(tmp_path, "trice-ii") is None
 
-    # select_start false: the checkpoints alone, as before step 0 was judged
+    # select_start false: the checkpoints alone, step 0 not judged
     checkpoints_only = select_checkpoint(run, dev, generate, select_start=False)
     assert [s["step"] for s in checkpoints_only["steps"]] == [2, 4] and checkpoints_only["best_step"] == 4
     assert all(torch.equal(_lora_state(run / "adapter_best")[k], four[k]) for k in four)

@@ -174,7 +174,7 @@ def _gsm8k_file(path: Path, split: str) -> list[Example]:
 
 
 MathData = LoadedDataset
-"""Both splits of one math dataset (the name predates the other tasks' loaders)."""
+"""Both splits of one math dataset (the math loaders' name for :class:`LoadedDataset`)."""
 
 
 def join_question(body: str, question: str) -> str:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.data.loaders import LOADERS, loaders
 from trice.data.paths import resolve_data_dir
@@ -39,9 +39,6 @@ class DataConfig:
             "replaces task and datasets, which must then be left unset."
         },
     )
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tasks",)
 
     def task_datasets(self) -> dict[str, list[str]]:
         """Task -> its datasets, in the order given: ``tasks``, or ``{task: datasets}``."""

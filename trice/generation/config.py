@@ -5,7 +5,7 @@ apart from the generation code so that commands which only judge text (``trice e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP
@@ -69,14 +69,6 @@ class GenerateConfig:
         },
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (
-        "backend", "dtype", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_len",
-        "endpoint_url", "endpoint_model", "endpoint_mode", "endpoint_api_key_env", "endpoint_timeout",
-        "endpoint_max_retries", "endpoint_workers", "endpoint_cache_dir", "read_max_new_tokens", "stop_after_call",
-        "overwrite",
-    )  # fmt: skip
 
     def validate(self) -> None:
         for name in ("batch_size", "max_new_tokens", "num_beams", "vllm_tensor_parallel_size", "endpoint_workers", "read_max_new_tokens"):

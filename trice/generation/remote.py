@@ -1,5 +1,5 @@
-"""Clients for remote services: an OpenAI-compatible endpoint (teacher LLM, candidate responses) now,
-HTTP search servers later.
+"""Clients for remote services: an OpenAI-compatible endpoint (teacher LLM, candidate responses); the
+HTTP search servers' client is :mod:`trice.retrieval.http_search`.
 
 A remote server that is slow, flaky or gone must cost a run some failed examples, not the run.
 

@@ -7,7 +7,7 @@ its call is never read: the judge executes the *first* call of the task's tool a
 text that stage II would then train on. A :class:`StopRule` says where a response ends:
 
 * where the model starts a new prompt of its own (:data:`STOP_MARKERS`; the text from there on is
-  cut, as it always was: :func:`clean_response`);
+  cut, with or without ``tools``: :func:`clean_response`);
 * with ``tools``, just after the first complete call of one of them, the call as
   :func:`trice.tools.base.call_end` (the judge's own parser) finds it.
 

@@ -24,7 +24,7 @@ from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import ReadReport, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
 from trice.tools.qa import QAToolConfig
@@ -112,7 +112,7 @@ def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[T
 def judge_many(
     rows: Sequence[dict],
     task_name: str = PER_ROW,
-    reader: Reader | None = None,
+    reader: ReadingModel | None = None,
     tools: dict | None = None,
     registry: Callable[[Task], ToolRegistry] | None = None,
 ) -> list[Judgement]:
@@ -153,7 +153,7 @@ EVIDENCE_TASK = "qa"  # the task whose tool output (passages) can hold the answe
 def judge_rows(
     rows: Iterable[dict],
     task_name: str = PER_ROW,
-    reader: Reader | None = None,
+    reader: ReadingModel | None = None,
     tools: dict | None = None,
     require_evidence: bool = False,
 ) -> list[dict]:
@@ -162,7 +162,7 @@ def judge_rows(
     ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
     Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
     every output the model must read again (WikiSearch passages, translations) is read in one
-    batched pass by ``reader`` (:class:`trice.judge.reading.Reader`: the model that wrote the
+    batched pass by ``reader`` (:class:`trice.judge.reading.ReadingModel`: the model that wrote the
     responses), then each row is concluded. Rows needing a reading need a ``question``.
     With ``require_evidence``, a qa row judged right by a reading whose passage holds no gold answer
     is judged wrong, and says so (``"unsupported_reading": true``).
@@ -217,7 +217,7 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     generate = GenerateConfig(
         model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
     )
-    judged = judge_rows(rows, config.task, Reader.for_config(generate), config.tools, config.qa_require_evidence)
+    judged = judge_rows(rows, config.task, ReadingModel.for_config(generate), config.tools, config.qa_require_evidence)
     write_jsonl(config.output, judged)
     summary = summarize(judged)
     if config.qa_require_evidence:  # how often the paper's judge and the evidence judge disagree

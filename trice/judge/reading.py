@@ -8,7 +8,7 @@ answers anew. The instructions of these readings are :data:`trice.tasks.prompts.
 
 Which model reads is the caller's choice and matters: evaluation reads with the model that wrote
 the responses (the same weights, adapter included), the probe and D_tool labelling with the untuned
-model, stage II scoring with the recipe's base model. :class:`Reader` reads many outputs in one
+model, stage II scoring with the recipe's base model. :class:`ReadingModel` reads many outputs in one
 batched pass through any generation backend (:mod:`trice.generation.backends`), greedily and with few new
 tokens (the metric looks at the first 20 words), so judging a test set costs one batched
 generation instead of one generate() call per response. With a ``cache`` file, each reading is
@@ -56,7 +56,7 @@ def _key(prompt: Any) -> str:
     return hashlib.sha256(json.dumps(prompt, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:24]
 
 
-class Reader:
+class ReadingModel:
     """Makes second readings with a generation backend, loaded on first need (``load()``).
 
     ``cache``: a JSONL file of finished readings keyed by a hash of their prompt, appended as they
@@ -70,7 +70,7 @@ class Reader:
         self.desc = desc
 
     @classmethod
-    def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> "Reader":
+    def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> "ReadingModel":
         """A reader with the model of a :class:`~trice.generation.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:
@@ -117,8 +117,3 @@ class Reader:
             if failed:
                 log.warning("%d of %d readings failed (endpoint errors); they count as no prediction", failed, len(todo))
         return [done.get(k) for k in keys]
-
-    def reader_for(self, task: str, question: str) -> Callable[[str], list[str | None]]:
-        """A one-question reader for :meth:`trice.tasks.Task.judge` (one generate() per output: use
-        :meth:`read_many` for many questions)."""
-        return lambda output: self.read_many([(task, question, output)])

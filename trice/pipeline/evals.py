@@ -10,7 +10,7 @@ from trice.data.schema import load_examples
 from trice.generation.adapters import adapter_files
 from trice.generation.generate import GenerateConfig, generate_for_examples
 from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, eval_stage
 from trice.pipeline.stages import fingerprint, matches, raise_failed_rows, stage_state
 from trice.utils.io import write_json, write_jsonl, write_text
@@ -27,7 +27,7 @@ def generate_and_judge(
     model = tokenizer = None  # generate_for_examples loads config.backend itself, only if work is left
     examples = load_examples(examples_path)
     rows = generate_for_examples(examples, stage_dir / RESPONSES, model, tokenizer, config, desc, backend=backend)
-    reader = Reader.for_config(config, cache=stage_dir / READINGS, desc=f"{desc}: read again")
+    reader = ReadingModel.for_config(config, cache=stage_dir / READINGS, desc=f"{desc}: read again")
     judged = judge_rows(rows, task, reader, tools)
     write_jsonl(stage_dir / JUDGED, judged)
     write_json(stage_dir / SUMMARY, summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})

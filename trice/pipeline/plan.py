@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.generation.generate import GenerateConfig
@@ -124,9 +124,6 @@ class Recipe:
             "{tools: {name: 'module:factory'}, tasks: {name: 'module:Task'}, loaders: {task: {dataset: 'module:loader'}}}."
         },
     )
-
-    # at their defaults these do what trice did without them, so they stay out of recipe.json (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("tools", "label", "unseen", "plugins")
 
     def validate(self) -> None:
         check_tool_options(self.tools)

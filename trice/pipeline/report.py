@@ -360,6 +360,6 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
         md += _stage_two_markdown(stage_two, bool(stage_two_logs))
     md += _cases_markdown(run, settings)
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
-    md += ["## Recipe", "", "Every setting of this run (also in `results.json` and each stage's `stage.json`):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
+    md += ["## Recipe", "", "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
     write_text(out_dir / REPORT_MD, "\n".join(md))
     return results

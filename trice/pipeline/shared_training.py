@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from trice.pipeline.layout import SAME_AS, RunLayout, train_stage
+from trice.pipeline.legacy_fingerprint import with_hashed_defaults
+from trice.stage1.sft_config import SFTConfig
 from trice.pipeline.stages import matches, stage_state
 from trice.utils.io import read_json, write_json
 
@@ -32,7 +34,10 @@ _PATHS = ("data", "output_dir")
 
 def training_key(config: dict[str, Any]) -> str:
     """sha256 over a training's config without its paths and the bytes of its data file: equal for
-    two trainings that would train the same adapter, whatever their files are called."""
+    two trainings that would train the same adapter, whatever their files are called. The config
+    enters with the fields the earlier fingerprint rule hashed at their defaults filled in, so the
+    key is the same whichever rule a stage.json was written under, and so is a ``same_as.json``'s."""
+    config = with_hashed_defaults(SFTConfig, config)
     h = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in _PATHS}, sort_keys=True, default=str).encode())
     h.update(Path(config["data"]).read_bytes())
     return h.hexdigest()

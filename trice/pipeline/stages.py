@@ -13,12 +13,15 @@ failed, and a rerun retries them.
 
 The hash covers what a stage computes from, not how its paths were spelled: path strings under the
 run directory enter it relative to that directory (:func:`portable`), so the same run reached as
-``runs/x`` or ``/abs/runs/x`` is the same run. Stages finished before that rule hashed the paths as
-spelled; such a hash is still accepted (recomputed under each spelling the run directory is known
-by, :func:`known_spellings`) and ``stage.json`` is rewritten with the new one.
+``runs/x`` or ``/abs/runs/x`` is the same run. Of a stage's config objects it covers only the fields
+set to something other than their defaults (:func:`trice.utils.config.fingerprint_fields`). A hash
+made under an earlier rule is still accepted, and ``stage.json`` is rewritten with the current one
+(:func:`earlier_configs`): one with the paths as spelled (recomputed under each spelling the run
+directory is known by, :func:`known_spellings`), and one with the fields
+:mod:`trice.pipeline.legacy_fingerprint` hashed at their defaults.
 
 A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`); trice writes into no existing
-directory without it, unless it holds a run made before the marker (recognised by its
+directory without it, unless it holds a trice run without one (recognised by its
 ``recipe.json`` and a ``stage.json`` with every key trice writes).
 
 One process at a time runs a stage: ``run_stage`` holds a lock file beside the stage directory
@@ -40,6 +43,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from trice.pipeline.layout import OLD, RECIPE
+from trice.pipeline.legacy_fingerprint import legacy_config
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, read_json, write_json
 
@@ -107,18 +111,30 @@ def stage_running(stage_dir: Path) -> bool:
     return False
 
 
-def fingerprint(config: Any, inputs: Iterable[str | Path]) -> str:
-    """sha256 over the config (as sorted JSON) and the bytes of every input file (directories walked)."""
-    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+def fingerprints(configs: Sequence[Any], inputs: Iterable[str | Path]) -> list[str]:
+    """:func:`fingerprint` of each config with the same inputs, reading every input file once."""
+    hashes = [hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()) for config in configs]
     for item in inputs:
         path = Path(item)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
-            h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+            name = str(f.relative_to(path) if path.is_dir() else f.name).encode()
+            for h in hashes:
+                h.update(name)
             with f.open("rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    return h.hexdigest()
+                    for h in hashes:
+                        h.update(chunk)
+    return [h.hexdigest() for h in hashes]
+
+
+def fingerprint(config: Any, inputs: Iterable[str | Path]) -> str:
+    """sha256 over the config (as sorted JSON) and the bytes of every input file (directories walked).
+
+    A stage's config objects enter ``config`` as :func:`trice.utils.config.fingerprint_fields`
+    gives them: only the fields whose values differ from their defaults (the rule is documented
+    there)."""
+    return fingerprints([config], inputs)[0]
 
 
 def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -151,8 +167,8 @@ def stage_hash(stage_dir: Path, config: Any, inputs: Iterable[str | Path]) -> st
 
 
 def known_spellings(run_dir: Path) -> list[str]:
-    """Every way the run directory may have been spelled when an old-style stage hash was made:
-    as now, absolute, relative to here, and what the run's marker recorded at its migration."""
+    """Every way the run directory may have been spelled in a stage hash of paths as spelled: as
+    given, absolute, relative to here, and what the run's marker recorded when it was claimed."""
     spellings = [str(run_dir), str(run_dir.resolve()), os.path.relpath(run_dir.resolve())]
     marker = run_dir / RUN_MARKER
     if marker.is_file():
@@ -163,17 +179,34 @@ def known_spellings(run_dir: Path) -> list[str]:
     return list(dict.fromkeys(spellings))
 
 
+def _json_key(config: Any) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def earlier_configs(run_dir: Path, config: Any) -> list[Any]:
+    """What earlier fingerprint rules hashed for ``config``, each distinct from what the current rule
+    hashes: its fields as :mod:`trice.pipeline.legacy_fingerprint` gives them or as they are, each
+    with its run paths relative to the run directory (:func:`portable`) or as spelled by each of the
+    run directory's :func:`known_spellings`."""
+    current = _json_key(portable(config, run_dir))
+    found: dict[str, Any] = {}
+    for fields in (config, legacy_config(config)):
+        moved = portable(fields, run_dir)
+        spelled = [respelled(moved, s) for s in known_spellings(run_dir)] if _json_key(moved) != _json_key(fields) else []
+        for candidate in (moved, *spelled):
+            found.setdefault(_json_key(candidate), candidate)
+    found.pop(current, None)
+    return list(found.values())
+
+
 def matches(stage_dir: Path, state: dict, config: Any, inputs: list[Path]) -> str | None:
-    """``"current"`` when ``state``'s hash is the stage's hash now, ``"old-style"`` when it is the
-    hash a stage finished before portable hashes got for the same config and inputs, else None."""
+    """``"current"`` when ``state``'s hash is the stage's hash now, ``"earlier"`` when it is the hash
+    an earlier fingerprint rule gave the same config and inputs (:func:`earlier_configs`), else None."""
     if state.get("hash") == stage_hash(stage_dir, config, inputs):
         return "current"
-    moved = portable(config, stage_dir.parent)
-    if moved == config:  # no run path in it: the old hash was the same as the new one
-        return None
-    for spelling in known_spellings(stage_dir.parent):
-        if state.get("hash") == fingerprint(respelled(moved, spelling), inputs):
-            return "old-style"
+    earlier = earlier_configs(stage_dir.parent, config)
+    if earlier and state.get("hash") in fingerprints(earlier, inputs):
+        return "earlier"
     return None
 
 
@@ -256,8 +289,8 @@ def run_stage(
         digest = stage_hash(stage_dir, config, inputs)
         state = stage_state(stage_dir)
         same = None if state is None else matches(stage_dir, state, config, inputs)
-        if same == "old-style":
-            log.info("stage %s: finished before run-relative fingerprints; fingerprint rewritten, nothing redone", name)
+        if same == "earlier":
+            log.info("stage %s: fingerprint made under an earlier rule; rewritten under the current one, nothing redone", name)
             state = state | {"hash": digest, "config": config}
             write_json(stage_dir / MARKER, state)
         if same is not None and state.get("complete") and not force:
@@ -285,7 +318,7 @@ def run_stage(
 
 
 def _is_legacy_run(run_dir: Path) -> bool:
-    """A run made before the marker: its recipe.json and a stage directory whose stage.json holds
+    """A trice run without the marker: its recipe.json and a stage directory whose stage.json holds
     every key trice writes (any JSON file named stage.json is not enough)."""
     try:
         if not isinstance(read_json(run_dir / RECIPE), dict):
@@ -330,8 +363,8 @@ def check_run_dir(run_dir: Path) -> bool:
 
 def claim_run_dir(run_dir: Path) -> None:
     """Make ``run_dir`` a trice run (or check it is one) before anything is written into it. A run
-    made before the marker gets one recording the run directory's spelling in its recipe.json,
-    under which its stages' old-style fingerprints were made (:func:`known_spellings`)."""
+    without one gets one recording the run directory's spelling in its recipe.json,
+    under which its stages' hashes of paths as spelled were made (:func:`known_spellings`)."""
     if check_run_dir(run_dir) and (run_dir / RUN_MARKER).is_file():
         return
     spellings: list[str] = []

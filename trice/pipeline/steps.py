@@ -16,7 +16,7 @@ from typing import Any
 from trice.data.prepare import dev_from_pool, run_data
 from trice.data.schema import save_examples
 from trice.generation.few_shot import FewShotBackend, few_shot_fingerprint
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.pipeline import layout
 from trice.pipeline.evals import eval_inputs, generate_and_judge, reuse_twin_eval
 from trice.pipeline.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, RESPONSES, SELECTION, SUMMARY, label_file, label_stats_file
@@ -31,7 +31,7 @@ from trice.stage2.candidates import collect_candidates, parts_dir
 from trice.stage2.score import run_score
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
-from trice.utils.config import to_dict
+from trice.utils.config import fingerprint_fields
 from trice.utils.io import read_json, read_jsonl, write_json, write_jsonl
 
 # (config to fingerprint, input paths, function of the stage directory)
@@ -88,29 +88,28 @@ def final_adapter(run: Path, setting: str) -> Path | None:
 
 
 def _data_step(plan: Plan) -> StageSpec:
-    return to_dict(plan.data), [], lambda d: run_data(plan.data)
+    return fingerprint_fields(plan.data), [], lambda d: run_data(plan.data)
 
 
 def _probe_step(plan: Plan) -> StageSpec:
     """The base model on the training questions: what the label stage labels."""
     train = plan.layout.train_examples
     fn = lambda d: generate_and_judge(d, train, plan.probe, plan.judge_task, "probe train", plan.tools)  # noqa: E731
-    return _with_tools(to_dict(plan.probe), plan), [train], fn
+    return _with_tools(fingerprint_fields(plan.probe), plan), [train], fn
 
 
 def _label_step(plan: Plan) -> StageSpec:
     """Every training set the run's settings train on (and D_tool for stage II), from the probe."""
     judged = plan.layout.probe / layout.JUDGED
     modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({D_TOOL} if plan.recipe.stage_two else set()))
-    label_config = to_dict(plan.label)
-    options = {k: label_config[k] for k in type(plan.label).OMIT_AT_DEFAULT if k in label_config}  # set, not default
+    options = fingerprint_fields(plan.label)
     reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
     reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
-    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": to_dict(reading)} if reads else {})
+    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": fingerprint_fields(reading)} if reads else {})
 
     def label(d: Path) -> None:
         rows = read_jsonl(judged)
-        reader = Reader.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
+        reader = ReadingModel.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
         for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
             write_jsonl(d / label_file(mode), out)
             write_json(d / label_stats_file(mode), stats)
@@ -120,7 +119,7 @@ def _label_step(plan: Plan) -> StageSpec:
 
 def _dev_step(plan: Plan) -> StageSpec:
     """Training-pool questions no stage trains on, for stage II's checkpoint choice."""
-    config = to_dict(plan.data) | {"dev": to_dict(plan.dev)}
+    config = fingerprint_fields(plan.data) | {"dev": fingerprint_fields(plan.dev)}
     return config, [], lambda d: save_examples(d / layout.DEV_EXAMPLES, dev_from_pool(plan.data, plan.dev.n_per_dataset))
 
 
@@ -128,13 +127,13 @@ def _candidates_step(plan: Plan) -> StageSpec:
     d_tool = plan.layout.label_rows(D_TOOL)
     sources, adapters = resolve_sources(plan.run_dir, plan.candidates.sources)
     config = replace(plan.candidates, input=str(d_tool), output=str(plan.layout.candidates), sources=sources)
-    return to_dict(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
+    return fingerprint_fields(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
 
 
 def _score_step(plan: Plan) -> StageSpec:
     candidates = plan.layout.candidates
     config = replace(plan.score, input=str(candidates), output=str(plan.layout.scored))
-    return to_dict(config), [candidates], lambda d: write_json(d / SUMMARY, run_score(config))
+    return fingerprint_fields(config), [candidates], lambda d: write_json(d / SUMMARY, run_score(config))
 
 
 def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
@@ -143,7 +142,7 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
     kind = SETTINGS[setting]
     data = plan.layout.label_rows(kind.label)
     config = replace(plan.trainer_config(setting), data=str(data), output_dir=str(plan.layout.train_dir(setting)))
-    fingerprinted = to_dict(config)
+    fingerprinted = fingerprint_fields(config)
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
@@ -161,7 +160,7 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         plan.trainer_config(setting), data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
         init_adapter=None if start is None else str(start),
     )
-    return to_dict(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[kind.trainer].train(config)
+    return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[kind.trainer].train(config)
 
 
 def _train_step(plan: Plan, setting: str) -> StageSpec:
@@ -176,7 +175,7 @@ def _eval_on(plan: Plan, setting: str, test: Path, tasks: list[str] | tuple[str,
     config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
     inputs = eval_inputs(test, adapter)
     prompts = {"few_shot": few_shot_fingerprint(kind.few_shot, tasks)} if kind.few_shot else {}
-    fingerprinted = _with_tools(to_dict(config), plan) | prompts
+    fingerprinted = _with_tools(fingerprint_fields(config), plan) | prompts
 
     def evaluate(d: Path) -> None:
         if reuse_twin_eval(d, fingerprinted, inputs) is None:

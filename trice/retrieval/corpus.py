@@ -1,7 +1,7 @@
 """The passage corpus WikiSearch searches: Wikipedia text cut into ~100-word passages with stable ids.
 
 Why passages and not whole articles: the LM reads the top two passages back with the question
-(TRICE.md), so a passage must be short enough for a small model's context and long enough to hold
+(the TRICE paper), so a passage must be short enough for a small model's context and long enough to hold
 an answer; DPR's 100-word blocks are the usual compromise and what the NQ oracle passages already are.
 
 Sources (under ``<data_dir>/wiki_corpus``, see the data MANIFEST):

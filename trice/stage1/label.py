@@ -14,17 +14,17 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.utils.config import ConfigError
 from trice.generation.config import GenerateConfig
 from trice.judge.evaluate import check_tool_options, read_input
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.stage1.tool_labels import check_teacher, verified_calls
 from trice.utils.io import DataError, ReadReport, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
-from trice.tasks import TASKS, get_task
+from trice.tasks import TASKS
 
 MODES = ("trice", "sft-0", "sft-100")
 # What can happen to a probed question in each mode (every count is reported, zeros included).
@@ -60,9 +60,6 @@ class LabelConfig:
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
-    # at their defaults these do what trice did without them, so they stay out of fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("search_k", "teacher", "tools", "model", "template", "read_max_new_tokens", "overwrite")
-
     def validate(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
@@ -88,17 +85,6 @@ def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | N
     if mode == "trice" and row["correct"] and not isinstance(row.get("response"), str):
         problem = "missing" if "response" not in row else f"expected string, got {type(row['response']).__name__}"
         raise DataError(path, line, "response", f"{problem} (a correct probe's response is its training output)")
-
-
-def verified_call(row: dict[str, Any]) -> str | None:
-    """The row's reference tool call if executing it yields a gold answer, else None (one row, no
-    reading: math and lama; :func:`trice.stage1.tool_labels.verified_calls` does every task in batches)."""
-    call = row.get("tool_call")
-    if not call:
-        return None
-    task = get_task(row["task"])
-    judgement = task.judge(call, row["answers"], task.registry())
-    return call if judgement.used_tool and judgement.correct else None
 
 
 def _needs_call(row: dict[str, Any], mode: str) -> bool:
@@ -179,7 +165,7 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     readings = str(config.output) + ".readings.jsonl"
     claim_output(readings, inputs=inputs, fields=("reading",), overwrite=config.overwrite)
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
-    reader = Reader.for_config(generate, cache=Path(readings))
+    reader = ReadingModel.for_config(generate, cache=Path(readings))
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)

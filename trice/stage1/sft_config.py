@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
@@ -73,9 +72,6 @@ class LoRATrainingConfig:
             "with `accelerate launch --config_file recipes/accelerate/deepspeed_zero2.yaml` leave it unset."
         },
     )
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("deepspeed",)
 
     def run_dir(self, data_help: str) -> Path:
         """Validate for training and return ``output_dir``: a trainer needs ``data`` (described by

@@ -17,7 +17,7 @@ differ per task:
   examples: :data:`TEACHER_QA_PROMPT`), then deterministic ones (the
   question's key words, its capitalised phrases, the question itself). The first whose top
   ``search_k`` passages contain a gold answer is kept, as ``WikiSearch(<term>)``. The check is the
-  retrieval alone, as the issue asks ("surfaces a gold answer"): whether the model then reads the
+  retrieval alone (a term counts when it surfaces a gold answer): whether the model then reads the
   passage right is stage II's business, where the call is executed and read.
 
 Every check executes through the task's tool registry (bounded, typed failures), in batches: the
@@ -37,7 +37,7 @@ from trice.generation import models
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.generation.stopping import STOP_MARKERS, StopRule
 from trice.judge.evaluate import judge_rows
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.tasks.metrics import answer_in_text
 from trice.utils.config import build_config
 from trice.tasks import PER_ROW, get_task, tool_registries
@@ -50,7 +50,7 @@ AUXILIARIES = frozenset("is are was were be been being am do does did has have h
 FUNCTION_WORDS = frozenset("a an the of in on at to for from by with about as into and or".split())
 MAX_TERM_WORDS = 12
 
-# The paper's teacher prompt for WikiSearch (TRICE.md), with three examples and room for several calls.
+# The TRICE paper's teacher prompt for WikiSearch, with three examples and room for several calls.
 TEACHER_QA_PROMPT = (
     'I will provide you with a Question and its Golden answers. I need you to write "WikiSearch(term)" to invoke '
     'the API for assistance in answering the question, where "term" is the search term you want to look up to '
@@ -219,7 +219,7 @@ def qa_calls(
     return found
 
 
-def executed_calls(rows: Sequence[dict], reader: Reader | None, tools: dict | None) -> dict[str, str | None]:
+def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
     translation) gives a gold answer, else None."""
     with_call = [row | {"response": row["tool_call"]} for row in rows if row.get("tool_call")]
@@ -231,7 +231,7 @@ def executed_calls(rows: Sequence[dict], reader: Reader | None, tools: dict | No
 def verified_calls(
     rows: Sequence[dict],
     *,
-    reader: Reader | None = None,
+    reader: ReadingModel | None = None,
     tools: dict | None = None,
     search_k: int = 2,
     teacher: dict | None = None,

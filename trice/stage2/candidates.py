@@ -59,7 +59,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from trice.data.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generation import models
@@ -102,9 +102,6 @@ class CandidatesConfig:
         metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.stage2.candidates."},
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("overwrite",)
 
     def validate(self) -> None:
         if self.template not in TEMPLATES:

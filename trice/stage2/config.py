@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 from trice.judge.evaluate import check_tool_options
 from trice.tasks.prompts import INSTRUCTIONS
@@ -58,9 +57,6 @@ class StageIIConfig(LoRATrainingConfig):
         default_factory=dict,
         metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
     )
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*LoRATrainingConfig.OMIT_AT_DEFAULT, "tools", "dev_stop_after_call")
 
     def validate(self) -> None:
         """As :meth:`LoRATrainingConfig.validate`, plus the task and the dev fields."""

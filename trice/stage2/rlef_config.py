@@ -10,7 +10,6 @@ fields, among them ``reduction``: how a forward's groups and the SFT term's toke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from trice.stage2.rlef_forward import METHODS
 from trice.stage2.rlef_loss import REDUCTIONS, check_reduction, check_sft_ties
@@ -47,8 +46,6 @@ class RLEFConfig(StageIIConfig):
             "(B groups per forward, T mean best-response tokens, L padded length; see trice.stage2.rlef_loss)."
         },
     )
-
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = (*StageIIConfig.OMIT_AT_DEFAULT, "sft_ties", "reduction")
 
     def validate(self) -> None:
         """As :meth:`StageIIConfig.validate`, plus the RLEF fields."""

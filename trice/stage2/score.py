@@ -31,13 +31,13 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
 from trice.judge.evaluate import check_tool_options, judge_many
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
@@ -74,9 +74,6 @@ class ScoreConfig:
     )
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
-
-    # at their defaults these do what trice did without them, so they stay out of stage fingerprints (trice.utils.config.to_dict)
-    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ("model", "adapter", "template", "read_max_new_tokens", "tools", "chunk", "overwrite")
 
     def judging(self) -> dict[str, Any]:
         """What decides a scored row besides the row itself: a resume reuses rows scored under these only."""
@@ -179,7 +176,7 @@ def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]
     """The rows already scored in ``config.output`` that a resume may keep (with the length of their
     lines), after checking every path this command writes. Rows scored under other judging settings
     (task, strategy, reading model, tools: recorded in ``<output>.judging.json`` once scoring
-    starts, :func:`_record_judging`) are all scored again; an output from before that record is
+    starts, :func:`_record_judging`) are all scored again; an output without that record is
     checked row by row only (:func:`_reusable`)."""
     inputs = [config.input]
     claimed = claim_output(config.output, inputs=inputs, ids={r["id"] for r in rows}, fields=SCORED_FIELDS, overwrite=config.overwrite)
@@ -216,7 +213,7 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         reading = GenerateConfig(
             model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
         )
-        reader = Reader.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
+        reader = ReadingModel.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
         registry = tool_registries(config.tools)
         with JsonlAppender(config.output, keep_bytes) as sink:
             _record_judging(config)

@@ -39,7 +39,7 @@ from trice.data.schema import Example, load_examples, sample
 from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.generation.generate import GenerateConfig, generate_for_examples
 from trice.utils.io import load_partial, read_json, write_json
-from trice.judge.reading import Reader
+from trice.judge.reading import ReadingModel
 from trice.pipeline.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, DEV_CURVE, SELECTION, TRAIN_LOG
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
@@ -135,7 +135,7 @@ def _dev_responses(step: int, adapter: Path | None, dev: Sequence[Example], gene
     return generate_for_examples(dev, path, model, tokenizer, generate, desc=f"dev step {step}")
 
 
-def judge_by_task(rows: Sequence[dict], reader: Reader | None = None, tools: dict | None = None) -> list[dict]:
+def judge_by_task(rows: Sequence[dict], reader: ReadingModel | None = None, tools: dict | None = None) -> list[dict]:
     """:func:`trice.judge.evaluate.judge_rows` with each row's own task (a mixed dev set), in input order;
     ``reader`` (the checkpoint's own model) reads WikiSearch passages and translations again."""
     return judge_rows(rows, PER_ROW, reader, tools)
@@ -180,7 +180,7 @@ def select_checkpoint(
     steps = []
     for step, adapter in start + trained:
         name = None if adapter is None else str(adapter)
-        reader = Reader.for_config(dataclasses.replace(generate, adapter=name), cache=out / "dev" / f"{step}.readings.jsonl")
+        reader = ReadingModel.for_config(dataclasses.replace(generate, adapter=name), cache=out / "dev" / f"{step}.readings.jsonl")
         judged = judge_by_task(_dev_responses(step, adapter, dev, generate, out / "dev"), reader, tools)
         steps.append({"step": step, "adapter": name, **summarize(judged), "tool_rate_by_dataset": tool_rate_by_dataset(judged)})
     best = max(steps, key=lambda s: (s["accuracy"]["total"], -s["step"]))

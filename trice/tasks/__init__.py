@@ -28,8 +28,9 @@ from trice.tools import ToolError, ToolRegistry, parse_call
 from trice.tools.base import ToolCall, ToolResult
 from trice.tools.registry import build_registry
 
-Reader = Callable[[str], Sequence[str | None]]
-"""Maps a tool's output to the model's answer(s) after reading it (one per passage for WikiSearch)."""
+ReadOutput = Callable[[str], Sequence[str | None]]
+"""Maps a tool's output to the model's answer(s) after reading it (one per passage for WikiSearch);
+:class:`trice.judge.reading.ReadingModel` makes such readings for many outputs at once."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class Task:
         return Judgement(kept[0] if kept else None, False, used_tool=True)
 
     def judge(
-        self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: Reader | None = None
+        self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None
     ) -> Judgement:
         """Judge one response (:meth:`execute` then :meth:`conclude`). ``reader`` is required for a
         successful call of a tool whose output is not the answer (``tool_answers=False``): it is

@@ -26,7 +26,7 @@ def register_instruction(task: str, instruction: str) -> None:
 
 
 # The instruction of the model's second reading, after a tool whose output is not the answer
-# (TRICE.md): MLQA's input with the question replaced by its English translation is answered anew;
+# (the TRICE paper): MLQA's input with the question replaced by its English translation is answered anew;
 # a WikiSearch passage is read as ``passage + ". " + question`` under the task's instruction without
 # the tool (the model answers from the passage, it does not search again).
 READ_INSTRUCTIONS: dict[str, str] = {

@@ -77,7 +77,7 @@ class QAToolConfig:
     )
     data_dir: str | None = field(default=None, metadata={"help": "Data directory holding lama_trex/ (else $TRICE_DATA_DIR, else ../shared/data)."})
     k: int = field(default=2, metadata={"help": "Passages the reader reads per question (measured on 300 T-REx reference questions with the default BM25: a gold answer is in the top passage for 90%, in the top 2 for 94%)."})
-    reader: str = field(default="lm", metadata={"help": f"Reader: {', '.join(READERS)}."})
+    reader: str = field(default="lm", metadata={"help": f"What answers each question from its passages (an AnswerReader): {', '.join(READERS)}."})
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "lm: the reading model (hub name, directory or embedded alias)."})
     template: str = field(
         default="auto",

@@ -8,6 +8,7 @@ unknown key or a wrong type with a message naming the key and where it came from
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -202,25 +203,51 @@ def load_layered_yaml(path: str | Path, key: str = "base", _seen: tuple[Path, ..
     return merge_over(load_layered_yaml(base_path, key, seen), data)
 
 
-def _default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field) -> Any:
+    """The value a dataclass field holds when not given (its factory's result, for a factory)."""
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return f.default
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """The config as plain data: what a stage fingerprints and what a run saves.
+    """Every field of the config as plain data: what a run saves (``recipe.json``, the report)."""
+    return dataclasses.asdict(config)
 
-    Fields a config class lists in its ``OMIT_AT_DEFAULT`` class attribute are left out while they
-    hold their default. Such an option's default does what trice did before the option existed, so
-    leaving it out keeps the fingerprints of runs made without it: adding an option does not make
-    every finished stage look changed (a changed stage is moved aside and rerun). (A class
-    attribute, not field metadata: the flag builder, trice.cli.args, hands every metadata key to
-    argparse.)
+
+class ChangedFields(dict):
+    """What :func:`fingerprint_fields` returns: a plain mapping (JSON-serialisable as it is) that
+    also names the config class it came from, which is what reading a stage hash made under an
+    earlier rule needs (:mod:`trice.pipeline.legacy_fingerprint`). ``fields | extra`` keeps the
+    class, since a stage adds its own keys (tool options, few-shot prompts) that way."""
+
+    def __init__(self, config_class: type, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.config_class = config_class
+
+    def __or__(self, other: Any) -> ChangedFields:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return ChangedFields(self.config_class, {**self, **other})
+
+
+def fingerprint_fields(config: Any) -> ChangedFields:
+    """The config as a stage fingerprints it: only the fields whose values differ from their defaults.
+
+    This is the one rule for what of a config enters a stage's fingerprint
+    (:func:`trice.pipeline.stages.fingerprint`). A field at its default is left out, whether or
+    not it was given, so adding a field to a config class (with a default that leaves what the
+    stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise look
+    changed and be moved aside and rerun. A value other than the default always enters the hash,
+    compared as it is hashed (JSON): ``3`` for a default of ``3.0`` enters it, as the two hash
+    differently. Stage hashes made under the earlier rule are still recognised
+    (:mod:`trice.pipeline.legacy_fingerprint`).
     """
     values = dataclasses.asdict(config)
-    omit = set(getattr(config, "OMIT_AT_DEFAULT", ()))
-    for f in dataclasses.fields(config):
-        if f.name in omit and values[f.name] == _default(f):
-            del values[f.name]
-    return values
+    changed = {f.name: values[f.name] for f in dataclasses.fields(config) if _as_hashed(values[f.name]) != _as_hashed(field_default(f))}
+    return ChangedFields(type(config), changed)
+
+
+def _as_hashed(value: Any) -> str:
+    """``value`` as a fingerprint serialises it (:func:`trice.pipeline.stages.fingerprint`)."""
+    return json.dumps(value, sort_keys=True, default=str)

@@ -8,8 +8,8 @@ writes -- and refuses anything else with one error naming the file, unless the u
 ``--overwrite``. The output may never be one of the command's inputs (not even with
 ``--overwrite``), and must be a regular file or not exist (:func:`trice.utils.io.check_writable`).
 
-Recognising by content, not by a marker file, also recognises outputs written before this check
-existed, so resuming them keeps working.
+Recognising by content, not by a marker file, recognises any output in the command's format, one
+written without a marker included, so resuming it keeps working.
 """
 
 from __future__ import annotations
