@@ -49,5 +49,5 @@ def test_a_setting_is_added_by_its_registry_entry_alone(tmp_path: Path, monkeypa
     plan = plan_recipe(DEMO, {"run_dir": str(tmp_path), "settings": ["zero-shot", "trice-i", "trice-ii-dpo"], "dpo": {"beta": 0.3}})
     assert plan.stages[plan.stages.index("score") + 1] == "train-trice-ii-dpo" and "eval-trice-ii-dpo" in plan.stages
     config, inputs, _ = steps.stage(plan, "train-trice-ii-dpo")
-    assert config["beta"] == 0.3 and config["init_adapter"] is None and config["output_dir"] == str(tmp_path / "train-trice-ii-dpo")
+    assert config["beta"] == 0.3 and "init_adapter" not in config and config["output_dir"] == str(tmp_path / "train-trice-ii-dpo")
     assert inputs == [tmp_path / "score" / "scored.jsonl", tmp_path / "dev" / "dev.jsonl"]
