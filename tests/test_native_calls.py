@@ -4,7 +4,6 @@ and the real Qwen2.5-Coder chat template rendering schemas and calls that the pa
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
