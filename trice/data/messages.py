@@ -39,7 +39,7 @@ from typing import Any
 from trice.data.schema import reference_call
 from trice.tasks import TASKS, Task, get_task
 from trice.tasks.inputs import read_input
-from trice.tasks.prompts import chat_messages
+from trice.generation.templates import chat_messages
 from trice.tools.base import parse_call
 from trice.tools.native import NativeCallError, check_schema, read_call, render_call, tool_schema
 from trice.utils.io import DataError, FieldSpec, ReadReport, check_fields, write_jsonl

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from trice.generation.models import cache_dir
 from trice.tasks import Execution, get_task
-from trice.tools import Calculator, ToolError, build_registry
+from trice.tools import Calculator, ToolError
+from trice.tools.registry import build_registry
 from trice.tools.native import (
     BUILTIN_SCHEMAS,
     MAX_CALL_CHARS,
