@@ -125,6 +125,20 @@ def test_a_run_hashed_under_the_earlier_rule_skips_every_stage_and_is_migrated(t
     assert set(stage_status(plan).values()) == {"up to date"}
 
 
+def test_a_moved_run_keeps_its_shared_training(tmp_path, monkeypatch) -> None:
+    """A shared training's pointer is checked against its twin's stored config, whose paths name the
+    run directory as it was spelled when it ran: moved and reached from elsewhere, it still holds."""
+    monkeypatch.chdir(tmp_path)
+    _finished_run(Path("runs") / "x", "math_bench.yaml")  # spelled relative to the working directory
+    (tmp_path / "elsewhere").mkdir()
+    moved = tmp_path / "elsewhere" / "x"
+    (tmp_path / "runs" / "x").rename(moved)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert (moved / "train-sft-100" / "same_as.json").is_file() and not pointer_stale(moved / "train-sft-100")
+    plan = plan_recipe(ROOT / "recipes" / "math_bench.yaml", {"run_dir": str(moved)})
+    assert set(stage_status(plan).values()) == {"up to date"}
+
+
 def test_a_changed_config_is_still_redone_after_the_earlier_rule(tmp_path) -> None:
     run = tmp_path / "run"
     _finished_run(run, "math_bench.yaml")

@@ -24,7 +24,7 @@ from typing import Any
 from trice.pipeline.layout import SAME_AS, RunLayout, train_stage
 from trice.pipeline.legacy_fingerprint import with_hashed_defaults
 from trice.stage1.sft_config import SFTConfig
-from trice.pipeline.stages import matches, stage_state
+from trice.pipeline.stages import matches, rebased, stage_state
 from trice.utils.io import read_json, write_json
 
 # Config keys that only say where a training reads and writes: two trainings differing only in
@@ -49,7 +49,7 @@ def _trained_sibling(other: Path) -> dict[str, Any] | None:
     state = stage_state(other)
     if not (state and state.get("complete")) or (other / SAME_AS).is_file():
         return None
-    config = state.get("config")
+    config = rebased(state.get("config"), other)
     if not isinstance(config, dict) or not isinstance(config.get("data"), str) or not Path(config["data"]).is_file():
         return None
     return config if matches(other, state, config, [Path(config["data"])]) is not None else None

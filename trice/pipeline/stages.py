@@ -147,6 +147,13 @@ def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for v in items for s in _strings(v)]
+
+
 def portable(config: Any, run_dir: Path) -> Any:
     """``config`` with every path string under ``run_dir`` (as the pipeline spells them:
     ``str(run_dir / ...)``) written relative to it, as ``{run}/...``."""
@@ -159,6 +166,20 @@ def portable(config: Any, run_dir: Path) -> Any:
 def respelled(config: Any, spelling: str) -> Any:
     """A :func:`portable` config with its run directory spelled ``spelling`` again."""
     return _map_strings(config, lambda s: spelling + s[len(RUN_PLACEHOLDER):] if s.startswith(RUN_PLACEHOLDER) else s)
+
+
+def rebased(config: Any, stage_dir: Path) -> Any:
+    """A stage's stored config with the paths under its run directory, as spelled when it ran,
+    spelled as the run directory is reached now: a run directory moved, or reached from another
+    working directory, still names its own files. The spelling it ran under is one of
+    :func:`known_spellings` or shows in a path of the stage's own output (``<spelling>/<stage>``)."""
+    suffix = os.sep + stage_dir.name
+    found = [s[: -len(suffix)] for s in _strings(config) if s.endswith(suffix)]
+    for spelling in [*known_spellings(stage_dir.parent), *found]:
+        moved = portable(config, Path(spelling))
+        if moved != config:
+            return respelled(moved, str(stage_dir.parent))
+    return config
 
 
 def stage_hash(stage_dir: Path, config: Any, inputs: Iterable[str | Path]) -> str:
