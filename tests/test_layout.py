@@ -142,3 +142,15 @@ def test_the_command_refuses_a_directory_that_is_no_package(tmp_path: Path, wher
     (tmp_path / "not-a-package").mkdir()
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / where)], capture_output=True, text=True)
     assert done.returncode == 2 and "is not a package directory" in done.stderr
+
+
+def test_the_readme_module_map_names_every_package_and_only_those() -> None:
+    """The README's table of packages is the listing of trice/: a package added, renamed or removed
+    without the map following fails here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    mapped = {line.split("`")[1].strip("/") for line in section.splitlines() if line.startswith("| `trice/")}
+    packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "trice").glob("*/__init__.py")}
+    assert mapped == packages
+    tested = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert {p.split("/")[1] for p in packages} <= tested  # tests/ mirrors every package

@@ -12,7 +12,7 @@ start at the same column, and ``generate`` numbers positions by the attention ma
 (pads do not count), so the prefix sits at positions ``0..P-1`` and the tail right after it in both
 layouts, and every real token attends to the same real tokens. The prefix is found on token ids
 (the longest common prefix of the tokenized prompts), never by splitting text, so each row's ids are
-exactly the no-cache path's. Greedy outputs equal the no-cache path's (tests/test_prefix_cache.py,
+exactly the no-cache path's. Greedy outputs equal the no-cache path's (tests/generation/test_prefix_cache.py,
 and bench/teacher_generation.py on a real model) up to floating-point summation order, which the
 changed matrix shapes may move in the last bits.
 

@@ -1,0 +1,4 @@
+"""``trice run``: a recipe (plan) becomes stages laid out in one run directory (layout), each setting
+looked up in one registry (settings, trainers); the stages (steps, evals) run resumably with
+fingerprints (stages, runner), and the report (report, plots, intervals) compares the settings.
+"""

@@ -6,8 +6,8 @@ which were left out while at their default (the current rule is
 the fields that rule hashed even at their default; it must never change, since it reproduces the
 hashes in existing ``stage.json`` files. A stage whose stored hash equals the one this rule gives
 its config is the same stage, and :func:`trice.pipeline.stages.run_stage` rewrites its hash under
-the current rule instead of redoing it (``tests/test_fingerprints.py``, fixture
-``tests/data/finished_runs.json``).
+the current rule instead of redoing it (``tests/pipeline/test_fingerprints.py``, fixture
+``tests/fixtures/finished_runs.json``).
 """
 
 from __future__ import annotations

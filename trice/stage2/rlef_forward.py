@@ -18,7 +18,7 @@ question: ~120 tokens) next to the responses (~5-30 tokens). Two ways to run the
     every candidate flows back through the shared cache into the prompt forward, summed over the
     k rows by ``repeat_interleave``'s backward, just as the naive forward sums it over k copies.
 
-Both return the same numbers (tests/test_prefix_sharing.py checks scores, loss and every
+Both return the same numbers (tests/stage2/test_rlef_forward.py checks scores, loss and every
 trainable parameter's gradient, for a plain model and a LoRA-wrapped one).
 """
 
