@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trice.pipeline.intervals import Judged, interval_rows, paired_rows, per_question, read_judged  # noqa: E402
+from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout  # noqa: E402
 from trice.pipeline.report import stage_two_summary  # noqa: E402
 from trice.utils.io import read_json, write_json  # noqa: E402
 from trice.utils.stats import LOWER, SAME, paired_difference, wilson_interval  # noqa: E402
@@ -43,9 +44,9 @@ MIX_FLOOR = 0.15
 NOT_YET = "not measured yet"
 
 
-def finished_evals(run: Path, settings: list[str]) -> list[str]:
+def finished_evals(run: RunLayout, settings: list[str]) -> list[str]:
     """The settings whose test evaluation stage has finished (its summary is written last)."""
-    return [s for s in settings if (run / f"eval-{s}" / "summary.json").is_file()]
+    return [s for s in settings if (run.eval_dir(s) / SUMMARY).is_file()]
 
 
 def pooled(judged: Judged, setting: str, which: int) -> dict[str, list[float]]:
@@ -142,24 +143,26 @@ def plot_figure4(rates: dict[str, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def collect(run: Path) -> dict[str, Any]:
+def collect(run_dir: Path) -> dict[str, Any]:
     """Everything the run directory holds so far, with the findings."""
-    recipe = read_json(run / "recipe.json")
+    run = RunLayout(run_dir)
+    recipe = read_json(run.recipe)
     settings, datasets = recipe["settings"], recipe["data"]["datasets"]
     done = finished_evals(run, settings)
-    judged = read_judged(run, done, datasets) if done else {}
-    label_stats = {m: read_json(p) for m in ("trice", "sft-0", "sft-100") if (p := run / "label" / f"{m}.stats.json").is_file()}
-    stage_two = stage_two_summary(run, [s for s in settings if (run / f"train-{s}" / "selection.json").is_file()])
+    judged = read_judged(run_dir, done, datasets) if done else {}
+    label_stats = {m: read_json(run.label_stats(m)) for m in ("trice", "sft-0", "sft-100") if run.label_stats(m).is_file()}
+    stage_two = stage_two_summary(run, [s for s in settings if (run.train_dir(s) / SELECTION).is_file()])
     pairs = [(a, b) for a, b in (("trice-all", "trice-i"), ("trice-all", "sft-100"), ("trice-all", "sft-0"), ("trice-ii", "trice-all"),
                                  ("trice-i", "zero-shot"), ("trice-all-dpo", "trice-i")) if a in judged and b in judged]
     paired = paired_rows(judged, pairs, SEED) if pairs else {}
-    rows = {s: read_json(run / f"eval-{s}" / "summary.json") for s in done}
+    probe = run.probe / SUMMARY
     return {
-        "config": {"recipe": recipe, "run_dir": str(run)},
+        "config": {"recipe": recipe, "run_dir": str(run_dir)},
         "evaluated": done, "not_yet": [s for s in settings if s not in done],
-        "rows": rows, "intervals": interval_rows(judged, SEED) if judged else {}, "paired": paired,
+        "rows": {s: read_json(run.eval_dir(s) / SUMMARY) for s in done},
+        "intervals": interval_rows(judged, SEED) if judged else {}, "paired": paired,
         "per_question": per_question(judged) if judged else {},
-        "label_stats": label_stats, "probe": read_json(run / "probe" / "summary.json") if (run / "probe" / "summary.json").is_file() else {},
+        "label_stats": label_stats, "probe": read_json(probe) if probe.is_file() else {},
         "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
         "findings": {
             "1 D_tool is a mix": mix_finding(label_stats),
