@@ -143,3 +143,9 @@ def test_recorded_per_question_results_are_bootstrapped_and_paired(tmp_path: Pat
     tasks["qa"].pop("per_question")  # one run without the record: every table falls back to binomial intervals
     mixed = bench.build(*_write_all(tmp_path / "mixed", mix=mix, **tasks))
     assert mixed["interval_method"] == binomial["interval_method"] and mixed["mix"]["intervals"] == binomial["mix"]["intervals"]
+
+
+def test_the_benchmark_recipes_nq_dpr_is_read_as_the_committed_nq() -> None:
+    """A rerun of the SPLIT or MIX recipe names NQ ``nq-dpr``; its results land in the committed ``nq`` column."""
+    rows = {"rows": {"trice-i": {"nq-dpr": 0.2, "webq": 0.1}}, "intervals": {"trice-i": {"nq-dpr": [0.1, 0.3]}}}
+    assert bench._committed_nq(rows) == {"rows": {"trice-i": {"nq": 0.2, "webq": 0.1}}, "intervals": {"trice-i": {"nq": [0.1, 0.3]}}}

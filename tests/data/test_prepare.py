@@ -16,7 +16,7 @@ from trice.data.prepare import DataConfig, load_split, run_data
 def test_data_config_accepts_the_new_tasks() -> None:
     for task, datasets in (("qa", ["webq", "nq", "triviaqa"]), ("lama", ["trex"]), ("mlqa", ["xquad-zh", "xquad-de"])):
         DataConfig(task=task, datasets=datasets).validate()
-    with pytest.raises(ValueError, match=r"datasets: unknown \['gsm8k'\] for task qa; known: webq, nq, triviaqa"):
+    with pytest.raises(ValueError, match=r"datasets: unknown \['gsm8k'\] for task qa; known: webq, nq, nq-dpr, triviaqa"):
         DataConfig(task="qa", datasets=["gsm8k"]).validate()
     with pytest.raises(ValueError, match="task: unknown 'chess'"):
         DataConfig(task="chess").validate()
@@ -31,7 +31,7 @@ def test_data_stage_writes_qa_files(tmp_path: Path, data_dir: Path) -> None:
     splits = run_data(config)
     rows = [json.loads(line) for line in (tmp_path / "test.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["dataset"] for r in rows] == ["webq"] * 3 + ["nq"] * 3 + ["triviaqa"] * 3
-    assert splits["datasets"]["nq"]["test"] == 3610 and splits["datasets"]["nq"]["test_used"] == 3
+    assert splits["datasets"]["nq"]["test"] == 1087 and splits["datasets"]["nq"]["test_used"] == 3
     train, test, _ = load_split(config)
     assert len(train) == 12 and [e.id for e in test] == [r["id"] for r in rows]
 

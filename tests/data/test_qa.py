@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def qa(data_dir: Path) -> dict:
 
 def test_real_qa_counts_follow_the_manifest(qa: dict) -> None:
     assert (len(qa["webq"].train), len(qa["webq"].test)) == (2834 + 755 + 189, 2032)
-    assert (len(qa["nq"].train), len(qa["nq"].test)) == (8757, 3610)
+    assert (len(qa["nq"].train), len(qa["nq"].test)) == (2523, 1087)  # NQ-open dev's 3,610, split 70/30
+    assert (len(qa["nq-dpr"].train), len(qa["nq-dpr"].test)) == (8757, 3610)
     assert (len(qa["triviaqa"].train), len(qa["triviaqa"].test)) == (8837, 11313)
     for name, data in qa.items():
         check_pool(data, name, "qa")
@@ -31,8 +33,20 @@ def test_real_qa_records(qa: dict) -> None:
     first = qa["webq"].train[0]
     assert (first.id, first.question, first.answers) == (
         "webq-wqr000001", "what character did natalie portman play in star wars?", ("Padmé Amidala",))
-    assert qa["nq"].test[0].answers == ("14 December 1972 UTC", "December 1972")
-    assert qa["nq"].train[0].id == "nq-train-0" and qa["nq"].train[0].answers == ("Linda Davis",)
+    assert qa["nq-dpr"].test[0].answers == ("14 December 1972 UTC", "December 1972")
+    assert qa["nq-dpr"].train[0].id == "nq-train-0" and qa["nq-dpr"].train[0].answers == ("Linda Davis",)
+    dev = {e.id: e for e in qa["nq"].train + qa["nq"].test}  # the same questions as nq-dpr's test, ids by line
+    assert dev["nq-dev-0"].answers == ("14 December 1972 UTC", "December 1972") and len(dev) == 3610
+
+
+def test_nq_train_and_test_see_the_same_corpus(qa: dict, data_dir: Path) -> None:
+    """The WikiSearch corpus's NQ passages are the gold passages of NQ-open dev questions: drawn from
+    that one pool, training and test questions are equally likely to have theirs in the corpus."""
+    with gzip.open(data_dir / "wiki_corpus" / "nq_open_oracle" / "nq-open-oracle.jsonl.gz", "rt", encoding="utf-8") as f:
+        covered = {json.loads(line)["question"].strip().lower() for line in f}
+    share = {s: sum(e.question.strip().lower() in covered for e in getattr(qa["nq"], s)) / len(getattr(qa["nq"], s)) for s in ("train", "test")}
+    assert 0.70 < share["train"] < 0.77 and 0.70 < share["test"] < 0.77
+    assert not any(e.question.strip().lower() in covered for e in qa["nq-dpr"].train)
     # a CSV-quoted TriviaQA line: the doubled quote inside is one quote once read
     boxing = next(e for e in qa["triviaqa"].train if e.question == "Ezzard Charles was a world champion in which sport?")
     assert "Boxing" in boxing.answers and "Gentleman's sport" in boxing.answers
