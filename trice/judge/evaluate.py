@@ -9,7 +9,6 @@ also has ``"skipped_lines"``; with ``--qa_require_evidence``, ``"unsupported_rea
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
-from trice.retrieval.factory import RetrieverConfig
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import ReadReport, write_jsonl
@@ -27,9 +25,7 @@ from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry, parse_call
-from trice.tools.qa import QAToolConfig
-from trice.tools.registry import TOOL_FACTORIES
-from trice.tools.translator import TranslatorConfig
+from trice.tools.registry import check_tool_options
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
 JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row
@@ -67,30 +63,6 @@ class EvaluateConfig:
     def validate(self) -> None:
         check_task_name(self.task)
         check_tool_options(self.tools)
-
-
-def known_tool_options(name: str) -> set[str] | None:
-    """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
-    Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
-    def names(cls: type) -> set[str]:
-        return {f.name for f in dataclasses.fields(cls)}
-
-    return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
-            "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
-
-
-def check_tool_options(tools: dict) -> None:
-    """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
-    fails a recipe's --status, not a stage after hours of probing."""
-    for name, options in tools.items():
-        if name not in TOOL_FACTORIES:
-            raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
-        if not isinstance(options, dict):
-            raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
-        known = known_tool_options(name)
-        unknown = sorted(set(options) - known) if known is not None else []
-        if unknown:
-            raise ValueError(f"tools: {name}: unknown option '{unknown[0]}' (known: {', '.join(sorted(known)) or 'none'})")
 
 
 def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.generation.generate import GenerateConfig
 from trice.generation.models import DEFAULT_MODEL
-from trice.judge.evaluate import check_tool_options
+from trice.tools.registry import check_tool_options
 from trice.pipeline import layout
 from trice.pipeline.layout import RunLayout
 from trice.pipeline.plugins import load_plugins

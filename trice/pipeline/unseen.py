@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.schema import EXAMPLE_FIELDS
-from trice.judge.evaluate import read_input
+from trice.tasks.inputs import read_input
 from trice.pipeline.layout import unseen_stage
 from trice.tasks import TASKS
 from trice.utils.config import ConfigError

@@ -18,7 +18,8 @@ from typing import Any
 
 from trice.utils.config import ConfigError
 from trice.generation.config import GenerateConfig
-from trice.judge.evaluate import check_tool_options, read_input
+from trice.tasks.inputs import read_input
+from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.stage1.tool_labels import check_teacher, verified_calls
 from trice.utils.io import DataError, ReadReport, write_json, write_jsonl

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trice.judge.evaluate import check_tool_options
+from trice.tools.registry import check_tool_options
 from trice.tasks.prompts import INSTRUCTIONS
 from trice.stage1.sft_config import LoRATrainingConfig
 

@@ -36,7 +36,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
-from trice.judge.evaluate import check_tool_options, judge_many
+from trice.judge.evaluate import judge_many
+from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input

@@ -33,7 +33,7 @@ from transformers import TrainerCallback, TrainingArguments
 from trl import DPOConfig, DPOTrainer
 
 from trice.generation.models import load_tokenizer
-from trice.judge.evaluate import read_input
+from trice.tasks.inputs import read_input
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.select_checkpoint import dev_for, select_on_dev
 from trice.stage2.train_rlef import SCORED_FIELDS, check_group

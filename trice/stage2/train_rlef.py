@@ -34,7 +34,7 @@ from torch import Tensor
 from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
-from trice.judge.evaluate import read_input
+from trice.tasks.inputs import read_input
 from trice.stage1.train_sft import prompt_token_ids, target_token_ids
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.rlef_forward import GroupLogprobs, grouped_response_logprobs

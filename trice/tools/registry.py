@@ -7,14 +7,16 @@ the paper's four tools; each loads nothing heavy until its first call (an index,
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from trice.retrieval.factory import RetrieverConfig
 from trice.tools.base import Tool, ToolRegistry
 from trice.tools.calculator import Calculator
-from trice.tools.qa import QATool
-from trice.tools.translator import Translator
+from trice.tools.qa import QATool, QAToolConfig
+from trice.tools.translator import Translator, TranslatorConfig
 from trice.tools.wikisearch import WikiSearch
 
 ToolFactory = Callable[..., Tool]
@@ -71,3 +73,27 @@ def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> 
             raise ValueError(f"factory for {name!r} built a tool named {getattr(tool, 'name', None)!r}")
         registry.register(tool)
     return registry
+
+
+def known_tool_options(name: str) -> set[str] | None:
+    """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
+    Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
+    def names(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
+            "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
+
+
+def check_tool_options(tools: dict) -> None:
+    """Tool options are keyed by known tool names, each a mapping of keys the tool takes: a typo
+    fails a recipe's --status, not a stage after hours of probing."""
+    for name, options in tools.items():
+        if name not in TOOL_FACTORIES:
+            raise ValueError(f"tools: unknown tool {name!r}; known: {', '.join(sorted(TOOL_FACTORIES))}")
+        if not isinstance(options, dict):
+            raise ValueError(f"tools: options of {name!r} must be a mapping, got {options!r}")
+        known = known_tool_options(name)
+        unknown = sorted(set(options) - known) if known is not None else []
+        if unknown:
+            raise ValueError(f"tools: {name}: unknown option '{unknown[0]}' (known: {', '.join(sorted(known)) or 'none'})")
