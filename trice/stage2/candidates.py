@@ -66,12 +66,14 @@ from trice.generation import models
 from trice.generation.adapters import adapter_files
 from trice.generation.decode import generate_responses
 from trice.generation.generate import task_stop_rule
-from trice.generation.remote import EndpointError, OpenAIEndpoint
+from trice.generation.remote import EndpointError, OpenAIEndpoint, Prompt, ToolChat
 from trice.generation.stopping import StopRule
 from trice.generation.templates import TEMPLATES
 from trice.pipeline.stages import fingerprint
 from trice.stage2.sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
+from trice.tasks import get_task
 from trice.tasks.prompts import few_shot_prefix, task_prompt
+from trice.tools.native import tool_schema
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
@@ -171,11 +173,20 @@ def _endpoint_result(answer: str | EndpointError, rule: StopRule) -> dict[str, s
     return {"response": rule.finish(answer)}
 
 
+def _endpoint_prompt(source: EndpointSource, example: Example) -> Prompt:
+    """The source's prompt of ``example``: its task prompt after the few-shot prefix, offering the
+    task's tool when the source says ``tools``."""
+    text = few_shot_prefix(source.few_shot, example.task) + task_prompt(example.task, example.question)
+    if not source.tools:
+        return text
+    return ToolChat([{"role": "user", "content": text}], [tool_schema(get_task(example.task).tool)])
+
+
 def _endpoint_runner(source: EndpointSource) -> Runner:
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
         endpoint = OpenAIEndpoint(source)
         todo = [i for i in range(len(examples)) if i not in done]
-        prompts = {i: few_shot_prefix(source.few_shot, examples[i].task) + task_prompt(examples[i].task, examples[i].question) for i in todo}
+        prompts = {i: _endpoint_prompt(source, examples[i]) for i in todo}
         for start in range(0, len(todo), ENDPOINT_CHUNK):
             indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)
