@@ -236,6 +236,13 @@ class VLLMBackend(GenerationBackend):
         return results
 
 
+def offering_task_tool(prompt: str | list[dict[str, Any]], task: str) -> ToolChat:
+    """``prompt`` (its text as the user's turn, or chat messages) offering ``task``'s tool: the one
+    tool TRICE teaches the task to call, never the other tasks'."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    return ToolChat(messages, [tool_schema(get_task(task).tool)])
+
+
 def endpoint_config(config: GenerateConfig) -> EndpointConfig:
     """The :class:`~trice.generation.remote.EndpointConfig` of ``config``'s ``endpoint_*`` and sampling fields
     (greedy is temperature 0, which the endpoint also caches)."""
@@ -269,10 +276,7 @@ class OpenAIBackend(GenerationBackend):
 
     def prompt(self, task: str, question: str) -> Prompt:
         prompt = super().prompt(task, question)
-        if not self.config.endpoint_tools:
-            return prompt
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        return ToolChat(messages, [tool_schema(get_task(task).tool)])
+        return offering_task_tool(prompt, task) if self.config.endpoint_tools else prompt
 
     def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
         if self.config.template != "chat":

@@ -75,7 +75,6 @@ from trice.utils.patience import Circuit, Deadline, EndpointError, Patience, is_
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ToolChat:
     """A chat prompt that offers tools: ``messages`` as a chat prompt's, and ``tools`` the function

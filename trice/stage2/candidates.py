@@ -66,14 +66,13 @@ from trice.generation import models
 from trice.generation.adapters import adapter_files
 from trice.generation.decode import generate_responses
 from trice.generation.generate import task_stop_rule
-from trice.generation.remote import EndpointError, OpenAIEndpoint, Prompt, ToolChat
+from trice.generation.backends import offering_task_tool
+from trice.generation.remote import EndpointError, OpenAIEndpoint, Prompt
 from trice.generation.stopping import StopRule
 from trice.generation.templates import TEMPLATES
 from trice.pipeline.stages import fingerprint
 from trice.stage2.sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
-from trice.tasks import get_task
 from trice.tasks.prompts import few_shot_prefix, task_prompt
-from trice.tools.native import tool_schema
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
@@ -177,9 +176,7 @@ def _endpoint_prompt(source: EndpointSource, example: Example) -> Prompt:
     """The source's prompt of ``example``: its task prompt after the few-shot prefix, offering the
     task's tool when the source says ``tools``."""
     text = few_shot_prefix(source.few_shot, example.task) + task_prompt(example.task, example.question)
-    if not source.tools:
-        return text
-    return ToolChat([{"role": "user", "content": text}], [tool_schema(get_task(example.task).tool)])
+    return offering_task_tool(text, example.task) if source.tools else text
 
 
 def _endpoint_runner(source: EndpointSource) -> Runner:
