@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fake_servers import Reply, healthy, openai_reply, serve  # noqa: F401 (serve: fixture)
+from tests.helpers.fake_servers import Reply, healthy, openai_reply, serve, tool_call  # noqa: F401 (serve: fixture)
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config, fingerprint_fields
 from trice.data.schema import Example
@@ -19,7 +19,10 @@ from trice.generation.generate import GenerateConfig, generate_for_examples
 from trice.generation.stopping import STOP_MARKERS, clean_response
 from trice.utils.io import read_jsonl
 from trice.generation.templates import chat_messages
-from trice.tasks.prompts import INSTRUCTIONS, task_prompt
+from trice.generation.few_shot import FewShotBackend
+from trice.generation.remote import ToolChat
+from trice.tasks.prompts import FEW_SHOT_PRESETS, INSTRUCTIONS, task_prompt
+from trice.tools.native import NativeToolCall, parse_native_call, tool_schema
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 QUESTIONS = ["48 + 2?", "How many clips did Natalia sell in April and May altogether?", "What is 7 * 6 + 1?", "1", "ok", "2 * 3?"]
@@ -60,6 +63,8 @@ def test_new_generate_fields_at_their_defaults_keep_old_fingerprints() -> None:
         ({"backend": "openai", "endpoint_url": "localhost:8000"}, "endpoint_url must start with http"),
         ({"backend": "openai", "endpoint_mode": "responses"}, "endpoint_mode: unknown"),
         ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization must be in"),
+        ({"backend": "openai", "endpoint_tools": True}, "endpoint_tools: tools are offered through the chat API only"),
+        ({"endpoint_tools": True}, "endpoint_tools: only the openai backend sends tools"),
     ],
 )
 def test_a_backend_asked_for_what_it_cannot_do_fails_naming_the_field(values: dict, message: str) -> None:
@@ -161,6 +166,34 @@ def test_chat_mode_sends_the_conversation_and_a_passed_model_is_not_used(serve, 
     assert body["model"] == "served"
     assert body["messages"] == chat_messages(INSTRUCTIONS["math"], "48 + 2?")  # the server applies its own template
     assert rows[0]["response"] == "echo: " + body["messages"][-1]["content"]
+
+
+def test_endpoint_tools_offer_each_task_its_tool_and_the_calls_become_the_responses(serve, tmp_path: Path) -> None:
+    def calls(hit: int, path: str, request: dict) -> Reply:
+        name = request["tools"][0]["function"]["name"]
+        if "broken" in request["messages"][-1]["content"]:  # a server whose parser lost the name
+            return openai_reply(path, request, tool_calls=[{"id": "c", "type": "function", "function": {"arguments": "{}"}}])
+        parameter = next(iter(request["tools"][0]["function"]["parameters"]["properties"]))
+        return openai_reply(path, request, tool_calls=[tool_call(name, {parameter: "48+2"})])
+
+    server = serve(calls)
+    examples = [*_examples(1), Example("q0", "webq", "qa", "Who wrote Hamlet?", ("Shakespeare",)), Example("e9", "svamp", "math", "broken", ("1",))]
+    config = build_config(GenerateConfig, dict(backend="openai", endpoint_url=server.url, model="m", endpoint_mode="chat", endpoint_tools=True, endpoint_max_retries=0), "test")
+    rows = generate_for_examples(examples, tmp_path / "out.jsonl", None, None, config)
+    sent = {b["messages"][-1]["content"]: b for _, _, b in server.requests}
+    assert sent[task_prompt("math", "48 + 2?")]["tools"] == [tool_schema("calculator")]
+    assert sent[task_prompt("qa", "Who wrote Hamlet?")]["tools"] == [tool_schema("WikiSearch")]
+    for row, tool in zip(rows[:2], ("calculator", "WikiSearch")):
+        call = parse_native_call(row["response"], [tool], "hermes")
+        assert isinstance(call, NativeToolCall) and (call.name, call.argument) == (tool, "48+2") and "error" not in row
+    assert rows[2]["response"] == "" and rows[2]["error"].startswith("bad_response: ")
+
+
+def test_a_few_shot_prefix_leads_a_tool_offering_prompt_and_keeps_its_tools() -> None:
+    config = GenerateConfig(backend="openai", model="m", endpoint_mode="chat", endpoint_tools=True)
+    prompt = FewShotBackend(config).prompt("math", "2+2?")
+    assert isinstance(prompt, ToolChat) and prompt.tools == [tool_schema("calculator")]
+    assert prompt.messages == [{"role": "user", "content": FEW_SHOT_PRESETS["math"] + task_prompt("math", "2+2?")}]
 
 
 # --- agreement on the tiny model ------------------------------------------------------------------------

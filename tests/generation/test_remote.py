@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, Reply, healthy, openai_reply, refused_url, serve  # noqa: F401 (refused_url, serve: fixtures)
+from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, Reply, healthy, openai_reply, refused_url, serve, tool_call  # noqa: F401 (refused_url, serve: fixtures)
+from trice.tools.native import NativeCallError, NativeToolCall, parse_native_call, tool_schema
 from trice.utils.config import ConfigError, build_config
-from trice.generation.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, retrying
+from trice.utils.diskcache import DiskCache
+from trice.generation.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, ToolChat, retrying
 
 
 def endpoint(base_url: str, **fields: Any) -> OpenAIEndpoint:
@@ -342,3 +344,92 @@ def test_the_deadline_covers_retries_and_backoff(serve) -> None:
     assert info.value.kind in ("unavailable", "timeout")
     assert 1 < server.hits < 51  # the deadline, not the retry count, ended it
     assert time.monotonic() - start < GAVE_UP_WITHIN_S
+
+
+# (g) native tool calls: tools offered, tool_calls read back as hermes text
+
+QUESTION = [{"role": "user", "content": "What is 48+48/2?"}]
+CALC = tool_schema("calculator")
+
+
+def calls_reply(*calls: dict, text: str | None = None):
+    """A behaviour answering every request with these tool calls (and ``text`` as the content)."""
+    return lambda hit, path, request: openai_reply(path, request, text=text, tool_calls=list(calls))
+
+
+def test_offered_tools_are_sent_and_a_returned_call_is_hermes_text(serve) -> None:
+    server = serve(calls_reply(tool_call("calculator", {"expression": "48+48/2"})))
+    text = endpoint(server.url).complete(ToolChat(QUESTION, [CALC]))
+    assert text == '<tool_call>{"name": "calculator", "arguments": {"expression": "48+48/2"}}</tool_call>'
+    _, _, body = server.requests[0]
+    assert body["messages"] == QUESTION and body["tools"] == [CALC]
+    call = parse_native_call(text, ["calculator"], "hermes")
+    assert isinstance(call, NativeToolCall) and (call.name, call.argument, call.calls) == ("calculator", "48+48/2", 1)
+
+
+def test_several_calls_follow_the_content_in_order(serve) -> None:
+    calls = [tool_call("calculator", {"expression": "48/2"}), tool_call("calculator", {"expression": "48+24"}, index=1)]
+    text = endpoint(serve(calls_reply(*calls, text="Let me compute.")).url).complete(ToolChat(QUESTION, [CALC]))
+    first, second = (f'<tool_call>{{"name": "calculator", "arguments": {{"expression": "{e}"}}}}</tool_call>' for e in ("48/2", "48+24"))
+    assert text == f"Let me compute.\n{first}\n{second}"
+    call = parse_native_call(text, ["calculator"], "hermes")
+    assert isinstance(call, NativeToolCall) and (call.argument, call.calls) == ("48/2", 2)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ("48+(", "arguments are not JSON"),  # the model's JSON, broken: kept as written
+        ('["48+1"]', "arguments must be an object"),
+        ({"expr": "1"}, "unexpected argument"),
+        (None, "arguments must be an object"),
+    ],
+)
+def test_a_call_with_unusable_arguments_is_a_failed_call_not_an_error(serve, arguments: object, error: str) -> None:
+    text = endpoint(serve(calls_reply(tool_call("calculator", arguments))).url).complete(ToolChat(QUESTION, [CALC]))
+    call = parse_native_call(text, ["calculator"], "hermes")
+    assert isinstance(call, NativeCallError) and call.name == "calculator" and call.kind == "bad_argument"
+    assert error in call.error
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        [{"id": "c", "type": "function", "function": {"arguments": "{}"}}],  # no name
+        [tool_call("", {"expression": "1"})],
+        [tool_call(7, {"expression": "1"})],
+        [{"id": "c", "type": "function"}],
+        ["calculator(1+1)"],
+        {"name": "calculator"},  # not a list
+    ],
+)
+def test_tool_calls_the_client_cannot_read_are_bad_responses(serve, calls: object) -> None:
+    server = serve(lambda hit, path, request: openai_reply(path, request, tool_calls=calls))
+    with pytest.raises(EndpointError) as info:
+        endpoint(server.url, max_retries=0).complete(ToolChat(QUESTION, [CALC]))
+    assert info.value.kind == "bad_response" and "tool_calls" in str(info.value)
+    assert endpoint(server.url, max_retries=0).complete_many([ToolChat(QUESTION, [CALC])])[0].kind == "bad_response"
+
+
+def test_calls_are_read_only_when_tools_were_offered_and_completions_mode_offers_none(serve) -> None:
+    server = serve(calls_reply(tool_call("calculator", {"expression": "1"}), text="plain"))
+    assert endpoint(server.url).complete(QUESTION) == "plain"
+    assert "tools" not in server.requests[0][2]
+    with pytest.raises(TypeError, match="tools are offered in chat mode only"):
+        endpoint(server.url, mode="completions").complete(ToolChat(QUESTION, [CALC]))
+    with pytest.raises(TypeError, match="non-empty list of tool schemas"):
+        endpoint(server.url).complete(ToolChat(QUESTION, []))
+
+
+def test_the_cache_keys_on_the_tools_offered(serve, tmp_path: Path) -> None:
+    server = serve(calls_reply(tool_call("calculator", {"expression": "48+48/2"}), text="sure"))
+    ep = endpoint(server.url, cache_dir=str(tmp_path))
+    with_tools = ep.complete(ToolChat(QUESTION, [CALC]))
+    assert ep.complete(ToolChat(QUESTION, [CALC])) == with_tools and server.hits == 1
+    assert ep.complete(QUESTION) == "sure" and server.hits == 2  # the same messages, no tools: another key
+    ep.complete(ToolChat(QUESTION, [tool_schema("WikiSearch")]))
+    assert server.hits == 3
+    assert endpoint(server.url, cache_dir=str(tmp_path)).complete(ToolChat(QUESTION, [CALC])) == with_tools and server.hits == 3
+    # a prompt offering no tools keeps the key it had before tools existed: old caches still hit
+    params = {"max_tokens": 128, "temperature": 0.0, "top_p": 1.0, "stop": []}
+    assert DiskCache(tmp_path).get({"model": "fake-model", "mode": "chat", "prompt": QUESTION, **params}) == "sure"

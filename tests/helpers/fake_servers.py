@@ -30,12 +30,22 @@ Behaviour = Callable[[int, str, dict], Reply | None]
 GAVE_UP_WITHIN_S = 15.0
 
 
-def openai_reply(path: str, request: dict, text: str | None = None) -> Reply:
+def tool_call(name: Any, arguments: Any, index: int = 0) -> dict[str, Any]:
+    """One entry of an answer's ``tool_calls``; ``arguments`` an object is sent as its JSON text, as
+    OpenAI and vLLM send it, anything else as it is (for malformed answers)."""
+    text = json.dumps(arguments) if isinstance(arguments, dict) else arguments
+    return {"id": f"call_{index}", "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def openai_reply(path: str, request: dict, text: str | None = None, tool_calls: Any = None) -> Reply:
     """What an OpenAI-compatible server answers: ``text``, or by default the prompt echoed back, so
-    tests see it arrived."""
+    tests see it arrived. ``tool_calls`` (chat only): the calls a server with a tool call parser
+    returns (:func:`tool_call`); the content is then ``text`` (by default null, as vLLM sends it)."""
     if path.endswith("/chat/completions"):
-        content = "echo: " + request["messages"][-1]["content"] if text is None else text
+        content = "echo: " + request["messages"][-1]["content"] if text is None and tool_calls is None else text
         choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        if tool_calls is not None:
+            choice |= {"message": choice["message"] | {"tool_calls": tool_calls}, "finish_reason": "tool_calls"}
         body = {"id": "c", "object": "chat.completion", "created": 0, "model": request["model"], "choices": [choice]}
     else:
         content = "echo: " + request["prompt"] if text is None else text

@@ -15,9 +15,9 @@ import pytest
 import trice.stage2.candidates
 import trice.generation.models
 from tests.conftest import build_tiny_model
-from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve  # noqa: F401 (serve: fixture)
+from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve, tool_call  # noqa: F401 (serve: fixture)
 from trice.stage2.candidates import CandidatesConfig, collect_candidates
-from trice.stage2.sources import TEACHER_MODEL, ModelSource, teacher_source
+from trice.stage2.sources import TEACHER_MODEL, EndpointSource, ModelSource, teacher_source
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config
 from trice.utils.io import read_jsonl, write_jsonl
@@ -26,6 +26,7 @@ from trice.tasks.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prom
 from trice.stage2.score import ScoreConfig, run_score
 from trice.generation.generate import task_stop_rule
 from trice.tasks import get_task
+from trice.tools.native import NativeToolCall, parse_native_call, tool_schema
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -217,6 +218,7 @@ def test_a_model_part_records_its_questions_and_adapter_weights(tmp_path):
         ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "batch_size": 0}], "sources[1]: batch_size must be >= 1"),
         ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "max_new_tokens": "8"}], "sources[1]: key 'max_new_tokens': expected int"),
         ([{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint"}], "sources[1]: model must be set"),
+        ([{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint", "model": "m", "mode": "completions", "tools": True}], "sources[1]: tools: tools are offered through the chat API only"),
         ([{"name": "gold", "kind": "gold"}, "tiny"], "key 'sources': expected list"),  # of mappings: checked by type
         ([], "sources: none given"),
     ],
@@ -302,3 +304,18 @@ def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, t
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
     plan = plan_recipe(recipe, {"run_dir": str(tmp_path / "run"), "candidates": {"sources": [{"name": "gold", "kind": "gold"}, teacher_source()]}})
     assert plan.candidates.sources[1]["model"] == TEACHER_MODEL and plan.recipe.model != TEACHER_MODEL
+
+
+def test_an_endpoint_source_offering_tools_answers_with_its_calls_as_hermes_text(tmp_path, serve):
+    def calls(hit: int, path: str, request: dict) -> tuple[int, bytes, str]:
+        question = request["messages"][-1]["content"].rsplit("What is ", 1)[1].split(" ")[0]
+        return openai_reply(path, request, tool_calls=[tool_call("calculator", {"expression": f"{question}+3"})])
+
+    server = serve(calls)
+    rows = read_jsonl(collect_candidates(_config(tmp_path, [{"name": "gold", "kind": "gold"}, _endpoint(server.url, mode="chat", tools=True)])))
+    assert all(body["tools"] == [tool_schema("calculator")] for _, _, body in server.requests) and server.hits == len(ROWS)
+    for i, row in enumerate(rows):
+        call = parse_native_call(row["responses"][1], ["calculator"], "hermes")
+        assert isinstance(call, NativeToolCall) and call.argument == f"{i}+3"
+    recorded = json.loads((tmp_path / "candidates.jsonl.parts" / "api.source.json").read_text())
+    assert recorded["tools"] is True and "tools" not in EndpointSource(name="x", model="m").settings()

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-rlef": ("trice.stage2.rlef_config:RLEFConfig", "trice.stage2.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
     "train-dpo": ("trice.stage2.dpo_config:DPOStageConfig", "trice.stage2.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
+    "messages": ("trice.data.convert:MessagesConfig", "trice.data.convert:run_messages", "Convert a D_tool to chat messages with tools (TRL, LLaMA-Factory), or --from_messages back to label rows."),
     "export": ("trice.generation.export:ExportConfig", "trice.generation.export:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
 }
 

@@ -42,10 +42,12 @@ from trice.generation.config import GenerateConfig
 from trice.generation.decode import generate_responses
 from trice.generation import models
 from trice.generation.models import load_tokenizer, resolve_model
-from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint, Prompt
+from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint, Prompt, ToolChat
 from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
 from trice.generation.templates import chat_messages, format_prompt
+from trice.tasks import get_task
 from trice.tasks.prompts import INSTRUCTIONS
+from trice.tools.native import tool_schema
 from trice.utils.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -234,6 +236,13 @@ class VLLMBackend(GenerationBackend):
         return results
 
 
+def offering_task_tool(prompt: str | list[dict[str, Any]], task: str) -> ToolChat:
+    """``prompt`` (its text as the user's turn, or chat messages) offering ``task``'s tool: the one
+    tool TRICE teaches the task to call, never the other tasks'."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    return ToolChat(messages, [tool_schema(get_task(task).tool)])
+
+
 def endpoint_config(config: GenerateConfig) -> EndpointConfig:
     """The :class:`~trice.generation.remote.EndpointConfig` of ``config``'s ``endpoint_*`` and sampling fields
     (greedy is temperature 0, which the endpoint also caches)."""
@@ -254,7 +263,9 @@ def endpoint_config(config: GenerateConfig) -> EndpointConfig:
 
 class OpenAIBackend(GenerationBackend):
     """An OpenAI-compatible server through :class:`~trice.generation.remote.OpenAIEndpoint` (timeouts, retries,
-    circuit breaker, cache). ``batch_size`` prompts are in flight per chunk, ``endpoint_workers`` at once."""
+    circuit breaker, cache). ``batch_size`` prompts are in flight per chunk, ``endpoint_workers`` at once.
+    With ``endpoint_tools`` a task's prompt offers the task's tool (:class:`~trice.generation.remote.ToolChat`),
+    and the calls the server returns are part of the response text."""
 
     name = "openai"
 
@@ -262,6 +273,10 @@ class OpenAIBackend(GenerationBackend):
         super().__init__(config)
         self.endpoint = OpenAIEndpoint(endpoint_config(config))
         self._tokenizer: Any = None
+
+    def prompt(self, task: str, question: str) -> Prompt:
+        prompt = super().prompt(task, question)
+        return offering_task_tool(prompt, task) if self.config.endpoint_tools else prompt
 
     def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
         if self.config.template != "chat":

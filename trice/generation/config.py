@@ -57,6 +57,14 @@ class GenerateConfig:
     endpoint_max_retries: int = field(default=3, metadata={"help": "openai: retries of a transiently failed request."})
     endpoint_workers: int = field(default=8, metadata={"help": "openai: requests in flight at once."})
     endpoint_cache_dir: str | None = field(default=None, metadata={"help": "openai: directory caching greedy answers, so a rerun costs no requests."})
+    endpoint_tools: bool = field(
+        default=False,
+        metadata={
+            "help": "openai, endpoint_mode chat: offer the task's tool as a function schema (the request's tools) and write "
+            'the calls the server returns (tool_calls) into the response as hermes <tool_call>{"name": ..., "arguments": {...}}</tool_call> '
+            "text; for a server that parses the model's own calls (vllm serve --enable-auto-tool-choice --tool-call-parser hermes, a hosted API)."
+        },
+    )
     read_max_new_tokens: int = field(
         default=32,
         metadata={"help": "New tokens of a second reading (qa: each WikiSearch passage; mlqa: the translated question), greedy; the metric reads the first 20 words."},
@@ -88,6 +96,8 @@ class GenerateConfig:
             raise ValueError(f"vllm_max_model_len must be >= 0, got {self.vllm_max_model_len}")
         if self.backend == "openai":
             self._validate_endpoint()
+        elif self.endpoint_tools:
+            raise ValueError(f"endpoint_tools: only the openai backend sends tools to a server; the {self.backend} backend would ignore it")
 
     def _validate_endpoint(self) -> None:
         if self.repetition_penalty != 1.0:
@@ -99,6 +109,8 @@ class GenerateConfig:
             )
         if self.endpoint_mode not in ENDPOINT_MODES:
             raise ValueError(f"endpoint_mode: unknown {self.endpoint_mode!r}; choose one of {', '.join(ENDPOINT_MODES)}")
+        if self.endpoint_tools and self.endpoint_mode != "chat":
+            raise ValueError("endpoint_tools: tools are offered through the chat API only; set endpoint_mode chat")
         if not self.endpoint_url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint_url must start with http:// or https://, got {self.endpoint_url!r}")
         if self.endpoint_timeout <= 0:

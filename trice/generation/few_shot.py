@@ -9,12 +9,13 @@ by task. Only the prompt changes: generation, reading again and judging are the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from trice.generation.backends import load_backend
 from trice.tasks.prompts import PER_TASK, few_shot_prefix
 from trice.generation.generate import GenerateConfig
-from trice.generation.remote import Prompt
+from trice.generation.remote import Prompt, ToolChat
 
 
 class FewShotBackend:
@@ -40,14 +41,20 @@ class FewShotBackend:
         prompt = self.inner.prompt(task, question)
         if isinstance(prompt, str):
             return prefix + prompt
-        # A chat conversation (an endpoint's chat mode): the examples lead the user's turn, as a
-        # candidates source's prefix does when that source is sent as chat.
-        first = next(i for i, m in enumerate(prompt) if m["role"] == "user")
-        return [*prompt[:first], prompt[first] | {"content": prefix + prompt[first]["content"]}, *prompt[first + 1 :]]
+        if isinstance(prompt, ToolChat):  # the same conversation, offering the same tools
+            return replace(prompt, messages=lead_user_turn(prefix, prompt.messages))
+        return lead_user_turn(prefix, prompt)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not set here: generate() and whatever else the backend offers.
         return getattr(self.inner, name)
+
+
+def lead_user_turn(prefix: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A chat conversation (an endpoint's chat mode) whose first user turn starts with ``prefix``, as
+    a candidates source's prefix does when that source is sent as chat."""
+    first = next(i for i, m in enumerate(messages) if m["role"] == "user")
+    return [*messages[:first], messages[first] | {"content": prefix + messages[first]["content"]}, *messages[first + 1 :]]
 
 
 def few_shot_fingerprint(few_shot: str, tasks: list[str] | tuple[str, ...]) -> dict[str, str]:

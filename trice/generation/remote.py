@@ -37,6 +37,16 @@ Guarantees
   a rerun costs nothing. Failures are never cached. Only deterministic requests (``temperature == 0``)
   are cached unless ``cache_sampled`` is set; then each sample is keyed by its ``sample_index``.
   (The store is :class:`trice.utils.diskcache.DiskCache`, shared with the model-backed tools.)
+  A request offering tools is keyed by its tools too.
+* **Native tool calls.** A chat prompt may offer tools (:class:`ToolChat`: OpenAI function
+  schemas, sent as the request's ``tools``), for a server that parses the model's calls itself
+  (``vllm serve --enable-auto-tool-choice --tool-call-parser hermes``, a hosted API). trice judges
+  response text, so the ``tool_calls`` of such an answer come back as text: each call written as
+  hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` after the message's content
+  (:func:`tool_calls_text`), which :func:`trice.tools.native.parse_native_call` reads back. A call
+  whose arguments are not a JSON object is kept as written, so it is judged as the failed call it
+  is; ``tool_calls`` the client cannot read at all (not a list, a call without a function name)
+  are a ``bad_response``.
 
 The shared parts (:class:`Patience`, :class:`EndpointError`, :func:`retrying`, :class:`Deadline`,
 :func:`read_body`, :class:`Circuit`) live in :mod:`trice.utils.patience`, which the search servers' client
@@ -57,14 +67,26 @@ from tqdm.auto import tqdm
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import ReadTimeoutError
 
+from trice.tools.native import hermes_text
 from trice.utils.diskcache import DiskCache
 from trice.utils.io import parse_json
 from trice.utils.patience import Circuit, Deadline, EndpointError, Patience, is_transient, raise_for_status, read_body, retrying
 
 log = logging.getLogger(__name__)
 
-Prompt = Union[str, list[dict[str, Any]]]
-"""A completion prompt, or for chat either one user message or a full list of chat messages."""
+
+@dataclass(frozen=True)
+class ToolChat:
+    """A chat prompt that offers tools: ``messages`` as a chat prompt's, and ``tools`` the function
+    schemas sent with them (:func:`trice.tools.native.tool_schema`). Chat mode only."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+
+
+Prompt = Union[str, list[dict[str, Any]], ToolChat]
+"""A completion prompt, or for chat one user message, a full list of chat messages, or messages
+offering tools."""
 
 MODES = ("chat", "completions")
 _SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "stop")
@@ -196,21 +218,33 @@ class OpenAIEndpoint:
         if isinstance(prompt, str):
             return
         if self.config.mode == "completions":
-            raise TypeError(f"completions mode takes a str prompt, got {type(prompt).__name__}")
+            why = " (tools are offered in chat mode only)" if isinstance(prompt, ToolChat) else ""
+            raise TypeError(f"completions mode takes a str prompt, got {type(prompt).__name__}{why}")
+        if isinstance(prompt, ToolChat):
+            if not (prompt.tools and all(isinstance(t, dict) for t in prompt.tools)):
+                raise TypeError("a ToolChat offers a non-empty list of tool schemas (dicts)")
+            prompt = prompt.messages
         if not (isinstance(prompt, list) and all(isinstance(m, dict) for m in prompt)):
             raise TypeError(f"chat prompt must be a str or a list of message dicts, got {type(prompt).__name__}")
+
+    def _body(self, prompt: Prompt, params: dict[str, Any]) -> dict[str, Any]:
+        """The request's JSON body."""
+        body = {key: value for key, value in params.items() if key != "stop" or value}  # some servers reject stop=[]
+        if isinstance(prompt, ToolChat):
+            body["messages"], body["tools"] = prompt.messages, prompt.tools
+        elif self.config.mode == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        else:
+            body["prompt"] = prompt
+        body["model"] = self.config.model
+        return body
 
     def _request(self, prompt: Prompt, params: dict[str, Any], deadline: Deadline) -> str:
         """One HTTP request within ``deadline``, every failure translated into an :class:`EndpointError`."""
         where = self.config.base_url
         if deadline.passed():
             raise deadline.error(where)
-        body = {key: value for key, value in params.items() if key != "stop" or value}  # some servers reject stop=[]
-        if self.config.mode == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-        else:
-            body["prompt"] = prompt
-        body["model"] = self.config.model
+        body = self._body(prompt, params)
         url = where.rstrip("/") + ("/chat/completions" if self.config.mode == "chat" else "/completions")
         timeout = (min(self.config.connect_timeout, deadline.left()), min(self.config.read_timeout, deadline.left()))
         try:
@@ -225,7 +259,7 @@ class OpenAIEndpoint:
             raise EndpointError("unavailable", f"{where}: connection failed ({type(err).__name__}: {err})") from None
         except requests.RequestException as err:
             raise EndpointError("bad_response", f"{where}: broken answer ({type(err).__name__}: {str(err)[:200]})") from None
-        return self._text_of(self._decoded(status, raw), params["max_tokens"])
+        return self._text_of(self._decoded(status, raw), params["max_tokens"], isinstance(prompt, ToolChat))
 
     def _decoded(self, status: int, raw: bytes) -> Any:
         """The JSON of a successful answer; an error status or an unreadable body as its error."""
@@ -238,13 +272,17 @@ class OpenAIEndpoint:
         except ValueError as err:
             raise EndpointError("bad_response", f"{where}: unreadable answer ({err}): {raw[:200].decode('utf-8', 'replace')!r}") from None
 
-    def _text_of(self, answer: Any, max_tokens: int) -> str:
-        """choices[0]'s text, cut to what ``max_tokens`` tokens can spell."""
+    def _text_of(self, answer: Any, max_tokens: int, offered_tools: bool = False) -> str:
+        """choices[0]'s text (with its tool calls as text, when the request offered tools), cut to
+        what ``max_tokens`` tokens can spell."""
         try:
             choice = answer["choices"][0]
-            text = choice["message"]["content"] if self.config.mode == "chat" else choice["text"]
-        except (IndexError, KeyError, TypeError):
-            text = None
+            text = choice["message"].get("content") if self.config.mode == "chat" else choice["text"]
+            calls = choice["message"].get("tool_calls") if offered_tools else None
+        except (IndexError, KeyError, TypeError, AttributeError):
+            text = calls = None
+        if calls:  # the content of a message with tool calls is often null
+            text = tool_calls_text(text if isinstance(text, str) else "", calls, self.config.base_url)
         if not isinstance(text, str):
             raise EndpointError(
                 "bad_response", f"{self.config.base_url}: no text in choices[0] of the answer: {str(answer)[:200]!r}"
@@ -259,7 +297,10 @@ class OpenAIEndpoint:
         """What this request's answer is cached under, or None when it is not to be cached."""
         if self._cache is None:
             return None
-        payload = {"model": self.config.model, "mode": self.config.mode, "prompt": prompt, **params}
+        if isinstance(prompt, ToolChat):  # keyed by the tools offered; a prompt without keeps its old key
+            payload = {"model": self.config.model, "mode": self.config.mode, "prompt": prompt.messages, "tools": prompt.tools, **params}
+        else:
+            payload = {"model": self.config.model, "mode": self.config.mode, "prompt": prompt, **params}
         if params["temperature"] > 0:
             if not self.config.cache_sampled:
                 return None
@@ -267,3 +308,31 @@ class OpenAIEndpoint:
                 raise ValueError("cache_sampled needs complete(..., sample_index=i) to tell samples apart")
             payload["sample_index"] = sample_index
         return payload
+
+
+def call_arguments(raw: Any) -> Any:
+    """A returned call's ``arguments`` as the hermes text holds them: the object that OpenAI's JSON
+    text spells, else the value as it came (the judge then reads the call as failed)."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        parsed = parse_json(raw)
+    except ValueError:
+        return raw
+    return parsed if isinstance(parsed, dict) else raw
+
+
+def tool_calls_text(content: str, calls: Any, where: str) -> str:
+    """``content`` followed by each of an answer's ``tool_calls`` as hermes text, a newline before
+    each call that does not start a line; :class:`EndpointError` ``bad_response`` for tool calls
+    that name no function."""
+    if not isinstance(calls, list):
+        raise EndpointError("bad_response", f"{where}: tool_calls is not a list: {str(calls)[:200]!r}")
+    text = content
+    for i, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise EndpointError("bad_response", f"{where}: tool_calls[{i}] names no function: {str(call)[:200]!r}")
+        text += ("\n" if text and not text.endswith("\n") else "") + hermes_text(name, call_arguments(function.get("arguments")))
+    return text

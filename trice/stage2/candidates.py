@@ -66,7 +66,8 @@ from trice.generation import models
 from trice.generation.adapters import adapter_files
 from trice.generation.decode import generate_responses
 from trice.generation.generate import task_stop_rule
-from trice.generation.remote import EndpointError, OpenAIEndpoint
+from trice.generation.backends import offering_task_tool
+from trice.generation.remote import EndpointError, OpenAIEndpoint, Prompt
 from trice.generation.stopping import StopRule
 from trice.generation.templates import TEMPLATES
 from trice.pipeline.stages import fingerprint
@@ -171,11 +172,18 @@ def _endpoint_result(answer: str | EndpointError, rule: StopRule) -> dict[str, s
     return {"response": rule.finish(answer)}
 
 
+def _endpoint_prompt(source: EndpointSource, example: Example) -> Prompt:
+    """The source's prompt of ``example``: its task prompt after the few-shot prefix, offering the
+    task's tool when the source says ``tools``."""
+    text = few_shot_prefix(source.few_shot, example.task) + task_prompt(example.task, example.question)
+    return offering_task_tool(text, example.task) if source.tools else text
+
+
 def _endpoint_runner(source: EndpointSource) -> Runner:
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
         endpoint = OpenAIEndpoint(source)
         todo = [i for i in range(len(examples)) if i not in done]
-        prompts = {i: few_shot_prefix(source.few_shot, examples[i].task) + task_prompt(examples[i].task, examples[i].question) for i in todo}
+        prompts = {i: _endpoint_prompt(source, examples[i]) for i in todo}
         for start in range(0, len(todo), ENDPOINT_CHUNK):
             indices = todo[start : start + ENDPOINT_CHUNK]
             answers = endpoint.complete_many([prompts[i] for i in indices], desc=source.name)

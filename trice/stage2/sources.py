@@ -126,10 +126,24 @@ class EndpointSource(EndpointConfig):
     kind: str = field(default="endpoint", metadata={"help": "endpoint"})
     few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
     stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
+    tools: bool = field(
+        default=False,
+        metadata={
+            "help": "mode chat: offer the question's task tool as a function schema; the calls the server returns (tool_calls) "
+            "become the response as hermes <tool_call> text (see trice.generation.remote)."
+        },
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tools and self.mode != "chat":
+            raise ValueError("tools: tools are offered through the chat API only; set mode chat")
 
     def settings(self) -> dict[str, Any]:
-        """What decides the answers; like the answer cache, not the server address or the patience."""
-        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot") + (("stop_after_call",) if self.stop_after_call else ())
+        """What decides the answers; like the answer cache, not the server address or the patience.
+        An option at its default stays out, so parts recorded before it existed stay valid."""
+        keys = ("model", "mode", "max_tokens", "temperature", "top_p", "stop", "few_shot")
+        keys += tuple(k for k in ("stop_after_call", "tools") if getattr(self, k))
         return {k: getattr(self, k) for k in keys}
 
 

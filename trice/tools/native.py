@@ -20,6 +20,7 @@ As with the plain format, the first call is the one judged; the text after it is
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -146,6 +147,14 @@ def render_call(name: str, argument: str, schema: Mapping[str, Any]) -> dict[str
     if schema["function"]["name"] != name:
         raise ValueError(f"the schema describes {schema['function']['name']!r}, not {name!r}")
     return {"type": "function", "function": {"name": name, "arguments": {argument_name(schema): argument}}}
+
+
+def hermes_text(name: str, arguments: Any) -> str:
+    """A call as hermes text, ``<tool_call>{"name": ..., "arguments": ...}</tool_call>``: how a call
+    that a server returned as ``tool_calls`` reaches a response, which the judge reads as text
+    (:func:`parse_native_call` with parser ``hermes`` reads it back). ``arguments`` is kept as it
+    came (an object; or text that is not a JSON object, which then reads back as the failed call it is)."""
+    return HERMES_OPEN + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + HERMES_CLOSE
 
 
 @dataclass(frozen=True)
