@@ -73,7 +73,8 @@ from trice.pipeline.stages import fingerprint
 from trice.stage2.sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
 from trice.tasks import prompt_tools
 from trice.tasks.prompts import few_shot_prefix, task_prompt
-from trice.tools.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
+from trice.tools.native import PARSERS
+from trice.tools.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
@@ -117,6 +118,8 @@ class CandidatesConfig:
             raise ValueError("sources: none given; list them in the YAML of --config, the gold source first")
         sources = parse_sources(self.sources)
         if self.call_format == NATIVE_FORMAT:
+            if self.tool_parser == AUTO:  # its sources may be several models: no one chat template to read it from
+                raise ValueError(f"tool_parser: name the parser of the sources' calls ({', '.join(PARSERS)}); auto needs one model")
             _check_native_sources(sources)
 
 

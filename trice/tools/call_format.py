@@ -100,8 +100,11 @@ def resolve_parser(call_format: str, tool_parser: str, model: str) -> str:
 
 
 def call_format_of(config: Any) -> CallFormat:
-    """The :class:`CallFormat` of a config with ``call_format``, ``tool_parser`` and ``model`` fields
-    (``auto`` resolved from the model's tokenizer when a stand-alone command left it so)."""
+    """The :class:`CallFormat` of a config with ``call_format`` and ``tool_parser`` fields (``auto``
+    resolved from the tokenizer of its ``model`` when a stand-alone command left it so)."""
     if config.call_format != NATIVE_FORMAT:
         return TEXT
-    return CallFormat(resolve_parser(config.call_format, config.tool_parser, config.model))
+    model = getattr(config, "model", None)
+    if config.tool_parser == AUTO and not model:
+        raise ValueError(f"tool_parser auto reads the parser from the model's chat template, and this config names no model; choose one of {', '.join(PARSERS)}")
+    return CallFormat(resolve_parser(config.call_format, config.tool_parser, model or ""))
