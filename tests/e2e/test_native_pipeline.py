@@ -5,6 +5,7 @@ native run refuses before any model loads."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,27 @@ def test_a_text_run_plans_as_before(tmp_path, data_dir) -> None:
     plan = plan_recipe(path)
     for config in (plan.probe, plan.eval, plan.label, plan.train, plan.candidates, plan.score, plan.rlef):
         assert "call_format" not in fingerprint_fields(config) and "tool_parser" not in fingerprint_fields(config)
+
+
+QWEN = Path.home() / ".cache" / "trice" / "models" / "qwen2.5-coder-0.5b-instruct"
+
+
+@pytest.mark.skipif(not (QWEN / "tokenizer_config.json").is_file(), reason=f"the converted Qwen2.5 tokenizer is not at {QWEN}")
+def test_the_shipped_native_demo_is_the_demo_in_qwens_own_call_format() -> None:
+    root = Path(__file__).resolve().parents[2] / "trice" / "recipes"
+    native, demo = plan_recipe(root / "demo_native.yaml"), plan_recipe(root / "demo.yaml")
+    assert native.recipe.call_format == "native" and native.probe.tool_parser == "hermes"  # auto, read from Qwen's template
+    assert replace(native.data, output_dir="") == replace(demo.data, output_dir="")
+    assert native.candidates.sources == [s | {"model": native.recipe.model} if "model" in s else s for s in demo.candidates.sources]
+    for section in ("probe", "eval", "train", "rlef"):
+        ours, theirs = fingerprint_fields(getattr(native, section)), fingerprint_fields(getattr(demo, section))
+        differs = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+        assert differs <= {"model", "template", "call_format", "tool_parser", "run_dir"}, section
+    assert "few-shot" not in native.recipe.settings and native.recipe.stage_two
+
+
+def test_the_readme_shows_the_shipped_native_recipe() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    block = readme[readme.index("`call_format: native` trains") :].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert yaml.safe_load(block) == yaml.safe_load((repo / "trice" / "recipes" / "demo_native.yaml").read_text())
