@@ -302,3 +302,18 @@ def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, t
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
     plan = plan_recipe(recipe, {"run_dir": str(tmp_path / "run"), "candidates": {"sources": [{"name": "gold", "kind": "gold"}, teacher_source()]}})
     assert plan.candidates.sources[1]["model"] == TEACHER_MODEL and plan.recipe.model != TEACHER_MODEL
+
+
+@pytest.mark.parametrize(
+    ("source", "parser", "message"),
+    [
+        ({"name": "always", "kind": "model", "model": "m", "few_shot": "math"}, "hermes", "'always': few_shot 'math' has worked examples in the paper's text"),
+        ({"name": "teacher", "kind": "endpoint", "base_url": "http://127.0.0.1:1/v1", "model": "m"}, "hermes", "'teacher': an endpoint source"),
+        ({"name": "plain", "kind": "model", "model": "m"}, "auto", "tool_parser: name the parser"),
+    ],
+)
+def test_a_native_run_refuses_sources_prompted_in_the_text_format(source, parser, message) -> None:
+    values = {"call_format": "native", "tool_parser": parser, "template": "chat", "sources": [{"name": "gold", "kind": "gold"}, source]}
+    with pytest.raises(ConfigError, match=message):
+        build_config(CandidatesConfig, values, "candidates")
+    build_config(CandidatesConfig, values | {"call_format": "text", "template": "alpaca"}, "candidates")  # the text format takes them
