@@ -65,6 +65,10 @@ def test_new_generate_fields_at_their_defaults_keep_old_fingerprints() -> None:
         ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization must be in"),
         ({"backend": "openai", "endpoint_tools": True}, "endpoint_tools: tools are offered through the chat API only"),
         ({"endpoint_tools": True}, "endpoint_tools: only the openai backend sends tools"),
+        ({"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "hermes", "endpoint_mode": "chat"},
+         "call_format native with endpoint_mode chat needs endpoint_tools"),
+        ({"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "llama3", "endpoint_mode": "chat",
+          "endpoint_tools": True}, "tool_parser 'llama3' would not read them"),
     ],
 )
 def test_a_backend_asked_for_what_it_cannot_do_fails_naming_the_field(values: dict, message: str) -> None:

@@ -17,6 +17,7 @@ from trice.generation.models import load_model
 from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
 from trice.tasks import TASKS
 from trice.tools import ToolRegistry, call_end, parse_call
+from trice.tools.call_format import TEXT, CallFormat
 
 
 class EchoTool:
@@ -165,3 +166,14 @@ def test_a_server_answer_is_cut_after_its_call_too(serve, tmp_path) -> None:
     cut = generate_for_examples(examples, tmp_path / "cut.jsonl", None, None, config)
     assert [r["response"] for r in uncut] == ["calculator(3*3*7-12-5) Below is an instruction"] * 2
     assert [r["response"] for r in cut] == ["calculator(3*3*7-12-5)"] * 2
+
+
+def test_a_native_rule_ends_after_the_first_complete_native_call() -> None:
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "(1+2)*3"}}\n</tool_call>'
+    rule = task_stop_rule("math", CallFormat("hermes"))
+    assert rule.calls == CallFormat("hermes") and task_stop_rule("math").calls == TEXT
+    assert not rule.over(call[:-3]) and not rule.over("calculator(1+2) and on")  # a text call ends no native response
+    assert rule.over(call) and rule.finish("I will compute.\n" + call + "\nThe answer is 9.") == "I will compute.\n" + call
+    judge = TASKS["math"]
+    uncut = call + '\n<tool_call>{"name": "calculator", "arguments": {"expression": "1"}}</tool_call>'
+    assert judge.judge(rule.finish(uncut), ["9"], ToolRegistry([]), calls=rule.calls) == judge.judge(uncut, ["9"], ToolRegistry([]), calls=rule.calls)

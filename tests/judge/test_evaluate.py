@@ -6,6 +6,7 @@ import json
 
 from trice.cli import main
 from trice.judge.evaluate import judge_rows, summarize
+from trice.tools.call_format import CallFormat
 from trice.utils.io import read_jsonl, write_jsonl
 
 
@@ -48,3 +49,22 @@ def test_evaluate_cli_bad_input_names_file_line_field(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert f"{src}:2: field 'answers'" in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_native_calls_are_judged_and_counted_as_tool_use(tmp_path) -> None:
+    call = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'
+    rows = [
+        _row(0, call.format("48+48/2"), ["72"]),  # tool, right
+        _row(1, call.format("48*48"), ["72"]),  # tool, wrong
+        _row(2, '<tool_call>{"name": "calculator", "arguments": "48+</tool_call>', ["72"]),  # malformed: a failed call
+        _row(3, "So the answer is 72.", ["72"]),  # no tool, right
+    ]
+    judged = judge_rows(rows, "math", calls=CallFormat("hermes"))
+    assert [r["correct"] for r in judged] == [True, False, False, True]
+    assert [r["used_tool"] for r in judged] == [True, True, True, False]
+    assert judged[2]["tool_error"].startswith("bad_argument:") and summarize(judged)["tool_rate"] == 0.75
+    assert not any(r["used_tool"] for r in judge_rows(rows, "math"))  # the text format sees no call in them
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    argv = ["evaluate", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")]
+    assert main(argv + ["--call_format", "native", "--tool_parser", "hermes"]) == 0
+    assert [r["used_tool"] for r in read_jsonl(tmp_path / "out.jsonl")] == [True, True, True, False]

@@ -82,6 +82,23 @@ def test_label_mask_covers_prompt_and_keeps_response_plus_eos(tiny_model_dir):
         assert batch["labels"][i, :n].tolist() == f["labels"]
 
 
+def test_a_native_prompt_offers_the_tool_as_generation_prompts_it(tiny_model_dir, tmp_path):
+    from tests.helpers.chat_template import with_chat_template
+    from trice.generation.backends import TransformersBackend
+    from trice.generation.config import GenerateConfig
+    from trice.generation.models import load_tokenizer
+    from trice.stage1.train_sft import IGNORE_INDEX, build_sft_features
+
+    chat = str(with_chat_template(tiny_model_dir, tmp_path / "chat"))
+    tok = load_tokenizer(chat)
+    row = {"id": "n", "task": "math", "question": "2+3?", "output": '<tool_call>\n{"name": "calculator", "arguments": {"expression": "2+3"}}\n</tool_call>'}
+    (feature,) = build_sft_features([row], tok, "chat", 1024, "native")
+    n = feature["labels"].count(IGNORE_INDEX)
+    config = GenerateConfig(model=chat, template="chat", call_format="native", tool_parser="hermes")
+    prompt = TransformersBackend(config, model=object(), tokenizer=tok).prompt("math", "2+3?")  # what generation sends
+    assert tok.decode(feature["input_ids"][:n]) == prompt and '"name": "calculator"' in prompt
+    assert tok.decode(feature["input_ids"][n:-1]) == row["output"]
+
 def test_too_long_examples_are_dropped_and_counted(tiny_model_dir, caplog):
     from trice.generation.models import load_tokenizer
     from trice.stage1.train_sft import build_sft_features

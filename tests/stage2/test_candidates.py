@@ -319,3 +319,18 @@ def test_an_endpoint_source_offering_tools_answers_with_its_calls_as_hermes_text
         assert isinstance(call, NativeToolCall) and call.argument == f"{i}+3"
     recorded = json.loads((tmp_path / "candidates.jsonl.parts" / "api.source.json").read_text())
     assert recorded["tools"] is True and "tools" not in EndpointSource(name="x", model="m").settings()
+
+
+@pytest.mark.parametrize(
+    ("source", "parser", "message"),
+    [
+        ({"name": "always", "kind": "model", "model": "m", "few_shot": "math"}, "hermes", "'always': few_shot 'math' has worked examples in the paper's text"),
+        ({"name": "teacher", "kind": "endpoint", "base_url": "http://127.0.0.1:1/v1", "model": "m"}, "hermes", "'teacher': an endpoint source"),
+        ({"name": "plain", "kind": "model", "model": "m"}, "auto", "tool_parser: name the parser"),
+    ],
+)
+def test_a_native_run_refuses_sources_prompted_in_the_text_format(source, parser, message) -> None:
+    values = {"call_format": "native", "tool_parser": parser, "template": "chat", "sources": [{"name": "gold", "kind": "gold"}, source]}
+    with pytest.raises(ConfigError, match=message):
+        build_config(CandidatesConfig, values, "candidates")
+    build_config(CandidatesConfig, values | {"call_format": "text", "template": "alpaca"}, "candidates")  # the text format takes them

@@ -147,3 +147,17 @@ def test_score_cli_refuses_unknown_strategy_and_missing_paths(tmp_path, capsys):
     assert code == 2 and "unknown reward strategy 'nope'" in err
     assert main(["score", "--input", str(tmp_path / "candidates.jsonl")]) == 2
     assert "--output" in capsys.readouterr().err
+
+
+def test_native_candidates_are_scored_with_the_runs_parser(tmp_path, capsys) -> None:
+    native = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{}"}}}}\n</tool_call>'
+    rows = [{"id": "q1", "task": "math", "answers": ["72"],
+             "responses": [native.format("48+48/2"), "The answer is 72.", native.format("48+25"), '<tool_call>{"name": "calc"}</tool_call>']}]  # fmt: skip
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    argv = ["score", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"), "--call_format", "native"]
+    assert main(argv + ["--tool_parser", "hermes"]) == 0
+    (scored,) = read_jsonl(tmp_path / "out.jsonl")
+    assert scored["used_tool"] == [True, False, True, True]
+    assert scored["predictions"][:3] == ["72", "72", "73"] and scored["scores"][0] == max(scored["scores"])
+    recorded = json.loads((tmp_path / "out.jsonl.judging.json").read_text())
+    assert recorded["call_format"] == "native" and recorded["tool_parser"] == "hermes"

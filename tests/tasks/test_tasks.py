@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from trice.tasks.metrics import answer_in_prefix, normalize_answer, whole_response
-from trice.tasks.prompts import INSTRUCTIONS, read_prompt, task_prompt
-from trice.tasks import TASKS, get_task
+from trice.tasks.prompts import INSTRUCTIONS, read_prompt, task_instruction, task_prompt
+from trice.tasks import TASKS, get_task, prompt_tools
+from trice.tools.call_format import CallFormat
 from trice.tools.base import ToolError, ToolRegistry
 
 
@@ -113,3 +114,46 @@ def test_wikisearch_counts_right_when_either_passage_reading_is() -> None:
     assert j.correct and j.prediction == "Paris"
     j = get_task("qa").judge("WikiSearch(capital of France)", ["Paris"], registry, reader=lambda o: [])
     assert not j.correct and j.prediction is None
+
+
+NATIVE = CallFormat("hermes")
+
+
+def _native(arguments: str, name: str = "calculator") -> str:
+    return f'<tool_call>\n{{"name": "{name}", "arguments": {arguments}}}\n</tool_call>'
+
+
+def test_a_native_call_is_executed_and_judged_as_the_text_call() -> None:
+    math = get_task("math")
+    registry = math.registry()
+    right = math.judge(_native('{"expression": "48+48/2"}'), ["72"], registry, calls=NATIVE)
+    assert right == math.judge("calculator(48+48/2)", ["72"], registry)
+    assert right.correct and right.used_tool and right.prediction == "72"
+    direct = math.judge("48 + 24 = 72", ["72"], registry, calls=NATIVE)
+    assert direct.correct and not direct.used_tool
+    assert not math.judge("calculator(48+48/2)", ["72"], registry, calls=NATIVE).used_tool  # not a call in this format
+
+
+@pytest.mark.parametrize(
+    ("response", "kind"),
+    [
+        ('<tool_call>\n{"name": "calculator", "arguments": {"expression": "48+</tool_call>', "bad_argument"),  # broken JSON
+        (_native('{"expr": "1+1"}'), "bad_argument"),  # the schema's parameter misnamed
+        (_native('{"code": "1+1"}', name="python"), "unknown_tool"),
+        (_native('{"expression": "' + "1+" * 5000 + '1"}'), "limit"),
+    ],
+)
+def test_a_malformed_native_call_is_a_failed_call_never_a_crash(response: str, kind: str) -> None:
+    math = get_task("math")
+    judgement = math.judge(response, ["2"], math.registry(), calls=NATIVE)
+    assert judgement.used_tool and not judgement.correct and judgement.prediction is None
+    assert judgement.tool_error is not None and judgement.tool_error.startswith(kind + ":")
+
+
+def test_a_native_prompt_offers_the_tool_and_says_when_not_how() -> None:
+    assert prompt_tools("math", False) is None
+    (schema,) = prompt_tools("lama", True)
+    assert schema["function"]["name"] == "QA"
+    for task in TASKS:
+        native = task_instruction(task, native=True)
+        assert TASKS[task].tool in native and "(" not in native and native != INSTRUCTIONS[task]

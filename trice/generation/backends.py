@@ -45,8 +45,9 @@ from trice.generation.models import load_tokenizer, resolve_model
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint, Prompt, ToolChat
 from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
 from trice.generation.templates import chat_messages, format_prompt
-from trice.tasks import get_task
-from trice.tasks.prompts import INSTRUCTIONS
+from trice.tasks import get_task, prompt_tools
+from trice.tasks.prompts import task_instruction
+from trice.tools.call_format import NATIVE_FORMAT
 from trice.tools.native import tool_schema
 from trice.utils.config import ConfigError
 
@@ -65,14 +66,15 @@ class GenerationBackend(ABC):
         self.config = config
 
     def prompt(self, task: str, question: str) -> Prompt:
-        """What this backend sends for one example: the template's text (or a chat conversation)."""
-        if task not in INSTRUCTIONS:
-            raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
-        return self.instruction_prompt(INSTRUCTIONS[task], question)
+        """What this backend sends for one example: the template's text (or a chat conversation);
+        in the native call format with the task's tool schema offered."""
+        tools = prompt_tools(task, self.config.call_format == NATIVE_FORMAT)
+        return self.instruction_prompt(task_instruction(task, bool(tools)), question, tools)
 
     @abstractmethod
-    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
-        """The prompt of any instruction and input (a task's, or a second reading's: :mod:`trice.judge.reading`)."""
+    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
+        """The prompt of any instruction and input (a task's, or a second reading's: :mod:`trice.judge.reading`),
+        offering ``tools`` (function schemas) through the chat template where given."""
 
     @abstractmethod
     def generate(
@@ -113,8 +115,8 @@ class TransformersBackend(GenerationBackend):
             tokenizer = load_tokenizer(config.model)
         self.model, self.tokenizer = model, tokenizer
 
-    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
-        return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
+    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
+        return format_prompt(instruction, input_text, self.config.template, self.tokenizer, tools)
 
     def generate(
         self,
@@ -208,8 +210,8 @@ class VLLMBackend(GenerationBackend):
         self.llm = vllm.LLM(**engine)
         self.sampling = vllm.SamplingParams(**vllm_sampling_kwargs(config))
 
-    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
-        return format_prompt(instruction, input_text, self.config.template, self.tokenizer)
+    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
+        return format_prompt(instruction, input_text, self.config.template, self.tokenizer, tools)
 
     def generate(
         self,
@@ -278,14 +280,14 @@ class OpenAIBackend(GenerationBackend):
         prompt = super().prompt(task, question)
         return offering_task_tool(prompt, task) if self.config.endpoint_tools else prompt
 
-    def instruction_prompt(self, instruction: str, input_text: str) -> Prompt:
+    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
         if self.config.template != "chat":
-            return format_prompt(instruction, input_text, self.config.template)
-        if self.config.endpoint_mode == "chat":
+            return format_prompt(instruction, input_text, self.config.template, tools=tools)
+        if self.config.endpoint_mode == "chat":  # native calls need completions (GenerateConfig.validate)
             return chat_messages(instruction, input_text)  # the server applies its chat template
         if self._tokenizer is None:  # completions of a chat prompt: render the template here, as locally
             self._tokenizer = load_tokenizer(self.config.model)
-        return format_prompt(instruction, input_text, "chat", self._tokenizer)
+        return format_prompt(instruction, input_text, "chat", self._tokenizer, tools)
 
     def generate(
         self,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trice.generation.models import DEFAULT_MODEL
+from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, tool_parser_field
 from trice.utils.outputs import OVERWRITE_HELP
 
 BACKENDS = ("transformers", "vllm", "openai")
@@ -76,6 +77,8 @@ class GenerateConfig:
             "judgements are unchanged, generation is shorter. Off: responses run to max_new_tokens or a stop marker."
         },
     )
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
@@ -94,6 +97,7 @@ class GenerateConfig:
             raise ValueError(f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization}")
         if self.vllm_max_model_len < 0:
             raise ValueError(f"vllm_max_model_len must be >= 0, got {self.vllm_max_model_len}")
+        check_call_format(self.call_format, self.tool_parser, self.template)
         if self.backend == "openai":
             self._validate_endpoint()
         elif self.endpoint_tools:
@@ -111,6 +115,11 @@ class GenerateConfig:
             raise ValueError(f"endpoint_mode: unknown {self.endpoint_mode!r}; choose one of {', '.join(ENDPOINT_MODES)}")
         if self.endpoint_tools and self.endpoint_mode != "chat":
             raise ValueError("endpoint_tools: tools are offered through the chat API only; set endpoint_mode chat")
+        if self.endpoint_mode == "chat" and self.call_format == NATIVE_FORMAT and not self.endpoint_tools:
+            raise ValueError("call_format native with endpoint_mode chat needs endpoint_tools (the server then gets the tool schemas "
+                             "and returns its calls as hermes text), or endpoint_mode completions (the prompt is rendered here)")
+        if self.endpoint_tools and self.call_format == NATIVE_FORMAT and self.tool_parser not in ("auto", "hermes"):
+            raise ValueError(f"endpoint_tools returns the server's tool calls as hermes text; tool_parser {self.tool_parser!r} would not read them")
         if not self.endpoint_url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint_url must start with http:// or https://, got {self.endpoint_url!r}")
         if self.endpoint_timeout <= 0:

@@ -22,6 +22,7 @@ from trice.generation.config import GenerateConfig
 from trice.generation.stopping import StopRule
 from trice.tasks import PER_ROW, get_task
 from trice.tasks.inputs import check_row_task, read_input
+from trice.tools.call_format import TEXT, CallFormat, call_format_of
 from trice.utils.io import JsonlAppender, Partial, load_partial, write_jsonl
 from trice.utils.outputs import claim_output
 from trice.utils.patience import EndpointError
@@ -31,15 +32,18 @@ log = logging.getLogger(__name__)
 __all__ = ["GenerateConfig", "generate_for_examples", "run_generate", "stop_rules", "task_stop_rule"]
 
 
-def task_stop_rule(task: str) -> StopRule:
-    """The rule of a ``task``'s responses: over after the first complete call of the task's tool,
-    the only name its judge reads as a call (so the cut never changes a judgement)."""
-    return StopRule(tools=(get_task(task).tool,))
+def task_stop_rule(task: str, calls: CallFormat = TEXT) -> StopRule:
+    """The rule of a ``task``'s responses: over after the first complete call of the task's tool in
+    the ``calls`` format, the only call its judge reads (so the cut never changes a judgement)."""
+    return StopRule(tools=(get_task(task).tool,), calls=calls)
 
 
 def stop_rules(config: GenerateConfig, examples: Sequence[Example]) -> list[StopRule] | None:
     """The per-example :class:`StopRule` of ``config`` (None: ``stop_after_call`` is off)."""
-    return [task_stop_rule(e.task) for e in examples] if config.stop_after_call else None
+    if not config.stop_after_call:
+        return None
+    calls = call_format_of(config)
+    return [task_stop_rule(e.task, calls) for e in examples]
 
 
 def result_row(example: Example, result: str | EndpointError) -> dict:

@@ -8,8 +8,9 @@ text that stage II would then train on. A :class:`StopRule` says where a respons
 
 * where the model starts a new prompt of its own (:data:`STOP_MARKERS`; the text from there on is
   cut, with or without ``tools``: :func:`clean_response`);
-* with ``tools``, just after the first complete call of one of them, the call as
-  :func:`trice.tools.base.call_end` (the judge's own parser) finds it.
+* with ``tools``, just after the first complete call of one of them, the call as the judge's own
+  parser finds it: :func:`trice.tools.base.call_end` for the paper's text calls,
+  :func:`trice.tools.native.native_call_end` for the model's native ones (its ``calls`` format).
 
 Generation may stop as soon as a rule says a row is over (:class:`trice.generation.decode.StopWhenOver`, a
 per-row ``StoppingCriteria``), and :meth:`StopRule.finish` then makes the same response as a run that went on
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trice.tools.base import call_end
+from trice.tools.call_format import TEXT, CallFormat
 
 # Where a base model trained on no particular template keeps going after its answer: cut there.
 STOP_MARKERS = ("\n### Instruction", "\n### Input", "\n### Response", "\n\n\n")
@@ -40,17 +41,19 @@ def clean_response(text: str, markers: Sequence[str] = STOP_MARKERS) -> str:
 
 @dataclass(frozen=True)
 class StopRule:
-    """Where one prompt's response ends: at a marker, or after the first complete call of ``tools``."""
+    """Where one prompt's response ends: at a marker, or after the first complete call of ``tools``
+    written in the ``calls`` format."""
 
     tools: tuple[str, ...] = ()
     markers: tuple[str, ...] = STOP_MARKERS
+    calls: CallFormat = TEXT
 
     def over(self, text: str) -> bool:
         """Whether ``text`` (the raw generation so far) already holds the whole response."""
-        return any(m in text for m in self.markers) or (bool(self.tools) and call_end(text, self.tools) is not None)
+        return any(m in text for m in self.markers) or (bool(self.tools) and self.calls.end(text, self.tools) is not None)
 
     def finish(self, text: str) -> str:
         """The response in ``text``: cut at the first marker, then just after the first complete call."""
         text = clean_response(text, self.markers)
-        end = call_end(text, self.tools) if self.tools else None
+        end = self.calls.end(text, self.tools) if self.tools else None
         return text if end is None else text[:end]

@@ -24,7 +24,9 @@ from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
-from trice.tools import ToolRegistry, parse_call
+from trice.tools import ToolRegistry
+from trice.tools.base import ToolCall
+from trice.tools.call_format import TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.tools.registry import check_tool_options
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
@@ -59,20 +61,23 @@ class EvaluateConfig:
         metadata={"help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
                   "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."},
     )
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
 
     def validate(self) -> None:
         check_task_name(self.task)
         check_tool_options(self.tools)
+        check_call_format(self.call_format, self.tool_parser, None)
 
 
-def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry]) -> None:
+def _prefetch(rows: Sequence[dict], tasks: Sequence[Task], registry: Callable[[Task], ToolRegistry], calls: CallFormat) -> None:
     """Let tools that can answer many calls at once (``prefetch(arguments)``, e.g. the QA tool's
     batched reader) do so before the calls are executed one by one from their cache."""
     wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
     for row, task in zip(rows, tasks):
         reg = registry(task)
-        call = parse_call(row["response"], [task.tool, *reg.names])
-        if call is not None:
+        call = calls.parse(row["response"], [task.tool, *reg.names])
+        if isinstance(call, ToolCall):  # not a native call that cannot run
             wanted[(task.name, call.name)].append(call.argument)
     for (task_name, tool_name), arguments in wanted.items():
         tool = registry(get_task(task_name)).get(tool_name)
@@ -87,16 +92,18 @@ def judge_many(
     reader: ReadingModel | None = None,
     tools: dict | None = None,
     registry: Callable[[Task], ToolRegistry] | None = None,
+    calls: CallFormat = TEXT,
 ) -> list[Judgement]:
     """The :class:`~trice.tasks.Judgement` of each row's ``response`` (see :func:`judge_rows`).
 
     ``registry`` (:func:`trice.tasks.tool_registries`) lets calls in a loop share built tools (a
-    loaded index and reader); without it one is built from ``tools``."""
+    loaded index and reader); without it one is built from ``tools``. ``calls``: the format the
+    responses write their calls in."""
     registry = registry or tool_registries(tools)
     tasks = [row_task(row, task_name) for row in rows]
-    _prefetch(rows, tasks, registry)
+    _prefetch(rows, tasks, registry, calls)
     executions = [
-        task.execute(row["response"], registry(task))
+        task.execute(row["response"], registry(task), calls)
         for row, task in zip(tqdm(rows, desc="execute calls", unit="ex", leave=False), tasks)
     ]
     items, owners = [], []
@@ -128,8 +135,10 @@ def judge_rows(
     reader: ReadingModel | None = None,
     tools: dict | None = None,
     require_evidence: bool = False,
+    calls: CallFormat = TEXT,
 ) -> list[dict]:
-    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call).
+    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call),
+    its call read in the ``calls`` format.
 
     ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
     Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
@@ -141,7 +150,7 @@ def judge_rows(
     """
     rows = list(rows)
     judged = []
-    for row, j in zip(rows, judge_many(rows, task_name, reader, tools)):
+    for row, j in zip(rows, judge_many(rows, task_name, reader, tools, calls=calls)):
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
@@ -189,7 +198,8 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     generate = GenerateConfig(
         model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
     )
-    judged = judge_rows(rows, config.task, ReadingModel.for_config(generate), config.tools, config.qa_require_evidence)
+    calls = call_format_of(config)
+    judged = judge_rows(rows, config.task, ReadingModel.for_config(generate), config.tools, config.qa_require_evidence, calls)
     write_jsonl(config.output, judged)
     summary = summarize(judged)
     if config.qa_require_evidence:  # how often the paper's judge and the evidence judge disagree

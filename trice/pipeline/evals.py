@@ -13,6 +13,7 @@ from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
 from trice.judge.reading import ReadingModel
 from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, eval_stage
 from trice.pipeline.stages import fingerprint, matches, raise_failed_rows, stage_state
+from trice.tools.call_format import call_format_of
 from trice.utils.io import write_json, write_jsonl, write_text
 
 
@@ -28,7 +29,7 @@ def generate_and_judge(
     examples = load_examples(examples_path)
     rows = generate_for_examples(examples, stage_dir / RESPONSES, model, tokenizer, config, desc, backend=backend)
     reader = ReadingModel.for_config(config, cache=stage_dir / READINGS, desc=f"{desc}: read again")
-    judged = judge_rows(rows, task, reader, tools)
+    judged = judge_rows(rows, task, reader, tools, calls=call_format_of(config))
     write_jsonl(stage_dir / JUDGED, judged)
     write_json(stage_dir / SUMMARY, summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
     raise_failed_rows(rows)  # an endpoint's failed requests: the stage stays incomplete, a rerun retries them

@@ -39,14 +39,34 @@ from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
 from trice.tasks import PER_ROW
 from trice.tasks.prompts import READ_INSTRUCTIONS
+from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, resolve_parser, tool_parser_field
 from trice.utils.config import ConfigError, build_config, load_layered_yaml
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data"}
+_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 # The path a ``responses`` source may name to reuse the probe's base-model responses.
 PROBE_RESPONSES = "probe"
+
+
+def check_native_prompts(recipe: Recipe) -> None:
+    """Refuse what prompts a native-format run with the paper's text calls: the few-shot presets'
+    worked examples are alpaca prompts answered ``calculator(...)``, which would teach the model the
+    format it is not judged in."""
+    few_shot = [s for s in recipe.settings if SETTINGS[s].few_shot]
+    if few_shot:
+        raise ValueError(
+            f"settings: {few_shot[0]} prompts with the few-shot presets, whose worked examples call tools in the paper's text "
+            "format; a call_format native run has none (drop the setting)"
+        )
+    sources = recipe.candidates.get("sources", default_sources() if any(SETTINGS[s].stage_two for s in recipe.settings) else [])
+    for source in sources if isinstance(sources, list) else []:
+        if isinstance(source, dict) and source.get("few_shot"):
+            raise ValueError(
+                f"candidates: source {source.get('name')!r} prompts with few_shot {source['few_shot']!r}, worked examples in the "
+                "paper's text call format; a call_format native run cannot use them (drop the source or its few_shot)"
+            )
 
 
 def default_sources() -> list[dict]:
@@ -80,6 +100,8 @@ class Recipe:
     run_dir: str = field(default="runs/demo", metadata={"help": "Directory for every artifact of the run."})
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template for every stage."})
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     seed: int = field(default=0, metadata={"help": "Seed for data splits, sampling and training."})
     settings: list[str] = field(
         default_factory=lambda: list(DEFAULT_SETTINGS), metadata={"help": f"Rows of the report, of: {', '.join(SETTINGS)}."}
@@ -127,11 +149,14 @@ class Recipe:
 
     def validate(self) -> None:
         check_tool_options(self.tools)
+        check_call_format(self.call_format, self.tool_parser, self.template)
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
             raise ValueError(f"settings: unknown {unknown}; known: {', '.join(SETTINGS)}")
         if any(SETTINGS[s].stage_two for s in self.settings) and STAGE_ONE not in self.settings:
             raise ValueError(f"settings: stage II settings need {STAGE_ONE} (stage I makes candidates and TRICE-ALL's start)")
+        if self.call_format == NATIVE_FORMAT:
+            check_native_prompts(self)
 
     @property
     def stage_two(self) -> list[str]:
@@ -227,7 +252,8 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     load_plugins(raw.get("plugins"), f"{path}: plugins")  # first: the checks below look their names up
     recipe = build_config(Recipe, raw, str(path))
     run_dir = Path(recipe.run_dir)
-    model = dict(model=recipe.model, template=recipe.template)
+    calls = _call_format(recipe, str(path))
+    model = dict(model=recipe.model, template=recipe.template) | calls
     data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
     tasks = data.task_names
     # Stage II trainers judge each row by its own task; this is only the default of rows without one.
@@ -237,8 +263,9 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     tools = dict(tools=recipe.tools) if recipe.tools else {}
     reads = bool(set(tasks) & set(READ_INSTRUCTIONS))
     reading = dict(model=recipe.model, template=recipe.template) if reads else {}
+    labelling = dict(model=recipe.model, template=recipe.template) | calls if calls else {}  # native: the template writes the calls
     score_task = dict(task=tasks[0] if len(tasks) == 1 else PER_ROW)
-    trainers = _trainer_sections(recipe, str(path), **task, **tools)
+    trainers = _trainer_sections(recipe, str(path), calls, **task, **tools)
     dev = _section(DevConfig, recipe.dev, f"{path}: dev", None)
     try:  # only here are both the data and the dev sizes known
         check_pool_sizes(data, dev.n_per_dataset if recipe.stage_two else None, f"{path}: data")
@@ -253,20 +280,34 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
         dev=dev,
         candidates=_section(
             CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
-            recipe.seed, template=recipe.template,
+            recipe.seed, template=recipe.template, **calls,
         ),
-        score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools),
-        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools),
+        score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
+        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling),
         unseen=load_unseen(recipe.unseen, str(path)),
         **trainers,
     )
 
 
-def _trainer_sections(recipe: Recipe, where: str, **judging: Any) -> dict[str, TrainerConfig]:
+def _call_format(recipe: Recipe, where: str) -> dict[str, str]:
+    """The keys every stage of a native-format run gets, its parser resolved here once (``auto``:
+    from the model tokenizer's chat template), so stages that load no tokenizer know it; none for
+    the text format, whose stage configs (and fingerprints) stay as they were."""
+    if recipe.call_format != NATIVE_FORMAT:
+        return {}
+    try:
+        parser = resolve_parser(recipe.call_format, recipe.tool_parser, recipe.model)
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"{where}: tool_parser: {err}") from None
+    return {"call_format": recipe.call_format, "tool_parser": parser}
+
+
+def _trainer_sections(recipe: Recipe, where: str, calls: dict[str, str], **judging: Any) -> dict[str, TrainerConfig]:
     """Every trainer section of the registry (:func:`trice.pipeline.settings.sections`) read into its
-    trainer's config; ``judging``: the keys a trainer that judges responses gets. A section laid over
-    another is that section's config where the recipe leaves it empty."""
-    model = dict(model=recipe.model, template=recipe.template)
+    trainer's config; ``calls``: the run's call format keys (every trainer prompts); ``judging``: the
+    keys a trainer that judges responses gets. A section laid over another is that section's config
+    where the recipe leaves it empty."""
+    model = dict(model=recipe.model, template=recipe.template) | calls
     configs: dict[str, TrainerConfig] = {}
     for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
         values: dict = getattr(recipe, section)

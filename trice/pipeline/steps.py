@@ -111,7 +111,7 @@ def _label_step(plan: Plan) -> StageSpec:
         rows = read_jsonl(judged)
         reader = ReadingModel.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
         for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
-            write_jsonl(d / label_file(mode), out)
+            write_jsonl(d / label_file(mode), plan.label.in_call_format(out))
             write_json(d / label_stats_file(mode), stats)
 
     return fingerprinted, [judged], label

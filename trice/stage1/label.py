@@ -23,7 +23,9 @@ from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.stage1.tool_labels import check_teacher, verified_calls
 from trice.utils.io import DataError, ReadReport, write_json, write_jsonl
-from trice.generation.models import DEFAULT_MODEL
+from trice.generation.models import DEFAULT_MODEL, load_tokenizer
+from trice.stage1.native_labels import native_label_rows
+from trice.tools.call_format import call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
 from trice.tasks import TASKS
 
@@ -56,12 +58,18 @@ class LabelConfig:
         default_factory=dict,
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "mlqa: the probed model, which reads a call's translation again."})
-    template: str = field(default="alpaca", metadata={"help": "mlqa: prompt template of that reading."})
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "mlqa: the probed model, which reads a call's translation again; native: whose chat template writes the calls."},
+    )
+    template: str = field(default="alpaca", metadata={"help": "mlqa: prompt template of that reading (native: chat)."})
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
+        check_call_format(self.call_format, self.tool_parser, self.template)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.search_k < 1:
@@ -72,6 +80,15 @@ class LabelConfig:
     def tool_call_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`trice.stage1.tool_labels.verified_calls` besides the reader."""
         return {"tools": self.tools, "search_k": self.search_k, "teacher": self.teacher or None}
+
+    def in_call_format(self, rows: Sequence[dict[str, Any]], tokenizer: Any = None) -> list[dict[str, Any]]:
+        """Label rows as this config trains on them: as labelled (text format), or with each tool
+        call written by the model's chat template (native: :mod:`trice.stage1.native_labels`;
+        ``tokenizer``: the model's, loaded here when not given)."""
+        calls = call_format_of(self)
+        if not calls.native:
+            return list(rows)
+        return native_label_rows(rows, tokenizer if tokenizer is not None else load_tokenizer(self.model), calls.parser)
 
 
 def check_probed(row: dict[str, Any], mode: str, path: str | Path, line: int | None) -> None:
@@ -168,6 +185,7 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
     reader = ReadingModel.for_config(generate, cache=Path(readings))
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
+    out = config.in_call_format(out)
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)
     write_jsonl(config.output, out)

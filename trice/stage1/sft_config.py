@@ -14,6 +14,7 @@ from pathlib import Path
 from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
 from trice.generation.templates import TEMPLATES
+from trice.tools.call_format import call_format_field, check_call_format, tool_parser_field
 
 # transformers' SchedulerType values; kept here so validating a config does not import transformers
 SCHEDULERS = (
@@ -42,6 +43,8 @@ class LoRATrainingConfig:
     data: str = field(default="", metadata={"help": "Training JSONL."})
     output_dir: str = field(default="", metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, the config."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template: alpaca (the paper's) or chat."})
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     init_adapter: str | None = field(default=None, metadata={"help": "Start from this saved LoRA adapter (trainable) instead of a fresh one."})
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
@@ -90,6 +93,7 @@ class LoRATrainingConfig:
             raise ValueError("model: must name a hub model, a local directory or an embedded alias")
         if self.template not in TEMPLATES:
             raise ValueError(f"template: unknown {self.template!r}; choose one of {', '.join(TEMPLATES)}")
+        check_call_format(self.call_format, self.tool_parser, self.template)
         if self.data and not Path(self.data).is_file():
             raise ValueError(f"data: no such file: {self.data}")
         positive = ("lora_r", "lora_alpha", "gradient_accumulation_steps", "max_length", "save_steps", "logging_steps")

@@ -37,9 +37,10 @@ from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
 from trice.stage1.sft_config import SFTConfig
-from trice.tasks import PER_ROW
+from trice.tasks import PER_ROW, prompt_tools
 from trice.tasks.inputs import check_row_task, read_input
 from trice.tasks.prompts import task_prompt
+from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
 from trice.training.response_logits import IGNORE_INDEX, response_only_inputs
 
@@ -48,9 +49,11 @@ log = logging.getLogger(__name__)
 SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
 
 
-def prompt_token_ids(task: str, question: str, tokenizer: Any, template: str = "alpaca") -> list[int]:
-    """The prompt's ids exactly as generation tokenizes it: the template's text, no special tokens."""
-    return list(tokenizer(task_prompt(task, question, template, tokenizer), add_special_tokens=False)["input_ids"])
+def prompt_token_ids(task: str, question: str, tokenizer: Any, template: str = "alpaca", call_format: str = TEXT_FORMAT) -> list[int]:
+    """The prompt's ids exactly as generation tokenizes it: the template's text (in the native call
+    format, offering the task's tool), no special tokens."""
+    prompt = task_prompt(task, question, template, tokenizer, prompt_tools(task, call_format == NATIVE_FORMAT))
+    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
 
 
 def target_token_ids(text: str, tokenizer: Any) -> list[int]:
@@ -61,9 +64,12 @@ def target_token_ids(text: str, tokenizer: Any) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
 
 
-def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512) -> list[dict]:
+def build_sft_features(
+    rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512, call_format: str = TEXT_FORMAT
+) -> list[dict]:
     """Token features for training, one per row that fits in ``max_length`` tokens (longer rows are
-    dropped, with a warning giving their count).
+    dropped, with a warning giving their count). ``call_format`` native: prompts offer the task's
+    tool (the rows' tool calls are then native calls already: :mod:`trice.stage1.native_labels`).
 
     Each feature holds ``input_ids`` (prompt ids + response ids + EOS), ``labels`` (-100 over the
     prompt, the response ids + EOS after it) and ``attention_mask``, as lists of ints, plus the row's
@@ -72,7 +78,7 @@ def build_sft_features(rows: Sequence[dict], tokenizer: Any, template: str = "al
     features: list[dict] = []
     dropped = 0
     for row in rows:
-        prompt_ids = prompt_token_ids(row["task"], row["question"], tokenizer, template)
+        prompt_ids = prompt_token_ids(row["task"], row["question"], tokenizer, template, call_format)
         target_ids = target_token_ids(row["output"], tokenizer)
         input_ids = prompt_ids + target_ids
         if len(input_ids) > max_length:
@@ -134,7 +140,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before the model loads)
     rows = read_input(config.data, SFT_FIELDS, check=check)
     tokenizer = load_tokenizer(config.model)
-    features = build_sft_features(rows, tokenizer, config.template, config.max_length)
+    features = build_sft_features(rows, tokenizer, config.template, config.max_length, config.call_format)
     if not features:
         raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
 

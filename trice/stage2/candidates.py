@@ -72,7 +72,10 @@ from trice.generation.stopping import StopRule
 from trice.generation.templates import TEMPLATES
 from trice.pipeline.stages import fingerprint
 from trice.stage2.sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
+from trice.tasks import prompt_tools
 from trice.tasks.prompts import few_shot_prefix, task_prompt
+from trice.tools.native import PARSERS
+from trice.tools.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
@@ -102,16 +105,37 @@ class CandidatesConfig:
         default_factory=list,
         metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.stage2.candidates."},
     )
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
         if self.template not in TEMPLATES:
             raise ValueError(f"template: unknown {self.template!r}; choose one of {', '.join(TEMPLATES)}")
+        check_call_format(self.call_format, self.tool_parser, self.template)
         if self.n_questions is not None and self.n_questions < 1:
             raise ValueError(f"n_questions: must be >= 1 or unset, got {self.n_questions}")
         if not self.sources:
             raise ValueError("sources: none given; list them in the YAML of --config, the gold source first")
-        parse_sources(self.sources)
+        sources = parse_sources(self.sources)
+        if self.call_format == NATIVE_FORMAT:
+            if self.tool_parser == AUTO:  # its sources may be several models: no one chat template to read it from
+                raise ValueError(f"tool_parser: name the parser of the sources' calls ({', '.join(PARSERS)}); auto needs one model")
+            _check_native_sources(sources)
+
+
+def _check_native_sources(sources: Sequence[Source]) -> None:
+    """Refuse the sources that prompt in the paper's text call format: a few-shot prefix (its worked
+    examples are alpaca prompts answered ``calculator(...)``) and an endpoint not offered the tool
+    (``tools: true`` makes the server write native calls, returned as hermes text); their calls
+    would be judged in a format they were never asked to write."""
+    for source in sources:
+        if isinstance(source, ModelSource) and source.few_shot:
+            raise ValueError(f"sources: {source.name!r}: few_shot {source.few_shot!r} has worked examples in the paper's text call format, "
+                             "which a call_format native run cannot use")  # fmt: skip
+        if isinstance(source, EndpointSource) and not source.tools:
+            raise ValueError(f"sources: {source.name!r}: an endpoint source is prompted in the paper's text call format unless "
+                             "offered the tool (tools: true, mode: chat), which a call_format native run needs")  # fmt: skip
 
 
 Writer = Callable[[Sequence[int], Sequence[dict]], None]
@@ -143,13 +167,17 @@ def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run
     return done
 
 
-def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], template: str, seed: int) -> Runner:
+def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], template: str, seed: int, calls: CallFormat = TEXT) -> Runner:
     """Batches and per-batch seeds over all the examples (:func:`trice.generation.decode.generate_responses`),
-    so a resumed source makes exactly the responses an uninterrupted one would."""
+    so a resumed source makes exactly the responses an uninterrupted one would. ``calls``: the format
+    the model is prompted to call its tool in (native: the prompts offer the tool's schema)."""
 
     def run(examples: list[Example], done: set[int], write: Writer) -> None:
         model, tokenizer = load()
-        prompts = [few_shot_prefix(source.few_shot, e.task) + task_prompt(e.task, e.question, template, tokenizer) for e in examples]
+        prompts = [
+            few_shot_prefix(source.few_shot, e.task) + task_prompt(e.task, e.question, template, tokenizer, prompt_tools(e.task, calls.native))
+            for e in examples
+        ]
         generate_responses(
             model,
             tokenizer,
@@ -159,7 +187,7 @@ def _model_runner(source: ModelSource, load: Callable[[], tuple[Any, Any]], temp
             on_batch=lambda indices, texts: write(indices, [{"response": t} for t in texts]),
             done=done,
             seed=seed,
-            stops=[task_stop_rule(e.task) for e in examples] if source.stop_after_call else None,
+            stops=[task_stop_rule(e.task, calls) for e in examples] if source.stop_after_call else None,
             **source.generate_config(template, seed).generation_kwargs(),
         )
 
@@ -236,14 +264,16 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
     for source in sources[1:]:
         groups.setdefault(_load_key(source), []).append(source)
     parts: dict[str, dict[str, dict]] = {}
+    calls = call_format_of(config)
+    native = {"call_format": config.call_format, "tool_parser": calls.parser} if calls.native else {}  # none: text parts stay reusable
     for group in groups.values():
         first = group[0]  # one loader per group, so its sources share one load (made when first needed)
         load = functools.cache(lambda: models.load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
         for source in group:
             if isinstance(source, ModelSource):
                 seed = config.seed if source.seed is None else source.seed
-                run = _model_runner(source, load, config.template, seed)
-                settings = source.settings() | {"template": config.template, "seed": seed} | _made_from(source, examples)
+                run = _model_runner(source, load, config.template, seed, calls)
+                settings = source.settings() | {"template": config.template, "seed": seed} | native | _made_from(source, examples)
             elif isinstance(source, ResponsesSource):
                 run, settings = _responses_runner(source), source.settings()
             else:

@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 
 from trice.tasks import Judgement, get_task
 from trice.tools import ToolRegistry
+from trice.tools.call_format import TEXT, CallFormat
 from trice.tools.calculator import parse_number
 
 GOLD = "gold"
@@ -153,16 +154,18 @@ def score_responses(
     answers: Sequence[str],
     strategy: str = "paper",
     registry: ToolRegistry | None = None,
+    calls: CallFormat = TEXT,
 ) -> tuple[list[str | None], list[float], list[Judgement]]:
     """Judge and score one question's candidates; ``responses[0]`` is the gold response.
 
-    ``registry`` lets a caller reuse one set of tools across questions (default: the task's own).
+    ``registry`` lets a caller reuse one set of tools across questions (default: the task's own);
+    ``calls``: the format the responses write their calls in.
     Returns the predictions, the scores and the judgements, one each per response.
     """
     if not responses:
         raise ValueError("score_responses needs at least the gold response")
     task = get_task(task_name)
     registry = registry if registry is not None else task.registry()
-    judgements = [task.judge(r, answers, registry) for r in responses]
+    judgements = [task.judge(r, answers, registry, calls=calls) for r in responses]
     scores = score_judgements(judgements, task_name, answers, strategy)
     return [j.prediction for j in judgements], scores, judgements

@@ -36,6 +36,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
+from trice.tools.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.judge.evaluate import judge_many
 from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
@@ -74,14 +75,20 @@ class ScoreConfig:
         metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
     )
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
+    call_format: str = call_format_field()
+    tool_parser: str = tool_parser_field()
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def judging(self) -> dict[str, Any]:
-        """What decides a scored row besides the row itself: a resume reuses rows scored under these only."""
-        return {k: getattr(self, k) for k in ("task", "strategy", "model", "adapter", "template", "read_max_new_tokens", "tools")}
+        """What decides a scored row besides the row itself: a resume reuses rows scored under these only
+        (the call format only where native, so a text run's record reads as it always did)."""
+        keys = ("task", "strategy", "model", "adapter", "template", "read_max_new_tokens", "tools")
+        native = ("call_format", "tool_parser") if self.call_format == NATIVE_FORMAT else ()
+        return {k: getattr(self, k) for k in keys + native}
 
     def validate(self) -> None:
         check_task_name(self.task)
+        check_call_format(self.call_format, self.tool_parser, None)
         get_reward(self.strategy)
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
@@ -117,10 +124,10 @@ def read_candidates(path: str | Path, task: str, skip_bad: bool = False, report:
     return read_input(path, CANDIDATE_FIELDS, check=check, skip_bad=skip_bad, report=report)
 
 
-def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry | None = None) -> dict:
+def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry | None = None, calls: CallFormat = TEXT) -> dict:
     """One input row plus its predictions, scores, tool use and states (one question, no reading:
     :func:`score_rows` scores many, reading tool outputs in batches)."""
-    predictions, scores, judgements = score_responses(task_name, row["responses"], row["answers"], strategy, registry)
+    predictions, scores, judgements = score_responses(task_name, row["responses"], row["answers"], strategy, registry, calls)
     return _scored(row, predictions, scores, judgements, strategy)
 
 
@@ -134,15 +141,18 @@ def _scored(row: dict, predictions: list, scores: list[float], judgements: list[
     }
 
 
-def score_rows(rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None) -> list[dict]:
+def score_rows(
+    rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None, calls: CallFormat = TEXT
+) -> list[dict]:
     """Score many rows: every response of every row judged in one batch (:func:`trice.judge.evaluate.judge_many`;
-    ``registry``: :func:`trice.tasks.tool_registries`, shared across calls)."""
+    ``registry``: :func:`trice.tasks.tool_registries`, shared across calls; ``calls``: the format
+    the responses write their calls in)."""
     flat = [
         {"id": f"{row['id']}#{i}", "question": row.get("question"), "answers": row["answers"], "response": response,
          "task": row["task"] if task_name == PER_ROW else task_name}
         for row in rows for i, response in enumerate(row["responses"])
     ]  # fmt: skip
-    judgements = iter(judge_many(flat, task_name, reader, registry=registry))
+    judgements = iter(judge_many(flat, task_name, reader, registry=registry, calls=calls))
     scored = []
     for row in rows:
         task = row["task"] if task_name == PER_ROW else task_name
@@ -215,11 +225,11 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
             model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
         )
         reader = ReadingModel.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
-        registry = tool_registries(config.tools)
+        registry, calls = tool_registries(config.tools), call_format_of(config)
         with JsonlAppender(config.output, keep_bytes) as sink:
             _record_judging(config)
             for start in tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk"):
-                for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry):
+                for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry, calls):
                     done[scored["id"]] = scored
                     sink.write(scored)
     scored = [done[r["id"]] for r in rows]

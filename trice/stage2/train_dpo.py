@@ -37,7 +37,9 @@ from trice.tasks.inputs import read_input
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.select_checkpoint import dev_for, select_on_dev
 from trice.stage2.train_rlef import SCORED_FIELDS, check_group
+from trice.tasks import prompt_tools
 from trice.tasks.prompts import task_prompt
+from trice.tools.call_format import NATIVE_FORMAT
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
 from trice.utils.io import DataError
 
@@ -75,7 +77,8 @@ def build_pairs(rows: Sequence[dict], config: DPOStageConfig, tokenizer: Any) ->
     pairs: list[dict] = []
     for row in rows:
         responses = row["responses"]
-        prompt = task_prompt(row.get("task", config.task), row["question"], config.template, tokenizer)
+        task = row.get("task", config.task)
+        prompt = task_prompt(task, row["question"], config.template, tokenizer, prompt_tools(task, config.call_format == NATIVE_FORMAT))
         seen: set[tuple[str, str]] = set()
         usable = [error is None for error in row.get("errors") or [None] * len(responses)]
         for i, j in preference_pairs(row["scores"], usable, config.pairs):

@@ -36,6 +36,7 @@ from transformers import Trainer
 from trice.generation.models import load_tokenizer
 from trice.tasks.inputs import read_input
 from trice.stage1.train_sft import prompt_token_ids, target_token_ids
+from trice.tools.call_format import TEXT_FORMAT
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.rlef_forward import GroupLogprobs, grouped_response_logprobs
 from trice.stage2.rlef_loss import RLEFLoss
@@ -67,13 +68,16 @@ def read_groups(path: str | Path, default_task: str) -> list[dict]:
     return read_input(path, SCORED_FIELDS, check=lambda row, where, line: check_group(row, default_task, where, line))
 
 
-def build_groups(rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str) -> list[dict]:
+def build_groups(
+    rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str, call_format: str = TEXT_FORMAT
+) -> list[dict]:
     """One training group per row whose every prompt+response fits in ``max_length`` tokens (the
     others are dropped, with a warning giving their count): ``id``, ``prompt_ids`` (list of ints),
-    ``response_ids`` (a list of int lists, each ending in EOS) and ``rewards`` (the scores)."""
+    ``response_ids`` (a list of int lists, each ending in EOS) and ``rewards`` (the scores).
+    ``call_format`` native: the prompts offer the task's tool, as the responses were prompted."""
     groups: list[dict] = []
     for row in rows:
-        prompt_ids = prompt_token_ids(row.get("task", default_task), row["question"], tokenizer, template)
+        prompt_ids = prompt_token_ids(row.get("task", default_task), row["question"], tokenizer, template, call_format)
         response_ids = [target_token_ids(r, tokenizer) for r in row["responses"]]
         if len(prompt_ids) + max(map(len, response_ids)) > max_length:
             continue
@@ -168,7 +172,7 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     rows = read_groups(config.data, config.task)
     dev = dev_for(config, {r["id"] for r in rows})
     tokenizer = load_tokenizer(config.model)
-    groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task)
+    groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task, config.call_format)
     if not groups:
         raise ValueError(f"max_length: every one of the {len(rows)} groups in {config.data} has a response longer than {config.max_length} tokens")
 

@@ -14,7 +14,9 @@ What a successful call's output means depends on the tool, as in TRICE:
   right when any of them is right (the original counts a WikiSearch call right when the reading of
   either of its two passages is).
 
-The tool names are the paper's: ``calculator``, ``WikiSearch``, ``QA``, ``translator``.
+The tool names are the paper's: ``calculator``, ``WikiSearch``, ``QA``, ``translator``. A call is
+read in the run's :class:`~trice.tools.call_format.CallFormat`: the paper's plain text, or the
+model's native chat-template format, where a call that cannot run is judged as a failed call.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 
 from trice.tasks.metrics import answer_in_prefix, answer_in_text, last_number, math_correct, whole_response
 from trice.tasks.prompts import INSTRUCTIONS, register_instruction
-from trice.tools import ToolError, ToolRegistry, parse_call
+from trice.tools import ToolError, ToolRegistry
 from trice.tools.base import ToolCall, ToolResult
+from trice.tools.call_format import TEXT, CallFormat
+from trice.tools.native import NativeCallError, tool_schema
 from trice.tools.registry import build_registry
 
 ReadOutput = Callable[[str], Sequence[str | None]]
@@ -74,13 +78,16 @@ class Task:
     def registry(self, **tool_options: object) -> ToolRegistry:
         return build_registry([self.tool], **tool_options)
 
-    def execute(self, response: str, registry: ToolRegistry) -> Execution:
-        """Parse ``response`` and run its call, if any. A call is recognised by the task's tool name
-        even when ``registry`` lacks that tool (it then fails as ``unknown_tool``), so a direct
-        answer is judged the same with or without the tool."""
-        call = parse_call(response, [self.tool, *registry.names])
+    def execute(self, response: str, registry: ToolRegistry, calls: CallFormat = TEXT) -> Execution:
+        """Parse ``response`` in the ``calls`` format and run its call, if any. A call is recognised
+        by the task's tool name even when ``registry`` lacks that tool (it then fails as
+        ``unknown_tool``), so a direct answer is judged the same with or without the tool. A native
+        call that cannot run (bad JSON, wrong arguments) is the failed call it reads as."""
+        call = calls.parse(response, [self.tool, *registry.names])
         if call is None:
             return Execution(None)
+        if isinstance(call, NativeCallError):
+            return Execution(call.call, call.result())
         result = registry.execute(call)
         if not result.ok or self.tool_answers or call.name != self.tool:
             return Execution(call, result)
@@ -113,12 +120,12 @@ class Task:
         return Judgement(kept[0] if kept else None, False, used_tool=True)
 
     def judge(
-        self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None
+        self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None, calls: CallFormat = TEXT
     ) -> Judgement:
         """Judge one response (:meth:`execute` then :meth:`conclude`). ``reader`` is required for a
         successful call of a tool whose output is not the answer (``tool_answers=False``): it is
         called on each output to read."""
-        execution = self.execute(response, registry)
+        execution = self.execute(response, registry, calls)
         readings: list[str | None] = []
         if execution.outputs:
             if reader is None:
@@ -182,6 +189,12 @@ def row_task(row: dict, task_name: str) -> Task:
     if not isinstance(row.get("task"), str):
         raise ValueError(f"row {row.get('id')!r}: no task field (needed to judge rows by their own task)")
     return get_task(row["task"])
+
+
+def prompt_tools(task: str, native: bool) -> list[dict] | None:
+    """The tool schemas ``task``'s prompt offers: its tool's in the native call format, none in the
+    text format (whose instruction names the tool and the model writes the paper's call)."""
+    return [tool_schema(get_task(task).tool)] if native else None
 
 
 def tool_registries(tool_options: dict | None = None) -> Callable[[Task], ToolRegistry]:

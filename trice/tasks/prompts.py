@@ -1,6 +1,8 @@
 """Task instructions, and the prompts they make in a template (:mod:`trice.generation.templates`).
 
-The instructions are the original TRICE strings.
+The instructions are the original TRICE strings. A run whose model calls tools in its own chat
+template's format (``call_format: native``) gets :data:`NATIVE_INSTRUCTIONS` instead: the tool's
+schema reaches the model through the template, so the instruction says only when to call it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ INSTRUCTIONS: dict[str, str] = {
     "mlqa": "Given a context, please answer the question in English and you can use a translator for help.",
 }
 
+NATIVE_INSTRUCTIONS: dict[str, str] = {
+    "math": "Given a math problem, please answer it. Call the calculator tool when the problem needs arithmetic; otherwise answer directly.",
+    "qa": "Given a question, please answer it. Call the WikiSearch tool when you do not know the answer; otherwise answer directly.",
+    "lama": "Given a question, please answer it. Call the QA tool when you do not know the answer; otherwise answer directly.",
+    "mlqa": "Given a context, please answer the question in English. Call the translator tool when the question is not in English; "
+    "otherwise answer directly.",
+}
+"""The instructions of native prompts (a user's task keeps its own instruction there)."""
 
 
 def register_instruction(task: str, instruction: str) -> None:
@@ -35,10 +45,17 @@ READ_INSTRUCTIONS: dict[str, str] = {
 }
 
 
-def task_prompt(task: str, question: str, template: str = "alpaca", tokenizer: Any = None) -> str:
+def task_instruction(task: str, native: bool = False) -> str:
+    """The instruction starting ``task``'s prompts; ``native``: the one for a native-format run."""
     if task not in INSTRUCTIONS:
         raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(INSTRUCTIONS)}")
-    return format_prompt(INSTRUCTIONS[task], question, template, tokenizer)
+    return NATIVE_INSTRUCTIONS.get(task, INSTRUCTIONS[task]) if native else INSTRUCTIONS[task]
+
+
+def task_prompt(task: str, question: str, template: str = "alpaca", tokenizer: Any = None, tools: list[dict[str, Any]] | None = None) -> str:
+    """``task``'s prompt of ``question``; ``tools``: the schemas a native-format prompt offers (with
+    the native instruction; :func:`trice.tasks.prompt_tools` gives a task's)."""
+    return format_prompt(task_instruction(task, bool(tools)), question, template, tokenizer, tools)
 
 
 def read_prompt(task: str, input_text: str, template: str = "alpaca", tokenizer: Any = None) -> str:
