@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 SPEC = importlib.util.spec_from_file_location("math_qwen", Path(__file__).resolve().parents[2] / "bench" / "math_qwen.py")
@@ -44,3 +45,17 @@ def test_mix_finding_uses_the_floor() -> None:
     assert bench.mix_finding({"trice": {"right": 30, "probed": 100, "tool_share": 0.7}})["holds"] is True
     assert bench.mix_finding({"trice": {"right": 5, "probed": 100, "tool_share": 0.95}})["holds"] is False
     assert bench.mix_finding({})["verdict"] == bench.NOT_YET
+
+
+def test_the_readme_findings_table_is_the_committed_result() -> None:
+    """Each finding's status in the README is its verdict in bench/results/math_qwen.json, and the
+    numbers quoted for a measured finding are the recorded ones."""
+    root = Path(__file__).resolve().parents[2]
+    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| finding (the paper's) | status | measured |", 1)[1].split("\n\n", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    findings = list(result["findings"].values())
+    assert [r[1] for r in rows] == [f["verdict"] for f in findings]
+    share = result["findings"]["1 D_tool is a mix"]["share"]
+    assert f"{100 * share['estimate']:.1f}% [{100 * share['low']:.1f}, {100 * share['high']:.1f}]" in rows[0][2]
