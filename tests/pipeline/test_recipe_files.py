@@ -50,6 +50,6 @@ def test_an_unknown_name_lists_the_shipped_ones(tmp_path: Path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     assert main(["run", "demoo", "--status"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("trice run: error: demoo: no such file, nor a shipped recipe of that name; shipped: demo, gpu_7b,")
+    assert len(err) == 1 and err[0].startswith("trice run: error: demoo: no such file, nor a shipped recipe of that name; shipped: demo, demo_native, gpu_7b,")
     assert main(["run", "sub/demo", "--status"]) == 2  # a path is never looked up by name
     assert capsys.readouterr().err.strip() == "trice run: error: sub/demo: no such file"
