@@ -16,6 +16,7 @@ from typing import Any
 from trice.data.prepare import dev_from_pool, run_data
 from trice.data.schema import save_examples
 from trice.generation.few_shot import FewShotBackend, few_shot_fingerprint
+from trice.generation.models import load_tokenizer
 from trice.judge.reading import ReadingModel
 from trice.pipeline import layout
 from trice.pipeline.evals import eval_inputs, generate_and_judge, reuse_twin_eval
@@ -30,6 +31,7 @@ from trice.stage1.label import label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
 from trice.stage2.score import run_score
 from trice.tasks import PER_ROW
+from trice.tools.call_format import call_format_of
 from trice.training.checkpoints import checkpoints, is_complete
 from trice.utils.config import fingerprint_fields
 from trice.utils.io import read_json, read_jsonl, write_json, write_jsonl
@@ -110,8 +112,10 @@ def _label_step(plan: Plan) -> StageSpec:
     def label(d: Path) -> None:
         rows = read_jsonl(judged)
         reader = ReadingModel.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
+        native = call_format_of(plan.label).native
+        tokenizer = load_tokenizer(plan.label.model) if native else None  # once for every mode's rows
         for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
-            write_jsonl(d / label_file(mode), plan.label.in_call_format(out))
+            write_jsonl(d / label_file(mode), plan.label.in_call_format(out, tokenizer))
             write_json(d / label_stats_file(mode), stats)
 
     return fingerprinted, [judged], label
