@@ -18,6 +18,7 @@ from trice.data.messages import (
 )
 from trice.generation.models import cache_dir
 from trice.tasks import get_task
+from trice.tasks.prompts import task_instruction
 from trice.tools.native import NativeToolCall, function_schema, parse_native_call, tool_schema
 from trice.utils.io import DataError, ReadReport, write_jsonl
 
@@ -49,7 +50,7 @@ def test_a_label_row_round_trips(row: dict) -> None:
     task = get_task(row["task"])
     assert messages["tools"] == [tool_schema(task.tool)]
     user, assistant = messages["messages"]
-    assert user == {"role": "user", "content": f"{task.instruction}\n\n{row['question']}"}
+    assert user == {"role": "user", "content": f"{task_instruction(task.name, native=True)}\n\n{row['question']}"}
     assert ("tool_calls" in assistant) == row["used_tool"]
     assert {k: messages[k] for k in ("id", "dataset", "task", "answers", "source")} == {k: row[k] for k in ("id", "dataset", "task", "answers", "source")}
 
@@ -61,6 +62,39 @@ def test_a_tool_label_becomes_a_tool_calls_turn() -> None:
     with_text = label_to_messages(ROWS[-1])["messages"][1]
     assert with_text["content"] == "I will use the calculator. "
     assert with_text["tool_calls"][0]["function"]["arguments"] == {"expression": "(3)*4"}
+
+
+NATIVE_CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "48+48/2"}}\n</tool_call>'
+
+
+@pytest.mark.parametrize("output", [NATIVE_CALL, '{"name": "calculator", "parameters": {"expression": "48+48/2"}}'], ids=["hermes", "llama3"])
+def test_a_native_runs_label_exports_its_call_and_reads_back_plain(output: str) -> None:
+    """A native run's D_tool holds the model's own call text; exported, it is the same tool_calls turn
+    as the plain call's, and it reads back as the plain call (train-sft renders it natively again)."""
+    native = ROWS[0] | {"output": output}
+    messages = label_to_messages(native)
+    assert messages == label_to_messages(ROWS[0])
+    assert messages_to_label(messages) == ROWS[0]
+
+
+def test_a_user_turn_with_the_papers_instruction_reads_back_too() -> None:
+    messages = label_to_messages(ROWS[1])
+    messages["messages"][0]["content"] = f"{get_task('math').instruction}\n\n{ROWS[1]['question']}"
+    assert messages_to_label(messages) == ROWS[1]
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ('<tool_call>\n{"name": "calculator", "arguments": {"expression": 5}}\n</tool_call>', "its hermes tool call cannot run"),
+        (NATIVE_CALL + " The answer is 72.", "must end with its one call"),
+        ("The answer is 72.", r"holds no calculator\(\.\.\.\) call, plain or native"),
+    ],
+)
+def test_a_bad_native_label_is_located(output: str, message: str) -> None:
+    with pytest.raises(DataError, match=message) as err:
+        label_to_messages(ROWS[0] | {"output": output}, path="d.jsonl", line=3)
+    assert "d.jsonl" in str(err.value) and "3" in str(err.value) and "output" in str(err.value)
 
 
 def test_files_round_trip(tmp_path: Path) -> None:

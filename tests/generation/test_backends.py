@@ -101,6 +101,24 @@ def test_vllm_sampling_params_accept_the_mapping() -> None:
     assert (params.max_tokens, params.temperature, params.top_p, list(params.stop)) == (32, 0.7, 0.9, list(STOP_MARKERS))
 
 
+def test_vllm_refuses_an_adapter_with_trained_token_rows(tmp_path: Path) -> None:
+    """vLLM applies LoRA weights only, so an adapter that also trains token rows (the native call
+    format's markers) would generate as if those rows were never trained."""
+    import torch
+    from safetensors.torch import save_file
+
+    from trice.generation.backends import check_vllm_adapter
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    save_file({"q.lora_A.weight": torch.ones(2, 4), "q.lora_B.weight": torch.ones(4, 2)}, str(adapter / "adapter_model.safetensors"))
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 2, "trainable_token_indices": None}))
+    check_vllm_adapter(str(adapter))  # plain LoRA: accepted
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 2, "trainable_token_indices": {"embed_tokens": [5]}}))
+    with pytest.raises(ConfigError, match="trains embedding rows beside LoRA.*use backend transformers"):
+        check_vllm_adapter(str(adapter))
+
+
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed")
 def test_vllm_backend_without_vllm_fails_in_one_line(tmp_path: Path, capsys) -> None:
     src = _write_examples(tmp_path / "in.jsonl", _examples(2))

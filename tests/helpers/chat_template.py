@@ -36,3 +36,24 @@ def with_chat_template(model_dir: Path, out_dir: Path, template: str = QWEN_LIKE
     tokenizer.chat_template = template
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def with_call_tokens(model_dir: Path, out_dir: Path) -> Path:
+    """A copy of ``model_dir`` with the Qwen-like chat template whose vocabulary holds ``<tool_call>``
+    and ``</tool_call>`` as single tokens with the *same* embedding and output rows, as
+    Qwen2.5-Coder-0.5B-Instruct's are: a model only tells them apart once those rows are trained."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with_chat_template(model_dir, out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    tokenizer.add_tokens(["<tool_call>", "</tool_call>"])
+    model = AutoModelForCausalLM.from_pretrained(out_dir)
+    model.resize_token_embeddings(len(tokenizer))
+    open_id, close_id = tokenizer.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])
+    with torch.no_grad():
+        for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+            matrix[open_id] = matrix[close_id] = matrix[: open_id].mean(0)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir

@@ -77,9 +77,10 @@ def test_training_arguments_build_for_every_trainer(plan, tmp_path: Path) -> Non
 
 
 def test_the_bf16_lora_model_builds_and_takes_a_step(plan, tiny_model_dir: Path) -> None:
+    from trice.generation.models import load_tokenizer
     from trice.training.lora import build_model
 
-    model = build_model(replace(plan.train, model=str(tiny_model_dir)))
+    model = build_model(replace(plan.train, model=str(tiny_model_dir)), load_tokenizer(str(tiny_model_dir)))
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}  # the base model in bf16

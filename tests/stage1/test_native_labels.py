@@ -10,7 +10,7 @@ import pytest
 from tests.helpers.chat_template import with_chat_template
 from trice.generation.models import load_tokenizer
 from trice.stage1.label import LabelConfig
-from trice.stage1.native_labels import native_call_text, native_label_rows
+from trice.stage1.native_labels import native_call_text, native_label_rows, native_targets
 from trice.tasks import get_task
 from trice.tools.base import ToolCall
 from trice.tools.call_format import detect_parser
@@ -64,3 +64,14 @@ def test_qwens_own_template_renders_label_targets_its_parser_reads_back() -> Non
     labelled = native_label_rows(ROWS, tokenizer, parser)
     assert labelled[0]["output"].startswith("<tool_call>\n") and labelled[0]["output"].endswith("</tool_call>")
     _reads_back(ROWS, labelled, parser)
+
+
+def test_a_native_training_renders_plain_calls_natively_and_keeps_the_rest(chat_dir: Path) -> None:
+    """SFT rows of a native run that hold plain calls (a text D_tool, or messages read back) are
+    trained as native calls; native calls, answers and calls inside other text are kept."""
+    tokenizer = load_tokenizer(str(chat_dir))
+    labelled = native_label_rows(ROWS, tokenizer, "hermes")
+    prose = ROWS[0] | {"id": "d", "output": "I use calculator(48+48/2)"}
+    rows, rewritten = native_targets([*ROWS, labelled[0] | {"id": "e"}, prose], tokenizer, "hermes")
+    assert rewritten == 2
+    assert rows[:3] == labelled and rows[3]["output"] == labelled[0]["output"] and rows[4] is prose

@@ -16,12 +16,17 @@ One row per training example::
                   optionally {"role": "tool", "content": "<the tool's output>"}],
      "tools": [<the task's tool schema>]}
 
-The user turn is trice's own ``chat`` conversation (:func:`trice.tasks.prompts.chat_messages`), so
-a model trained on these rows is prompted the way trice prompts it. Every row offers the task's
-tool, also where the answer does not call it: TRICE teaches *when* to call. A tool-using label's
-output (``calculator(48+48/2)``) becomes a ``tool_calls`` entry (:func:`trice.tools.native.render_call`)
-and back; trice's other label fields ride beside ``messages`` (readers of this layout ignore
-columns they do not map), so a round trip keeps every field of a label row.
+The user turn is trice's own native-format conversation (:func:`trice.generation.templates.chat_messages`
+with the task's native instruction, :data:`trice.tasks.prompts.NATIVE_INSTRUCTIONS`): rows that
+offer their tool as a schema are what a ``call_format: native`` run prompts, so a model trained on
+them elsewhere is prompted here the way it learned. Every row offers the task's tool, also where the
+answer does not call it: TRICE teaches *when* to call. A tool-using label's call, plain
+(``calculator(48+48/2)``) or already native (a native run's D_tool), becomes a ``tool_calls`` entry
+(:func:`trice.tools.native.render_call`); read back it is the plain call, which ``trice train-sft
+--call_format native`` renders in the model's own format again
+(:func:`trice.stage1.native_labels.native_targets`). trice's other label fields ride beside
+``messages`` (readers of this layout ignore columns they do not map), so a round trip of a plain
+D_tool keeps every field of a label row.
 
 Rows made elsewhere may lack trice's fields: a missing ``id`` is named by the row's line, a missing
 ``task`` is the task whose tool the row offers, a leading system turn is ignored (trice's prompt
@@ -40,8 +45,19 @@ from trice.data.schema import reference_call
 from trice.tasks import TASKS, Task, get_task
 from trice.tasks.inputs import read_input
 from trice.generation.templates import chat_messages
-from trice.tools.base import parse_call
-from trice.tools.native import NativeCallError, check_schema, read_call, render_call, tool_schema
+from trice.tasks.prompts import task_instruction
+from trice.tools.base import ToolCall, parse_call
+from trice.tools.native import (
+    HERMES_OPEN,
+    PARSERS,
+    NativeCallError,
+    check_schema,
+    native_call_end,
+    parse_native_call,
+    read_call,
+    render_call,
+    tool_schema,
+)
 from trice.utils.io import DataError, FieldSpec, ReadReport, check_fields, write_jsonl
 
 LABEL_FIELDS: FieldSpec = {"id": str, "task": str, "question": str, "output": str, "used_tool": bool}
@@ -60,17 +76,38 @@ def _schema_for(task: Task, schemas: Mapping[str, Any] | None, path: Any, line: 
         raise DataError(path, line, "tools", str(err)) from None
 
 
+def _native_call(output: str, tool: str, schema: Mapping[str, Any], path: Any, line: int | None) -> tuple[str, ToolCall] | None:
+    """(text before it, call) of a native call of ``tool`` ending ``output`` (a native run's D_tool:
+    hermes ``<tool_call>`` JSON or Llama 3's JSON), or None when the output holds no native call."""
+    for parser in PARSERS:
+        call = parse_native_call(output, {tool: schema}, parser)
+        if call is None:
+            continue
+        if isinstance(call, NativeCallError):
+            raise DataError(path, line, "output", f"its {parser} tool call cannot run: {call.kind}: {call.error}")
+        end = native_call_end(output, parser)
+        if end is not None and output[end:].strip():
+            raise DataError(path, line, "output", "a tool call's output must end with its one call")
+        start = output.find(HERMES_OPEN) if parser == "hermes" else 0
+        return output[:start].strip(), call
+    return None
+
+
 def _call_turn(row: Mapping[str, Any], tool: str, schema: Mapping[str, Any], path: Any, line: int | None) -> dict[str, Any]:
-    """The assistant turn of a tool-using label: its call as ``tool_calls``, any text before the call
-    as ``content``. The output must end with the call exactly as trice writes it, so that reading
-    the turn back gives the same output."""
+    """The assistant turn of a tool-using label: its call, plain or native, as ``tool_calls``, any
+    text before the call as ``content``. A plain output must end with the call exactly as trice
+    writes it, so that reading the turn back gives the same output."""
     output = row["output"]
     call = parse_call(output, [tool])
-    if call is None:
-        raise DataError(path, line, "output", f"used_tool is true but the output holds no {tool}(...) call")
-    prefix = output[: len(output) - len(str(call))]
-    if not output.endswith(str(call)) or parse_call(prefix, [tool]) is not None:
-        raise DataError(path, line, "output", f"a tool call's output must end with its one call written as {str(call)!r}")
+    native = _native_call(output, tool, schema, path, line) if call is None else None
+    if native is not None:
+        prefix, call = native
+    elif call is None:
+        raise DataError(path, line, "output", f"used_tool is true but the output holds no {tool}(...) call, plain or native")
+    else:
+        prefix = output[: len(output) - len(str(call))]
+        if not output.endswith(str(call)) or parse_call(prefix, [tool]) is not None:
+            raise DataError(path, line, "output", f"a tool call's output must end with its one call written as {str(call)!r}")
     # "content" is written even when empty: LLaMA-Factory's openai converter reads it from every turn
     return {"role": "assistant", "content": prefix, "tool_calls": [render_call(call.name, call.argument, schema)]}
 
@@ -87,7 +124,7 @@ def label_to_messages(
         raise DataError(path, line, "task", f"unknown task {row['task']!r}; known tasks: {', '.join(TASKS)}")
     task = get_task(row["task"])
     schema = _schema_for(task, schemas, path, line)
-    messages = chat_messages(task.instruction, row["question"])
+    messages = chat_messages(task_instruction(task.name, native=True), row["question"])
     if row["used_tool"]:
         messages.append(_call_turn(row, task.tool, schema, path, line))
         if row.get(TOOL_OUTPUT) is not None:
@@ -173,8 +210,9 @@ def messages_to_label(row: Mapping[str, Any], path: Any = "<messages rows>", lin
     user, assistant, tool = _turns(row["messages"], path, line)
     found = _row_task(row, schemas, task, path, line)
     index = len(row["messages"]) - (2 if tool is not None else 1)  # the assistant turn is last but for a tool turn
-    prefix = found.instruction + "\n\n"
-    question = user["content"][len(prefix) :] if user["content"].startswith(prefix) else user["content"]
+    question = user["content"]
+    for prefix in {found.instruction + "\n\n", task_instruction(found.name, native=True) + "\n\n"}:
+        question = question[len(prefix) :] if question.startswith(prefix) else question
     out: dict[str, Any] = {"id": row["id"], **({"dataset": row["dataset"]} if "dataset" in row else {})}
     out |= {"task": found.name, "question": question, **({"answers": row["answers"]} if "answers" in row else {})}
     if assistant.get("tool_calls"):

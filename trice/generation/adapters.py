@@ -59,6 +59,18 @@ def read_adapter_weights(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"adapter {path}: cannot read {weights.name}: {err}") from None
 
 
+def adapter_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The adapter's ``adapter_config.json``; ValueError naming the file when it is not a JSON object."""
+    config_file = Path(path) / ADAPTER_CONFIG
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not a JSON object")
+    return config
+
+
 def check_adapter_dir(path: str | os.PathLike) -> dict[str, Any]:
     """Raise ValueError unless ``path`` holds an adapter config and non-empty LoRA weights; return the weights."""
     path = Path(path)
@@ -67,10 +79,7 @@ def check_adapter_dir(path: str | os.PathLike) -> dict[str, Any]:
     config_file = path / ADAPTER_CONFIG
     if not config_file.is_file():
         raise ValueError(f"adapter {path}: no {ADAPTER_CONFIG} (not a saved peft adapter)")
-    try:
-        json.loads(config_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not valid JSON ({err})") from None
+    adapter_config(path)  # valid JSON
     weights = read_adapter_weights(path)
     lora_a = [k for k in weights if "lora_A" in k]
     lora_b = [k for k in weights if "lora_B" in k]

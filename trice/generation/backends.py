@@ -28,7 +28,6 @@ the run. The local backends raise instead: their failures are bugs or out-of-mem
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
@@ -37,7 +36,7 @@ from typing import Any, ClassVar
 
 from tqdm.auto import tqdm
 
-from trice.generation.adapters import check_adapter_dir
+from trice.generation.adapters import adapter_config, check_adapter_dir
 from trice.generation.config import GenerateConfig
 from trice.generation.decode import generate_responses
 from trice.generation import models
@@ -171,8 +170,19 @@ def _import_vllm() -> Any:
 
 def _lora_rank(adapter: str) -> int:
     """The adapter's LoRA rank, rounded up to a rank vLLM accepts as ``max_lora_rank``."""
-    rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))["r"])
+    rank = int(adapter_config(adapter)["r"])
     return next((r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank), rank)
+
+
+def check_vllm_adapter(adapter: str) -> None:
+    """Refuse an adapter vLLM would apply wrongly: a broken one (naming its directory), or one that
+    trains embedding rows beside LoRA (trainable tokens), which vLLM's LoRA support leaves out."""
+    check_adapter_dir(adapter)
+    if adapter_config(adapter).get("trainable_token_indices"):
+        raise ConfigError(
+            f"adapter {adapter} trains embedding rows beside LoRA (trainable tokens, as the native call format "
+            "does), which vLLM's LoRA support does not apply; use backend transformers, which merges them"
+        )
 
 
 class VLLMBackend(GenerationBackend):
@@ -204,7 +214,7 @@ class VLLMBackend(GenerationBackend):
         if config.adapter:
             from vllm.lora.request import LoRARequest  # vllm is optional: only this backend needs it
 
-            check_adapter_dir(config.adapter)  # a broken adapter fails here, naming its directory
+            check_vllm_adapter(config.adapter)
             engine.update(enable_lora=True, max_lora_rank=_lora_rank(config.adapter))
             self.lora_request = LoRARequest("adapter", 1, str(config.adapter))
         self.llm = vllm.LLM(**engine)

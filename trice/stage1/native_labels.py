@@ -55,3 +55,21 @@ def native_label_rows(rows: Sequence[dict[str, Any]], tokenizer: Any, parser: st
             raise ValueError(f"label {row['id']!r}: used_tool is true but its output holds no {task.tool}(...) call")
         out.append(row | {"output": native_call_text(tokenizer, task, row["question"], call, parser)})
     return out
+
+
+def native_targets(rows: Sequence[dict[str, Any]], tokenizer: Any, parser: str) -> tuple[list[dict[str, Any]], int]:
+    """SFT rows for a native run, and how many were rewritten: a row whose output is exactly a plain
+    call of its task's tool (a text-format D_tool, or one read back by ``trice messages
+    --from_messages``) gets :func:`native_call_text` as its output; rows already calling natively, or
+    answering without the tool, are kept. Trained as they were, plain calls would teach a model that
+    is offered its tool natively to write calls its judge never reads."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        task = get_task(row["task"])
+        output = row["output"].strip()
+        call = None if parse_native_call(output, [task.tool], parser) is not None else parse_call(output, [task.tool])
+        if call is None or output != str(call):
+            out.append(row)
+            continue
+        out.append(dict(row) | {"output": native_call_text(tokenizer, task, row["question"], call, parser)})
+    return out, sum(a is not b for a, b in zip(out, rows))

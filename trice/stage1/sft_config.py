@@ -50,6 +50,14 @@ class LoRATrainingConfig:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "Module names LoRA is applied to."})
+    trainable_tokens: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Tokens whose input and output embedding rows are trained beside LoRA (PEFT trainable tokens), for tokens "
+            "the base model never learned; each must be one token of its vocabulary. The native call format always trains "
+            "its call markers (hermes: <tool_call>, </tool_call>). A stage started from init_adapter keeps that adapter's."
+        },
+    )
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (AdamW)."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs over the training set (ignored when max_steps > 0)."})
     max_steps: int = field(default=-1, metadata={"help": "Optimizer steps to train; -1 uses num_train_epochs."})
@@ -106,6 +114,8 @@ class LoRATrainingConfig:
             raise ValueError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ValueError(f"target_modules: must be a non-empty list of module names, got {self.target_modules!r}")
+        if not all(isinstance(t, str) and t for t in self.trainable_tokens):
+            raise ValueError(f"trainable_tokens: must be a list of non-empty token strings, got {self.trainable_tokens!r}")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps: must be -1 (use num_train_epochs) or >= 1, got {self.max_steps}")
         if self.max_steps == -1 and not self.num_train_epochs > 0:

@@ -40,7 +40,8 @@ from trice.stage1.sft_config import SFTConfig
 from trice.tasks import PER_ROW, prompt_tools
 from trice.tasks.inputs import check_row_task, read_input
 from trice.tasks.prompts import task_prompt
-from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT
+from trice.stage1.native_labels import native_targets
+from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT, parser_with
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
 from trice.training.response_logits import IGNORE_INDEX, response_only_inputs
 
@@ -140,12 +141,17 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before the model loads)
     rows = read_input(config.data, SFT_FIELDS, check=check)
     tokenizer = load_tokenizer(config.model)
+    if config.call_format == NATIVE_FORMAT:
+        parser = parser_with(config.tool_parser, tokenizer)
+        rows, rewritten = native_targets(rows, tokenizer, parser)
+        if rewritten:
+            log.info("%d of %d rows held a plain call; trained as the model's native %s call", rewritten, len(rows), parser)
     features = build_sft_features(rows, tokenizer, config.template, config.max_length, config.call_format)
     if not features:
         raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
 
     resume_from = prepare_run(config, out, "sft_config.json")
-    model = build_model(config)
+    model = build_model(config, tokenizer)
     tokenizer.padding_side = "right"
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 

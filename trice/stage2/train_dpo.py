@@ -131,7 +131,7 @@ def train_dpo(config: DPOStageConfig, callbacks: Sequence[Any] | None = None) ->
 
     resume_from = prepare_run(config, out, "dpo_config.json")
     trainer = CheckedDPOTrainer(
-        model=build_model(config),
+        model=build_model(config, tokenizer),
         args=dpo_args(config, out / "checkpoints"),
         train_dataset=Dataset.from_list(pairs),
         processing_class=tokenizer,

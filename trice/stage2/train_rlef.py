@@ -185,7 +185,7 @@ def _train(config: RLEFConfig, groups: list[dict], tokenizer: Any, out: Path, co
     """The training run proper; its model and optimizer are freed when it returns, before selection."""
     resume_from = prepare_run(config, out, "rlef_config.json")
     trainer = RLEFTrainer(
-        model=build_model(config),
+        model=build_model(config, tokenizer),
         args=training_args(config, out / "checkpoints", config.groups_per_step, include_num_input_tokens_seen="no"),
         train_dataset=groups,
         data_collator=collate_groups,

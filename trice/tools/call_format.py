@@ -91,6 +91,11 @@ def detect_parser(tokenizer: Any) -> str:
     return parser_for_template(getattr(tokenizer, "chat_template", None) or "")
 
 
+def parser_with(tool_parser: str, tokenizer: Any) -> str:
+    """``tool_parser`` with ``auto`` made the parser of this (already loaded) tokenizer's template."""
+    return detect_parser(tokenizer) if tool_parser == AUTO else check_parser(tool_parser)
+
+
 def resolve_parser(call_format: str, tool_parser: str, model: str) -> str:
     """``tool_parser`` with ``auto`` made the parser of ``model``'s chat template (its tokenizer is
     loaded for that); unchanged for the text format, where no parser is used."""

@@ -36,6 +36,11 @@ SHOWN_CHARS = 200  # of a failed call's text, kept for reports
 
 HERMES_OPEN, HERMES_CLOSE = "<tool_call>", "</tool_call>"
 PYTHON_TAG = "<|python_tag|>"
+# The tokens that frame a call in each format. A model's vocabulary may hold them as single added
+# tokens whose embedding rows it never learned (Qwen2.5-Coder-0.5B-Instruct's <tool_call> and
+# </tool_call> rows are copies of each other, close to <|im_start|>'s), so training must move those
+# rows too (:func:`trice.training.lora.trained_token_ids`). Llama 3's JSON calls need no marker.
+CALL_MARKERS: dict[str, tuple[str, ...]] = {"hermes": (HERMES_OPEN, HERMES_CLOSE), "llama3": ()}
 
 # The built-in tools' schemas: (what the tool does and returns, parameter name, parameter description).
 BUILTIN_SCHEMAS: dict[str, tuple[str, str, str]] = {
