@@ -6,6 +6,7 @@ import pytest
 
 from trice.tools import Calculator, ToolCall, ToolError, ToolRegistry, parse_call
 from trice.tools.qa import QATool
+from trice.tools.native import DECLARED_SCHEMAS, NativeToolCall, check_schema, parse_native_call, tool_schema
 from trice.tools.registry import TOOL_FACTORIES, build_registry, register_tool_factory
 from trice.tools.translator import Translator
 from trice.tools.base import MAX_ARGUMENT_CHARS, MAX_RESULT_CHARS
@@ -127,10 +128,12 @@ def test_register_validates_tools() -> None:
 
 @pytest.fixture
 def clean_factories():
-    saved = dict(TOOL_FACTORIES)
+    saved, schemas = dict(TOOL_FACTORIES), dict(DECLARED_SCHEMAS)
     yield
     TOOL_FACTORIES.clear()
     TOOL_FACTORIES.update(saved)
+    DECLARED_SCHEMAS.clear()
+    DECLARED_SCHEMAS.update(schemas)
 
 
 class _Upper:
@@ -178,3 +181,28 @@ def test_register_tool_factory_validation(clean_factories: None) -> None:
         build_registry(["shout"])
     register_tool_factory("calculator", _Upper, replace=True)
     assert TOOL_FACTORIES["calculator"] is _Upper
+
+
+class _Stock:
+    """A share's price."""
+
+    name = "stock"
+    schema = {"name": "stock", "description": "A share's price.", "parameters": {
+        "type": "object", "properties": {"ticker": {"type": "string"}}, "required": ["ticker"]}}  # fmt: skip
+
+    def run(self, argument: str) -> str:
+        return f"{argument}: 12.5"
+
+
+def test_a_registered_tool_class_is_offered_and_read_by_its_own_schema(clean_factories: None) -> None:
+    """Prompts, endpoints, messages and the judge know a task's tool by name only: the schema the
+    tool class declares must be what they offer, and its parameter what a native call is read by."""
+    generic = tool_schema("stock")["function"]["parameters"]["required"]
+    register_tool_factory("stock", _Stock)
+    assert generic == ["argument"] and tool_schema("stock") == check_schema(_Stock.schema, "stock")
+    call = parse_native_call('<tool_call>{"name": "stock", "arguments": {"ticker": "ACME"}}</tool_call>', ["stock"], "hermes")
+    assert isinstance(call, NativeToolCall) and call.argument == "ACME"
+    register_tool_factory("upper", _Upper)  # no schema: one from its name and docstring
+    assert tool_schema("upper")["function"]["parameters"]["required"] == ["argument"]
+    register_tool_factory("stock", lambda: _Stock(), replace=True)  # a function: the tool describes itself once built
+    assert tool_schema("stock")["function"]["parameters"]["required"] == ["argument"]

@@ -116,12 +116,23 @@ def argument_name(schema: Mapping[str, Any]) -> str:
     return next(iter(schema["function"]["parameters"]["properties"]))
 
 
+DECLARED_SCHEMAS: dict[str, dict[str, Any]] = {}
+"""Tool name -> the schema its registered factory declares (:func:`declare_schema`)."""
+
+
+def declare_schema(name: str, schema: Any) -> None:
+    """Make ``schema`` what :func:`tool_schema` gives for the *name* ``name``, so that prompts,
+    endpoints and messages, which know a task's tool by name only, offer a user tool as it describes
+    itself (:func:`trice.tools.registry.register_tool_factory` declares a factory's)."""
+    DECLARED_SCHEMAS[name] = check_schema(schema, name)
+
+
 def tool_schema(tool: Tool | str) -> dict[str, Any]:
     """The function schema of ``tool`` (a tool, or a tool's name).
 
-    A tool's own ``schema`` attribute wins (a user tool describing itself); the built-in four have
-    theirs (:data:`BUILTIN_SCHEMAS`); any other tool gets one string parameter named ``argument``,
-    described by the first paragraph of its docstring.
+    A tool's own ``schema`` attribute wins (a user tool describing itself), then the schema declared
+    for its name; the built-in four have theirs (:data:`BUILTIN_SCHEMAS`); any other tool gets one
+    string parameter named ``argument``, described by the first paragraph of its docstring.
     """
     name = tool if isinstance(tool, str) else getattr(tool, "name", None)
     if not isinstance(name, str):
@@ -129,6 +140,8 @@ def tool_schema(tool: Tool | str) -> dict[str, Any]:
     declared = None if isinstance(tool, str) else getattr(tool, "schema", None)
     if declared is not None:
         return check_schema(declared, name)
+    if name in DECLARED_SCHEMAS:
+        return DECLARED_SCHEMAS[name]
     if name in BUILTIN_SCHEMAS:
         return function_schema(name, *BUILTIN_SCHEMAS[name])
     doc = "" if isinstance(tool, str) else inspect.getdoc(tool) or ""

@@ -15,6 +15,7 @@ from typing import Any
 from trice.retrieval.factory import RetrieverConfig
 from trice.tools.base import Tool, ToolRegistry
 from trice.tools.calculator import Calculator
+from trice.tools.native import DECLARED_SCHEMAS, declare_schema, tool_schema
 from trice.tools.qa import QATool, QAToolConfig
 from trice.tools.translator import Translator, TranslatorConfig
 from trice.tools.wikisearch import WikiSearch
@@ -34,6 +35,8 @@ def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = Fa
 
     Registering a different factory under a taken name fails unless ``replace=True``, so two
     plugins cannot silently swap each other's tools; registering the same factory again is a no-op.
+    A tool class's schema (its ``schema``, else one from its docstring) is declared for ``name``, so
+    native prompts, endpoints and messages that know the tool by name offer it as it describes itself.
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"tool name {name!r} must be an identifier")
@@ -44,6 +47,10 @@ def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = Fa
     if existing is not None and existing != factory and not replace:
         raise ValueError(f"a tool factory named {name!r} is already registered; pass replace=True to swap it")
     TOOL_FACTORIES[name] = factory
+    if getattr(factory, "name", None) == name:  # a tool class: its schema (declared, or from its docstring)
+        declare_schema(name, tool_schema(factory))
+    else:
+        DECLARED_SCHEMAS.pop(name, None)  # a function's tool describes itself once built
 
 
 def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> ToolRegistry:
