@@ -3,11 +3,15 @@ of mixed-task files; fake tools and a fake generation backend where models would
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from trice.judge.evaluate import EvaluateConfig, judge_rows, run_evaluate
 from trice.utils.io import read_jsonl, write_jsonl
-from trice.judge.reading import ReadingModel, reading_config, reading_input
+from trice.generation.generate import GenerateConfig
+from trice.judge.reading import ReadingModel, reading_config, reading_input, reading_prompt
+from trice.tools.base import ToolCall
 from trice.generation.remote import EndpointError
 from trice.tools.registry import TOOL_FACTORIES
 from trice.tools.base import ToolError
@@ -63,9 +67,42 @@ def test_failed_readings_are_no_prediction_and_asked_again(tmp_path) -> None:
     assert [r["reading"] for r in read_jsonl(tmp_path / "r.jsonl")] == ["beta"]
 
 
-def test_reading_config_is_greedy_and_short() -> None:
-    from trice.generation.generate import GenerateConfig
+class NativeBackend(FakeBackend):
+    """A native run's backend: it renders conversations, here as ``role: content`` lines."""
 
+    config = GenerateConfig(model="m", template="chat", call_format="native", tool_parser="hermes")
+
+    def conversation_prompt(self, messages) -> str:
+        return " | ".join(f"{m['role']}: {m.get('content') or m.get('tool_calls')}" for m in messages)
+
+
+def test_a_native_run_reads_the_output_back_as_a_tool_turn_after_its_call() -> None:
+    call = ToolCall("WikiSearch", "capital")
+    prompt = reading_prompt(NativeBackend(), ("qa", "Which capital?", "T | Paris", call))
+    entry = {"type": "function", "function": {"name": "WikiSearch", "arguments": {"query": "capital"}}}
+    assert prompt == f"user: Given a question, please answer it.\n\nWhich capital? | assistant: {[entry]} | tool: T | Paris"
+    assert reading_prompt(NativeBackend(), ("qa", "Which capital?", "T | Paris")) == "[Given a question, please answer it.] T | Paris. Which capital?"
+    assert reading_prompt(FakeBackend(), ("qa", "Which capital?", "T | Paris", call)) == "[Given a question, please answer it.] T | Paris. Which capital?"
+
+
+def test_the_chat_template_renders_the_tool_turn_for_the_models_answer(tiny_model_dir, tmp_path) -> None:
+    from tests.helpers.chat_template import with_chat_template
+    from trice.generation.backends import TransformersBackend
+    from trice.generation.models import load_tokenizer
+
+    chat = str(with_chat_template(tiny_model_dir, tmp_path / "chat"))
+    backend = TransformersBackend(replace(NativeBackend.config, model=chat), model=object(), tokenizer=load_tokenizer(chat))
+    prompt = reading_prompt(backend, ("mlqa", "Context: c\nQuestion: 在哪里？", "Where is it?", ToolCall("translator", "在哪里？")))
+    assert prompt.startswith("<|im_start|>user\nGiven a context, please answer the question.\n\nContext: c\nQuestion: 在哪里？<|im_end|>")
+    assert '<tool_call>\n{"name": "translator", "arguments": {"text": "在哪里？"}}\n</tool_call>' in prompt
+    assert prompt.endswith("<|im_start|>tool\nWhere is it?<|im_end|>\n<|im_start|>assistant\n")
+    assert "<tools>" not in prompt  # no tool offered: the model answers
+    alpaca = TransformersBackend(replace(NativeBackend.config, template="alpaca"), model=object(), tokenizer=load_tokenizer(chat))
+    with pytest.raises(ValueError, match="needs template 'chat'"):
+        alpaca.conversation_prompt([])
+
+
+def test_reading_config_is_greedy_and_short() -> None:
     config = reading_config(GenerateConfig(model="m", adapter="a", do_sample=True, max_new_tokens=96, read_max_new_tokens=20))
     assert (config.model, config.adapter, config.do_sample, config.max_new_tokens) == ("m", "a", False, 20)
 

@@ -43,7 +43,7 @@ from trice.generation import models
 from trice.generation.models import load_tokenizer, resolve_model
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint, Prompt, ToolChat
 from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
-from trice.generation.templates import chat_messages, format_prompt
+from trice.generation.templates import chat_messages, format_prompt, render_chat
 from trice.tasks import get_task, prompt_tools
 from trice.tasks.prompts import task_instruction
 from trice.tools.call_format import NATIVE_FORMAT
@@ -69,6 +69,17 @@ class GenerationBackend(ABC):
         in the native call format with the task's tool schema offered."""
         tools = prompt_tools(task, self.config.call_format == NATIVE_FORMAT)
         return self.instruction_prompt(task_instruction(task, bool(tools)), question, tools)
+
+    def conversation_prompt(self, messages: list[dict[str, Any]]) -> Prompt:
+        """A conversation with turns after the user's (a call and its tool's reply), rendered by the
+        chat template for the model's next turn: how a native run reads a tool's output again."""
+        if self.config.template != "chat":
+            raise ValueError(f"a conversation with tool turns needs template 'chat' (got {self.config.template!r})")
+        return render_chat(self.chat_tokenizer(), messages, add_generation_prompt=True)
+
+    def chat_tokenizer(self) -> Any:
+        """The tokenizer whose chat template renders this backend's conversations."""
+        return self.tokenizer
 
     @abstractmethod
     def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
@@ -295,9 +306,15 @@ class OpenAIBackend(GenerationBackend):
             return format_prompt(instruction, input_text, self.config.template, tools=tools)
         if self.config.endpoint_mode == "chat":  # native calls need completions (GenerateConfig.validate)
             return chat_messages(instruction, input_text)  # the server applies its chat template
-        if self._tokenizer is None:  # completions of a chat prompt: render the template here, as locally
+        return format_prompt(instruction, input_text, "chat", self.chat_tokenizer(), tools)
+
+    def chat_tokenizer(self) -> Any:
+        """Completions of a chat prompt: the template is rendered here, as locally (loaded on first need)."""
+        if self.config.endpoint_mode == "chat":
+            raise ValueError("endpoint_mode chat: the server renders conversations; native calls and their tool turns need completions")
+        if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.config.model)
-        return format_prompt(instruction, input_text, "chat", self._tokenizer, tools)
+        return self._tokenizer
 
     def generate(
         self,

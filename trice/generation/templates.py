@@ -41,6 +41,13 @@ def format_prompt(
     raise ValueError(f"unknown prompt template {template!r}; choose one of {', '.join(TEMPLATES)}")
 
 
+def tool_reply_messages(instruction: str, input_text: str, call: dict[str, Any], output: str) -> list[dict[str, Any]]:
+    """The conversation of a native second reading: the user's turn, the assistant's ``call`` (a
+    ``tool_calls`` entry) and the tool's ``output`` as a ``tool`` turn, which the model answers next."""
+    turns = [{"role": "assistant", "content": "", "tool_calls": [call]}, {"role": "tool", "content": output}]
+    return [*chat_messages(instruction, input_text), *turns]
+
+
 def render_chat(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, add_generation_prompt: bool = False) -> str:
     """``messages`` as the tokenizer's chat template writes them (with ``tools`` where given)."""
     extra = {"tools": tools} if tools else {}

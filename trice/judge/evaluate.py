@@ -111,7 +111,7 @@ def judge_many(
         for output in ex.outputs:
             if not isinstance(row.get("question"), str):
                 raise ValueError(f"row {row['id']!r}: {task.tool}'s output is read again with the question, but the row has no question")
-            items.append((task.name, row["question"], output))
+            items.append((task.name, row["question"], output, ex.call))
             owners.append(i)
     readings: list[list[str | None]] = [[] for _ in rows]
     if items:

@@ -27,14 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.mlqa import with_question
+from trice.generation.templates import tool_reply_messages
 from trice.generation.remote import EndpointError
 from trice.utils.io import JsonlAppender, load_partial
 from trice.tasks.prompts import READ_INSTRUCTIONS
+from trice.tools.base import ToolCall
+from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT
+from trice.tools.native import render_call, tool_schema
 
 log = logging.getLogger(__name__)
 
-ReadItem = tuple[str, str, str]
-"""``(task, question, tool output)``: one reading to make."""
+ReadItem = tuple[str, str, str] | tuple[str, str, str, ToolCall | None]
+"""``(task, question, tool output[, the call that made it])``: one reading to make."""
 
 
 def reading_input(task: str, question: str, output: str) -> str:
@@ -44,6 +48,20 @@ def reading_input(task: str, question: str, output: str) -> str:
     if task == "mlqa":
         return with_question(question, output)
     raise ValueError(f"task {task!r} has no second reading; tasks with one: {', '.join(READ_INSTRUCTIONS)}")
+
+
+def reading_prompt(backend: Any, item: ReadItem) -> Any:
+    """The prompt of one reading. The paper's: a fresh prompt of the reading instruction and
+    :func:`reading_input`. A run whose model calls tools natively (``call_format: native``), given the
+    call, reads the way its template expects a tool's output back: the question, the model's call and
+    the output as a ``tool`` turn (:func:`trice.generation.templates.tool_reply_messages`), under the
+    reading instruction and with no tool offered, so the model answers instead of calling again."""
+    task, question, output, *made_by = item
+    call = made_by[0] if made_by else None
+    if call is None or getattr(getattr(backend, "config", None), "call_format", TEXT_FORMAT) != NATIVE_FORMAT:
+        return backend.instruction_prompt(READ_INSTRUCTIONS[task], reading_input(task, question, output))
+    entry = render_call(call.name, call.argument, tool_schema(call.name))
+    return backend.conversation_prompt(tool_reply_messages(READ_INSTRUCTIONS[task], question, entry, output))
 
 
 def reading_config(config: Any) -> Any:
@@ -91,7 +109,7 @@ class ReadingModel:
         if not items:
             return []
         backend = self.backend
-        prompts = [backend.instruction_prompt(READ_INSTRUCTIONS[task], reading_input(task, q, out)) for task, q, out in items]
+        prompts = [reading_prompt(backend, item) for item in items]
         keys = [_key(p) for p in prompts]
         done = {k: row["reading"] for k, row in load_partial(self.cache).items()} if self.cache is not None else {}
         todo = list(dict.fromkeys(k for k in keys if k not in done))
