@@ -4,6 +4,7 @@ of mixed-task files; fake tools and a fake generation backend where models would
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,17 @@ def test_evaluate_cli_reads_with_the_named_model(tmp_path, tiny_model_dir, fake_
     assert read_jsonl(tmp_path / "judged.jsonl")[0]["used_tool"] is True
     with pytest.raises(ValueError, match="unknown tool 'Wiki'"):
         EvaluateConfig(tools={"Wiki": {}}).validate()
+
+
+QWEN = Path.home() / ".cache" / "trice" / "models" / "qwen2.5-coder-0.5b-instruct"
+
+
+@pytest.mark.skipif(not (QWEN / "tokenizer_config.json").is_file(), reason=f"the converted Qwen2.5 tokenizer is not at {QWEN}")
+def test_qwens_template_gives_the_output_back_as_a_tool_response() -> None:
+    from trice.generation.backends import TransformersBackend
+    from trice.generation.models import load_tokenizer
+
+    backend = TransformersBackend(replace(NativeBackend.config, model=str(QWEN)), model=object(), tokenizer=load_tokenizer(str(QWEN)))
+    prompt = reading_prompt(backend, ("qa", "Which capital?", "T | Paris", ToolCall("WikiSearch", "capital")))
+    assert '<tool_call>\n{"name": "WikiSearch", "arguments": {"query": "capital"}}\n</tool_call>' in prompt
+    assert prompt.endswith("<tool_response>\nT | Paris\n</tool_response><|im_end|>\n<|im_start|>assistant\n")
