@@ -105,7 +105,7 @@ class EchoReadingModel(ReadingModel):
 
     def read_many(self, items):
         self.items += items
-        return ["308" if "How many points?" in out else "no idea" for _, _, out in items]
+        return ["308" if "How many points?" in out else "no idea" for _, _, out, *_ in items]
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
         "mlqa2": ("translator(多少分？)", "annotation"), "mlqa3": None, "mlqa4": None,
         "math5": ("calculator(2+3)", "annotation"),
     }
-    assert [out for _, _, out in reader.items] == ["How many points?", "What?"]  # the translations were read
+    assert [out for _, _, out, *_ in reader.items] == ["How many points?", "What?"]  # the translations were read
     out, stats = label_rows(rows, "trice", found)
     assert [r["id"] for r in out] == ["lama0", "mlqa2", "math5"]
     assert stats["by_task"] == {

@@ -140,7 +140,7 @@ def tool_schema(tool: Tool | str) -> dict[str, Any]:
     declared = None if isinstance(tool, str) else getattr(tool, "schema", None)
     if declared is not None:
         return check_schema(declared, name)
-    if name in DECLARED_SCHEMAS:
+    if isinstance(tool, str) and name in DECLARED_SCHEMAS:  # a tool object describes itself
         return DECLARED_SCHEMAS[name]
     if name in BUILTIN_SCHEMAS:
         return function_schema(name, *BUILTIN_SCHEMAS[name])
