@@ -123,8 +123,11 @@ DECLARED_SCHEMAS: dict[str, dict[str, Any]] = {}
 def declare_schema(name: str, schema: Any) -> None:
     """Make ``schema`` what :func:`tool_schema` gives for the *name* ``name``, so that prompts,
     endpoints and messages, which know a task's tool by name only, offer a user tool as it describes
-    itself (:func:`trice.tools.registry.register_tool_factory` declares a factory's)."""
-    DECLARED_SCHEMAS[name] = check_schema(schema, name)
+    itself (:func:`trice.tools.registry.register_tool_factory` declares a factory's); None forgets it."""
+    if schema is None:
+        DECLARED_SCHEMAS.pop(name, None)
+    else:
+        DECLARED_SCHEMAS[name] = check_schema(schema, name)
 
 
 def tool_schema(tool: Tool | str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from trice.retrieval.factory import RetrieverConfig
 from trice.tools.base import Tool, ToolRegistry
 from trice.tools.calculator import Calculator
-from trice.tools.native import DECLARED_SCHEMAS, declare_schema, tool_schema
+from trice.tools.native import declare_schema, tool_schema
 from trice.tools.qa import QATool, QAToolConfig
 from trice.tools.translator import Translator, TranslatorConfig
 from trice.tools.wikisearch import WikiSearch
@@ -47,10 +47,8 @@ def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = Fa
     if existing is not None and existing != factory and not replace:
         raise ValueError(f"a tool factory named {name!r} is already registered; pass replace=True to swap it")
     TOOL_FACTORIES[name] = factory
-    if getattr(factory, "name", None) == name:  # a tool class: its schema (declared, or from its docstring)
-        declare_schema(name, tool_schema(factory))
-    else:
-        DECLARED_SCHEMAS.pop(name, None)  # a function's tool describes itself once built
+    # a tool class: its schema (declared, or from its docstring); a function's tool describes itself once built
+    declare_schema(name, tool_schema(factory) if getattr(factory, "name", None) == name else None)
 
 
 def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> ToolRegistry:

@@ -171,7 +171,7 @@ def trainable_model(model: Any, config: LoRATrainingConfig, token_ids: Sequence[
 def build_model(config: LoRATrainingConfig, tokenizer: Any) -> Any:
     """The base model with its trainable LoRA adapter (fresh, seeded by ``config.seed``, or
     ``init_adapter``) and the rows of :func:`trained_token_ids`."""
-    token_ids = trained_token_ids(config, tokenizer)
+    token_ids = [] if config.init_adapter else trained_token_ids(config, tokenizer)  # init_adapter keeps its own
     if token_ids:
         log.info("training the embedding rows of %s", ", ".join(repr(tokenizer.decode([i])) for i in token_ids))
     set_seed(config.seed)  # before the LoRA weights are initialised
