@@ -16,7 +16,7 @@ import trice.stage2.candidates
 import trice.generation.models
 from tests.conftest import build_tiny_model
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve, tool_call  # noqa: F401 (serve: fixture)
-from trice.stage2.candidates import CandidatesConfig, collect_candidates
+from trice.stage2.candidates import CandidatesConfig, collect_candidates, same_source
 from trice.stage2.sources import TEACHER_MODEL, EndpointSource, ModelSource, teacher_source
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config
@@ -206,6 +206,28 @@ def test_a_model_part_records_its_questions_and_adapter_weights(tmp_path):
     assert set(_made_from(ModelSource(name="s"), examples)) == {"examples"}
 
 
+def test_a_part_is_kept_when_its_files_are_named_by_another_path(tmp_path, monkeypatch, caplog):
+    """A run resumed through an absolute run directory, after one through a relative one, keeps the
+    parts: the content hashes decide, not how the adapter or responses file is spelled."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "given.jsonl", [{"id": r["id"], "response": f"calculator({i}+3)"} for i, r in enumerate(ROWS)])
+    relative = [{"name": "gold", "kind": "gold"}, {"name": "given", "kind": "responses", "path": "given.jsonl"}]
+    absolute = [relative[0], relative[1] | {"path": str(tmp_path / "given.jsonl")}]
+    collect_candidates(_config(tmp_path, relative))
+    with caplog.at_level(logging.WARNING):
+        collect_candidates(_config(tmp_path, absolute))
+    assert "settings changed" not in caplog.text
+    write_jsonl(tmp_path / "given.jsonl", [{"id": r["id"], "response": "other"} for r in ROWS])  # other content
+    with caplog.at_level(logging.WARNING):
+        collect_candidates(_config(tmp_path, absolute))
+    assert "settings changed" in caplog.text
+    assert all(r["responses"][1] == "other" for r in read_jsonl(tmp_path / "candidates.jsonl"))
+
+    model = {"kind": "model", "model": "m", "adapter": "runs/x/adapter", "adapter_sha256": "a"}
+    assert same_source(model, model | {"adapter": "/abs/runs/x/adapter"})
+    assert not same_source(model, model | {"adapter_sha256": "b"})
+
+
 @pytest.mark.parametrize(
     "sources,message",
     [
@@ -245,7 +267,7 @@ def test_math_few_shot_examples_call_the_calculator_rightly():
 
 
 def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path):
-    from trice.stage2.candidates import CandidatesConfig, collect_candidates
+    from trice.stage2.candidates import CandidatesConfig, collect_candidates, same_source
     from trice.utils.io import DataError, read_jsonl, write_jsonl
 
     d_tool = [{"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)]

@@ -47,7 +47,8 @@ The paper-like recipe (k = 5), as ``trice candidates --config candidates.yaml``:
 Each source's responses are appended to ``<output>.parts/<name>.jsonl`` as they are made, so a
 killed run loses at most the batch in flight; a rerun skips the ids a source has finished (failed
 endpoint requests are tried again) and loads each model at most once (sources sharing a model and
-adapter share one load). A source whose settings changed since its part was written starts over.
+adapter share one load). A source whose settings changed since its part was written starts over
+(an adapter or responses file counts by its content, not by the path that names it).
 Finally the parts are merged into ``output`` (atomically): per question ``{id, dataset, task,
 question, answers, responses: [gold, ...], sources: [names], errors: [null or message, ...]}``.
 """
@@ -144,10 +145,24 @@ Runner = Callable[[list[Example], set[int], Writer], None]
 """``run(examples, done, write)``: make the results of the examples whose index is not in ``done``."""
 
 
+LOCATIONS = ("adapter", "path")
+"""Settings that name a file whose content the settings also hash (``adapter_sha256``, ``sha256``):
+where the file lies does not change the responses, so the same run reached as a relative or an
+absolute directory, or moved, keeps its parts."""
+
+
+def same_source(recorded: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether a part recorded under ``recorded`` is what ``settings`` would make (file locations aside)."""
+    def located(s: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in s.items() if k not in LOCATIONS}
+
+    return located(recorded) == located(settings)
+
+
 def _part(path: Path, settings: dict[str, Any], examples: Sequence[Example], run: Runner) -> dict[str, dict]:
     """One source's rows by id, making those missing (or failed) with ``run`` and appending them to ``path``."""
     recorded = path.with_suffix(".source.json")
-    if path.exists() and (not recorded.is_file() or read_json(recorded) != settings):
+    if path.exists() and (not recorded.is_file() or not same_source(read_json(recorded), settings)):
         log.warning("%s: the source's settings changed since it was written; starting it over", path)
         path.unlink()
     write_json(recorded, settings)
