@@ -81,10 +81,10 @@ class GenerationBackend(ABC):
         """The tokenizer whose chat template renders this backend's conversations."""
         return self.tokenizer
 
-    @abstractmethod
     def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
         """The prompt of any instruction and input (a task's, or a second reading's: :mod:`trice.judge.reading`),
         offering ``tools`` (function schemas) through the chat template where given."""
+        return format_prompt(instruction, input_text, self.config.template, self.chat_tokenizer(), tools)
 
     @abstractmethod
     def generate(
@@ -124,9 +124,6 @@ class TransformersBackend(GenerationBackend):
         elif tokenizer is None:
             tokenizer = load_tokenizer(config.model)
         self.model, self.tokenizer = model, tokenizer
-
-    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
-        return format_prompt(instruction, input_text, self.config.template, self.tokenizer, tools)
 
     def generate(
         self,
@@ -230,9 +227,6 @@ class VLLMBackend(GenerationBackend):
             self.lora_request = LoRARequest("adapter", 1, str(config.adapter))
         self.llm = vllm.LLM(**engine)
         self.sampling = vllm.SamplingParams(**vllm_sampling_kwargs(config))
-
-    def instruction_prompt(self, instruction: str, input_text: str, tools: list[dict] | None = None) -> Prompt:
-        return format_prompt(instruction, input_text, self.config.template, self.tokenizer, tools)
 
     def generate(
         self,
