@@ -1,0 +1,30 @@
+"""bench/call_decision.py's measures: the AUC of call probabilities and the groups it draws."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SPEC = importlib.util.spec_from_file_location("call_decision", Path(__file__).resolve().parents[2] / "bench" / "call_decision.py")
+bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(bench)
+
+
+def test_auc_counts_wins_and_half_ties() -> None:
+    assert bench.pair_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert bench.pair_auc([0.1], [0.9]) == 0.0
+    assert bench.pair_auc([0.5, 0.9], [0.5]) == 0.75
+
+
+def test_measure_reports_what_greedy_decoding_calls() -> None:
+    m = bench.measure({"own": [0.6, 0.7], "call": [0.8, 0.4]})
+    assert m["own"]["share_above_half"] == 1.0 and m["call"]["share_above_half"] == 0.5
+    assert m["auc_call_over_own"] == 0.5 and abs(m["own"]["mean"] - 0.65) < 1e-9
+
+
+def test_groups_are_drawn_by_label_and_seed() -> None:
+    rows = [{"id": str(i), "used_tool": i % 3 == 0} for i in range(30)]
+    groups = bench.sample_groups(rows, 5, seed=0)
+    assert all(r["used_tool"] for r in groups["call"]) and not any(r["used_tool"] for r in groups["own"])
+    assert len(groups["own"]) == len(groups["call"]) == 5
+    assert groups == bench.sample_groups(rows, 5, seed=0) and groups != bench.sample_groups(rows, 5, seed=1)
