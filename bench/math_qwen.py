@@ -129,14 +129,14 @@ def tool_use_by_zero_shot(judged: Judged) -> dict[str, dict[str, float]]:
 
 def plot_figure4(rates: dict[str, dict[str, float]], path: Path) -> None:
     settings = list(rates)
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 3.5))
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 4))
     width = 0.38
     for k, (group, colour) in enumerate((("zero-shot right", "tab:green"), ("zero-shot wrong", "tab:red"))):
         ax.bar([x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour)
     ax.set_xticks(range(len(settings)), settings, rotation=20)
     ax.set_ylabel("tool-use rate")
     ax.set_ylim(0, 1)
-    ax.set_title("Tool use where the untuned model was right / wrong (cf. TRICE Figure 4)")
+    ax.set_title("Tool use where the untuned model was right / wrong\n(cf. TRICE Figure 4)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
