@@ -47,10 +47,12 @@ def sample_groups(rows: list[dict], n: int, seed: int) -> dict[str, list[dict]]:
 
 def call_probabilities(model: Any, tokenizer: Any, rows: list[dict], template: str) -> list[float]:
     """P(first response token = the first token of ``<tool>(``) for each row's task prompt."""
+    firsts: dict[str, int] = {}  # per task: the first token of its call, tokenised once
     out = []
     for row in rows:
-        call_start = get_task(row["task"]).tool + "("
-        first = tokenizer(call_start, add_special_tokens=False)["input_ids"][0]
+        if row["task"] not in firsts:
+            firsts[row["task"]] = tokenizer(get_task(row["task"]).tool + "(", add_special_tokens=False)["input_ids"][0]
+        first = firsts[row["task"]]
         prompt = task_prompt(row["task"], row["question"], template, tokenizer)
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():

@@ -267,7 +267,7 @@ def test_math_few_shot_examples_call_the_calculator_rightly():
 
 
 def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path):
-    from trice.stage2.candidates import CandidatesConfig, collect_candidates, same_source
+    from trice.stage2.candidates import CandidatesConfig, collect_candidates
     from trice.utils.io import DataError, read_jsonl, write_jsonl
 
     d_tool = [{"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)]
