@@ -28,3 +28,27 @@ def test_groups_are_drawn_by_label_and_seed() -> None:
     assert all(r["used_tool"] for r in groups["call"]) and not any(r["used_tool"] for r in groups["own"])
     assert len(groups["own"]) == len(groups["call"]) == 5
     assert groups == bench.sample_groups(rows, 5, seed=0) and groups != bench.sample_groups(rows, 5, seed=1)
+
+
+def test_mixed_point_takes_the_call_answer_only_where_called() -> None:
+    own = {"a": True, "b": False, "c": False, "d": True}
+    call = {"a": False, "b": True, "c": True, "d": True}
+    datasets = dict.fromkeys(own, "x")
+    oracle = bench.mixed_point({"b", "c"}, own, call, datasets, seed=0)  # call exactly where the own answer is wrong
+    assert oracle["tool_share"] == 0.5 and oracle["accuracy"]["estimate"] == 1.0
+    assert abs(oracle["minus_always_call"]["difference"] - 0.25) < 1e-9
+    never = bench.mixed_point(set(), own, call, datasets, seed=0)
+    assert never["tool_share"] == 0.0 and never["accuracy"]["estimate"] == 0.5
+
+
+def test_frontier_calls_the_highest_probabilities_first() -> None:
+    own = {"a": True, "b": False, "c": False, "d": True}
+    call = dict.fromkeys(own, True)
+    datasets = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    probs = {"a": 0.2, "b": 0.9, "c": 0.6, "d": 0.4}  # ranks the two wrong own answers highest
+    f = bench.frontier(probs, own, call, datasets, seed=0)
+    assert f["auc_own_wrong_over_right"] == 1.0
+    half = f["by_tool_share"][5]
+    assert half["tool_share"] == 0.5 and half["accuracy"]["estimate"] == 1.0
+    assert f["by_tool_share"][0]["accuracy"]["estimate"] == 0.5 and f["by_tool_share"][-1]["tool_share"] == 1.0
+    assert f["greedy"]["tool_share"] == 0.5  # 0.9 and 0.6 are above one half
