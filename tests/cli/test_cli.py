@@ -35,3 +35,10 @@ def test_yaml_config_feeds_flags_and_flags_win(tmp_path, capsys) -> None:
     cfg.write_text("task: math\ninptu: x\n")
     assert main(["evaluate", "--config", str(cfg)]) == 2
     assert f"{cfg}: unknown key 'inptu'" in capsys.readouterr().err
+
+
+def test_run_stages_flag_takes_a_comma_list_and_names_a_wrong_stage(tmp_path, capsys) -> None:
+    code = main(["run", "math_bench", "--run-dir", str(tmp_path / "r"), "--stages", "data, nope"])
+    assert code != 0
+    assert "--stages: no stage 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # refused before the run directory was claimed

@@ -70,6 +70,10 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
+    parser.add_argument(
+        "--stages", type=lambda v: [s.strip() for s in v.split(",") if s.strip()],
+        help="Run just these stages (comma-separated), in the recipe's order, each skipped when finished and resumed when partial.",
+    )
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
     parser.add_argument(
         "--status", action="store_true",
@@ -80,7 +84,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     if args.status:
         old = moved_aside(plan.run_dir)
         return stage_status(plan) | ({"moved aside": old} if old else {})
-    report = run_plan(plan, only=args.only, start=args.start)
+    report = run_plan(plan, only=args.only, start=args.start, stages=args.stages)
     print(f"report: {report / REPORT_MD}", file=sys.stderr)
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from trice.pipeline import steps
@@ -13,23 +14,43 @@ from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
 
 
-def run_plan(plan: Plan, only: str | None = None, start: str | None = None) -> Path:
-    """Run the stages in order (``only``: just that one; ``start``: that one and all after, forced)."""
+def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None) -> Path:
+    """Run the stages in order, each skipped when finished and resumed when partial. ``only``: just
+    that one, forced; ``start``: that one and all after, forced; ``stages``: just these, in the
+    recipe's order and not forced (a long benchmark's chosen stages, resumed across sessions)."""
     names = plan.stages
-    for flag, value in (("--only", only), ("--from", start)):
+    chosen = [("--only", only), ("--from", start)] + [("--stages", s) for s in stages or ()]
+    for flag, value in chosen:
         if value is not None and value not in names:
             raise ConfigError(f"{flag}: no stage {value!r}; stages: {', '.join(names)}")
+    if sum(x is not None for x in (only, start, stages)) > 1:
+        raise ConfigError("--only, --from and --stages: give one of them")
+    if stages is not None and not stages:
+        raise ConfigError(f"--stages: name at least one stage; stages: {', '.join(names)}")
     forced = set(names[names.index(start) :]) if start else set()
     if only:
         forced, names = {only}, [only]
+    if stages is not None:
+        names = [n for n in names if n in set(stages)]
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.layout.recipe, to_dict(plan.recipe))
     for name in names:
         config, inputs, fn = steps.stage(plan, name)
+        if stages is not None:
+            check_inputs(plan, name, inputs)
         stage_dir = plan.layout.stage(name)
         force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
         run_stage(stage_dir, name, config, inputs, fn, force=force, keep=steps.KEEP_ON_RESTART.get(name, ()))
     return plan.layout.report
+
+
+def check_inputs(plan: Plan, name: str, inputs: Sequence[str | Path]) -> None:
+    """A stage run on its own (``--stages``) needs its inputs already made: name the stage that makes
+    a missing one, rather than failing inside the stage."""
+    missing = [Path(p) for p in inputs if not Path(p).exists()]
+    if missing:
+        makers = sorted({plan.layout.stage_of(p) or str(p) for p in missing})
+        raise ConfigError(f"--stages: {name} needs {', '.join(map(str, missing))}, not made yet: run {', '.join(makers)} first (or add it to --stages)")
 
 
 def stage_status(plan: Plan) -> dict[str, str]:

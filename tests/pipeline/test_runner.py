@@ -1,0 +1,60 @@
+"""trice.pipeline.runner: which stages a run runs, and which it forces (--only, --from, --stages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trice.pipeline import runner
+from trice.pipeline.plan import Plan, plan_recipe
+from trice.utils.config import ConfigError
+
+RECIPES = Path(__file__).resolve().parents[2] / "trice" / "recipes"
+
+
+@pytest.fixture
+def plan(tmp_path) -> Plan:
+    return plan_recipe(RECIPES / "math_bench.yaml", {"run_dir": str(tmp_path / "run")})
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[tuple[str, bool]]:
+    """Each stage run_plan runs, with whether it forced it; inputs named by the stage are made here."""
+    seen: list[tuple[str, bool]] = []
+
+    def fake_stage(plan: Plan, name: str) -> tuple[dict, list[Path], None]:
+        made = plan.run_dir / f"{name}.input"
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.write_text(name)
+        return {}, [made], None
+
+    monkeypatch.setattr(runner.steps, "stage", fake_stage)
+    monkeypatch.setattr(runner, "run_stage", lambda stage_dir, name, *a, force, keep: seen.append((name, force)))
+    return seen
+
+
+def test_stages_run_the_named_ones_in_the_recipes_order_unforced(plan: Plan, calls) -> None:
+    runner.run_plan(plan, stages=["eval-trice-i", "train-trice-all"])
+    assert calls == [("train-trice-all", False), ("eval-trice-i", False)]
+
+
+def test_only_and_from_force(plan: Plan, calls) -> None:
+    runner.run_plan(plan, only="eval-trice-i")
+    assert calls == [("eval-trice-i", True)]
+    calls.clear()
+    runner.run_plan(plan, start="report")
+    assert calls[-1] == ("report", True) and all(not forced for name, forced in calls[:-1])
+
+
+@pytest.mark.parametrize("kwargs", [{"stages": ["train-trice-al"]}, {"stages": []}, {"only": "report", "stages": ["report"]}])
+def test_bad_stage_choices_are_refused_before_anything_runs(plan: Plan, calls, kwargs) -> None:
+    with pytest.raises(ConfigError, match="--"):
+        runner.run_plan(plan, **kwargs)
+    assert calls == []
+
+
+def test_a_chosen_stage_whose_input_is_not_made_names_the_stage_that_makes_it(plan: Plan, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "run_stage", lambda *a, **k: pytest.fail("must not run"))
+    with pytest.raises(ConfigError, match=r"eval-trice-all needs .*not made yet: run data, train-trice-all first"):
+        runner.run_plan(plan, stages=["eval-trice-all"])
