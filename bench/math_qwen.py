@@ -7,6 +7,13 @@ can be committed part by part: each finding whose rows are not evaluated yet say
 Prints the result JSON and a one-line summary; writes bench/results/math_qwen.json (its hand-written
 ``notes`` and ``tries`` are kept) and the Figure 4 plot beside it.
 
+``--try TRY.yaml`` runs one stage II try (a recipe laid over math_qwen.yaml, in ``bench/tries/``,
+with its own run directory): the main run's finished stages that the try's stage II reads are
+copied into the try's directory (refused where the try would change one of them), the try's stage
+II setting is trained and evaluated there (resumably), and its entry in ``tries`` is written: what
+the try changes, its dev curve and chosen step, its test row with the 95% interval, and paired
+differences from the main run's TRICE-I and SFT 100% on the same questions.
+
 The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
 
 1. D_tool is a mix: the untuned policy's own right answers are kept for >= 15% of training questions.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +38,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from trice.pipeline import steps  # noqa: E402
 from trice.pipeline.intervals import Judged, interval_rows, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout  # noqa: E402
+from trice.pipeline.plan import Plan, plan_recipe  # noqa: E402
 from trice.pipeline.report import stage_two_summary  # noqa: E402
+from trice.pipeline.runner import run_plan, stage_status  # noqa: E402
+from trice.pipeline.stages import claim_run_dir  # noqa: E402
+from trice.utils.config import load_yaml  # noqa: E402
 from trice.utils.io import read_json, write_json  # noqa: E402
 from trice.utils.stats import LOWER, SAME, paired_difference, wilson_interval  # noqa: E402
 
@@ -174,13 +187,76 @@ def collect(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def upstream(plan: Plan, names: list[str]) -> list[str]:
+    """Every stage whose output ``names`` read, directly or through another stage, in the recipe's order."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        for path in steps.stage(plan, todo.pop())[1]:
+            stage = plan.layout.stage_of(Path(path))
+            if stage in plan.stages and stage not in seen:
+                seen.add(stage)
+                todo.append(stage)
+    return [s for s in plan.stages if s in seen and s not in names]
+
+
+def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> None:
+    """Copy into the try's run directory the main run's stages that ``names`` read, and refuse a try
+    that would redo one of them: a stage II try changes stage II only."""
+    claim_run_dir(plan.run_dir)
+    reused = upstream(plan, names)
+    for stage in reused:
+        if not (plan.layout.stage(stage)).exists():
+            shutil.copytree(RunLayout(main_run).stage(stage), plan.layout.stage(stage), symlinks=True)
+    status = stage_status(plan)
+    changed = {s: status[s] for s in reused if status[s] != "up to date"}
+    if changed:
+        raise SystemExit(f"--try: the try changes stages it should reuse from {main_run}: {changed}")
+
+
+def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: str) -> dict[str, Any]:
+    """A try's record: what it changes, its dev curve, and its test row against the main run's."""
+    datasets = plan.data.datasets
+    tried = f"{setting} ({name})"
+    judged = read_judged(main_run, ["trice-i", "sft-100"], datasets) | {tried: read_judged(plan.run_dir, [setting], datasets)[setting]}
+    selection = stage_two_summary(RunLayout(plan.run_dir), [setting])["selection"][setting]
+    changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
+    return {
+        "name": name, "recipe": str(try_yaml.relative_to(ROOT)) if try_yaml.is_relative_to(ROOT) else str(try_yaml), "run_dir": str(plan.run_dir), "changes": changes,
+        "dev_curve": selection["curve"], "best_step": selection["best_step"],
+        "test": read_json(RunLayout(plan.run_dir).eval_dir(setting) / SUMMARY) | {"interval_avg": interval_rows({tried: judged[tried]}, SEED)[tried]["avg"]},
+        "paired": {k: v["avg"] for k, v in paired_rows(judged, [(tried, "trice-i"), (tried, "sft-100")], SEED).items()},
+    }
+
+
+def run_try(try_yaml: Path, main_run: Path, output: Path, setting: str) -> dict[str, Any]:
+    """Run one stage II try and write its entry into ``output``'s ``tries`` (replacing one of the same name)."""
+    plan = plan_recipe(try_yaml)
+    names = [f"train-{setting}", f"eval-{setting}"]
+    prepare_try(plan, main_run, names)
+    run_plan(plan, stages=names)
+    entry = try_entry(try_yaml.stem, try_yaml, plan, main_run, setting)
+    result = read_json(output)
+    result["tries"] = [t for t in result.get("tries", []) if t["name"] != entry["name"]] + [entry]
+    write_json(output, result)
+    return entry
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", default=str(ROOT / "runs" / "math-qwen"))
     parser.add_argument("--output", default=str(OUTPUT))
     parser.add_argument("--record-only", action="store_true", help="Record what the run directory holds; run nothing.")
+    parser.add_argument("--try", dest="try_yaml", help="Run this stage II try (a recipe over math_qwen.yaml) and record it in tries.")
+    parser.add_argument("--setting", default="trice-all", help="The stage II setting a --try trains and evaluates.")
     args = parser.parse_args()
     run, output = Path(args.run_dir), Path(args.output)
+    if args.try_yaml:
+        entry = run_try(Path(args.try_yaml).resolve(), run, output, args.setting)
+        print(json.dumps(entry, indent=1))
+        paired = "; ".join(f"{k}: {v['difference']:+.1%} [{v['low']:+.1%}, {v['high']:+.1%}]" for k, v in entry["paired"].items())
+        print(f"math_qwen try {entry['name']}: best dev step {entry['best_step']}, test {entry['test']['accuracy']['total']:.1%}, tool use {entry['test']['tool_rate']:.0%}; {paired}")
+        return
     if not args.record_only:
         subprocess.run([sys.executable, "-m", "trice.cli", "run", str(RECIPE), "--run-dir", str(run)], check=True)
     previous = read_json(output) if output.is_file() else {}

@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 SPEC = importlib.util.spec_from_file_location("math_qwen", Path(__file__).resolve().parents[2] / "bench" / "math_qwen.py")
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
@@ -59,3 +61,17 @@ def test_the_readme_findings_table_is_the_committed_result() -> None:
     assert [r[1] for r in rows] == [f["verdict"] for f in findings]
     share = result["findings"]["1 D_tool is a mix"]["share"]
     assert f"{100 * share['estimate']:.1f}% [{100 * share['low']:.1f}, {100 * share['high']:.1f}]" in rows[0][2]
+
+
+TRIES = sorted((Path(__file__).resolve().parents[2] / "bench" / "tries").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("try_yaml", TRIES, ids=[t.stem for t in TRIES])
+def test_a_try_reuses_exactly_what_its_stage_two_reads(tmp_path, try_yaml: Path) -> None:
+    """Each committed try plans, changes stage II only, and copies the stages TRICE-ALL's training and
+    evaluation read, nothing it would not (not the other trainings, not TRICE-I's evaluation)."""
+    plan = bench.plan_recipe(try_yaml, {"run_dir": str(tmp_path / "try")})
+    main = bench.plan_recipe(bench.RECIPE, {"run_dir": str(tmp_path / "try")})
+    assert plan.rlef != main.rlef
+    assert (plan.data, plan.candidates, plan.train, plan.dev) == (main.data, main.candidates, main.train, main.dev)
+    assert bench.upstream(plan, ["train-trice-all", "eval-trice-all"]) == ["data", "probe", "label", "train-trice-i", "dev", "candidates", "score"]
