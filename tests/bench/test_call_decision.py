@@ -5,6 +5,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import torch
+
+from trice.generation import models
+from trice.tasks.prompts import task_prompt
+
 SPEC = importlib.util.spec_from_file_location("call_decision", Path(__file__).resolve().parents[2] / "bench" / "call_decision.py")
 bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
@@ -52,3 +57,16 @@ def test_frontier_calls_the_highest_probabilities_first() -> None:
     assert half["tool_share"] == 0.5 and half["accuracy"]["estimate"] == 1.0
     assert f["by_tool_share"][0]["accuracy"]["estimate"] == 0.5 and f["by_tool_share"][-1]["tool_share"] == 1.0
     assert f["greedy"]["tool_share"] == 0.5  # 0.9 and 0.6 are above one half
+
+
+def test_call_probability_is_the_first_call_tokens_share_of_the_next_token(tiny_model_dir, one_thread) -> None:
+    model, tokenizer = models.load_model(str(tiny_model_dir))
+    model.eval()
+    rows = [{"task": "math", "question": q} for q in ("What is 2 plus 3?", "A farmer had 12 apples and gave 5 away. How many are left?")]
+    probs = bench.call_probabilities(model, tokenizer, rows, "alpaca")
+    first = tokenizer("calculator(", add_special_tokens=False)["input_ids"][0]
+    for row, p in zip(rows, probs, strict=True):
+        ids = tokenizer(task_prompt("math", row["question"], "alpaca", tokenizer), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            full = torch.softmax(model(input_ids=ids).logits[0, -1].float(), -1)
+        assert abs(p - full[first].item()) < 1e-5 and 0.0 < p < 1.0
