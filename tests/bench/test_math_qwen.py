@@ -68,10 +68,11 @@ TRIES = sorted((Path(__file__).resolve().parents[2] / "bench" / "tries").glob("*
 
 @pytest.mark.parametrize("try_yaml", TRIES, ids=[t.stem for t in TRIES])
 def test_a_try_reuses_exactly_what_its_stage_two_reads(tmp_path, try_yaml: Path) -> None:
-    """Each committed try plans, changes stage II only, and copies the stages TRICE-ALL's training and
-    evaluation read, nothing it would not (not the other trainings, not TRICE-I's evaluation)."""
+    """Each committed try plans, changes stage II only (its candidates at most, never the data or
+    stage I), and copies the stages TRICE-ALL's training and evaluation read, nothing it would not
+    (not the other trainings, not TRICE-I's evaluation)."""
     plan = bench.plan_recipe(try_yaml, {"run_dir": str(tmp_path / "try")})
     main = bench.plan_recipe(bench.RECIPE, {"run_dir": str(tmp_path / "try")})
     assert plan.rlef != main.rlef
-    assert (plan.data, plan.candidates, plan.train, plan.dev) == (main.data, main.candidates, main.train, main.dev)
+    assert (plan.data, plan.probe, plan.label, plan.train, plan.dev) == (main.data, main.probe, main.label, main.train, main.dev)
     assert bench.upstream(plan, ["train-trice-all", "eval-trice-all"]) == ["data", "probe", "label", "train-trice-i", "dev", "candidates", "score"]

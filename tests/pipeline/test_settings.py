@@ -51,3 +51,19 @@ def test_a_setting_is_added_by_its_registry_entry_alone(tmp_path: Path, monkeypa
     config, inputs, _ = steps.stage(plan, "train-trice-ii-dpo")
     assert config["beta"] == 0.3 and "init_adapter" not in config and config["output_dir"] == str(tmp_path / "train-trice-ii-dpo")
     assert inputs == [tmp_path / "score" / "scored.jsonl", tmp_path / "dev" / "dev.jsonl"]
+
+
+def test_a_stage_two_section_may_name_its_start_and_only_its_own_setting_takes_it(tmp_path: Path) -> None:
+    """An online round starts TRICE-ALL from the previous round's adapter; TRICE-II, laid over the
+    same section, still starts fresh, and stage I's section may not name a start."""
+    start = tmp_path / "round-1" / "adapter"
+    for trice_ii in ({}, {"learning_rate": 0.5}):
+        plan = plan_recipe(DEMO, {"run_dir": str(tmp_path), "rlef": {"init_adapter": str(start)}, "trice_ii": trice_ii})
+        config, inputs, _ = steps.stage(plan, "train-trice-all")
+        assert config["init_adapter"] == str(start) and start in inputs and tmp_path / "train-trice-i" / "adapter" not in inputs
+        config, inputs, _ = steps.stage(plan, "train-trice-ii")
+        assert "init_adapter" not in config and inputs == [tmp_path / "score" / "scored.jsonl", tmp_path / "dev" / "dev.jsonl"]
+    config, inputs, _ = steps.stage(plan_recipe(DEMO, {"run_dir": str(tmp_path)}), "train-trice-all")
+    assert config["init_adapter"] == str(tmp_path / "train-trice-i" / "adapter")
+    with pytest.raises(ConfigError, match=r"train: key 'init_adapter' is set by the pipeline"):
+        plan_recipe(DEMO, {"run_dir": str(tmp_path), "train": {"init_adapter": str(start)}})

@@ -15,7 +15,7 @@ reads and runs is :mod:`trice.pipeline.steps`, and :mod:`trice.pipeline.runner` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -226,9 +226,10 @@ class Plan:
         return config
 
 
-def _section(cls: type, values: dict, where: str, seed: int | None, **owned: Any) -> Any:
-    """A stage config from its recipe section; the recipe's seed is the default, owned keys are set here."""
-    clash = sorted(set(values) & (_OWNED | set(owned)))
+def _section(cls: type, values: dict, where: str, seed: int | None, free: frozenset[str] = frozenset(), **owned: Any) -> Any:
+    """A stage config from its recipe section; the recipe's seed is the default, owned keys are set
+    here, ``free``: pipeline-owned keys this section may set all the same."""
+    clash = sorted(set(values) & ((_OWNED - free) | set(owned)))
     if clash:
         raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys)")
     return build_config(cls, ({} if seed is None else {"seed": seed}) | values | owned, where)
@@ -312,9 +313,13 @@ def _trainer_sections(recipe: Recipe, where: str, calls: dict[str, str], **judgi
     for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
         values: dict = getattr(recipe, section)
         if over is not None and not values:
-            configs[section] = configs[over]
+            under = configs[over]
+            configs[section] = replace(under, init_adapter=None) if getattr(under, "init_adapter", None) else under  # a start is the setting's own
             continue
         owned = model | (judging if TRAINERS[trainer].judges else {})
-        base: dict = {} if over is None else getattr(recipe, over)
-        configs[section] = _section(TRAINERS[trainer].config, base | values, f"{where}: {section}", recipe.seed, **owned)
+        base: dict = {} if over is None else {k: v for k, v in getattr(recipe, over).items() if k != "init_adapter"}  # a start is the setting's own
+        # A stage II section may name the adapter it starts from (an online round: the previous
+        # round's stage II adapter); the pipeline's default is stage I's (TRICE-ALL) or none.
+        free = frozenset({"init_adapter"}) if TRAINERS[trainer].judges else frozenset()
+        configs[section] = _section(TRAINERS[trainer].config, base | values, f"{where}: {section}", recipe.seed, free, **owned)
     return configs

@@ -156,12 +156,17 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
 
 
 def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
-    """Stage II's loss on the scored candidates, from the stage-I adapter (TRICE-ALL) or a fresh LoRA."""
+    """Stage II's loss on the scored candidates, from the stage-I adapter (TRICE-ALL) or a fresh LoRA
+    (TRICE-II), or from the adapter the recipe's section names."""
     kind = SETTINGS[setting]
     scored, dev = plan.layout.scored, plan.layout.dev_examples
-    start = trained_dir(plan.run_dir, STAGE_ONE) / ADAPTER if kind.from_stage_one else None
+    section = plan.trainer_config(setting)
+    if section.init_adapter:  # the recipe's own start (an online round's previous adapter)
+        start: Path | None = Path(section.init_adapter)
+    else:
+        start = trained_dir(plan.run_dir, STAGE_ONE) / ADAPTER if kind.from_stage_one else None
     config = replace(
-        plan.trainer_config(setting), data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
+        section, data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
         init_adapter=None if start is None else str(start),
     )
     return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[kind.trainer].train(config)

@@ -32,7 +32,10 @@ class StageIIConfig(LoRATrainingConfig):
     )
     init_adapter: str | None = field(
         default=None,
-        metadata={"help": "Stage I adapter to continue from (TRICE-ALL); none trains a fresh LoRA on the base model (TRICE-II)."},
+        metadata={
+            "help": "Adapter to continue from: stage I's (TRICE-ALL), none for a fresh LoRA on the base model (TRICE-II). A recipe's "
+            "pipeline gives these; a stage II section may name another (a second, online round starts from the first round's)."
+        },
     )
     num_train_epochs: float = field(default=2.0, metadata={"help": "Epochs over the training data (ignored when max_steps > 0)."})
     max_length: int = field(default=512, metadata={"help": "Longest prompt+response in tokens."})
