@@ -63,6 +63,25 @@ def test_the_readme_findings_table_is_the_committed_result() -> None:
     assert f"{100 * share['estimate']:.1f}% [{100 * share['low']:.1f}, {100 * share['high']:.1f}]" in rows[0][2]
 
 
+def _cell(p: float, interval: list[float]) -> str:
+    return f"{100 * p:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def test_the_readme_rows_are_the_committed_result() -> None:
+    """Every evaluated row of bench/results/math_qwen.json is in the README's table, in its order, with
+    the recorded accuracies, intervals and tool use."""
+    root = Path(__file__).resolve().parents[2]
+    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| setting | ASDiv-A | SVAMP | avg | tool use |", 1)[1].split("\n\n", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert len(rows) == len(result["rows"])
+    for cells, (setting, row) in zip(rows, result["rows"].items(), strict=True):
+        intervals = result["intervals"][setting]
+        expected = [_cell(row["accuracy"][ds], intervals[ds]) for ds in ("asdiv-a", "svamp")]
+        assert cells[1:] == [*expected, _cell(row["accuracy"]["total"], intervals["avg"]), f"{row['tool_rate']:.0%}"], setting
+
+
 TRIES = sorted((Path(__file__).resolve().parents[2] / "bench" / "tries").glob("*.yaml"))
 
 
