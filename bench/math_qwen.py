@@ -11,9 +11,8 @@ Prints the result JSON and a one-line summary; writes bench/results/math_qwen.js
 with its own run directory): the main run's finished stages that the try's stage II reads are
 copied into the try's directory, those the try changes (an online round's candidates) are run
 again there, the try's stage II setting is trained and evaluated (all resumably), and its entry in
-``tries`` is written: what
-the try changes, its dev curve and chosen step, its test row with the 95% interval, and paired
-differences from the main run's TRICE-I and SFT 100% on the same questions.
+``tries`` is written: what the try changes, its dev curve and chosen step, its test row with the
+95% interval, and paired differences from the main run's TRICE-I and SFT 100% on the same questions.
 
 The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
 

@@ -15,7 +15,7 @@ reads and runs is :mod:`trice.pipeline.steps`, and :mod:`trice.pipeline.runner` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -306,16 +306,12 @@ def _call_format(recipe: Recipe, where: str) -> dict[str, str]:
 def _trainer_sections(recipe: Recipe, where: str, calls: dict[str, str], **judging: Any) -> dict[str, TrainerConfig]:
     """Every trainer section of the registry (:func:`trice.pipeline.settings.sections`) read into its
     trainer's config; ``calls``: the run's call format keys (every trainer prompts); ``judging``: the
-    keys a trainer that judges responses gets. A section laid over another is that section's config
-    where the recipe leaves it empty."""
+    keys a trainer that judges responses gets. A section laid over another takes that section's keys
+    (its own win), all but the adapter it starts from."""
     model = dict(model=recipe.model, template=recipe.template) | calls
     configs: dict[str, TrainerConfig] = {}
     for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
         values: dict = getattr(recipe, section)
-        if over is not None and not values:
-            under = configs[over]
-            configs[section] = replace(under, init_adapter=None) if getattr(under, "init_adapter", None) else under  # a start is the setting's own
-            continue
         owned = model | (judging if TRAINERS[trainer].judges else {})
         base: dict = {} if over is None else {k: v for k, v in getattr(recipe, over).items() if k != "init_adapter"}  # a start is the setting's own
         # A stage II section may name the adapter it starts from (an online round: the previous

@@ -31,7 +31,8 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stag
     if only:
         forced, names = {only}, [only]
     if stages is not None:
-        names = [n for n in names if n in set(stages)]
+        chosen_names = set(stages)
+        names = [n for n in names if n in chosen_names]
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.layout.recipe, to_dict(plan.recipe))
     for name in names:
