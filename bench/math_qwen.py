@@ -14,13 +14,7 @@ again there, the try's stage II setting is trained and evaluated (all resumably)
 ``tries`` is written: what the try changes, its dev curve and chosen step, its test row with the
 95% interval, and paired differences from the main run's TRICE-I and SFT 100% on the same questions.
 
-The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
-
-1. D_tool is a mix: the untuned policy's own right answers are kept for >= 15% of training questions.
-2. Stage I raises tool use above what zero-shot needed (the share of questions zero-shot got wrong).
-3. Stage II lowers tool use while accuracy does not fall: TRICE-ALL's tool-use rate below TRICE-I's.
-4. TRICE-ALL above TRICE-I, SFT 100% and SFT 0% on the average (paired comparisons).
-5. TRICE-II alone is less stable than TRICE-ALL: below it on test, or a wider dev curve.
+The findings and their verdicts are :mod:`trice.pipeline.findings`' (every run's report has them too).
 """
 
 from __future__ import annotations
@@ -39,7 +33,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trice.pipeline import steps  # noqa: E402
-from trice.pipeline.intervals import Judged, interval_rows, paired_rows, per_question, read_judged  # noqa: E402
+from trice.pipeline.findings import findings, tool_use_by_zero_shot  # noqa: E402
+from trice.pipeline.intervals import interval_rows, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout  # noqa: E402
 from trice.pipeline.plan import Plan, plan_recipe  # noqa: E402
 from trice.pipeline.report import stage_two_summary  # noqa: E402
@@ -47,97 +42,16 @@ from trice.pipeline.runner import run_plan, stage_status  # noqa: E402
 from trice.pipeline.stages import claim_run_dir  # noqa: E402
 from trice.utils.config import load_yaml  # noqa: E402
 from trice.utils.io import read_json, write_json  # noqa: E402
-from trice.utils.stats import LOWER, SAME, paired_difference, wilson_interval  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "trice" / "recipes" / "math_qwen.yaml"
 OUTPUT = ROOT / "bench" / "results" / "math_qwen.json"
 SEED = 0
-MIX_FLOOR = 0.15
-NOT_YET = "not measured yet"
 
 
 def finished_evals(run: RunLayout, settings: list[str]) -> list[str]:
     """The settings whose test evaluation stage has finished (its summary is written last)."""
     return [s for s in settings if (run.eval_dir(s) / SUMMARY).is_file()]
-
-
-def pooled(judged: Judged, setting: str, which: int) -> dict[str, list[float]]:
-    """One setting's per-question ``correct`` (0) or ``used_tool`` (1) per dataset, in a fixed question order."""
-    return {ds: [float(answers[i][which]) for i in sorted(answers, key=str)] for ds, answers in judged[setting].items()}
-
-
-def verdict_line(holds: bool | None, text: str) -> dict[str, Any]:
-    return {"holds": holds, "verdict": NOT_YET if holds is None else "holds" if holds else "does not hold", "measured": text}
-
-
-def mix_finding(label_stats: dict[str, Any]) -> dict[str, Any]:
-    """Finding 1, from the trice label set's statistics."""
-    stats = label_stats.get("trice")
-    if not stats:
-        return verdict_line(None, "the label stage has not run")
-    share = wilson_interval(stats["right"] / stats["probed"], stats["probed"])
-    text = f"own right answers kept for {stats['right']}/{stats['probed']} training questions = {share.estimate:.1%} [{share.low:.1%}, {share.high:.1%}]; tool share of D_tool {stats['tool_share']:.1%}"
-    return verdict_line(share.estimate >= MIX_FLOOR, text) | {"share": share.__dict__}
-
-
-def tool_raise_finding(judged: Judged) -> dict[str, Any]:
-    """Finding 2: TRICE-I's tool use minus zero-shot's wrong share, paired over the same test questions."""
-    if not {"zero-shot", "trice-i"} <= set(judged):
-        return verdict_line(None, "needs eval-zero-shot and eval-trice-i")
-    wrong = {ds: [1.0 - c for c in v] for ds, v in pooled(judged, "zero-shot", 0).items()}
-    diff = paired_difference(pooled(judged, "trice-i", 1), wrong, seed=SEED)["avg"]
-    text = f"TRICE-I tool use minus zero-shot's wrong share: {diff.difference:+.1%} [{diff.low:+.1%}, {diff.high:+.1%}]"
-    return verdict_line(diff.low > 0, text) | {"difference": diff.__dict__}
-
-
-def tool_drop_finding(judged: Judged) -> dict[str, Any]:
-    """Finding 3: TRICE-ALL's tool use below TRICE-I's and its accuracy not lower (both paired)."""
-    if not {"trice-i", "trice-all"} <= set(judged):
-        return verdict_line(None, "needs eval-trice-i and eval-trice-all")
-    tools = paired_difference(pooled(judged, "trice-all", 1), pooled(judged, "trice-i", 1), seed=SEED)["avg"]
-    accuracy = paired_difference(pooled(judged, "trice-all", 0), pooled(judged, "trice-i", 0), seed=SEED)["avg"]
-    text = (f"tool use TRICE-ALL - TRICE-I {tools.difference:+.1%} [{tools.low:+.1%}, {tools.high:+.1%}]; "
-            f"accuracy {accuracy.difference:+.1%} [{accuracy.low:+.1%}, {accuracy.high:+.1%}] ({accuracy.verdict})")
-    return verdict_line(tools.verdict == LOWER and accuracy.verdict != LOWER, text) | {"tool_use": tools.__dict__, "accuracy": accuracy.__dict__}
-
-
-def order_finding(paired: dict[str, Any]) -> dict[str, Any]:
-    """Finding 4: TRICE-ALL above each of TRICE-I, SFT 100%, SFT 0% on the average (paired)."""
-    wanted = [f"trice-all vs {b}" for b in ("trice-i", "sft-100", "sft-0")]
-    if not all(w in paired for w in wanted):
-        return verdict_line(None, "needs eval-trice-all, eval-trice-i, eval-sft-100 and eval-sft-0")
-    parts = [f"{w}: {paired[w]['avg']['difference']:+.1%} [{paired[w]['avg']['low']:+.1%}, {paired[w]['avg']['high']:+.1%}] ({paired[w]['avg']['verdict']})" for w in wanted]
-    return verdict_line(all(paired[w]["avg"]["verdict"] == "higher" for w in wanted), "; ".join(parts))
-
-
-def stability_finding(paired: dict[str, Any], stage_two: dict[str, Any]) -> dict[str, Any]:
-    """Finding 5: TRICE-II below TRICE-ALL on test (paired), or its dev curve spread wider."""
-    pair = paired.get("trice-ii vs trice-all")
-    selection = stage_two.get("selection", {})
-    if pair is None or not {"trice-ii", "trice-all"} <= set(selection):
-        return verdict_line(None, "needs eval-trice-ii, eval-trice-all and both dev curves")
-    spread = {s: max(p["accuracy"] for p in selection[s]["curve"]) - min(p["accuracy"] for p in selection[s]["curve"]) for s in ("trice-ii", "trice-all")}
-    avg = pair["avg"]
-    text = (f"TRICE-II - TRICE-ALL on test {avg['difference']:+.1%} [{avg['low']:+.1%}, {avg['high']:+.1%}] ({avg['verdict']}); "
-            f"dev accuracy spread over checkpoints: TRICE-II {spread['trice-ii']:.1%}, TRICE-ALL {spread['trice-all']:.1%}")
-    return verdict_line(avg["verdict"] == LOWER or (avg["verdict"] == SAME and spread["trice-ii"] > spread["trice-all"]), text)
-
-
-def tool_use_by_zero_shot(judged: Judged) -> dict[str, dict[str, float]]:
-    """Per setting, the tool-use rate on the test questions zero-shot got right and on those it got
-    wrong: the paper's Figure 4 (stage II should call tools less where the model knows the answer)."""
-    if "zero-shot" not in judged:
-        return {}
-    right = {(ds, i) for ds, answers in judged["zero-shot"].items() for i, (c, _) in answers.items() if c}
-    out: dict[str, dict[str, float]] = {}
-    for setting, by_ds in judged.items():
-        groups: dict[str, list[bool]] = {"zero-shot right": [], "zero-shot wrong": []}
-        for ds, answers in by_ds.items():
-            for i, (_, used) in answers.items():
-                groups["zero-shot right" if (ds, i) in right else "zero-shot wrong"].append(used)
-        out[setting] = {k: sum(v) / len(v) for k, v in groups.items() if v}
-    return out
 
 
 def plot_figure4(rates: dict[str, dict[str, float]], path: Path) -> None:
@@ -177,13 +91,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         "per_question": per_question(judged) if judged else {},
         "label_stats": label_stats, "probe": read_json(probe) if probe.is_file() else {},
         "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
-        "findings": {
-            "1 D_tool is a mix": mix_finding(label_stats),
-            "2 stage I raises tool use": tool_raise_finding(judged),
-            "3 stage II lowers tool use, accuracy kept": tool_drop_finding(judged),
-            "4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%": order_finding(paired),
-            "5 TRICE-II less stable than TRICE-ALL": stability_finding(paired, stage_two),
-        },
+        "findings": findings(judged, label_stats, stage_two, SEED),
     }
 
 

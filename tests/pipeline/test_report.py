@@ -50,7 +50,7 @@ def _synthetic_run(run: Path) -> None:
         write_json(run / f"eval-{setting}" / "summary.json", evaluate.summarize(judged) | {"tool_rate_by_dataset": evaluate.tool_rate_by_dataset(judged)})
     write_json(run / "data" / "splits.json", {"datasets": {ds: {"split": "official", "train_used": 10, "test_used": N} for ds in DATASETS}})
     for label in ("sft-100", "trice"):
-        write_json(run / "label" / f"{label}.stats.json", {"probed": 30, "kept": 30, "tool_share": 1.0})
+        write_json(run / "label" / f"{label}.stats.json", {"probed": 30, "kept": 30, "right": 6, "tool_share": 0.8})
     write_json(run / "probe" / "summary.json", {"accuracy": {"total": 0.1}, "tool_rate": 0.0})
     write_json(run / "score" / "summary.json", CANDIDATES)
 
@@ -80,6 +80,9 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     assert "| trice-all vs trice-i | " + " | ".join(["+0.0 [+0.0, +0.0] no difference"] * 4) + " |" in report
     assert "| trice-i vs sft-100 | +25.0 [" in report and report.count("higher |") == 2 * 4  # both against sft-100
     assert judged_from_record(results["per_question"]) == read_judged(plan.run_dir, list(RIGHT), DATASETS)  # kept for bench/
+    found = results["findings"]  # no sft-0 or trice-ii row: findings 4 and 5 wait for them
+    assert [f["verdict"] for f in found.values()] == ["holds", "does not hold", "does not hold", "not measured yet", "not measured yet"]
+    assert "## TRICE's findings on this run" in report and "| 2 stage I raises tool use | does not hold | TRICE-I tool use minus" in report
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
 

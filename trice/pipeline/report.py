@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from trice.pipeline.findings import findings, findings_markdown
 from trice.pipeline.intervals import (
     comparison_pairs,
     interval_method,
@@ -331,6 +332,7 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     judged = read_judged(run, settings, datasets)
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
+    found = findings(judged, label_stats, stage_two, plan.recipe.seed)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
@@ -342,6 +344,7 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
         "label_stats": label_stats,
         "probe": probe,
         "stage_two": stage_two,
+        "findings": found,
     }
     extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
     results |= extra
@@ -350,6 +353,7 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
         *paired_markdown(paired, datasets, plan.recipe.seed),
+        *findings_markdown(found),
         *unseen_md,
         *_data_markdown(splits, probe, label_stats),
         *shared_md,
