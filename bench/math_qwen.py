@@ -33,13 +33,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trice.pipeline import steps  # noqa: E402
-from trice.pipeline.findings import findings, tool_use_by_zero_shot  # noqa: E402
+from trice.pipeline.findings import findings, tool_drop_finding, tool_use_by_zero_shot  # noqa: E402
 from trice.pipeline.intervals import interval_rows, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout  # noqa: E402
 from trice.pipeline.plan import Plan, plan_recipe  # noqa: E402
 from trice.pipeline.report import stage_two_summary  # noqa: E402
 from trice.pipeline.runner import run_plan, stage_status  # noqa: E402
-from trice.pipeline.stages import claim_run_dir  # noqa: E402
+from trice.pipeline.stages import MARKER, claim_run_dir  # noqa: E402
 from trice.utils.config import load_yaml  # noqa: E402
 from trice.utils.io import read_json, write_json  # noqa: E402
 
@@ -110,21 +110,26 @@ def upstream(plan: Plan, names: list[str]) -> list[str]:
 
 def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> list[str]:
     """Copy into the try's run directory the main run's stages that ``names`` read; return those the
-    try changes (an online round's candidates, say), which it then runs again in its own directory."""
+    try changes (an online round's candidates, say), which it runs again in its own directory: still
+    to run, or already run there (their fingerprint is no longer the main run's)."""
     claim_run_dir(plan.run_dir)
     reused = upstream(plan, names)
     for stage in reused:
         if not plan.layout.stage(stage).exists():
             shutil.copytree(RunLayout(main_run).stage(stage), plan.layout.stage(stage), symlinks=True)
     status = stage_status(plan)
-    return [s for s in reused if status[s] != "up to date"]
+    fingerprint = lambda run, stage: read_json(RunLayout(run).stage(stage) / MARKER)["hash"]  # noqa: E731
+    return [s for s in reused if status[s] != "up to date" or fingerprint(plan.run_dir, s) != fingerprint(main_run, s)]
 
 
 def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: str) -> dict[str, Any]:
-    """A try's record: what it changes, its dev curve, and its test row against the main run's."""
+    """A try's record: what it changes, its dev curve, its test row against the main run's, and
+    finding 3 and the Figure 4 split with the try standing in for TRICE-ALL."""
     datasets = plan.data.datasets
     tried = f"{setting} ({name})"
-    judged = read_judged(main_run, ["trice-i", "sft-100"], datasets) | {tried: read_judged(plan.run_dir, [setting], datasets)[setting]}
+    main = read_judged(main_run, ["zero-shot", "trice-i", "sft-100"], datasets)
+    judged = main | {tried: read_judged(plan.run_dir, [setting], datasets)[setting]}
+    as_trice_all = main | {"trice-all": judged[tried]}
     selection = stage_two_summary(RunLayout(plan.run_dir), [setting])["selection"][setting]
     changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
     return {
@@ -132,18 +137,32 @@ def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: st
         "dev_curve": selection["curve"], "best_step": selection["best_step"],
         "test": read_json(RunLayout(plan.run_dir).eval_dir(setting) / SUMMARY) | {"interval_avg": interval_rows({tried: judged[tried]}, SEED)[tried]["avg"]},
         "paired": {k: v["avg"] for k, v in paired_rows(judged, [(tried, "trice-i"), (tried, "sft-100")], SEED).items()},
+        "finding_3": tool_drop_finding(as_trice_all, SEED),
+        "figure4": tool_use_by_zero_shot(as_trice_all)["trice-all"],
     }
 
 
+def record_try(tries: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """``tries`` with ``entry`` in place of the one of its name (at its position, else at the end);
+    the old entry's hand-written ``measured`` is kept while the test row it describes is unchanged."""
+    old = next((t for t in tries if t["name"] == entry["name"]), None)
+    if old is None:
+        return [*tries, entry]
+    if "measured" in old and old.get("test") == entry["test"]:
+        entry = entry | {"measured": old["measured"]}
+    return [entry if t is old else t for t in tries]
+
+
 def run_try(try_yaml: Path, main_run: Path, output: Path, setting: str) -> dict[str, Any]:
-    """Run one stage II try and write its entry into ``output``'s ``tries`` (replacing one of the same name)."""
+    """Run one stage II try and record its entry in ``output``'s ``tries`` (:func:`record_try`);
+    a try whose stages are all done is recorded again without running anything."""
     plan = plan_recipe(try_yaml)
     names = [f"train-{setting}", f"eval-{setting}"]
     redone = prepare_try(plan, main_run, names)
     run_plan(plan, stages=redone + names)
     entry = try_entry(try_yaml.stem, try_yaml, plan, main_run, setting) | {"stages_redone": redone}
     result = read_json(output)
-    result["tries"] = [t for t in result.get("tries", []) if t["name"] != entry["name"]] + [entry]
+    result["tries"] = record_try(result.get("tries", []), entry)
     write_json(output, result)
     return entry
 

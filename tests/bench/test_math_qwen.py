@@ -60,3 +60,12 @@ def test_a_try_reuses_exactly_what_its_stage_two_reads(tmp_path, try_yaml: Path)
     assert plan.rlef != main.rlef
     assert (plan.data, plan.probe, plan.label, plan.train, plan.dev) == (main.data, main.probe, main.label, main.train, main.dev)
     assert bench.upstream(plan, ["train-trice-all", "eval-trice-all"]) == ["data", "probe", "label", "train-trice-i", "dev", "candidates", "score"]
+
+
+def test_a_try_recorded_again_keeps_its_place_and_its_words_while_its_result_stands() -> None:
+    tries = [{"name": "a", "test": 1, "measured": "a's words"}, {"name": "b", "test": 2, "measured": "b's words"}]
+    again = bench.record_try(tries, {"name": "a", "test": 1})
+    assert again == [{"name": "a", "test": 1, "measured": "a's words"}, tries[1]]
+    changed = bench.record_try(tries, {"name": "a", "test": 3})
+    assert changed[0] == {"name": "a", "test": 3}  # words about another result are not carried over
+    assert bench.record_try(tries, {"name": "c", "test": 4})[-1] == {"name": "c", "test": 4}
