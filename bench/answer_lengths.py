@@ -34,6 +34,7 @@ from trice.pipeline.layout import JUDGED, READINGS
 from trice.pipeline.plan import Plan, plan_recipe
 from trice.pipeline.runner import run_plan
 from trice.pipeline.stages import MARKER
+from trice.tasks import tool_registries
 from trice.tools.call_format import call_format_of
 from trice.utils.config import load_layered_yaml, merge_over
 from trice.utils.io import read_json, read_jsonl, write_json
@@ -131,9 +132,10 @@ def main() -> None:
     limit = read_json(probe_dir / MARKER)["config"]["max_new_tokens"]
     cuts = sorted({int(c) for c in args.cuts.split(",") if int(c) < limit} | {limit})  # longer cuts than the limit cut nothing
     reader = ReadingModel.for_config(plan.probe, cache=probe_dir / READINGS, desc="read again")
+    registry = tool_registries(plan.tools)  # every cut's calls run on the same built tools
 
     def judge(rows: list[dict]) -> list[dict]:
-        return judge_rows(rows, plan.judge_task, reader, plan.tools, calls=call_format_of(plan.probe))
+        return judge_rows(rows, plan.judge_task, reader, plan.tools, calls=call_format_of(plan.probe), registry=registry)
 
     rows = read_jsonl(probe_dir / JUDGED)
     result = measure(rows, cuts, limit, load_tokenizer(plan.probe.model), judge)

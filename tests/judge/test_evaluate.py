@@ -6,6 +6,7 @@ import json
 
 from trice.cli import main
 from trice.judge.evaluate import judge_rows, summarize
+from trice.tasks import tool_registries
 from trice.tools.call_format import CallFormat
 from trice.utils.io import read_jsonl, write_jsonl
 
@@ -30,6 +31,19 @@ def test_judge_executes_tool_calls_and_counts_tool_use() -> None:
     summary = summarize(judged)
     assert summary == {"accuracy": {"gsm8k": 0.5, "svamp": 1 / 3, "total": 0.4}, "tool_rate": 0.6, "n": 5}
 
+
+def test_judging_many_files_can_share_one_set_of_built_tools() -> None:
+    shared = tool_registries()
+    asked: list[str] = []
+
+    def registry(task):  # noqa: ANN001, ANN202
+        asked.append(task.name)
+        return shared(task)
+
+    for _ in range(2):
+        judged = judge_rows([_row(0, "calculator(6*7)", ["42"])], "math", registry=registry)
+        assert judged[0]["correct"] is True
+    assert asked and set(asked) == {"math"}
 
 def test_evaluate_cli_contract(tmp_path, capsys) -> None:
     src = tmp_path / "responses.jsonl"

@@ -136,6 +136,7 @@ def judge_rows(
     tools: dict | None = None,
     require_evidence: bool = False,
     calls: CallFormat = TEXT,
+    registry: Callable[[Task], ToolRegistry] | None = None,
 ) -> list[dict]:
     """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call),
     its call read in the ``calls`` format.
@@ -146,11 +147,12 @@ def judge_rows(
     batched pass by ``reader`` (:class:`trice.judge.reading.ReadingModel`: the model that wrote the
     responses), then each row is concluded. Rows needing a reading need a ``question``.
     With ``require_evidence``, a qa row judged right by a reading whose passage holds no gold answer
-    is judged wrong, and says so (``"unsupported_reading": true``).
+    is judged wrong, and says so (``"unsupported_reading": true``). ``registry``: as :func:`judge_many`'s,
+    for callers that judge many files with the same tools.
     """
     rows = list(rows)
     judged = []
-    for row, j in zip(rows, judge_many(rows, task_name, reader, tools, calls=calls)):
+    for row, j in zip(rows, judge_many(rows, task_name, reader, tools, registry, calls)):
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
