@@ -126,7 +126,7 @@ def findings_markdown(found: dict[str, dict[str, Any]]) -> list[str]:
     return [
         "## TRICE's findings on this run",
         "",
-        "Each of the paper's findings (Table 3, Figure 4) on this run's test questions, paired comparisons with 95% intervals.",
+        "Each of the TRICE paper's five findings on this run's test questions, with paired comparisons and their 95% intervals.",
         "",
         "| finding | verdict | measured |",
         "|---|---|---|",
