@@ -56,10 +56,9 @@ def probe_plan(recipe: Path, run_dir: Path, n_per_dataset: int, max_new_tokens: 
     return plan_recipe(recipe, overrides=merge_over(raw, changes))
 
 
-def cut_response(text: str, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str], n: int) -> tuple[str, int]:
-    """``text`` cut to its first ``n`` tokens, and its length in tokens."""
-    ids = encode(text)
-    return (text if len(ids) <= n else decode(ids[:n])), len(ids)
+def cut_response(text: str, ids: list[int], decode: Callable[[list[int]], str], n: int) -> str:
+    """``text`` (encoded as ``ids``) cut to its first ``n`` tokens."""
+    return text if len(ids) <= n else decode(ids[:n])
 
 
 def length_stats(lengths: Sequence[int], limit: int) -> dict[str, float]:
@@ -93,10 +92,10 @@ def cut_table(judged_by_cut: dict[int, list[dict]]) -> dict[str, dict[str, Any]]
 def measure(rows: list[dict], cuts: Sequence[int], limit: int, tokenizer: Any, judge: Callable[[list[dict]], list[dict]]) -> dict[str, Any]:
     """Lengths, tool use and accuracy at each cut of probe ``rows`` (with ``response``); ``judge``
     judges a list of rows (the recipe's task, tools and reader)."""
-    encode = lambda t: tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
     decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-    lengths = {r["id"]: cut_response(r["response"], encode, decode, limit)[1] for r in rows}
-    judged = {cut: judge([r | {"response": cut_response(r["response"], encode, decode, cut)[0]} for r in rows]) for cut in cuts}
+    ids = {r["id"]: tokenizer.encode(r["response"], add_special_tokens=False) for r in rows}  # once per answer, for every cut
+    lengths = {i: len(v) for i, v in ids.items()}
+    judged = {cut: judge([r | {"response": cut_response(r["response"], ids[r["id"]], decode, cut)} for r in rows]) for cut in cuts}
     table = cut_table(judged)
     for name, entry in table.items():
         group = [r for r in judged[max(cuts)] if r["dataset"] == name]

@@ -91,7 +91,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         "per_question": per_question(judged) if judged else {},
         "label_stats": label_stats, "probe": read_json(probe) if probe.is_file() else {},
         "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
-        "findings": findings(judged, label_stats, stage_two, SEED),
+        "findings": findings(judged, label_stats, stage_two, SEED, paired),
     }
 
 
@@ -118,8 +118,12 @@ def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> list[str]:
         if not plan.layout.stage(stage).exists():
             shutil.copytree(RunLayout(main_run).stage(stage), plan.layout.stage(stage), symlinks=True)
     status = stage_status(plan)
-    fingerprint = lambda run, stage: read_json(RunLayout(run).stage(stage) / MARKER)["hash"]  # noqa: E731
     return [s for s in reused if status[s] != "up to date" or fingerprint(plan.run_dir, s) != fingerprint(main_run, s)]
+
+
+def fingerprint(run: Path, stage: str) -> str:
+    """The hash a finished stage of ``run`` was made under."""
+    return read_json(RunLayout(run).stage(stage) / MARKER)["hash"]
 
 
 def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from trice.pipeline.findings import (
     NOT_YET,
+    PAIRS,
     findings,
     findings_markdown,
     mix_finding,
@@ -13,6 +14,7 @@ from trice.pipeline.findings import (
     tool_raise_finding,
     tool_use_by_zero_shot,
 )
+from trice.pipeline.intervals import paired_rows
 
 N = 60
 
@@ -74,3 +76,5 @@ def test_every_finding_from_one_run() -> None:
     found = findings(judged, {"trice": {"right": 30, "probed": 100, "tool_share": 0.7}}, stage_two, seed=0)
     assert found["3 stage II lowers tool use, accuracy kept"]["verdict"] == "does not hold"
     assert found["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["verdict"] == "does not hold"
+    reused = paired_rows(judged, list(PAIRS[:2]), 0)  # what a report has bootstrapped already
+    assert findings(judged, {}, stage_two, seed=0, paired=reused) == findings(judged, {}, stage_two, seed=0)

@@ -91,11 +91,17 @@ def stability_finding(paired: dict[str, Any], stage_two: dict[str, Any]) -> dict
     return verdict_line(avg["verdict"] == LOWER or (avg["verdict"] == SAME and spread["trice-ii"] > spread["trice-all"]), text)
 
 
-def findings(judged: Judged, label_stats: dict[str, Any], stage_two: dict[str, Any], seed: int) -> dict[str, dict[str, Any]]:
+def findings(
+    judged: Judged, label_stats: dict[str, Any], stage_two: dict[str, Any], seed: int, paired: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """The five findings on ``judged`` (the evaluated settings' per-question results), the run's
-    label statistics and its stage II summary (:func:`trice.pipeline.report.stage_two_summary`)."""
-    pairs = [(a, b) for a, b in PAIRS if a in judged and b in judged]
-    paired = paired_rows(judged, pairs, seed) if pairs else {}
+    label statistics and its stage II summary (:func:`trice.pipeline.report.stage_two_summary`).
+    ``paired``: comparisons the caller already bootstrapped with the same ``seed`` (each pair's
+    resamples depend on the seed alone), so only the missing :data:`PAIRS` are computed."""
+    paired = dict(paired or {})
+    missing = [(a, b) for a, b in PAIRS if a in judged and b in judged and f"{a} vs {b}" not in paired]
+    if missing:
+        paired |= paired_rows(judged, missing, seed)
     return {
         "1 D_tool is a mix": mix_finding(label_stats),
         "2 stage I raises tool use": tool_raise_finding(judged, seed),

@@ -332,7 +332,7 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     judged = read_judged(run, settings, datasets)
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
-    found = findings(judged, label_stats, stage_two, plan.recipe.seed)
+    found = findings(judged, label_stats, stage_two, plan.recipe.seed, paired)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
