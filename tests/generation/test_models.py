@@ -142,6 +142,20 @@ def test_cli_reports_a_tampered_part_as_one_line_and_exit_2(fake_model: dict, tm
     assert fake_model["converted"] == [] and _left_in_cache(fake_model["cache"]) == []
 
 
+def test_check_installed_names_missing_packages_without_loading_anything(fake_model: dict, monkeypatch) -> None:
+    trice.generation.models.check_installed(ALIAS)  # every part there: nothing raised, nothing assembled
+    assert fake_model["converted"] == [] and _left_in_cache(fake_model["cache"]) == []
+    shutil.rmtree(fake_model["site"] / "fake_model_part2")
+    with pytest.raises(FileNotFoundError, match=r"needs the package\(s\) fake-model-part2"):
+        trice.generation.models.check_installed(ALIAS)
+    whole = trice.generation.models.EmbeddedModel(package="fake-whole", module="trice_no_such_module", gguf="x.gguf", install="pip install fake-whole")
+    monkeypatch.setitem(trice.generation.models.EMBEDDED, "fake-whole", whole)
+    with pytest.raises(FileNotFoundError, match="model 'fake-whole' needs the package fake-whole: run `pip install fake-whole`"):
+        trice.generation.models.check_installed("fake-whole")
+    trice.generation.models.check_installed("Qwen/Qwen2.5-0.5B-Instruct")  # a hub name: only loading can tell
+    trice.generation.models.check_installed(str(fake_model["site"]))  # a directory
+
+
 def test_non_aliases_pass_through_unchanged() -> None:
     assert trice.generation.models.resolve_model("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
 

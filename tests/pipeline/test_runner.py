@@ -1,4 +1,5 @@
-"""trice.pipeline.runner: which stages a run runs, and which it forces (--only, --from, --stages)."""
+"""trice.pipeline.runner: which stages a run runs, and which it forces (--only, --from, --stages);
+a model the run would load that is not installed stops it before any stage."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from trice.generation import models
 from trice.pipeline import runner
 from trice.pipeline.plan import Plan, plan_recipe
 from trice.utils.config import ConfigError
@@ -58,3 +60,21 @@ def test_a_chosen_stage_whose_input_is_not_made_names_the_stage_that_makes_it(pl
     monkeypatch.setattr(runner, "run_stage", lambda *a, **k: pytest.fail("must not run"))
     with pytest.raises(ConfigError, match=r"eval-trice-all needs .*not made yet: run data, train-trice-all first"):
         runner.run_plan(plan, stages=["eval-trice-all"])
+
+
+def test_a_model_whose_package_is_missing_stops_the_run_before_any_stage(tmp_path, calls, monkeypatch) -> None:
+    missing = models.EmbeddedModel(package="fake-mt", module="trice_no_such_module", gguf="x.gguf", install="pip install fake-mt")
+    monkeypatch.setitem(models.EMBEDDED, "fake-mt", missing)
+    plan = plan_recipe(RECIPES / "math_bench.yaml", {"run_dir": str(tmp_path / "run"), "model": "fake-mt"})
+    with pytest.raises(ConfigError, match=r"^model: model 'fake-mt' needs the package fake-mt: run `pip install fake-mt`"):
+        runner.run_plan(plan)
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_the_models_a_run_checks_include_its_tools_and_candidate_sources(tmp_path) -> None:
+    plan = plan_recipe(RECIPES / "mix_qwen.yaml", {"run_dir": str(tmp_path / "run")})
+    needed = plan.local_models()
+    assert needed[0] == ("model", "qwen2.5-coder-0.5b-instruct")
+    assert ("candidates: teacher", "qwen2.5-coder-1.5b-instruct") in needed
+    assert ("tools: translator", "gemma3-270m") in needed and ("tools: QA", "smollm2-135m-instruct") in needed
+    assert len(needed) == len(set(needed))

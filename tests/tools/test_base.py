@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trice.tools import Calculator, ToolCall, ToolError, ToolRegistry, parse_call
+from trice.tools import Calculator, ToolCall, ToolError, ToolRegistry, ToolSetupError, parse_call
 from trice.tools.qa import QATool
 from trice.tools.native import DECLARED_SCHEMAS, NativeToolCall, check_schema, parse_native_call, tool_schema
 from trice.tools.registry import TOOL_FACTORIES, build_registry, register_tool_factory
@@ -86,6 +86,14 @@ def test_execute_turns_every_tool_failure_into_a_result(error: Exception, kind: 
     registry = ToolRegistry([_Raises(error)])
     result = registry.execute(ToolCall("raiser", "1"))
     assert (result.ok, result.error_kind, result.output) == (False, kind, None)
+
+
+def test_execute_lets_a_tool_that_cannot_be_set_up_stop_the_run() -> None:
+    registry = ToolRegistry([_Raises(ToolSetupError("needs the package x"))])
+    with pytest.raises(ToolSetupError, match="needs the package x"):
+        registry.execute(ToolCall("raiser", "1"))
+    with pytest.raises(ToolSetupError):
+        registry.run_text("raiser(1)")
 
 
 def test_execute_refuses_non_text_results_unknown_tools_and_long_arguments() -> None:

@@ -9,7 +9,7 @@ import pytest
 from trice.retrieval import BM25Retriever, Passage
 from trice.retrieval.bm25 import BM25Settings
 from trice.tasks import get_task
-from trice.tools import ToolError, ToolRegistry
+from trice.tools import ToolError, ToolRegistry, ToolSetupError
 from trice.tools.registry import build_registry
 from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
 
@@ -110,11 +110,13 @@ def test_qa_tool_options_are_checked_and_registered() -> None:
         build_registry(["QA"], QA={"reader": "endpoint"})
 
 
-def test_unusable_corpus_is_an_unavailable_call(tmp_path: Path) -> None:
+def test_unusable_corpus_stops_the_run(tmp_path: Path) -> None:
     options = {"sources": [], "extra_passages": [str(tmp_path / "missing.jsonl")], "bm25_backend": "numpy"}
     tool = QATool.from_options(retriever=options, trex_evidence=False)
-    result = ToolRegistry([tool]).run_text("QA(Who owns Cognos?)")
-    assert not result.ok and result.error_kind == "unavailable" and "missing.jsonl" in result.error
+    with pytest.raises(ToolSetupError, match="missing.jsonl"):  # every call would fail: not the model's answers
+        ToolRegistry([tool]).run_text("QA(Who owns Cognos?)")
+    with pytest.raises(ToolSetupError):
+        tool.prefetch(["Who owns Cognos?"])
 
 
 def test_reader_text_helpers() -> None:
@@ -132,9 +134,8 @@ def test_lm_reader_answers_each_question_with_a_real_model(tiny_model_dir, retri
     answers = reader.answer(questions, [[h.text for h in retriever.search(q, 2)] for q in questions])
     assert len(answers) == 3 and all(isinstance(a, str) and len(a.split()) <= 3 for a in answers)
     missing = LMReader(QAToolConfig(model=str(tiny_model_dir / "nowhere")))
-    with pytest.raises(ToolError) as err:
+    with pytest.raises(ToolSetupError, match="cannot load QA reader model"):
         missing.answer(["q"], [["p"]])
-    assert err.value.kind == "unavailable"
 
 
 def test_endpoint_reader_asks_a_server_and_types_its_failures(retriever, serve, refused_url) -> None:  # noqa: F811

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from trice.cli import main
 from trice.tools.registry import build_registry
-from trice.tools.base import ToolCall, ToolError, ToolRegistry
+from trice.tools.base import ToolCall, ToolError, ToolRegistry, ToolSetupError
 from trice.tools.translator import (
     CHAT_INSTRUCTION,
     FEW_SHOT,
@@ -75,8 +76,8 @@ def test_translator_is_registered_and_loads_nothing_until_called() -> None:
     tool = registry._tools["translator"]
     assert isinstance(tool, Translator) and isinstance(tool.backend, GemmaBackend)
     assert tool.backend._model is None  # built, not loaded
-    result = registry.run_text("translator(Wer bist du?)")
-    assert not result.ok and result.error_kind == "unavailable" and "cannot load translator model" in result.error
+    with pytest.raises(ToolSetupError, match="cannot load translator model"):  # the setup's failure, not the call's
+        registry.run_text("translator(Wer bist du?)")
 
 
 @pytest.mark.parametrize(
@@ -161,10 +162,22 @@ def test_seq2seq_backend_sets_source_and_forces_the_target_language(tmp_path: Pa
     assert seen["output"].shape[1] <= 1 + 3
 
 
-def test_seq2seq_backend_without_the_model_is_unavailable(tmp_path: Path) -> None:
+def test_evaluate_stops_with_one_line_when_the_translator_cannot_load(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("TRICE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = tmp_path / "responses.jsonl"
+    rows.write_text(json.dumps({"id": "x1", "dataset": "xquad-zh", "task": "mlqa", "question": "谁？", "answers": ["Bob"], "response": "translator(谁？)"}) + "\n")
+    out = tmp_path / "judged.jsonl"
+    code = main(["evaluate", "--task", "mlqa", "--input", str(rows), "--output", str(out), "--tools", "{translator: {model: /no/such/model}}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.count("trice evaluate: error:") == 1 and "trice evaluate: error: cannot load translator model '/no/such/model'" in err
+    assert not out.exists() or out.read_text() == ""  # no row judged wrong for the machine's setup
+
+
+def test_seq2seq_backend_without_the_model_stops_the_run(tmp_path: Path) -> None:
     tool = Translator.from_options(backend="hf", model=str(tmp_path / "missing"))
-    result = ToolRegistry([tool]).run_text("translator(hallo)")
-    assert not result.ok and result.error_kind == "unavailable" and "cannot load MT model" in result.error
+    with pytest.raises(ToolSetupError, match="cannot load MT model"):
+        ToolRegistry([tool]).run_text("translator(hallo)")
 
 
 # --- endpoint backend against fake OpenAI-compatible servers on 127.0.0.1 ------------------------

@@ -18,6 +18,7 @@ from trice.cli.args import dataclass_parser
 from trice.pipeline.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.stages import StageError, moved_aside
+from trice.tools.base import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml
 from trice.utils.io import DataError
 
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
-    except (DataError, ConfigError, OSError, StageError) as err:  # OSError: a missing, unreadable or unwritable path
+    except (DataError, ConfigError, OSError, StageError, ToolSetupError) as err:  # OSError: a missing, unreadable or unwritable path
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):

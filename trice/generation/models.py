@@ -26,7 +26,7 @@ from typing import Any
 from filelock import FileLock
 
 from trice.generation.adapters import load_adapter, merge_for_inference
-from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks
+from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files
 
 # torch and transformers are imported inside the functions that load or convert a model: every
 # command imports this module (DEFAULT_MODEL, cache_dir), and judging or scoring text needs neither.
@@ -69,17 +69,35 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice"))
 
 
+def _package_origin(name: str, spec: EmbeddedModel) -> Path:
+    """Where the embedded model's package is installed; FileNotFoundError names the pip command."""
+    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
+    if found is None or found.origin is None:
+        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
+    return Path(found.origin)
+
+
+def check_installed(name_or_path: str) -> None:
+    """FileNotFoundError, naming the pip command, when ``name_or_path`` is an embedded alias whose
+    package (or any chunk part) is not installed. Cheap (nothing is loaded or assembled), so a run
+    checks every model it will need before its first stage, not hours later when a tool first loads
+    one. Directories and hub names are left to loading: only the hub can say whether a name exists."""
+    spec = EMBEDDED.get(name_or_path)
+    if isinstance(spec, ChunkedModel):
+        chunk_files(name_or_path, spec)
+    elif spec is not None:
+        _package_origin(name_or_path, spec)
+
+
 def embedded_gguf_path(name: str) -> Path:
     """The GGUF file of an embedded model; an assembled one is written under the cache first."""
     spec = EMBEDDED[name]
     if isinstance(spec, ChunkedModel):
         return assemble_chunks(name, spec, cache_dir() / "gguf" / spec.gguf)
-    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
-    if found is None or found.origin is None:
-        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
+    origin = _package_origin(name, spec)
     if spec.assembled:
         return Path(importlib.import_module(spec.module).assemble(cache_dir() / "gguf" / spec.gguf))
-    path = Path(found.origin).parent / spec.gguf
+    path = origin.parent / spec.gguf
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
     return path

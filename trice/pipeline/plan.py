@@ -22,7 +22,7 @@ from typing import Any
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.generation.generate import GenerateConfig
 from trice.generation.models import DEFAULT_MODEL
-from trice.tools.registry import check_tool_options
+from trice.tools.registry import check_tool_options, tool_models
 from trice.pipeline import layout
 from trice.pipeline.layout import RunLayout
 from trice.pipeline.plugins import load_plugins
@@ -37,7 +37,8 @@ from trice.stage2.candidates import CandidatesConfig
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
-from trice.tasks import PER_ROW
+from trice.stage2.sources import ModelSource, parse_sources
+from trice.tasks import PER_ROW, get_task
 from trice.tasks.prompts import READ_INSTRUCTIONS
 from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, resolve_parser, tool_parser_field
 from trice.utils.config import ConfigError, build_config, load_layered_yaml
@@ -216,6 +217,18 @@ class Plan:
             + list(self.unseen_stages)
             + [layout.REPORT]
         )
+
+    def local_models(self) -> list[tuple[str, str]]:
+        """``(where, model)`` for each model the run loads on this machine: the policy, the candidate
+        sources' own models and its tasks' tools' models (a translator, a QA reader), so that a
+        missing package stops the run before its first stage, not at the stage that first loads it."""
+        needed = [("model", self.recipe.model)]
+        if layout.CANDIDATES in self.stages:
+            needed += [(f"candidates: {s.name}", s.model) for s in parse_sources(self.candidates.sources) if isinstance(s, ModelSource)]
+        for task in self.data.task_names:
+            tool = get_task(task).tool
+            needed += [(f"tools: {tool}", m) for m in tool_models(tool, self.recipe.tools.get(tool, {}))]
+        return list(dict.fromkeys(needed))
 
     def trainer_config(self, setting: str) -> TrainerConfig:
         """The config of a trained setting's trainer: its recipe section's (paths are filled in by the stage)."""

@@ -6,12 +6,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from trice.generation.models import check_installed
 from trice.pipeline import steps
 from trice.pipeline.plan import Plan
 from trice.pipeline.shared_training import pointer_stale
 from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
 from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
+
+
+def check_models_installed(plan: Plan) -> None:
+    """Every embedded model the run loads is installed (:meth:`Plan.local_models`): a missing
+    translator package once let a run label every translated question as a failed call."""
+    for where, name in plan.local_models():
+        try:
+            check_installed(name)
+        except FileNotFoundError as err:
+            raise ConfigError(f"{where}: {err}") from None
 
 
 def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None) -> Path:
@@ -33,6 +44,7 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stag
     if stages is not None:
         chosen_names = set(stages)
         names = [n for n in names if n in chosen_names]
+    check_models_installed(plan)
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.layout.recipe, to_dict(plan.recipe))
     for name in names:

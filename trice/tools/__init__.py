@@ -8,7 +8,7 @@ and generation, nor the registry that imports them.
 
 from __future__ import annotations
 
-from trice.tools.base import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, call_end, parse_call
+from trice.tools.base import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, ToolSetupError, call_end, parse_call
 from trice.tools.calculator import Calculator
 
-__all__ = ["Calculator", "Tool", "ToolCall", "ToolError", "ToolRegistry", "ToolResult", "call_end", "parse_call"]
+__all__ = ["Calculator", "Tool", "ToolCall", "ToolError", "ToolRegistry", "ToolResult", "ToolSetupError", "call_end", "parse_call"]

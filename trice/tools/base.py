@@ -4,6 +4,8 @@ text or a typed error.
 Tool execution is untrusted model output. Every call goes through :meth:`ToolRegistry.execute`,
 which bounds the argument length and the result size and turns every failure into a
 :class:`ToolResult` with ``ok=False``; the reward and the evaluation treat that as a failed call.
+The one exception is :class:`ToolSetupError`: a tool that cannot be set up on this machine fails
+every call for a reason no call caused, so it stops the run instead of being judged as the model's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ class ToolError(Exception):
             raise ValueError(f"unknown ToolError kind {kind!r}")
         self.kind = kind
         super().__init__(message)
+
+
+class ToolSetupError(Exception):
+    """A tool that cannot be set up at all (its model package is not installed, its corpus is
+    missing). Not a :class:`ToolError`: judging every call as failed would score the machine's
+    setup as the model's answers (a translator that never loads drops every translated question
+    from D_tool), so the registry lets it through and the stage stops, naming what to install."""
 
 
 def clean_text_argument(argument: str, limit: int, what: str) -> str:
@@ -163,7 +172,8 @@ class ToolRegistry:
         return parse_call(text, self._tools)
 
     def execute(self, call: ToolCall) -> ToolResult:
-        """Run a call under the registry's bounds; never raises for anything the call contains."""
+        """Run a call under the registry's bounds; never raises for anything the call contains
+        (only :class:`ToolSetupError`, which no call causes)."""
         tool = self._tools.get(call.name)
         if tool is None:
             return ToolResult(call, False, error_kind="unknown_tool", error=f"no tool named {call.name!r}")
@@ -173,6 +183,8 @@ class ToolRegistry:
             output = tool.run(call.argument)
         except ToolError as err:
             return ToolResult(call, False, error_kind=err.kind, error=str(err))
+        except ToolSetupError:
+            raise
         except Exception as err:  # a tool's bug on one argument is a failed call, not a crashed run
             return ToolResult(call, False, error_kind="runtime", error=f"{type(err).__name__}: {err}")
         if not isinstance(output, str):

@@ -48,7 +48,7 @@ from trice.generation.templates import format_prompt
 from trice.retrieval import RetrieverConfig, build_retriever
 from trice.retrieval.factory import LOCAL_BACKENDS
 from trice.retrieval.trex import trex_corpus_file
-from trice.tools.base import ToolError, clean_text_argument
+from trice.tools.base import ToolError, ToolSetupError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
 from trice.utils.config import ConfigError, build_config
@@ -111,6 +111,11 @@ class QAToolConfig:
         if self.reader == "endpoint" and not self.endpoint.get("model"):
             raise ValueError("reader 'endpoint' needs endpoint={'base_url': ..., 'model': ...}")
 
+    def local_models(self) -> list[str]:
+        """The reading model loaded on this machine (a run checks it is installed before its first
+        stage); an endpoint reader loads none."""
+        return [self.model] if self.reader == "lm" else []
+
 
 def clean_question(argument: str, limit: int) -> str:
     """The question in a call's argument (see :func:`trice.tools.base.clean_text_argument`)."""
@@ -153,7 +158,7 @@ class LMReader:
             try:
                 self._model, self._tokenizer = models.load_model(self.config.model)
             except (OSError, ValueError) as err:  # not installed, no such model
-                raise ToolError("unavailable", f"cannot load QA reader model {self.config.model!r}: {err}") from None
+                raise ToolSetupError(f"cannot load QA reader model {self.config.model!r}: {err}") from None
 
     def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
         from trice.generation.decode import generate_batch  # here, not at the top: it imports torch, and every `trice evaluate` imports this module (the tool registry)
@@ -230,7 +235,7 @@ class QATool:
     @property
     def retriever(self) -> Any:
         """The retriever, built (or its cached index loaded) on first use; a corpus or server that
-        cannot be used is an ``unavailable`` error of every call."""
+        that cannot be used stops the run (:class:`ToolSetupError`)."""
         if self._retriever is None:
             options = dict(self.config.retriever)
             try:
@@ -242,8 +247,7 @@ class QATool:
                         options["extra_passages"] = extra
                 self._retriever = build_retriever(build_config(RetrieverConfig, options, "QA retriever options"))
             except (OSError, ValueError, ConfigError) as err:
-                log.error("QA tool: no retriever: %s", err)
-                raise ToolError("unavailable", f"QA retrieval: {err}") from None
+                raise ToolSetupError(f"QA retrieval: {err}") from None
         return self._retriever
 
     def passages(self, question: str) -> list[str]:
@@ -301,6 +305,8 @@ class QATool:
             batch = readable[start : start + step]
             try:
                 answers = self.reader.answer([q for q, _ in batch], [p for _, p in batch])
+            except ToolSetupError:
+                raise
             except Exception as err:  # noqa: BLE001 - run() retries each call under the registry's guard
                 log.warning("QA tool: a batch of %d answers failed (%s); each call is tried alone", len(batch), err)
                 continue

@@ -19,6 +19,7 @@ from trice.tools.native import declare_schema, tool_schema
 from trice.tools.qa import QATool, QAToolConfig
 from trice.tools.translator import Translator, TranslatorConfig
 from trice.tools.wikisearch import WikiSearch
+from trice.utils.config import build_config
 
 ToolFactory = Callable[..., Tool]
 
@@ -88,6 +89,16 @@ def known_tool_options(name: str) -> set[str] | None:
 
     return {"calculator": set(), "WikiSearch": names(RetrieverConfig) | {"readings"}, "QA": names(QAToolConfig),
             "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
+
+
+def tool_models(name: str, options: Mapping[str, Any]) -> list[str]:
+    """The local models the built-in tool ``name`` loads with ``options`` (none for the calculator,
+    WikiSearch's retrievers, or a plugged-in tool, which loads what it loads when built)."""
+    configs = {"translator": TranslatorConfig, "QA": QAToolConfig}
+    if name not in configs:
+        return []
+    config = build_config(configs[name], dict(options), f"tools: {name}")
+    return config.local_models()
 
 
 def check_tool_options(tools: dict) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from trice.generation import models
-from trice.tools.base import ToolError
+from trice.tools.base import ToolError, ToolSetupError
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
 
@@ -95,6 +95,11 @@ class TranslatorConfig:
         if self.backend == "endpoint" and not self.endpoint.get("model"):
             raise ValueError("backend 'endpoint' needs endpoint={'base_url': ..., 'model': ...}")
 
+    def local_models(self) -> list[str]:
+        """The model this backend loads on this machine (a run checks it is installed before its
+        first stage); an endpoint loads none."""
+        return {"gemma": [self.model or DEFAULT_GEMMA], "hf": [self.model or DEFAULT_HF]}.get(self.backend, [])
+
 
 class TranslationBackend(Protocol):
     """Translates texts into English, one output per input, in order; raises :class:`ToolError`."""
@@ -136,7 +141,7 @@ class GemmaBackend:
             try:
                 self._model, self._tokenizer = models.load_model(self.model_name)
             except OSError as err:  # the embedded package is not installed, or no such model
-                raise ToolError("unavailable", f"cannot load translator model {self.model_name!r}: {err}") from None
+                raise ToolSetupError(f"cannot load translator model {self.model_name!r}: {err}") from None
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         import torch  # here, not at the top: every `trice evaluate` imports this module (the tool registry)
@@ -199,9 +204,9 @@ class Seq2SeqBackend:
                 self._tokenizer = AutoTokenizer.from_pretrained(self.model_name, src_lang=self.config.src_lang)
                 self._model = AutoModelForSeq2SeqLM.from_pretrained(self.model_name).to(device).eval()
             except OSError as err:  # not found locally and no way to download it
-                raise ToolError("unavailable", f"cannot load MT model {self.model_name!r}: {err}") from None
+                raise ToolSetupError(f"cannot load MT model {self.model_name!r}: {err}") from None
             if self._tokenizer.convert_tokens_to_ids(self.config.tgt_lang) == self._tokenizer.unk_token_id:
-                raise ToolError("unavailable", f"MT model {self.model_name!r} has no language code {self.config.tgt_lang!r}")
+                raise ToolSetupError(f"MT model {self.model_name!r} has no language code {self.config.tgt_lang!r}")
 
     def translate(self, texts: Sequence[str]) -> list[str]:
         import torch  # here, not at the top: every `trice evaluate` imports this module (the tool registry)
