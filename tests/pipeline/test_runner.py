@@ -3,10 +3,12 @@ a model the run would load that is not installed stops it before any stage."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from trice.cli import main
 from trice.generation import models
 from trice.pipeline import runner
 from trice.pipeline.plan import Plan, plan_recipe
@@ -69,6 +71,19 @@ def test_a_model_whose_package_is_missing_stops_the_run_before_any_stage(tmp_pat
     with pytest.raises(ConfigError, match=r"^model: model 'fake-mt' needs the package fake-mt: run `pip install fake-mt`"):
         runner.run_plan(plan)
     assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_status_lists_the_models_not_installed_and_a_run_prints_them_as_one_line(tmp_path, monkeypatch, capsys) -> None:
+    missing = models.EmbeddedModel(package="fake-mt", module="trice_no_such_module", gguf="x.gguf", install="pip install fake-mt")
+    monkeypatch.setitem(models.EMBEDDED, "fake-mt", missing)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"base: {RECIPES / 'mlqa.yaml'}\nrun_dir: {tmp_path / 'run'}\ntools:\n  translator: {{model: fake-mt}}\n")
+    assert main(["run", str(recipe), "--status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["models not installed"] == ["tools: translator: model 'fake-mt' needs the package fake-mt: run `pip install fake-mt`"]
+    assert main(["run", str(recipe)]) == 2
+    assert "trice run: error: tools: translator: model 'fake-mt' needs the package fake-mt" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_models_a_run_checks_include_its_tools_and_candidate_sources(tmp_path) -> None:

@@ -65,7 +65,7 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
 def _run_recipe(argv: Sequence[str]) -> Any:
     # imported here, as COMMANDS' modules are, so that the other commands start without torch
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.runner import run_plan, stage_status
+    from trice.pipeline.runner import missing_models, run_plan, stage_status
 
     parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
@@ -84,7 +84,8 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
     if args.status:
         old = moved_aside(plan.run_dir)
-        return stage_status(plan) | ({"moved aside": old} if old else {})
+        missing = missing_models(plan)
+        return stage_status(plan) | ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
     report = run_plan(plan, only=args.only, start=args.start, stages=args.stages)
     print(f"report: {report / REPORT_MD}", file=sys.stderr)
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}

@@ -15,14 +15,24 @@ from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
 
 
-def check_models_installed(plan: Plan) -> None:
-    """Every embedded model the run loads is installed (:meth:`Plan.local_models`): a missing
-    translator package once let a run label every translated question as a failed call."""
+def missing_models(plan: Plan) -> list[str]:
+    """``where: what to install`` for each embedded model the run loads that is not installed
+    (:meth:`Plan.local_models`)."""
+    missing = []
     for where, name in plan.local_models():
         try:
             check_installed(name)
         except FileNotFoundError as err:
-            raise ConfigError(f"{where}: {err}") from None
+            missing.append(f"{where}: {err}")
+    return missing
+
+
+def check_models_installed(plan: Plan) -> None:
+    """Every embedded model the run loads is installed: a missing translator package once let a
+    run label every translated question as a failed call."""
+    missing = missing_models(plan)
+    if missing:
+        raise ConfigError("; ".join(missing))
 
 
 def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None) -> Path:
