@@ -1,0 +1,83 @@
+"""The MIX benchmark with Qwen2.5-Coder-0.5B as the policy (``recipes/mix_qwen.yaml``): one run over
+the eight test sets, recorded from that run's own report.
+
+``eight_sets.py`` assembles the SmolLM2 tables from four runs; this run is one recipe, so its
+report already holds every row, interval, paired comparison and finding. This copies the report
+into ``bench/results/mix-qwen/`` and prints the README's table from ``results.json``, which
+``tests/bench/test_mix_qwen.py`` holds the README to.
+
+    trice run mix_qwen              # resumable; several sessions on 2 CPU cores
+    python bench/mix_qwen.py        # then paste the printed table into the README
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "runs" / "mix-qwen"
+OUT = ROOT / "bench" / "results" / "mix-qwen"
+NAMES = {
+    "asdiv-a": "ASDiv-A", "svamp": "SVAMP", "gsm8k": "GSM8K", "webq": "WebQ", "nq": "NQ",
+    "triviaqa": "TriviaQA", "trex": "T-REx", "xquad-zh": "XQuAD-zh",
+}  # fmt: skip
+COPIED = ("*.md", "*.json", "*.png")
+
+
+def cell(value: float, interval: list[float]) -> str:
+    """An accuracy in points with its 95% interval, as the README writes it."""
+    return f"{100 * value:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
+def readme_table(results: dict[str, Any]) -> list[str]:
+    """The README's table: each setting's accuracy per test set and on average, with intervals, and
+    its tool use over all test questions."""
+    datasets = [ds for ds in next(iter(results["rows"].values())) if ds not in ("avg", "tool_rate")]
+    lines = [
+        "| setting | " + " | ".join(NAMES.get(ds, ds) for ds in datasets) + " | avg | tool use |",
+        "|---|" + "---|" * (len(datasets) + 2),
+    ]
+    for setting, row in results["rows"].items():
+        intervals = results["intervals"][setting]
+        cells = [cell(row[ds], intervals[ds]) for ds in datasets] + [cell(row["avg"], intervals["avg"]), f"{row['tool_rate']:.0%}"]
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def findings_table(results: dict[str, Any]) -> list[str]:
+    """The five findings as the README lists them: verdict and what was measured."""
+    return ["| finding (the paper's) | status | measured |", "|---|---|---|"] + [
+        f"| {name} | {found['verdict']} | {found['measured']} |" for name, found in results["findings"].items()
+    ]
+
+
+def copy_report(run: Path, out: Path) -> dict[str, Any]:
+    """The finished run's report files into ``out``; its results."""
+    report = run / "report"
+    if not (report / "results.json").is_file():
+        raise SystemExit(f"{report / 'results.json'} does not exist: the run has not finished (trice run mix_qwen --status)")
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in COPIED:
+        for path in sorted(report.glob(pattern)):
+            shutil.copy2(path, out / path.name)
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=RUN, help="The finished run directory.")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    results = copy_report(args.run, args.out)
+    print("\n".join(readme_table(results)) + "\n\n" + "\n".join(findings_table(results)))
+    avg = {setting: round(100 * row["avg"], 1) for setting, row in results["rows"].items()}
+    print(f"mix-qwen: avg accuracy {avg}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""bench/mix_qwen.py: the README's MIX-Qwen table is written from a run's results.json, and only a
+finished run is recorded."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = importlib.util.spec_from_file_location("mix_qwen", ROOT / "bench" / "mix_qwen.py")
+bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(bench)
+
+RESULTS = {
+    "rows": {
+        "zero-shot": {"asdiv-a": 0.5, "xquad-zh": 0.25, "avg": 0.375, "tool_rate": 0.0},
+        "trice-all": {"asdiv-a": 0.75, "xquad-zh": 0.3, "avg": 0.525, "tool_rate": 0.456},
+    },
+    "intervals": {
+        "zero-shot": {"asdiv-a": [0.4, 0.6], "xquad-zh": [0.2, 0.3], "avg": [0.33, 0.42]},
+        "trice-all": {"asdiv-a": [0.65, 0.85], "xquad-zh": [0.25, 0.35], "avg": [0.48, 0.57]},
+    },
+    "findings": {"1 D_tool is a mix": {"verdict": "holds", "measured": "own right answers kept for 77/400"}},
+}
+
+
+def test_readme_table_keeps_the_runs_order_names_and_intervals() -> None:
+    assert bench.readme_table(RESULTS) == [
+        "| setting | ASDiv-A | XQuAD-zh | avg | tool use |",
+        "|---|---|---|---|---|",
+        "| zero-shot | 50.0 [40.0, 60.0] | 25.0 [20.0, 30.0] | 37.5 [33.0, 42.0] | 0% |",
+        "| trice-all | 75.0 [65.0, 85.0] | 30.0 [25.0, 35.0] | 52.5 [48.0, 57.0] | 46% |",
+    ]
+    assert bench.findings_table(RESULTS)[2] == "| 1 D_tool is a mix | holds | own right answers kept for 77/400 |"
+
+
+def test_an_unfinished_run_is_refused_and_a_finished_one_copied(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="has not finished"):
+        bench.copy_report(tmp_path / "run", tmp_path / "out")
+    report = tmp_path / "run" / "report"
+    report.mkdir(parents=True)
+    (report / "results.json").write_text(json.dumps(RESULTS))
+    (report / "report.md").write_text("# trice report\n")
+    (report / "accuracy.png").write_bytes(b"\x89PNG")
+    assert bench.copy_report(tmp_path / "run", tmp_path / "out") == RESULTS
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.png", "report.md", "results.json"]
