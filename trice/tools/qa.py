@@ -234,8 +234,8 @@ class QATool:
 
     @property
     def retriever(self) -> Any:
-        """The retriever, built (or its cached index loaded) on first use; a corpus or server that
-        that cannot be used stops the run (:class:`ToolSetupError`)."""
+        """The retriever, built (or its cached index loaded) on first use; a corpus or retriever
+        setting that cannot be used stops the run (:class:`ToolSetupError`)."""
         if self._retriever is None:
             options = dict(self.config.retriever)
             try:
