@@ -31,6 +31,9 @@ def test_judge_executes_tool_calls_and_counts_tool_use() -> None:
     summary = summarize(judged)
     assert summary == {"accuracy": {"gsm8k": 0.5, "svamp": 1 / 3, "total": 0.4}, "tool_rate": 0.6, "n": 5}
 
+    down = [row | {"correct": False, "tool_error": kind + ": server"} for row, kind in zip(judged, ["unavailable", "timeout", "unavailable"])]
+    assert summarize(down)["tool_outages"] == {"timeout": 1, "unavailable": 2}  # the model's own bad calls are not outages
+
 
 def test_judging_many_files_can_share_one_set_of_built_tools() -> None:
     shared = tool_registries()

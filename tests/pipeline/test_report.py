@@ -85,6 +85,18 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     assert "## TRICE's findings on this run" in report and "| 2 stage I raises tool use | does not hold | TRICE-I tool use minus" in report
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
+    assert "tool_outages" not in results and "Tool outages" not in report
+
+
+def test_report_warns_when_a_tool_did_not_answer_some_calls(tmp_path: Path) -> None:
+    plan = plan_recipe(Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run"), "settings": list(RIGHT)})
+    _synthetic_run(plan.run_dir)
+    summary = plan.run_dir / "eval-trice-i" / "summary.json"
+    write_json(summary, read_json(summary) | {"tool_outages": {"unavailable": 3}})
+    results = write_report(plan, tmp_path / "report")
+    assert results["tool_outages"] == {"trice-i": {"unavailable": 3}}
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "**Tool outages**: calls a tool or its server did not answer, judged wrong (trice-i: 3 unavailable)." in report
 
 
 def test_settings_judged_on_other_questions_are_not_paired(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ only when executing it gives gold; fakes for the tools and the teacher."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -63,6 +64,29 @@ def test_qa_keeps_the_first_term_whose_top_passages_hold_the_answer() -> None:
     }
     assert ("broken", 2) in wiki.asked and not any(term == "Dobrev (actress" for term, _ in wiki.asked)
     assert qa_calls(rows[:1], wiki, teacher={"qa0": ["Dobrev"]})["qa0"] == ("WikiSearch(Dobrev)", "teacher")
+
+
+def test_calls_a_tool_did_not_answer_are_named_in_one_warning(monkeypatch, caplog) -> None:
+    rows = [_probed(0, "qa", "what is nina dobrev nationality?", ["Bulgaria"])]
+    with caplog.at_level(logging.WARNING, logger="trice.stage1.tool_labels"):
+        qa_calls(rows, Wiki({}), teacher={"qa0": ["broken"]})
+    assert [r.getMessage() for r in caplog.records] == [
+        "label: tools did not answer 1 timeout call(s) made for 1 questions; a question left without a verified call is dropped "
+        "(label again once the tool answers)"
+    ]
+    caplog.clear()
+
+    class Down:
+        name = "translator"
+
+        def run(self, argument: str) -> str:
+            raise ToolError("unavailable", "server down")
+
+    monkeypatch.setitem(TOOL_FACTORIES, "translator", lambda **_: Down())
+    down = [_probed(i, "mlqa", "Context: c\nQuestion: 谁？", ["Bob"], "translator(谁？)") for i in range(3)]
+    with caplog.at_level(logging.WARNING, logger="trice.stage1.tool_labels"):
+        assert verified_calls(down, reader=EchoReadingModel()) == {"mlqa0": None, "mlqa1": None, "mlqa2": None}
+    assert "tools did not answer 3 unavailable call(s) made for 3 questions" in caplog.text
 
 
 class Teacher:

@@ -9,7 +9,7 @@ also has ``"skipped_lines"``; with ``--qa_require_evidence``, ``"unsupported_rea
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +25,7 @@ from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
 from trice.tools import ToolRegistry
-from trice.tools.base import ToolCall
+from trice.tools.base import OUTAGE_KINDS, ToolCall
 from trice.tools.call_format import TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
 from trice.tools.registry import check_tool_options
 
@@ -162,8 +162,17 @@ def judge_rows(
     return judged
 
 
+def tool_outages(judged: Sequence[dict]) -> dict[str, int]:
+    """Calls per error kind that failed because the tool or its server did not answer (timeout,
+    unavailable), not because of what the model wrote: judged wrong all the same, so a summary
+    names them."""
+    kinds = Counter(str(row.get("tool_error", "")).split(":", 1)[0] for row in judged)
+    return {kind: kinds[kind] for kind in OUTAGE_KINDS if kinds[kind]}
+
+
 def summarize(judged: Sequence[dict]) -> dict[str, Any]:
-    """Accuracy per dataset and over all examples ("total"), and the share of responses calling a tool."""
+    """Accuracy per dataset and over all examples ("total"), and the share of responses calling a
+    tool; ``tool_outages`` (:func:`tool_outages`) only where some call met one."""
     by_dataset: dict[str, list[dict]] = defaultdict(list)
     for row in judged:
         by_dataset[row["dataset"]].append(row)
@@ -171,7 +180,8 @@ def summarize(judged: Sequence[dict]) -> dict[str, Any]:
     n = len(judged)
     accuracy["total"] = sum(r["correct"] for r in judged) / n if n else 0.0
     tool_rate = sum(r["used_tool"] for r in judged) / n if n else 0.0
-    return {"accuracy": accuracy, "tool_rate": tool_rate, "n": n}
+    outages = tool_outages(judged)
+    return {"accuracy": accuracy, "tool_rate": tool_rate, "n": n} | ({"tool_outages": outages} if outages else {})
 
 
 def tool_rate_by_dataset(judged: Sequence[dict]) -> dict[str, float]:
@@ -184,8 +194,9 @@ def tool_rate_by_dataset(judged: Sequence[dict]) -> dict[str, float]:
 def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """``trice evaluate``: judge the input file, write the judged lines, return the summary.
 
-    With ``skip_bad`` the summary also has ``skipped_lines``; without it, it is exactly
-    ``{"accuracy", "tool_rate", "n"}``. The model that reads tool outputs again (qa, mlqa) is loaded
+    With ``skip_bad`` the summary also has ``skipped_lines``; without it, and with every tool
+    answering, it is exactly ``{"accuracy", "tool_rate", "n"}`` (a tool or server that did not
+    answer adds ``tool_outages``). The model that reads tool outputs again (qa, mlqa) is loaded
     only when some response needs a reading.
     """
     config.validate()  # fail on an unknown task before reading anything

@@ -279,6 +279,19 @@ def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: d
     ]
 
 
+def outages_markdown(outages: dict[str, dict[str, int]]) -> list[str]:
+    """A warning under the accuracy table when a tool or its server did not answer some calls: they
+    are judged wrong, so the row measures the outage as much as the model."""
+    if not outages:
+        return []
+    counts = "; ".join(f"{s}: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) for s, kinds in outages.items())
+    return [
+        f"**Tool outages**: calls a tool or its server did not answer, judged wrong ({counts}). "
+        "Run those evaluations again once the tool answers (`trice run RECIPE --only eval-SETTING`).",
+        "",
+    ]
+
+
 def _accuracy_markdown(plan: Plan, rows: Table, tool_rates: Table, intervals: dict[str, Any]) -> list[str]:
     """The report's title and its first section: the accuracy table with intervals and its plots."""
     return [
@@ -318,6 +331,7 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     settings = plan.recipe.settings
     datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
     rows = result_rows(run, settings, datasets)
+    outages = {s: o for s in settings if (o := read_json(layout.eval_dir(s) / SUMMARY).get("tool_outages"))}
     tool_rates = {
         s: {ds: read_json(layout.eval_dir(s) / SUMMARY)["tool_rate_by_dataset"][ds] for ds in datasets}
         for s in settings
@@ -345,13 +359,14 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
         "probe": probe,
         "stage_two": stage_two,
         "findings": found,
-    }
+    } | ({"tool_outages": outages} if outages else {})
     extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)
     write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}))
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
+        *outages_markdown(outages),
         *paired_markdown(paired, datasets, plan.recipe.seed),
         *findings_markdown(found),
         *unseen_md,

@@ -28,7 +28,7 @@ batched generation.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -36,12 +36,13 @@ from typing import Any
 from trice.generation import models
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.generation.stopping import STOP_MARKERS, StopRule
-from trice.judge.evaluate import judge_rows
+from trice.judge.evaluate import judge_rows, tool_outages
 from trice.judge.reading import ReadingModel
 from trice.tasks.metrics import answer_in_text
 from trice.utils.config import build_config
 from trice.tasks import PER_ROW, get_task, tool_registries
 from trice.tools import ToolError, parse_call
+from trice.tools.base import OUTAGE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def qa_calls(
     """Per qa row id: ``(WikiSearch call, kind of term)`` for the first candidate term whose top
     ``search_k`` passages hold a gold answer, or None. ``wiki`` is the WikiSearch tool."""
     found: dict[str, tuple[str, str] | None] = {}
+    outages: Counter[str] = Counter()
     for row in rows:
         candidates = [("teacher", t) for t in (teacher or {}).get(row["id"], [])] + search_terms(row["question"])
         found[row["id"]] = None
@@ -211,12 +213,25 @@ def qa_calls(
                 continue
             try:
                 passages = wiki.passages(term, search_k)
-            except ToolError:
+            except ToolError as err:
+                if err.kind in OUTAGE_KINDS:
+                    outages[err.kind] += 1
                 continue
             if any(answer_in_text(p, row["answers"]) for p in passages):
                 found[row["id"]] = (call, kind)
                 break
+    warn_outages(dict(outages), len(rows))
     return found
+
+
+def warn_outages(outages: dict[str, int], questions: int) -> None:
+    """One warning when tools did not answer some calls made to verify a label: a question left
+    without a verified call leaves the training set for the machine's sake, not the model's, so
+    labelling again is worth it."""
+    if outages:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in outages.items())
+        log.warning("label: tools did not answer %s call(s) made for %d questions; a question left without a verified "
+                    "call is dropped (label again once the tool answers)", kinds, questions)
 
 
 def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None) -> dict[str, str | None]:
@@ -224,6 +239,7 @@ def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dic
     translation) gives a gold answer, else None."""
     with_call = [row | {"response": row["tool_call"]} for row in rows if row.get("tool_call")]
     judged = judge_rows(with_call, PER_ROW, reader, tools) if with_call else []
+    warn_outages(tool_outages(judged), len(with_call))
     kept = {row["id"]: row["tool_call"] if row["correct"] and row["used_tool"] else None for row in judged}
     return {row["id"]: kept.get(row["id"]) for row in rows}
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+OUTAGE_KINDS = ("timeout", "unavailable")
+"""Error kinds of a tool or server that failed to answer, not of the call: asking again may work."""
 MAX_ARGUMENT_CHARS = 2_000
 MAX_RESULT_CHARS = 4_000
 _QUOTES = "\"'`“”‘’"

@@ -48,7 +48,7 @@ from trice.generation.templates import format_prompt
 from trice.retrieval import RetrieverConfig, build_retriever
 from trice.retrieval.factory import LOCAL_BACKENDS
 from trice.retrieval.trex import trex_corpus_file
-from trice.tools.base import ToolError, ToolSetupError, clean_text_argument
+from trice.tools.base import OUTAGE_KINDS, ToolError, ToolSetupError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
 from trice.utils.config import ConfigError, build_config
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 NAME = "QA"
 READERS = ("lm", "endpoint")
 CACHE_SIZE = 4096
-TRANSIENT = ("timeout", "unavailable")
 READ_INSTRUCTION = "Read the passages and answer the question. Reply with the answer only."
 PROMPT_VERSION = "1"
 """Part of every cache key: bump it when :func:`reader_input` or :func:`short_answer` changes."""
@@ -262,7 +261,7 @@ class QATool:
 
     def _remember(self, question: str, answer: str | ToolError) -> None:
         """Keep an answer, or an error that asking again would repeat (not a timeout or an outage)."""
-        if isinstance(answer, ToolError) and answer.kind in TRANSIENT:
+        if isinstance(answer, ToolError) and answer.kind in OUTAGE_KINDS:
             return
         self._answers[question] = answer
         self._answers.move_to_end(question)
