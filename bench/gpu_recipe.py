@@ -36,6 +36,7 @@ from trice.generation.models import DEFAULT_MODEL
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.recipe_files import find_recipe
 from trice.pipeline.runner import run_plan
+from trice.utils.io import read_jsonl
 
 # Only sizes change: slices, steps, batch shapes that a 72-question D_tool can fill.
 SCALE: dict[str, dict] = {
@@ -119,10 +120,9 @@ def run_variant(variant: str, root: Path) -> dict:
     return entry
 
 
-def read_jsonl(path: Path) -> dict[str, dict]:
+def by_id(path: Path) -> dict[str, dict]:
     """A run's judged rows by question id."""
-    with path.open(encoding="utf-8") as handle:
-        return {row["id"]: row for row in map(json.loads, handle)}
+    return {row["id"]: row for row in read_jsonl(path)}
 
 
 def stage_seconds(run_dir: Path) -> dict[str, float]:
@@ -142,7 +142,7 @@ def compare_runs(gpu_run: Path, cpu_run: Path) -> dict:
         other = cpu_run / judged.parent.name / judged.name
         if not other.exists():
             continue
-        a, b = read_jsonl(judged), read_jsonl(other)
+        a, b = by_id(judged), by_id(other)
         if a.keys() != b.keys():
             raise ValueError(f"{judged} and {other} judge different questions")
         settings[judged.parent.name.removeprefix("eval-")] = {

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trice.pipeline.intervals import interval_text
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "mix-qwen"
 OUT = ROOT / "bench" / "results" / "mix-qwen"
@@ -30,7 +32,7 @@ COPIED = ("*.md", "*.json", "*.png")
 
 def cell(value: float, interval: list[float]) -> str:
     """An accuracy in points with its 95% interval, as the README writes it."""
-    return f"{100 * value:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+    return f"{100 * value:.1f} {interval_text(*interval)}"
 
 
 def readme_table(results: dict[str, Any]) -> list[str]:

@@ -331,11 +331,9 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
     settings = plan.recipe.settings
     datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
     rows = result_rows(run, settings, datasets)
-    outages = {s: o for s in settings if (o := read_json(layout.eval_dir(s) / SUMMARY).get("tool_outages"))}
-    tool_rates = {
-        s: {ds: read_json(layout.eval_dir(s) / SUMMARY)["tool_rate_by_dataset"][ds] for ds in datasets}
-        for s in settings
-    }
+    summaries = {s: read_json(layout.eval_dir(s) / SUMMARY) for s in settings}
+    outages = {s: o for s, summary in summaries.items() if (o := summary.get("tool_outages"))}
+    tool_rates = {s: {ds: summary["tool_rate_by_dataset"][ds] for ds in datasets} for s, summary in summaries.items()}
     splits = read_json(layout.splits)
     label_stats = {m: read_json(layout.label_stats(m)) for s in settings if (m := SETTINGS[s].label)}
     probe = read_json(layout.probe / SUMMARY)

@@ -91,14 +91,16 @@ def known_tool_options(name: str) -> set[str] | None:
             "translator": names(TranslatorConfig)}.get(name)  # fmt: skip
 
 
+MODEL_CONFIGS: dict[str, type] = {"translator": TranslatorConfig, "QA": QAToolConfig}
+"""The built-in tools that load a model, by the option dataclass that names it (``local_models()``)."""
+
+
 def tool_models(name: str, options: Mapping[str, Any]) -> list[str]:
     """The local models the built-in tool ``name`` loads with ``options`` (none for the calculator,
     WikiSearch's retrievers, or a plugged-in tool, which loads what it loads when built)."""
-    configs = {"translator": TranslatorConfig, "QA": QAToolConfig}
-    if name not in configs:
+    if name not in MODEL_CONFIGS:
         return []
-    config = build_config(configs[name], dict(options), f"tools: {name}")
-    return config.local_models()
+    return build_config(MODEL_CONFIGS[name], dict(options), f"tools: {name}").local_models()
 
 
 def check_tool_options(tools: dict) -> None:
