@@ -28,7 +28,7 @@ def calls(monkeypatch) -> list[tuple[str, bool]]:
     seen: list[tuple[str, bool]] = []
 
     def fake_stage(plan: Plan, name: str) -> tuple[dict, list[Path], None]:
-        made = plan.run_dir / f"{name}.input"
+        made = plan.run_dir.parent / "inputs" / f"{name}.input"
         made.parent.mkdir(parents=True, exist_ok=True)
         made.write_text(name)
         return {}, [made], None
@@ -71,6 +71,19 @@ def test_a_model_whose_package_is_missing_stops_the_run_before_any_stage(tmp_pat
     with pytest.raises(ConfigError, match=r"^model: model 'fake-mt' needs the package fake-mt: run `pip install fake-mt`"):
         runner.run_plan(plan)
     assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_needs_no_model_installed_but_a_forced_stage_does(tmp_path, calls, monkeypatch) -> None:
+    missing = models.EmbeddedModel(package="fake-mt", module="trice_no_such_module", gguf="x.gguf", install="pip install fake-mt")
+    monkeypatch.setitem(models.EMBEDDED, "fake-mt", missing)
+    plan = plan_recipe(RECIPES / "math_bench.yaml", {"run_dir": str(tmp_path / "run"), "model": "fake-mt"})
+    monkeypatch.setattr(runner, "stage_status", lambda p: dict.fromkeys(p.stages, "up to date"))
+    runner.run_plan(plan)
+    assert [name for name, forced in calls] == plan.stages and not any(forced for _, forced in calls)
+    calls.clear()
+    with pytest.raises(ConfigError, match="fake-mt"):
+        runner.run_plan(plan, only="report")
+    assert calls == []
 
 
 def test_status_lists_the_models_not_installed_and_a_run_prints_them_as_one_line(tmp_path, monkeypatch, capsys) -> None:

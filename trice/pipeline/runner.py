@@ -27,9 +27,13 @@ def missing_models(plan: Plan) -> list[str]:
     return missing
 
 
-def check_models_installed(plan: Plan) -> None:
-    """Every embedded model the run loads is installed: a missing translator package once let a
-    run label every translated question as a failed call."""
+def check_models_installed(plan: Plan, names: Sequence[str] = (), forced: frozenset[str] | set[str] = frozenset()) -> None:
+    """Every embedded model the run loads is installed, when any of the stages ``names`` will run
+    (forced, or not up to date): a missing translator package once let a run label every
+    translated question as a failed call, while a finished run loads nothing and needs none."""
+    status = stage_status(plan)
+    if not any(n in forced or status[n] != "up to date" for n in names):
+        return
     missing = missing_models(plan)
     if missing:
         raise ConfigError("; ".join(missing))
@@ -54,7 +58,7 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stag
     if stages is not None:
         chosen_names = set(stages)
         names = [n for n in names if n in chosen_names]
-    check_models_installed(plan)
+    check_models_installed(plan, names, forced)
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.layout.recipe, to_dict(plan.recipe))
     for name in names:
