@@ -106,3 +106,15 @@ def test_the_models_a_run_checks_include_its_tools_and_candidate_sources(tmp_pat
     assert ("candidates: teacher", "qwen2.5-coder-1.5b-instruct") in needed
     assert ("tools: translator", "gemma3-270m") in needed and ("tools: QA", "smollm2-135m-instruct") in needed
     assert len(needed) == len(set(needed))
+
+
+def test_a_dense_qa_retriever_whose_packages_are_missing_stops_the_run(tmp_path, calls, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "tool_missing_packages", lambda tool, options: [f"lacks {options['retriever']['backend']}"] if tool == "QA" else [])
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"base: {RECIPES / 'lama.yaml'}\nrun_dir: {tmp_path / 'run'}\ntools:\n  QA: {{retriever: {{backend: dense}}}}\n")
+    plan = plan_recipe(recipe)
+    assert runner.missing_models(plan) == ["tools: QA: lacks dense"]
+    with pytest.raises(ConfigError, match="^tools: QA: lacks dense$"):
+        runner.run_plan(plan)
+    assert calls == []
+

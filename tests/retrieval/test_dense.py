@@ -1,4 +1,5 @@
-"""Dense and hybrid search (when the packaged embedding model is installed) and the fusion of rankings."""
+"""Dense and hybrid search (when the packaged embedding model is installed), the fusion of rankings,
+and the check that names what dense search lacks before anything is built."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.helpers.retrieval import corpus_dir  # noqa: F401 (fixture)
-from trice.retrieval import Hit, Passage, RetrieverConfig, build_retriever, fuse
+from trice.retrieval import Hit, Passage, RetrieverConfig, build_retriever, dense, fuse
+from trice.retrieval.factory import missing_packages
 
 
 def test_fuse_by_reciprocal_rank_and_by_normalised_scores() -> None:
@@ -52,3 +54,15 @@ def test_dense_and_hybrid_find_a_paraphrase_bm25_cannot(corpus_dir: Path, tmp_pa
         hybrid = build_retriever(RetrieverConfig(backend="hybrid", hybrid_fusion=fusion, **settings))
         assert hybrid.search(query, 1)[0].passage.title == "Mount Everest"
         assert hybrid.search("radioactivity Nobel", 1)[0].passage.title == "Marie Curie"
+
+
+def test_missing_dense_packages_names_each_install_without_importing(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(dense.importlib.util, "find_spec", lambda name: None)
+    assert dense.missing_dense_packages(dense.DEFAULT_DENSE_MODEL) == [
+        "dense search needs sentence-transformers: pip install 'trice-tools[dense]'",
+        f"dense search needs the package {dense.DEFAULT_DENSE_MODEL}: pip install 'trice-tools[dense]'",
+    ]
+    assert dense.missing_dense_packages(str(tmp_path))[1:] == []
+    assert "embedding model directory not found" in dense.missing_dense_packages(str(tmp_path / "nope"))[-1]
+    assert missing_packages({"backend": "hybrid"}) and missing_packages({"backend": "dense"})
+    assert missing_packages({}) == [] and missing_packages({"backend": "colbert"}) == []

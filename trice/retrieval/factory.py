@@ -7,12 +7,14 @@ nesting; fields a backend does not use are ignored by it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from trice.retrieval.base import Retriever
 from trice.retrieval.bm25 import BM25Retriever, BM25Settings
 from trice.retrieval.corpus import CorpusConfig
-from trice.retrieval.dense import DenseRetriever, DenseSettings, HybridRetriever
+from trice.retrieval.dense import DEFAULT_DENSE_MODEL, DenseRetriever, DenseSettings, HybridRetriever, missing_dense_packages
 from trice.retrieval.http_search import ColBERTRetriever, ElasticsearchRetriever, HTTPSearchSettings
 
 BACKENDS = ("bm25", "dense", "hybrid", "colbert", "elasticsearch")
@@ -60,3 +62,12 @@ def build_retriever(config: RetrieverConfig) -> Retriever:
     if config.backend == "dense":
         return dense
     return HybridRetriever(BM25Retriever.open(config, config.index_dir), dense, config)
+
+
+def missing_packages(options: Mapping[str, Any]) -> list[str]:
+    """What the backend that retriever ``options`` name needs and this machine lacks (a dense or
+    hybrid one's embedding model and sentence-transformers; BM25 and remote servers need nothing
+    beyond trice's own dependencies). Cheap: nothing is loaded or built."""
+    if options.get("backend", RetrieverConfig.backend) not in ("dense", "hybrid"):
+        return []
+    return missing_dense_packages(str(options.get("dense_model", DEFAULT_DENSE_MODEL)))

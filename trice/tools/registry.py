@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from trice.retrieval.factory import RetrieverConfig
+from trice.retrieval.factory import RetrieverConfig, missing_packages
 from trice.tools.base import Tool, ToolRegistry
 from trice.tools.calculator import Calculator
 from trice.tools.native import declare_schema, tool_schema
@@ -101,6 +101,16 @@ def tool_models(name: str, options: Mapping[str, Any]) -> list[str]:
     if name not in MODEL_CONFIGS:
         return []
     return build_config(MODEL_CONFIGS[name], dict(options), f"tools: {name}").local_models()
+
+
+def tool_missing_packages(name: str, options: Mapping[str, Any]) -> list[str]:
+    """What the built-in tool ``name`` with ``options`` needs and this machine lacks, beyond its
+    model (:func:`tool_models`): WikiSearch's and the QA tool's retriever packages."""
+    if name == "WikiSearch":
+        return missing_packages(options)
+    if name == "QA":
+        return missing_packages(options.get("retriever", {}))
+    return []
 
 
 def check_tool_options(tools: dict) -> None:
