@@ -7,6 +7,8 @@ import json
 from trice.cli import main
 from trice.judge.evaluate import judge_rows, summarize
 from trice.tasks import tool_registries
+from trice.tools.base import ToolSetupError
+from trice.tools.calculator import Calculator
 from trice.tools.call_format import CallFormat
 from trice.utils.io import read_jsonl, write_jsonl
 
@@ -57,6 +59,19 @@ def test_evaluate_cli_contract(tmp_path, capsys) -> None:
     assert json.loads(last) == {"accuracy": {"asdiv": 0.0, "svamp": 1.0, "total": 0.5}, "tool_rate": 0.5, "n": 2}
     judged = read_jsonl(out)
     assert {"prediction", "correct", "used_tool"} <= set(judged[0])
+
+
+def test_a_tool_that_cannot_be_set_up_stops_evaluate_with_its_error_on_a_line_of_its_own(tmp_path, capsys, monkeypatch) -> None:
+    def broken(self, argument: str) -> str:  # noqa: ANN001
+        raise ToolSetupError("cannot load calculator")
+
+    monkeypatch.setattr(Calculator, "run", broken)
+    src = tmp_path / "responses.jsonl"
+    write_jsonl(src, [_row(i, "calculator(2^3)", ["8"]) for i in range(3)])
+    assert main(["evaluate", "--task", "math", "--input", str(src), "--output", str(tmp_path / "judged.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "execute calls" in err  # the progress bar was drawn, and closed before the error
+    assert err.replace("\r", "\n").splitlines()[-1] == "trice evaluate: error: cannot load calculator"
 
 
 def test_evaluate_cli_bad_input_names_file_line_field(tmp_path, capsys) -> None:

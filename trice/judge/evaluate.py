@@ -102,10 +102,8 @@ def judge_many(
     registry = registry or tool_registries(tools)
     tasks = [row_task(row, task_name) for row in rows]
     _prefetch(rows, tasks, registry, calls)
-    executions = [
-        task.execute(row["response"], registry(task), calls)
-        for row, task in zip(tqdm(rows, desc="execute calls", unit="ex", leave=False), tasks)
-    ]
+    with tqdm(rows, desc="execute calls", unit="ex", leave=False) as bar:  # closed on an error, which then starts its own line
+        executions = [task.execute(row["response"], registry(task), calls) for row, task in zip(bar, tasks)]
     items, owners = [], []
     for i, (row, task, ex) in enumerate(zip(rows, tasks, executions)):
         for output in ex.outputs:

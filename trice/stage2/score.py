@@ -228,10 +228,11 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
         registry, calls = tool_registries(config.tools), call_format_of(config)
         with JsonlAppender(config.output, keep_bytes) as sink:
             _record_judging(config)
-            for start in tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk"):
-                for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry, calls):
-                    done[scored["id"]] = scored
-                    sink.write(scored)
+            with tqdm(range(0, len(todo), config.chunk), desc="score", unit="chunk") as bar:  # closed on an error
+                for start in bar:
+                    for scored in score_rows(todo[start : start + config.chunk], config.task, config.strategy, reader, registry, calls):
+                        done[scored["id"]] = scored
+                        sink.write(scored)
     scored = [done[r["id"]] for r in rows]
     write_jsonl(config.output, scored)
     _record_judging(config)

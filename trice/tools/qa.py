@@ -300,20 +300,25 @@ class QATool:
                 self._remember(q, ToolError("bad_argument", f"QA: no passage matches {q!r}"))
         readable = [(q, p) for q, p in found if p]
         step = self.config.batch_size
-        for start in tqdm(range(0, len(readable), step), desc="QA tool", unit="batch", leave=False):
-            batch = readable[start : start + step]
-            try:
-                answers = self.reader.answer([q for q, _ in batch], [p for _, p in batch])
-            except ToolSetupError:
-                raise
-            except Exception as err:  # noqa: BLE001 - run() retries each call under the registry's guard
-                log.warning("QA tool: a batch of %d answers failed (%s); each call is tried alone", len(batch), err)
-                continue
-            for (q, _), answer in zip(batch, answers):
-                if isinstance(answer, str) and answer:
-                    self._answered(q, answer)
-                else:
-                    self._remember(q, ToolError("runtime", f"QA: empty answer to {q!r}"))
+        with tqdm(range(0, len(readable), step), desc="QA tool", unit="batch", leave=False) as bar:  # closed on an error
+            for start in bar:
+                self._read_batch(readable[start : start + step])
+
+    def _read_batch(self, batch: Sequence[tuple[str, list[str]]]) -> None:
+        """Answer a batch of questions from their passages, remembering each answer; a batch that
+        fails is left for :meth:`run` to try call by call, unless the reader cannot be set up."""
+        try:
+            answers = self.reader.answer([q for q, _ in batch], [p for _, p in batch])
+        except ToolSetupError:
+            raise
+        except Exception as err:  # noqa: BLE001 - run() retries each call under the registry's guard
+            log.warning("QA tool: a batch of %d answers failed (%s); each call is tried alone", len(batch), err)
+            return
+        for (q, _), answer in zip(batch, answers):
+            if isinstance(answer, str) and answer:
+                self._answered(q, answer)
+            else:
+                self._remember(q, ToolError("runtime", f"QA: empty answer to {q!r}"))
 
     def run(self, argument: str) -> str:
         """The reader's answer to the call's question."""
