@@ -23,7 +23,7 @@ from trice.utils.io import ReadReport, write_jsonl
 from trice.generation.models import DEFAULT_MODEL
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import ReadingModel
-from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_registries
+from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_error_kind, tool_registries
 from trice.tools import ToolRegistry
 from trice.tools.base import OUTAGE_KINDS, ToolCall
 from trice.tools.call_format import TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
@@ -164,7 +164,7 @@ def tool_outages(judged: Sequence[dict]) -> dict[str, int]:
     """Calls per error kind that failed because the tool or its server did not answer (timeout,
     unavailable), not because of what the model wrote: judged wrong all the same, so a summary
     names them."""
-    kinds = Counter(str(row.get("tool_error", "")).split(":", 1)[0] for row in judged)
+    kinds = Counter(tool_error_kind(row["tool_error"]) for row in judged if row.get("tool_error"))
     return {kind: kinds[kind] for kind in OUTAGE_KINDS if kinds[kind]}
 
 

@@ -37,6 +37,17 @@ ReadOutput = Callable[[str], Sequence[str | None]]
 :class:`trice.judge.reading.ReadingModel` makes such readings for many outputs at once."""
 
 
+def tool_error_text(kind: str, error: str) -> str:
+    """A failed call's ``tool_error`` as judged rows store it, ``kind: message``, readable in a
+    row and split again by :func:`tool_error_kind`."""
+    return f"{kind}: {error}"
+
+
+def tool_error_kind(text: str) -> str:
+    """The :class:`~trice.tools.base.ToolError` kind of a judged row's ``tool_error``."""
+    return text.split(":", 1)[0]
+
+
 @dataclass(frozen=True)
 class Judgement:
     """``evidence``: for a call judged right by a reading of its output, whether some right reading
@@ -108,7 +119,7 @@ class Task:
             prediction = self.extract(response)
             return Judgement(prediction, self.is_correct(prediction, answers), used_tool=False)
         if not result.ok:
-            return Judgement(None, False, used_tool=True, tool_error=f"{result.error_kind}: {result.error}")
+            return Judgement(None, False, used_tool=True, tool_error=tool_error_text(str(result.error_kind), str(result.error)))
         if not execution.outputs:
             return Judgement(result.output, self.is_correct(result.output, answers), used_tool=True)
         kept = [r for r in readings if r is not None]
