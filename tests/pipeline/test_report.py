@@ -86,6 +86,7 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
     assert "tool_outages" not in results and "Tool outages" not in report
+    assert "partial" not in results and "Partial report" not in report
 
 
 def test_report_warns_when_a_tool_did_not_answer_some_calls(tmp_path: Path) -> None:
@@ -108,3 +109,16 @@ def test_settings_judged_on_other_questions_are_not_paired(tmp_path: Path) -> No
         paired_rows(judged, [("trice-all", "trice-i")], seed=0)
     with pytest.raises(DataError, match=r"eval-trice-i/judged.jsonl: field 'dataset': no judged questions of test set\(s\) trex"):
         read_judged(run, ["trice-i"], [*DATASETS, "trex"])
+
+
+def test_a_report_of_the_settings_evaluated_so_far_names_the_rest(tmp_path: Path) -> None:
+    settings = ["zero-shot", "sft-0", "sft-100", "trice-i", "trice-all"]
+    plan = plan_recipe(Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run"), "settings": settings})
+    _synthetic_run(plan.run_dir)
+    results = write_report(plan, tmp_path / "so-far", ["zero-shot", "trice-i"])
+    assert list(results["rows"]) == ["zero-shot", "trice-i"]
+    assert results["partial"] == {"evaluated": ["zero-shot", "trice-i"], "not_yet": ["sft-0", "sft-100", "trice-all"]}
+    assert all(s in ("zero-shot", "trice-i") for pair in results["paired"] for s in pair.split(" vs "))
+    assert results["findings"]["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["verdict"] == "not measured yet"
+    report = (tmp_path / "so-far" / "report.md").read_text()
+    assert "**Partial report**: evaluated so far zero-shot, trice-i; not yet sft-0, sft-100, trice-all." in report

@@ -118,3 +118,15 @@ def test_a_dense_qa_retriever_whose_packages_are_missing_stops_the_run(tmp_path,
         runner.run_plan(plan)
     assert calls == []
 
+
+
+def test_a_report_so_far_covers_the_finished_evaluations_and_runs_nothing(plan: Plan, calls, monkeypatch) -> None:
+    status = dict.fromkeys(plan.stages, "to do") | {"eval-zero-shot": "up to date", "eval-sft-0": "up to date", "eval-trice-i": "running"}
+    monkeypatch.setattr(runner, "stage_status", lambda p: status)
+    written: list[tuple[Path, list[str]]] = []
+    monkeypatch.setattr(runner, "write_report", lambda p, out, settings: written.append((out, settings)))
+    assert runner.report_so_far(plan) == plan.run_dir / "report-so-far"
+    assert written == [(plan.run_dir / "report-so-far", ["zero-shot", "sft-0"])] and calls == []
+    status.update({"eval-zero-shot": "partial", "eval-sft-0": "changed"})
+    with pytest.raises(ConfigError, match="no test evaluation has finished yet .*eval-zero-shot: partial"):
+        runner.report_so_far(plan)

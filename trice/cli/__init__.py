@@ -65,7 +65,7 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
 def _run_recipe(argv: Sequence[str]) -> Any:
     # imported here, as COMMANDS' modules are, so that the other commands start without torch
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.runner import missing_models, run_plan, stage_status
+    from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
 
     parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
@@ -80,8 +80,15 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         "--status", action="store_true",
         help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
     )
+    parser.add_argument(
+        "--report-so-far", action="store_true",
+        help="Run nothing: write RUN_DIR/report-so-far/ from the settings evaluated so far (safe while the recipe runs).",
+    )
     args = parser.parse_args(argv)
     plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
+    if args.report_so_far:
+        report = report_so_far(plan)
+        return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
     if args.status:
         old = moved_aside(plan.run_dir)
         missing = missing_models(plan)

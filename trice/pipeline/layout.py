@@ -24,6 +24,7 @@ DEV = "dev"
 CANDIDATES = "candidates"
 SCORE = "score"
 REPORT = "report"
+REPORT_SO_FAR = "report-so-far"  # ``trice run --report-so-far``: no stage, so no stage reads it
 # A setting's stages: ``train-<setting>`` and ``eval-<setting>`` (kinds of :func:`split_stage`).
 TRAIN = "train"
 EVAL = "eval"
@@ -166,3 +167,7 @@ class RunLayout:
     @property
     def report(self) -> Path:
         return self.root / REPORT
+
+    @property
+    def report_so_far(self) -> Path:
+        return self.root / REPORT_SO_FAR

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,10 +196,12 @@ def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list
     return md + [""]
 
 
-def unseen_results(plan: Plan) -> dict[str, dict[str, dict[str, float]]]:
-    """Per setting and unseen test set: accuracy over the whole file, tool-use rate and size."""
+def unseen_results(plan: Plan, settings: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per setting of ``settings`` and unseen test set: accuracy over the whole file, tool-use rate and size."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, (setting, unseen) in plan.unseen_stages.items():
+        if setting not in settings:
+            continue
         summary = read_json(plan.layout.stage(name) / SUMMARY)
         results.setdefault(setting, {})[unseen.name] = {"accuracy": summary["accuracy"]["total"], "tool_rate": summary["tool_rate"], "n": summary["n"]}
     return results
@@ -239,16 +242,16 @@ def shared_training_markdown(shared: dict[str, str], settings: list[str]) -> lis
     return lines + ([""] if lines else [])
 
 
-def unseen_and_shared(plan: Plan, rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+def unseen_and_shared(plan: Plan, settings: list[str], rows: dict[str, dict[str, float]], out_dir: Path) -> tuple[dict[str, Any], list[str], list[str]]:
     """results.json's ``unseen`` and ``shared_training`` (each only where there is any), the unseen
     section with its plot, and the shared-training lines."""
-    unseen = unseen_results(plan)
-    shared = shared_trainings(plan.run_dir, plan.recipe.settings)
+    unseen = unseen_results(plan, settings)
+    shared = shared_trainings(plan.run_dir, settings)
     if unseen:
         accuracy = {s: {n: r["accuracy"] for n, r in by_set.items()} for s, by_set in unseen.items()}
         plot_grouped_bars(accuracy, out_dir / UNSEEN_PLOT, "accuracy (%)", "Accuracy on unseen test sets")
     results = ({"unseen": unseen} if unseen else {}) | ({"shared_training": shared} if shared else {})
-    return results, unseen_markdown(rows, unseen), shared_training_markdown(shared, plan.recipe.settings)
+    return results, unseen_markdown(rows, unseen), shared_training_markdown(shared, settings)
 
 
 def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: dict[str, dict[str, Any]]) -> list[str]:
@@ -325,10 +328,22 @@ def _cases_markdown(run: Path, settings: list[str]) -> list[str]:
     return md
 
 
-def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
-    """Write results.json, report.md and the plots for a finished run; returns the results."""
+def partial_markdown(plan: Plan, settings: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """results.json's ``partial`` and the report's warning, when it covers only ``settings`` (those
+    evaluated so far) of the recipe's: nothing when it covers them all."""
+    not_yet = [s for s in plan.recipe.settings if s not in settings]
+    if not not_yet:
+        return {}, []
+    line = f"**Partial report**: evaluated so far {', '.join(settings)}; not yet {', '.join(not_yet)}. Findings that need a setting not yet evaluated read *not measured yet*."
+    return {"partial": {"evaluated": settings, "not_yet": not_yet}}, [line, ""]
+
+
+def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = None) -> dict[str, Any]:
+    """Write results.json, report.md and the plots for a finished run; returns the results.
+    ``settings``: only these (those evaluated so far, while the rest still run), named as partial."""
     run, layout = plan.run_dir, plan.layout
-    settings = plan.recipe.settings
+    settings = list(plan.recipe.settings if settings is None else settings)
+    partial, partial_md = partial_markdown(plan, settings)
     datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
     rows = result_rows(run, settings, datasets)
     summaries = {s: read_json(layout.eval_dir(s) / SUMMARY) for s in settings}
@@ -357,13 +372,14 @@ def write_report(plan: Plan, out_dir: Path) -> dict[str, Any]:
         "probe": probe,
         "stage_two": stage_two,
         "findings": found,
-    } | ({"tool_outages": outages} if outages else {})
-    extra, unseen_md, shared_md = unseen_and_shared(plan, rows, out_dir)
+    } | ({"tool_outages": outages} if outages else {}) | partial
+    extra, unseen_md, shared_md = unseen_and_shared(plan, settings, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)
     write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}))
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
+        *partial_md,
         *outages_markdown(outages),
         *paired_markdown(paired, datasets, plan.recipe.seed),
         *findings_markdown(found),

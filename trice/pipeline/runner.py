@@ -8,7 +8,9 @@ from pathlib import Path
 
 from trice.generation.models import check_installed
 from trice.pipeline import steps
+from trice.pipeline.layout import eval_stage
 from trice.pipeline.plan import Plan
+from trice.pipeline.report import write_report
 from trice.pipeline.shared_training import pointer_stale
 from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
 from trice.tools.registry import tool_missing_packages
@@ -111,3 +113,17 @@ def stage_status(plan: Plan) -> dict[str, str]:
             verdict = "would redo" if verdict.startswith("incomplete") else verdict
         status[name] = verdict
     return status
+
+
+def report_so_far(plan: Plan) -> Path:
+    """A report of the settings whose test evaluation has finished, written to ``report-so-far/``,
+    running no stage: a long run's results so far, while another process may still be running it
+    (only finished evaluations are read). Settings not evaluated yet are named in it as such."""
+    status = stage_status(plan)
+    done = [s for s in plan.recipe.settings if status[eval_stage(s)] == "up to date"]
+    if not done:
+        raise ConfigError(f"{plan.run_dir}: no test evaluation has finished yet ({', '.join(f'{eval_stage(s)}: {status[eval_stage(s)]}' for s in plan.recipe.settings)})")
+    out = plan.layout.report_so_far
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(plan, out, done)
+    return out
