@@ -8,6 +8,10 @@ into ``bench/results/mix-qwen/`` and prints the README's table from ``results.js
 
     trice run mix_qwen              # resumable; several sessions on 2 CPU cores
     python bench/mix_qwen.py        # then paste the printed table into the README
+
+While the run is still evaluating, ``trice run mix_qwen --report-so-far`` then
+``python bench/mix_qwen.py --so-far`` records the settings evaluated so far (results.json's
+``partial`` names the rest); the old results are replaced, not merged.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.pipeline.intervals import interval_text
+from trice.pipeline.layout import REPORT, REPORT_SO_FAR
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "mix-qwen"
@@ -57,11 +62,18 @@ def findings_table(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def copy_report(run: Path, out: Path) -> dict[str, Any]:
-    """The finished run's report files into ``out``; its results."""
-    report = run / "report"
+def copy_report(run: Path, out: Path, so_far: bool = False) -> dict[str, Any]:
+    """The finished run's report files into ``out`` (``so_far``: the report of the settings evaluated
+    so far); its results. Files an earlier copy left in ``out`` are removed first, so a plot of a
+    setting not in this report cannot linger beside it."""
+    report = run / (REPORT_SO_FAR if so_far else REPORT)
     if not (report / "results.json").is_file():
-        raise SystemExit(f"{report / 'results.json'} does not exist: the run has not finished (trice run mix_qwen --status)")
+        hint = "trice run mix_qwen --report-so-far" if so_far else "the run has not finished (trice run mix_qwen --status)"
+        raise SystemExit(f"{report / 'results.json'} does not exist: {hint}")
+    if out.is_dir():
+        for pattern in COPIED:
+            for old in out.glob(pattern):
+                old.unlink()
     out.mkdir(parents=True, exist_ok=True)
     for pattern in COPIED:
         for path in sorted(report.glob(pattern)):
@@ -73,11 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=RUN, help="The finished run directory.")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--so-far", action="store_true", help="Record the run's report-so-far/ (the settings evaluated so far).")
     args = parser.parse_args(argv)
-    results = copy_report(args.run, args.out)
+    results = copy_report(args.run, args.out, args.so_far)
     print("\n".join(readme_table(results)) + "\n\n" + "\n".join(findings_table(results)))
     avg = {setting: round(100 * row["avg"], 1) for setting, row in results["rows"].items()}
-    print(f"mix-qwen: avg accuracy {avg}", file=sys.stderr)
+    not_yet = results.get("partial", {}).get("not_yet", [])
+    print(f"mix-qwen: avg accuracy {avg}" + (f"; not evaluated yet: {', '.join(not_yet)}" if not_yet else ""), file=sys.stderr)
     return 0
 
 

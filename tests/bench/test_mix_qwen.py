@@ -47,3 +47,18 @@ def test_an_unfinished_run_is_refused_and_a_finished_one_copied(tmp_path: Path) 
     (report / "accuracy.png").write_bytes(b"\x89PNG")
     assert bench.copy_report(tmp_path / "run", tmp_path / "out") == RESULTS
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.png", "report.md", "results.json"]
+
+
+def test_a_report_so_far_is_copied_over_an_earlier_copy(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit, match="report-so-far/results.json does not exist: trice run mix_qwen --report-so-far"):
+        bench.copy_report(tmp_path / "run", tmp_path / "out", so_far=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dev_curve-trice-all.png").write_bytes(b"\x89PNG")  # from an earlier, fuller copy
+    so_far = tmp_path / "run" / "report-so-far"
+    so_far.mkdir(parents=True)
+    partial = RESULTS | {"partial": {"evaluated": ["zero-shot", "trice-all"], "not_yet": ["sft-0"]}}
+    (so_far / "results.json").write_text(json.dumps(partial))
+    assert bench.main(["--run", str(tmp_path / "run"), "--out", str(out), "--so-far"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+    assert capsys.readouterr().err.strip().endswith("not evaluated yet: sft-0")
