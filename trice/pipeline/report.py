@@ -58,12 +58,11 @@ def environment() -> dict[str, str]:
     return versions
 
 
-def result_rows(run_dir: Path, settings: list[str], datasets: list[str]) -> dict[str, dict[str, float]]:
-    """Per setting: accuracy per dataset (in the recipe's order), their unweighted mean ("avg", as the
-    paper averages), and the tool-use rate."""
+def result_rows(summaries: dict[str, dict[str, Any]], datasets: list[str]) -> dict[str, dict[str, float]]:
+    """Per setting (of its evaluation's ``summaries``): accuracy per dataset (in the recipe's order),
+    their unweighted mean ("avg", as the paper averages), and the tool-use rate."""
     rows: dict[str, dict[str, float]] = {}
-    for setting in settings:
-        summary = read_json(RunLayout(run_dir).eval_dir(setting) / SUMMARY)
+    for setting, summary in summaries.items():
         acc = {ds: summary["accuracy"][ds] for ds in datasets}
         rows[setting] = acc | {"avg": sum(acc.values()) / len(acc), "tool_rate": summary["tool_rate"]}
     return rows
@@ -345,8 +344,8 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     settings = list(plan.recipe.settings if settings is None else settings)
     partial, partial_md = partial_markdown(plan, settings)
     datasets = plan.data.all_datasets  # every task's test sets (a MIX run has several tasks)
-    rows = result_rows(run, settings, datasets)
     summaries = {s: read_json(layout.eval_dir(s) / SUMMARY) for s in settings}
+    rows = result_rows(summaries, datasets)
     outages = {s: o for s, summary in summaries.items() if (o := summary.get("tool_outages"))}
     tool_rates = {s: {ds: summary["tool_rate_by_dataset"][ds] for ds in datasets} for s, summary in summaries.items()}
     splits = read_json(layout.splits)
