@@ -259,6 +259,28 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
     assert 0 < log[-1]["run_tokens"] < _log(tmp_path / "straight")[-1]["run_tokens"]  # this run's share only
 
 
+def test_a_restart_after_the_last_step_trains_nothing_more(tiny_model_dir, tmp_path):
+    """A stage restarted once its training reached max_steps mid-epoch (killed before the adapter was
+    saved, or during its dev evaluation) takes the last checkpoint as it is: transformers would train
+    a step more on each restart."""
+    from trice.stage2.train_rlef import train_rlef
+
+    short = {"max_steps": 3, "save_steps": 3}  # 7 groups in pairs: 4 steps an epoch, so step 3 is mid-epoch
+    straight = _lora_state(train_rlef(_config(tiny_model_dir, tmp_path, out="straight", **short)))
+    with pytest.raises(Killed):
+        train_rlef(_config(tiny_model_dir, tmp_path, out="resumed", **short), callbacks=[KillAfterSave(3)])
+    run = tmp_path / "resumed"
+    steps = StepRecorder()
+    for _ in range(2):  # and again, with the adapter already saved
+        resumed = _lora_state(train_rlef(_config(tiny_model_dir, tmp_path, out="resumed", **short), callbacks=[steps]))
+        assert steps.steps == [] and sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-3"]
+        assert resumed.keys() == straight.keys() and all(torch.equal(resumed[k], straight[k]) for k in straight)
+        log = _log(run)
+        assert [e["step"] for e in log if "rank" in e] == [1, 2, 3]
+        assert (log[-1]["step"], log[-1]["resumed_from"], log[-1]["run_tokens"]) == (3, "checkpoint-3", 0)
+    assert (run / "adapter" / "tokenizer_config.json").is_file()
+
+
 def test_shared_prefix_and_naive_give_the_same_first_step(tiny_model_dir, tmp_path):
     from trice.stage2.train_rlef import train_rlef
 

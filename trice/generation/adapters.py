@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,11 @@ def _saved_state(model: Any, state_dict: Mapping[str, Any] | None = None) -> dic
     from peft import get_peft_model_state_dict
 
     return get_peft_model_state_dict(model, state_dict=None if state_dict is None else dict(state_dict))
+
+
+def lora_keys(model: Any) -> set[str]:
+    """The names of the tensors a saved adapter of ``model`` (a PeftModel) holds."""
+    return set(_saved_state(model))
 
 
 def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -> Any:
@@ -180,17 +185,45 @@ def save_adapter(model: Any, path: str | os.PathLike, tokenizer: Any = None, sta
                 raise ValueError(f"refusing to save {path}: tensor {key} reads back different from the model")
         if all(not bool(saved[k].any()) for k in saved if "lora_B" in k):
             log.warning("adapter %s: every lora_B is zero, so it does not change the model (untrained?)", path)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            path.rename(old)
-        tmp.rename(path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def copy_adapter(source: str | os.PathLike, path: str | os.PathLike, keys: Iterable[str], tokenizer: Any = None) -> Path:
+    """The adapter saved in ``source`` (a training checkpoint) copied to ``path`` atomically, with
+    ``tokenizer``, after checking it holds exactly the LoRA tensors ``keys`` (the model's, see
+    :func:`save_adapter`); a failed check leaves any previous adapter at ``path`` untouched."""
+    source, path = Path(source), Path(path)
+    weights = check_adapter_dir(source)
+    if set(weights) != set(keys):
+        raise ValueError(f"refusing to copy {source}: its tensors are not the model's LoRA tensors ({len(weights)} vs {len(set(keys))})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        for file in adapter_files(source):
+            shutil.copy2(file, tmp / file.name)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        check_adapter_dir(tmp)
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    """``tmp`` renamed to ``path``, an existing ``path`` moved aside first and removed last."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        path.rename(old)
+    tmp.rename(path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def merge_for_inference(model: Any) -> Any:

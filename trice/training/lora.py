@@ -28,7 +28,7 @@ from accelerate import PartialState
 from peft import LoraConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM, TrainerCallback, TrainingArguments, set_seed
 
-from trice.generation.adapters import load_adapter, save_adapter
+from trice.generation.adapters import copy_adapter, load_adapter, lora_keys, save_adapter
 from trice.generation.models import resolve_model
 from trice.stage1.sft_config import LoRATrainingConfig
 from trice.tools.call_format import NATIVE_FORMAT, parser_with
@@ -256,6 +256,8 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     In a distributed run every process gathers the weights (DeepSpeed ZeRO-3 and FSDP shard them, so
     gathering is collective) but only the main process writes, and all return once the files exist.
     """
+    if resume_from is not None and reached_max_steps(resume_from, trainer.args.max_steps):
+        return _save_finished(trainer, resume_from, out, tokenizer, counts)
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
     tokens_before = trainer.state.num_input_tokens_seen if resume_from is None else _tokens_seen(resume_from)
@@ -263,17 +265,7 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     tokens = int(trainer.state.num_input_tokens_seen) - tokens_before
     runtime = float(result.metrics.get("train_runtime") or 0.0)
     accelerator = trainer.accelerator
-    throughput = {
-        "step": trainer.state.global_step,
-        "run_tokens": tokens,
-        "run_runtime_s": runtime,
-        "run_tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
-        "resumed_from": None if resume_from is None else resume_from.name,
-        "world_size": accelerator.num_processes,
-        "distributed_type": str(accelerator.distributed_type.value),
-        "backend": accelerator.state.backend,
-        **counts,
-    }
+    throughput = _throughput(trainer, trainer.state.global_step, tokens, runtime, resume_from) | counts
     state_dict = accelerator.get_state_dict(trainer.model_wrapped)  # collective under ZeRO-3/FSDP: every rank calls it
     adapter = out / "adapter"
     if accelerator.is_main_process:
@@ -285,8 +277,50 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     return adapter
 
 
-def _tokens_seen(checkpoint: Path) -> int:
+def reached_max_steps(checkpoint: Path, max_steps: int) -> bool:
+    """Whether ``checkpoint`` already holds step ``max_steps`` (when training is bounded by steps).
+    transformers' loop takes an optimizer step before it first checks ``max_steps``, so resuming such
+    a checkpoint would train past it: one step more each time a stage is restarted after training
+    (a stage II run killed during its dev evaluation)."""
+    return max_steps > 0 and _trainer_state(checkpoint).get("global_step", 0) >= max_steps
+
+
+def _save_finished(trainer: Any, checkpoint: Path, out: Path, tokenizer: Any, counts: dict[str, int]) -> Path:
+    """``out/adapter`` and ``out/train_log.json`` of a training whose last checkpoint reached
+    ``max_steps``: copied from that checkpoint, nothing trained."""
+    state, accelerator, adapter = _trainer_state(checkpoint), trainer.accelerator, out / "adapter"
+    if accelerator.is_main_process:
+        log.info("%s already holds step %d (max_steps): nothing left to train", checkpoint, state["global_step"])
+        tokenizer.padding_side = "left"  # the saved tokenizer is for generation
+        copy_adapter(checkpoint, adapter, lora_keys(accelerator.unwrap_model(trainer.model)), tokenizer)
+        throughput = _throughput(trainer, state["global_step"], 0, 0.0, checkpoint) | counts
+        write_json(out / "train_log.json", [*state.get("log_history", []), throughput])
+    accelerator.wait_for_everyone()
+    return adapter
+
+
+def _throughput(trainer: Any, step: int, tokens: int, runtime: float, resume_from: Path | None) -> dict[str, Any]:
+    """train_log.json's last entry: this run's steps, tokens and speed, and how many processes trained."""
+    accelerator = trainer.accelerator
+    return {
+        "step": step,
+        "run_tokens": tokens,
+        "run_runtime_s": runtime,
+        "run_tokens_per_second": round(tokens / runtime, 1) if runtime > 0 else None,
+        "resumed_from": None if resume_from is None else resume_from.name,
+        "world_size": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type.value),
+        "backend": accelerator.state.backend,
+    }
+
+
+def _trainer_state(checkpoint: Path) -> dict[str, Any]:
     try:
-        return int(read_json(checkpoint / "trainer_state.json").get("num_input_tokens_seen") or 0)
-    except (ValueError, AttributeError):
-        return 0
+        state = read_json(checkpoint / "trainer_state.json")
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _tokens_seen(checkpoint: Path) -> int:
+    return int(_trainer_state(checkpoint).get("num_input_tokens_seen") or 0)
