@@ -62,3 +62,15 @@ def test_a_report_so_far_is_copied_over_an_earlier_copy(tmp_path: Path, capsys) 
     assert bench.main(["--run", str(tmp_path / "run"), "--out", str(out), "--so-far"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["results.json"]
     assert capsys.readouterr().err.strip().endswith("not evaluated yet: sft-0")
+
+
+def test_the_readme_table_is_the_committed_result() -> None:
+    """The README's MIX-Qwen table is bench/results/mix-qwen/results.json's, row for row, and names
+    the settings a partial record has not evaluated yet."""
+    results = json.loads((ROOT / "bench" / "results" / "mix-qwen" / "results.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = bench.readme_table(results)
+    start = readme.index(table[0] + "\n")
+    assert readme[start:].splitlines()[: len(table)] == table
+    for setting in results.get("partial", {}).get("not_yet", []):
+        assert setting in readme[start - 600 : start], f"the README does not say {setting} is not evaluated yet"
