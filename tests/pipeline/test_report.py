@@ -115,10 +115,10 @@ def test_a_report_of_the_settings_evaluated_so_far_names_the_rest(tmp_path: Path
     settings = ["zero-shot", "sft-0", "sft-100", "trice-i", "trice-all"]
     plan = plan_recipe(Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run"), "settings": settings})
     _synthetic_run(plan.run_dir)
-    results = write_report(plan, tmp_path / "so-far", ["zero-shot", "trice-i"])
-    assert list(results["rows"]) == ["zero-shot", "trice-i"]
-    assert results["partial"] == {"evaluated": ["zero-shot", "trice-i"], "not_yet": ["sft-0", "sft-100", "trice-all"]}
-    assert all(s in ("zero-shot", "trice-i") for pair in results["paired"] for s in pair.split(" vs "))
+    results = write_report(plan, tmp_path / "so-far", ["zero-shot", "sft-100", "trice-i"])  # trice-all's files exist, unread
+    assert list(results["rows"]) == ["zero-shot", "sft-100", "trice-i"]
+    assert results["partial"] == {"evaluated": ["zero-shot", "sft-100", "trice-i"], "not_yet": ["sft-0", "trice-all"]}
+    assert list(results["paired"]) == ["trice-i vs sft-100"]
     assert results["findings"]["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["verdict"] == "not measured yet"
     report = (tmp_path / "so-far" / "report.md").read_text()
-    assert "**Partial report**: evaluated so far zero-shot, trice-i; not yet sft-0, sft-100, trice-all." in report
+    assert "**Partial report**: evaluated so far zero-shot, sft-100, trice-i; not yet sft-0, trice-all." in report

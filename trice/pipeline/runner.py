@@ -33,15 +33,16 @@ def missing_models(plan: Plan) -> list[str]:
     return missing
 
 
-def check_models_installed(plan: Plan, names: Sequence[str] = (), forced: frozenset[str] | set[str] = frozenset()) -> None:
+def check_models_installed(plan: Plan, names: Sequence[str], forced: set[str]) -> None:
     """Every embedded model the run loads is installed, when any of the stages ``names`` will run
     (forced, or not up to date): a missing translator package once let a run label every
-    translated question as a failed call, while a finished run loads nothing and needs none."""
-    status = stage_status(plan)
-    if not any(n in forced or status[n] != "up to date" for n in names):
-        return
+    translated question as a failed call, while a finished run loads nothing and needs none.
+    The package lookup is cheap, so the stages' fingerprints are read only when something is missing."""
     missing = missing_models(plan)
-    if missing:
+    if not missing:
+        return
+    status = stage_status(plan)
+    if any(n in forced or status[n] != "up to date" for n in names):
         raise ConfigError("; ".join(missing))
 
 

