@@ -34,7 +34,7 @@ def calls(monkeypatch) -> list[tuple[str, bool]]:
         return {}, [made], None
 
     monkeypatch.setattr(runner.steps, "stage", fake_stage)
-    monkeypatch.setattr(runner, "run_stage", lambda stage_dir, name, *a, force, keep: seen.append((name, force)))
+    monkeypatch.setattr(runner, "run_stage", lambda stage_dir, name, *a, force, keep, **_: seen.append((name, force)))
     return seen
 
 

@@ -23,12 +23,13 @@ from trice.pipeline import steps
 from trice.cli import main
 
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (serve: a fixture)
+from tests.helpers.retrieval import colbert_ok, json_reply
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import stage_status
 from trice.pipeline.stages import (
-    RUN_MARKER, FailedRows, StageBusy, StageIncomplete, claim_run_dir, moved_aside, raise_failed_rows, run_stage,
-    stage_hash, stage_running, stage_verdict,
+    RUN_MARKER, claim_run_dir, moved_aside, run_stage, stage_hash, stage_running, stage_verdict,
 )  # fmt: skip
+from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, raise_failed_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_STYLE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "old_style_stage.json").read_text())
@@ -348,3 +349,50 @@ def test_a_stage_another_process_is_running_is_refused_not_shared(tmp_path) -> N
     assert not stage_running(stage)
     assert not run_stage(stage, "eval", {"k": 1}, [], lambda d: None)  # finished by the first: skipped
     assert sorted(p.name for p in stage.parent.iterdir()) == [".eval.lock", "eval"]  # the lock lies outside the stage
+
+
+def test_tool_outages_keep_a_stage_incomplete_unless_accepted(tmp_path, capsys, data_dir, serve) -> None:
+    up = {"search": False, "reading": True}
+
+    def behaviour(hit, path, request):
+        if path == "/search":
+            return colbert_ok(hit, path, request) if up["search"] else json_reply({"error": "down"}, 503)
+        if "Passage 0 | about" in json.dumps(request) and not up["reading"]:  # a second reading of a passage
+            return 503, b"down", "text/plain"
+        return openai_reply(path, request, "WikiSearch(Marie Curie)")
+
+    server = serve(behaviour)
+    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 8}
+    search = {"backend": "colbert", "url": server.root + "/search", "max_retries": 0, "circuit_threshold": 100}
+    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": ["zero-shot"], "tools": {"WikiSearch": search},
+            "data": {"data_dir": str(data_dir), "task": "qa", "datasets": ["webq"], "n_train": 2, "n_test": 3}, "probe": endpoint, "eval": endpoint}  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(body))
+    run = tmp_path / "run"
+
+    assert main(["run", str(recipe)]) == 2  # the search server is down: judged wrong would measure the machine
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{run / 'probe'}: stage probe is incomplete: 2 of 2 rows made a tool call that met an outage (first: " in err
+    assert "unavailable: WikiSearch" in err and "--accept-outages" in err
+    assert json.loads((run / "probe" / "stage.json").read_text())["failed_rows"] == 2
+
+    assert main(["run", str(recipe), "--accept-outages"]) == 0  # accepted: every stage finishes, the count kept
+    capsys.readouterr()
+    assert json.loads((run / "probe" / "stage.json").read_text())["tool_outages"] == 2
+    state = json.loads((run / "eval-zero-shot" / "stage.json").read_text())
+    assert state["complete"] is True and state["tool_outages"] == 3
+    results = json.loads((run / "report" / "results.json").read_text())
+    assert results["tool_outages"] == {"zero-shot": {"unavailable": 3}}
+
+    up |= {"search": True, "reading": False}  # forced again: searches answer, but reading a passage fails
+    assert main(["run", str(recipe), "--only", "eval-zero-shot"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "stage eval-zero-shot is incomplete: 3 of 3 rows failed (first: " in err and "a reading of its tool output got no answer" in err
+
+    up["reading"] = True  # a rerun reads again, and every call is judged on its merits
+    assert main(["run", str(recipe), "--stages", "eval-zero-shot"]) == 0
+    capsys.readouterr()
+    state = json.loads((run / "eval-zero-shot" / "stage.json").read_text())
+    assert state["complete"] is True and "tool_outages" not in state
+    judged = [json.loads(line) for line in (run / "eval-zero-shot" / "judged.jsonl").read_text().splitlines()]
+    assert len(judged) == 3 and all(row["used_tool"] and "tool_error" not in row for row in judged)

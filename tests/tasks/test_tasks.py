@@ -7,9 +7,9 @@ import pytest
 
 from trice.tasks.metrics import answer_in_prefix, normalize_answer, whole_response
 from trice.tasks.prompts import INSTRUCTIONS, read_prompt, task_instruction, task_prompt
-from trice.tasks import TASKS, get_task, prompt_tools
+from trice.tasks import TASKS, Execution, get_task, prompt_tools
 from trice.tools.call_format import CallFormat
-from trice.tools.base import ToolError, ToolRegistry
+from trice.tools.base import ToolCall, ToolError, ToolRegistry, ToolResult
 
 
 @pytest.mark.parametrize(
@@ -157,3 +157,19 @@ def test_a_native_prompt_offers_the_tool_and_says_when_not_how() -> None:
     for task in TASKS:
         native = task_instruction(task, native=True)
         assert TASKS[task].tool in native and "(" not in native and native != INSTRUCTIONS[task]
+
+
+@pytest.mark.parametrize(
+    ("readings", "correct", "unread"),
+    [
+        (["Paris", None], True, False),  # one right reading decides, whatever the other
+        (["Lyon", None], False, True),  # wrong, but the missing reading might have been right
+        ([None, None], False, True),
+        (["Lyon", "Rome"], False, False),  # every reading made: wrong on the model's merits
+    ],
+)
+def test_a_wrong_call_with_a_missing_reading_says_so(readings, correct, unread) -> None:
+    call = ToolCall("WikiSearch", "capital of France")
+    execution = Execution(call, ToolResult(call, True, output="p1"), ("p1", "p2"))
+    judgement = get_task("qa").conclude("WikiSearch(capital of France)", execution, ["Paris"], readings)
+    assert (judgement.correct, judgement.unread) == (correct, unread)

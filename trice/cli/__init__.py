@@ -17,7 +17,8 @@ from typing import Any
 from trice.cli.args import dataclass_parser
 from trice.pipeline.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
-from trice.pipeline.stages import StageError, moved_aside
+from trice.pipeline.failures import StageError
+from trice.pipeline.stages import moved_aside
 from trice.tools.base import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml
 from trice.utils.io import DataError
@@ -77,6 +78,11 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     )
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
     parser.add_argument(
+        "--accept-outages", action="store_true",
+        help="A probe or eval whose tool calls met outages (timeout, unavailable) finishes with them judged wrong "
+        "(its stage.json and the report count them) instead of staying incomplete for a rerun to retry.",
+    )
+    parser.add_argument(
         "--status", action="store_true",
         help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
     )
@@ -93,7 +99,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         old = moved_aside(plan.run_dir)
         missing = missing_models(plan)
         return stage_status(plan) | ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
-    report = run_plan(plan, only=args.only, start=args.start, stages=args.stages)
+    report = run_plan(plan, only=args.only, start=args.start, stages=args.stages, accept_outages=args.accept_outages)
     print(f"report: {report / REPORT_MD}", file=sys.stderr)
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
 

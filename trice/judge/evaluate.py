@@ -136,8 +136,9 @@ def judge_rows(
     calls: CallFormat = TEXT,
     registry: Callable[[Task], ToolRegistry] | None = None,
 ) -> list[dict]:
-    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call),
-    its call read in the ``calls`` format.
+    """Each row plus ``prediction``, ``correct``, ``used_tool`` (and ``tool_error`` for a failed call,
+    ``unread`` for a wrong one some of whose readings an endpoint did not make), its call read in
+    the ``calls`` format.
 
     ``task_name`` judges every row by that task, or with ``per-row`` each by its own ``task``.
     Calls are executed first (tools with a batched ``prefetch`` answer all theirs at once), then
@@ -154,17 +155,24 @@ def judge_rows(
         extra = {"prediction": j.prediction, "correct": j.correct, "used_tool": j.used_tool}
         if j.tool_error is not None:
             extra["tool_error"] = j.tool_error
+        if j.unread:
+            extra["unread"] = True  # a reading's endpoint did not answer: a rerun reads it again
         if require_evidence and j.evidence is False and row_task(row, task_name).name == EVIDENCE_TASK:
             extra |= {"correct": False, "unsupported_reading": True}
         judged.append(row | extra)
     return judged
 
 
+def met_outage(row: dict) -> bool:
+    """Whether a judged row's call failed because the tool or its server did not answer (timeout,
+    unavailable), not because of what the model wrote."""
+    return bool(row.get("tool_error")) and tool_error_kind(row["tool_error"]) in OUTAGE_KINDS
+
+
 def tool_outages(judged: Sequence[dict]) -> dict[str, int]:
-    """Calls per error kind that failed because the tool or its server did not answer (timeout,
-    unavailable), not because of what the model wrote: judged wrong all the same, so a summary
-    names them."""
-    kinds = Counter(tool_error_kind(row["tool_error"]) for row in judged if row.get("tool_error"))
+    """Calls per error kind that met an outage (:func:`met_outage`): judged wrong all the same, so
+    a summary names them."""
+    kinds = Counter(tool_error_kind(row["tool_error"]) for row in judged if met_outage(row))
     return {kind: kinds[kind] for kind in OUTAGE_KINDS if kinds[kind]}
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from trice.data.schema import load_examples
 from trice.generation.adapters import adapter_files
 from trice.generation.generate import GenerateConfig, generate_for_examples
-from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
+from trice.judge.evaluate import judge_rows, met_outage, summarize, tool_rate_by_dataset
 from trice.judge.reading import ReadingModel
 from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, eval_stage
-from trice.pipeline.stages import fingerprint, matches, raise_failed_rows, stage_state
+from trice.pipeline.failures import FailedRows, ToolOutages, raise_failed_rows
+from trice.pipeline.stages import fingerprint, matches, stage_state
 from trice.tools.call_format import call_format_of
 from trice.utils.io import write_json, write_jsonl, write_text
 
@@ -32,7 +33,21 @@ def generate_and_judge(
     judged = judge_rows(rows, task, reader, tools, calls=call_format_of(config))
     write_jsonl(stage_dir / JUDGED, judged)
     write_json(stage_dir / SUMMARY, summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
-    raise_failed_rows(rows)  # an endpoint's failed requests: the stage stays incomplete, a rerun retries them
+    raise_machine_failures(rows, judged)
+
+
+def raise_machine_failures(rows: list[dict], judged: list[dict]) -> None:
+    """Judged rows that measure the machine rather than the model keep the stage incomplete, and a
+    rerun retries just them (what succeeded is kept or cached): a generation or a reading an
+    endpoint did not make (:class:`FailedRows`), then a tool call that met an outage
+    (:class:`ToolOutages`, which ``trice run --accept-outages`` may accept instead)."""
+    raise_failed_rows(rows)
+    unread = [row for row in judged if row.get("unread")]
+    if unread:
+        raise FailedRows(len(unread), len(judged), f"{unread[0]['id']}: a reading of its tool output got no answer from the endpoint")
+    met = [row for row in judged if met_outage(row)]
+    if met:
+        raise ToolOutages(len(met), len(judged), f"{met[0]['id']}: {met[0]['tool_error']}"[:200])
 
 
 def _weights_key(config: dict, test: Path, adapter: str | None) -> str:

@@ -46,10 +46,14 @@ def check_models_installed(plan: Plan, names: Sequence[str], forced: set[str]) -
         raise ConfigError("; ".join(missing))
 
 
-def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None) -> Path:
+def run_plan(
+    plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None, accept_outages: bool = False,
+) -> Path:
     """Run the stages in order, each skipped when finished and resumed when partial. ``only``: just
     that one, forced; ``start``: that one and all after, forced; ``stages``: just these, in the
-    recipe's order and not forced (a long benchmark's chosen stages, resumed across sessions)."""
+    recipe's order and not forced (a long benchmark's chosen stages, resumed across sessions).
+    ``accept_outages``: a stage whose tool calls met outages finishes with them judged wrong
+    instead of staying incomplete (:class:`trice.pipeline.stages.ToolOutages`)."""
     names = plan.stages
     chosen = [("--only", only), ("--from", start)] + [("--stages", s) for s in stages or ()]
     for flag, value in chosen:
@@ -74,7 +78,7 @@ def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stag
             check_inputs(plan, name, inputs)
         stage_dir = plan.layout.stage(name)
         force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
-        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=steps.KEEP_ON_RESTART.get(name, ()))
+        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=steps.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
     return plan.layout.report
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.pipeline.layout import OLD, RECIPE
 from trice.pipeline.legacy_fingerprint import legacy_config
 from trice.utils.config import ConfigError
@@ -54,35 +55,6 @@ RUN_MARKER = ".trice-run"
 RUN_FORMAT = 1
 STAGE_KEYS = frozenset({"stage", "hash", "complete", "config"})  # what every stage.json trice wrote holds
 RUN_PLACEHOLDER = "{run}"
-
-
-class StageError(RuntimeError):
-    """A stage that cannot run now, or did not finish: one located line for the user."""
-
-
-class StageBusy(StageError):
-    """Another process is running this stage of this run."""
-
-
-class StageIncomplete(StageError):
-    """A stage ran through but some rows failed; it stays incomplete and a rerun retries them."""
-
-
-class FailedRows(Exception):
-    """Raised by a stage function after writing what it could: ``count`` of ``total`` rows failed
-    (``first``: the first error), so the stage must not count as complete."""
-
-    def __init__(self, count: int, total: int, first: str):
-        self.count, self.total, self.first = count, total, first
-        super().__init__(f"{count} of {total} rows failed (first: {first})")
-
-
-def raise_failed_rows(rows: Sequence[dict], key: str = "error") -> None:
-    """:class:`FailedRows` when some row holds a truthy ``key`` (a list of errors counts where any is set)."""
-    failed = [row[key] for row in rows if row.get(key) and (not isinstance(row[key], list) or any(row[key]))]
-    if failed:
-        first = failed[0] if not isinstance(failed[0], list) else next(e for e in failed[0] if e)
-        raise FailedRows(len(failed), len(rows), str(first)[:200])
 
 
 def lock_path(stage_dir: Path) -> Path:
@@ -290,13 +262,15 @@ def run_stage(
     fn: Callable[[Path], Any],
     force: bool = False,
     keep: Iterable[str] = (),
+    accept_outages: bool = False,
 ) -> bool:
     """Run ``fn(stage_dir)`` unless already done with the same fingerprint; True when it ran.
 
     ``keep``: names of entries in ``stage_dir`` that survive a start-over after a change (see the
     module docstring); ``force`` starts over from an empty directory. Either way the old directory
     is moved aside, not deleted. ``fn`` raising :class:`FailedRows` leaves the stage incomplete
-    with the count in ``stage.json`` and raises :class:`StageIncomplete`.
+    with the count in ``stage.json`` and raises :class:`StageIncomplete`; with ``accept_outages``,
+    :class:`ToolOutages` instead completes it, the count in ``stage.json`` as ``tool_outages``.
     """
     stage_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = _try_lock(stage_dir)
@@ -327,12 +301,14 @@ def run_stage(
         try:
             fn(stage_dir)
         except FailedRows as failed:
-            write_json(stage_dir / MARKER, _marker(name, digest, config, failed_rows=failed.count))
-            raise StageIncomplete(
-                f"{stage_dir}: stage {name} is incomplete: {failed}; what succeeded is kept, and a rerun of "
-                "the recipe retries the failed rows (is the server up?)"
-            ) from None
-        write_json(stage_dir / MARKER, _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)))
+            if not (accept_outages and isinstance(failed, ToolOutages)):
+                write_json(stage_dir / MARKER, _marker(name, digest, config, failed_rows=failed.count))
+                raise StageIncomplete(f"{stage_dir}: stage {name} is incomplete: {failed}; {failed.then}") from None
+            log.warning("stage %s: %s; accepted (--accept-outages): they stay judged wrong and the report names them", name, failed)
+            outages = {"tool_outages": failed.count}
+        else:
+            outages = {}
+        write_json(stage_dir / MARKER, _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)) | outages)
         return True
     finally:
         lock.release()

@@ -25,7 +25,7 @@ from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
 from trice.pipeline.report import write_report
 from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE
 from trice.pipeline.shared_training import share_training, trained_dir
-from trice.pipeline.stages import raise_failed_rows
+from trice.pipeline.failures import raise_failed_rows
 from trice.pipeline.trainers import TRAINERS
 from trice.stage1.label import label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir

@@ -52,13 +52,16 @@ def tool_error_kind(text: str) -> str:
 class Judgement:
     """``evidence``: for a call judged right by a reading of its output, whether some right reading
     read an output that itself holds a gold answer (:func:`~trice.tasks.metrics.answer_in_text`); False
-    means the reading model answered from what it already knew. None for every other judgement."""
+    means the reading model answered from what it already knew. None for every other judgement.
+    ``unread``: judged wrong while some reading of the call's output is missing (its endpoint did
+    not answer), so the judgement is the machine's as much as the model's."""
 
     prediction: str | None
     correct: bool
     used_tool: bool
     tool_error: str | None = None
     evidence: bool | None = None
+    unread: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ class Task:
             read = zip(execution.outputs, readings) if len(readings) == len(execution.outputs) else ()
             evidence = any(r is not None and r in right and answer_in_text(out, answers) for out, r in read)
             return Judgement(right[0], True, used_tool=True, evidence=evidence)
-        return Judgement(kept[0] if kept else None, False, used_tool=True)
+        return Judgement(kept[0] if kept else None, False, used_tool=True, unread=not readings or len(kept) < len(readings))
 
     def judge(
         self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None, calls: CallFormat = TEXT

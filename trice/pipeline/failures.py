@@ -1,0 +1,54 @@
+"""What a stage that did not finish raises, and the one line the user reads about it.
+
+A stage whose rows failed on the machine's side (an endpoint that did not answer, a tool that met an
+outage) writes what it has and raises :class:`FailedRows`; :func:`trice.pipeline.stages.run_stage`
+keeps it incomplete and stops the run with :class:`StageIncomplete`, so a rerun retries those rows
+and no report is built on them as if they were the model's wrong answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class StageError(RuntimeError):
+    """A stage that cannot run now, or did not finish: one located line for the user."""
+
+
+class StageBusy(StageError):
+    """Another process is running this stage of this run."""
+
+
+class StageIncomplete(StageError):
+    """A stage ran through but some rows failed; it stays incomplete and a rerun retries them."""
+
+
+class FailedRows(Exception):
+    """Raised by a stage function after writing what it could: ``count`` of ``total`` rows failed
+    (``first``: the first error), so the stage must not count as complete."""
+
+    failure = "failed"  # what happened to the rows, in the message
+    then = "what succeeded is kept, and a rerun of the recipe retries the failed rows (is the server up?)"
+
+    def __init__(self, count: int, total: int, first: str):
+        self.count, self.total, self.first = count, total, first
+        super().__init__(f"{count} of {total} rows {self.failure} (first: {first})")
+
+
+class ToolOutages(FailedRows):
+    """Raised by an eval stage after writing everything: ``count`` of ``total`` rows made a call that
+    a tool or its server did not answer. They are judged wrong, so the stage stays incomplete (a
+    rerun executes those calls again) unless the run accepts outages (``trice run --accept-outages``)."""
+
+    failure = "made a tool call that met an outage"
+    then = ("everything is kept, and a rerun of the recipe executes those calls again (is the tool's server up?); "
+            "`trice run --accept-outages` instead finishes the stage with them judged wrong")
+
+
+def raise_failed_rows(rows: Sequence[dict], key: str = "error") -> None:
+    """:class:`FailedRows` when some row holds a truthy ``key`` (a list of errors counts where any is set)."""
+    failed = [row[key] for row in rows if row.get(key) and (not isinstance(row[key], list) or any(row[key]))]
+    if failed:
+        first = failed[0] if not isinstance(failed[0], list) else next(e for e in failed[0] if e)
+        raise FailedRows(len(failed), len(rows), str(first)[:200])
+
