@@ -91,7 +91,7 @@ def collect(run_dir: Path) -> dict[str, Any]:
         "per_question": per_question(judged) if judged else {},
         "label_stats": label_stats, "probe": read_json(probe) if probe.is_file() else {},
         "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
-        "findings": findings(judged, label_stats, stage_two, SEED, paired),
+        "findings": findings(judged, label_stats, stage_two, SEED, paired, planned=settings),
     }
 
 

@@ -1,9 +1,10 @@
 """TRICE's five findings as verdicts: each holds / does not hold from per-question results, and is
-"not measured yet" while its rows are missing."""
+"not measured yet" while its rows are missing, "not measured" when the recipe lacks their settings."""
 
 from __future__ import annotations
 
 from trice.pipeline.findings import (
+    NOT_RUN,
     NOT_YET,
     PAIRS,
     findings,
@@ -43,7 +44,10 @@ def test_lower_accuracy_breaks_finding_three_and_missing_rows_are_not_measured()
     }
     assert tool_drop_finding(judged, 0)["holds"] is False
     assert tool_raise_finding(judged, 0)["verdict"] == NOT_YET
-    assert order_finding({})["verdict"] == NOT_YET
+    assert order_finding(judged, {})["verdict"] == NOT_YET
+    assert tool_raise_finding(judged, 0, planned=["trice-i", "trice-all"]) == {
+        "holds": None, "verdict": NOT_RUN, "measured": "the recipe has no zero-shot setting"}  # fmt: skip
+    assert tool_raise_finding(judged, 0, planned=["zero-shot", "trice-i", "trice-all"])["measured"] == "needs eval-zero-shot"
 
 
 def test_mix_finding_uses_the_floor() -> None:

@@ -80,8 +80,9 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     assert "| trice-all vs trice-i | " + " | ".join(["+0.0 [+0.0, +0.0] no difference"] * 4) + " |" in report
     assert "| trice-i vs sft-100 | +25.0 [" in report and report.count("higher |") == 2 * 4  # both against sft-100
     assert judged_from_record(results["per_question"]) == read_judged(plan.run_dir, list(RIGHT), DATASETS)  # kept for bench/
-    found = results["findings"]  # no sft-0 or trice-ii row: findings 4 and 5 wait for them
-    assert [f["verdict"] for f in found.values()] == ["holds", "does not hold", "does not hold", "not measured yet", "not measured yet"]
+    found = results["findings"]  # the recipe has no sft-0 or trice-ii setting: findings 4 and 5 are never measured
+    assert [f["verdict"] for f in found.values()] == ["holds", "does not hold", "does not hold", "not measured", "not measured"]
+    assert found["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["measured"] == "the recipe has no sft-0 setting"
     assert "## TRICE's findings on this run" in report and "| 2 stage I raises tool use | does not hold | TRICE-I tool use minus" in report
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
@@ -119,6 +120,8 @@ def test_a_report_of_the_settings_evaluated_so_far_names_the_rest(tmp_path: Path
     assert list(results["rows"]) == ["zero-shot", "sft-100", "trice-i"]
     assert results["partial"] == {"evaluated": ["zero-shot", "sft-100", "trice-i"], "not_yet": ["sft-0", "trice-all"]}
     assert list(results["paired"]) == ["trice-i vs sft-100"]
-    assert results["findings"]["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["verdict"] == "not measured yet"
+    four, five = results["findings"]["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"], results["findings"]["5 TRICE-II less stable than TRICE-ALL"]
+    assert (four["verdict"], four["measured"]) == ("not measured yet", "needs eval-trice-all and eval-sft-0")
+    assert (five["verdict"], five["measured"]) == ("not measured", "the recipe has no trice-ii setting")
     report = (tmp_path / "so-far" / "report.md").read_text()
     assert "**Partial report**: evaluated so far zero-shot, sft-100, trice-i; not yet sft-0, trice-all." in report

@@ -1,4 +1,4 @@
-"""TRICE's five findings, each a verdict (holds / does not hold / not measured yet) on one run's
+"""TRICE's five findings, each a verdict (holds / does not hold / not measured yet / not measured) on one run's
 per-question test results, so that a run on any model says whether the paper's claims hold there.
 
 The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
@@ -11,11 +11,14 @@ The findings (the TRICE paper, Qiao et al., NAACL 2024: Table 3 and Figure 4):
 
 Every comparison is paired over the same test questions with a bootstrap interval
 (:func:`trice.utils.stats.paired_difference`); "holds" needs the difference beyond the noise. A
-finding whose rows a run lacks (not evaluated yet, or not among its settings) is "not measured yet".
+finding whose rows a run lacks is "not measured yet" while they are still to be evaluated, and
+"not measured" when the recipe does not have the settings at all (a run without TRICE-II never
+measures finding 5, however long it runs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from trice.pipeline.intervals import Judged, paired_rows
@@ -23,6 +26,7 @@ from trice.utils.stats import HIGHER, LOWER, SAME, paired_difference, wilson_int
 
 MIX_FLOOR = 0.15  # finding 1: the share of training questions D_tool keeps the policy's own right answer for
 NOT_YET = "not measured yet"
+NOT_RUN = "not measured"  # the recipe lacks a setting the finding compares
 # The paired comparisons finding 4 and 5 read: (setting, minus this one).
 PAIRS = (("trice-all", "trice-i"), ("trice-all", "sft-100"), ("trice-all", "sft-0"), ("trice-ii", "trice-all"))
 ORDER_BASELINES = ("trice-i", "sft-100", "sft-0")
@@ -37,6 +41,19 @@ def verdict_line(holds: bool | None, text: str) -> dict[str, Any]:
     return {"holds": holds, "verdict": NOT_YET if holds is None else "holds" if holds else "does not hold", "measured": text}
 
 
+def lacking(needed: tuple[str, ...], have: Collection[str], planned: Collection[str] | None) -> dict[str, Any] | None:
+    """None when every ``needed`` setting is in ``have``; else the verdict of a finding that cannot
+    be measured: "not measured" naming the settings the recipe lacks (``planned``: the recipe's
+    settings, None when unknown), or "not measured yet" naming the evals still to run."""
+    missing = [s for s in needed if s not in have]
+    if not missing:
+        return None
+    absent = [s for s in missing if planned is not None and s not in planned]
+    if absent:
+        return {"holds": None, "verdict": NOT_RUN, "measured": f"the recipe has no {' or '.join(absent)} setting"}
+    return verdict_line(None, "needs " + " and ".join(f"eval-{s}" for s in missing))
+
+
 def mix_finding(label_stats: dict[str, Any]) -> dict[str, Any]:
     """Finding 1, from the trice label set's statistics."""
     stats = label_stats.get("trice")
@@ -48,20 +65,20 @@ def mix_finding(label_stats: dict[str, Any]) -> dict[str, Any]:
     return verdict_line(share.estimate >= MIX_FLOOR, text) | {"share": share.__dict__}
 
 
-def tool_raise_finding(judged: Judged, seed: int) -> dict[str, Any]:
+def tool_raise_finding(judged: Judged, seed: int, planned: Collection[str] | None = None) -> dict[str, Any]:
     """Finding 2: TRICE-I's tool use minus zero-shot's wrong share, paired over the same test questions."""
-    if not {"zero-shot", "trice-i"} <= set(judged):
-        return verdict_line(None, "needs eval-zero-shot and eval-trice-i")
+    if (cannot := lacking(("zero-shot", "trice-i"), judged, planned)) is not None:
+        return cannot
     wrong = {ds: [1.0 - c for c in v] for ds, v in pooled(judged, "zero-shot", 0).items()}
     diff = paired_difference(pooled(judged, "trice-i", 1), wrong, seed=seed)["avg"]
     text = f"TRICE-I tool use minus zero-shot's wrong share: {diff.difference:+.1%} [{diff.low:+.1%}, {diff.high:+.1%}]"
     return verdict_line(diff.low > 0, text) | {"difference": diff.__dict__}
 
 
-def tool_drop_finding(judged: Judged, seed: int) -> dict[str, Any]:
+def tool_drop_finding(judged: Judged, seed: int, planned: Collection[str] | None = None) -> dict[str, Any]:
     """Finding 3: TRICE-ALL's tool use below TRICE-I's and its accuracy not lower (both paired)."""
-    if not {"trice-i", "trice-all"} <= set(judged):
-        return verdict_line(None, "needs eval-trice-i and eval-trice-all")
+    if (cannot := lacking(("trice-i", "trice-all"), judged, planned)) is not None:
+        return cannot
     tools = paired_difference(pooled(judged, "trice-all", 1), pooled(judged, "trice-i", 1), seed=seed)["avg"]
     accuracy = paired_difference(pooled(judged, "trice-all", 0), pooled(judged, "trice-i", 0), seed=seed)["avg"]
     text = (f"tool use TRICE-ALL - TRICE-I {tools.difference:+.1%} [{tools.low:+.1%}, {tools.high:+.1%}]; "
@@ -69,21 +86,23 @@ def tool_drop_finding(judged: Judged, seed: int) -> dict[str, Any]:
     return verdict_line(tools.verdict == LOWER and accuracy.verdict != LOWER, text) | {"tool_use": tools.__dict__, "accuracy": accuracy.__dict__}
 
 
-def order_finding(paired: dict[str, Any]) -> dict[str, Any]:
+def order_finding(judged: Judged, paired: dict[str, Any], planned: Collection[str] | None = None) -> dict[str, Any]:
     """Finding 4: TRICE-ALL above each of TRICE-I, SFT 100%, SFT 0% on the average (paired)."""
     wanted = [f"trice-all vs {b}" for b in ORDER_BASELINES]
-    if not all(w in paired for w in wanted):
-        return verdict_line(None, "needs eval-trice-all, eval-trice-i, eval-sft-100 and eval-sft-0")
+    if (cannot := lacking(("trice-all", *ORDER_BASELINES), judged, planned)) is not None:
+        return cannot
     parts = [f"{w}: {paired[w]['avg']['difference']:+.1%} [{paired[w]['avg']['low']:+.1%}, {paired[w]['avg']['high']:+.1%}] ({paired[w]['avg']['verdict']})" for w in wanted]
     return verdict_line(all(paired[w]["avg"]["verdict"] == HIGHER for w in wanted), "; ".join(parts))
 
 
-def stability_finding(paired: dict[str, Any], stage_two: dict[str, Any]) -> dict[str, Any]:
+def stability_finding(judged: Judged, paired: dict[str, Any], stage_two: dict[str, Any], planned: Collection[str] | None = None) -> dict[str, Any]:
     """Finding 5: TRICE-II below TRICE-ALL on test (paired), or its dev curve spread wider."""
-    pair = paired.get("trice-ii vs trice-all")
+    if (cannot := lacking(("trice-ii", "trice-all"), judged, planned)) is not None:
+        return cannot
+    pair = paired["trice-ii vs trice-all"]
     selection = stage_two.get("selection", {})
-    if pair is None or not {"trice-ii", "trice-all"} <= set(selection):
-        return verdict_line(None, "needs eval-trice-ii, eval-trice-all and both dev curves")
+    if not {"trice-ii", "trice-all"} <= set(selection):
+        return verdict_line(None, "needs both stage II dev curves")
     spread = {s: max(p["accuracy"] for p in selection[s]["curve"]) - min(p["accuracy"] for p in selection[s]["curve"]) for s in ("trice-ii", "trice-all")}
     avg = pair["avg"]
     text = (f"TRICE-II - TRICE-ALL on test {avg['difference']:+.1%} [{avg['low']:+.1%}, {avg['high']:+.1%}] ({avg['verdict']}); "
@@ -92,22 +111,29 @@ def stability_finding(paired: dict[str, Any], stage_two: dict[str, Any]) -> dict
 
 
 def findings(
-    judged: Judged, label_stats: dict[str, Any], stage_two: dict[str, Any], seed: int, paired: dict[str, Any] | None = None
+    judged: Judged,
+    label_stats: dict[str, Any],
+    stage_two: dict[str, Any],
+    seed: int,
+    paired: dict[str, Any] | None = None,
+    planned: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The five findings on ``judged`` (the evaluated settings' per-question results), the run's
     label statistics and its stage II summary (:func:`trice.pipeline.report.stage_two_summary`).
     ``paired``: comparisons the caller already bootstrapped with the same ``seed`` (each pair's
-    resamples depend on the seed alone), so only the missing :data:`PAIRS` are computed."""
+    resamples depend on the seed alone), so only the missing :data:`PAIRS` are computed.
+    ``planned``: the recipe's settings, so that a finding needing one it lacks says "not measured"
+    rather than "not measured yet"."""
     paired = dict(paired or {})
     missing = [(a, b) for a, b in PAIRS if a in judged and b in judged and f"{a} vs {b}" not in paired]
     if missing:
         paired |= paired_rows(judged, missing, seed)
     return {
         "1 D_tool is a mix": mix_finding(label_stats),
-        "2 stage I raises tool use": tool_raise_finding(judged, seed),
-        "3 stage II lowers tool use, accuracy kept": tool_drop_finding(judged, seed),
-        "4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%": order_finding(paired),
-        "5 TRICE-II less stable than TRICE-ALL": stability_finding(paired, stage_two),
+        "2 stage I raises tool use": tool_raise_finding(judged, seed, planned),
+        "3 stage II lowers tool use, accuracy kept": tool_drop_finding(judged, seed, planned),
+        "4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%": order_finding(judged, paired, planned),
+        "5 TRICE-II less stable than TRICE-ALL": stability_finding(judged, paired, stage_two, planned),
     }
 
 

@@ -358,7 +358,7 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     judged = read_judged(run, settings, datasets)
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
-    found = findings(judged, label_stats, stage_two, plan.recipe.seed, paired)
+    found = findings(judged, label_stats, stage_two, plan.recipe.seed, paired, planned=plan.recipe.settings)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
