@@ -27,21 +27,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from trice.pipeline import steps  # noqa: E402
-from trice.pipeline.findings import findings, tool_drop_finding, tool_use_by_zero_shot  # noqa: E402
-from trice.pipeline.intervals import interval_rows, paired_rows, per_question, read_judged  # noqa: E402
-from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout  # noqa: E402
-from trice.pipeline.plan import Plan, plan_recipe  # noqa: E402
-from trice.pipeline.report import stage_two_summary  # noqa: E402
-from trice.pipeline.runner import run_plan, stage_status  # noqa: E402
-from trice.pipeline.stages import MARKER, claim_run_dir  # noqa: E402
-from trice.utils.config import load_yaml  # noqa: E402
-from trice.utils.io import read_json, write_json  # noqa: E402
+from trice.pipeline import steps
+from trice.pipeline.findings import findings, tool_drop_finding, tool_use_by_zero_shot
+from trice.pipeline.intervals import interval_rows, paired_rows, per_question, read_judged
+from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout
+from trice.pipeline.plan import Plan, plan_recipe
+from trice.pipeline.plots import plot_tool_use_by_zero_shot
+from trice.pipeline.report import stage_two_summary
+from trice.pipeline.runner import run_plan, stage_status
+from trice.pipeline.stages import MARKER, claim_run_dir
+from trice.utils.config import load_yaml
+from trice.utils.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "trice" / "recipes" / "math_qwen.yaml"
@@ -52,22 +48,6 @@ SEED = 0
 def finished_evals(run: RunLayout, settings: list[str]) -> list[str]:
     """The settings whose test evaluation stage has finished (its summary is written last)."""
     return [s for s in settings if (run.eval_dir(s) / SUMMARY).is_file()]
-
-
-def plot_figure4(rates: dict[str, dict[str, float]], path: Path) -> None:
-    settings = list(rates)
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 4))
-    width = 0.38
-    for k, (group, colour) in enumerate((("zero-shot right", "tab:green"), ("zero-shot wrong", "tab:red"))):
-        ax.bar([x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour)
-    ax.set_xticks(range(len(settings)), settings, rotation=20)
-    ax.set_ylabel("tool-use rate")
-    ax.set_ylim(0, 1)
-    ax.set_title("Tool use where the untuned model was right / wrong\n(cf. TRICE Figure 4)", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def collect(run_dir: Path) -> dict[str, Any]:
@@ -192,7 +172,7 @@ def main() -> None:
     result = collect(run) | {"notes": previous.get("notes", []), "tries": previous.get("tries", [])}
     write_json(output, result)
     if result["figure4"]:
-        plot_figure4(result["figure4"], output.with_suffix(".png"))
+        plot_tool_use_by_zero_shot(result["figure4"], output.with_suffix(".png"))
     print(json.dumps(result["findings"], indent=1))
     verdicts = ", ".join(f"{k.split()[0]}: {v['verdict']}" for k, v in result["findings"].items())
     print(f"math_qwen: {len(result['evaluated'])}/{len(result['evaluated']) + len(result['not_yet'])} rows evaluated; findings {verdicts}")

@@ -84,6 +84,9 @@ def test_report_shows_intervals_and_paired_comparisons(tmp_path: Path) -> None:
     assert [f["verdict"] for f in found.values()] == ["holds", "does not hold", "does not hold", "not measured", "not measured"]
     assert found["4 TRICE-ALL above TRICE-I, SFT 100%, SFT 0%"]["measured"] == "the recipe has no sft-0 setting"
     assert "## TRICE's findings on this run" in report and "| 2 stage I raises tool use | does not hold | TRICE-I tool use minus" in report
+    assert results["figure4"]["trice-i"] == {"zero-shot wrong": 1.0}  # zero-shot got none right: that group is empty
+    assert "| trice-i | - | 100% |" in report and "![tool use where zero-shot was right or wrong](tool_use_by_zero_shot.png)" in report
+    assert (tmp_path / "report" / "tool_use_by_zero_shot.png").stat().st_size > 0
     again = write_report(plan, tmp_path / "again")  # the recipe's seed fixes the resamples
     assert again["intervals"] == results["intervals"] and again["paired"] == results["paired"]
     assert "tool_outages" not in results and "Tool outages" not in report

@@ -153,9 +153,10 @@ def tool_use_by_zero_shot(judged: Judged) -> dict[str, dict[str, float]]:
     return out
 
 
-def findings_markdown(found: dict[str, dict[str, Any]]) -> list[str]:
-    """The report's section: one table row per finding."""
-    return [
+def findings_markdown(found: dict[str, dict[str, Any]], by_zero_shot: dict[str, dict[str, float]] | None = None, plot: str = "") -> list[str]:
+    """The report's section: one table row per finding, then each setting's tool use on the questions
+    zero-shot got right and wrong (``by_zero_shot``, :func:`tool_use_by_zero_shot`) and its ``plot``."""
+    lines = [
         "## TRICE's findings on this run",
         "",
         "Each of the TRICE paper's five findings on this run's test questions, with paired comparisons and their 95% intervals.",
@@ -164,4 +165,17 @@ def findings_markdown(found: dict[str, dict[str, Any]]) -> list[str]:
         "|---|---|---|",
         *[f"| {name} | {f['verdict']} | {f['measured']} |" for name, f in found.items()],
         "",
+    ]
+    if not by_zero_shot:
+        return lines
+    cell = lambda rates, group: f"{rates[group]:.0%}" if group in rates else "-"  # noqa: E731 (no question in the group)
+    return lines + [
+        "Tool use on the test questions zero-shot answered right, and on those it got wrong (the paper's Figure 4: "
+        "stage II should call less where the model knows the answer):",
+        "",
+        "| setting | zero-shot right | zero-shot wrong |",
+        "|---|---|---|",
+        *[f"| {s} | {cell(r, 'zero-shot right')} | {cell(r, 'zero-shot wrong')} |" for s, r in by_zero_shot.items()],
+        "",
+        *([f"![tool use where zero-shot was right or wrong]({plot})", ""] if plot else []),
     ]

@@ -1,4 +1,5 @@
-"""The report's plots (PNG): grouped bars per test set, training losses, stage II's dev curves."""
+"""The report's plots (PNG): grouped bars per test set, tool use where zero-shot was right and wrong,
+training losses, stage II's dev curves."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ TOOL_RATE_PLOT = "tool_rate.png"
 TRAIN_LOSS_PLOT = "train_loss.png"
 STAGE_TWO_LOSS_PLOT = "stage2_loss.png"
 UNSEEN_PLOT = "unseen_accuracy.png"
+FIGURE4_PLOT = "tool_use_by_zero_shot.png"
+FIGURE4_GROUPS = (("zero-shot right", "tab:green"), ("zero-shot wrong", "tab:red"))
 
 
 def dev_curve_copy(setting: str) -> str:
@@ -70,16 +73,37 @@ def plot_train_loss(logs: dict[str, list[dict]], path: Path, title: str = "Stage
     plt.close(fig)
 
 
+def plot_tool_use_by_zero_shot(rates: Table, path: Path) -> None:
+    """Each setting's tool-use rate on the test questions zero-shot got right and on those it got
+    wrong (:func:`trice.pipeline.findings.tool_use_by_zero_shot`): the paper's Figure 4, where
+    stage II should call less on the first."""
+    settings = list(rates)
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 4))
+    width = 0.38
+    for k, (group, colour) in enumerate(FIGURE4_GROUPS):
+        ax.bar([x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour)
+    ax.set_xticks(range(len(settings)), settings, rotation=20)
+    ax.set_ylabel("tool-use rate")
+    ax.set_ylim(0, 1)
+    ax.set_title("Tool use where the untuned model was right / wrong\n(cf. TRICE Figure 4)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def write_plots(
-    run: RunLayout, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, selected: Iterable[str]
+    run: RunLayout, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, selected: Iterable[str],
+    by_zero_shot: Table | None = None,
 ) -> None:
-    """The report's PNGs: accuracy and tool use per setting, both stages' losses, the dev curves of the
-    ``selected`` stage II settings (those that chose a checkpoint on dev)."""
+    """The report's PNGs: accuracy and tool use per setting, tool use where zero-shot was right and
+    wrong (``by_zero_shot``, when the run has a zero-shot row), both stages' losses, the dev curves
+    of the ``selected`` stage II settings (those that chose a checkpoint on dev)."""
     accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
     plot_grouped_bars(accuracy, out_dir / ACCURACY_PLOT, "accuracy (%)", "Accuracy per setting and test set")
     plot_grouped_bars(tool_rates, out_dir / TOOL_RATE_PLOT, "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
+    if by_zero_shot:
+        plot_tool_use_by_zero_shot(by_zero_shot, out_dir / FIGURE4_PLOT)
     if stage_one_logs:
         plot_train_loss(stage_one_logs, out_dir / TRAIN_LOSS_PLOT)
     if stage_two_logs:

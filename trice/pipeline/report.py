@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from trice.pipeline.findings import findings, findings_markdown
+from trice.pipeline.findings import findings, findings_markdown, tool_use_by_zero_shot
 from trice.pipeline.intervals import (
     comparison_pairs,
     interval_method,
@@ -32,6 +32,7 @@ from trice.pipeline.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SELECTION
 from trice.pipeline.plan import Plan
 from trice.pipeline.plots import (
     ACCURACY_PLOT,
+    FIGURE4_PLOT,
     STAGE_TWO_LOSS_PLOT,
     TOOL_RATE_PLOT,
     TRAIN_LOSS_PLOT,
@@ -359,6 +360,7 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
     found = findings(judged, label_stats, stage_two, plan.recipe.seed, paired, planned=plan.recipe.settings)
+    by_zero_shot = tool_use_by_zero_shot(judged)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
@@ -371,17 +373,18 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
         "probe": probe,
         "stage_two": stage_two,
         "findings": found,
+        "figure4": by_zero_shot,
     } | ({"tool_outages": outages} if outages else {}) | partial
     extra, unseen_md, shared_md = unseen_and_shared(plan, settings, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)
-    write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}))
+    write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}), by_zero_shot)
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
         *partial_md,
         *outages_markdown(outages),
         *paired_markdown(paired, datasets, plan.recipe.seed),
-        *findings_markdown(found),
+        *findings_markdown(found, by_zero_shot, FIGURE4_PLOT),
         *unseen_md,
         *_data_markdown(splits, probe, label_stats),
         *shared_md,
