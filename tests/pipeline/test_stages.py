@@ -372,7 +372,7 @@ def test_tool_outages_keep_a_stage_incomplete_unless_accepted(tmp_path, capsys, 
 
     assert main(["run", str(recipe)]) == 2  # the search server is down: judged wrong would measure the machine
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"{run / 'probe'}: stage probe is incomplete: 2 of 2 rows made a tool call that met an outage (first: " in err
+    assert f"{run / 'probe'}: stage probe is incomplete: 2 of 2 rows met a tool outage (first: " in err
     assert "unavailable: WikiSearch" in err and "--accept-outages" in err
     assert json.loads((run / "probe" / "stage.json").read_text())["failed_rows"] == 2
 
@@ -396,3 +396,29 @@ def test_tool_outages_keep_a_stage_incomplete_unless_accepted(tmp_path, capsys, 
     assert state["complete"] is True and "tool_outages" not in state
     judged = [json.loads(line) for line in (run / "eval-zero-shot" / "judged.jsonl").read_text().splitlines()]
     assert len(judged) == 3 and all(row["used_tool"] and "tool_error" not in row for row in judged)
+
+
+def test_a_label_whose_verifying_searches_met_outages_stays_incomplete(tmp_path, capsys, data_dir, serve) -> None:
+    up = {"search": False}
+
+    def behaviour(hit, path, request):
+        if path == "/search":
+            return colbert_ok(hit, path, request) if up["search"] else json_reply({"error": "down"}, 503)
+        return openai_reply(path, request, "I do not know.")  # no call: the probe needs no tool
+
+    server = serve(behaviour)
+    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 8}
+    search = {"backend": "colbert", "url": server.root + "/search", "max_retries": 0, "circuit_threshold": 100}
+    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": ["trice-i"], "tools": {"WikiSearch": search},
+            "data": {"data_dir": str(data_dir), "task": "qa", "datasets": ["webq"], "n_train": 2, "n_test": 2}, "probe": endpoint, "eval": endpoint}  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(body))
+
+    assert main(["run", str(recipe), "--stages", "data,probe,label"]) == 2  # a question dropped for the machine's sake
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "stage label is incomplete: 2 of 2 rows met a tool outage (first: " in err and "unavailable: WikiSearch" in err
+    assert (tmp_path / "run" / "label" / "trice.jsonl").is_file()  # written all the same
+
+    up["search"] = True  # searched again: the questions are labelled (or dropped) on their merits
+    assert main(["run", str(recipe), "--stages", "label"]) == 0
+    assert json.loads((tmp_path / "run" / "label" / "stage.json").read_text())["complete"] is True

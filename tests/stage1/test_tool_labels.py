@@ -56,7 +56,9 @@ def test_qa_keeps_the_first_term_whose_top_passages_hold_the_answer() -> None:
         _probed(2, "qa", "what is the capital of France?", ["Paris"]),
     ]
     wiki = Wiki({"what is nina dobrev nationality": "T | She is from Bulgaria.", "Dobrev": "T | Bulgaria", "capital France": "T | Paris"})
-    found = qa_calls(rows, wiki, search_k=2, teacher={"qa0": ["broken", "Dobrev (actress"], "qa2": []})
+    outages: dict[str, str] = {}
+    found = qa_calls(rows, wiki, search_k=2, teacher={"qa0": ["broken", "Dobrev (actress"], "qa2": []}, outages=outages)
+    assert outages == {}  # qa0's first search met an outage, but a later term found the answer
     assert found == {
         "qa0": ("WikiSearch(what is nina dobrev nationality)", "question"),  # teacher's: one fails, one would not parse back
         "qa1": None,
@@ -68,8 +70,10 @@ def test_qa_keeps_the_first_term_whose_top_passages_hold_the_answer() -> None:
 
 def test_calls_a_tool_did_not_answer_are_named_in_one_warning(monkeypatch, caplog) -> None:
     rows = [_probed(0, "qa", "what is nina dobrev nationality?", ["Bulgaria"])]
+    outages: dict[str, str] = {}
     with caplog.at_level(logging.WARNING, logger="trice.stage1.tool_labels"):
-        qa_calls(rows, Wiki({}), teacher={"qa0": ["broken"]})
+        qa_calls(rows, Wiki({}), teacher={"qa0": ["broken"]}, outages=outages)
+    assert outages == {"qa0": "timeout: slow"}  # left without a call, and a search got no answer: the stage must know
     assert [r.getMessage() for r in caplog.records] == [
         "label: tools did not answer 1 timeout call(s) made for 1 questions; a question left without a verified call is dropped "
         "(label again once the tool answers)"
@@ -85,7 +89,8 @@ def test_calls_a_tool_did_not_answer_are_named_in_one_warning(monkeypatch, caplo
     monkeypatch.setitem(TOOL_FACTORIES, "translator", lambda **_: Down())
     down = [_probed(i, "mlqa", "Context: c\nQuestion: 谁？", ["Bob"], "translator(谁？)") for i in range(3)]
     with caplog.at_level(logging.WARNING, logger="trice.stage1.tool_labels"):
-        assert verified_calls(down, reader=EchoReadingModel()) == {"mlqa0": None, "mlqa1": None, "mlqa2": None}
+        assert verified_calls(down, reader=EchoReadingModel(), outages=outages) == {"mlqa0": None, "mlqa1": None, "mlqa2": None}
+    assert set(outages) == {"qa0", "mlqa0", "mlqa1", "mlqa2"} and outages["mlqa2"] == "unavailable: server down"
     assert "tools did not answer 3 unavailable call(s) made for 3 questions" in caplog.text
 
 

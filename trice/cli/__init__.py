@@ -79,8 +79,8 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
     parser.add_argument(
         "--accept-outages", action="store_true",
-        help="A probe or eval whose tool calls met outages (timeout, unavailable) finishes with them judged wrong "
-        "(its stage.json and the report count them) instead of staying incomplete for a rerun to retry.",
+        help="A probe, label or eval stage whose tool calls met outages (timeout, unavailable) finishes with them judged "
+        "wrong, or their questions unlabelled (its stage.json counts them), instead of staying incomplete for a rerun to retry.",
     )
     parser.add_argument(
         "--status", action="store_true",

@@ -36,11 +36,12 @@ class FailedRows(Exception):
 
 
 class ToolOutages(FailedRows):
-    """Raised by an eval stage after writing everything: ``count`` of ``total`` rows made a call that
-    a tool or its server did not answer. They are judged wrong, so the stage stays incomplete (a
-    rerun executes those calls again) unless the run accepts outages (``trice run --accept-outages``)."""
+    """Raised by a probe, eval or label stage after writing everything: for ``count`` of ``total``
+    rows a tool or its server did not answer a call (judged wrong; in labelling, the question left
+    without a verified call). The stage stays incomplete, and a rerun executes those calls again,
+    unless the run accepts outages (``trice run --accept-outages``)."""
 
-    failure = "made a tool call that met an outage"
+    failure = "met a tool outage"
     then = ("everything is kept, and a rerun of the recipe executes those calls again (is the tool's server up?); "
             "`trice run --accept-outages` instead finishes the stage with them judged wrong")
 

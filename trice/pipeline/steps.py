@@ -25,7 +25,7 @@ from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
 from trice.pipeline.report import write_report
 from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE
 from trice.pipeline.shared_training import share_training, trained_dir
-from trice.pipeline.failures import raise_failed_rows
+from trice.pipeline.failures import ToolOutages, raise_failed_rows
 from trice.pipeline.trainers import TRAINERS
 from trice.stage1.label import label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
@@ -114,9 +114,13 @@ def _label_step(plan: Plan) -> StageSpec:
         reader = ReadingModel.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
         native = call_format_of(plan.label).native
         tokenizer = load_tokenizer(plan.label.model) if native else None  # once for every mode's rows
-        for mode, (out, stats) in label_modes(rows, modes, reader, **plan.label.tool_call_options()).items():
+        outages: dict[str, str] = {}
+        for mode, (out, stats) in label_modes(rows, modes, reader, outages, **plan.label.tool_call_options()).items():
             write_jsonl(d / label_file(mode), plan.label.in_call_format(out, tokenizer))
             write_json(d / label_stats_file(mode), stats)
+        if outages:  # dropped for the machine's sake, not the question's: label again, or accept
+            first = next(iter(outages))
+            raise ToolOutages(len(outages), len(rows), f"{first}: {outages[first]}"[:200])
 
     return fingerprinted, [judged], label
 

@@ -153,11 +153,12 @@ def label_rows(
 
 
 def label_modes(
-    rows: Sequence[dict[str, Any]], modes: Sequence[str], reader: Any = None, **call_options: Any
+    rows: Sequence[dict[str, Any]], modes: Sequence[str], reader: Any = None, outages: dict[str, str] | None = None, **call_options: Any
 ) -> dict[str, tuple[list[dict[str, Any]], dict[str, Any]]]:
-    """:func:`label_rows` for several modes, verifying each question's tool call once."""
+    """:func:`label_rows` for several modes, verifying each question's tool call once. ``outages``
+    collects the questions a tool outage left without a call (:func:`~trice.stage1.tool_labels.verified_calls`)."""
     need = [r for r in rows if any(_needs_call(r, m) for m in modes)]
-    calls = verified_calls(need, reader=reader, **call_options) if need and set(modes) - {"sft-0"} else {}
+    calls = verified_calls(need, reader=reader, outages=outages, **call_options) if need and set(modes) - {"sft-0"} else {}
     return {mode: label_rows(rows, mode, calls) for mode in modes}
 
 

@@ -36,11 +36,11 @@ from typing import Any
 from trice.generation import models
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.generation.stopping import STOP_MARKERS, StopRule
-from trice.judge.evaluate import judge_rows, tool_outages
+from trice.judge.evaluate import judge_rows, met_outage, tool_outages
 from trice.judge.reading import ReadingModel
 from trice.tasks.metrics import answer_in_text
 from trice.utils.config import build_config
-from trice.tasks import PER_ROW, get_task, tool_registries
+from trice.tasks import PER_ROW, get_task, tool_error_text, tool_registries
 from trice.tools import ToolError, parse_call
 from trice.tools.base import OUTAGE_KINDS
 
@@ -197,12 +197,14 @@ def check_teacher(options: dict) -> None:
 
 
 def qa_calls(
-    rows: Sequence[dict], wiki: Any, search_k: int = 2, teacher: dict[str, list[str]] | None = None
+    rows: Sequence[dict], wiki: Any, search_k: int = 2, teacher: dict[str, list[str]] | None = None, outages: dict[str, str] | None = None,
 ) -> dict[str, tuple[str, str] | None]:
     """Per qa row id: ``(WikiSearch call, kind of term)`` for the first candidate term whose top
-    ``search_k`` passages hold a gold answer, or None. ``wiki`` is the WikiSearch tool."""
+    ``search_k`` passages hold a gold answer, or None. ``wiki`` is the WikiSearch tool.
+    ``outages`` collects, per question left without a call, the first search that met an outage."""
     found: dict[str, tuple[str, str] | None] = {}
-    outages: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    first: dict[str, str] = {}
     for row in rows:
         candidates = [("teacher", t) for t in (teacher or {}).get(row["id"], [])] + search_terms(row["question"])
         found[row["id"]] = None
@@ -215,12 +217,15 @@ def qa_calls(
                 passages = wiki.passages(term, search_k)
             except ToolError as err:
                 if err.kind in OUTAGE_KINDS:
-                    outages[err.kind] += 1
+                    kinds[err.kind] += 1
+                    first.setdefault(row["id"], tool_error_text(err.kind, str(err)))
                 continue
             if any(answer_in_text(p, row["answers"]) for p in passages):
                 found[row["id"]] = (call, kind)
                 break
-    warn_outages(dict(outages), len(rows))
+    warn_outages(dict(kinds), len(rows))
+    if outages is not None:
+        outages |= {i: error for i, error in first.items() if found[i] is None}
     return found
 
 
@@ -234,12 +239,16 @@ def warn_outages(outages: dict[str, int], questions: int) -> None:
                     "call is dropped (label again once the tool answers)", kinds, questions)
 
 
-def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None) -> dict[str, str | None]:
+def executed_calls(
+    rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None, outages: dict[str, str] | None = None
+) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
-    translation) gives a gold answer, else None."""
+    translation) gives a gold answer, else None. ``outages`` collects the calls that met an outage."""
     with_call = [row | {"response": row["tool_call"]} for row in rows if row.get("tool_call")]
     judged = judge_rows(with_call, PER_ROW, reader, tools) if with_call else []
     warn_outages(tool_outages(judged), len(with_call))
+    if outages is not None:
+        outages |= {row["id"]: row["tool_error"] for row in judged if met_outage(row)}
     kept = {row["id"]: row["tool_call"] if row["correct"] and row["used_tool"] else None for row in judged}
     return {row["id"]: kept.get(row["id"]) for row in rows}
 
@@ -252,12 +261,14 @@ def verified_calls(
     search_k: int = 2,
     teacher: dict | None = None,
     wiki: Callable[[], Any] | None = None,
+    outages: dict[str, str] | None = None,
 ) -> dict[str, tuple[str, str] | None]:
     """``(call, source)`` or None per row id, for each row's task (rows may mix tasks).
 
     ``reader`` reads translations again (mlqa; the probed model); ``tools`` are tool options by tool
     name; ``teacher`` the options of a teacher for qa search terms (:func:`label_teacher`); ``wiki``
-    builds the WikiSearch tool (default: from ``tools``).
+    builds the WikiSearch tool (default: from ``tools``). ``outages`` collects, per question left
+    without a call because a tool did not answer, that failure (the machine's, not the question's).
     """
     by_task: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -267,10 +278,10 @@ def verified_calls(
         if task == "qa":
             tool = wiki() if wiki is not None else tool_registries(tools)(get_task("qa")).get("WikiSearch")
             proposals = teacher_terms(label_teacher(teacher), task_rows) if teacher else None
-            for key, value in qa_calls(task_rows, tool, search_k, proposals).items():
+            for key, value in qa_calls(task_rows, tool, search_k, proposals, outages).items():
                 out[key] = None if value is None else (value[0], f"search-term:{value[1]}")
         else:
-            for key, call in executed_calls(task_rows, reader, tools).items():
+            for key, call in executed_calls(task_rows, reader, tools, outages).items():
                 out[key] = None if call is None else (call, "annotation")
     return out
 
