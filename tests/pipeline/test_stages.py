@@ -351,6 +351,18 @@ def test_a_stage_another_process_is_running_is_refused_not_shared(tmp_path) -> N
     assert sorted(p.name for p in stage.parent.iterdir()) == [".eval.lock", "eval"]  # the lock lies outside the stage
 
 
+def _search_recipe(tmp_path: Path, data_dir: Path, server, settings: list[str], n_test: int) -> Path:
+    """A qa recipe whose policy and WikiSearch are both ``server`` (an OpenAI endpoint and a ColBERT
+    search at /search), neither retrying, so that an outage reaches the stage at once."""
+    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 8}
+    search = {"backend": "colbert", "url": server.root + "/search", "max_retries": 0, "circuit_threshold": 100}
+    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": settings, "tools": {"WikiSearch": search},
+            "data": {"data_dir": str(data_dir), "task": "qa", "datasets": ["webq"], "n_train": 2, "n_test": n_test}, "probe": endpoint, "eval": endpoint}  # fmt: skip
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(body))
+    return recipe
+
+
 def test_tool_outages_keep_a_stage_incomplete_unless_accepted(tmp_path, capsys, data_dir, serve) -> None:
     up = {"search": False, "reading": True}
 
@@ -361,13 +373,7 @@ def test_tool_outages_keep_a_stage_incomplete_unless_accepted(tmp_path, capsys, 
             return 503, b"down", "text/plain"
         return openai_reply(path, request, "WikiSearch(Marie Curie)")
 
-    server = serve(behaviour)
-    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 8}
-    search = {"backend": "colbert", "url": server.root + "/search", "max_retries": 0, "circuit_threshold": 100}
-    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": ["zero-shot"], "tools": {"WikiSearch": search},
-            "data": {"data_dir": str(data_dir), "task": "qa", "datasets": ["webq"], "n_train": 2, "n_test": 3}, "probe": endpoint, "eval": endpoint}  # fmt: skip
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump(body))
+    recipe = _search_recipe(tmp_path, data_dir, serve(behaviour), ["zero-shot"], n_test=3)
     run = tmp_path / "run"
 
     assert main(["run", str(recipe)]) == 2  # the search server is down: judged wrong would measure the machine
@@ -406,13 +412,7 @@ def test_a_label_whose_verifying_searches_met_outages_stays_incomplete(tmp_path,
             return colbert_ok(hit, path, request) if up["search"] else json_reply({"error": "down"}, 503)
         return openai_reply(path, request, "I do not know.")  # no call: the probe needs no tool
 
-    server = serve(behaviour)
-    endpoint = {"backend": "openai", "endpoint_url": server.url, "endpoint_max_retries": 0, "batch_size": 4, "max_new_tokens": 8}
-    search = {"backend": "colbert", "url": server.root + "/search", "max_retries": 0, "circuit_threshold": 100}
-    body = {"run_dir": str(tmp_path / "run"), "model": "fake-model", "settings": ["trice-i"], "tools": {"WikiSearch": search},
-            "data": {"data_dir": str(data_dir), "task": "qa", "datasets": ["webq"], "n_train": 2, "n_test": 2}, "probe": endpoint, "eval": endpoint}  # fmt: skip
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump(body))
+    recipe = _search_recipe(tmp_path, data_dir, serve(behaviour), ["trice-i"], n_test=2)
 
     assert main(["run", str(recipe), "--stages", "data,probe,label"]) == 2  # a question dropped for the machine's sake
     err = capsys.readouterr().err.strip().splitlines()[-1]
