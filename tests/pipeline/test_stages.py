@@ -29,7 +29,7 @@ from trice.pipeline.runner import stage_status
 from trice.pipeline.stages import (
     RUN_MARKER, claim_run_dir, moved_aside, run_stage, stage_hash, stage_running, stage_verdict,
 )  # fmt: skip
-from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, raise_failed_rows
+from trice.pipeline.failures import StageBusy, StageIncomplete, ToolOutages, raise_failed_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_STYLE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "old_style_stage.json").read_text())
@@ -151,9 +151,22 @@ def test_failed_rows_leave_the_stage_incomplete_and_a_rerun_retries(tmp_path) ->
     assert run_stage(stage, "eval-x", {"k": 1}, [], lambda d: seen.append((d / "responses.jsonl").read_text()))
     assert seen == ["..."]  # rerun in place: what succeeded is there to resume from
     assert stage_verdict(stage, {"k": 1}, []) == "up to date"
-    raise_failed_rows([{"id": "a", "errors": [None, None]}], "errors")  # no error set: nothing raised
-    with pytest.raises(FailedRows):
-        raise_failed_rows([{"id": "a", "errors": [None, "timeout: slow"]}], "errors")
+
+
+def test_accepted_outages_complete_a_stage_with_their_count(tmp_path) -> None:
+    stage = tmp_path / "run" / "eval-x"
+
+    def outage(d: Path) -> None:
+        (d / "judged.jsonl").write_text("...")
+        raise ToolOutages(2, 5, "q1: timeout: slow")
+
+    with pytest.raises(StageIncomplete, match="2 of 5 rows met a tool outage .*--accept-outages"):
+        run_stage(stage, "eval-x", {"k": 1}, [], outage)
+    assert stage_verdict(stage, {"k": 1}, []) == "incomplete: 2 failed rows"
+    assert run_stage(stage, "eval-x", {"k": 1}, [], outage, accept_outages=True)
+    state = json.loads((stage / "stage.json").read_text())
+    assert state["complete"] is True and state["tool_outages"] == 2 and "failed_rows" not in state
+    assert (stage / "judged.jsonl").read_text() == "..."
 
 
 def _finish_every_stage(plan) -> None:
