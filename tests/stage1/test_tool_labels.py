@@ -167,6 +167,14 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
         "mlqa": {"right": 0, "labelled": 1, "dropped": 2}}
     assert stats["sources"] == {"annotation": 3}
 
+    class Unread(EchoReadingModel):
+        def read_many(self, items):
+            return [None for _ in items]  # the reading endpoint did not answer
+
+    outages: dict[str, str] = {}
+    assert verified_calls(rows[2:4], reader=Unread(), outages=outages) == {"mlqa2": None, "mlqa3": None}
+    assert outages == {"mlqa2": "the reading endpoint did not answer", "mlqa3": "the reading endpoint did not answer"}
+
 
 def test_label_modes_verify_each_call_once(fake_tools, monkeypatch) -> None:
     import trice.stage1.label

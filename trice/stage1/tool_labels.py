@@ -243,12 +243,14 @@ def executed_calls(
     rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None, outages: dict[str, str] | None = None
 ) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
-    translation) gives a gold answer, else None. ``outages`` collects the calls that met an outage."""
+    translation) gives a gold answer, else None. ``outages`` collects the calls that met an outage,
+    and those whose output the reading endpoint did not read."""
     with_call = [row | {"response": row["tool_call"]} for row in rows if row.get("tool_call")]
     judged = judge_rows(with_call, PER_ROW, reader, tools) if with_call else []
     warn_outages(tool_outages(judged), len(with_call))
     if outages is not None:
         outages |= {row["id"]: row["tool_error"] for row in judged if met_outage(row)}
+        outages |= {row["id"]: "the reading endpoint did not answer" for row in judged if row.get("unread")}
     kept = {row["id"]: row["tool_call"] if row["correct"] and row["used_tool"] else None for row in judged}
     return {row["id"]: kept.get(row["id"]) for row in rows}
 
