@@ -24,6 +24,7 @@ from typing import Any
 
 from trice.pipeline.intervals import interval_text
 from trice.pipeline.layout import REPORT, REPORT_SO_FAR
+from trice.pipeline.stages import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "mix-qwen"
@@ -77,7 +78,8 @@ def copy_report(run: Path, out: Path, so_far: bool = False) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     for pattern in COPIED:
         for path in sorted(report.glob(pattern)):
-            shutil.copy2(path, out / path.name)
+            if path.name != MARKER:  # the stage's bookkeeping on this machine, not a result
+                shutil.copy2(path, out / path.name)
     return json.loads((out / "results.json").read_text(encoding="utf-8"))
 
 

@@ -45,6 +45,7 @@ def test_an_unfinished_run_is_refused_and_a_finished_one_copied(tmp_path: Path) 
     (report / "results.json").write_text(json.dumps(RESULTS))
     (report / "report.md").write_text("# trice report\n")
     (report / "accuracy.png").write_bytes(b"\x89PNG")
+    (report / "stage.json").write_text("{}")  # the report stage's marker: not a result
     assert bench.copy_report(tmp_path / "run", tmp_path / "out") == RESULTS
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.png", "report.md", "results.json"]
 
