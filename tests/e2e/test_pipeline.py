@@ -147,10 +147,11 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     assert list(results["rows"]) == ["zero-shot", "trice-i", *STAGE_TWO]
     assert set(results["stage_two"]["selection"]) == set(STAGE_TWO)
     report = (run / "report" / "report.md").read_text()
-    assert "## Stage II" in report and "Figure 4" not in report  # the figure title is in the PNG
+    assert "## Stage II" in report and "| setting | zero-shot right | zero-shot wrong |" in report  # the Figure 4 split
+    assert set(results["figure4"]) == {"zero-shot", "trice-i", *STAGE_TWO}
     for setting, selection in results["stage_two"]["selection"].items():
         assert selection["curve"][0]["step"] == 0 and f"**{setting}**: best dev step {selection['best_step']} " in report
-    for png in ("tool_rate.png", "stage2_loss.png", *[f"dev_curve-{s}.png" for s in STAGE_TWO]):
+    for png in ("tool_rate.png", "tool_use_by_zero_shot.png", "stage2_loss.png", *[f"dev_curve-{s}.png" for s in STAGE_TWO]):
         assert (run / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     marks = {s: (run / s / "stage.json").stat().st_mtime_ns for s in plan.stages}
