@@ -9,6 +9,9 @@ import pytest
 from trice.utils.io import read_json, write_json
 from trice.pipeline.evals import reuse_twin_eval
 from trice.pipeline.layout import EVAL_OUTPUTS
+from trice.pipeline import steps
+from trice.pipeline.failures import ToolOutages
+from trice.pipeline.plan import plan_recipe
 from trice.pipeline.stages import run_stage
 
 SETTINGS = {"model": "m", "max_new_tokens": 96, "tools": {"QA": {"k": 2}}}
@@ -68,3 +71,14 @@ def test_a_stale_sibling_is_never_copied(run: Path) -> None:
     _eval(run, "eval-trice-all", "start-copy", "fresh")
     assert read_json(run / "eval-trice-all" / "summary.json") == {"answer": "fresh"}
     assert not (run / "eval-trice-all" / "reused.json").exists()
+
+
+def test_a_score_stage_with_rows_scored_on_outages_is_incomplete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = plan_recipe(Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml", {"run_dir": str(tmp_path / "run")})
+    summary = {"n": 4, "machine_failures": {"rows": 1, "first": "q1: timeout: no answer"}}
+    monkeypatch.setattr(steps, "run_score", lambda config: summary)
+    _, _, score = steps.stage(plan, "score")
+    (tmp_path / "score").mkdir()
+    with pytest.raises(ToolOutages, match=r"1 of 4 rows met a tool outage \(first: q1: timeout: no answer\)"):
+        score(tmp_path / "score")
+    assert read_json(tmp_path / "score" / "summary.json") == summary  # written before the stage stops

@@ -8,6 +8,8 @@ import pytest
 
 import trice.stage2.score
 from trice.cli import main
+from trice.tools import ToolError
+from trice.tools.registry import TOOL_FACTORIES
 from trice.utils.io import read_jsonl, write_jsonl
 
 
@@ -161,3 +163,34 @@ def test_native_candidates_are_scored_with_the_runs_parser(tmp_path, capsys) -> 
     assert scored["predictions"][:3] == ["72", "72", "73"] and scored["scores"][0] == max(scored["scores"])
     recorded = json.loads((tmp_path / "out.jsonl.judging.json").read_text())
     assert recorded["call_format"] == "native" and recorded["tool_parser"] == "hermes"
+
+
+def test_rows_scored_on_a_tool_outage_are_scored_again(tmp_path, capsys, monkeypatch):
+    up = {"calculator": False}
+    real = TOOL_FACTORIES["calculator"]
+
+    class Flaky:
+        name = "calculator"
+
+        def __init__(self):
+            self.tool = real()
+
+        def run(self, argument: str) -> str:
+            if not up["calculator"]:
+                raise ToolError("timeout", "no answer within 5 s")
+            return self.tool.run(argument)
+
+    monkeypatch.setitem(TOOL_FACTORIES, "calculator", lambda **_: Flaky())
+    write_jsonl(tmp_path / "candidates.jsonl", _rows())
+    code, summary, _ = _score(tmp_path, capsys)
+    assert code == 0 and summary["machine_failures"] == {"rows": 2, "first": "q1: timeout: no answer within 5 s"}
+    q1, q2 = read_jsonl(tmp_path / "scored.jsonl")
+    assert q1["machine_failures"] == ["timeout: no answer within 5 s"] * 3  # its three calls
+
+    up["calculator"] = True
+    scored_ids = []
+    score_rows = trice.stage2.score.score_rows
+    monkeypatch.setattr(trice.stage2.score, "score_rows", lambda rows, *a, **k: scored_ids.extend(r["id"] for r in rows) or score_rows(rows, *a, **k))
+    code, summary, _ = _score(tmp_path, capsys)
+    assert code == 0 and scored_ids == ["q1", "q2"] and "machine_failures" not in summary
+    assert [r["scores"] for r in read_jsonl(tmp_path / "scored.jsonl")] == [[20, 15, 10, 5, 0], [20, 15, 10, 5, 20]]

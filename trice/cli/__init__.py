@@ -79,7 +79,7 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
     parser.add_argument(
         "--accept-outages", action="store_true",
-        help="A probe, label or eval stage whose tool calls met outages (timeout, unavailable) finishes with them judged "
+        help="A probe, label, score or eval stage whose tool calls met outages (timeout, unavailable) finishes with them judged "
         "wrong, or their questions unlabelled (its stage.json counts them), instead of staying incomplete for a rerun to retry.",
     )
     parser.add_argument(

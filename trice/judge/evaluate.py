@@ -163,10 +163,15 @@ def judge_rows(
     return judged
 
 
+def is_outage(tool_error: str | None) -> bool:
+    """Whether a judged call's ``tool_error`` says the tool or its server did not answer (timeout,
+    unavailable), not that the model wrote a bad call."""
+    return bool(tool_error) and tool_error_kind(tool_error) in OUTAGE_KINDS
+
+
 def met_outage(row: dict) -> bool:
-    """Whether a judged row's call failed because the tool or its server did not answer (timeout,
-    unavailable), not because of what the model wrote."""
-    return bool(row.get("tool_error")) and tool_error_kind(row["tool_error"]) in OUTAGE_KINDS
+    """Whether a judged row's call met an outage (:func:`is_outage`)."""
+    return is_outage(row.get("tool_error"))
 
 
 def tool_outages(judged: Sequence[dict]) -> dict[str, int]:

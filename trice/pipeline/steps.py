@@ -139,9 +139,18 @@ def _candidates_step(plan: Plan) -> StageSpec:
 
 
 def _score_step(plan: Plan) -> StageSpec:
+    """Every candidate judged and scored; rows scored on a tool outage or an unread output keep the
+    stage incomplete (their scores would rank the machine's failures), and a rerun scores them again."""
     candidates = plan.layout.candidates
     config = replace(plan.score, input=str(candidates), output=str(plan.layout.scored))
-    return fingerprint_fields(config), [candidates], lambda d: write_json(d / SUMMARY, run_score(config))
+
+    def score(d: Path) -> None:
+        summary = run_score(config)
+        write_json(d / SUMMARY, summary)
+        if failed := summary.get("machine_failures"):
+            raise ToolOutages(failed["rows"], summary["n"], failed["first"])
+
+    return fingerprint_fields(config), [candidates], score
 
 
 def _stage_one_train(plan: Plan, setting: str) -> StageSpec:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
 from trice.tools.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
-from trice.judge.evaluate import judge_many
+from trice.judge.evaluate import is_outage, judge_many
 from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.utils.config import ConfigError
@@ -131,14 +132,22 @@ def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry |
     return _scored(row, predictions, scores, judgements, strategy)
 
 
+def machine_failures(judgements: Sequence[Judgement]) -> list[str]:
+    """Why responses were judged on the machine's failure rather than on what they say: a call a
+    tool or its server did not answer, or an output the reading endpoint did not read."""
+    return [j.tool_error if is_outage(j.tool_error) else "a reading got no answer from the endpoint" for j in judgements
+            if is_outage(j.tool_error) or j.unread]  # fmt: skip
+
+
 def _scored(row: dict, predictions: list, scores: list[float], judgements: list[Judgement], strategy: str) -> dict:
+    failures = machine_failures(judgements)
     return row | {
         "predictions": predictions,
         "scores": scores,
         "used_tool": [j.used_tool for j in judgements],
         "states": response_states(judgements),
         "strategy": strategy,
-    }
+    } | ({"machine_failures": failures} if failures else {})
 
 
 def score_rows(
@@ -178,9 +187,11 @@ SCORED_FIELDS = ("predictions", "scores", "used_tool", "states", "strategy")
 
 
 def _reusable(done: dict | None, row: dict, strategy: str) -> bool:
-    """Whether an already scored row answers this input row: scored with ``strategy``, and every
-    input field (responses, gold answers, question, task, sources) the same."""
-    return done is not None and done.get("strategy") == strategy and all(done.get(key) == value for key, value in row.items())
+    """Whether an already scored row answers this input row: scored with ``strategy``, every input
+    field (responses, gold answers, question, task, sources) the same, and no response judged on a
+    machine failure (:func:`machine_failures`: a rerun scores that row again)."""
+    return (done is not None and done.get("strategy") == strategy and not done.get("machine_failures")
+            and all(done.get(key) == value for key, value in row.items()))  # fmt: skip
 
 
 def _claim(config: ScoreConfig, rows: list[dict]) -> tuple[dict[str, dict], int]:
@@ -237,6 +248,9 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     write_jsonl(config.output, scored)
     _record_judging(config)
     summary = summarize(scored, config.strategy)
+    failed = [row for row in scored if row.get("machine_failures")]
+    if failed:  # scores made on the machine's failures: the pipeline's score stage stays incomplete on them
+        summary["machine_failures"] = {"rows": len(failed), "first": f"{failed[0]['id']}: {failed[0]['machine_failures'][0]}"[:200]}
     if config.skip_bad:
         summary["skipped_lines"] = len(report.skipped)
     return summary
