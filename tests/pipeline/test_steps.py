@@ -82,3 +82,13 @@ def test_a_score_stage_with_rows_scored_on_outages_is_incomplete(tmp_path: Path,
     with pytest.raises(ToolOutages, match=r"1 of 4 rows met a tool outage \(first: q1: timeout: no answer\)"):
         score(tmp_path / "score")
     assert read_json(tmp_path / "score" / "summary.json") == summary  # written before the stage stops
+
+
+def test_a_dev_selection_made_on_tool_outages_keeps_its_training_stage_incomplete(tmp_path: Path) -> None:
+    selection = tmp_path / "selection.json"
+    steps.raise_dev_outages(selection)  # no selection (no dev set): nothing to check
+    write_json(selection, {"steps": [{"step": 0, "n": 10}, {"step": 5, "n": 10, "tool_outages": {"timeout": 2, "unavailable": 1}}]})
+    with pytest.raises(ToolOutages, match=r"3 of 20 rows met a tool outage \(first: dev step 5: 2 timeout, 1 unavailable\)"):
+        steps.raise_dev_outages(selection)
+    write_json(selection, {"steps": [{"step": 0, "n": 10}, {"step": 5, "n": 10}]})
+    steps.raise_dev_outages(selection)

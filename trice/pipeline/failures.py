@@ -38,7 +38,8 @@ class FailedRows(Exception):
 class ToolOutages(FailedRows):
     """Raised by a probe, eval, label or score stage after writing everything: for ``count`` of
     ``total`` rows a tool or its server did not answer a call (judged wrong; in labelling, the
-    question left without a verified call; in scoring, the candidate scored as a failed call). The stage stays incomplete, and a rerun executes those calls again,
+    question left without a verified call; in scoring, the candidate scored as a failed call; in
+    stage II training, the dev evaluation that chose the checkpoint). The stage stays incomplete, and a rerun executes those calls again,
     unless the run accepts outages (``trice run --accept-outages``)."""
 
     failure = "met a tool outage"

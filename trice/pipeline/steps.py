@@ -182,7 +182,24 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         section, data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
         init_adapter=None if start is None else str(start),
     )
-    return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), lambda d: TRAINERS[kind.trainer].train(config)
+
+    def train(d: Path) -> None:
+        TRAINERS[kind.trainer].train(config)
+        raise_dev_outages(Path(config.output_dir) / SELECTION)
+
+    return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), train
+
+
+def raise_dev_outages(selection: Path) -> None:
+    """:class:`ToolOutages` when the dev evaluation that chose the checkpoint met tool outages: a
+    checkpoint chosen on the machine's failures is not chosen on its answers. A rerun trains nothing
+    more (the last checkpoint holds max_steps) and judges the cached dev responses again."""
+    steps = read_json(selection)["steps"] if selection.is_file() else []
+    met = [(s["step"], s["tool_outages"]) for s in steps if s.get("tool_outages")]
+    if met:
+        count = sum(n for _, kinds in met for n in kinds.values())
+        step, kinds = met[0]
+        raise ToolOutages(count, sum(s["n"] for s in steps), f"dev step {step}: " + ", ".join(f"{n} {k}" for k, n in kinds.items()))
 
 
 def _train_step(plan: Plan, setting: str) -> StageSpec:
