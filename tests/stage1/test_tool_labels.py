@@ -10,6 +10,7 @@ import pytest
 
 import trice.generation.decode
 from trice.stage1.label import LabelConfig, label_modes, label_rows
+from trice.judge.evaluate import UNREAD
 from trice.judge.reading import ReadingModel
 from trice.generation.remote import EndpointError
 from trice.stage1.tool_labels import LocalTeacher, label_teacher, qa_calls, search_terms, teacher_terms, verified_calls
@@ -173,7 +174,7 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
 
     outages: dict[str, str] = {}
     assert verified_calls(rows[2:4], reader=Unread(), outages=outages) == {"mlqa2": None, "mlqa3": None}
-    assert outages == {"mlqa2": "the reading endpoint did not answer", "mlqa3": "the reading endpoint did not answer"}
+    assert outages == {"mlqa2": UNREAD, "mlqa3": UNREAD}
 
 
 def test_label_modes_verify_each_call_once(fake_tools, monkeypatch) -> None:

@@ -174,6 +174,18 @@ def met_outage(row: dict) -> bool:
     return is_outage(row.get("tool_error"))
 
 
+UNREAD = "a reading of its tool output got no answer from the endpoint"
+
+
+def machine_failure(tool_error: str | None, unread: bool) -> str | None:
+    """Why a judgement is the machine's rather than the model's (a call that met an outage, or an
+    output whose reading the endpoint did not make), or None: the one rule labelling, scoring and
+    evaluation judge their rows by."""
+    if is_outage(tool_error):
+        return tool_error
+    return UNREAD if unread else None
+
+
 def tool_outages(judged: Sequence[dict]) -> dict[str, int]:
     """Calls per error kind that met an outage (:func:`met_outage`): judged wrong all the same, so
     a summary names them."""

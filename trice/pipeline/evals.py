@@ -9,7 +9,7 @@ from typing import Any
 from trice.data.schema import load_examples
 from trice.generation.adapters import adapter_files
 from trice.generation.generate import GenerateConfig, generate_for_examples
-from trice.judge.evaluate import judge_rows, met_outage, summarize, tool_rate_by_dataset
+from trice.judge.evaluate import UNREAD, judge_rows, met_outage, summarize, tool_rate_by_dataset
 from trice.judge.reading import ReadingModel
 from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, eval_stage
 from trice.pipeline.failures import FailedRows, ToolOutages, raise_failed_rows
@@ -44,7 +44,7 @@ def raise_machine_failures(rows: list[dict], judged: list[dict]) -> None:
     raise_failed_rows(rows)
     unread = [row for row in judged if row.get("unread")]
     if unread:
-        raise FailedRows(len(unread), len(judged), f"{unread[0]['id']}: a reading of its tool output got no answer from the endpoint")
+        raise FailedRows(len(unread), len(judged), f"{unread[0]['id']}: {UNREAD}")
     met = [row for row in judged if met_outage(row)]
     if met:
         raise ToolOutages(len(met), len(judged), f"{met[0]['id']}: {met[0]['tool_error']}"[:200])

@@ -53,7 +53,7 @@ def run_plan(
     that one, forced; ``start``: that one and all after, forced; ``stages``: just these, in the
     recipe's order and not forced (a long benchmark's chosen stages, resumed across sessions).
     ``accept_outages``: a stage whose tool calls met outages finishes with them judged wrong
-    instead of staying incomplete (:class:`trice.pipeline.stages.ToolOutages`)."""
+    instead of staying incomplete (:class:`trice.pipeline.failures.ToolOutages`)."""
     names = plan.stages
     chosen = [("--only", only), ("--from", start)] + [("--stages", s) for s in stages or ()]
     for flag, value in chosen:

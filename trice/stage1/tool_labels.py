@@ -36,7 +36,7 @@ from typing import Any
 from trice.generation import models
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
 from trice.generation.stopping import STOP_MARKERS, StopRule
-from trice.judge.evaluate import judge_rows, met_outage, tool_outages
+from trice.judge.evaluate import judge_rows, machine_failure, tool_outages
 from trice.judge.reading import ReadingModel
 from trice.tasks.metrics import answer_in_text
 from trice.utils.config import build_config
@@ -249,8 +249,7 @@ def executed_calls(
     judged = judge_rows(with_call, PER_ROW, reader, tools) if with_call else []
     warn_outages(tool_outages(judged), len(with_call))
     if outages is not None:
-        outages |= {row["id"]: row["tool_error"] for row in judged if met_outage(row)}
-        outages |= {row["id"]: "the reading endpoint did not answer" for row in judged if row.get("unread")}
+        outages |= {row["id"]: failure for row in judged if (failure := machine_failure(row.get("tool_error"), row.get("unread", False)))}
     kept = {row["id"]: row["tool_call"] if row["correct"] and row["used_tool"] else None for row in judged}
     return {row["id"]: kept.get(row["id"]) for row in rows}
 

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from trice.generation.config import GenerateConfig
 from trice.tools.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
-from trice.judge.evaluate import is_outage, judge_many
+from trice.judge.evaluate import judge_many, machine_failure
 from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.utils.config import ConfigError
@@ -133,10 +133,9 @@ def score_row(row: dict, task_name: str, strategy: str, registry: ToolRegistry |
 
 
 def machine_failures(judgements: Sequence[Judgement]) -> list[str]:
-    """Why responses were judged on the machine's failure rather than on what they say: a call a
-    tool or its server did not answer, or an output the reading endpoint did not read."""
-    return [j.tool_error if is_outage(j.tool_error) else "a reading got no answer from the endpoint" for j in judgements
-            if is_outage(j.tool_error) or j.unread]  # fmt: skip
+    """Why responses were judged on the machine's failure rather than on what they say
+    (:func:`trice.judge.evaluate.machine_failure`)."""
+    return [failure for j in judgements if (failure := machine_failure(j.tool_error, j.unread))]
 
 
 def _scored(row: dict, predictions: list, scores: list[float], judgements: list[Judgement], strategy: str) -> dict:
