@@ -12,29 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 import pytest
 
-from trice.generation.embedded import ChunkedModel
-from trice.generation.models import DEFAULT_MODEL, EMBEDDED
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tests package
 
-# Every embedded model's package but the default one, which `make test` installs.
-HIDDEN = frozenset(
-    module
-    for name, spec in EMBEDDED.items()
-    if name != DEFAULT_MODEL
-    for module in ([c.module for c in spec.chunks] if isinstance(spec, ChunkedModel) else [spec.module])
-)
-_find_spec = importlib.util.find_spec
-
-
-def find_spec(name: str, package: str | None = None):  # noqa: ANN201 - importlib's own signature
-    """None (not installed) for the hidden model packages, else what importlib finds."""
-    if name in HIDDEN:
-        return None
-    return _find_spec(name, package)
-
+from tests.helpers.models import without_optional_models  # noqa: E402
 
 if __name__ == "__main__":
-    importlib.util.find_spec = find_spec
+    importlib.util.find_spec = without_optional_models(importlib.util.find_spec)
     sys.exit(pytest.main(sys.argv[1:]))

@@ -19,8 +19,8 @@ from trice.tasks import PER_ROW
 from trice.tasks.inputs import check_row_task, read_input
 from trice.tools.native import NativeToolCall, parse_native_call, tool_schema
 from trice.utils.io import read_jsonl, write_jsonl
+from tests.helpers.models import converted_qwen
 
-QWEN_DIR = cache_dir() / "models" / "qwen2.5-coder-0.5b-instruct"
 
 
 def label(id: str, task: str, question: str, output: str, used_tool: bool, dataset: str, answers: list[str]) -> dict:
@@ -131,9 +131,7 @@ def test_datasets_loads_the_messages_file_with_each_rows_own_call(messages_datas
 
 
 def test_a_loaded_row_renders_through_the_qwen_template_as_trl_renders_it(messages_dataset) -> None:
-    if not (QWEN_DIR / "tokenizer.json").is_file():
-        pytest.skip(f"the converted Qwen2.5-Coder-0.5B tokenizer is not at {QWEN_DIR} (trice converts it on first use of the alias)")
-    tokenizer = AutoTokenizer.from_pretrained(QWEN_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(converted_qwen())
     for row, original in zip(messages_dataset, ROWS):
         text = tokenizer.apply_chat_template(row["messages"], tools=row["tools"], tokenize=False)
         offered = text.split("<tools>\n", 1)[1].split("\n</tools>", 1)[0]

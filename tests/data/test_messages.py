@@ -21,8 +21,8 @@ from trice.tasks import get_task
 from trice.tasks.prompts import task_instruction
 from trice.tools.native import NativeToolCall, function_schema, parse_native_call, tool_schema
 from trice.utils.io import DataError, ReadReport, write_jsonl
+from tests.helpers.models import converted_qwen
 
-QWEN_DIR = cache_dir() / "models" / "qwen2.5-coder-0.5b-instruct"
 
 
 def label(id: str, task: str, question: str, output: str, used_tool: bool, dataset: str = "d", answers=("1",)) -> dict:
@@ -236,11 +236,9 @@ def test_a_bad_label_row_names_file_line_and_field(tmp_path: Path, change: dict,
 
 @pytest.fixture(scope="module")
 def qwen_tokenizer():
-    if not (QWEN_DIR / "tokenizer.json").is_file():
-        pytest.skip(f"the converted Qwen2.5-Coder-0.5B tokenizer is not at {QWEN_DIR} (trice converts it on first use of the alias)")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(QWEN_DIR)
+    return AutoTokenizer.from_pretrained(converted_qwen())
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])

