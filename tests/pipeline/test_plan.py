@@ -82,3 +82,28 @@ def test_a_native_recipe_with_auto_and_its_model_not_installed_names_the_parser_
     path.write_text(yaml.safe_dump({"base": str(RECIPES / "demo_native.yaml"), "tool_parser": "auto", "run_dir": str(tmp_path / "run")}))
     with pytest.raises(ConfigError, match=r"native.yaml: tool_parser: auto reads the call format from qwen2.5-coder-0.5b-instruct's chat template, and model"):
         plan_recipe(path)
+
+
+@pytest.mark.parametrize(
+    ("probe", "label", "message"),
+    [
+        ({}, {"own_if": 2}, "label: key 'own_if' counts the right answers among probe.samples sampled ones, and probe.samples is 0"),
+        ({"samples": 2}, {"own_if": 4}, "label: key 'own_if' = 4 > the 3 answers per question"),
+    ],
+)
+def test_the_boundary_label_rule_needs_enough_probe_samples(tmp_path: Path, data_dir: Path, probe: dict, label: dict, message: str) -> None:
+    path = write_recipe(tmp_path, {"task": "math", "data_dir": str(data_dir), "datasets": ["svamp"], "n_train": 20, "n_test": 10}, ["zero-shot", "trice-i"])
+    body = yaml.safe_load(path.read_text()) | {"probe": probe, "label": label}
+    path.write_text(yaml.safe_dump(body))
+    with pytest.raises(ConfigError, match=message):
+        plan_recipe(path)
+
+
+def test_probe_samples_add_their_stage_and_leave_the_probes_config_alone(tmp_path: Path, data_dir: Path) -> None:
+    path = write_recipe(tmp_path, {"task": "math", "data_dir": str(data_dir), "datasets": ["svamp"], "n_train": 20, "n_test": 10}, ["zero-shot", "trice-i"])
+    plain = plan_recipe(path)
+    body = yaml.safe_load(path.read_text()) | {"probe": {"samples": 4, "sample_temperature": 0.8}, "label": {"own_if": 3}}
+    path.write_text(yaml.safe_dump(body))
+    sampled = plan_recipe(path)
+    assert sampled.stages[:4] == ["data", "probe", "probe-samples", "label"] and "probe-samples" not in plain.stages
+    assert sampled.probe == plain.probe and (sampled.probe_samples.samples, sampled.probe_samples.sample_temperature) == (4, 0.8)

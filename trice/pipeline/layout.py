@@ -19,6 +19,7 @@ from pathlib import Path
 # Stages without a setting, by name (each name is also its directory's).
 DATA = "data"
 PROBE = "probe"
+PROBE_SAMPLES = "probe-samples"  # sampled answers to the training questions (trice.stage1.boundary)
 LABEL = "label"
 DEV = "dev"
 CANDIDATES = "candidates"
@@ -48,6 +49,8 @@ SCORED = "scored.jsonl"
 SAME_AS = "same_as.json"  # a train stage sharing a twin's training (trice.pipeline.shared_training)
 RESULTS = "results.json"
 REPORT_MD = "report.md"
+SAMPLED_EXAMPLES = "examples.jsonl"  # probe-samples: k copies of each training question
+OWN_ACCURACY = "own_accuracy.jsonl"  # probe-samples: each training question's right answers of k+1
 
 # A training's output directory.
 ADAPTER = "adapter"
@@ -133,6 +136,10 @@ class RunLayout:
     @property
     def probe(self) -> Path:
         return self.root / PROBE
+
+    @property
+    def own_accuracy(self) -> Path:
+        return self.root / PROBE_SAMPLES / OWN_ACCURACY
 
     def label_rows(self, mode: str) -> Path:
         return self.root / LABEL / label_file(mode)

@@ -31,6 +31,7 @@ from trice.pipeline.settings import (
 )
 from trice.pipeline.trainers import TRAINERS, TrainerConfig
 from trice.pipeline.unseen import UnseenSet, load_unseen, unseen_stages
+from trice.stage1.boundary import SAMPLE_KEYS, ProbeSamplesConfig
 from trice.stage1.label import LabelConfig
 from trice.stage1.sft_config import SFTConfig
 from trice.stage2.candidates import CandidatesConfig
@@ -44,7 +45,7 @@ from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call
 from trice.utils.config import ConfigError, build_config, load_layered_yaml
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser"}
+_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 # The path a ``responses`` source may name to reuse the probe's base-model responses.
@@ -108,7 +109,10 @@ class Recipe:
         default_factory=lambda: list(DEFAULT_SETTINGS), metadata={"help": f"Rows of the report, of: {', '.join(SETTINGS)}."}
     )
     data: dict = field(default_factory=dict, metadata={"help": "DataConfig keys."})
-    probe: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for probing the base model."})
+    probe: dict = field(
+        default_factory=dict,
+        metadata={"help": "GenerateConfig keys for probing the base model, and ProbeSamplesConfig's (samples: sampled answers per question besides the greedy one)."},
+    )
     train: dict = field(default_factory=dict, metadata={"help": "SFTConfig keys shared by every trained setting."})
     eval: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for the test generations."})
     dev: dict = field(default_factory=dict, metadata={"help": "Stage II: DevConfig keys (the checkpoint-selection set)."})
@@ -184,6 +188,7 @@ class Plan:
     trice_ii: RLEFConfig
     dpo: DPOStageConfig
     unseen: list[UnseenSet] = field(default_factory=list)
+    probe_samples: ProbeSamplesConfig = field(default_factory=ProbeSamplesConfig)
 
     @property
     def tools(self) -> dict:
@@ -210,7 +215,9 @@ class Plan:
         settings = self.recipe.settings
         stage_two = self.recipe.stage_two
         return (
-            [layout.DATA, layout.PROBE, layout.LABEL]
+            [layout.DATA, layout.PROBE]
+            + ([layout.PROBE_SAMPLES] if self.probe_samples.samples else [])
+            + [layout.LABEL]
             + [layout.train_stage(s) for s in stage_one_settings(settings)]
             + ([layout.DEV, layout.CANDIDATES, layout.SCORE] + [layout.train_stage(s) for s in stage_two] if stage_two else [])
             + [layout.eval_stage(s) for s in settings]
@@ -289,11 +296,16 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
         check_pool_sizes(data, dev.n_per_dataset if recipe.stage_two else None, f"{path}: data")
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from None
+    probe_values = {k: v for k, v in recipe.probe.items() if k not in SAMPLE_KEYS}
+    samples = build_config(ProbeSamplesConfig, {k: v for k, v in recipe.probe.items() if k in SAMPLE_KEYS}, f"{path}: probe")
+    label = _section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling)
+    check_own_if(label, samples, f"{path}: label")
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
         data=data,
-        probe=_section(GenerateConfig, recipe.probe, f"{path}: probe", recipe.seed, **model),
+        probe=_section(GenerateConfig, probe_values, f"{path}: probe", recipe.seed, **model),
+        probe_samples=samples,
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
         dev=dev,
         candidates=_section(
@@ -301,10 +313,19 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
             recipe.seed, template=recipe.template, **calls,
         ),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
-        label=_section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling),
+        label=label,
         unseen=load_unseen(recipe.unseen, str(path)),
         **trainers,
     )
+
+
+def check_own_if(label: LabelConfig, samples: ProbeSamplesConfig, where: str) -> None:
+    """``label.own_if`` counts right answers among the greedy one and ``probe.samples`` sampled ones:
+    it needs the samples, and can ask for at most all k+1 answers."""
+    if label.own_if and not samples.samples:
+        raise ConfigError(f"{where}: key 'own_if' counts the right answers among probe.samples sampled ones, and probe.samples is 0; set it")
+    if label.own_if > samples.samples + 1:
+        raise ConfigError(f"{where}: key 'own_if' = {label.own_if} > the {samples.samples + 1} answers per question (the greedy one and probe.samples)")
 
 
 def _call_format(recipe: Recipe, where: str) -> dict[str, str]:

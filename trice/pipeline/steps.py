@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.prepare import dev_from_pool, run_data
-from trice.data.schema import save_examples
+from trice.data.schema import load_examples, save_examples
 from trice.generation.few_shot import FewShotBackend, few_shot_fingerprint
 from trice.generation.models import load_tokenizer
 from trice.judge.reading import ReadingModel
@@ -27,7 +27,8 @@ from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE
 from trice.pipeline.shared_training import share_training, trained_dir
 from trice.pipeline.failures import ToolOutages, raise_failed_rows
 from trice.pipeline.trainers import TRAINERS
-from trice.stage1.label import label_modes
+from trice.stage1.boundary import own_accuracy, sample_examples
+from trice.stage1.label import knowledge_boundary, label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
 from trice.stage2.score import run_score
 from trice.tasks import PER_ROW
@@ -109,20 +110,38 @@ def _label_step(plan: Plan) -> StageSpec:
     reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
     fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": fingerprint_fields(reading)} if reads else {})
 
+    boundary = [plan.layout.own_accuracy] if plan.label.own_if else []  # read only under the knowledge-boundary rule
+
     def label(d: Path) -> None:
-        rows = read_jsonl(judged)
+        rows, counts = knowledge_boundary(read_jsonl(judged), plan.label.own_if, read_jsonl(boundary[0]) if boundary else [])
         reader = ReadingModel.for_config(reading, cache=d / layout.READINGS, desc="label: read again")
         native = call_format_of(plan.label).native
         tokenizer = load_tokenizer(plan.label.model) if native else None  # once for every mode's rows
         outages: dict[str, str] = {}
         for mode, (out, stats) in label_modes(rows, modes, reader, outages, **plan.label.tool_call_options()).items():
             write_jsonl(d / label_file(mode), plan.label.in_call_format(out, tokenizer))
-            write_json(d / label_stats_file(mode), stats)
+            write_json(d / label_stats_file(mode), stats | (counts if mode == D_TOOL else {}))
         if outages:  # dropped for the machine's sake, not the question's: label again, or accept
             first = next(iter(outages))
             raise ToolOutages(len(outages), len(rows), f"{first}: {outages[first]}"[:200])
 
-    return fingerprinted, [judged], label
+    return fingerprinted, [judged, *boundary], label
+
+
+def _probe_samples_step(plan: Plan) -> StageSpec:
+    """``probe.samples`` sampled answers of the base model to each training question, judged, and each
+    question's own accuracy over them and the greedy probe's answer (:mod:`trice.stage1.boundary`)."""
+    train, probed = plan.layout.train_examples, plan.layout.probe / layout.JUDGED
+    samples = plan.probe_samples
+    config = replace(plan.probe, do_sample=True, temperature=samples.sample_temperature, top_p=samples.sample_top_p)
+    fingerprinted = _with_tools(fingerprint_fields(config), plan) | {"samples": samples.samples}
+
+    def sample(d: Path) -> None:
+        save_examples(d / layout.SAMPLED_EXAMPLES, sample_examples(load_examples(train), samples.samples))
+        generate_and_judge(d, d / layout.SAMPLED_EXAMPLES, config, plan.judge_task, f"probe {samples.samples} samples", plan.tools)
+        write_jsonl(d / layout.OWN_ACCURACY, own_accuracy(read_jsonl(probed), read_jsonl(d / layout.JUDGED)))
+
+    return fingerprinted, [train, probed], sample
 
 
 def _dev_step(plan: Plan) -> StageSpec:
@@ -246,6 +265,7 @@ def _report_step(plan: Plan) -> StageSpec:
 STEPS: dict[str, Callable[[Plan], StageSpec]] = {
     layout.DATA: _data_step,
     layout.PROBE: _probe_step,
+    layout.PROBE_SAMPLES: _probe_samples_step,
     layout.LABEL: _label_step,
     layout.DEV: _dev_step,
     layout.CANDIDATES: _candidates_step,

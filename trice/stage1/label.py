@@ -21,8 +21,9 @@ from trice.generation.config import GenerateConfig
 from trice.tasks.inputs import read_input
 from trice.tools.registry import check_tool_options
 from trice.judge.reading import ReadingModel
+from trice.stage1.boundary import boundary_rows, boundary_stats
 from trice.stage1.tool_labels import check_teacher, verified_calls
-from trice.utils.io import DataError, ReadReport, write_json, write_jsonl
+from trice.utils.io import DataError, ReadReport, read_jsonl, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL, load_tokenizer
 from trice.stage1.native_labels import native_label_rows
 from trice.tools.call_format import call_format_field, call_format_of, check_call_format, tool_parser_field
@@ -66,10 +67,20 @@ class LabelConfig:
     read_max_new_tokens: int = field(default=32, metadata={"help": "mlqa: new tokens of that reading (greedy)."})
     call_format: str = call_format_field()
     tool_parser: str = tool_parser_field()
+    own_if: int = field(
+        default=0,
+        metadata={
+            "help": "trice mode: keep the model's own answer only where at least this many of its answers (the greedy one and the "
+            "probe's samples) are right, else a verified call (trice.stage1.boundary); 0: the paper's rule, the greedy answer alone."
+        },
+    )
+    own_accuracy: str = field(default="", metadata={"help": "With own_if: each question's own accuracy JSONL (the probe-samples stage's own_accuracy.jsonl)."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
         check_call_format(self.call_format, self.tool_parser, self.template)
+        if self.own_if < 0:
+            raise ValueError(f"own_if must be >= 0, got {self.own_if}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.search_k < 1:
@@ -162,6 +173,15 @@ def label_modes(
     return {mode: label_rows(rows, mode, calls) for mode in modes}
 
 
+def knowledge_boundary(rows: list[dict[str, Any]], own_if: int, accuracy: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The probed rows as the label rule reads them, and what to add to the stats: unchanged with
+    ``own_if`` 0 (the paper's greedy rule); else relabelled by each question's own accuracy
+    (:func:`trice.stage1.boundary.boundary_rows`), with the rule's counts under ``boundary``."""
+    if not own_if:
+        return rows, {}
+    return boundary_rows(rows, accuracy, own_if), {"boundary": boundary_stats(accuracy, own_if)}
+
+
 def run_label(config: LabelConfig) -> dict[str, Any]:
     """``trice label``: write the training set and ``<output>.stats.json`` beside it.
 
@@ -170,6 +190,8 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     config.validate()
     if not config.input or not config.output:
         raise ConfigError("trice label: both --input and --output are required")
+    if config.own_if and not config.own_accuracy:
+        raise ConfigError("trice label: --own_if needs --own_accuracy (the own accuracy of each probed question)")
     report = ReadReport()
     rows = read_input(
         config.input,
@@ -185,7 +207,9 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
     claim_output(readings, inputs=inputs, fields=("reading",), overwrite=config.overwrite)
     generate = GenerateConfig(model=config.model, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
     reader = ReadingModel.for_config(generate, cache=Path(readings))
+    rows, boundary = knowledge_boundary(rows, config.own_if, read_jsonl(config.own_accuracy) if config.own_if else [])
     ((out, stats),) = label_modes(rows, [config.mode], reader, **config.tool_call_options()).values()
+    stats |= boundary
     out = config.in_call_format(out)
     if config.skip_bad:
         stats["skipped_lines"] = len(report.skipped)
