@@ -530,3 +530,25 @@ def test_bad_data_line_is_a_located_error(tiny_model_dir, tmp_path, bad, message
     path = _write(tmp_path / "bad.jsonl", [ROWS[0], ROWS[1] | bad])
     with pytest.raises(DataError, match=rf"{path}:2: {message}"):
         train_rlef(_config(tiny_model_dir, tmp_path, data=str(path)))
+
+
+def test_a_decision_weight_counts_each_candidates_decision_token_that_many_times(tiny_model_dir):
+    """The paper sum: each score and the SFT term's NLL gain (w - 1) x the decision token's log-prob;
+    weight 1 takes the unweighted path and gives the unweighted loss."""
+    from trice.generation.models import load_model
+    from trice.stage2.rlef_forward import grouped_response_logprobs
+    from trice.stage2.rlef_loss import RLEFLoss
+    from trice.stage2.train_rlef import build_groups, collate_groups, rlef_batch_loss
+    from trice.tools.call_format import TEXT
+
+    model, tok = load_model(str(tiny_model_dir))
+    groups = build_groups(ROWS[:2], tok, "alpaca", 512, "math", calls=TEXT)
+    assert [g["decisions"] for g in groups] == [[0, 0, 0, 0]] * 2  # every candidate decides at its first token
+    batch, loss_fn = collate_groups(groups), RLEFLoss(alpha=1.0, reduction="paper")
+    with torch.no_grad():
+        plain = rlef_batch_loss(model, batch, loss_fn, "naive")[1]
+        same = rlef_batch_loss(model, batch, loss_fn, "naive", decision_weight=1.0)[1]
+        heavy = rlef_batch_loss(model, batch, loss_fn, "naive", decision_weight=3.0)[1]
+        first = [grouped_response_logprobs(model, g["prompt_ids"], g["response_ids"], 1.0, "naive").token_logps[0, 0] for g in batch]
+    assert torch.equal(plain["sft"], same["sft"]) and torch.equal(plain["scores"], same["scores"])
+    assert heavy["sft"].item() == pytest.approx(plain["sft"].item() - 2 * sum(f.item() for f in first), rel=1e-5)  # gold is each best

@@ -33,16 +33,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
 from trice.stage1.sft_config import SFTConfig
-from trice.tasks import PER_ROW, prompt_tools
+from trice.tasks import PER_ROW, get_task, prompt_tools
 from trice.tasks.inputs import check_row_task, read_input
 from trice.tasks.prompts import task_prompt
 from trice.stage1.native_labels import native_targets
-from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT, parser_with
+from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT, CallFormat, call_format_of, parser_with
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
+from trice.training.decision import decision_index, decision_weights, weighted_token_loss
 from trice.training.response_logits import IGNORE_INDEX, response_only_inputs
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ def target_token_ids(text: str, tokenizer: Any) -> list[int]:
 
 
 def build_sft_features(
-    rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512, call_format: str = TEXT_FORMAT
+    rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512, call_format: str = TEXT_FORMAT,
+    calls: CallFormat | None = None,
 ) -> list[dict]:
     """Token features for training, one per row that fits in ``max_length`` tokens (longer rows are
     dropped, with a warning giving their count). ``call_format`` native: prompts offer the task's
@@ -74,7 +77,8 @@ def build_sft_features(
 
     Each feature holds ``input_ids`` (prompt ids + response ids + EOS), ``labels`` (-100 over the
     prompt, the response ids + EOS after it) and ``attention_mask``, as lists of ints, plus the row's
-    ``id``.
+    ``id``; given ``calls`` (the rows' call format), also ``decision``: the index in ``input_ids`` of
+    the target's decision token (:func:`trice.training.decision.decision_index`).
     """
     features: list[dict] = []
     dropped = 0
@@ -85,14 +89,10 @@ def build_sft_features(
         if len(input_ids) > max_length:
             dropped += 1
             continue
-        features.append(
-            {
-                "id": row.get("id"),
-                "input_ids": input_ids,
-                "labels": [IGNORE_INDEX] * len(prompt_ids) + target_ids,
-                "attention_mask": [1] * len(input_ids),
-            }
-        )
+        feature = {"id": row.get("id"), "input_ids": input_ids, "labels": [IGNORE_INDEX] * len(prompt_ids) + target_ids, "attention_mask": [1] * len(input_ids)}
+        if calls is not None:
+            feature["decision"] = len(prompt_ids) + decision_index(row["output"], tokenizer, (get_task(row["task"]).tool,), calls)
+        features.append(feature)
     if dropped:
         log.warning("dropped %d of %d examples longer than max_length=%d tokens", dropped, len(rows), max_length)
     return features
@@ -101,9 +101,10 @@ def build_sft_features(
 class SFTCollator:
     """Right-pads ``input_ids`` (with the pad id), ``labels`` (with -100) and ``attention_mask`` (with 0)."""
 
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None, decision_weight: float = 1.0):
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.decision_weight = decision_weight
 
     def __call__(self, features: Sequence[dict]) -> dict[str, Any]:
         width = max(len(f["input_ids"]) for f in features)
@@ -116,6 +117,9 @@ class SFTCollator:
             batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
             batch["attention_mask"].append(list(f["attention_mask"]) + [0] * pad)
         tensors: dict[str, Any] = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        if self.decision_weight != 1.0:  # per-token weights on the labels' grid (trice.training.decision)
+            positions = torch.tensor([f["decision"] for f in features], dtype=torch.long)
+            tensors["weights"] = decision_weights(tensors["labels"], positions, self.decision_weight)
         return tensors | {"ids": [f.get("id") for f in features]}  # named if the loss turns non-finite
 
 
@@ -124,11 +128,26 @@ class SFTTrainer(CheckedLoss, Trainer):
 
     Only the positions that predict a response token go through the LM head
     (:func:`trice.training.response_logits.response_only_inputs`); the loss, its normalisation by
-    ``num_items_in_batch`` and the gradients are those of the full forward.
+    ``num_items_in_batch`` and the gradients are those of the full forward. A batch with per-token
+    ``weights`` (``decision_weight``) is scored by :func:`trice.training.decision.weighted_token_loss`
+    through the Trainer's ``compute_loss_func``, so its accumulation and device scaling are the Trainer's.
     """
 
+    def __init__(self, *args: Any, decision_weight: float = 1.0, **kwargs: Any):
+        super().__init__(*args, compute_loss_func=self._weighted_loss if decision_weight != 1.0 else None, **kwargs)
+        self._targets: tuple[Tensor, Tensor] | None = None
+
     def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-        return super().compute_loss(model, response_only_inputs(inputs), return_outputs, num_items_in_batch=num_items_in_batch)
+        weights = inputs.pop("weights", None)
+        inputs = response_only_inputs(inputs)
+        if weights is not None:  # the kept positions' targets and weights, in the order of the logits
+            self._targets = (inputs["shift_labels"], weights[:, 1:][inputs["logits_to_keep"][:, :-1]])
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch=num_items_in_batch)
+
+    def _weighted_loss(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Tensor:
+        assert self._targets is not None, "compute_loss sets the batch's targets first"
+        targets, weights = self._targets
+        return weighted_token_loss(outputs.logits, targets, weights, num_items_in_batch)
 
 
 def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path:
@@ -146,7 +165,8 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
         rows, rewritten = native_targets(rows, tokenizer, parser)
         if rewritten:
             log.info("%d of %d rows held a plain call; trained as the model's native %s call", rewritten, len(rows), parser)
-    features = build_sft_features(rows, tokenizer, config.template, config.max_length, config.call_format)
+    calls = call_format_of(config) if config.decision_weight != 1.0 else None
+    features = build_sft_features(rows, tokenizer, config.template, config.max_length, config.call_format, calls)
     if not features:
         raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
 
@@ -159,9 +179,10 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
         model=model,
         args=training_args(config, out / "checkpoints", config.per_device_train_batch_size),
         train_dataset=features,
-        data_collator=SFTCollator(pad_id),
+        data_collator=SFTCollator(pad_id, decision_weight=config.decision_weight),
         processing_class=tokenizer,
         callbacks=[NonFiniteGuard(), *(callbacks or [])],
+        decision_weight=config.decision_weight,
     )
     return train_and_save(trainer, resume_from, out, tokenizer, {"examples": len(features), "dropped_too_long": len(rows) - len(features)})
 

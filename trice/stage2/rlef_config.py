@@ -9,6 +9,7 @@ fields, among them ``reduction``: how a forward's groups and the SFT term's toke
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from trice.stage2.rlef_forward import METHODS
@@ -36,6 +37,15 @@ class RLEFConfig(StageIIConfig):
         },
     )
 
+    decision_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "Weight of each candidate's decision token (its call's first token, or an answer's first; trice.training.decision) "
+            "in both terms: its log-prob counts this many times in the candidate's score and in the SFT term, normalised by the "
+            "unweighted token count; 1 is the paper's loss."
+        },
+    )
+
     reduction: str = field(
         default="group_mean",
         metadata={
@@ -53,6 +63,8 @@ class RLEFConfig(StageIIConfig):
         for name in ("alpha", "length_penalty", "margin"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not (self.decision_weight > 0 and math.isfinite(self.decision_weight)):
+            raise ValueError(f"decision_weight: must be a finite number > 0, got {self.decision_weight}")
         if self.method not in METHODS:
             raise ValueError(f"method: unknown {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.gradient_checkpointing and self.method == "shared_prefix":

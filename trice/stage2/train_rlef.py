@@ -30,13 +30,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
 from trice.tasks.inputs import read_input
 from trice.stage1.train_sft import prompt_token_ids, target_token_ids
-from trice.tools.call_format import TEXT_FORMAT
+from trice.tasks import get_task
+from trice.tools.call_format import TEXT_FORMAT, CallFormat, call_format_of
+from trice.training.decision import decision_index, decision_weights
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.rlef_forward import GroupLogprobs, grouped_response_logprobs
 from trice.stage2.rlef_loss import RLEFLoss
@@ -69,19 +72,26 @@ def read_groups(path: str | Path, default_task: str) -> list[dict]:
 
 
 def build_groups(
-    rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str, call_format: str = TEXT_FORMAT
+    rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str, call_format: str = TEXT_FORMAT,
+    calls: CallFormat | None = None,
 ) -> list[dict]:
     """One training group per row whose every prompt+response fits in ``max_length`` tokens (the
     others are dropped, with a warning giving their count): ``id``, ``prompt_ids`` (list of ints),
     ``response_ids`` (a list of int lists, each ending in EOS) and ``rewards`` (the scores).
-    ``call_format`` native: the prompts offer the task's tool, as the responses were prompted."""
+    ``call_format`` native: the prompts offer the task's tool, as the responses were prompted.
+    Given ``calls`` (the responses' call format), also ``decisions``: each response's decision
+    token index (:func:`trice.training.decision.decision_index`)."""
     groups: list[dict] = []
     for row in rows:
-        prompt_ids = prompt_token_ids(row.get("task", default_task), row["question"], tokenizer, template, call_format)
+        task = row.get("task", default_task)
+        prompt_ids = prompt_token_ids(task, row["question"], tokenizer, template, call_format)
         response_ids = [target_token_ids(r, tokenizer) for r in row["responses"]]
         if len(prompt_ids) + max(map(len, response_ids)) > max_length:
             continue
-        groups.append({"id": row["id"], "prompt_ids": prompt_ids, "response_ids": response_ids, "rewards": [float(s) for s in row["scores"]]})
+        group = {"id": row["id"], "prompt_ids": prompt_ids, "response_ids": response_ids, "rewards": [float(s) for s in row["scores"]]}
+        if calls is not None:
+            group["decisions"] = [decision_index(r, tokenizer, (get_task(task).tool,), calls) for r in row["responses"]]
+        groups.append(group)
     if len(groups) < len(rows):
         log.warning("dropped %d of %d groups with a prompt+response longer than max_length=%d tokens", len(rows) - len(groups), len(rows), max_length)
     return groups
@@ -96,6 +106,7 @@ def collate_groups(features: Sequence[dict]) -> list[dict[str, Any]]:
             "rewards": torch.tensor(f["rewards"], dtype=torch.float32),
             "id": f["id"],
         }
+        | ({"decisions": torch.tensor(f["decisions"], dtype=torch.long)} if "decisions" in f else {})
         for f in features
     ]
 
@@ -124,10 +135,18 @@ def padded_length(batch: Sequence[dict[str, Any]]) -> int:
     return max(g["prompt_ids"].numel() + max(r.numel() for r in g["response_ids"]) for g in batch)
 
 
-def rlef_batch_loss(model: Any, batch: Sequence[dict[str, Any]], loss_fn: RLEFLoss, method: str) -> tuple[Tensor, dict[str, Tensor]]:
-    """The RLEF loss of one forward's groups (as :func:`collate_groups` makes them) and its parts."""
+def rlef_batch_loss(
+    model: Any, batch: Sequence[dict[str, Any]], loss_fn: RLEFLoss, method: str, decision_weight: float = 1.0
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The RLEF loss of one forward's groups (as :func:`collate_groups` makes them) and its parts;
+    with ``decision_weight`` each candidate's decision token's log-prob counts that many times."""
     groups = [grouped_response_logprobs(model, g["prompt_ids"], g["response_ids"], loss_fn.length_penalty, method) for g in batch]
-    return loss_fn(*pad_groups(groups, [g["rewards"] for g in batch]), padded_length=padded_length(batch))
+    token_logps, *rest = pad_groups(groups, [g["rewards"] for g in batch])
+    if decision_weight != 1.0:
+        positions = pad_sequence([g["decisions"] for g in batch], batch_first=True, padding_value=-1).to(token_logps.device)
+        weights = decision_weights(token_logps.flatten(0, 1), positions.flatten(), decision_weight).view_as(token_logps)
+        token_logps = token_logps * weights
+    return loss_fn(token_logps, *rest, padded_length=padded_length(batch))
 
 
 def sequence_tokens(batch: Sequence[dict[str, Any]]) -> int:
@@ -139,13 +158,13 @@ def sequence_tokens(batch: Sequence[dict[str, Any]]) -> int:
 class RLEFTrainer(Trainer):
     """A Trainer whose loss is RLEF over groups of candidates; logs the rank and sft parts."""
 
-    def __init__(self, *args: Any, loss_fn: RLEFLoss, method: str, **kwargs: Any):
+    def __init__(self, *args: Any, loss_fn: RLEFLoss, method: str, decision_weight: float = 1.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.loss_fn, self.method = loss_fn, method
+        self.loss_fn, self.method, self.decision_weight = loss_fn, method, decision_weight
         self._parts: dict[str, list[Tensor]] = {"rank": [], "sft": []}
 
     def compute_loss(self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
-        loss, parts = rlef_batch_loss(model, inputs, self.loss_fn, self.method)
+        loss, parts = rlef_batch_loss(model, inputs, self.loss_fn, self.method, self.decision_weight)
         check_finite_loss(loss, self.state.global_step + 1, [g["id"] for g in inputs])
         for name, values in self._parts.items():
             values.append(parts[name])
@@ -172,7 +191,8 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     rows = read_groups(config.data, config.task)
     dev = dev_for(config, {r["id"] for r in rows})
     tokenizer = load_tokenizer(config.model)
-    groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task, config.call_format)
+    calls = call_format_of(config) if config.decision_weight != 1.0 else None
+    groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task, config.call_format, calls)
     if not groups:
         raise ValueError(f"max_length: every one of the {len(rows)} groups in {config.data} has a response longer than {config.max_length} tokens")
 
@@ -193,5 +213,6 @@ def _train(config: RLEFConfig, groups: list[dict], tokenizer: Any, out: Path, co
         callbacks=[NonFiniteGuard(), *(callbacks or [])],
         loss_fn=RLEFLoss(config.alpha, config.length_penalty, config.margin, config.sft_ties, config.reduction),
         method=config.method,
+        decision_weight=config.decision_weight,
     )
     return train_and_save(trainer, resume_from, out, tokenizer, counts)

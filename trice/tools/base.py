@@ -143,6 +143,12 @@ def call_end(text: str, names: Iterable[str]) -> int | None:
     return found[1] + 1
 
 
+def call_start(text: str, names: Iterable[str]) -> int | None:
+    """The index where the call :func:`parse_call` would read in ``text`` begins (its name), or None."""
+    found = _first_call(text, names)
+    return None if found is None else found[0].start()
+
+
 class ToolRegistry:
     """Name -> tool. ``register`` your own; ``execute`` is the one safe way to run a call."""
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trice.generation.models import check_installed, load_tokenizer
-from trice.tools.base import ToolCall, call_end, parse_call
-from trice.tools.native import PARSERS, NativeCallError, check_parser, native_call_end, parse_native_call, parser_for_template
+from trice.tools.base import ToolCall, call_end, call_start, parse_call
+from trice.tools.native import PARSERS, NativeCallError, check_parser, native_call_end, native_call_start, parse_native_call, parser_for_template
 
 TEXT_FORMAT, NATIVE_FORMAT = "text", "native"
 CALL_FORMATS = (TEXT_FORMAT, NATIVE_FORMAT)
@@ -49,6 +49,11 @@ class CallFormat:
     def end(self, text: str, names: Iterable[str]) -> int | None:
         """The index just past the first complete call in ``text`` (None: none yet)."""
         return call_end(text, names) if self.parser is None else native_call_end(text, self.parser)
+
+    def start(self, text: str, names: Iterable[str]) -> int | None:
+        """The index where the first call in ``text`` opens (None: it makes none): where a response
+        that calls decided to."""
+        return call_start(text, names) if self.parser is None else native_call_start(text, self.parser)
 
 
 TEXT = CallFormat()

@@ -247,6 +247,7 @@ class _Span:
     end: int | None
     calls: int
     oversized: bool = False
+    start: int = 0  # where the call opens: the token where a response decides to call
 
 
 def _hermes_span(text: str) -> _Span | None:
@@ -258,8 +259,8 @@ def _hermes_span(text: str) -> _Span | None:
     calls = text.count(HERMES_OPEN)
     if close < 0:  # cut off before its closing tag: the rest is the call (it may still parse)
         rest = text[body_start : body_start + MAX_CALL_CHARS + 1]
-        return _Span(rest, None, calls, oversized=len(rest) > MAX_CALL_CHARS)
-    return _Span(text[body_start:close], close + len(HERMES_CLOSE), calls)
+        return _Span(rest, None, calls, oversized=len(rest) > MAX_CALL_CHARS, start=start)
+    return _Span(text[body_start:close], close + len(HERMES_CLOSE), calls, start=start)
 
 
 def _object_end(text: str, start: int) -> int | None:
@@ -303,7 +304,7 @@ def _more_objects(text: str, at: int) -> int:
 
 def _llama3_span(text: str) -> _Span | None:
     """A call only where the message is one: it opens with ``{`` (after ``<|python_tag|>``)."""
-    at = len(text) - len(text.lstrip())
+    at = opens = len(text) - len(text.lstrip())
     if text.startswith(PYTHON_TAG, at):
         at += len(PYTHON_TAG)
         at += len(text[at:]) - len(text[at:].lstrip())
@@ -312,8 +313,8 @@ def _llama3_span(text: str) -> _Span | None:
     end = _object_end(text, at)
     if end is None:
         rest = text[at : at + MAX_CALL_CHARS + 1]
-        return _Span(rest, None, 1, oversized=len(rest) > MAX_CALL_CHARS)
-    return _Span(text[at:end], end, 1 + _more_objects(text, end))
+        return _Span(rest, None, 1, oversized=len(rest) > MAX_CALL_CHARS, start=opens)
+    return _Span(text[at:end], end, 1 + _more_objects(text, end), start=opens)
 
 
 _SPANS = {"hermes": _hermes_span, "llama3": _llama3_span}
@@ -330,6 +331,12 @@ def native_call_end(text: str, parser: str) -> int | None:
     """
     span = _SPANS[check_parser(parser)](text)
     return None if span is None else span.end
+
+
+def native_call_start(text: str, parser: str) -> int | None:
+    """The index where the first call in ``text`` opens (its marker), or None when it holds none."""
+    span = _SPANS[check_parser(parser)](text)
+    return None if span is None else span.start
 
 
 def parse_native_call(
