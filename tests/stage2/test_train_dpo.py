@@ -182,3 +182,15 @@ def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model
     assert best.keys() == trained.keys() and all(torch.equal(best[k], trained[k]) for k in best)
     first = load_file(str(start / "adapter_model.safetensors"))
     assert any(not torch.allclose(first[k], best[k]) for k in first)  # trained, not the reference copy
+
+
+def test_boundary_pairs_prefer_an_own_answer_where_the_policy_knows_and_a_call_where_it_does_not() -> None:
+    from trice.stage2.train_dpo import boundary_pairs
+
+    # gold (a call), a right answer alone, a wrong call, a wrong answer alone, a right call
+    states = ["gold", "True-No", "False-Yes", "False-No", "True-Yes"]
+    used = [True, False, True, False, True]
+    usable = [True] * 5
+    assert boundary_pairs(states, used, usable, knows=True) == [(1, 0), (1, 2), (1, 4)]  # the right own answer over every call
+    assert boundary_pairs(states, used, usable, knows=False) == [(0, 1), (0, 3), (4, 1), (4, 3)]  # right calls over own answers
+    assert boundary_pairs(states, used, [True, False, True, True, True], knows=True) == []  # its one right own answer is unusable

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from trice.generation.adapters import adapter_config, check_adapter_dir
 from trice.generation.config import GenerateConfig
+from trice.generation.decision import CallOpening
 from trice.generation.decode import generate_responses
 from trice.generation import models
 from trice.generation.models import load_tokenizer, resolve_model
@@ -94,10 +95,13 @@ class GenerationBackend(ABC):
         on_batch: OnBatch | None = None,
         done: Collection[int] = (),
         stops: Sequence[StopRule] | None = None,
+        openings: Sequence[CallOpening] | None = None,
     ) -> list[Result | None]:
         """A cleaned response (or an endpoint's error) per prompt, in input order, None for the
         indices in ``done`` (made before a resume); ``on_batch(indices, results)`` after each chunk.
-        ``stops``: one rule per prompt, cutting its response where the rule says it is over."""
+        ``stops``: one rule per prompt, cutting its response where the rule says it is over.
+        ``openings``: what opens each prompt's call, for a backend that reads the first token's
+        logits (:mod:`trice.generation.decision`: the local one); the others ignore it."""
 
     @staticmethod
     def _finish(stops: Sequence[StopRule] | None, i: int, text: str) -> str:
@@ -132,11 +136,13 @@ class TransformersBackend(GenerationBackend):
         on_batch: OnBatch | None = None,
         done: Collection[int] = (),
         stops: Sequence[StopRule] | None = None,
+        openings: Sequence[CallOpening] | None = None,
     ) -> list[Result | None]:
         return list(
             generate_responses(
                 self.model, self.tokenizer, list(prompts), self.config.batch_size, desc=desc, on_batch=on_batch,
-                done=done, seed=self.config.seed, stops=stops, **self.config.generation_kwargs(),
+                done=done, seed=self.config.seed, stops=stops, openings=openings,
+                decision=(self.config.decision, self.config.decision_tau), **self.config.generation_kwargs(),
             )
         )  # fmt: skip
 
@@ -235,6 +241,7 @@ class VLLMBackend(GenerationBackend):
         on_batch: OnBatch | None = None,
         done: Collection[int] = (),
         stops: Sequence[StopRule] | None = None,
+        openings: Sequence[CallOpening] | None = None,
     ) -> list[Result | None]:
         chunks = self._chunks(len(prompts), done)
         ids = {i: list(self.tokenizer(prompts[i], add_special_tokens=False)["input_ids"]) for chunk in chunks for i in chunk}
@@ -317,6 +324,7 @@ class OpenAIBackend(GenerationBackend):
         on_batch: OnBatch | None = None,
         done: Collection[int] = (),
         stops: Sequence[StopRule] | None = None,
+        openings: Sequence[CallOpening] | None = None,
     ) -> list[Result | None]:
         results: list[Result | None] = [None] * len(prompts)
         for chunk in self._chunks(len(prompts), done):

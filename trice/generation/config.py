@@ -14,6 +14,9 @@ from trice.utils.outputs import OVERWRITE_HELP
 BACKENDS = ("transformers", "vllm", "openai")
 DTYPES = ("float32", "bfloat16", "float16")
 ENDPOINT_MODES = ("completions", "chat")
+# How a response's first token decides between calling and answering (trice.generation.decision).
+THRESHOLD = "threshold"
+DECISIONS = ("greedy", THRESHOLD, "call", "answer")
 
 
 @dataclass
@@ -79,6 +82,14 @@ class GenerateConfig:
     )
     call_format: str = call_format_field()
     tool_parser: str = tool_parser_field()
+    decision: str = field(
+        default="greedy",
+        metadata={
+            "help": f"How the first token decides between calling and answering ({', '.join(DECISIONS)}): greedy decodes as usual; "
+            "threshold calls iff P(call) > decision_tau; call / answer force one branch (trice.generation.decision). transformers backend only."
+        },
+    )
+    decision_tau: float = field(default=0.5, metadata={"help": "decision threshold: call iff P(call) > this (a run chooses it on dev)."})
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
 
     def validate(self) -> None:
@@ -98,10 +109,19 @@ class GenerateConfig:
         if self.vllm_max_model_len < 0:
             raise ValueError(f"vllm_max_model_len must be >= 0, got {self.vllm_max_model_len}")
         check_call_format(self.call_format, self.tool_parser, self.template)
+        self._validate_decision()
         if self.backend == "openai":
             self._validate_endpoint()
         elif self.endpoint_tools:
             raise ValueError(f"endpoint_tools: only the openai backend sends tools to a server; the {self.backend} backend would ignore it")
+
+    def _validate_decision(self) -> None:
+        if self.decision not in DECISIONS:
+            raise ValueError(f"decision: unknown {self.decision!r}; choose one of {', '.join(DECISIONS)}")
+        if self.decision != "greedy" and (self.backend != "transformers" or self.num_beams != 1):
+            raise ValueError(f"decision {self.decision}: reads the first token's logits, which only the transformers backend without beams gives")
+        if not 0.0 <= self.decision_tau <= 1.0:
+            raise ValueError(f"decision_tau: a probability in [0, 1], got {self.decision_tau}")
 
     def _validate_endpoint(self) -> None:
         if self.repetition_penalty != 1.0:

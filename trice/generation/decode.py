@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from trice.generation.decision import CallOpening, FirstTokenDecision, Generated
 from trice.generation.prefix_cache import SharedPrefix
 from trice.generation.stopping import StopRule, clean_response
 
@@ -55,6 +56,8 @@ def generate_batch(
     prompts: Sequence[str],
     stops: Sequence[StopRule] | None = None,
     prefix: SharedPrefix | None = None,
+    openings: Sequence[tuple[int, ...]] | None = None,
+    decision: tuple[str, float] = ("greedy", 0.5),
     **kwargs: Any,
 ) -> list[str]:
     """Responses for one batch of prompts (left padded), special tokens dropped.
@@ -62,7 +65,9 @@ def generate_batch(
     ``stops``: one rule per prompt; each row then stops generating once its rule says it is over
     (with beams, whose rows are not the prompts', only the cut applies) and its text is cut there.
     Without, responses are cut at :data:`STOP_MARKERS` only. ``prefix``: the encoded prefix every
-    prompt starts with, continued from instead of encoded again.
+    prompt starts with, continued from instead of encoded again. ``openings``: per prompt, the token
+    ids that open its call; each response then carries the P(call) of its first token and is decided
+    by ``decision`` = (rule, tau) (:class:`trice.generation.decision.FirstTokenDecision`; no beams).
     """
     tokenizer.padding_side = "left"
     if prefix is None:
@@ -73,11 +78,19 @@ def generate_batch(
     width = enc["input_ids"].shape[1]
     if stops is not None and kwargs.get("num_beams", 1) == 1:
         kwargs["stopping_criteria"] = StoppingCriteriaList([StopWhenOver(tokenizer, stops, width)])
+    first = FirstTokenDecision(openings, width, *decision) if openings is not None and kwargs.get("num_beams", 1) == 1 else None
+    if first is not None:
+        kwargs["logits_processor"] = LogitsProcessorList([first])
     out = model.generate(**enc, pad_token_id=tokenizer.pad_token_id, **kwargs)
     texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-    if stops is None:
-        return [clean_response(t) for t in texts]
-    return [rule.finish(t) for rule, t in zip(stops, texts)]
+    cut = [clean_response(t) for t in texts] if stops is None else [rule.finish(t) for rule, t in zip(stops, texts)]
+    return cut if first is None else [Generated.of(t, p) for t, p in zip(cut, first.p_call)]
+
+
+def _opening_ids(tokenizer: Any, openings: Sequence[CallOpening]) -> list[tuple[int, ...]]:
+    """Each prompt's call-opening token ids, tokenized once per distinct opening."""
+    known = {o: o.token_ids(tokenizer) for o in set(openings)}
+    return [known[o] for o in openings]
 
 
 def generate_responses(
@@ -91,6 +104,8 @@ def generate_responses(
     seed: int | None = None,
     stops: Sequence[StopRule] | None = None,
     share_prefix: bool = True,
+    openings: Sequence[CallOpening] | None = None,
+    decision: tuple[str, float] = ("greedy", 0.5),
     **kwargs: Any,
 ) -> list[str | None]:
     """Responses for all prompts in input order (None for a prompt skipped as ``done``).
@@ -104,6 +119,8 @@ def generate_responses(
     each batch made (used to append results as they come). ``stops``: a :class:`StopRule` per prompt
     (see :func:`generate_batch`). ``share_prefix``: encode the token prefix of the whole list once
     (:mod:`trice.generation.prefix_cache`; off only to compare with the path that encodes it per row).
+    ``openings``: a :class:`~trice.generation.decision.CallOpening` per prompt, read and decided at
+    each response's first token by ``decision`` (see :func:`generate_batch`).
     """
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
@@ -112,13 +129,15 @@ def generate_responses(
     whole = bool(kwargs.get("do_sample"))
     todo = [(b, idx if whole else [i for i in idx if i not in done]) for b, idx in enumerate(batches) if not done.issuperset(idx)]
     prefix = SharedPrefix.encode(model, ids, kwargs.get("num_beams", 1)) if share_prefix and todo else None
+    opening_ids = None if openings is None else _opening_ids(tokenizer, openings)
     responses: list[str | None] = [None] * len(prompts)
     with tqdm(total=len(prompts), initial=len(prompts) - sum(len(idx) for _, idx in todo), desc=desc, unit="ex") as bar:
         for b, idx in todo:
             if seed is not None:
                 torch.manual_seed(seed * 1_000_003 + b)
             rules = None if stops is None else [stops[i] for i in idx]
-            batch = generate_batch(model, tokenizer, [prompts[i] for i in idx], rules, prefix, **kwargs)
+            opens = None if opening_ids is None else [opening_ids[i] for i in idx]
+            batch = generate_batch(model, tokenizer, [prompts[i] for i in idx], rules, prefix, opens, decision, **kwargs)
             for i, r in zip(idx, batch):
                 responses[i] = r
             if on_batch is not None:

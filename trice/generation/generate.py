@@ -19,6 +19,7 @@ from typing import Any
 from trice.data.schema import EXAMPLE_FIELDS, Example
 from trice.generation.backends import load_backend
 from trice.generation.config import GenerateConfig
+from trice.generation.decision import CallOpening
 from trice.generation.stopping import StopRule
 from trice.tasks import PER_ROW, get_task
 from trice.tasks.inputs import check_row_task, read_input
@@ -47,10 +48,19 @@ def stop_rules(config: GenerateConfig, examples: Sequence[Example]) -> list[Stop
 
 
 def result_row(example: Example, result: str | EndpointError) -> dict:
-    """The output row of one example: its response, or for a failed request an empty one and the error."""
+    """The output row of one example: its response (with the P(call) its first token was decided
+    with, where the backend read it: :mod:`trice.generation.decision`), or for a failed request an
+    empty one and the error."""
     if isinstance(result, EndpointError):
         return example.to_dict() | {"response": "", "error": f"{result.kind}: {result}"}
-    return example.to_dict() | {"response": result}
+    p_call = getattr(result, "p_call", None)
+    return example.to_dict() | {"response": str(result)} | ({} if p_call is None else {"p_call": p_call})
+
+
+def call_openings(config: GenerateConfig, examples: Sequence[Example]) -> list[CallOpening]:
+    """What opens each example's call: its task's tool, in the run's call format."""
+    calls = call_format_of(config)
+    return [CallOpening(get_task(e.task).tool, calls) for e in examples]
 
 
 def generate_for_examples(
@@ -100,7 +110,8 @@ def generate_for_examples(
                     done[row["id"]] = row
                     sink.write(row)
 
-            backend.generate(prompts, desc=desc, on_batch=write, done=finished, stops=stop_rules(config, examples))
+            openings = call_openings(config, examples)
+            backend.generate(prompts, desc=desc, on_batch=write, done=finished, stops=stop_rules(config, examples), openings=openings)
         if failed & {e.id for e in examples}:  # retried ids now have two rows: keep the newest only
             write_jsonl(output, list(load_partial(output).values()))
         if errors:

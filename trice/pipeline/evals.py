@@ -3,19 +3,21 @@ eval that ran the same weights on the same test file (:func:`reuse_twin_eval`)."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from trice.data.schema import load_examples
 from trice.generation.adapters import adapter_files
 from trice.generation.generate import GenerateConfig, generate_for_examples
+from trice.judge.decision import choose_tau, threshold_curve
 from trice.judge.evaluate import UNREAD, judge_rows, met_outage, summarize, tool_rate_by_dataset
 from trice.judge.reading import ReadingModel
-from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, eval_stage
+from trice.pipeline.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, THRESHOLD_CHOICE, eval_stage
 from trice.pipeline.failures import FailedRows, ToolOutages, raise_failed_rows
 from trice.pipeline.stages import fingerprint, matches, stage_state
 from trice.tools.call_format import call_format_of
-from trice.utils.io import write_json, write_jsonl, write_text
+from trice.utils.io import read_jsonl, write_json, write_jsonl, write_text
 
 
 def generate_and_judge(
@@ -34,6 +36,24 @@ def generate_and_judge(
     write_jsonl(stage_dir / JUDGED, judged)
     write_json(stage_dir / SUMMARY, summarize(judged) | {"tool_rate_by_dataset": tool_rate_by_dataset(judged)})
     raise_machine_failures(rows, judged)
+
+
+def tau_on_dev(stage_dir: Path, dev: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None) -> float:
+    """The threshold of the ``decision: threshold`` rule, chosen on the dev questions: each answered
+    both ways (the call branch and the answer branch, resumably in ``dev-call/`` and ``dev-answer/``),
+    the rule's dev accuracy at every tau, the best kept (:func:`trice.judge.decision.choose_tau`);
+    the curve and the choice in ``threshold.json``."""
+    branches = {}
+    for branch in ("call", "answer"):
+        generate_and_judge(stage_dir / f"dev-{branch}", dev, replace(config, decision=branch), task, f"{desc}: dev {branch}", tools)
+        branches[branch] = {row["id"]: row for row in read_jsonl(stage_dir / f"dev-{branch}" / JUDGED)}
+    ids = [i for i, row in branches["call"].items() if row.get("p_call") is not None]
+    if not ids:
+        raise ValueError(f"decision threshold: no dev response carries a P(call) (the {config.call_format} format's calls open with no token to read)")
+    curve = threshold_curve([branches["call"][i]["p_call"] for i in ids], [branches["call"][i]["correct"] for i in ids], [branches["answer"][i]["correct"] for i in ids])
+    choice = choose_tau(curve) | {"dev_questions": len(ids)}
+    write_json(stage_dir / THRESHOLD_CHOICE, {"choice": choice, "curve": curve})
+    return choice["tau"]
 
 
 def raise_machine_failures(rows: list[dict], judged: list[dict]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.generation.generate import GenerateConfig
+from trice.generation.config import THRESHOLD
 from trice.generation.models import DEFAULT_MODEL
 from trice.tools.registry import check_tool_options, tool_models
 from trice.pipeline import layout
@@ -219,7 +220,8 @@ class Plan:
             + ([layout.PROBE_SAMPLES] if self.probe_samples.samples else [])
             + [layout.LABEL]
             + [layout.train_stage(s) for s in stage_one_settings(settings)]
-            + ([layout.DEV, layout.CANDIDATES, layout.SCORE] + [layout.train_stage(s) for s in stage_two] if stage_two else [])
+            + ([layout.DEV] if stage_two or self.eval.decision == THRESHOLD else [])
+            + ([layout.CANDIDATES, layout.SCORE] + [layout.train_stage(s) for s in stage_two] if stage_two else [])
             + [layout.eval_stage(s) for s in settings]
             + list(self.unseen_stages)
             + [layout.REPORT]
@@ -293,13 +295,17 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     trainers = _trainer_sections(recipe, str(path), calls, **task, **tools)
     dev = _section(DevConfig, recipe.dev, f"{path}: dev", None)
     try:  # only here are both the data and the dev sizes known
-        check_pool_sizes(data, dev.n_per_dataset if recipe.stage_two else None, f"{path}: data")
+        dev_used = recipe.stage_two or recipe.eval.get("decision") == THRESHOLD  # the threshold is chosen on dev too
+        check_pool_sizes(data, dev.n_per_dataset if dev_used else None, f"{path}: data")
     except ValueError as err:
         raise ConfigError(f"{path}: {err}") from None
     probe_values = {k: v for k, v in recipe.probe.items() if k not in SAMPLE_KEYS}
     samples = build_config(ProbeSamplesConfig, {k: v for k, v in recipe.probe.items() if k in SAMPLE_KEYS}, f"{path}: probe")
     label = _section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling)
     check_own_if(label, samples, f"{path}: label")
+    for section, config in trainers.items():
+        if getattr(config, "needs_own_accuracy", False) and not samples.samples:
+            raise ConfigError(f"{path}: {section}: pairs boundary draws pairs by the policy's own accuracy, which probe.samples measures; set probe.samples")
     return Plan(
         recipe=recipe,
         run_dir=run_dir,

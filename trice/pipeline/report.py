@@ -9,14 +9,13 @@ and ``"per_question"`` every setting's right/wrong and tool use per test questio
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from trice.pipeline.decisions import decision_section
 from trice.pipeline.findings import findings, findings_markdown, tool_use_by_zero_shot
 from trice.pipeline.intervals import (
     comparison_pairs,
@@ -45,18 +44,8 @@ from trice.pipeline.plots import (
 from trice.pipeline.settings import BASE_MODEL, COMPARED, SETTINGS, SFT, STAGE_ONE, stage_two_settings
 from trice.pipeline.shared_training import shared_trainings
 from trice.utils.config import to_dict
+from trice.utils.environment import environment
 from trice.utils.io import read_json, read_jsonl, write_json, write_text
-
-
-def environment() -> dict[str, str]:
-    """Versions saved next to every result."""
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("trice", "torch", "transformers", "peft", "trl", "accelerate"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = "not installed"
-    return versions
 
 
 def result_rows(summaries: dict[str, dict[str, Any]], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -361,6 +350,7 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
     found = findings(judged, label_stats, stage_two, plan.recipe.seed, paired, planned=plan.recipe.settings)
     by_zero_shot = tool_use_by_zero_shot(judged)
+    decision, decision_md = decision_section(layout, settings, rows, out_dir)
     results = {
         "config": {"recipe": to_dict(plan.recipe), "splits": splits, "environment": environment()},
         "rows": rows,
@@ -374,7 +364,7 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
         "stage_two": stage_two,
         "findings": found,
         "figure4": by_zero_shot,
-    } | ({"tool_outages": outages} if outages else {}) | partial
+    } | decision | ({"tool_outages": outages} if outages else {}) | partial
     extra, unseen_md, shared_md = unseen_and_shared(plan, settings, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)
@@ -385,16 +375,21 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
         *outages_markdown(outages),
         *paired_markdown(paired, datasets, plan.recipe.seed),
         *findings_markdown(found, by_zero_shot, FIGURE4_PLOT),
+        *decision_md,
         *unseen_md,
         *_data_markdown(splits, probe, label_stats),
         *shared_md,
+        *_closing_markdown(plan, settings, bool(stage_one_logs), stage_two, bool(stage_two_logs)),
     ]
-    if stage_one_logs:
-        md += ["## Stage I training", "", f"![training loss]({TRAIN_LOSS_PLOT})", ""]
-    if stage_two:
-        md += _stage_two_markdown(stage_two, bool(stage_two_logs))
-    md += _cases_markdown(run, settings)
-    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
-    md += ["## Recipe", "", "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
     write_text(out_dir / REPORT_MD, "\n".join(md))
     return results
+
+
+def _closing_markdown(plan: Plan, settings: list[str], stage_one: bool, stage_two: dict[str, Any], stage_two_logged: bool) -> list[str]:
+    """The report's last sections: both stages' training, the case studies, the environment, the recipe."""
+    md = ["## Stage I training", "", f"![training loss]({TRAIN_LOSS_PLOT})", ""] if stage_one else []
+    if stage_two:
+        md += _stage_two_markdown(stage_two, stage_two_logged)
+    md += _cases_markdown(plan.run_dir, settings)
+    md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
+    return md + ["## Recipe", "", "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]

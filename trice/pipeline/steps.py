@@ -16,10 +16,11 @@ from typing import Any
 from trice.data.prepare import dev_from_pool, run_data
 from trice.data.schema import load_examples, save_examples
 from trice.generation.few_shot import FewShotBackend, few_shot_fingerprint
+from trice.generation.config import THRESHOLD
 from trice.generation.models import load_tokenizer
 from trice.judge.reading import ReadingModel
 from trice.pipeline import layout
-from trice.pipeline.evals import eval_inputs, generate_and_judge, reuse_twin_eval
+from trice.pipeline.evals import eval_inputs, generate_and_judge, reuse_twin_eval, tau_on_dev
 from trice.pipeline.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, RESPONSES, SELECTION, SUMMARY, label_file, label_stats_file
 from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
 from trice.pipeline.report import write_report
@@ -197,16 +198,17 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         start: Path | None = Path(section.init_adapter)
     else:
         start = trained_dir(plan.run_dir, STAGE_ONE) / ADAPTER if kind.from_stage_one else None
+    own = [plan.layout.own_accuracy] if section.needs_own_accuracy else []  # boundary pairs read the probe's samples
     config = replace(
         section, data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
-        init_adapter=None if start is None else str(start),
+        init_adapter=None if start is None else str(start), **({"own_accuracy": str(own[0])} if own else {}),
     )
 
     def train(d: Path) -> None:
         TRAINERS[kind.trainer].train(config)
         raise_dev_outages(Path(config.output_dir) / SELECTION)
 
-    return fingerprint_fields(config), [scored, dev] + ([start] if start is not None else []), train
+    return fingerprint_fields(config), [scored, dev, *own] + ([start] if start is not None else []), train
 
 
 def raise_dev_outages(selection: Path) -> None:
@@ -231,14 +233,18 @@ def _eval_on(plan: Plan, setting: str, test: Path, tasks: list[str] | tuple[str,
     kind = SETTINGS[setting]
     adapter = final_adapter(plan.run_dir, setting) if kind.trainer is not None else None  # None: the base model
     config = replace(plan.eval, adapter=None if adapter is None else str(adapter))
-    inputs = eval_inputs(test, adapter)
+    threshold = config.decision == THRESHOLD
+    inputs = eval_inputs(test, adapter) + ([plan.layout.dev_examples] if threshold else [])  # tau is chosen on dev
     prompts = {"few_shot": few_shot_fingerprint(kind.few_shot, tasks)} if kind.few_shot else {}
     fingerprinted = _with_tools(fingerprint_fields(config), plan) | prompts
 
     def evaluate(d: Path) -> None:
         if reuse_twin_eval(d, fingerprinted, inputs) is None:
             backend = FewShotBackend(config, kind.few_shot) if kind.few_shot else None
-            generate_and_judge(d, test, config, task, desc, plan.tools, backend)
+            decided = config
+            if threshold:
+                decided = replace(config, decision_tau=tau_on_dev(d, plan.layout.dev_examples, config, task, desc, plan.tools))
+            generate_and_judge(d, test, decided, task, desc, plan.tools, backend)
 
     return fingerprinted, inputs, evaluate
 

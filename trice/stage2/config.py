@@ -61,6 +61,11 @@ class StageIIConfig(LoRATrainingConfig):
         metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
     )
 
+    @property
+    def needs_own_accuracy(self) -> bool:
+        """Whether the trainer reads each question's own accuracy (``own_accuracy``: the probe's samples)."""
+        return False
+
     def validate(self) -> None:
         """As :meth:`LoRATrainingConfig.validate`, plus the task and the dev fields."""
         super().validate()

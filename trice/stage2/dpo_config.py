@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from trice.stage2.config import StageIIConfig
 
-PAIR_MODES = ("all", "best_vs_rest")
+BOUNDARY = "boundary"
+PAIR_MODES = ("all", "best_vs_rest", BOUNDARY)
 
 
 @dataclass
@@ -23,7 +24,16 @@ class DPOStageConfig(StageIIConfig):
     max_length: int = field(default=512, metadata={"help": "Longest prompt+response in tokens; a longer response is cut to fit (TRL's truncation)."})
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Preference pairs per forward."})
     beta: float = field(default=0.1, metadata={"help": "DPO beta: how strongly the policy is held near the reference."})
-    pairs: str = field(default="all", metadata={"help": "Pairs per question: all (every higher- over every lower-scored response) or best_vs_rest (the first best over each lower one)."})
+    pairs: str = field(
+        default="all",
+        metadata={
+            "help": "Pairs per question: all (every higher- over every lower-scored response), best_vs_rest (the first best over each "
+            "lower one) or boundary (by the policy's own accuracy on the question: where it knows the answer, a right own answer over "
+            "each call; where it does not, a right call over each own answer; trice.stage2.train_dpo.boundary_pairs)."
+        },
+    )
+    boundary_own: float = field(default=0.5, metadata={"help": "pairs boundary: an own accuracy at or above this means the policy knows the answer."})
+    own_accuracy: str = field(default="", metadata={"help": "pairs boundary: each question's own accuracy JSONL (the probe-samples stage's own_accuracy.jsonl)."})
 
     def validate(self) -> None:
         """As :meth:`StageIIConfig.validate`, plus the DPO fields."""
@@ -34,3 +44,10 @@ class DPOStageConfig(StageIIConfig):
             raise ValueError(f"beta: must be > 0, got {self.beta}")
         if self.pairs not in PAIR_MODES:
             raise ValueError(f"pairs: unknown {self.pairs!r}; choose one of {', '.join(PAIR_MODES)}")
+        if not 0.0 < self.boundary_own <= 1.0:
+            raise ValueError(f"boundary_own: an accuracy in (0, 1], got {self.boundary_own}")
+
+    @property
+    def needs_own_accuracy(self) -> bool:
+        """Whether the pairs are drawn by the policy's own accuracy (the pipeline then gives its file)."""
+        return self.pairs == BOUNDARY

@@ -41,7 +41,8 @@ from trice.tasks import prompt_tools
 from trice.tasks.prompts import task_prompt
 from trice.tools.call_format import NATIVE_FORMAT
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
-from trice.utils.io import DataError
+from trice.stage2.reward import GOLD
+from trice.utils.io import DataError, read_jsonl
 
 REFERENCE_ADAPTER = "ref"  # the name TRL gives its frozen copy of the starting adapter
 
@@ -59,6 +60,18 @@ def preference_pairs(scores: Sequence[float], usable: Sequence[bool], mode: str 
     raise ValueError(f"unknown pairs mode {mode!r}; choose all or best_vs_rest")
 
 
+def boundary_pairs(states: Sequence[str], used_tool: Sequence[bool], usable: Sequence[bool], knows: bool) -> list[tuple[int, int]]:
+    """(preferred, rejected) pairs that teach where the policy's knowledge ends (knowledge-boundary
+    DPO, arXiv 2604.19749): on a question it ``knows`` (its own accuracy is high), each right answer
+    given alone over each call; elsewhere each right call over each answer given alone. The gold
+    response counts as right; unusable responses take no part."""
+    right = [s == GOLD or s.startswith("True") for s in states]
+    indices = [i for i, ok in enumerate(usable) if ok]
+    chosen = [i for i in indices if right[i] and used_tool[i] != knows]
+    rejected = [j for j in indices if used_tool[j] == knows]
+    return [(i, j) for i in chosen for j in rejected]
+
+
 def check_scored(row: dict, default_task: str, path: str | Path, line: int | None) -> None:
     """RLEF's checks of a scored row, plus the optional ``errors``: one null or message per response."""
     check_group(row, default_task, path, line)
@@ -73,19 +86,34 @@ def read_scored(path: str | Path, default_task: str) -> list[dict]:
 
 
 def build_pairs(rows: Sequence[dict], config: DPOStageConfig, tokenizer: Any) -> list[dict]:
-    """TRL preference rows ``{id, prompt, chosen, rejected}`` from scored candidate rows."""
+    """TRL preference rows ``{id, prompt, chosen, rejected}`` from scored candidate rows (with
+    ``pairs: boundary``, by each question's own accuracy in ``config.own_accuracy``)."""
     pairs: list[dict] = []
+    knows = _knows(config) if config.needs_own_accuracy else {}
     for row in rows:
         responses = row["responses"]
         task = row.get("task", config.task)
         prompt = task_prompt(task, row["question"], config.template, tokenizer, prompt_tools(task, config.call_format == NATIVE_FORMAT))
         seen: set[tuple[str, str]] = set()
         usable = [error is None for error in row.get("errors") or [None] * len(responses)]
-        for i, j in preference_pairs(row["scores"], usable, config.pairs):
+        if config.needs_own_accuracy:
+            if not isinstance(row.get("states"), list) or not isinstance(row.get("used_tool"), list):
+                raise DataError(config.data, None, "states", f"question {row['id']}: pairs boundary reads each response's states and used_tool (trice score's output)")
+            drawn = boundary_pairs(row["states"], row["used_tool"], usable, knows.get(row["id"], False))
+        else:
+            drawn = preference_pairs(row["scores"], usable, config.pairs)
+        for i, j in drawn:
             if (responses[i], responses[j]) not in seen:
                 seen.add((responses[i], responses[j]))
                 pairs.append({"id": row["id"], "prompt": prompt, "chosen": responses[i], "rejected": responses[j]})
     return pairs
+
+
+def _knows(config: DPOStageConfig) -> dict[str, bool]:
+    """Per question id, whether the policy's own accuracy reaches ``boundary_own``."""
+    if not config.own_accuracy:
+        raise ValueError("pairs boundary: needs own_accuracy (a recipe's probe.samples writes it)")
+    return {row["id"]: row["own_accuracy"] >= config.boundary_own for row in read_jsonl(config.own_accuracy)}
 
 
 def dpo_args(config: DPOStageConfig, checkpoints_dir: Path) -> DPOConfig:

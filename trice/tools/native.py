@@ -8,13 +8,11 @@ answers with a JSON call. Two formats are read here:
 * ``llama3`` (Llama 3.x): the whole message is ``{"name": ..., "parameters": {...}}``, possibly
   after ``<|python_tag|>``.
 
-Every trice tool takes one text argument, so a tool's schema declares exactly one required string
-parameter, and a call becomes today's :class:`~trice.tools.base.ToolCall` with that parameter's
-value as its argument. The model's output is untrusted: its JSON is bounded in size before it is
-parsed (:data:`MAX_CALL_CHARS`), never evaluated, and every way a call can be wrong is a
-:class:`NativeCallError`, which the judge treats as a failed call (its :meth:`~NativeCallError.result`
-is the ``ok=False`` :class:`~trice.tools.base.ToolResult` that ``ToolRegistry.execute`` would give).
-As with the plain format, the first call is the one judged; the text after it is ignored.
+Every trice tool takes one text argument: a schema declares one required string parameter, whose
+value becomes the :class:`~trice.tools.base.ToolCall`'s argument. The model's output is untrusted:
+its JSON is bounded in size before it is parsed (:data:`MAX_CALL_CHARS`), never evaluated, and every
+way a call can be wrong is a :class:`NativeCallError`, judged as a failed call (its ``result()`` is
+the ``ok=False`` ToolResult ``ToolRegistry.execute`` would give). The first call is judged.
 """
 
 from __future__ import annotations
