@@ -27,15 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from trice.generation.models import load_tokenizer
+from trice.generation.models import call_format_of, load_tokenizer
 from trice.judge.evaluate import judge_rows
 from trice.judge.reading import ReadingModel
-from trice.pipeline.layout import JUDGED, READINGS
+from trice.core.layout import JUDGED, READINGS
 from trice.pipeline.plan import Plan, plan_recipe
 from trice.pipeline.runner import run_plan
-from trice.pipeline.stages import MARKER
+from trice.pipeline.stage_dirs import MARKER
 from trice.tasks import tool_registries
-from trice.tools.call_format import call_format_of
 from trice.utils.config import load_layered_yaml, merge_over
 from trice.utils.io import read_json, read_jsonl, write_json
 from trice.utils.stats import wilson_interval

@@ -10,13 +10,13 @@ import argparse
 import json
 import time
 
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
 from trice.judge.evaluate import judge_rows
 from trice.generation.decode import generate_responses
 from trice.utils.io import write_json
 from trice.generation.models import DEFAULT_MODEL, load_model
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 
 
 def main() -> None:

@@ -38,9 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from trice.generation import models
-from trice.pipeline.layout import JUDGED, RunLayout
+from trice.core.layout import JUDGED, RunLayout
 from trice.tasks import get_task
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 from trice.utils.io import read_json, read_jsonl, write_json
 from trice.utils.stats import bootstrap_average, paired_difference
 

@@ -1,6 +1,6 @@
 """What the few-shot row costs: a zero-shot and a few-shot evaluation of the same base model on the
 same test questions, the few-shot prompts led by the candidates' math preset as the pipeline's
-``few-shot`` eval stage leads them (:mod:`trice.generation.few_shot`).
+``few-shot`` eval stage leads them (:mod:`trice.responses.few_shot`).
 
 Prints {"ratio": few-shot seconds over zero-shot seconds, "prompt_tokens": mean per prompt, accuracy
 and tool-use rate of each, ...} and a one-line summary; writes bench/results/few_shot_cost.json. The
@@ -14,15 +14,15 @@ import json
 import time
 from pathlib import Path
 
-from trice.tasks.prompts import PER_TASK, few_shot_prefix
+from trice.core.prompts import PER_TASK, few_shot_prefix
 from trice.data.math import load_math
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
 from trice.judge.evaluate import judge_rows, summarize
 from trice.generation.decode import generate_responses
 from trice.utils.io import write_json
 from trice.generation.models import DEFAULT_MODEL, load_model
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 
 OUT = Path(__file__).parent / "results" / "few_shot_cost.json"
 

@@ -14,7 +14,7 @@ from typing import Any
 import hypothesis
 from hypothesis import strategies as st
 
-from trice.tools.base import ToolRegistry
+from trice.core.tools import ToolRegistry
 from trice.tools.calculator import Calculator
 from trice.tools.fuzz import new_stats, observe_calculator, observe_parse_call, record
 

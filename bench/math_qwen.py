@@ -27,15 +27,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trice.pipeline import steps
+from trice.pipeline import stage_specs
 from trice.pipeline.findings import findings, tool_drop_finding, tool_use_by_zero_shot
 from trice.pipeline.intervals import interval_rows, paired_rows, per_question, read_judged
-from trice.pipeline.layout import SELECTION, SUMMARY, RunLayout
+from trice.core.layout import SELECTION, SUMMARY, RunLayout
 from trice.pipeline.plan import Plan, plan_recipe
 from trice.pipeline.plots import plot_tool_use_by_zero_shot
 from trice.pipeline.report import stage_two_summary
 from trice.pipeline.runner import run_plan, stage_status
-from trice.pipeline.stages import MARKER, claim_run_dir
+from trice.pipeline.stage_dirs import MARKER, claim_run_dir
 from trice.utils.config import load_yaml
 from trice.utils.io import read_json, write_json
 
@@ -80,7 +80,7 @@ def upstream(plan: Plan, names: list[str]) -> list[str]:
     seen: set[str] = set()
     todo = list(names)
     while todo:
-        for path in steps.stage(plan, todo.pop())[1]:
+        for path in stage_specs.stage(plan, todo.pop())[1]:
             stage = plan.layout.stage_of(Path(path))
             if stage in plan.stages and stage not in seen:
                 seen.add(stage)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from trice.pipeline.intervals import interval_text
-from trice.pipeline.layout import REPORT, REPORT_SO_FAR
-from trice.pipeline.stages import MARKER
+from trice.core.layout import REPORT, REPORT_SO_FAR
+from trice.pipeline.stage_dirs import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "mix-qwen"

@@ -45,10 +45,10 @@ from typing import Any
 import torch
 
 from trice.data.math import load_math
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import Example, sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import Example, sample
 from trice.generation.models import load_model
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 from trice.stage2.reward import score_responses
 from trice.stage2.rlef_forward import grouped_response_logprobs
 from trice.stage2.rlef_loss import RLEFLoss

@@ -4,7 +4,7 @@ Rows: real math training questions (GSM8K, SVAMP, ASDiv train, seeded sample) in
 prompt, shaped like D_tool: the reference calculator call where the data has one, else the gold
 answer in words; tokenized and padded by stage I's own :func:`trice.stage1.train_sft.build_sft_features`
 and :class:`trice.stage1.train_sft.SFTCollator`. The model is stage I's (:func:`trice.training.lora.build_model`
-with :class:`trice.stage1.sft_config.SFTConfig`'s defaults: LoRA r 8, alpha 16, dropout 0.05 on
+with :class:`trice.stage1.config.SFTConfig`'s defaults: LoRA r 8, alpha 16, dropout 0.05 on
 q_proj/v_proj), in train mode, fp32 on CPU.
 
 A step is the model's forward with the labels (its own loss) and the backward, no optimizer:
@@ -33,11 +33,11 @@ from typing import Any
 import torch
 
 from trice.data.math import load_math
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
 from trice.generation.models import load_tokenizer
 from trice.training.response_logits import response_only_inputs
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage1.train_sft import IGNORE_INDEX, SFTCollator, build_sft_features
 from trice.training.lora import build_model
 

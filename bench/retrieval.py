@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from trice.data.paths import resolve_data_dir
+from trice.core.paths import resolve_data_dir
 from trice.utils.io import iter_jsonl, write_json
 from trice.retrieval import BM25Config, BM25Retriever, Hit, RetrieverConfig, build_retriever
 from trice.retrieval.index_cache import directory_bytes

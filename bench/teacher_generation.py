@@ -1,7 +1,7 @@
 """The teacher candidate source's generation, before and after stopping at the call and sharing the
 few-shot prefix: ``python bench/teacher_generation.py``.
 
-The setup is the teacher source's (:func:`trice.stage2.sources.teacher_source`): the math few-shot prefix
+The setup is the teacher source's (:func:`trice.stage2.candidate_sources.teacher_source`): the math few-shot prefix
 (three worked examples that always call the calculator) before each alpaca prompt, greedy, 32 new
 tokens, batches of 8, fp32 on CPU. The questions are real math training questions (the D_tool pool:
 GSM8K, SVAMP, ASDiv train, seeded sample). The model is the first of
@@ -29,17 +29,18 @@ from pathlib import Path
 
 import torch
 
-from trice.stage2.sources import TEACHER_MODEL, teacher_source
-from trice.tasks.prompts import few_shot_prefix
+from trice.stage2.candidate_sources import TEACHER_MODEL, teacher_source
+from trice.core.prompts import few_shot_prefix
 from trice.data.math import load_math
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
 from trice.generation.decode import generate_responses
 from trice.utils.io import write_json
-from trice.generation.models import DEFAULT_MODEL, cache_dir, load_model
+from trice.core.paths import cache_dir
+from trice.generation.models import DEFAULT_MODEL, load_model
 from trice.generation.prefix_cache import shared_prefix_length
-from trice.tasks.prompts import task_prompt
-from trice.generation.generate import task_stop_rule
+from trice.core.prompts import task_prompt
+from trice.responses.generate import task_stop_rule
 
 FALLBACKS = (TEACHER_MODEL, "qwen2.5-coder-0.5b-instruct")
 

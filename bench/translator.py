@@ -19,8 +19,8 @@ import platform
 import time
 
 from trice.data.mlqa import XQUAD_LANGUAGES, load_xquad, xquad_questions
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
 from trice.utils.io import write_json
 from trice.tools.translator import Translator, TranslatorConfig
 

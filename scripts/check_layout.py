@@ -6,6 +6,9 @@ Prints one line per violation and a summary; exits 1 when there is any violation
 
 The import graph holds every import between the package's modules, at module level and inside
 functions alike: an import moved into a function still runs, so it cannot be allowed to hide a cycle.
+The package's subpackages are floors, in :data:`PACKAGE_ORDER` (the README's layout table lists
+them in the same order): a module imports only its own package and the packages below it, so the
+packages form no circle and a lower one can be read, tested and reused without those above it.
 Standard library only (``ast``), so CI and a bare interpreter can run it.
 """
 
@@ -14,12 +17,23 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+
+# trice's packages, bottom floor first: each imports only the packages before it. The shared
+# vocabulary (core: the tool interface and call formats, templates and prompts, the example schema,
+# paths and the run directory's file names) sits under the capabilities the phases use (retrieval,
+# running a model, the tools, the tasks), then the phases in the order data flows, the orchestrator
+# and the command on top.
+PACKAGE_ORDER = (
+    "utils", "core", "retrieval", "generation", "tools", "tasks",
+    "data", "responses", "judge", "training", "stage1", "stage2",
+    "pipeline", "cli",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -231,8 +245,40 @@ def long_functions(tree: ast.AST, path: Path, limit: int) -> Iterator[Violation]
     yield from visit(tree, "")
 
 
-def check(root: Path, max_module: int = MAX_MODULE_LINES, max_function: int = MAX_FUNCTION_LINES) -> list[Violation]:
-    """Every layout violation in the package at ``root``."""
+def floor_of(module: str) -> str | None:
+    """The subpackage (floor) a dotted module name belongs to; None for the root package itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def floor_violations(package: Package, graph: dict[str, set[str]], first_line: dict[tuple[str, str], int], order: Sequence[str]) -> Iterator[Violation]:
+    """A subpackage missing from ``order``, and every import of a package later in ``order`` than
+    the importer's (the root package's own ``__init__`` counts as below every floor)."""
+    rank = {name: i for i, name in enumerate(order)}
+    floors = sorted({f for f in map(floor_of, package.modules) if f is not None})
+    for name in floors:
+        if name not in rank:
+            where = package.modules.get(f"{package.root.name}.{name}") or package.root / "__init__.py"
+            yield Violation("unplaced-package", where, 1, f"{name} is not in the package order {list(order)}; place it on its floor")
+    for module in sorted(graph):
+        here = floor_of(module)
+        named: dict[tuple[str, int], str] = {}  # one statement, one floor: its deepest module (not the parents it runs)
+        for target in graph[module]:
+            there = floor_of(target)
+            if here == there or there is None or there not in rank or (here is not None and here not in rank):
+                continue
+            if here is None or rank[there] > rank[here]:
+                key = (there, first_line[module, target])
+                named[key] = max(named.get(key, target), target, key=len)
+        for (there, line), target in sorted(named.items(), key=lambda item: item[0][1]):
+            yield Violation("upward-import", package.modules[module], line, f"{module} ({here or 'root'}) imports {target} ({there}), a floor above it")
+
+
+def check(
+    root: Path, max_module: int = MAX_MODULE_LINES, max_function: int = MAX_FUNCTION_LINES, order: Sequence[str] = ()
+) -> list[Violation]:
+    """Every layout violation in the package at ``root``; ``order`` lists its subpackages bottom
+    first (empty: no floors, only the rules that hold for any package)."""
     package = Package.scan(root)
     graph: dict[str, set[str]] = {module: set() for module in package.modules}
     first_line: dict[tuple[str, str], int] = {}
@@ -250,6 +296,8 @@ def check(root: Path, max_module: int = MAX_MODULE_LINES, max_function: int = MA
                 graph[module].add(target)
                 first_line.setdefault((module, target), imp.line)
         violations.extend(Violation("private-import", path, imp.line, why) for imp, why in private_imports(package, module, imports))
+    if order:
+        violations.extend(floor_violations(package, graph, first_line, order))
     for component in strongly_connected(graph):
         loop = shortest_loop(graph, component)
         steps = " -> ".join(f"{target} (line {first_line[source, target]})" for source, target in zip(loop, loop[1:]))
@@ -267,10 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", nargs="?", default="trice", type=Path, help="package directory to check (default: trice)")
     parser.add_argument("--max-module-lines", type=int, default=MAX_MODULE_LINES)
     parser.add_argument("--max-function-lines", type=int, default=MAX_FUNCTION_LINES)
+    parser.add_argument(
+        "--order", default=",".join(PACKAGE_ORDER),
+        help="the subpackages bottom first, comma-separated (default: trice's); empty for no floors",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not (args.root / "__init__.py").is_file():
         parser.error(f"{args.root} is not a package directory")
-    violations = check(args.root, args.max_module_lines, args.max_function_lines)
+    order = [name for name in args.order.split(",") if name]
+    violations = check(args.root, args.max_module_lines, args.max_function_lines, order)
     for violation in violations:
         print(violation)
     kinds = sorted({v.kind for v in violations})

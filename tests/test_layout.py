@@ -95,6 +95,46 @@ def test_relative_imports_are_resolved(tmp_path: Path) -> None:
     assert "pkg.sub.a, pkg.sub.b" in message
 
 
+FLOORS = ("low", "mid", "top")
+
+
+def test_an_import_up_a_floor_is_reported_once_per_statement_also_inside_a_function(tmp_path: Path) -> None:
+    root = package(
+        tmp_path,
+        {
+            "low/a.py": "def late():\n    from pkg.top.c import x  # inside a function: still runs\n    return x\n",
+            "mid/b.py": "from pkg.low.a import late\nimport pkg.low\n",  # down: allowed
+            "top/c.py": "from pkg.mid.b import late\nx = 1\n",
+            "mid/d.py": "from pkg.top import c\n",  # names the module through its package: one statement, one report
+        },
+    )
+    found = layout.check(root, order=FLOORS)
+    assert sorted((v.path.relative_to(root).as_posix(), v.line, v.message) for v in found if v.kind == "upward-import") == [
+        ("low/a.py", 2, "pkg.low.a (low) imports pkg.top.c (top), a floor above it"),
+        ("mid/d.py", 1, "pkg.mid.d (mid) imports pkg.top.c (top), a floor above it"),
+    ]
+    circles = [v for v in found if v.kind == "import-cycle"]
+    assert len(circles) == 1 and len(found) == 3
+    assert layout.check(root) == circles  # no order: no floors
+
+
+def test_a_package_off_the_order_is_reported(tmp_path: Path) -> None:
+    root = package(tmp_path, {"low/a.py": "", "stray/b.py": "from pkg.low import a\n"})
+    assert kinds(root) == []
+    assert [(v.kind, v.message) for v in layout.check(root, order=FLOORS)] == [
+        ("unplaced-package", "stray is not in the package order ['low', 'mid', 'top']; place it on its floor")
+    ]
+
+
+def test_the_command_checks_trices_order_unless_told_another(tmp_path: Path) -> None:
+    root = package(tmp_path, {"low/a.py": "from pkg.top import b\n", "top/b.py": ""})
+    told = subprocess.run([sys.executable, str(SCRIPT), str(root), "--order", "low,top"], capture_output=True, text=True)
+    assert told.returncode == 1 and "upward-import" in told.stdout
+    assert subprocess.run([sys.executable, str(SCRIPT), str(root), "--order", "top,low"], capture_output=True, text=True).returncode == 0
+    default = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True)
+    assert default.returncode == 1 and "low is not in the package order" in default.stdout
+
+
 def test_a_function_over_the_limit_is_reported_without_its_decorators(tmp_path: Path) -> None:
     body = "    x = 1\n" * 58 + "    return x\n"  # with its def line: 60 lines
     root = package(
@@ -130,7 +170,7 @@ def test_importing_another_modules_private_name_is_reported(tmp_path: Path) -> N
 
 def test_the_command_prints_one_line_per_violation_and_fails(tmp_path: Path) -> None:
     root = package(tmp_path, {"a.py": "from pkg import b\n", "b.py": "from pkg.a import _x\n"})
-    done = subprocess.run([sys.executable, str(SCRIPT), str(root)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(SCRIPT), str(root), "--order", ""], capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 1
     assert lines[0].startswith(f"{root / 'b.py'}:1: private-import: ") and lines[1].startswith(f"{root / 'a.py'}:1: import-cycle: ")
@@ -144,13 +184,15 @@ def test_the_command_refuses_a_directory_that_is_no_package(tmp_path: Path, wher
     assert done.returncode == 2 and "is not a package directory" in done.stderr
 
 
-def test_the_readme_module_map_names_every_package_and_only_those() -> None:
-    """The README's table of packages is the listing of trice/: a package added, renamed or removed
-    without the map following fails here."""
+def test_the_readme_module_map_is_the_package_order() -> None:
+    """The README's table of packages is the checker's floors, bottom first, and the listing of
+    trice/: a package added, renamed, removed or moved to another floor without the map following
+    fails here."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
-    mapped = {line.split("`")[1].strip("/") for line in section.splitlines() if line.startswith("| `trice/")}
+    mapped = [line.split("`")[1].strip("/") for line in section.splitlines() if line.startswith("| `trice/")]
     packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "trice").glob("*/__init__.py")}
-    assert mapped == packages
+    assert mapped == [f"trice/{name}" for name in layout.PACKAGE_ORDER]
+    assert set(mapped) == packages
     tested = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
     assert {p.split("/")[1] for p in packages} <= tested  # tests/ mirrors every package

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from trice.generation import models
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 
 SPEC = importlib.util.spec_from_file_location("call_decision", Path(__file__).resolve().parents[2] / "bench" / "call_decision.py")
 bench = importlib.util.module_from_spec(SPEC)

@@ -1,7 +1,7 @@
 """Hostile input lines end every command with one located line and exit status 2 -- never a
 traceback, never a partial output, and for the commands that load a model, before it loads.
 
-(Recipes: tests/pipeline/test_stages.py; ordinary broken lines: tests/e2e/test_reliability.py.)
+(Recipes: tests/pipeline/test_stage_dirs.py; ordinary broken lines: tests/e2e/test_reliability.py.)
 """
 
 from __future__ import annotations

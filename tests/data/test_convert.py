@@ -13,11 +13,12 @@ from transformers import AutoTokenizer
 from tests.cli.test_args import heavy_modules_after
 from trice.cli import main
 from trice.data.messages import read_labels_as_messages
-from trice.generation.models import cache_dir, load_tokenizer
+from trice.core.paths import cache_dir
+from trice.generation.models import load_tokenizer
 from trice.stage1.train_sft import SFT_FIELDS, build_sft_features
 from trice.tasks import PER_ROW
 from trice.tasks.inputs import check_row_task, read_input
-from trice.tools.native import NativeToolCall, parse_native_call, tool_schema
+from trice.core.native import NativeToolCall, parse_native_call, tool_schema
 from trice.utils.io import read_jsonl, write_jsonl
 from tests.helpers.models import converted_qwen
 

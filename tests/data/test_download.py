@@ -19,7 +19,7 @@ import pytest
 from trice.cli import main
 from trice.data.download import MANIFEST_NAME, ChecksumError, DownloadError, download
 from trice.data.math import load_math
-from trice.data.sources import FILES, Archive, DataFile, Origin, select
+from trice.data.manifest import FILES, Archive, DataFile, Origin, select
 
 from tests.helpers.fake_servers import refused_url  # noqa: F401 (fixture)
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.pools import check_pool
 from trice.data.lama import RELATION_QUESTIONS, cloze_question, load_trex, relation_question
 from trice.utils.io import DataError
-from trice.tools.base import parse_call
+from trice.core.tools import parse_call
 
 
 @pytest.fixture(scope="module")

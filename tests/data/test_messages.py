@@ -16,10 +16,10 @@ from trice.data.messages import (
     read_messages,
     write_messages,
 )
-from trice.generation.models import cache_dir
+from trice.core.paths import cache_dir
 from trice.tasks import get_task
-from trice.tasks.prompts import task_instruction
-from trice.tools.native import NativeToolCall, function_schema, parse_native_call, tool_schema
+from trice.core.prompts import task_instruction
+from trice.core.native import NativeToolCall, function_schema, parse_native_call, tool_schema
 from trice.utils.io import DataError, ReadReport, write_jsonl
 from tests.helpers.models import converted_qwen
 

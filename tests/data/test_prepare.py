@@ -9,7 +9,7 @@ import pytest
 
 from trice.data.loaders import LOADERS
 from trice.data.lama import load_trex
-from trice.data.schema import describe
+from trice.core.schema import describe
 from trice.data.prepare import DataConfig, load_split, run_data
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 
 ROWS = [
     {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}

@@ -14,7 +14,7 @@ import yaml
 from tests.helpers.chat_template import with_chat_template
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import run_plan
-from trice.tools.native import NativeToolCall, parse_native_call
+from trice.core.native import NativeToolCall, parse_native_call
 from trice.utils.config import ConfigError, fingerprint_fields
 from trice.utils.io import read_json
 

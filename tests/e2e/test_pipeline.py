@@ -168,7 +168,7 @@ def test_stage_two_needs_stage_one(tmp_path, data_dir) -> None:
 def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_path) -> None:
     """TRICE-II's start is the base model: where it beats every checkpoint on dev there is no
     adapter_best, and the eval stage runs the base model, as zero-shot does (not the last adapter)."""
-    from trice.pipeline import steps
+    from trice.pipeline import stage_specs
     from trice.utils.io import write_json
 
     recipe_path = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
@@ -176,13 +176,13 @@ def test_a_setting_whose_dev_set_chose_the_base_model_is_evaluated_on_it(tmp_pat
     train = tmp_path / "train-trice-ii"
     (train / "adapter").mkdir(parents=True)
     write_json(train / "selection.json", {"best_step": 0, "best_adapter": None, "selected_from": None})
-    config, inputs, _ = steps.stage(plan, "eval-trice-ii")
+    config, inputs, _ = stage_specs.stage(plan, "eval-trice-ii")
     assert "adapter" not in config and inputs == [tmp_path / "data" / "test.jsonl"]  # at its default (None): the base model
-    assert config == steps.stage(plan, "eval-zero-shot")[0]
+    assert config == stage_specs.stage(plan, "eval-zero-shot")[0]
 
     (train / "adapter_best").mkdir()
     write_json(train / "selection.json", {"best_step": 2, "best_adapter": str(train / "adapter_best"), "selected_from": "checkpoint-2"})
-    assert steps.stage(plan, "eval-trice-ii")[0]["adapter"] == str(train / "adapter_best")
+    assert stage_specs.stage(plan, "eval-trice-ii")[0]["adapter"] == str(train / "adapter_best")
 
 
 @pytest.mark.parametrize("task, tool", [("qa", "WikiSearch"), ("lama", "QA"), ("mlqa", "translator")])
@@ -210,9 +210,9 @@ def test_run_keeps_the_candidates_parts_when_that_stage_starts_over(tmp_path, mo
     monkeypatch.setattr(trice.pipeline.runner, "run_stage", lambda stage_dir, name, *a, keep=(), **kw: kept.__setitem__(name, tuple(keep)))
     plan = plan_recipe(Path(__file__).resolve().parents[2] / "recipes" / "math_bench.yaml", {"run_dir": str(tmp_path / "run")})
     run_plan(plan)
-    from trice.pipeline import steps
+    from trice.pipeline import stage_specs
     from trice.stage2.candidates import parts_dir
 
-    written = parts_dir(steps.stage(plan, "candidates")[0]["output"])  # where the stage appends its parts
+    written = parts_dir(stage_specs.stage(plan, "candidates")[0]["output"])  # where the stage appends its parts
     assert written.parent == plan.run_dir / "candidates" and kept["candidates"] == (written.name,)
     assert {n for n, k in kept.items() if k} == {"candidates"}

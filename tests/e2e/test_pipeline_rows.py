@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-import trice.generation.few_shot
+import trice.responses.few_shot
 import trice.stage1.train_sft
-from trice.pipeline import steps
-from trice.tasks.prompts import FEW_SHOT_PRESETS
+from trice.pipeline import stage_specs
+from trice.core.prompts import FEW_SHOT_PRESETS
 from trice.cli import main
 from trice.utils.config import ConfigError
-from trice.generation.generate import GenerateConfig
+from trice.responses.generate import GenerateConfig
 from trice.utils.io import DataError, read_json, write_json
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import stage_status
-from trice.pipeline.layout import SAME_AS
+from trice.core.layout import SAME_AS
 from trice.pipeline.shared_training import pointer_stale, trained_dir
-from trice.pipeline.stages import claim_run_dir, run_stage
+from trice.pipeline.stage_dirs import claim_run_dir, run_stage
 
 from .test_pipeline import recipe
 
@@ -43,9 +43,9 @@ def _recipe(tmp_path: Path, model: str, data_dir: Path, **overrides) -> Path:
 
 def test_run_with_all_wrong_probe_trains_once_and_shows_few_shot_and_unseen(tmp_path, tiny_model_dir, data_dir, monkeypatch, one_thread) -> None:
     trainings, prompts = [], []
-    real_train, real_prompt = trice.stage1.train_sft.train_sft, trice.generation.few_shot.FewShotBackend.prompt
+    real_train, real_prompt = trice.stage1.train_sft.train_sft, trice.responses.few_shot.FewShotBackend.prompt
     monkeypatch.setattr(trice.stage1.train_sft, "train_sft", lambda config: trainings.append(config.output_dir) or real_train(config))
-    monkeypatch.setattr(trice.generation.few_shot.FewShotBackend, "prompt", lambda self, *a: prompts.append(real_prompt(self, *a)) or prompts[-1])
+    monkeypatch.setattr(trice.responses.few_shot.FewShotBackend, "prompt", lambda self, *a: prompts.append(real_prompt(self, *a)) or prompts[-1])
     path = _recipe(tmp_path, str(tiny_model_dir), data_dir, unseen={"mini": str(_write_unseen(tmp_path / "mini.jsonl"))})
     assert main(["run", str(path)]) == 0
     run = tmp_path / "run"
@@ -108,7 +108,7 @@ def _labels(plan, **rows: list[dict]) -> None:
 def _train_all(plan) -> None:
     """The train stages as run_plan runs them: in plan order, a stale pointer forcing a start-over."""
     for name in [s for s in plan.stages if s.startswith("train-")]:
-        config, inputs, fn = steps.stage(plan, name)
+        config, inputs, fn = stage_specs.stage(plan, name)
         run_stage(plan.run_dir / name, name, config, inputs, fn, force=pointer_stale(plan.run_dir / name))
 
 
@@ -131,8 +131,8 @@ def test_identical_sets_share_and_the_pointer_goes_stale_when_the_twin_retrains(
     _labels(plan, sft_0=[ROW | {"output": "2"}], sft_100=[ROW], trice=[ROW])
     _train_all(plan)
     assert calls == ["train-trice-i", "train-sft-0"]
-    assert steps.final_adapter(run, "sft-100") == run / "train-trice-i" / "adapter"
-    assert steps.stage_one_adapter(run, "stage-i") == run / "train-trice-i" / "adapter"
+    assert stage_specs.final_adapter(run, "sft-100") == run / "train-trice-i" / "adapter"
+    assert stage_specs.stage_one_adapter(run, "stage-i") == run / "train-trice-i" / "adapter"
     # the label files are written by hand (no finished label stage), so --status shows the trainings
     # downstream of it as "would redo"; a stale pointer must read "changed" all the same
     assert not pointer_stale(run / "train-sft-100") and stage_status(plan)["train-sft-100"] == "would redo"
@@ -161,7 +161,7 @@ def test_few_shot_prompts_use_each_questions_own_task_preset() -> None:
         def generate(self, prompts, **kwargs):
             return list(prompts)
 
-    backend = trice.generation.few_shot.FewShotBackend(GenerateConfig())
+    backend = trice.responses.few_shot.FewShotBackend(GenerateConfig())
     backend._inner = Inner()
     assert backend.prompt("math", "2+2?") == FEW_SHOT_PRESETS["math"] + "<2+2?>"
     chat = backend.prompt("qa", "who?")
@@ -176,10 +176,10 @@ def test_few_shot_and_unseen_leave_existing_stage_fingerprints_alone(tmp_path) -
         demo, {"run_dir": str(tmp_path), "settings": ["zero-shot", "few-shot", "trice-i"], "unseen": {"mini": str(_write_unseen(tmp_path / "m.jsonl"))}}
     )
     for name in plain.stages[:-1]:
-        assert steps.stage(more, name)[:2] == steps.stage(plain, name)[:2], name
-    zero, few = steps.stage(more, "eval-zero-shot")[0], steps.stage(more, "eval-few-shot")[0]
+        assert stage_specs.stage(more, name)[:2] == stage_specs.stage(plain, name)[:2], name
+    zero, few = stage_specs.stage(more, "eval-zero-shot")[0], stage_specs.stage(more, "eval-few-shot")[0]
     assert few == zero | {"few_shot": {"math": FEW_SHOT_PRESETS["math"]}}
-    assert steps.stage(plain, "report")[0] == {"settings": ["zero-shot", "trice-i"]}
+    assert stage_specs.stage(plain, "report")[0] == {"settings": ["zero-shot", "trice-i"]}
     assert plain.stages.index("train-trice-i") == 3
 
 

@@ -281,8 +281,8 @@ def _kill_midway(cmd: list[str], out: Path, n: int, deadline_s: float = 300.0) -
 
 
 def test_generate_killed_with_sigkill_resumes_exactly(tmp_path, tiny_model_dir) -> None:
-    from trice.data.schema import load_examples
-    from trice.generation.generate import GenerateConfig, generate_for_examples
+    from trice.core.schema import load_examples
+    from trice.responses.generate import GenerateConfig, generate_for_examples
     from trice.generation.models import load_model
 
     # a bigger file each time the run finished before the poll could catch it mid-way
@@ -318,8 +318,8 @@ def test_generate_killed_with_sigkill_resumes_exactly(tmp_path, tiny_model_dir) 
 
 
 def test_generate_drops_and_regenerates_a_torn_last_line(tmp_path, tiny_model_dir) -> None:
-    from trice.data.schema import Example
-    from trice.generation.generate import GenerateConfig, generate_for_examples
+    from trice.core.schema import Example
+    from trice.responses.generate import GenerateConfig, generate_for_examples
     from trice.generation.models import load_model
 
     model, tokenizer = load_model(str(tiny_model_dir))

@@ -11,8 +11,7 @@ from pathlib import Path
 from tests.e2e.test_pipeline import recipe
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import run_plan
-from trice.pipeline.stages import fingerprint
-from trice.pipeline.steps import stage
+from trice.pipeline.stage_specs import stage
 from trice.utils.io import read_json, read_jsonl
 
 SMALL = {"max_new_tokens": 4, "batch_size": 4}

@@ -1,1 +1,1 @@
-"""trice.generation: models, backends, generation, stopping, prefix cache, the remote client, export."""
+"""trice.generation: models, adapters, decoding, stopping, prefix cache, the remote client, export."""

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from trice.data.schema import Example
-from trice.generation.config import GenerateConfig
+from trice.core.schema import Example
+from trice.responses.config import GenerateConfig
 from trice.generation.decision import CallOpening, FirstTokenDecision
-from trice.generation.generate import generate_for_examples
+from trice.responses.generate import generate_for_examples
 from trice.generation.models import load_tokenizer
-from trice.tools.call_format import CallFormat
+from trice.core.call_format import CallFormat
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trice.tasks.prompts import few_shot_prefix
+from trice.core.prompts import few_shot_prefix
 from trice.generation.decode import generate_responses
 from trice.generation.models import load_model
 from trice.generation.prefix_cache import MIN_SHARED_TOKENS, SharedPrefix, shared_prefix_length
-from trice.tasks.prompts import task_prompt
-from trice.generation.generate import task_stop_rule
+from trice.core.prompts import task_prompt
+from trice.responses.generate import task_stop_rule
 
 QUESTIONS = [
     "48 + 2?",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, Reply, healthy, openai_reply, refused_url, serve, tool_call  # noqa: F401 (refused_url, serve: fixtures)
-from trice.tools.native import NativeCallError, NativeToolCall, parse_native_call, tool_schema
+from trice.core.native import NativeCallError, NativeToolCall, parse_native_call, tool_schema
 from trice.utils.config import ConfigError, build_config
 from trice.utils.diskcache import DiskCache
 from trice.generation.remote import Circuit, EndpointConfig, EndpointError, OpenAIEndpoint, ToolChat, retrying

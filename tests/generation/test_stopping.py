@@ -10,14 +10,14 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (serve: fixture)
-from trice.data.schema import Example
+from trice.core.schema import Example
 from trice.generation.decode import generate_responses
-from trice.generation.generate import GenerateConfig, generate_for_examples, task_stop_rule
+from trice.responses.generate import GenerateConfig, generate_for_examples, task_stop_rule
 from trice.generation.models import load_model
 from trice.generation.stopping import STOP_MARKERS, StopRule, clean_response
 from trice.tasks import TASKS
-from trice.tools import ToolRegistry, call_end, parse_call
-from trice.tools.call_format import TEXT, CallFormat
+from trice.core.tools import ToolRegistry, call_end, parse_call
+from trice.core.call_format import TEXT, CallFormat
 
 
 class EchoTool:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from trice.generation.embedded import ChunkedModel
-from trice.generation.models import DEFAULT_MODEL, EMBEDDED, cache_dir
+from trice.core.paths import cache_dir
+from trice.generation.models import DEFAULT_MODEL, EMBEDDED
 
 # Every embedded model's package but the default one, which the test extras install.
 OPTIONAL_MODEL_MODULES = frozenset(

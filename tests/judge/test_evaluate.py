@@ -7,9 +7,9 @@ import json
 from trice.cli import main
 from trice.judge.evaluate import judge_rows, summarize
 from trice.tasks import tool_registries
-from trice.tools.base import ToolSetupError
+from trice.core.tools import ToolSetupError
 from trice.tools.calculator import Calculator
-from trice.tools.call_format import CallFormat
+from trice.core.call_format import CallFormat
 from trice.utils.io import read_jsonl, write_jsonl
 
 

@@ -10,7 +10,7 @@ import pytest
 import trice.judge.evaluate
 from trice.judge.evaluate import judge_rows
 from trice.tasks import get_task
-from trice.tools.base import ToolRegistry
+from trice.core.tools import ToolRegistry
 
 PASSAGES = {"about Paris": ["Paris | Paris is the capital of France.", "Lyon | A city."],
             "about cheese": ["Brie | A soft cheese.", "Comte | A hard cheese."]}  # fmt: skip

@@ -10,12 +10,12 @@ import pytest
 
 from trice.judge.evaluate import EvaluateConfig, judge_rows, run_evaluate
 from trice.utils.io import read_jsonl, write_jsonl
-from trice.generation.generate import GenerateConfig
+from trice.responses.generate import GenerateConfig
 from trice.judge.reading import ReadingModel, reading_config, reading_input, reading_prompt
-from trice.tools.base import ToolCall
+from trice.core.tools import ToolCall
 from trice.generation.remote import EndpointError
-from trice.tools.registry import TOOL_FACTORIES
-from trice.tools.base import ToolError
+from trice.tools.factories import TOOL_FACTORIES
+from trice.core.tools import ToolError
 from tests.helpers.models import converted_qwen
 
 
@@ -89,7 +89,7 @@ def test_a_native_run_reads_the_output_back_as_a_tool_turn_after_its_call() -> N
 
 def test_the_chat_template_renders_the_tool_turn_for_the_models_answer(tiny_model_dir, tmp_path) -> None:
     from tests.helpers.chat_template import with_chat_template
-    from trice.generation.backends import TransformersBackend
+    from trice.responses.backends import TransformersBackend
     from trice.generation.models import load_tokenizer
 
     chat = str(with_chat_template(tiny_model_dir, tmp_path / "chat"))
@@ -172,7 +172,7 @@ def test_evaluate_cli_reads_with_the_named_model(tmp_path, tiny_model_dir, fake_
 
 
 def test_qwens_template_gives_the_output_back_as_a_tool_response() -> None:
-    from trice.generation.backends import TransformersBackend
+    from trice.responses.backends import TransformersBackend
     from trice.generation.models import load_tokenizer
 
     qwen = str(converted_qwen())

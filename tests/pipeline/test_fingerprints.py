@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from trice.data.prepare import DataConfig
-from trice.generation.generate import GenerateConfig
-from trice.pipeline import steps
+from trice.responses.generate import GenerateConfig
+from trice.pipeline import stage_specs
 from trice.pipeline.legacy_fingerprint import HASHED_AT_DEFAULT, legacy_config
 from trice.pipeline.plan import DevConfig, plan_recipe
 from trice.pipeline.runner import run_plan, stage_status
 from trice.pipeline.shared_training import pointer_stale
-from trice.pipeline.stages import claim_run_dir, fingerprint, moved_aside, respelled, run_stage, stage_hash
-from trice.stage1.sft_config import SFTConfig
+from trice.pipeline.stage_dirs import claim_run_dir, moved_aside, respelled, run_stage, stage_hash
+from trice.utils.fingerprint import fingerprint
+from trice.stage1.config import SFTConfig
 from trice.stage2.candidates import CandidatesConfig
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
@@ -78,9 +79,9 @@ def test_a_stage_adding_keys_keeps_the_config_class_for_the_earlier_rule() -> No
 def test_math_recipes_stage_configs_hold_no_later_option(recipe: str) -> None:
     plan = plan_recipe(ROOT / "recipes" / recipe)
     for name in plan.stages:
-        config, _, _ = steps.stage(plan, name)
+        config, _, _ = stage_specs.stage(plan, name)
         assert not LATER & set(config), (name, sorted(LATER & set(config)))
-    assert steps.stage(plan, "label")[0] == {"modes": ["sft-0", "sft-100", "trice"]}
+    assert stage_specs.stage(plan, "label")[0] == {"modes": ["sft-0", "sft-100", "trice"]}
     assert plan.judge_task == "math" and plan.score.task == "math"
 
 
@@ -114,7 +115,7 @@ def test_a_run_hashed_under_the_earlier_rule_skips_every_stage_and_is_migrated(t
     _finished_run(run, recipe)
     plan = plan_recipe(ROOT / "recipes" / recipe, {"run_dir": str(run)})
     assert sorted(plan.stages) == sorted(FINISHED[recipe]["stages"])
-    now = {name: stage_hash(run / name, *steps.stage(plan, name)[:2]) for name in plan.stages}
+    now = {name: stage_hash(run / name, *stage_specs.stage(plan, name)[:2]) for name in plan.stages}
     stored = _stored_hashes(run, plan.stages)
     assert {n for n in plan.stages if now[n] != stored[n]} >= {"data", "probe", "train-trice-i", "candidates", "eval-zero-shot"}
     assert set(stage_status(plan).values()) == {"up to date"}
@@ -150,7 +151,7 @@ def test_a_changed_config_is_still_redone_after_the_earlier_rule(tmp_path) -> No
     assert sorted(s for s in plan.stages if status[s] == "changed") == ["probe", "train-sft-0", "train-sft-100", "train-trice-i"]
     assert status["data"] == "up to date" and status["label"] == "would redo"
 
-    config, inputs, _ = steps.stage(plan, "probe")
+    config, inputs, _ = stage_specs.stage(plan, "probe")
     ran = []
     assert run_stage(run / "probe", "probe", config, inputs, ran.append)
     assert ran == [run / "probe"] and [Path(p).name.split("-")[0] for p in moved_aside(run)] == ["probe"]

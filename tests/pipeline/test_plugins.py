@@ -14,9 +14,9 @@ from trice.utils.config import ConfigError, to_dict
 from trice.data.loaders import LOADERS
 from trice.utils.io import read_json, read_jsonl
 from trice.pipeline.plan import plan_recipe
-from trice.tasks.prompts import INSTRUCTIONS, task_prompt
+from trice.core.prompts import INSTRUCTIONS, task_prompt
 from trice.tasks import TASKS
-from trice.tools.registry import TOOL_FACTORIES
+from trice.tools.factories import TOOL_FACTORIES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 TOOLS_SECTION = README[README.index("## Tools") :]
@@ -108,5 +108,5 @@ def test_a_loader_of_the_wrong_shape_is_named_at_plan(weather: Path) -> None:
         "plugins": GOOD | {"loaders": {"weather": {"cities": "bad_loader:load"}}},
         "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)},
     }
-    with pytest.raises(ConfigError, match="the loader of cities returned list, not a trice.data.schema.LoadedDataset"):
+    with pytest.raises(ConfigError, match="the loader of cities returned list, not a trice.core.schema.LoadedDataset"):
         plan_recipe(write(weather, body))

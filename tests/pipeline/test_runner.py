@@ -33,7 +33,7 @@ def calls(monkeypatch) -> list[tuple[str, bool]]:
         made.write_text(name)
         return {}, [made], None
 
-    monkeypatch.setattr(runner.steps, "stage", fake_stage)
+    monkeypatch.setattr(runner.stage_specs, "stage", fake_stage)
     monkeypatch.setattr(runner, "run_stage", lambda stage_dir, name, *a, force, keep, **_: seen.append((name, force)))
     return seen
 

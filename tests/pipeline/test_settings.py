@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.pipeline import settings, steps
+from trice.pipeline import settings, stage_specs
 from trice.pipeline.plan import Plan, Recipe, plan_recipe
 from trice.pipeline.settings import BASELINES, COMPARED, DEFAULT_SETTINGS, DPO, SETTINGS, SFT, Setting, sections
 from trice.pipeline.trainers import TRAINERS
@@ -48,7 +48,7 @@ def test_a_setting_is_added_by_its_registry_entry_alone(tmp_path: Path, monkeypa
     monkeypatch.setitem(settings.SETTINGS, "trice-ii-dpo", Setting("trice-ii-dpo", DPO, section="dpo"))
     plan = plan_recipe(DEMO, {"run_dir": str(tmp_path), "settings": ["zero-shot", "trice-i", "trice-ii-dpo"], "dpo": {"beta": 0.3}})
     assert plan.stages[plan.stages.index("score") + 1] == "train-trice-ii-dpo" and "eval-trice-ii-dpo" in plan.stages
-    config, inputs, _ = steps.stage(plan, "train-trice-ii-dpo")
+    config, inputs, _ = stage_specs.stage(plan, "train-trice-ii-dpo")
     assert config["beta"] == 0.3 and "init_adapter" not in config and config["output_dir"] == str(tmp_path / "train-trice-ii-dpo")
     assert inputs == [tmp_path / "score" / "scored.jsonl", tmp_path / "dev" / "dev.jsonl"]
 
@@ -59,11 +59,11 @@ def test_a_stage_two_section_may_name_its_start_and_only_its_own_setting_takes_i
     start = tmp_path / "round-1" / "adapter"
     for trice_ii in ({}, {"learning_rate": 0.5}):
         plan = plan_recipe(DEMO, {"run_dir": str(tmp_path), "rlef": {"init_adapter": str(start)}, "trice_ii": trice_ii})
-        config, inputs, _ = steps.stage(plan, "train-trice-all")
+        config, inputs, _ = stage_specs.stage(plan, "train-trice-all")
         assert config["init_adapter"] == str(start) and start in inputs and tmp_path / "train-trice-i" / "adapter" not in inputs
-        config, inputs, _ = steps.stage(plan, "train-trice-ii")
+        config, inputs, _ = stage_specs.stage(plan, "train-trice-ii")
         assert "init_adapter" not in config and inputs == [tmp_path / "score" / "scored.jsonl", tmp_path / "dev" / "dev.jsonl"]
-    config, inputs, _ = steps.stage(plan_recipe(DEMO, {"run_dir": str(tmp_path)}), "train-trice-all")
+    config, inputs, _ = stage_specs.stage(plan_recipe(DEMO, {"run_dir": str(tmp_path)}), "train-trice-all")
     assert config["init_adapter"] == str(tmp_path / "train-trice-i" / "adapter")
     with pytest.raises(ConfigError, match=r"train: key 'init_adapter' is set by the pipeline"):
         plan_recipe(DEMO, {"run_dir": str(tmp_path), "train": {"init_adapter": str(start)}})

@@ -55,7 +55,7 @@ def test_the_recipe_leaves_room_for_dev_in_every_training_pool(data_dir: Path, t
 
 
 def test_generation_maps_to_vllm_greedy_with_the_papers_penalty(plan) -> None:
-    from trice.generation.backends import vllm_sampling_kwargs
+    from trice.responses.backends import vllm_sampling_kwargs
 
     kwargs = vllm_sampling_kwargs(plan.eval)
     assert (kwargs["temperature"], kwargs["repetition_penalty"], kwargs["max_tokens"]) == (0.0, 1.3, 128)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from trice.data.schema import Example
+from trice.core.schema import Example
 from trice.stage1.boundary import ProbeSamplesConfig, boundary_rows, boundary_stats, own_accuracy, question_id, sample_examples
 from trice.stage1.label import knowledge_boundary, label_rows
 

@@ -12,9 +12,9 @@ from trice.generation.models import load_tokenizer
 from trice.stage1.label import LabelConfig
 from trice.stage1.native_labels import native_call_text, native_label_rows, native_targets
 from trice.tasks import get_task
-from trice.tools.base import ToolCall
-from trice.tools.call_format import detect_parser
-from trice.tools.native import NativeToolCall, parse_native_call
+from trice.core.tools import ToolCall
+from trice.core.call_format import detect_parser
+from trice.core.native import NativeToolCall, parse_native_call
 from tests.helpers.models import converted_qwen
 
 ROWS = [

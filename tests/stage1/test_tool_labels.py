@@ -14,8 +14,8 @@ from trice.judge.evaluate import UNREAD
 from trice.judge.reading import ReadingModel
 from trice.generation.remote import EndpointError
 from trice.stage1.tool_labels import LocalTeacher, label_teacher, qa_calls, search_terms, teacher_terms, verified_calls
-from trice.tools.registry import TOOL_FACTORIES
-from trice.tools.base import ToolError
+from trice.tools.factories import TOOL_FACTORIES
+from trice.core.tools import ToolError
 
 
 def _probed(i: int, task: str, question: str, answers: list[str], call: str | None = None, correct: bool = False) -> dict:

@@ -11,8 +11,8 @@ import torch
 from tests.helpers.callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
 from tests.conftest import build_tiny_model
 from trice.utils.io import DataError
-from trice.tasks.prompts import task_prompt
-from trice.stage1.sft_config import SFTConfig
+from trice.core.prompts import task_prompt
+from trice.stage1.config import SFTConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -84,8 +84,8 @@ def test_label_mask_covers_prompt_and_keeps_response_plus_eos(tiny_model_dir):
 
 def test_a_native_prompt_offers_the_tool_as_generation_prompts_it(tiny_model_dir, tmp_path):
     from tests.helpers.chat_template import with_chat_template
-    from trice.generation.backends import TransformersBackend
-    from trice.generation.config import GenerateConfig
+    from trice.responses.backends import TransformersBackend
+    from trice.responses.config import GenerateConfig
     from trice.generation.models import load_tokenizer
     from trice.stage1.train_sft import IGNORE_INDEX, build_sft_features
 

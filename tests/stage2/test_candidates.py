@@ -17,16 +17,16 @@ import trice.generation.models
 from tests.conftest import build_tiny_model
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, openai_reply, serve, tool_call  # noqa: F401 (serve: fixture)
 from trice.stage2.candidates import CandidatesConfig, collect_candidates, same_source
-from trice.stage2.sources import TEACHER_MODEL, EndpointSource, ModelSource, teacher_source
+from trice.stage2.candidate_sources import TEACHER_MODEL, EndpointSource, ModelSource, teacher_source
 from trice.cli import main
 from trice.utils.config import ConfigError, build_config
 from trice.utils.io import read_jsonl, write_jsonl
 from trice.pipeline.plan import plan_recipe
-from trice.tasks.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
+from trice.core.prompts import MATH_FEW_SHOT, MATH_FEW_SHOT_EXAMPLES, task_prompt
 from trice.stage2.score import ScoreConfig, run_score
-from trice.generation.generate import task_stop_rule
+from trice.responses.generate import task_stop_rule
 from trice.tasks import get_task
-from trice.tools.native import NativeToolCall, parse_native_call, tool_schema
+from trice.core.native import NativeToolCall, parse_native_call, tool_schema
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -191,7 +191,7 @@ def test_a_part_is_reused_by_a_changed_config_only_where_it_was_made_the_same(tm
 
 def test_a_model_part_records_its_questions_and_adapter_weights(tmp_path):
     from trice.stage2.candidates import ModelSource, _made_from
-    from trice.data.schema import Example
+    from trice.core.schema import Example
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()

@@ -8,8 +8,8 @@ import pytest
 
 import trice.stage2.score
 from trice.cli import main
-from trice.tools import ToolError
-from trice.tools.registry import TOOL_FACTORIES
+from trice.core.tools import ToolError
+from trice.tools.factories import TOOL_FACTORIES
 from trice.utils.io import read_jsonl, write_jsonl
 
 

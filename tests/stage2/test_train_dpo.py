@@ -12,9 +12,9 @@ import torch
 from tests.helpers.callbacks import KillAfterSave, Killed, StepRecorder, poison_nth_forward
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.utils.io import DataError, write_jsonl
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 from trice.stage2.train_dpo import build_pairs, preference_pairs, read_scored
-from trice.stage1.train_sft import prompt_token_ids, target_token_ids
+from trice.training.tokens import prompt_token_ids, target_token_ids
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -159,7 +159,7 @@ def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model
     from safetensors.torch import load_file
 
     from trice.generation.adapters import save_adapter
-    from trice.data.schema import Example, save_examples
+    from trice.core.schema import Example, save_examples
     from trice.generation.models import load_model
     from trice.stage2.train_dpo import train_dpo
 

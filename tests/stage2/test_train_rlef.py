@@ -13,7 +13,7 @@ import torch
 from transformers import TrainerCallback
 
 from trice.generation.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-from trice.data.schema import Example, save_examples
+from trice.core.schema import Example, save_examples
 from trice.utils.io import DataError
 from trice.stage2.rlef_config import RLEFConfig
 
@@ -136,7 +136,7 @@ def test_reduction_reaches_the_trainer_and_recipes(tiny_model_dir, tmp_path):
     default the key stays out of the fingerprint, so finished runs keep theirs."""
     from trice.utils.config import load_layered_yaml
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.steps import stage
+    from trice.pipeline.stage_specs import stage
     from trice.stage2.train_rlef import train_rlef
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"
@@ -157,7 +157,7 @@ def _gold_minus_worst(model_dir: Path, adapter: Path | None) -> float:
     """Mean over the groups of (length-normalised log-prob of the gold response - that of the worst)."""
     from trice.generation.models import load_model
     from trice.stage2.rlef_forward import grouped_response_logprobs
-    from trice.stage1.train_sft import prompt_token_ids, target_token_ids
+    from trice.training.tokens import prompt_token_ids, target_token_ids
 
     model, tok = load_model(str(model_dir), adapter=adapter)
     gaps = []
@@ -191,7 +191,7 @@ def test_rank_loss_lifts_gold_over_worst_end_to_end(tiny_model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def stage1_adapter(tiny_model_dir, tmp_path_factory) -> Path:
-    from trice.stage1.sft_config import SFTConfig
+    from trice.stage1.config import SFTConfig
     from trice.stage1.train_sft import train_sft
 
     tmp = tmp_path_factory.mktemp("stage1")
@@ -378,7 +378,7 @@ def _make_right(run: Path, step: int) -> None:
 
 
 def _saved_generate(run: Path, step: int):
-    from trice.generation.generate import GenerateConfig
+    from trice.responses.generate import GenerateConfig
 
     return GenerateConfig(**json.loads((run / "dev" / f"{step}.meta.json").read_text())["generate"])
 
@@ -394,7 +394,7 @@ def _no_generation(monkeypatch) -> None:
 
 def test_selection_evaluates_every_checkpoint_and_keeps_the_best(tiny_model_dir, tmp_path, monkeypatch):
     from trice.stage2.select_checkpoint import select_checkpoint
-    from trice.pipeline.steps import final_adapter
+    from trice.pipeline.stage_specs import final_adapter
     from trice.stage2.train_rlef import train_rlef
 
     dev, dev_path = _dev_path(tmp_path)
@@ -539,7 +539,7 @@ def test_a_decision_weight_counts_each_candidates_decision_token_that_many_times
     from trice.stage2.rlef_forward import grouped_response_logprobs
     from trice.stage2.rlef_loss import RLEFLoss
     from trice.stage2.train_rlef import build_groups, collate_groups, rlef_batch_loss
-    from trice.tools.call_format import TEXT
+    from trice.core.call_format import TEXT
 
     model, tok = load_model(str(tiny_model_dir))
     groups = build_groups(ROWS[:2], tok, "alpaca", 512, "math", calls=TEXT)

@@ -1,1 +1,1 @@
-"""trice.tasks: the task registry, metrics and prompts."""
+"""trice.tasks: the task registry, metrics and input rows."""

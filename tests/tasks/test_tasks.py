@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from trice.tasks.metrics import answer_in_prefix, normalize_answer, whole_response
-from trice.tasks.prompts import INSTRUCTIONS, read_prompt, task_instruction, task_prompt
+from trice.core.prompts import INSTRUCTIONS, read_prompt, task_instruction, task_prompt
 from trice.tasks import TASKS, Execution, get_task, prompt_tools
-from trice.tools.call_format import CallFormat
-from trice.tools.base import ToolCall, ToolError, ToolRegistry, ToolResult
+from trice.core.call_format import CallFormat
+from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolResult
 
 
 @pytest.mark.parametrize(

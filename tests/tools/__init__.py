@@ -1,1 +1,1 @@
-"""trice.tools: the tool registry, each tool, the tool output cache and the hostile-input guard."""
+"""trice.tools: each tool, building them by name, the tool output cache and the hostile-input guard."""

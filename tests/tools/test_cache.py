@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trice.tools import ToolError, ToolRegistry
-from trice.tools.registry import build_registry
+from trice.core.tools import ToolError, ToolRegistry
+from trice.tools.factories import build_registry
 from trice.tools import qa, translator
 from trice.tools.cache import NO_CACHE
 from trice.tools.qa import QATool

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from trice.tools import Calculator, ToolError
+from trice.tools.calculator import Calculator
+from trice.core.tools import ToolError
 from trice.tools.calculator import MAX_DEPTH, format_number, parse_number
 from trice.tools.fuzz import SLOW_SECONDS
 

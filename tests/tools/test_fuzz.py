@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trice.tools import Calculator, ToolRegistry
-from trice.tools.base import ToolCall
+from trice.tools.calculator import Calculator
+from trice.core.tools import ToolCall, ToolRegistry
 from trice.tools.calculator import parse_number
 from trice.tools.fuzz import SLOW_SECONDS, Outcome, campaign_failed, no_side_effects, observe_calculator, observe_parse_call
 

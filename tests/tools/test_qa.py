@@ -9,8 +9,8 @@ import pytest
 from trice.retrieval import BM25Retriever, Passage
 from trice.retrieval.bm25 import BM25Settings
 from trice.tasks import get_task
-from trice.tools import ToolError, ToolRegistry, ToolSetupError
-from trice.tools.registry import build_registry
+from trice.core.tools import ToolError, ToolRegistry, ToolSetupError
+from trice.tools.factories import build_registry
 from trice.tools.qa import EndpointReader, LMReader, QATool, QAToolConfig, clean_question, reader_input, short_answer
 
 from tests.helpers.fake_servers import refused_url, serve  # noqa: F401 (fixtures)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from trice.cli import main
-from trice.tools.registry import build_registry
-from trice.tools.base import ToolCall, ToolError, ToolRegistry, ToolSetupError
+from trice.tools.factories import build_registry
+from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolSetupError
 from trice.tools.translator import (
     CHAT_INSTRUCTION,
     FEW_SHOT,

@@ -14,8 +14,8 @@ from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, serve  # noqa: F401 (fi
 from tests.helpers.retrieval import colbert_ok, json_reply, write_corpus
 from trice.utils.config import ConfigError
 from trice.retrieval import BM25Config, BM25Retriever
-from trice.tools import ToolCall, ToolError
-from trice.tools.registry import build_registry
+from trice.core.tools import ToolCall, ToolError
+from trice.tools.factories import build_registry
 from trice.tools.wikisearch import MAX_QUERY_CHARS, WikiSearch, clean_query
 
 

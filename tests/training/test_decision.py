@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from trice.generation.models import load_tokenizer
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage1.train_sft import SFTCollator, build_sft_features, train_sft
-from trice.tools.call_format import TEXT, CallFormat
+from trice.core.call_format import TEXT, CallFormat
 from trice.training.decision import decision_index, decision_weights, weighted_token_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -12,10 +12,10 @@ import torch
 
 from tests.helpers.chat_template import with_call_tokens
 from trice.generation.models import load_model, load_tokenizer
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage1.train_sft import train_sft
 from trice.tasks import prompt_tools
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 from trice.training.lora import token_rows, trained_token_ids
 from trice.utils.config import ConfigError
 

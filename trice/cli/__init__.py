@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from trice.cli.args import dataclass_parser
-from trice.pipeline.layout import REPORT_MD, RESULTS
+from trice.core.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.failures import StageError
-from trice.pipeline.stages import moved_aside
-from trice.tools.base import ToolSetupError
+from trice.pipeline.stage_dirs import moved_aside
+from trice.core.tools import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml
 from trice.utils.io import DataError
 
@@ -29,11 +29,11 @@ from trice.utils.io import DataError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.data.prepare:DataConfig", "trice.data.prepare:run_data", "Load, split and subsample a task's datasets."),
     "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
-    "generate": ("trice.generation.generate:GenerateConfig", "trice.generation.generate:run_generate", "Generate responses for a file of examples (resumable)."),
+    "generate": ("trice.responses.generate:GenerateConfig", "trice.responses.generate:run_generate", "Generate responses for a file of examples (resumable)."),
     "evaluate": ("trice.judge.evaluate:EvaluateConfig", "trice.judge.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
     "score": ("trice.stage2.score:ScoreConfig", "trice.stage2.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.stage1.label:LabelConfig", "trice.stage1.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
-    "train-sft": ("trice.stage1.sft_config:SFTConfig", "trice.stage1.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
+    "train-sft": ("trice.stage1.config:SFTConfig", "trice.stage1.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
     "train-rlef": ("trice.stage2.rlef_config:RLEFConfig", "trice.stage2.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
     "train-dpo": ("trice.stage2.dpo_config:DPOStageConfig", "trice.stage2.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),

@@ -1,5 +1,5 @@
-"""Datasets: loading (:mod:`trice.data.loaders`), the example schema, the data stage and the download.
+"""Datasets: loading (:mod:`trice.data.loaders`), the data stage, the download and its manifest,
+chat ``messages`` in and out. The example schema they produce is :mod:`trice.core.schema`.
 
-Kept empty on purpose: importing any one submodule (e.g. :mod:`trice.data.paths` from retrieval)
-must not load every dataset's loader, nor anything that imports back into it.
+Kept empty on purpose: importing any one submodule must not load every dataset's loader.
 """

@@ -1,4 +1,4 @@
-"""``trice download-data``: fetch the benchmark files of :mod:`trice.data.sources` into a data directory.
+"""``trice download-data``: fetch the benchmark files of :mod:`trice.data.manifest` into a data directory.
 
 Every file is checked against the manifest's size and sha256 before it takes its place, so a data
 directory holds either the exact bytes the loaders were written against or nothing:
@@ -33,8 +33,8 @@ import requests
 from tqdm import tqdm
 
 from trice.utils.config import ConfigError
-from trice.data.paths import data_dir_target
-from trice.data.sources import FILES, Archive, DataFile, select
+from trice.core.paths import data_dir_target
+from trice.data.manifest import FILES, Archive, DataFile, select
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def manifest_text(entries: tuple[DataFile, ...] = FILES) -> str:
         "# Benchmark data fetched by `trice download-data`",
         "",
         "Every file equals the public file named beside it (size and sha256 checked); see docs/data.md "
-        "for the layout and trice/data/sources.py for the manifest. Licences are the sources' own.",
+        "for the layout and trice/data/manifest.py for the manifest. Licences are the sources' own.",
         "",
         "| file | source | licence | bytes | sha256 |",
         "|---|---|---|---|---|",

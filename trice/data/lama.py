@@ -18,16 +18,16 @@ The reference tool call is ``QA(<natural question>)``, built from the subject wi
 template per relation (:data:`RELATION_QUESTIONS`, e.g. P19 ``Where was [X] born?``); the labelling
 stage keeps it only when the QA tool answers it right. A subject with an unbalanced parenthesis
 (``Sunn O)))``) gets no call, since the call would not parse back. No split ships, so the facts are split by
-:func:`trice.data.schema.split_seeded` on their ids.
+:func:`trice.core.schema.split_seeded` on their ids.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from trice.data.paths import require_file
-from trice.data.records import check_unique, nonblank_lines
-from trice.data.schema import Example, LoadedDataset, reference_call, split_seeded
+from trice.core.paths import require_file
+from trice.core.records import check_unique, nonblank_lines
+from trice.core.schema import Example, LoadedDataset, reference_call, split_seeded
 from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "lama"

@@ -1,7 +1,7 @@
-"""The table of dataset loaders: every dataset becomes a list of :class:`trice.data.schema.Example`.
+"""The table of dataset loaders: every dataset becomes a list of :class:`trice.core.schema.Example`.
 
 :data:`LOADERS` maps each task to its datasets' loaders; every loader takes
-``(data_dir, *, seed, test_fraction)`` and returns a :class:`trice.data.schema.LoadedDataset`
+``(data_dir, *, seed, test_fraction)`` and returns a :class:`trice.core.schema.LoadedDataset`
 (datasets with an official split ignore ``seed`` and ``test_fraction``).
 """
 
@@ -13,7 +13,7 @@ from trice.data.lama import LAMA_LOADERS
 from trice.data.math import MATH_LOADERS
 from trice.data.mlqa import MLQA_LOADERS
 from trice.data.qa import QA_LOADERS
-from trice.data.schema import LoadedDataset
+from trice.core.schema import LoadedDataset
 
 Loader = Callable[..., LoadedDataset]
 

@@ -7,7 +7,7 @@ equations have no stated result and are taken as given (one of 1000 disagrees wi
 
 * GSM8K ships official train/test files; its ``<<48/2=24>>`` step annotations are composed into
   one expression (:func:`compose_gsm8k_steps`).
-* SVAMP and ASDiv ship no split: they are split by :func:`trice.data.schema.seeded_split`, which
+* SVAMP and ASDiv ship no split: they are split by :func:`trice.core.schema.seeded_split`, which
   hashes each id, so a problem's side never depends on file order.
 * ASDiv problems whose answer is not one number (ratios, times, names, several values) are
   skipped and counted, since the math metric compares numbers.
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
-from trice.data.paths import require_file
-from trice.data.records import check_unique, json_array_records, nonblank_lines
-from trice.data.schema import SPLITS, Example, LoadedDataset, describe, split_seeded
+from trice.core.paths import require_file
+from trice.core.records import check_unique, json_array_records, nonblank_lines
+from trice.core.schema import SPLITS, Example, LoadedDataset, describe, split_seeded
 from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "math"

@@ -16,13 +16,13 @@ One row per training example::
                   optionally {"role": "tool", "content": "<the tool's output>"}],
      "tools": [<the task's tool schema>]}
 
-The user turn is trice's own native-format conversation (:func:`trice.generation.templates.chat_messages`
-with the task's native instruction, :data:`trice.tasks.prompts.NATIVE_INSTRUCTIONS`): rows that
+The user turn is trice's own native-format conversation (:func:`trice.core.templates.chat_messages`
+with the task's native instruction, :data:`trice.core.prompts.NATIVE_INSTRUCTIONS`): rows that
 offer their tool as a schema are what a ``call_format: native`` run prompts, so a model trained on
 them elsewhere is prompted here the way it learned. Every row offers the task's tool, also where the
 answer does not call it: TRICE teaches *when* to call. A tool-using label's call, plain
 (``calculator(48+48/2)``) or already native (a native run's D_tool), becomes a ``tool_calls`` entry
-(:func:`trice.tools.native.render_call`); read back it is the plain call, which ``trice train-sft
+(:func:`trice.core.native.render_call`); read back it is the plain call, which ``trice train-sft
 --call_format native`` renders in the model's own format again
 (:func:`trice.stage1.native_labels.native_targets`). trice's other label fields ride beside
 ``messages`` (readers of this layout ignore columns they do not map), so a round trip of a plain
@@ -41,13 +41,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from trice.data.schema import reference_call
+from trice.core.schema import reference_call
 from trice.tasks import TASKS, Task, get_task
 from trice.tasks.inputs import read_input
-from trice.generation.templates import chat_messages
-from trice.tasks.prompts import task_instruction
-from trice.tools.base import ToolCall, parse_call
-from trice.tools.native import (
+from trice.core.templates import chat_messages
+from trice.core.prompts import task_instruction
+from trice.core.tools import ToolCall, parse_call
+from trice.core.native import (
     HERMES_OPEN,
     PARSERS,
     NativeCallError,

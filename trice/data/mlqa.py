@@ -7,7 +7,7 @@ takes the English answers as gold. The input is TRICE's ``Context: ...\\nQuestio
 
 Datasets are ``xquad-<lang>`` for the languages in :data:`XQUAD_LANGUAGES` (the paper's setting is
 Chinese, ``xquad-zh``). XQuAD ships no training split: questions are split by a hash of their
-XQuAD id (:func:`trice.data.schema.split_seeded` keyed on it), so a question is on the same side in
+XQuAD id (:func:`trice.core.schema.split_seeded` keyed on it), so a question is on the same side in
 every language and a model trained on several languages never sees a test question in another.
 
 The reference tool call is ``translator(<the question>)``, as in the paper.
@@ -20,8 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from trice.data.paths import require_file
-from trice.data.schema import Example, LoadedDataset, reference_call, split_seeded
+from trice.core.paths import require_file
+from trice.core.schema import Example, LoadedDataset, reference_call, split_seeded
 from trice.utils.io import DataError, check_fields, read_json
 
 TASK = "mlqa"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.loaders import LOADERS, loaders
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import Example, LoadedDataset, describe, sample, save_examples
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import Example, LoadedDataset, describe, sample, save_examples
 from trice.utils.io import write_json
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction
     several recipes over the same data reads each dataset once (GSM8K's takes seconds)."""
     loaded = loaders(task)[dataset](data_dir, seed=seed, test_fraction=test_fraction)
     if not isinstance(loaded, LoadedDataset):
-        raise ValueError(f"the loader of {dataset} returned {type(loaded).__name__}, not a trice.data.schema.LoadedDataset")
+        raise ValueError(f"the loader of {dataset} returned {type(loaded).__name__}, not a trice.core.schema.LoadedDataset")
     return len(loaded.train), len(loaded.test)
 
 

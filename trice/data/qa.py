@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from trice.data.paths import require_file
-from trice.data.records import check_unique, json_array_records, nonblank_lines
-from trice.data.schema import Example, LoadedDataset, split_seeded
+from trice.core.paths import require_file
+from trice.core.records import check_unique, json_array_records, nonblank_lines
+from trice.core.schema import Example, LoadedDataset, split_seeded
 from trice.utils.io import DataError, check_fields, read_jsonl
 
 TASK = "qa"

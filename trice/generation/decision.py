@@ -24,9 +24,8 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from trice.generation.config import DECISIONS
-from trice.tools.call_format import TEXT, CallFormat
-from trice.tools.native import CALL_MARKERS
+from trice.core.call_format import DECISIONS, TEXT, CallFormat
+from trice.core.native import CALL_MARKERS
 
 
 class Generated(str):

@@ -6,7 +6,7 @@ padding and every sequence's new tokens start at the same column. The token pref
 by every batch (:mod:`trice.generation.prefix_cache`). Given a :class:`~trice.generation.stopping.StopRule`
 per prompt, a row stops once its response is over and is cut there.
 
-It knows no task, file or backend: the backends (:mod:`trice.generation.backends`), the QA tool's
+It knows no task, file or backend: the backends (:mod:`trice.responses.backends`), the QA tool's
 reader and stage II's candidate sources call it with their own prompts and rules.
 """
 

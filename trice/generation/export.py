@@ -28,7 +28,8 @@ from typing import Any
 
 from trice.generation.adapters import ADAPTER_CONFIG, check_adapter_dir, weights_file
 from trice.utils.config import ConfigError
-from trice.generation.models import EMBEDDED, cache_dir, load_model, resolve_model
+from trice.core.paths import cache_dir
+from trice.generation.models import EMBEDDED, load_model, resolve_model
 
 # transformers and huggingface_hub are imported where an export writes or pushes: `trice export --help`
 # and the flag checks before a run import this module and need neither.

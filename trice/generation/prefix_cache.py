@@ -1,7 +1,7 @@
 """The tokens every prompt of a generation starts with, encoded once and reused by every batch.
 
 All prompts of a run share the alpaca header, and a few-shot source's prompts share hundreds of
-tokens more (:func:`trice.tasks.prompts.few_shot_prefix`: three worked examples before each question).
+tokens more (:func:`trice.core.prompts.few_shot_prefix`: three worked examples before each question).
 Left-padded batches encode that prefix again in every row; here its keys and values are computed
 once, copied to each batch's rows, and only the rest of each prompt (its *tail*) goes through the
 model.

@@ -43,7 +43,7 @@ Guarantees
   (``vllm serve --enable-auto-tool-choice --tool-call-parser hermes``, a hosted API). trice judges
   response text, so the ``tool_calls`` of such an answer come back as text: each call written as
   hermes ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` after the message's content
-  (:func:`tool_calls_text`), which :func:`trice.tools.native.parse_native_call` reads back. A call
+  (:func:`tool_calls_text`), which :func:`trice.core.native.parse_native_call` reads back. A call
   whose arguments are not a JSON object is kept as written, so it is judged as the failed call it
   is; ``tool_calls`` the client cannot read at all (not a list, a call without a function name)
   are a ``bad_response``.
@@ -67,7 +67,7 @@ from tqdm.auto import tqdm
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import ReadTimeoutError
 
-from trice.tools.native import hermes_text
+from trice.core.native import hermes_text
 from trice.utils.diskcache import DiskCache
 from trice.utils.io import parse_json
 from trice.utils.patience import Circuit, Deadline, EndpointError, Patience, is_transient, raise_for_status, read_body, retrying
@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ToolChat:
     """A chat prompt that offers tools: ``messages`` as a chat prompt's, and ``tools`` the function
-    schemas sent with them (:func:`trice.tools.native.tool_schema`). Chat mode only."""
+    schemas sent with them (:func:`trice.core.native.tool_schema`). Chat mode only."""
 
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]

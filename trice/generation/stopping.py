@@ -9,8 +9,8 @@ text that stage II would then train on. A :class:`StopRule` says where a respons
 * where the model starts a new prompt of its own (:data:`STOP_MARKERS`; the text from there on is
   cut, with or without ``tools``: :func:`clean_response`);
 * with ``tools``, just after the first complete call of one of them, the call as the judge's own
-  parser finds it: :func:`trice.tools.base.call_end` for the paper's text calls,
-  :func:`trice.tools.native.native_call_end` for the model's native ones (its ``calls`` format).
+  parser finds it: :func:`trice.core.tools.call_end` for the paper's text calls,
+  :func:`trice.core.native.native_call_end` for the model's native ones (its ``calls`` format).
 
 Generation may stop as soon as a rule says a row is over (:class:`trice.generation.decode.StopWhenOver`, a
 per-row ``StoppingCriteria``), and :meth:`StopRule.finish` then makes the same response as a run that went on
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trice.tools.call_format import TEXT, CallFormat
+from trice.core.call_format import TEXT, CallFormat
 
 # Where a base model trained on no particular template keeps going after its answer: cut there.
 STOP_MARKERS = ("\n### Instruction", "\n### Input", "\n### Response", "\n\n\n")

@@ -16,18 +16,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from trice.generation.config import GenerateConfig
+from trice.responses.config import GenerateConfig
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import ReadReport, write_jsonl
-from trice.generation.models import DEFAULT_MODEL
+from trice.generation.models import DEFAULT_MODEL, call_format_of
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
 from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_error_kind, tool_registries
-from trice.tools import ToolRegistry
-from trice.tools.base import OUTAGE_KINDS, ToolCall
-from trice.tools.call_format import TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
-from trice.tools.registry import check_tool_options
+from trice.core.tools import OUTAGE_KINDS, ToolCall, ToolRegistry
+from trice.core.call_format import TEXT, CallFormat, call_format_field, check_call_format, tool_parser_field
+from trice.tools.factories import check_tool_options
 
 RESPONSE_FIELDS = {"id": str, "dataset": str, "answers": (list, str), "response": str}
 JUDGED_FIELDS = ("prediction", "correct", "used_tool")  # what judging adds to each row

@@ -4,12 +4,12 @@ TRICE judges a WikiSearch or translator call by what the model makes of the tool
 the output itself: each of the top two passages is given back to the model as
 ``passage + ". " + question`` (the question counts right when either reading is), and a translation
 replaces the MLQA question in the input (``Context: ...\\nQuestion: <English>``), which the model
-answers anew. The instructions of these readings are :data:`trice.tasks.prompts.READ_INSTRUCTIONS`.
+answers anew. The instructions of these readings are :data:`trice.core.prompts.READ_INSTRUCTIONS`.
 
 Which model reads is the caller's choice and matters: evaluation reads with the model that wrote
 the responses (the same weights, adapter included), the probe and D_tool labelling with the untuned
 model, stage II scoring with the recipe's base model. :class:`ReadingModel` reads many outputs in one
-batched pass through any generation backend (:mod:`trice.generation.backends`), greedily and with few new
+batched pass through any generation backend (:mod:`trice.responses.backends`), greedily and with few new
 tokens (the metric looks at the first 20 words), so judging a test set costs one batched
 generation instead of one generate() call per response. With a ``cache`` file, each reading is
 appended as it is made and a rerun after a kill reads only what is missing.
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.mlqa import with_question
-from trice.generation.templates import tool_reply_messages
+from trice.core.templates import tool_reply_messages
 from trice.generation.remote import EndpointError
 from trice.utils.io import JsonlAppender, load_partial
-from trice.tasks.prompts import READ_INSTRUCTIONS
-from trice.tools.base import ToolCall
-from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT
-from trice.tools.native import render_call, tool_schema
+from trice.core.prompts import READ_INSTRUCTIONS
+from trice.core.tools import ToolCall
+from trice.core.call_format import NATIVE_FORMAT, TEXT_FORMAT
+from trice.core.native import render_call, tool_schema
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def reading_prompt(backend: Any, item: ReadItem) -> Any:
     """The prompt of one reading. The paper's: a fresh prompt of the reading instruction and
     :func:`reading_input`. A run whose model calls tools natively (``call_format: native``), given the
     call, reads the way its template expects a tool's output back: the question, the model's call and
-    the output as a ``tool`` turn (:func:`trice.generation.templates.tool_reply_messages`), under the
+    the output as a ``tool`` turn (:func:`trice.core.templates.tool_reply_messages`), under the
     reading instruction and with no tool offered, so the model answers instead of calling again."""
     task, question, output, *made_by = item
     call = made_by[0] if made_by else None
@@ -65,7 +65,7 @@ def reading_prompt(backend: Any, item: ReadItem) -> Any:
 
 
 def reading_config(config: Any) -> Any:
-    """A :class:`~trice.generation.generate.GenerateConfig` for readings: ``config``'s model, adapter, template
+    """A :class:`~trice.responses.generate.GenerateConfig` for readings: ``config``'s model, adapter, template
     and backend, greedy, at most ``read_max_new_tokens`` new tokens."""
     return replace(config, do_sample=False, max_new_tokens=min(config.max_new_tokens, config.read_max_new_tokens))
 
@@ -89,10 +89,10 @@ class ReadingModel:
 
     @classmethod
     def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> "ReadingModel":
-        """A reader with the model of a :class:`~trice.generation.generate.GenerateConfig` (see :func:`reading_config`)."""
+        """A reader with the model of a :class:`~trice.responses.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:
-            from trice.generation.backends import load_backend  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
+            from trice.responses.backends import load_backend  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
 
             return load_backend(reading_config(config))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.judge.decision import decision_summary, oracle
-from trice.pipeline.layout import JUDGED, THRESHOLD_CHOICE, RunLayout
+from trice.core.layout import JUDGED, THRESHOLD_CHOICE, RunLayout
 from trice.pipeline.settings import BASE_MODEL
 from trice.utils.io import read_json, read_jsonl
 

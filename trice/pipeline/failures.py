@@ -1,7 +1,7 @@
 """What a stage that did not finish raises, and the one line the user reads about it.
 
 A stage whose rows failed on the machine's side (an endpoint that did not answer, a tool that met an
-outage) writes what it has and raises :class:`FailedRows`; :func:`trice.pipeline.stages.run_stage`
+outage) writes what it has and raises :class:`FailedRows`; :func:`trice.pipeline.stage_dirs.run_stage`
 keeps it incomplete and stops the run with :class:`StageIncomplete`, so a rerun retries those rows
 and no report is built on them as if they were the model's wrong answers.
 """

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from trice.pipeline.layout import JUDGED, RunLayout
+from trice.core.layout import JUDGED, RunLayout
 from trice.pipeline.settings import BASELINES, COMPARED
 from trice.utils.io import DataError, read_jsonl
 from trice.utils.stats import N_RESAMPLES, average_interval, bootstrap_average, bootstrap_share, paired_difference, unpaired_difference, wilson_interval

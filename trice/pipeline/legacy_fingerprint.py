@@ -5,7 +5,7 @@ which were left out while at their default (the current rule is
 :func:`trice.utils.config.fingerprint_fields`). :data:`HASHED_AT_DEFAULT` lists, per config class,
 the fields that rule hashed even at their default; it must never change, since it reproduces the
 hashes in existing ``stage.json`` files. A stage whose stored hash equals the one this rule gives
-its config is the same stage, and :func:`trice.pipeline.stages.run_stage` rewrites its hash under
+its config is the same stage, and :func:`trice.pipeline.stage_dirs.run_stage` rewrites its hash under
 the current rule instead of redoing it (``tests/pipeline/test_fingerprints.py``, fixture
 ``tests/fixtures/finished_runs.json``).
 """

@@ -5,12 +5,12 @@ data -> probe (base model on the training questions) -> label (D_tool and the SF
 rows, :mod:`trice.pipeline.shared_training`) -> [stage II: dev (held-out training questions) -> candidates
 (k responses per D_tool question) -> score (execution feedback) -> train-<setting> (RLEF or DPO,
 checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and judge; few-shot:
-the base model after worked examples, :mod:`trice.generation.few_shot`) -> [eval-<setting>-unseen-<name> per
+the base model after worked examples, :mod:`trice.responses.few_shot`) -> [eval-<setting>-unseen-<name> per
 unseen test set, :mod:`trice.pipeline.unseen`] -> report. Each stage is skipped when its config and inputs
-are unchanged, so a killed run picks up where it stopped (see :mod:`trice.pipeline.stages`).
+are unchanged, so a killed run picks up where it stopped (see :mod:`trice.pipeline.stage_dirs`).
 
 Here a recipe is read and checked into a :class:`Plan` before any model loads; what each stage
-reads and runs is :mod:`trice.pipeline.steps`, and :mod:`trice.pipeline.runner` runs them.
+reads and runs is :mod:`trice.pipeline.stage_specs`, and :mod:`trice.pipeline.runner` runs them.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.prepare import DataConfig, check_pool_sizes
-from trice.generation.generate import GenerateConfig
-from trice.generation.config import THRESHOLD
-from trice.generation.models import DEFAULT_MODEL
-from trice.tools.registry import check_tool_options, tool_models
-from trice.pipeline import layout
-from trice.pipeline.layout import RunLayout
+from trice.responses.generate import GenerateConfig
+from trice.core.call_format import THRESHOLD
+from trice.generation.models import DEFAULT_MODEL, resolve_parser
+from trice.tools.factories import check_tool_options, tool_models
+from trice.core import layout
+from trice.core.layout import RunLayout
 from trice.pipeline.plugins import load_plugins
 from trice.pipeline.settings import (
     D_TOOL, DEFAULT_SETTINGS, SETTINGS, STAGE_ONE, sections, stage_one_settings, stage_two_settings,
@@ -34,15 +34,15 @@ from trice.pipeline.trainers import TRAINERS, TrainerConfig
 from trice.pipeline.unseen import UnseenSet, load_unseen, unseen_stages
 from trice.stage1.boundary import SAMPLE_KEYS, ProbeSamplesConfig
 from trice.stage1.label import LabelConfig
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage2.candidates import CandidatesConfig
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
-from trice.stage2.sources import ModelSource, parse_sources
+from trice.stage2.candidate_sources import ModelSource, parse_sources
 from trice.tasks import PER_ROW, get_task
-from trice.tasks.prompts import READ_INSTRUCTIONS
-from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, resolve_parser, tool_parser_field
+from trice.core.prompts import READ_INSTRUCTIONS
+from trice.core.call_format import NATIVE_FORMAT, call_format_field, check_call_format, tool_parser_field
 from trice.utils.config import ConfigError, build_config, load_layered_yaml
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from trice.pipeline.layout import DEV_CURVE, RunLayout  # noqa: E402
+from trice.core.layout import DEV_CURVE, RunLayout  # noqa: E402
 
 Table = dict[str, dict[str, float]]  # setting -> column -> value
 

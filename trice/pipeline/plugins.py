@@ -23,7 +23,7 @@ from typing import Any
 from trice.utils.config import ConfigError
 from trice.data.loaders import register_loader
 from trice.tasks import Task, register_task
-from trice.tools.registry import TOOL_FACTORIES, register_tool_factory
+from trice.tools.factories import TOOL_FACTORIES, register_tool_factory
 
 KINDS = ("tools", "tasks", "loaders")  # registered in this order: a task names its tool
 

@@ -27,7 +27,7 @@ from trice.pipeline.intervals import (
     per_question,
     read_judged,
 )
-from trice.pipeline.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SELECTION, SUMMARY, TRAIN_LOG, RunLayout, train_stage
+from trice.core.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SELECTION, SUMMARY, TRAIN_LOG, RunLayout, train_stage
 from trice.pipeline.plan import Plan
 from trice.pipeline.plots import (
     ACCURACY_PLOT,

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trice.generation.models import check_installed
-from trice.pipeline import steps
-from trice.pipeline.layout import eval_stage
+from trice.pipeline import stage_specs
+from trice.core.layout import eval_stage
 from trice.pipeline.plan import Plan
 from trice.pipeline.report import write_report
 from trice.pipeline.shared_training import pointer_stale
-from trice.pipeline.stages import check_run_dir, claim_run_dir, run_stage, stage_verdict
-from trice.tools.registry import tool_missing_packages
+from trice.pipeline.stage_dirs import check_run_dir, claim_run_dir, run_stage, stage_verdict
+from trice.tools.factories import tool_missing_packages
 from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
 
@@ -73,12 +73,12 @@ def run_plan(
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
     write_json(plan.layout.recipe, to_dict(plan.recipe))
     for name in names:
-        config, inputs, fn = steps.stage(plan, name)
+        config, inputs, fn = stage_specs.stage(plan, name)
         if stages is not None:
             check_inputs(plan, name, inputs)
         stage_dir = plan.layout.stage(name)
         force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
-        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=steps.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
+        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=stage_specs.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
     return plan.layout.report
 
 
@@ -107,7 +107,7 @@ def stage_status(plan: Plan) -> dict[str, str]:
     check_run_dir(plan.run_dir)
     status: dict[str, str] = {}
     for name in plan.stages:
-        config, inputs, _ = steps.stage(plan, name)
+        config, inputs, _ = stage_specs.stage(plan, name)
         stage_dir = plan.layout.stage(name)
         verdict = stage_verdict(stage_dir, config, inputs)
         if verdict == "up to date" and pointer_stale(stage_dir):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trice.tasks.prompts import PER_TASK
+from trice.core.prompts import PER_TASK
 
 # What a setting trains: stage I is SFT on a labelled set; every other trainer is stage II, on the
 # scored candidates, keyed by its loss (trice.pipeline.trainers).
@@ -31,7 +31,7 @@ class Setting:
     section (a field of both :class:`trice.pipeline.plan.Recipe` and ``Plan``) holding the trainer's
     config; ``over``: the section it is laid over, key by key (its own keys win; left empty, it is
     that section). ``few_shot``: the preset of worked examples put before each test prompt
-    (:mod:`trice.generation.few_shot`). ``default``: a row of a recipe that names no settings.
+    (:mod:`trice.responses.few_shot`). ``default``: a row of a recipe that names no settings.
     ``compared``: its place among the rows the report compares with the baselines (paired
     differences, :mod:`trice.pipeline.intervals`), None for none; the first stage II one a run has
     is also the case studies' last column. ``baseline``: its place among those baselines."""

@@ -21,10 +21,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trice.pipeline.layout import SAME_AS, RunLayout, train_stage
+from trice.core.layout import SAME_AS, RunLayout, train_stage
 from trice.pipeline.legacy_fingerprint import with_hashed_defaults
-from trice.stage1.sft_config import SFTConfig
-from trice.pipeline.stages import matches, rebased, stage_state
+from trice.stage1.config import SFTConfig
+from trice.pipeline.stage_dirs import matches, rebased, stage_state
 from trice.utils.io import read_json, write_json
 
 # Config keys that only say where a training reads and writes: two trainings differing only in

@@ -13,7 +13,7 @@ from typing import Any
 
 from trice.pipeline.plugins import import_object
 from trice.pipeline.settings import DPO, RLEF, SFT
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 

@@ -1,7 +1,7 @@
 """Unseen test sets (the paper's Table 4): extra test files no stage trains on, every setting evaluated on each.
 
 A recipe names them ``unseen: {name: path.jsonl, ...}``; each file holds examples in the
-bring-your-own-data schema (:data:`trice.data.schema.EXAMPLE_FIELDS`: ``id``, ``dataset``,
+bring-your-own-data schema (:data:`trice.core.schema.EXAMPLE_FIELDS`: ``id``, ``dataset``,
 ``task``, ``question``, ``answers``), any task, judged row by row by its own task. Each (setting,
 set) pair is its own stage, ``eval-<setting>-unseen-<name>``, so adding a set runs only its stages
 and leaves every finished eval stage, seen or unseen, as it was. The files are checked when the
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trice.data.schema import EXAMPLE_FIELDS
+from trice.core.schema import EXAMPLE_FIELDS
 from trice.tasks.inputs import read_input
-from trice.pipeline.layout import unseen_stage
+from trice.core.layout import unseen_stage
 from trice.tasks import TASKS
 from trice.utils.config import ConfigError
 from trice.utils.io import DataError

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from trice.data.paths import resolve_data_dir
+from trice.core.paths import resolve_data_dir
 from trice.utils.io import DataError, iter_jsonl, read_json
 
 SOURCES: dict[str, str] = {

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trice.core.paths import cache_dir
+
 log = logging.getLogger(__name__)
 
 STALE_TEMP_SECONDS = 24 * 3600
@@ -34,7 +36,7 @@ def index_root(override: str | os.PathLike | None = None) -> Path:
     """Where indexes live: ``override``, else ``$TRICE_CACHE_DIR/indexes`` (default ``~/.cache/trice``)."""
     if override:
         return Path(override).expanduser()
-    return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice")) / "indexes"
+    return cache_dir() / "indexes"
 
 
 def file_digest(path: Path) -> str:

@@ -22,9 +22,9 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from trice.data.paths import resolve_data_dir
-from trice.data.records import nonblank_lines
-from trice.generation.models import cache_dir
+from trice.core.paths import resolve_data_dir
+from trice.core.records import nonblank_lines
+from trice.core.paths import cache_dir
 from trice.utils.io import DataError, check_fields, read_jsonl, write_jsonl
 from trice.retrieval.corpus import Passage
 from trice.retrieval.index_cache import file_digest

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from trice.data.schema import Example
+from trice.core.schema import Example
 
 SAMPLE_MARK = "#s"  # a sampled copy's id: <question id>#s<j>, j = 1..k
 

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from trice.utils.config import ConfigError
-from trice.generation.config import GenerateConfig
+from trice.responses.config import GenerateConfig
 from trice.tasks.inputs import read_input
-from trice.tools.registry import check_tool_options
+from trice.tools.factories import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.stage1.boundary import boundary_rows, boundary_stats
 from trice.stage1.tool_labels import check_teacher, verified_calls
 from trice.utils.io import DataError, ReadReport, read_jsonl, write_json, write_jsonl
-from trice.generation.models import DEFAULT_MODEL, load_tokenizer
+from trice.generation.models import DEFAULT_MODEL, call_format_of, load_tokenizer
 from trice.stage1.native_labels import native_label_rows
-from trice.tools.call_format import call_format_field, call_format_of, check_call_format, tool_parser_field
+from trice.core.call_format import call_format_field, check_call_format, tool_parser_field
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
 from trice.tasks import TASKS
 

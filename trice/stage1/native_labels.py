@@ -5,7 +5,7 @@ reference calls, search terms, a teacher's proposals), written in the paper's pl
 ``calculator(48+48/2)``. A native run then trains on each tool-using label's call as the model's
 chat template writes it: the prompt's conversation is rendered with and without an assistant turn
 holding the call as ``tool_calls``, and the difference, up to the end of the call, is the target
-(:func:`trice.generation.templates.assistant_turn_text`). So the model learns exactly the text its
+(:func:`trice.core.templates.assistant_turn_text`). So the model learns exactly the text its
 template would produce, and the target is checked to parse back, with the run's parser, to the
 call it came from. Answers without the tool (the model's own right answers, gold answers) are
 unchanged.
@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from trice.generation.templates import assistant_turn_text, chat_messages
+from trice.core.templates import assistant_turn_text, chat_messages
 from trice.tasks import Task, get_task
-from trice.tasks.prompts import task_instruction
-from trice.tools.base import ToolCall, parse_call
-from trice.tools.native import NativeToolCall, native_call_end, parse_native_call, render_call, tool_schema
+from trice.core.prompts import task_instruction
+from trice.core.tools import ToolCall, parse_call
+from trice.core.native import NativeToolCall, native_call_end, parse_native_call, render_call, tool_schema
 
 
 def native_call_text(tokenizer: Any, task: Task, question: str, call: ToolCall, parser: str) -> str:

@@ -41,8 +41,7 @@ from trice.judge.reading import ReadingModel
 from trice.tasks.metrics import answer_in_text
 from trice.utils.config import build_config
 from trice.tasks import PER_ROW, get_task, tool_error_text, tool_registries
-from trice.tools import ToolError, parse_call
-from trice.tools.base import OUTAGE_KINDS
+from trice.core.tools import OUTAGE_KINDS, ToolError, parse_call
 
 log = logging.getLogger(__name__)
 

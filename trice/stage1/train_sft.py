@@ -37,34 +37,20 @@ from torch import Tensor
 from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
-from trice.stage1.sft_config import SFTConfig
-from trice.tasks import PER_ROW, get_task, prompt_tools
+from trice.stage1.config import SFTConfig
+from trice.tasks import PER_ROW, get_task
 from trice.tasks.inputs import check_row_task, read_input
-from trice.tasks.prompts import task_prompt
 from trice.stage1.native_labels import native_targets
-from trice.tools.call_format import NATIVE_FORMAT, TEXT_FORMAT, CallFormat, call_format_of, parser_with
+from trice.core.call_format import NATIVE_FORMAT, TEXT_FORMAT, CallFormat, parser_with
+from trice.generation.models import call_format_of
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
 from trice.training.decision import decision_index, decision_weights, weighted_token_loss
 from trice.training.response_logits import IGNORE_INDEX, response_only_inputs
+from trice.training.tokens import prompt_token_ids, target_token_ids
 
 log = logging.getLogger(__name__)
 
 SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
-
-
-def prompt_token_ids(task: str, question: str, tokenizer: Any, template: str = "alpaca", call_format: str = TEXT_FORMAT) -> list[int]:
-    """The prompt's ids exactly as generation tokenizes it: the template's text (in the native call
-    format, offering the task's tool), no special tokens."""
-    prompt = task_prompt(task, question, template, tokenizer, prompt_tools(task, call_format == NATIVE_FORMAT))
-    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-
-
-def target_token_ids(text: str, tokenizer: Any) -> list[int]:
-    """A response's ids plus EOS, so the model learns to stop; tokenized apart from the prompt, so
-    the prompt/response boundary is exact."""
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token: the model could not learn to stop")
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
 
 
 def build_sft_features(

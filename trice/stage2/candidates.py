@@ -17,7 +17,7 @@ candidate comes from a *source*, one entry of the config's ``sources`` list:
   prediction", so a dead server costs its candidates, not the job.
 
 ``few_shot`` is a prefix of worked examples put before the prompt: the name of a preset
-(:data:`trice.tasks.prompts.FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
+(:data:`trice.core.prompts.FEW_SHOT_PRESETS`, e.g. ``math``: three alpaca-formatted examples that always call the
 calculator, as the paper's ChatGPT/InstructGPT sources were prompted) or the literal prefix text.
 Its tokens are encoded once per source, not once per question (:mod:`trice.generation.prefix_cache`).
 ``stop_after_call`` ends each response at its first call of the task's tool (:mod:`trice.generation.stopping`):
@@ -62,22 +62,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trice.data.schema import EXAMPLE_FIELDS, Example, sample
+from trice.core.schema import EXAMPLE_FIELDS, Example, sample
 from trice.generation import models
 from trice.generation.adapters import adapter_files
 from trice.generation.decode import generate_responses
-from trice.generation.generate import task_stop_rule
-from trice.generation.backends import offering_task_tool
+from trice.responses.generate import task_stop_rule
+from trice.responses.backends import offering_task_tool
 from trice.generation.remote import EndpointError, OpenAIEndpoint, Prompt
 from trice.generation.stopping import StopRule
-from trice.generation.templates import TEMPLATES
-from trice.pipeline.stages import fingerprint
-from trice.stage2.sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
+from trice.core.templates import TEMPLATES
+from trice.stage2.candidate_sources import EndpointSource, ModelSource, ResponsesSource, Source, parse_sources
 from trice.tasks import prompt_tools
-from trice.tasks.prompts import few_shot_prefix, task_prompt
-from trice.tools.native import PARSERS
-from trice.tools.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
+from trice.core.prompts import few_shot_prefix, task_prompt
+from trice.core.native import PARSERS
+from trice.core.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, call_format_field, check_call_format, tool_parser_field
+from trice.generation.models import call_format_of
 from trice.utils.config import ConfigError
+from trice.utils.fingerprint import fingerprint
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
 from trice.utils.outputs import OVERWRITE_HELP, claim_output
 

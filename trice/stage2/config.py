@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trice.tools.registry import check_tool_options
-from trice.tasks.prompts import INSTRUCTIONS
-from trice.stage1.sft_config import LoRATrainingConfig
+from trice.tools.factories import check_tool_options
+from trice.core.prompts import INSTRUCTIONS
+from trice.training.config import LoRATrainingConfig
 
 
 @dataclass

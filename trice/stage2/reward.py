@@ -42,8 +42,8 @@ import math
 from collections.abc import Callable, Sequence
 
 from trice.tasks import Judgement, get_task
-from trice.tools import ToolRegistry
-from trice.tools.call_format import TEXT, CallFormat
+from trice.core.tools import ToolRegistry
+from trice.core.call_format import TEXT, CallFormat
 from trice.tools.calculator import parse_number
 
 GOLD = "gold"

@@ -36,19 +36,19 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from trice.generation.config import GenerateConfig
-from trice.tools.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, call_format_of, check_call_format, tool_parser_field
+from trice.responses.config import GenerateConfig
+from trice.core.call_format import NATIVE_FORMAT, TEXT, CallFormat, call_format_field, check_call_format, tool_parser_field
 from trice.judge.evaluate import judge_many, machine_failure
-from trice.tools.registry import check_tool_options
+from trice.tools.factories import check_tool_options
 from trice.judge.reading import ReadingModel
 from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
-from trice.generation.models import DEFAULT_MODEL
+from trice.generation.models import DEFAULT_MODEL, call_format_of
 from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
 from trice.stage2.reward import STATES, get_reward, response_states, score_judgements, score_responses
 from trice.tasks import PER_ROW, Judgement, check_task_name, get_task, tool_registries
-from trice.tools import ToolRegistry
+from trice.core.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ candidate too, as step 0: the stage-I adapter (TRICE-ALL) or the base model (TRI
 LoRA is the identity before its first step). Ties going to the earlier step, a checkpoint is kept
 only where it beats the start on dev. The base model has no adapter to keep: where it wins,
 ``best_adapter`` is None, ``adapter_best`` is removed and the setting is evaluated on the base model
-(:func:`trice.pipeline.steps.final_adapter`).
+(:func:`trice.pipeline.stage_specs.final_adapter`).
 
 Each step's responses go to ``dev/<step>.jsonl``, resumably by example id, next to a
 ``dev/<step>.meta.json`` stamp (the adapter weights' hash, None for the base model, and the
@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from trice.generation import models
 from trice.generation.adapters import adapter_files, check_adapter_dir, weights_file
-from trice.data.schema import Example, load_examples, sample
-from trice.tools.call_format import TEXT, TEXT_FORMAT, CallFormat, call_format_of
+from trice.core.schema import Example, load_examples, sample
+from trice.core.call_format import TEXT, TEXT_FORMAT, CallFormat
+from trice.generation.models import call_format_of
 from trice.judge.evaluate import judge_rows, summarize, tool_rate_by_dataset
-from trice.generation.generate import GenerateConfig, generate_for_examples
+from trice.responses.generate import GenerateConfig, generate_for_examples
 from trice.utils.io import load_partial, read_json, write_json
 from trice.judge.reading import ReadingModel
-from trice.pipeline.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, DEV_CURVE, SELECTION, TRAIN_LOG
+from trice.core.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, DEV_CURVE, SELECTION, TRAIN_LOG
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
 

@@ -38,8 +38,8 @@ from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.select_checkpoint import dev_for, select_on_dev
 from trice.stage2.train_rlef import SCORED_FIELDS, check_group
 from trice.tasks import prompt_tools
-from trice.tasks.prompts import task_prompt
-from trice.tools.call_format import NATIVE_FORMAT
+from trice.core.prompts import task_prompt
+from trice.core.call_format import NATIVE_FORMAT
 from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepare_run, train_and_save, training_args
 from trice.stage2.reward import GOLD
 from trice.utils.io import DataError, read_jsonl

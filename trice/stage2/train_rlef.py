@@ -36,15 +36,16 @@ from transformers import Trainer
 
 from trice.generation.models import load_tokenizer
 from trice.tasks.inputs import read_input
-from trice.stage1.train_sft import prompt_token_ids, target_token_ids
+from trice.training.tokens import prompt_token_ids, target_token_ids
 from trice.tasks import get_task
-from trice.tools.call_format import TEXT_FORMAT, CallFormat, call_format_of
+from trice.core.call_format import TEXT_FORMAT, CallFormat
+from trice.generation.models import call_format_of
 from trice.training.decision import decision_index, decision_weights
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.rlef_forward import GroupLogprobs, grouped_response_logprobs
 from trice.stage2.rlef_loss import RLEFLoss
 from trice.stage2.select_checkpoint import dev_for, select_on_dev
-from trice.tasks.prompts import INSTRUCTIONS
+from trice.core.prompts import INSTRUCTIONS
 from trice.training.lora import NonFiniteGuard, build_model, check_finite_loss, prepare_run, train_and_save, training_args
 from trice.utils.io import DataError
 

@@ -15,7 +15,7 @@ What a successful call's output means depends on the tool, as in TRICE:
   either of its two passages is).
 
 The tool names are the paper's: ``calculator``, ``WikiSearch``, ``QA``, ``translator``. A call is
-read in the run's :class:`~trice.tools.call_format.CallFormat`: the paper's plain text, or the
+read in the run's :class:`~trice.core.call_format.CallFormat`: the paper's plain text, or the
 model's native chat-template format, where a call that cannot run is judged as a failed call.
 """
 
@@ -25,12 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trice.tasks.metrics import answer_in_prefix, answer_in_text, last_number, math_correct, whole_response
-from trice.tasks.prompts import INSTRUCTIONS, register_instruction
-from trice.tools import ToolError, ToolRegistry
-from trice.tools.base import ToolCall, ToolResult
-from trice.tools.call_format import TEXT, CallFormat
-from trice.tools.native import NativeCallError, tool_schema
-from trice.tools.registry import build_registry
+from trice.core.prompts import INSTRUCTIONS, register_instruction
+from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolResult
+from trice.core.call_format import TEXT, CallFormat
+from trice.core.native import NativeCallError, tool_schema
+from trice.tools.factories import build_registry
 
 ReadOutput = Callable[[str], Sequence[str | None]]
 """Maps a tool's output to the model's answer(s) after reading it (one per passage for WikiSearch);
@@ -44,7 +43,7 @@ def tool_error_text(kind: str, error: str) -> str:
 
 
 def tool_error_kind(text: str) -> str:
-    """The :class:`~trice.tools.base.ToolError` kind of a judged row's ``tool_error``."""
+    """The :class:`~trice.core.tools.ToolError` kind of a judged row's ``tool_error``."""
     return text.split(":", 1)[0]
 
 
@@ -87,7 +86,7 @@ class Task:
     extract: Callable[[str], str | None]
     is_correct: Callable[[str | None, Sequence[str]], bool]
     tool_answers: bool = True  # False: the tool's output is read by the model again (needs a reader)
-    instruction: str = ""  # the prompt's instruction; :func:`register_task` makes it the task's in trice.tasks.prompts
+    instruction: str = ""  # the prompt's instruction; :func:`register_task` makes it the task's in trice.core.prompts
 
     def registry(self, **tool_options: object) -> ToolRegistry:
         return build_registry([self.tool], **tool_options)

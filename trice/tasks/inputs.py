@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trice.utils.io import DataError, FieldSpec, ReadReport, iter_jsonl
-from trice.tasks.prompts import READ_INSTRUCTIONS
+from trice.core.prompts import READ_INSTRUCTIONS
 from trice.tasks import PER_ROW, TASKS
 
 SHOW_SKIPPED = 3  # problems quoted in the one warning about skipped lines

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from trice.generation.models import cache_dir
+from trice.core.paths import cache_dir
 from trice.utils.diskcache import DiskCache
 
 CACHE_DIR_HELP = "Directory of the on-disk output cache; unset = $TRICE_CACHE_DIR/tool-outputs, '' = no cache."

@@ -26,7 +26,7 @@ import operator
 import re
 from collections.abc import Callable
 
-from trice.tools.base import ToolError
+from trice.core.tools import ToolError
 
 MAX_INPUT_CHARS = 500  # a calculation a model writes is a line, not a page
 MAX_LITERAL_DIGITS = 120  # digits in one number; far below Python's int-parsing limit of 4300

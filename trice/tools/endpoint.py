@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from trice.generation.remote import EndpointConfig, EndpointError, OpenAIEndpoint
-from trice.tools.base import ToolError
+from trice.core.tools import ToolError
 
 # EndpointError kinds as a generating tool reports them: a malformed answer is the tool failing
 # (runtime), a rejected request means the server cannot serve it (unavailable)

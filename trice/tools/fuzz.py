@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from trice.tools.base import ToolCall, ToolError, ToolRegistry, ToolResult, parse_call
+from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolResult, parse_call
 from trice.tools.calculator import Calculator
 
 SLOW_SECONDS = 1.0

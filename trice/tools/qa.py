@@ -17,7 +17,7 @@ passages it finds. Here both halves are swappable:
 
 The argument is model output: it is whitespace-collapsed, one pair of surrounding quotes dropped,
 and refused past ``max_question_chars``. A question no passage matches, an unloadable reader, a
-failing server and an empty answer are typed :class:`~trice.tools.base.ToolError`s. Answers are
+failing server and an empty answer are typed :class:`~trice.core.tools.ToolError`s. Answers are
 memoised per question in a bounded LRU, and :meth:`QATool.prefetch` answers many questions in one
 batched retrieval and generation (judging calls it with all of a file's calls before executing
 them one by one).
@@ -40,15 +40,15 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from trice.data.paths import resolve_data_dir
+from trice.core.paths import resolve_data_dir
 from trice.generation import models
 from trice.generation.models import DEFAULT_MODEL
 from trice.generation.remote import EndpointError
-from trice.generation.templates import format_prompt
+from trice.core.templates import format_prompt
 from trice.retrieval import RetrieverConfig, build_retriever
 from trice.retrieval.factory import LOCAL_BACKENDS
 from trice.retrieval.trex import trex_corpus_file
-from trice.tools.base import OUTAGE_KINDS, ToolError, ToolSetupError, clean_text_argument
+from trice.core.tools import OUTAGE_KINDS, ToolError, ToolSetupError, clean_text_argument
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
 from trice.utils.config import ConfigError, build_config
@@ -117,7 +117,7 @@ class QAToolConfig:
 
 
 def clean_question(argument: str, limit: int) -> str:
-    """The question in a call's argument (see :func:`trice.tools.base.clean_text_argument`)."""
+    """The question in a call's argument (see :func:`trice.core.tools.clean_text_argument`)."""
     return clean_text_argument(argument, limit, "question")
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from trice.generation import models
-from trice.tools.base import ToolError, ToolSetupError
+from trice.core.tools import ToolError, ToolSetupError
 from trice.tools.cache import CACHE_DIR_HELP, NO_CACHE, ToolOutputCache
 from trice.tools.endpoint import complete, open_endpoint
 

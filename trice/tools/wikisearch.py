@@ -24,7 +24,7 @@ from trice.utils.config import build_config
 from trice.generation.remote import EndpointError
 from trice.retrieval import Hit, Retriever, RetrieverConfig, build_retriever
 from trice.retrieval.base import check_k
-from trice.tools.base import ToolError, clean_text_argument
+from trice.core.tools import ToolError, clean_text_argument
 
 MAX_QUERY_CHARS = 300
 DEFAULT_READINGS = 2
@@ -38,7 +38,7 @@ _ERROR_KINDS = {
 
 
 def clean_query(argument: str) -> str:
-    """The search term in a call's argument (see :func:`trice.tools.base.clean_text_argument`)."""
+    """The search term in a call's argument (see :func:`trice.core.tools.clean_text_argument`)."""
     return clean_text_argument(argument, MAX_QUERY_CHARS, "search query")
 
 

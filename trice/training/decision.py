@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trice.tools.call_format import CallFormat
+from trice.core.call_format import CallFormat
 
 
 def decision_index(text: str, tokenizer: Any, names: Iterable[str], calls: CallFormat) -> int:

@@ -30,9 +30,9 @@ from transformers import AutoModelForCausalLM, TrainerCallback, TrainingArgument
 
 from trice.generation.adapters import copy_adapter, load_adapter, lora_keys, save_adapter
 from trice.generation.models import resolve_model
-from trice.stage1.sft_config import LoRATrainingConfig
-from trice.tools.call_format import NATIVE_FORMAT, parser_with
-from trice.tools.native import CALL_MARKERS
+from trice.training.config import LoRATrainingConfig
+from trice.core.call_format import NATIVE_FORMAT, parser_with
+from trice.core.native import CALL_MARKERS
 from trice.utils.config import ConfigError
 from trice.training.checkpoints import last_checkpoint
 from trice.utils.io import read_json, write_json

@@ -235,7 +235,7 @@ def fingerprint_fields(config: Any) -> ChangedFields:
     """The config as a stage fingerprints it: only the fields whose values differ from their defaults.
 
     This is the one rule for what of a config enters a stage's fingerprint
-    (:func:`trice.pipeline.stages.fingerprint`). A field at its default is left out, whether or
+    (:func:`trice.utils.fingerprint.fingerprint`). A field at its default is left out, whether or
     not it was given, so adding a field to a config class (with a default that leaves what the
     stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise look
     changed and be moved aside and rerun. A value other than the default always enters the hash,
@@ -249,5 +249,5 @@ def fingerprint_fields(config: Any) -> ChangedFields:
 
 
 def _as_hashed(value: Any) -> str:
-    """``value`` as a fingerprint serialises it (:func:`trice.pipeline.stages.fingerprint`)."""
+    """``value`` as a fingerprint serialises it (:func:`trice.utils.fingerprint.fingerprint`)."""
     return json.dumps(value, sort_keys=True, default=str)

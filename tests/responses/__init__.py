@@ -1,0 +1,1 @@
+"""trice.responses: the generation backends, trice generate and few-shot prompts."""

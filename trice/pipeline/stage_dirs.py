@@ -1,0 +1,347 @@
+"""Run a pipeline stage once: skip it when its config and inputs are unchanged.
+
+Each stage owns a directory holding ``stage.json`` with a hash of its config and of its input files.
+A rerun skips a stage whose hash matches and which completed; a stage whose config or inputs
+changed starts over in a fresh directory, its old one moved aside to ``<run>/old/<stage>-<time>``
+(never deleted: a changed learning rate must not cost a trained adapter); a stage that was killed
+part-way is run again in place, so its own resumable outputs (appended generations, training
+checkpoints) carry on where they were. A stage may name entries of its directory to ``keep`` when
+it starts over: work that records what made it and checks that record itself (the candidates'
+per-source parts), so a changed config redoes only what it changed. A stage whose rows failed
+(an endpoint that did not answer) raises :class:`FailedRows`: it stays incomplete, saying how many
+failed, and a rerun retries them.
+
+The hash covers what a stage computes from, not how its paths were spelled: path strings under the
+run directory enter it relative to that directory (:func:`portable`), so the same run reached as
+``runs/x`` or ``/abs/runs/x`` is the same run. Of a stage's config objects it covers only the fields
+set to something other than their defaults (:func:`trice.utils.config.fingerprint_fields`). A hash
+made under an earlier rule is still accepted, and ``stage.json`` is rewritten with the current one
+(:func:`earlier_configs`): one with the paths as spelled (recomputed under each spelling the run
+directory is known by, :func:`known_spellings`), and one with the fields
+:mod:`trice.pipeline.legacy_fingerprint` hashed at their defaults.
+
+A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`); trice writes into no existing
+directory without it, unless it holds a trice run without one (recognised by its
+``recipe.json`` and a ``stage.json`` with every key trice writes).
+
+One process at a time runs a stage: ``run_stage`` holds a lock file beside the stage directory
+(``.<stage>.lock``, outside it so no fingerprint sees it) and a second process trying the same stage
+of the same run gets :class:`StageBusy` at once, rather than both appending to the same outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
+from trice.core.layout import OLD, RECIPE
+from trice.pipeline.legacy_fingerprint import legacy_config
+from trice.utils.config import ConfigError
+from trice.utils.fingerprint import fingerprint, fingerprints
+from trice.utils.io import DataError, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+MARKER = "stage.json"
+RUN_MARKER = ".trice-run"
+RUN_FORMAT = 1
+STAGE_KEYS = frozenset({"stage", "hash", "complete", "config"})  # what every stage.json trice wrote holds
+RUN_PLACEHOLDER = "{run}"
+
+
+def lock_path(stage_dir: Path) -> Path:
+    """Beside the stage directory, not in it, so no fingerprint of the stage's outputs sees it."""
+    return stage_dir.parent / f".{stage_dir.name}.lock"
+
+
+def _try_lock(stage_dir: Path) -> FileLock | None:
+    """The stage's lock, acquired; None when another process holds it."""
+    lock = FileLock(lock_path(stage_dir))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
+def stage_running(stage_dir: Path) -> bool:
+    """Whether another process holds the stage's lock now (no lock file: never run, so no)."""
+    if not lock_path(stage_dir).exists():
+        return False
+    lock = _try_lock(stage_dir)
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
+def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for v in items for s in _strings(v)]
+
+
+def portable(config: Any, run_dir: Path) -> Any:
+    """``config`` with every path string under ``run_dir`` (as the pipeline spells them:
+    ``str(run_dir / ...)``) written relative to it, as ``{run}/...``."""
+    root = str(run_dir)
+    if root in (".", ""):
+        return config
+    return _map_strings(config, lambda s: RUN_PLACEHOLDER + s[len(root):] if s == root or s.startswith(root + os.sep) else s)
+
+
+def respelled(config: Any, spelling: str) -> Any:
+    """A :func:`portable` config with its run directory spelled ``spelling`` again."""
+    return _map_strings(config, lambda s: spelling + s[len(RUN_PLACEHOLDER):] if s.startswith(RUN_PLACEHOLDER) else s)
+
+
+def rebased(config: Any, stage_dir: Path) -> Any:
+    """A stage's stored config with the paths under its run directory, as spelled when it ran,
+    spelled as the run directory is reached now: a run directory moved, or reached from another
+    working directory, still names its own files. The spelling it ran under is one of
+    :func:`known_spellings` or shows in a path of the stage's own output (``<spelling>/<stage>``)."""
+    suffix = os.sep + stage_dir.name
+    found = [s[: -len(suffix)] for s in _strings(config) if s.endswith(suffix)]
+    for spelling in [*known_spellings(stage_dir.parent), *found]:
+        moved = portable(config, Path(spelling))
+        if moved != config:
+            return respelled(moved, str(stage_dir.parent))
+    return config
+
+
+def stage_hash(stage_dir: Path, config: Any, inputs: Iterable[str | Path]) -> str:
+    """The stage's fingerprint: its config made :func:`portable` and the bytes of its inputs."""
+    return fingerprint(portable(config, stage_dir.parent), inputs)
+
+
+def known_spellings(run_dir: Path) -> list[str]:
+    """Every way the run directory may have been spelled in a stage hash of paths as spelled: as
+    given, absolute, relative to here, and what the run's marker recorded when it was claimed."""
+    spellings = [str(run_dir), str(run_dir.resolve()), os.path.relpath(run_dir.resolve())]
+    marker = run_dir / RUN_MARKER
+    if marker.is_file():
+        try:
+            spellings += [s for s in read_json(marker).get("spellings", []) if isinstance(s, str)]
+        except (DataError, AttributeError):
+            pass
+    return list(dict.fromkeys(spellings))
+
+
+def _json_key(config: Any) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def earlier_configs(run_dir: Path, config: Any) -> list[Any]:
+    """What earlier fingerprint rules hashed for ``config``, each distinct from what the current rule
+    hashes: its fields as :mod:`trice.pipeline.legacy_fingerprint` gives them or as they are, each
+    with its run paths relative to the run directory (:func:`portable`) or as spelled by each of the
+    run directory's :func:`known_spellings`."""
+    current = _json_key(portable(config, run_dir))
+    found: dict[str, Any] = {}
+    for fields in (config, legacy_config(config)):
+        moved = portable(fields, run_dir)
+        spelled = [respelled(moved, s) for s in known_spellings(run_dir)] if _json_key(moved) != _json_key(fields) else []
+        for candidate in (moved, *spelled):
+            found.setdefault(_json_key(candidate), candidate)
+    found.pop(current, None)
+    return list(found.values())
+
+
+def matches(stage_dir: Path, state: dict, config: Any, inputs: list[Path]) -> str | None:
+    """``"current"`` when ``state``'s hash is the stage's hash now, ``"earlier"`` when it is the hash
+    an earlier fingerprint rule gave the same config and inputs (:func:`earlier_configs`), else None."""
+    if state.get("hash") == stage_hash(stage_dir, config, inputs):
+        return "current"
+    earlier = earlier_configs(stage_dir.parent, config)
+    if earlier and state.get("hash") in fingerprints(earlier, inputs):
+        return "earlier"
+    return None
+
+
+def stage_state(stage_dir: Path) -> dict[str, Any] | None:
+    marker = stage_dir / MARKER
+    return read_json(marker) if marker.is_file() else None
+
+
+def _move_aside(stage_dir: Path, keep: set[str]) -> Path:
+    """Move the stage directory to ``<run>/old/<stage>-<UTC time>`` and start a fresh one holding
+    the ``keep`` entries. One rename: a kill leaves either the old directory or the new one."""
+    old_root = stage_dir.parent / OLD
+    old_root.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target, n = old_root / f"{stage_dir.name}-{stamp}", 1
+    while target.exists():
+        n += 1
+        target = old_root / f"{stage_dir.name}-{stamp}-{n}"
+    stage_dir.rename(target)
+    stage_dir.mkdir()
+    for name in keep:
+        if (target / name).exists():
+            (target / name).rename(stage_dir / name)
+    return target
+
+
+def moved_aside(run_dir: Path) -> list[str]:
+    """The stage directories moved aside in this run so far (oldest first), for ``--status``."""
+    old_root = run_dir / OLD
+    return sorted(str(p) for p in old_root.iterdir()) if old_root.is_dir() else []
+
+
+def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) -> str:
+    """What a run would do with the stage, loading nothing (see ``trice.pipeline.runner.stage_status``)."""
+    inputs = [Path(p) for p in inputs]
+    state = stage_state(stage_dir)
+    if stage_running(stage_dir):
+        return "running"
+    if not all(p.exists() for p in inputs):
+        return "waiting" if state is None else "changed"
+    if state is None:
+        return "to do"
+    if matches(stage_dir, state, config, inputs) is None:
+        return "changed"
+    if state.get("complete"):
+        return "up to date"
+    failed = state.get("failed_rows")
+    return f"incomplete: {failed} failed rows" if failed else "partial"
+
+
+def _marker(name: str, digest: str, config: Any, **extra: Any) -> dict[str, Any]:
+    return {"stage": name, "hash": digest, "complete": False, "config": config} | extra
+
+
+def run_stage(
+    stage_dir: Path,
+    name: str,
+    config: Any,
+    inputs: Iterable[str | Path],
+    fn: Callable[[Path], Any],
+    force: bool = False,
+    keep: Iterable[str] = (),
+    accept_outages: bool = False,
+) -> bool:
+    """Run ``fn(stage_dir)`` unless already done with the same fingerprint; True when it ran.
+
+    ``keep``: names of entries in ``stage_dir`` that survive a start-over after a change (see the
+    module docstring); ``force`` starts over from an empty directory. Either way the old directory
+    is moved aside, not deleted. ``fn`` raising :class:`FailedRows` leaves the stage incomplete
+    with the count in ``stage.json`` and raises :class:`StageIncomplete`; with ``accept_outages``,
+    :class:`ToolOutages` instead completes it, the count in ``stage.json`` as ``tool_outages``.
+    """
+    stage_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = _try_lock(stage_dir)
+    if lock is None:
+        raise StageBusy(
+            f"{stage_dir}: stage {name} is being run by another process (it holds {lock_path(stage_dir)}); "
+            "wait for it to finish or stop it: two processes on one stage would overwrite each other's outputs"
+        )
+    try:
+        inputs = [Path(p) for p in inputs]
+        digest = stage_hash(stage_dir, config, inputs)
+        state = stage_state(stage_dir)
+        same = None if state is None else matches(stage_dir, state, config, inputs)
+        if same == "earlier":
+            log.info("stage %s: fingerprint made under an earlier rule; rewritten under the current one, nothing redone", name)
+            state = state | {"hash": digest, "config": config}
+            write_json(stage_dir / MARKER, state)
+        if same is not None and state.get("complete") and not force:
+            log.info("stage %s: up to date, skipped", name)
+            return False
+        if state is not None and (same is None or force):
+            old = _move_aside(stage_dir, set() if force else set(keep))
+            why = "forced" if force else "config or inputs changed"
+            log.warning("stage %s: %s, starting over; its old directory was moved to %s (delete it when not needed)", name, why, old)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json(stage_dir / MARKER, _marker(name, digest, config))
+        start = time.time()
+        try:
+            fn(stage_dir)
+        except FailedRows as failed:
+            if not (accept_outages and isinstance(failed, ToolOutages)):
+                write_json(stage_dir / MARKER, _marker(name, digest, config, failed_rows=failed.count))
+                raise StageIncomplete(f"{stage_dir}: stage {name} is incomplete: {failed}; {failed.then}") from None
+            log.warning("stage %s: %s; accepted (--accept-outages): they stay judged wrong and the report names them", name, failed)
+            outages = {"tool_outages": failed.count}
+        else:
+            outages = {}
+        write_json(stage_dir / MARKER, _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)) | outages)
+        return True
+    finally:
+        lock.release()
+
+
+def _is_legacy_run(run_dir: Path) -> bool:
+    """A trice run without the marker: its recipe.json and a stage directory whose stage.json holds
+    every key trice writes (any JSON file named stage.json is not enough)."""
+    try:
+        if not isinstance(read_json(run_dir / RECIPE), dict):
+            return False
+    except DataError:
+        return False
+    for marker in run_dir.glob(f"*/{MARKER}"):
+        try:
+            state = read_json(marker)
+        except DataError:
+            continue
+        if isinstance(state, dict) and STAGE_KEYS <= set(state) and state["stage"] == marker.parent.name:
+            return True
+    return False
+
+
+def check_run_dir(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a trice run (False: it does not exist or is empty); raises
+    :class:`ConfigError` naming it when it holds anything else, which trice must not write into."""
+    if not run_dir.exists():
+        return False
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: the run directory is not a directory")
+    marker = run_dir / RUN_MARKER
+    if marker.is_file():
+        try:
+            version = read_json(marker).get("format")
+        except (DataError, AttributeError):
+            version = None
+        if not isinstance(version, int) or version > RUN_FORMAT:
+            raise ConfigError(f"{marker}: unknown run directory format {version!r} (this trice reads format {RUN_FORMAT})")
+        return True
+    if not any(run_dir.iterdir()):
+        return False
+    if _is_legacy_run(run_dir):
+        return True
+    raise ConfigError(
+        f"{run_dir}: exists and is not a trice run directory (no {RUN_MARKER}); trice would write recipe.json and "
+        "stage directories into it: name a new or empty run_dir (--run-dir)"
+    )
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Make ``run_dir`` a trice run (or check it is one) before anything is written into it. A run
+    without one gets one recording the run directory's spelling in its recipe.json,
+    under which its stages' hashes of paths as spelled were made (:func:`known_spellings`)."""
+    if check_run_dir(run_dir) and (run_dir / RUN_MARKER).is_file():
+        return
+    spellings: list[str] = []
+    recipe = run_dir / RECIPE
+    if recipe.is_file():
+        recorded = read_json(recipe).get("run_dir")
+        spellings = [recorded] if isinstance(recorded, str) else []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / RUN_MARKER, {"format": RUN_FORMAT, "spellings": spellings})
