@@ -3,6 +3,7 @@ recipe, with the tiny model in place of the embedded one so the suite stays fast
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -43,11 +44,18 @@ def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, mo
     assert [c[0] for c in commands] == [
         "data", "generate", "evaluate", "label", "train-sft", "candidates", "score", "train-rlef", "train-dpo", "generate", "evaluate",
     ]
+    summaries = {}
     for argv in commands:
         extra = ["--model", str(tiny_model_dir)] if argv[0] in TAKES_MODEL else []
         extra += ["--max_new_tokens", "8"] if argv[0] == "generate" else []
         extra += ["--data_dir", str(data_dir)] if argv[0] == "data" else []
         assert main(argv + extra) == 0, f"trice {shlex.join(argv)}: {capsys.readouterr().err[-2000:]}"
+        lines = capsys.readouterr().out.strip().splitlines()
+        summaries[argv[0]] = json.loads(lines[-1]) if lines else None  # every command's last stdout line: a JSON summary
+    assert all(isinstance(summary, dict) for summary in summaries.values()), summaries
+    assert summaries["train-sft"]["adapter"] == "runs/x/stage1/adapter" and summaries["train-sft"]["step"] == 20
+    assert summaries["train-rlef"]["step"] == 10 and summaries["train-dpo"]["output_dir"] == "runs/x/dpo"
+    assert summaries["candidates"]["sources"].keys() == {"gold", "base", "tool-always", "stage1"}
     scored = read_jsonl(tmp_path / "runs/x/scored.jsonl")
     assert scored and all(r["sources"] == ["gold", "base", "tool-always", "stage1"] for r in scored)
     assert (tmp_path / "runs/x/stage2/adapter").is_dir() and (tmp_path / "runs/x/dpo/adapter").is_dir()

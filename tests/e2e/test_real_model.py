@@ -5,7 +5,6 @@ Slowest test of the suite (about a minute on 2 CPU cores after the one-time GGUF
 
 from __future__ import annotations
 
-
 import pytest
 
 from trice.generation.embedded import find_package

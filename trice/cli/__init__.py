@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from trice import __version__
@@ -47,8 +46,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-# The commands whose function returns the path it wrote, and what reads their JSON summary back from it.
+# The commands whose function returns no summary of its own (a path it wrote, rows), and what makes one
+# from the config and that result.
 SUMMARIES: dict[str, str] = {
+    "generate": "trice.cli.summaries:generation_summary",
     "train-sft": "trice.cli.summaries:training_summary",
     "train-rlef": "trice.cli.summaries:training_summary",
     "train-dpo": "trice.cli.summaries:training_summary",
@@ -76,7 +77,7 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
     args.pop("config")
     config = build_config(cls, args, f"trice {name}")
     result = fn(config)
-    return _load(SUMMARIES[name])(Path(result)) if name in SUMMARIES else result
+    return _load(SUMMARIES[name])(config, result) if name in SUMMARIES else result
 
 
 def _run_recipe(argv: Sequence[str]) -> Any:
@@ -123,9 +124,10 @@ def _run_recipe(argv: Sequence[str]) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``trice`` command; returns its exit status."""
     try:
-        status = _main(list(sys.argv[1:] if argv is None else argv))
-        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
-        return status
+        try:
+            return _main(list(sys.argv[1:] if argv is None else argv))
+        finally:  # flushed here, not at exit (argparse's --help exits), so a closed pipe is caught below
+            sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped reading: nothing is left to say to it. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again.
