@@ -24,7 +24,7 @@ from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.failures import StageError
 from trice.pipeline.stages import moved_aside
 from trice.tools.base import ToolSetupError
-from trice.utils.config import ConfigError, build_config, load_yaml
+from trice.utils.config import ConfigError, build_config, load_yaml, parse_overrides
 from trice.utils.io import DataError
 
 
@@ -85,8 +85,16 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     from trice.pipeline.plan import plan_recipe
     from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
 
-    parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
+    parser = argparse.ArgumentParser(
+        prog="trice run", description="Run every stage of a recipe, resumably.",
+        epilog="Recipe keys: docs/recipe-keys.md. Example: trice run demo train.max_steps=2 eval.batch_size=8 --status",
+    )
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="Recipe keys to set, dotted for a section's key, the value read as YAML (train.learning_rate=5e-4, "
+        "settings='[zero-shot, trice-i]', data.n_test=null to drop one); laid over the recipe as a recipe over its base.",
+    )
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument(
@@ -107,8 +115,11 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         "--report-so-far", action="store_true",
         help="Run nothing: write RUN_DIR/report-so-far/ from the settings evaluated so far (safe while the recipe runs).",
     )
-    args = parser.parse_args(argv)
-    plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
+    args = parser.parse_intermixed_args(argv)
+    try:
+        plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None, parse_overrides(args.overrides))
+    except ConfigError as err:  # a key may come from the command line rather than the file: say which were given
+        raise ConfigError(f"{err} (with {' '.join(args.overrides)})" if args.overrides else str(err)) from None
     if args.report_so_far:
         report = report_so_far(plan)
         return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}

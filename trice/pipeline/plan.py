@@ -26,6 +26,7 @@ from trice.tools.registry import check_tool_options, tool_models
 from trice.pipeline import layout
 from trice.pipeline.layout import RunLayout
 from trice.pipeline.plugins import load_plugins
+from trice.pipeline.recipe_files import shipped_recipe
 from trice.pipeline.settings import (
     D_TOOL, DEFAULT_SETTINGS, SETTINGS, STAGE_ONE, sections, stage_one_settings, stage_two_settings,
 )
@@ -42,7 +43,7 @@ from trice.stage2.sources import ModelSource, parse_sources
 from trice.tasks import PER_ROW, get_task
 from trice.tasks.prompts import READ_INSTRUCTIONS
 from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, resolve_parser, tool_parser_field
-from trice.utils.config import ConfigError, build_config, load_layered_yaml
+from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
 _OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
@@ -99,7 +100,10 @@ class DevConfig:
 class Recipe:
     """A whole run: top-level choices plus one section per stage config."""
 
-    run_dir: str = field(default="runs/demo", metadata={"help": "Directory for every artifact of the run."})
+    run_dir: str = field(
+        default="",
+        metadata={"help": "Directory for every artifact of the run; default runs/<the recipe file's name without .yaml> (never a base recipe's)."},
+    )
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template for every stage."})
     call_format: str = call_format_field()
@@ -269,13 +273,20 @@ def _candidate_sources(values: dict, recipe: Recipe, where: str) -> dict:
     return values | {"sources": filled}
 
 
-def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
+def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over: dict[str, Any] | None = None) -> Plan:
     """Parse and check a recipe; every error names the file and key. A recipe may extend another
-    (``base: other.yaml``, relative to it): its sections are laid over the base's, key by key, and
-    ``null`` removes a key (:func:`trice.utils.config.load_layered_yaml`)."""
-    raw = load_layered_yaml(path) | (overrides or {})
-    load_plugins(raw.get("plugins"), f"{path}: plugins")  # first: the checks below look their names up
+    (``base: other.yaml``, relative to it, or a shipped recipe's name): its sections are laid over the
+    base's, key by key, and ``null`` removes a key (:func:`trice.utils.config.load_layered_yaml`).
+    ``overrides`` replace top-level keys; ``over`` (the command line's ``key.sub=value``) is laid over
+    the recipe as a recipe over its base. Plug-in modules are imported from the recipe's directory
+    first; ``run_dir`` is each recipe's own, by default ``runs/<recipe name>``, so two recipes never
+    share a run directory unless one names the other's."""
+    raw = merge_over(load_layered_yaml(path, named=shipped_recipe, own=("run_dir",)), over or {}) | (overrides or {})
+    # first: the checks below look their names up
+    load_plugins(raw.get("plugins"), f"{path}: plugins", search=[Path(path).resolve().parent])
     recipe = build_config(Recipe, raw, str(path))
+    if not recipe.run_dir:  # a recipe without one never writes into another recipe's run
+        recipe.run_dir = str(Path("runs") / Path(path).stem)
     run_dir = Path(recipe.run_dir)
     calls = _call_format(recipe, str(path))
     model = dict(model=recipe.model, template=recipe.template) | calls

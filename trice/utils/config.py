@@ -183,12 +183,17 @@ def merge_over(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_layered_yaml(
-    path: str | Path, key: str = "base", named: Callable[[str], Path | None] | None = None, _seen: tuple[Path, ...] = ()
+    path: str | Path,
+    key: str = "base",
+    named: Callable[[str], Path | None] | None = None,
+    own: Sequence[str] = (),
+    _seen: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     """A YAML mapping whose ``key`` (a path relative to the file, else a name ``named`` finds, e.g. a
     shipped recipe's) names a file it extends: the base is loaded the same way (bases may chain) and
-    this file's values are laid over it with :func:`merge_over`. The result holds no ``key``, so what
-    a run saves is self-contained."""
+    this file's values are laid over it with :func:`merge_over`; the ``own`` keys are each file's own,
+    never taken from its base (a recipe's run directory). The result holds no ``key``, so what a run
+    saves is self-contained."""
     path = Path(path)
     data = load_yaml(path, allow_empty=False)
     if key not in data:
@@ -206,7 +211,8 @@ def load_layered_yaml(
     if base_path.resolve() in seen:
         chain = " -> ".join(str(p) for p in (*seen, base_path.resolve()))
         raise ConfigError(f"{path}: {key}: the chain of bases loops ({chain})")
-    return merge_over(load_layered_yaml(base_path, key, named, seen), data)
+    inherited = {k: v for k, v in load_layered_yaml(base_path, key, named, own, seen).items() if k not in own}
+    return merge_over(inherited, data)
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
