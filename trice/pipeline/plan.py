@@ -46,7 +46,7 @@ from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call
 from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
+OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 # The path a ``responses`` source may name to reuse the probe's base-model responses.
@@ -257,7 +257,7 @@ class Plan:
 def _section(cls: type, values: dict, where: str, seed: int | None, free: frozenset[str] = frozenset(), **owned: Any) -> Any:
     """A stage config from its recipe section; the recipe's seed is the default, owned keys are set
     here, ``free``: pipeline-owned keys this section may set all the same."""
-    clash = sorted(set(values) & ((_OWNED - free) | set(owned)))
+    clash = sorted(set(values) & ((OWNED - free) | set(owned)))
     if clash:
         raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys)")
     return build_config(cls, ({} if seed is None else {"seed": seed}) | values | owned, where)
