@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trice.data.mapped import is_file_source
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.generation.generate import GenerateConfig
 from trice.generation.models import DEFAULT_MODEL
@@ -40,7 +41,7 @@ from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
 from trice.stage2.sources import ModelSource, parse_sources
-from trice.tasks import PER_ROW, get_task
+from trice.tasks import PER_ROW, TASKS, get_task
 from trice.tasks.prompts import READ_INSTRUCTIONS
 from trice.tools.call_format import NATIVE_FORMAT, call_format_field, check_call_format, resolve_parser, tool_parser_field
 from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
@@ -290,7 +291,9 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
     run_dir = Path(recipe.run_dir)
     calls = _call_format(recipe, str(path))
     model = dict(model=recipe.model, template=recipe.template) | calls
-    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
+    data = _section(DataConfig, _data_sources(recipe.data, Path(path).parent), f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
+    if data.mapped and data.task not in TASKS:
+        raise ConfigError(f"{path}: data: task: unknown {data.task!r}; known tasks: {', '.join(TASKS)} (a plug-in registers more)")
     tasks = data.task_names
     # Stage II trainers judge each row by its own task; this is only the default of rows without one.
     task = dict(task=tasks[0])
@@ -337,6 +340,19 @@ def check_own_if(label: LabelConfig, samples: ProbeSamplesConfig, where: str) ->
         raise ConfigError(f"{where}: key 'own_if' counts the right answers among probe.samples sampled ones, and probe.samples is 0; set it")
     if label.own_if > samples.samples + 1:
         raise ConfigError(f"{where}: key 'own_if' = {label.own_if} > the {samples.samples + 1} answers per question (the greedy one and probe.samples)")
+
+
+def _data_sources(values: dict, recipe_dir: Path) -> dict:
+    """The data section with its ``train``/``test`` files read from the recipe's directory (a hub
+    dataset's name, or an absolute path, stays as written)."""
+    out = dict(values)
+    for key in ("train", "test"):
+        source = out.get(key)
+        if isinstance(source, str) and is_file_source(source) and not Path(source).expanduser().is_absolute():
+            out[key] = str(recipe_dir / source)
+        elif isinstance(source, str) and is_file_source(source):
+            out[key] = str(Path(source).expanduser())
+    return out
 
 
 def _call_format(recipe: Recipe, where: str) -> dict[str, str]:
