@@ -68,6 +68,16 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
+# Each embedded alias's original on the Hugging Face Hub and its licence (the Hub's identifier): what an
+# export names as its base, loadable anywhere, where the alias means something to trice alone. The
+# embedded weights are those originals quantized to GGUF and dequantized again, close but not equal.
+ORIGINALS: dict[str, tuple[str, str]] = {
+    "smollm2-135m-instruct": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    "gemma3-270m": ("google/gemma-3-270m", "gemma"),
+    "qwen2.5-coder-0.5b-instruct": ("Qwen/Qwen2.5-Coder-0.5B-Instruct", "apache-2.0"),
+    "qwen2.5-coder-1.5b-instruct": ("Qwen/Qwen2.5-Coder-1.5B-Instruct", "apache-2.0"),
+}
+
 
 def _package_dir(name: str, spec: EmbeddedModel) -> Path:
     """The directory the embedded model's package is installed in; FileNotFoundError names the pip command."""
