@@ -123,6 +123,7 @@ def test_a_hub_dataset_is_read_through_datasets(monkeypatch) -> None:
         ({"train": "t.jsonl", "tasks": {"math": ["gsm8k"]}}, "give either tasks or train"),
         ({"train": "t.jsonl", "datasets": ["a", "b"]}, "datasets: with train, at most one name"),
         ({"train": "t.jsonl", "columns": {"task": "kind"}}, "columns: unknown field 'task'"),
+        ({"train": "t.jsonl", "n_train": 0}, "n_train must be >= 1"),
     ],
 )
 def test_what_can_be_said_before_reading_is_said_at_once(values: dict, message: str) -> None:

@@ -96,15 +96,15 @@ class DataConfig:
         return list(self.task_datasets())
 
     def validate(self) -> None:
-        if self.mapped or self.test:
-            self._validate_mapped()
-            return
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         for name in ("n_train", "n_test"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
+        if self.mapped or self.test:
+            self._validate_mapped()
+            return
         defaults = DataConfig()
         if self.tasks and (self.task != defaults.task or self.datasets != defaults.datasets):
             raise ValueError("tasks: give either tasks ({task: [datasets]}) or task and datasets, not both")
@@ -121,7 +121,6 @@ class DataConfig:
         if repeated:
             raise ValueError(f"datasets: {repeated} given more than once")
 
-
     def _validate_mapped(self) -> None:
         """``train``/``test``/``columns``: what can be said before any record is read."""
         defaults = DataConfig()
@@ -136,8 +135,6 @@ class DataConfig:
             raise ValueError(f"columns: unknown field '{unknown[0]}'; map {', '.join(MAPPED_FIELDS)} (task and dataset are data.task and the dataset name)")
         if not all(isinstance(c, str) and c for c in self.columns.values()):
             raise ValueError(f"columns: each field maps to a column name, got {self.columns}")
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
 
 
 def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
