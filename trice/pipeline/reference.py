@@ -22,6 +22,7 @@ from trice.pipeline.plan import OWNED, DevConfig, Recipe
 from trice.pipeline.settings import sections
 from trice.pipeline.trainers import TRAINERS
 from trice.retrieval.factory import RetrieverConfig
+from trice.stage1.boundary import ProbeSamplesConfig
 from trice.stage1.label import LabelConfig
 from trice.stage2.candidates import CandidatesConfig
 from trice.stage2.score import ScoreConfig
@@ -63,22 +64,26 @@ def _about(cls: type) -> str:
     return first.replace("``", "`")
 
 
-def _table(cls: type, skip: set[str] = frozenset(), extra: list[tuple[str, str, str, str]] = ()) -> list[str]:
-    """One row per field of ``cls`` a recipe may set: key, type, default, help."""
-    hints = typing.get_type_hints(cls)
+def _table(cls: type, skip: set[str] = frozenset(), extra: list[tuple[str, str, str, str]] = (), also: tuple[type, ...] = ()) -> list[str]:
+    """One row per field of ``cls`` (and of the ``also`` classes read from the same section) a recipe
+    may set: key, type, default, help."""
     rows = ["| key | type | default | what |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
-        if f.init and f.name not in skip:
-            rows.append(f"| `{f.name}` | `{_cell(_type(hints[f.name]))}` | `{_cell(_default(f))}` | {_cell(f.metadata.get('help', ''))} |")
+    for owner in (cls, *also):
+        hints = typing.get_type_hints(owner)
+        rows += [_row(f, hints[f.name]) for f in dataclasses.fields(owner) if f.init and f.name not in skip]
     rows += [f"| `{k}` | `{_cell(t)}` | `{_cell(d)}` | {_cell(h)} |" for k, t, d, h in extra]
     return rows
 
 
-def _section(key: str, cls: type, set_here: set[str], note: str = "") -> list[str]:
+def _row(f: dataclasses.Field, hint: Any) -> str:
+    return f"| `{f.name}` | `{_cell(_type(hint))}` | `{_cell(_default(f))}` | {_cell(f.metadata.get('help', ''))} |"
+
+
+def _section(key: str, cls: type, set_here: set[str], note: str = "", also: tuple[type, ...] = ()) -> list[str]:
     owned = sorted(name for name in (f.name for f in dataclasses.fields(cls)) if name in set_here)
     lines = [f"## `{key}:` ({cls.__name__})", ""]
     lines += [_cell(note), ""] if note else []
-    lines += _table(cls, set(owned))
+    lines += _table(cls, set(owned), also=also)
     lines += ["", f"Set by the pipeline from the top-level keys (a recipe setting them here is refused): {', '.join(f'`{k}`' for k in owned)}."] if owned else []
     return lines + [""]
 
@@ -124,7 +129,8 @@ def recipe_reference() -> str:
                                                           "its keys are laid under this file's, section by section, null removing one.")])
     lines += [""]
     lines += _section("data", DataConfig, set(OWNED))
-    lines += _section("probe", GenerateConfig, set(OWNED), "The untuned model on the training questions (GenerateConfig keys).")
+    lines += _section("probe", GenerateConfig, set(OWNED), "The untuned model on the training questions (GenerateConfig keys, and ProbeSamplesConfig's).",
+                      also=(ProbeSamplesConfig,))
     lines += _section("eval", GenerateConfig, set(OWNED), "Each setting's test generations (GenerateConfig keys).")
     lines += _section("dev", DevConfig, set())
     lines += _section("label", LabelConfig, set(OWNED) | _SET_BY_PIPELINE["label"])
