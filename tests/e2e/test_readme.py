@@ -3,8 +3,10 @@ recipe, with the tiny model in place of the embedded one so the suite stays fast
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,11 +45,18 @@ def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, mo
     assert [c[0] for c in commands] == [
         "data", "generate", "evaluate", "label", "train-sft", "candidates", "score", "train-rlef", "train-dpo", "generate", "evaluate",
     ]
+    summaries = {}
     for argv in commands:
         extra = ["--model", str(tiny_model_dir)] if argv[0] in TAKES_MODEL else []
         extra += ["--max_new_tokens", "8"] if argv[0] == "generate" else []
         extra += ["--data_dir", str(data_dir)] if argv[0] == "data" else []
         assert main(argv + extra) == 0, f"trice {shlex.join(argv)}: {capsys.readouterr().err[-2000:]}"
+        lines = capsys.readouterr().out.strip().splitlines()
+        summaries[argv[0]] = json.loads(lines[-1]) if lines else None  # every command's last stdout line: a JSON summary
+    assert all(isinstance(summary, dict) for summary in summaries.values()), summaries
+    assert summaries["train-sft"]["adapter"] == "runs/x/stage1/adapter" and summaries["train-sft"]["step"] == 20
+    assert summaries["train-rlef"]["step"] == 10 and summaries["train-dpo"]["output_dir"] == "runs/x/dpo"
+    assert summaries["candidates"]["sources"].keys() == {"gold", "base", "tool-always", "stage1"}
     scored = read_jsonl(tmp_path / "runs/x/scored.jsonl")
     assert scored and all(r["sources"] == ["gold", "base", "tool-always", "stage1"] for r in scored)
     assert (tmp_path / "runs/x/stage2/adapter").is_dir() and (tmp_path / "runs/x/dpo/adapter").is_dir()
@@ -119,3 +128,66 @@ def test_readme_result_tables_match_the_committed_results() -> None:
         assert {README_SETTINGS[r[0]]: r[1:] for r in table} == _expected(eight[half]["rows"], eight[half]["intervals"], sets), half
     (eight_pairs,) = _tables("MIX")
     assert _pairs(eight_pairs) == {k: [difference_text(eight[h]["differences"][k]["avg"]) for h in ("mix", "split")] for k in eight["mix"]["differences"]}
+
+
+def _blocks(language: str, section: str) -> list[str]:
+    """Every fenced ``language`` block of the README section headed ``section`` (up to the next ``## ``)."""
+    start = README.index(f"\n{section}\n")
+    end = README.find("\n## ", start + 1)
+    return re.findall(rf"```{language}\n(.*?)```", README[start : end if end > 0 else None], re.S)
+
+
+def test_quick_start_python_runs(tmp_path, tiny_model_dir, data_dir, monkeypatch, capsys) -> None:
+    """The Quick start's Python block, the embedded model's name swapped for the tiny model's."""
+    (code,) = _blocks("python", "## Quick start")
+    assert code.count("\n") <= 12 and "smollm2-135m-instruct" in code
+    monkeypatch.setenv("TRICE_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.replace("smollm2-135m-instruct", str(tiny_model_dir)), "README.md (Quick start)", "exec"), {})
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0] == "72"
+    rows = read_json(tmp_path / "runs" / "demo" / "report" / "results.json")["rows"]
+    assert list(rows) == ["zero-shot", "trice-i"] and set(rows["trice-i"]) == {"asdiv", "svamp", "gsm8k", "avg", "tool_rate"}
+    bash = _blocks("bash", "## Quick start")[0]
+    assert "pip install trice-tools" in bash and "download.pytorch.org/whl/cpu" in bash and "trice run demo" in bash
+
+
+def test_bring_your_own_example_runs_as_pasted(tmp_path, tiny_model_dir, monkeypatch) -> None:
+    """Its three files written as the README shows them, beside each other; `trice run shop.yaml`
+    from another directory, only the model and the sizes set on the command line."""
+    from trice.data.loaders import LOADERS
+    from trice.tasks import TASKS
+    from trice.core.prompts import INSTRUCTIONS
+    from trice.tools.factories import TOOL_FACTORIES
+
+    saved = [(table, dict(table)) for table in (TASKS, INSTRUCTIONS, LOADERS, TOOL_FACTORIES)]
+    (python,), (jsonl,), (recipe,) = _blocks("python", "## Bring your own"), _blocks("json", "## Bring your own"), _blocks("yaml", "## Bring your own")
+    home = tmp_path / "shop"
+    home.mkdir()
+    (home / "shop_tools.py").write_text(python)
+    (home / "shop.jsonl").write_text(jsonl)
+    (home / "shop.yaml").write_text(recipe)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    small = ["probe.max_new_tokens=6", "eval.max_new_tokens=6", "train.max_steps=2", "train.per_device_train_batch_size=2"]
+    try:
+        assert main(["run", str(home / "shop.yaml"), f"model={tiny_model_dir}", *small]) == 0
+    finally:
+        for table, before in saved:
+            table.clear()
+            table.update(before)
+        sys.modules.pop("shop_tools", None)
+    run = work / "runs" / "shop"
+    rows = read_json(run / "report" / "results.json")["rows"]
+    assert list(rows) == ["zero-shot", "trice-i"] and "shop" in rows["trice-i"]
+    labelled = read_jsonl(run / "label" / "trice.jsonl")
+    assert {r["task"] for r in labelled} == {"shop"} and any(r["output"].startswith("price(") for r in labelled)
+
+
+def test_the_readme_citation_is_the_cards() -> None:
+    from trice.export.card import CITATION
+
+    (bibtex,) = _blocks("bibtex", "## Citation")
+    assert bibtex.strip() == CITATION and "https://aclanthology.org/2024.naacl-long.195" in README[:1500]
+    assert (REPO / "LICENSE").is_file() and "[LICENSE](LICENSE)" in README

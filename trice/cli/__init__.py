@@ -1,7 +1,9 @@
 """The ``trice`` command. Each subcommand's flags come from its stage's config dataclass.
 
 ``trice <command> --config FILE.yaml`` reads the same keys from YAML (flags given on the command
-line win). Errors in input data or configs print one located line and exit with status 2.
+line win). Errors in input data or configs print one located line and exit with status 2. Every
+command's last stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``)
+ends the command quietly, as a SIGPIPE ends a C tool.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from trice import __version__
 from trice.cli.args import dataclass_parser
 from trice.core.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.failures import StageError
 from trice.pipeline.stage_dirs import moved_aside
 from trice.core.tools import ToolSetupError
-from trice.utils.config import ConfigError, build_config, load_yaml
+from trice.utils.config import ConfigError, build_config, load_yaml, parse_overrides
 from trice.utils.io import DataError
 
 
@@ -38,8 +42,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
     "train-dpo": ("trice.stage2.dpo_config:DPOStageConfig", "trice.stage2.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
     "messages": ("trice.data.convert:MessagesConfig", "trice.data.convert:run_messages", "Convert a D_tool to chat messages with tools (TRL, LLaMA-Factory), or --from_messages back to label rows."),
-    "export": ("trice.generation.export:ExportConfig", "trice.generation.export:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
+    "export": ("trice.export.exporter:ExportConfig", "trice.export.exporter:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
 }
+
+
+# The commands whose function returns no summary of its own (a path it wrote, rows), and what makes one
+# from the config and that result.
+SUMMARIES: dict[str, str] = {
+    "generate": "trice.cli.summaries:generation_summary",
+    "train-sft": "trice.cli.summaries:training_summary",
+    "train-rlef": "trice.cli.summaries:training_summary",
+    "train-dpo": "trice.cli.summaries:training_summary",
+    "candidates": "trice.cli.summaries:candidates_summary",
+}
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
 
 def _load(ref: str) -> Any:
@@ -60,7 +76,8 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
     args = vars(parser.parse_args(argv))
     args.pop("config")
     config = build_config(cls, args, f"trice {name}")
-    return fn(config)
+    result = fn(config)
+    return _load(SUMMARIES[name])(config, result) if name in SUMMARIES else result
 
 
 def _run_recipe(argv: Sequence[str]) -> Any:
@@ -68,8 +85,16 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     from trice.pipeline.plan import plan_recipe
     from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
 
-    parser = argparse.ArgumentParser(prog="trice run", description="Run every stage of a recipe, resumably.")
+    parser = argparse.ArgumentParser(
+        prog="trice run", description="Run every stage of a recipe, resumably.",
+        epilog="Recipe keys: docs/recipe-keys.md. Example: trice run demo train.max_steps=2 eval.batch_size=8 --status",
+    )
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE",
+        help="Recipe keys to set, dotted for a section's key, the value read as YAML (train.learning_rate=5e-4, "
+        "settings='[zero-shot, trice-i]', data.n_test=null to drop one); laid over the recipe as a recipe over its base.",
+    )
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument(
@@ -90,8 +115,11 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         "--report-so-far", action="store_true",
         help="Run nothing: write RUN_DIR/report-so-far/ from the settings evaluated so far (safe while the recipe runs).",
     )
-    args = parser.parse_args(argv)
-    plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None)
+    args = parser.parse_intermixed_args(argv)
+    try:
+        plan = plan_recipe(find_recipe(args.recipe), {"run_dir": args.run_dir} if args.run_dir else None, parse_overrides(args.overrides))
+    except ConfigError as err:  # a key may come from the command line rather than the file: say which were given
+        raise ConfigError(f"{err} (with {' '.join(args.overrides)})" if args.overrides else str(err)) from None
     if args.report_so_far:
         report = report_so_far(plan)
         return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
@@ -105,13 +133,34 @@ def _run_recipe(argv: Sequence[str]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The ``trice`` command; returns its exit status."""
+    try:
+        try:
+            return _main(list(sys.argv[1:] if argv is None else argv))
+        finally:  # flushed here, not at exit (argparse's --help exits), so a closed pipe is caught below
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading: nothing is left to say to it. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _usage(names: Sequence[str]) -> None:
+    print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
+    print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
+    for name, (_, _, about) in COMMANDS.items():
+        print(f"  {name:<12} {about}")
+    print("\n  -V, --version  print the version and exit")
+
+
+def _main(argv: list[str]) -> int:
     names = ["run", *COMMANDS]
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
-        print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
-        for name, (_, _, about) in COMMANDS.items():
-            print(f"  {name:<12} {about}")
+        _usage(names)
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"trice {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
     if command not in names:
@@ -121,9 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
     except (DataError, ConfigError, OSError, StageError, ToolSetupError) as err:  # OSError: a missing, unreadable or unwritable path
+        if isinstance(err, BrokenPipeError):
+            raise
         print(f"trice {command}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(result, dict):
         print(json.dumps(result))
     return 0
-

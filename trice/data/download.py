@@ -13,7 +13,9 @@ directory holds either the exact bytes the loaders were written against or nothi
 
 A mirror (``--mirror URL`` or ``$TRICE_DATA_MIRROR``) is any HTTP server laid out as the data
 directory itself: each file is fetched from ``<mirror>/<path under the data dir>`` (derived files
-included, so no wheel is fetched) and checked against the same hashes.
+included, so no wheel is fetched) and checked against the same hashes. A local directory (a path, or
+a ``file://`` URL: a copy on a shared disk, an unpacked archive) is a mirror too: its files are
+copied, through the same ``.part`` and the same checks.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from tqdm import tqdm
@@ -74,8 +77,8 @@ class DownloadConfig:
     mirror: str = field(
         default="",
         metadata={
-            "help": f"Base URL of a mirror laid out as the data directory; replaces every source URL "
-            f"(else ${MIRROR_ENV}, else the public sources)."
+            "help": f"A mirror laid out as the data directory, an http(s) URL or a local directory (a path or file:// URL); "
+            f"replaces every source URL (else ${MIRROR_ENV}, else the public sources)."
         },
     )
     timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for a connection or for the next bytes."})
@@ -221,6 +224,40 @@ def _fetch_from_archive(fetcher: _Fetcher, archive: Archive, entries: list[DataF
         archive_path.parent.rmdir()
 
 
+def local_mirror(mirror: str) -> Path | None:
+    """The directory a local mirror names (a ``file://`` URL or a path), None for an http(s) one;
+    ConfigError for anything else, or a directory that is not there."""
+    parts = urlsplit(mirror)
+    if parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError(f"--mirror: {mirror}: a file:// URL names a directory on this machine (file:///path)")
+        path = Path(unquote(parts.path))
+    elif parts.scheme and len(parts.scheme) > 1:  # one letter: a Windows drive, a path
+        raise ConfigError(f"--mirror: {mirror}: expected an http(s) URL, a file:// URL or a local directory")
+    else:
+        path = Path(mirror).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"--mirror: {mirror}: no such directory {path}")
+    return path
+
+
+def copy_verified(source: Path, dest: Path, size: int, sha256: str) -> None:
+    """A local mirror's ``source`` into ``dest`` via ``dest.part``, renamed only once its size and
+    sha256 match, as a download is; a missing or different file names both paths."""
+    if not source.is_file():
+        raise DownloadError(f"{dest}: the mirror has no {source}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    shutil.copyfile(source, part)
+    if not is_verified(part, size, sha256):
+        got = part.stat().st_size
+        part.unlink()
+        raise ChecksumError(f"{dest}: checksum mismatch for {source}: expected {size} bytes with sha256 {sha256}, got {got} bytes; nothing kept")
+    os.replace(part, dest)
+
+
 def mirror_url(mirror: str, entry: DataFile) -> str:
     """The entry's URL on a mirror laid out as the data directory."""
     return f"{mirror.rstrip('/')}/{quote(entry.path)}"
@@ -265,9 +302,15 @@ def download(data_dir: Path, entries: Sequence[DataFile], mirror: str = "", time
     MANIFEST.md is written last, only when the directory then holds every file of the manifest
     (and has none yet), so its presence means "complete" (the Makefile's demo target relies on it).
     """
+    local = local_mirror(mirror) if mirror else None
     data_dir.mkdir(parents=True, exist_ok=True)
     direct, members = _plan(entries, data_dir, mirror)
     total = sum(entry.size for _, entry in direct) + sum(archive.size for archive in members)
+    copied = 0
+    if local is not None:  # a directory: copied here, nothing goes over the network
+        for _, entry in tqdm(direct, desc="download-data (local mirror)", unit="file"):
+            copy_verified(local / entry.path, data_dir / entry.path, entry.size, entry.sha256)
+        copied, direct = len(direct), []
     fetcher = _Fetcher(requests.Session(), timeout, _Progress(total))
     try:
         for url, entry in direct:
@@ -277,7 +320,7 @@ def download(data_dir: Path, entries: Sequence[DataFile], mirror: str = "", time
     finally:
         fetcher.progress.close()
         fetcher.session.close()
-    fetched = len(direct) + sum(len(wanted) for wanted in members.values())
+    fetched = copied + len(direct) + sum(len(wanted) for wanted in members.values())
     manifest = data_dir / MANIFEST_NAME
     chosen = {entry.path for entry in entries}
     complete = all(entry.path in chosen or is_verified(data_dir / entry.path, entry.size, entry.sha256) for entry in FILES)

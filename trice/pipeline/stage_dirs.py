@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 
 from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.core.layout import OLD, RECIPE
-from trice.pipeline.legacy_fingerprint import legacy_config
+from trice.pipeline.legacy_fingerprint import legacy_config, with_left_out
 from trice.utils.config import ConfigError
 from trice.utils.fingerprint import fingerprint, fingerprints
 from trice.utils.io import DataError, read_json, write_json
@@ -152,12 +152,13 @@ def _json_key(config: Any) -> str:
 
 def earlier_configs(run_dir: Path, config: Any) -> list[Any]:
     """What earlier fingerprint rules hashed for ``config``, each distinct from what the current rule
-    hashes: its fields as :mod:`trice.pipeline.legacy_fingerprint` gives them or as they are, each
+    hashes: its fields as :mod:`trice.pipeline.legacy_fingerprint` gives them (either earlier rule)
+    or as they are, each
     with its run paths relative to the run directory (:func:`portable`) or as spelled by each of the
     run directory's :func:`known_spellings`."""
     current = _json_key(portable(config, run_dir))
     found: dict[str, Any] = {}
-    for fields in (config, legacy_config(config)):
+    for fields in (config, legacy_config(config), with_left_out(config)):
         moved = portable(fields, run_dir)
         spelled = [respelled(moved, s) for s in known_spellings(run_dir)] if _json_key(moved) != _json_key(fields) else []
         for candidate in (moved, *spelled):

@@ -90,8 +90,19 @@ def final_adapter(run: Path, setting: str) -> Path | None:
     return best if best.is_dir() else out / ADAPTER
 
 
+def data_fingerprint(plan: Plan) -> tuple[Any, list[Path]]:
+    """The data section as the data and dev stages fingerprint it, and the files they read: your own
+    train/test files enter by their bytes (and file names), not by where they lie, so a moved
+    checkout is the same run."""
+    fields = fingerprint_fields(plan.data)
+    files = plan.data.source_files()
+    named = {key: Path(value).name for key in ("train", "test") if (value := fields.get(key)) and Path(value) in files}
+    return fields | named, files
+
+
 def _data_step(plan: Plan) -> StageSpec:
-    return fingerprint_fields(plan.data), [], lambda d: run_data(plan.data)
+    config, files = data_fingerprint(plan)
+    return config, files, lambda d: run_data(plan.data)
 
 
 def _probe_step(plan: Plan) -> StageSpec:
@@ -146,8 +157,9 @@ def _probe_samples_step(plan: Plan) -> StageSpec:
 
 def _dev_step(plan: Plan) -> StageSpec:
     """Training-pool questions no stage trains on, for stage II's checkpoint choice."""
-    config = fingerprint_fields(plan.data) | {"dev": fingerprint_fields(plan.dev)}
-    return config, [], lambda d: save_examples(d / layout.DEV_EXAMPLES, dev_from_pool(plan.data, plan.dev.n_per_dataset))
+    data, files = data_fingerprint(plan)
+    config = data | {"dev": fingerprint_fields(plan.dev)}
+    return config, files, lambda d: save_examples(d / layout.DEV_EXAMPLES, dev_from_pool(plan.data, plan.dev.n_per_dataset))
 
 
 def _candidates_step(plan: Plan) -> StageSpec:

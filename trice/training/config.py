@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
@@ -38,6 +39,9 @@ class LoRATrainingConfig:
     """What every LoRA training stage shares: model, data, run directory, LoRA, optimizer, schedule,
     checkpoints. Stage configs subclass it, add their own fields and re-declare a field where their
     default or help differs, so every trainer takes the same helpers (:mod:`trice.training.lora`)."""
+
+    # How a training reports, never what it trains: out of the stage fingerprint (trice.utils.config.fingerprint_fields).
+    not_fingerprinted: ClassVar[frozenset[str]] = frozenset({"report_to", "logging_steps"})
 
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     data: str = field(default="", metadata={"help": "Training JSONL."})

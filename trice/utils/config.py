@@ -12,7 +12,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -182,10 +182,18 @@ def merge_over(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_layered_yaml(path: str | Path, key: str = "base", _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A YAML mapping whose ``key`` (a path relative to the file) names a file it extends:
-    the base is loaded the same way (bases may chain) and this file's values are laid over it
-    with :func:`merge_over`. The result holds no ``key``, so what a run saves is self-contained."""
+def load_layered_yaml(
+    path: str | Path,
+    key: str = "base",
+    named: Callable[[str], Path | None] | None = None,
+    own: Sequence[str] = (),
+    _seen: tuple[Path, ...] = (),
+) -> dict[str, Any]:
+    """A YAML mapping whose ``key`` (a path relative to the file, else a name ``named`` finds, e.g. a
+    shipped recipe's) names a file it extends: the base is loaded the same way (bases may chain) and
+    this file's values are laid over it with :func:`merge_over`; the ``own`` keys are each file's own,
+    never taken from its base (a recipe's run directory). The result holds no ``key``, so what a run
+    saves is self-contained."""
     path = Path(path)
     data = load_yaml(path, allow_empty=False)
     if key not in data:
@@ -195,12 +203,42 @@ def load_layered_yaml(path: str | Path, key: str = "base", _seen: tuple[Path, ..
         raise ConfigError(f"{path}: {key}: expected the path of a YAML file, got {base!r}")
     base_path = path.parent / base
     if not base_path.is_file():
-        raise ConfigError(f"{path}: {key}: no such file {base_path}")
+        found = named(base) if named is not None else None
+        if found is None:
+            raise ConfigError(f"{path}: {key}: no such file {base_path}" + (f", nor a shipped recipe {base!r}" if named else ""))
+        base_path = found
     seen = (*_seen, path.resolve())
     if base_path.resolve() in seen:
         chain = " -> ".join(str(p) for p in (*seen, base_path.resolve()))
         raise ConfigError(f"{path}: {key}: the chain of bases loops ({chain})")
-    return merge_over(load_layered_yaml(base_path, key, seen), data)
+    inherited = {k: v for k, v in load_layered_yaml(base_path, key, named, own, seen).items() if k not in own}
+    return merge_over(inherited, data)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key.sub=value`` items (a command line's) as one nested mapping to lay over a config with
+    :func:`merge_over`: each value is read as YAML (``2`` an int, ``1e-3`` a float, ``[a, b]`` a list,
+    ``null`` removes the key), a later item wins over an earlier one."""
+    over: dict[str, Any] = {}
+    for item in items:
+        dotted, sep, text = item.partition("=")
+        keys = dotted.split(".")
+        if not sep or not all(k.strip() for k in keys):
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE with a dotted key, e.g. train.max_steps=2")
+        value = parse_yaml(text, f"override {item!r}")
+        layer: Any = value
+        for key in reversed(keys):
+            layer = {key.strip(): layer}
+        over = _lay_over(over, layer)
+    return over
+
+
+def _lay_over(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """:func:`merge_over` that keeps a ``null`` (it must still remove the key from the recipe)."""
+    merged = dict(base)
+    for key, value in child.items():
+        merged[key] = _lay_over(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def field_default(f: dataclasses.Field) -> Any:
@@ -218,21 +256,26 @@ def to_dict(config: Any) -> dict[str, Any]:
 class ChangedFields(dict):
     """What :func:`fingerprint_fields` returns: a plain mapping (JSON-serialisable as it is) that
     also names the config class it came from, which is what reading a stage hash made under an
-    earlier rule needs (:mod:`trice.pipeline.legacy_fingerprint`). ``fields | extra`` keeps the
-    class, since a stage adds its own keys (tool options, few-shot prompts) that way."""
+    earlier rule needs (:mod:`trice.pipeline.legacy_fingerprint`), and holds apart in ``left_out`` the
+    set fields the class names ``not_fingerprinted`` (earlier rules hashed them). ``fields | extra`` keeps
+    both, since a stage adds its own keys (tool options, few-shot prompts) that way."""
 
-    def __init__(self, config_class: type, values: Mapping[str, Any]):
+    def __init__(self, config_class: type, values: Mapping[str, Any], left_out: Mapping[str, Any] | None = None):
         super().__init__(values)
         self.config_class = config_class
+        self.left_out = dict(left_out or {})
 
     def __or__(self, other: Any) -> ChangedFields:
         if not isinstance(other, Mapping):
             return NotImplemented
-        return ChangedFields(self.config_class, {**self, **other})
+        return ChangedFields(self.config_class, {**self, **other}, self.left_out)
 
 
 def fingerprint_fields(config: Any) -> ChangedFields:
-    """The config as a stage fingerprints it: only the fields whose values differ from their defaults.
+    """The config as a stage fingerprints it: only the fields whose values differ from their defaults,
+    less those its class names in ``not_fingerprinted`` (a class attribute): keys that change how a
+    stage reports, never what it makes (an experiment tracker, how often the loss is logged), so
+    setting one on a finished run redoes nothing.
 
     This is the one rule for what of a config enters a stage's fingerprint
     (:func:`trice.utils.fingerprint.fingerprint`). A field at its default is left out, whether or
@@ -240,12 +283,17 @@ def fingerprint_fields(config: Any) -> ChangedFields:
     stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise look
     changed and be moved aside and rerun. A value other than the default always enters the hash,
     compared as it is hashed (JSON): ``3`` for a default of ``3.0`` enters it, as the two hash
-    differently. Stage hashes made under the earlier rule are still recognised
+    differently. Stage hashes made under the earlier rules are still recognised
     (:mod:`trice.pipeline.legacy_fingerprint`).
     """
     values = dataclasses.asdict(config)
-    changed = {f.name: values[f.name] for f in dataclasses.fields(config) if _as_hashed(values[f.name]) != _as_hashed(field_default(f))}
-    return ChangedFields(type(config), changed)
+    reporting = getattr(type(config), "not_fingerprinted", frozenset())
+    changed: dict[str, Any] = {}
+    left_out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        if _as_hashed(values[f.name]) != _as_hashed(field_default(f)):
+            (left_out if f.name in reporting else changed)[f.name] = values[f.name]
+    return ChangedFields(type(config), changed, left_out)
 
 
 def _as_hashed(value: Any) -> str:

@@ -6,11 +6,18 @@ with ``AutoModelForCausalLM.from_pretrained(dir)`` or ``vllm.LLM(dir)`` without 
 With ``--no_merge`` it is a PEFT adapter directory (adapter config and weights, tokenizer,
 generation config) for ``PeftModel.from_pretrained(base, dir)`` or vLLM's LoRA support.
 
-The base model is recorded by the name a reader can use: its hub name, or its embedded alias
-(``smollm2-135m-instruct``). An adapter trained on an embedded model names the trice cache directory
-the alias was converted into (``~/.cache/trice/models/<alias>``) as its base; that path means
-nothing on another machine, so the export maps it back to the alias. ``trice_export.json`` and the
-model card (``README.md``) say which base, whether merged, and the adapter weights' sha256.
+The export describes itself. Its chat template writes the prompt the adapter was trained on
+(:mod:`trice.export.prompt`), so ``apply_chat_template`` and ``pipeline()`` prompt it as
+trice does; its model card (``README.md``, :mod:`trice.export.card`) gives the base, the
+licence, the prompt, the call syntax and how to run a call, the run's results and the training.
+
+The base model is recorded by a name anyone can load: its Hub name, or the directory the user gave.
+An adapter trained on an embedded model names the trice cache directory the alias was converted into
+(``<cache>/models/<alias>``, under whichever ``TRICE_CACHE_DIR`` was set then) as its base; that path
+means nothing on another machine, so the export records the alias's original on the Hub
+(:data:`trice.generation.models.ORIGINALS`), and an unmerged export loads with peft's
+``AutoPeftModelForCausalLM``. ``trice_export.json`` says which base (and alias), whether merged, the
+prompt and the adapter weights' sha256.
 
 ``--push_to_hub REPO`` uploads the directory with huggingface_hub (a token from ``HF_TOKEN`` or
 ``hf auth login``); a failed upload is one line, and the local export stays.
@@ -27,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from trice.generation.adapters import ADAPTER_CONFIG, check_adapter_dir, weights_file
+from trice.export.prompt import TrainedPrompt, chat_template, trained_prompt
+from trice.export.card import card_text
+from trice.generation.models import EMBEDDED, ORIGINALS, load_model, resolve_model
+from trice.core.templates import TEMPLATES
 from trice.utils.config import ConfigError
-from trice.core.paths import cache_dir
-from trice.generation.models import EMBEDDED, load_model, resolve_model
 
 # transformers and huggingface_hub are imported where an export writes or pushes: `trice export --help`
 # and the flag checks before a run import this module and need neither.
@@ -64,6 +73,15 @@ class ExportConfig:
         metadata={"help": "Fold the adapter into the base weights (a plain transformers model); --no_merge keeps a PEFT adapter."},
     )
     dtype: str = field(default="float32", metadata={"help": f"Weights dtype of a merged export: {', '.join(DTYPES)}."})
+    template: str = field(
+        default="", metadata={"help": f"The prompt the adapter was trained on, {' or '.join(TEMPLATES)}; default: its training's record beside it."}
+    )
+    task: str = field(
+        default="",
+        metadata={"help": "The task whose instruction the chat template puts before a question; default: the training rows' one task "
+                  "(a model of several tasks takes it as a system message)."},
+    )
+    license: str = field(default="", metadata={"help": "The card's licence (a Hub licence id); default: the base's, where trice knows it."})
     push_to_hub: str = field(default="", metadata={"help": "Also upload the export to this Hugging Face Hub repo id (e.g. you/model)."})
     private: bool = field(default=False, metadata={"help": "With --push_to_hub: create the repo as private."})
 
@@ -79,13 +97,18 @@ class ExportConfig:
 
 
 def public_name(name_or_path: str) -> str:
-    """The name a base model is recorded by: an embedded model's cache directory becomes its alias;
-    any other name (alias, hub name, directory given by the user) is kept as given."""
+    """The name trice knows a base model by: an embedded model's cache directory (``<cache>/models/<alias>``,
+    under any cache directory, this run's or an earlier one's) becomes its alias; any other name
+    (alias, hub name, directory given by the user) is kept as given."""
     path = Path(name_or_path).expanduser()
-    models = cache_dir() / "models"
-    if path.parent.resolve() == models.resolve() and path.name in EMBEDDED:
+    if path.name in EMBEDDED and path.parent.name == "models":
         return path.name
     return name_or_path
+
+
+def loadable_name(base: str) -> str:
+    """The base as an export records it for any reader: an embedded alias's original on the Hub."""
+    return ORIGINALS[base][0] if base in ORIGINALS else base
 
 
 def base_model(config: ExportConfig) -> str:
@@ -108,12 +131,18 @@ def _prepare_output(out: Path) -> Path:
     return tmp
 
 
-def _save_tokenizer_and_generation(base: str, out: Path) -> None:
-    """The base's tokenizer and generation config as they ship (not trice's padding-side tweaks)."""
+def _save_tokenizer_and_generation(base: str, out: Path, prompt: TrainedPrompt | None) -> None:
+    """The base's tokenizer (its chat template replaced by the trained prompt's) and generation config."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     path = resolve_model(base)
-    AutoTokenizer.from_pretrained(path).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if prompt is not None:
+        try:
+            tokenizer.chat_template = chat_template(prompt, tokenizer.chat_template)
+        except ValueError as err:
+            raise ConfigError(f"template: {err}") from None
+    tokenizer.save_pretrained(out)
     try:
         generation = GenerationConfig.from_pretrained(path)
     except OSError:  # the base ships none: the defaults transformers derives from its config
@@ -121,37 +150,33 @@ def _save_tokenizer_and_generation(base: str, out: Path) -> None:
     generation.save_pretrained(out)
 
 
-def _write_merged(config: ExportConfig, base: str, out: Path) -> None:
+def _write_merged(config: ExportConfig, base: str, out: Path, prompt: TrainedPrompt | None) -> None:
     model, _ = load_model(base, config.adapter or None, dtype=config.dtype, merge=True, device="cpu")
     model.save_pretrained(out)  # safetensors weights, config.json, generation_config.json
-    _save_tokenizer_and_generation(base, out)
+    _save_tokenizer_and_generation(base, out, prompt)
 
 
-def _write_adapter(config: ExportConfig, base: str, out: Path) -> None:
+def _write_adapter(config: ExportConfig, base: str, out: Path, prompt: TrainedPrompt | None) -> None:
     source = Path(config.adapter)
     adapter_config = json.loads((source / ADAPTER_CONFIG).read_text())
-    adapter_config["base_model_name_or_path"] = base
+    adapter_config["base_model_name_or_path"] = loadable_name(base)  # what AutoPeftModelForCausalLM loads
     (out / ADAPTER_CONFIG).write_text(json.dumps(adapter_config, indent=2, sort_keys=True) + "\n")
     shutil.copy2(weights_file(source), out / weights_file(source).name)
-    _save_tokenizer_and_generation(base, out)
+    _save_tokenizer_and_generation(base, out, prompt)
 
 
-def _model_card(base: str, merged: bool, name: str) -> str:
-    hub_like = "/" in base and not Path(base).expanduser().exists()
-    front = ["---", *([f"base_model: {base}"] if hub_like else []), f"library_name: {'transformers' if merged else 'peft'}",
-             "tags:", "- trice", "- tool-use", "---", ""]
-    how = "with the LoRA adapter merged into the weights" if merged else "as a PEFT LoRA adapter"
-    return "\n".join(front) + f"# {name}\n\n`{base}` fine-tuned with TRICE (tool use from execution feedback), {how}.\n"
-
-
-def _write_provenance(config: ExportConfig, base: str, out: Path, final: Path) -> None:
-    adapter_sha = None
-    if config.adapter:
-        adapter_sha = hashlib.sha256(weights_file(Path(config.adapter)).read_bytes()).hexdigest()
-    record = {"base_model": base, "merged": config.merge, "dtype": config.dtype if config.merge else None,
-              "adapter_weights_sha256": adapter_sha}
+def _write_provenance(config: ExportConfig, base: str, out: Path, final: Path, prompt: TrainedPrompt | None) -> None:
+    adapter = Path(config.adapter) if config.adapter else None
+    adapter_sha = hashlib.sha256(weights_file(adapter).read_bytes()).hexdigest() if adapter is not None else None
+    alias = base if base in EMBEDDED else None
+    record = {"base_model": loadable_name(base), "embedded_alias": alias, "merged": config.merge,
+              "dtype": config.dtype if config.merge else None, "adapter_weights_sha256": adapter_sha,
+              "prompt": None if prompt is None else {"template": prompt.template, "call_format": prompt.call_format, "tasks": list(prompt.tasks)}}
     (out / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    (out / "README.md").write_text(_model_card(base, config.merge, final.name))
+    license = config.license or (ORIGINALS[base][1] if base in ORIGINALS else "")
+    card = card_text(name=final.name, base=loadable_name(base), alias=alias, merged=config.merge, license=license,
+                     repo=config.push_to_hub or f"./{final.name}", prompt=prompt or TrainedPrompt(), adapter=adapter, adapter_sha=adapter_sha)
+    (out / "README.md").write_text(card, encoding="utf-8")
 
 
 def push(out: Path, repo: str, private: bool) -> str:
@@ -181,11 +206,15 @@ def run_export(config: ExportConfig) -> dict[str, Any]:
         except ValueError as err:
             raise ConfigError(f"adapter: {err}") from None
     base = base_model(config)
+    try:  # an adapter's trained prompt; the base alone keeps its own chat template
+        prompt = trained_prompt(Path(config.adapter), config.template, config.task) if config.adapter else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     final = Path(config.output_dir)
     tmp = _prepare_output(final)
     try:
-        (_write_merged if config.merge else _write_adapter)(config, base, tmp)
-        _write_provenance(config, base, tmp, final)
+        (_write_merged if config.merge else _write_adapter)(config, base, tmp, prompt)
+        _write_provenance(config, base, tmp, final, prompt)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -193,5 +222,5 @@ def run_export(config: ExportConfig) -> dict[str, Any]:
     tmp.rename(final)
     log.info("exported %s (%s) to %s", base, "merged" if config.merge else "adapter", final)
     pushed = push(final, config.push_to_hub, config.private) if config.push_to_hub else None
-    return {"output_dir": str(final), "base_model": base, "merged": config.merge,
+    return {"output_dir": str(final), "base_model": loadable_name(base), "merged": config.merge,
             "files": sorted(p.name for p in final.iterdir()), "pushed": pushed}

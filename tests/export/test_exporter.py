@@ -1,6 +1,6 @@
 """``trice export`` on the tiny model: a merged export is a plain transformers model with the
 base+adapter logits, an unmerged one a PEFT adapter with the same logits; an adapter trained on an
-embedded model's cache directory is exported under the alias; a push with no network is one line."""
+embedded model's cache directory is exported under the alias's Hub original; a push with no network is one line."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import torch
 
 from trice.cli import main
 from trice.utils.config import ConfigError
-from trice.generation.export import ExportConfig, public_name, run_export
+from trice.export.exporter import ExportConfig, public_name, run_export
+from trice.generation.models import ORIGINALS
 
 from tests.helpers.fake_servers import refused_url  # noqa: F401 (fixture)
 
@@ -74,7 +75,7 @@ def test_merged_export_loads_with_transformers_and_keeps_the_logits(tiny_model_d
     assert (tmp_path / "other" / "keep.txt").read_text() == "mine"
 
 
-def test_unmerged_export_records_the_alias_not_the_cache_path(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_unmerged_export_records_the_hub_original_not_the_cache_path(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -87,8 +88,9 @@ def test_unmerged_export_records_the_alias_not_the_cache_path(tiny_model_dir: Pa
 
     out = tmp_path / "export"
     assert main(["export", "--adapter", str(adapter), "--output_dir", str(out), "--no_merge"]) == 0
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == ALIAS
-    assert json.loads((out / "trice_export.json").read_text())["base_model"] == ALIAS
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == ORIGINALS[ALIAS][0]
+    assert json.loads((out / "trice_export.json").read_text())["base_model"] == ORIGINALS[ALIAS][0]
+    assert json.loads((out / "trice_export.json").read_text())["embedded_alias"] == ALIAS
     assert str(tmp_path) not in _text_files(out)
     assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
     reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(cached), out).eval()
