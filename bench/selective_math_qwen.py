@@ -1,0 +1,193 @@
+"""The selective-calling benchmark: trice/recipes/selective_math_qwen.yaml (Qwen2.5-Coder-0.5B on every
+ASDiv-A and SVAMP test question) and its lever tries, compared side by side on the same questions.
+
+Each row is an evaluated setting: the main run's (zero-shot, SFT 100%, TRICE-I, TRICE-ALL) and each
+try's (a recipe over the main one in ``bench/tries/selective_*.yaml``, in its own run directory,
+reusing the main run's finished stages that it does not change). For every row: accuracy with its
+95% interval, tool use, the paired difference from SFT 100% and from TRICE-I (bootstrapped over the
+same test questions), and the decision (:func:`trice.judge.decision.decision_summary`: AUC of P(call)
+against zero-shot's correctness, tool use where zero-shot was right and wrong, call accuracy), plus
+the oracle (answer alone exactly where zero-shot is right). The acceptance test of the issue is
+``meets``: above SFT 100% and TRICE-I with each paired interval's lower bound above 0, and tool use
+on zero-shot-right questions at least 20 points below that on zero-shot-wrong ones.
+
+    python bench/selective_math_qwen.py                       # record the main run so far (runs nothing)
+    python bench/selective_math_qwen.py --try bench/tries/selective_threshold.yaml --setting trice-i
+    python bench/selective_math_qwen.py --evaluate-on FILE.jsonl   # the committed adapters on any test file
+
+Writes bench/results/selective_math_qwen/results.json (its hand-written ``notes`` kept), decision.png,
+and each row's adapter (safetensors + config, a few MB) under ``adapters/<row>/`` so a row can be
+evaluated again without the run directory. Prints the JSON and a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the findings benchmark's try machinery
+
+from math_qwen import prepare_try  # noqa: E402
+
+from trice.core.layout import JUDGED, SUMMARY, THRESHOLD_CHOICE, RunLayout  # noqa: E402
+from trice.judge.decision import decision_summary, oracle  # noqa: E402
+from trice.pipeline.decisions import plot_decisions  # noqa: E402
+from trice.pipeline.intervals import interval_rows, paired_rows, read_judged  # noqa: E402
+from trice.pipeline.plan import plan_recipe  # noqa: E402
+from trice.pipeline.runner import run_plan  # noqa: E402
+from trice.pipeline.stage_specs import final_adapter  # noqa: E402
+from trice.utils.config import load_yaml  # noqa: E402
+from trice.utils.io import read_json, read_jsonl, write_json  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "trice" / "recipes" / "selective_math_qwen.yaml"
+OUT_DIR = ROOT / "bench" / "results" / "selective_math_qwen"
+SEED = 0
+BASELINES = ("sft-100", "trice-i")
+DATASETS = ["asdiv-a", "svamp"]
+
+
+def row_name(setting: str, try_name: str | None) -> str:
+    return setting if try_name is None else f"{setting} ({try_name})"
+
+
+def evaluated(run: RunLayout, settings: list[str]) -> list[str]:
+    """The settings whose test evaluation has finished (its summary is written last)."""
+    return [s for s in settings if (run.eval_dir(s) / SUMMARY).is_file()]
+
+
+def decision_of(run: RunLayout, setting: str, zero_shot_right: dict[str, bool]) -> dict[str, Any]:
+    summary = decision_summary(read_jsonl(run.eval_dir(setting) / JUDGED), zero_shot_right)
+    choice = run.eval_dir(setting) / THRESHOLD_CHOICE
+    return summary | ({"threshold": read_json(choice)["choice"]} if choice.is_file() else {})
+
+
+def rows_of(run_dir: Path, settings: list[str], try_name: str | None, base: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each finished setting of one run directory: its summary, decision and judged answers."""
+    run = RunLayout(run_dir)
+    done = evaluated(run, settings)
+    judged = read_judged(run_dir, done, DATASETS) if done else {}
+    rows = {
+        row_name(s, try_name): {"run_dir": str(run_dir), "setting": s, "summary": read_json(run.eval_dir(s) / SUMMARY), "decision": decision_of(run, s, base)}
+        for s in done
+    }
+    return rows, {row_name(s, try_name): judged[s] for s in done}
+
+
+def collect(main: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every row evaluated so far, main run first, with intervals, paired differences and the oracle."""
+    run = RunLayout(main)
+    settings = read_json(run.recipe)["settings"]
+    if not (run.eval_dir("zero-shot") / SUMMARY).is_file():
+        return {"rows": {}, "not_yet": settings}
+    base = {r["id"]: bool(r["correct"]) for r in read_jsonl(run.eval_dir("zero-shot") / JUDGED)}
+    rows, judged = rows_of(main, settings, None, base)
+    for t in tries:
+        more, more_judged = rows_of(Path(t["run_dir"]), [t["setting"]], t["name"], base)
+        rows |= {k: v | {"try": t["name"], "changes": t["changes"]} for k, v in more.items()}
+        judged |= more_judged
+    intervals = interval_rows(judged, SEED)
+    pairs = [(r, b) for r in judged for b in BASELINES if b in judged and r != b]
+    paired = paired_rows(judged, pairs, SEED)
+    for name, row in rows.items():
+        row["avg"], row["interval_avg"] = row["summary"]["accuracy"]["total"], intervals[name]["avg"]
+        row["paired"] = {b: paired[f"{name} vs {b}"]["avg"] for b in BASELINES if f"{name} vs {b}" in paired}
+        row["meets"] = meets(row)
+    calls = max((n for n in judged if n != "zero-shot"), key=lambda n: rows[n]["summary"]["tool_rate"], default=None)
+    best_oracle = None if calls is None else oracle_row(judged["zero-shot"], judged[calls]) | {"calls_of": calls}
+    return {"rows": rows, "oracle": best_oracle, "not_yet": [s for s in settings if s not in evaluated(run, settings)]}
+
+
+def oracle_row(zero_shot: dict[str, dict[Any, tuple[bool, bool]]], calling: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, float]:
+    """The oracle per dataset (answer alone where zero-shot is right, else ``calling``'s call), averaged."""
+    per = [oracle({i: c for i, (c, _) in zero_shot[ds].items()}, {i: c for i, (c, _) in calling[ds].items()}) for ds in zero_shot]
+    return {"avg": sum(o["accuracy"] for o in per) / len(per), "tool_rate": sum(o["tool_rate"] * o["n"] for o in per) / sum(o["n"] for o in per)}
+
+
+def meets(row: dict[str, Any]) -> bool:
+    """The issue's acceptance for one row: above both baselines (each paired lower bound > 0) and
+    tool use on zero-shot-right questions at least 20 points below that on zero-shot-wrong ones."""
+    d = row["decision"]
+    above = all(b in row["paired"] and row["paired"][b]["low"] > 0 for b in BASELINES)
+    right, wrong = d["tool_use_zero_shot_right"], d["tool_use_zero_shot_wrong"]
+    return above and right is not None and wrong is not None and wrong - right >= 0.20
+
+
+def keep_adapters(rows: dict[str, Any], out: Path) -> None:
+    """Each trained row's evaluated adapter (weights and config) under ``out/adapters/<row>/``."""
+    for name, row in rows.items():
+        plan_dir = Path(row["run_dir"])
+        adapter = final_adapter(plan_dir, row["setting"]) if row["setting"] != "zero-shot" else None
+        if adapter is None or not adapter.is_dir():
+            continue
+        dest = out / "adapters" / name.replace(" ", "_").replace("(", "").replace(")", "")
+        dest.mkdir(parents=True, exist_ok=True)
+        for file in ("adapter_model.safetensors", "adapter_config.json"):
+            shutil.copyfile(adapter / file, dest / file)
+        row["adapter"] = str(dest.relative_to(ROOT))
+
+
+def run_try(try_yaml: Path, main: Path, setting: str) -> dict[str, Any]:
+    """Train and evaluate one lever try's ``setting`` in its own run directory, reusing the main run's
+    finished stages that it reads unchanged; returns its entry for ``tries``."""
+    plan = plan_recipe(try_yaml)
+    names = [n for n in (f"train-{setting}", f"eval-{setting}") if n in plan.stages]
+    redone = prepare_try(plan, main, names)
+    run_plan(plan, stages=redone + names)
+    changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
+    return {"name": try_yaml.stem.removeprefix("selective_"), "recipe": str(try_yaml.relative_to(ROOT)), "run_dir": str(plan.run_dir),
+            "setting": setting, "changes": changes, "stages_redone": redone}  # fmt: skip
+
+
+def record(main: Path, out: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
+    previous = read_json(out / "results.json") if (out / "results.json").is_file() else {}
+    result = collect(main, tries) | {"tries": tries, "notes": previous.get("notes", []), "seed": SEED, "recipe": str(RECIPE.relative_to(ROOT))}
+    keep_adapters(result["rows"], out)
+    write_json(out / "results.json", result)
+    if result["rows"]:
+        points = {n: {"avg": r["avg"], "tool_rate": r["summary"]["tool_rate"]} for n, r in result["rows"].items()}
+        plot_decisions(points, {"oracle": result["oracle"]} if result["oracle"] else {}, out / "decision.png")
+    return result
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    parts = []
+    for name, row in result["rows"].items():
+        d = row["decision"]
+        vs = ", ".join(f"vs {b} {p['difference']:+.1%} [{p['low']:+.1%}, {p['high']:+.1%}]" for b, p in row["paired"].items())
+        parts.append(f"{name}: {row['avg']:.1%} tool {row['summary']['tool_rate']:.0%} (zs-right {d['tool_use_zero_shot_right'] or 0:.0%}, zs-wrong {d['tool_use_zero_shot_wrong'] or 0:.0%}) {vs}")
+    met = [n for n, r in result["rows"].items() if r["meets"]]
+    return "selective_math_qwen: " + "; ".join(parts) + f". Meets the acceptance: {', '.join(met) or 'none'}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "selective-math-qwen"), help="The main run's directory.")
+    parser.add_argument("--out", default=str(OUT_DIR))
+    parser.add_argument("--try", dest="try_yaml", help="Run this lever try (a recipe over selective_math_qwen.yaml) and record it.")
+    parser.add_argument("--setting", default="trice-i", help="The setting a --try trains and evaluates.")
+    parser.add_argument("--evaluate-on", help="Evaluate every committed adapter on this JSONL (bring-your-own-data schema); runs in --eval-dir.")
+    parser.add_argument("--eval-dir", default=str(ROOT / "runs" / "selective-reeval"))
+    args = parser.parse_args()
+    main_run, out = Path(args.run_dir), Path(args.out)
+    if args.evaluate_on:
+        from selective_reeval import evaluate_committed  # noqa: PLC0415  (only this mode loads models)
+
+        print(json.dumps(evaluate_committed(out, Path(args.evaluate_on), Path(args.eval_dir)), indent=1))
+        return
+    previous = read_json(out / "results.json") if (out / "results.json").is_file() else {}
+    tries = previous.get("tries", [])
+    if args.try_yaml:
+        entry = run_try(Path(args.try_yaml).resolve(), main_run, args.setting)
+        tries = [t for t in tries if (t["name"], t["setting"]) != (entry["name"], entry["setting"])] + [entry]
+    result = record(main_run, out, tries)
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"rows": {n: {k: r[k] for k in ("avg", "interval_avg", "paired", "meets")} for n, r in result["rows"].items()}}, indent=1))
+    print(summary_line(result))
+
+
+if __name__ == "__main__":
+    main()

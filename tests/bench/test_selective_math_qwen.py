@@ -1,0 +1,49 @@
+"""bench/selective_math_qwen.py: what counts as meeting the issue's acceptance, the oracle, and that
+each lever try changes what it says and reuses the main run for the rest."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SPEC = importlib.util.spec_from_file_location("selective_math_qwen", BENCH / "selective_math_qwen.py")
+bench = importlib.util.module_from_spec(SPEC)
+sys.modules["selective_math_qwen"] = bench
+SPEC.loader.exec_module(bench)
+
+
+def _row(low_sft: float, low_i: float, right: float, wrong: float) -> dict:
+    return {"paired": {"sft-100": {"low": low_sft}, "trice-i": {"low": low_i}},
+            "decision": {"tool_use_zero_shot_right": right, "tool_use_zero_shot_wrong": wrong}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "met"),
+    [(_row(0.01, 0.02, 0.5, 0.9), True), (_row(0.0, 0.02, 0.5, 0.9), False), (_row(0.01, -0.01, 0.5, 0.9), False), (_row(0.01, 0.02, 0.8, 0.9), False)],
+    ids=["meets", "sft-100-bound-at-zero", "below-trice-i", "calls-alike"],
+)
+def test_meeting_the_acceptance_needs_both_bounds_above_zero_and_a_20_point_split(row: dict, met: bool) -> None:
+    assert bench.meets(row) is met
+
+
+def test_the_oracle_answers_alone_where_zero_shot_is_right_per_dataset_and_averages_them() -> None:
+    zero_shot = {"a": {1: (True, False), 2: (False, False)}, "b": {3: (False, False), 4: (False, False)}}
+    calling = {"a": {1: (False, True), 2: (True, True)}, "b": {3: (True, True), 4: (False, True)}}
+    assert bench.oracle_row(zero_shot, calling) == {"avg": (1.0 + 0.5) / 2, "tool_rate": 3 / 4}
+
+
+TRIES = sorted((BENCH / "tries").glob("selective_*.yaml"))
+
+
+@pytest.mark.parametrize("try_yaml", TRIES, ids=[t.stem for t in TRIES])
+def test_a_lever_try_changes_only_its_keys_and_has_a_run_dir_of_its_own(tmp_path, try_yaml: Path) -> None:
+    assert bench.plan_recipe(try_yaml).run_dir != bench.plan_recipe(bench.RECIPE).run_dir
+    plan = bench.plan_recipe(try_yaml, {"run_dir": str(tmp_path)})
+    main = bench.plan_recipe(bench.RECIPE, {"run_dir": str(tmp_path)})
+    assert plan.data == main.data and plan.probe == main.probe
+    changed = {name for name in ("label", "train", "eval", "rlef", "dpo") if getattr(plan, name) != getattr(main, name)}
+    assert changed and changed <= set(bench.load_yaml(try_yaml)) - {"base", "run_dir"}
