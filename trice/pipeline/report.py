@@ -46,6 +46,7 @@ from trice.pipeline.shared_training import shared_trainings
 from trice.utils.config import to_dict
 from trice.utils.environment import environment
 from trice.utils.io import read_json, read_jsonl, write_json, write_text
+from trice.utils.stats import bootstrap_share
 
 
 def result_rows(summaries: dict[str, dict[str, Any]], datasets: list[str]) -> dict[str, dict[str, float]]:
@@ -186,13 +187,17 @@ def _case_markdown(cases: list[dict[str, Any]], before: str, after: str) -> list
 
 
 def unseen_results(plan: Plan, settings: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per setting of ``settings`` and unseen test set: accuracy over the whole file, tool-use rate and size."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    """Per setting of ``settings`` and unseen test set: accuracy over the whole file with its 95%
+    interval (bootstrapped over the file's questions, as the main table's), tool-use rate and size."""
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     for name, (setting, unseen) in plan.unseen_stages.items():
         if setting not in settings:
             continue
         summary = read_json(plan.layout.stage(name) / SUMMARY)
-        results.setdefault(setting, {})[unseen.name] = {"accuracy": summary["accuracy"]["total"], "tool_rate": summary["tool_rate"], "n": summary["n"]}
+        interval = bootstrap_share([float(r["correct"]) for r in read_jsonl(plan.layout.stage(name) / JUDGED)], seed=plan.recipe.seed)
+        results.setdefault(setting, {})[unseen.name] = {
+            "accuracy": summary["accuracy"]["total"], "interval": [interval.low, interval.high], "tool_rate": summary["tool_rate"], "n": summary["n"],
+        }  # fmt: skip
     return results
 
 
@@ -206,13 +211,13 @@ def unseen_markdown(rows: dict[str, dict[str, float]], unseen: dict[str, dict[st
         "## Unseen test sets",
         "",
         "Test files no stage trained on or chose a checkpoint by (the paper's Table 4); not in the average above. "
-        "Cells: accuracy (tool-use rate) over the whole file.",
+        "Cells: accuracy [95% interval] (tool-use rate) over the whole file.",
         "",
         "| setting | avg (seen) | " + " | ".join(f"unseen: {n} ({sizes[n]['n']})" for n in names) + " |",
         "|" + "---|" * (len(names) + 2),
     ]
     for setting, by_set in unseen.items():
-        cells = [f"{100 * by_set[n]['accuracy']:.1f} ({100 * by_set[n]['tool_rate']:.0f}%)" for n in names]
+        cells = [f"{100 * by_set[n]['accuracy']:.1f} {interval_text(*by_set[n]['interval'])} ({100 * by_set[n]['tool_rate']:.0f}%)" for n in names]
         md.append(f"| {setting} | {100 * rows[setting]['avg']:.1f} | " + " | ".join(cells) + " |")
     return md + ["", f"![unseen accuracy]({UNSEEN_PLOT})", ""]
 
