@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.cli import COMMANDS
+from trice.cli import commands
 from trice.cli.args import dataclass_parser
 from trice.utils.io import write_jsonl
 
@@ -21,7 +21,7 @@ HEAVY = ("torch", "transformers")
 
 
 def config_class(command: str) -> type:
-    module, name = COMMANDS[command][0].split(":")
+    module, name = commands()[command][0].split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -56,11 +56,11 @@ def test_evaluate_on_direct_qa_answers_loads_no_reader(tmp_path: Path, data_dir:
     assert summary["accuracy"]["total"] == 1.0 and heavy == []
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", sorted(commands()))
 def test_flags_and_help_are_hf_argument_parsers(command: str) -> None:
     from transformers import HfArgumentParser
 
-    cls, about = config_class(command), COMMANDS[command][2]
+    cls, about = config_class(command), commands()[command][2]
     ours, theirs = dataclass_parser(cls, prog=f"trice {command}", description=about), HfArgumentParser(cls, prog=f"trice {command}", description=about)
     assert ours.format_help() == theirs.format_help()
     keys = ("option_strings", "dest", "default", "nargs", "const", "required", "help")

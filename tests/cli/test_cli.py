@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from trice.cli import COMMANDS, main
+from trice.cli import commands, main
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("command", sorted(commands()))
 def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -19,7 +19,7 @@ def test_every_command_has_help(command: str, capsys) -> None:
 def test_top_level_help_lists_commands(capsys) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ["run", *COMMANDS])
+    assert all(name in out for name in ["run", *commands()])
     assert main(["nonsense"]) == 2
 
 

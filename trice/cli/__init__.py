@@ -21,6 +21,7 @@ from trice import __version__
 from trice.cli.args import dataclass_parser
 from trice.core.layout import REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
+from trice.pipeline.settings import TRAINERS
 from trice.pipeline.failures import StageError
 from trice.pipeline.stage_dirs import moved_aside
 from trice.core.tools import ToolSetupError
@@ -29,32 +30,40 @@ from trice.utils.io import DataError
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
-# `trice evaluate` does not pay for importing the trainers.
-COMMANDS: dict[str, tuple[str, str, str]] = {
+# `trice evaluate` does not pay for importing the trainers. The train-* commands are the registry's
+# trainers (commands()).
+_COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.data.prepare:DataConfig", "trice.data.prepare:run_data", "Load, split and subsample a task's datasets."),
     "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
     "generate": ("trice.responses.generate:GenerateConfig", "trice.responses.generate:run_generate", "Generate responses for a file of examples (resumable)."),
     "evaluate": ("trice.judge.evaluate:EvaluateConfig", "trice.judge.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
     "score": ("trice.stage2.score:ScoreConfig", "trice.stage2.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.stage1.label:LabelConfig", "trice.stage1.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
-    "train-sft": ("trice.stage1.config:SFTConfig", "trice.stage1.train_sft:train_sft", "Stage I: LoRA SFT on response tokens (resumes from checkpoints)."),
-    "train-rlef": ("trice.stage2.rlef_config:RLEFConfig", "trice.stage2.train_rlef:train_rlef", "Stage II: RLEF on scored candidates; with --dev_data picks the best checkpoint."),
     "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
-    "train-dpo": ("trice.stage2.dpo_config:DPOStageConfig", "trice.stage2.train_dpo:train_dpo", "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints)."),
     "messages": ("trice.data.convert:MessagesConfig", "trice.data.convert:run_messages", "Convert a D_tool to chat messages with tools (TRL, LLaMA-Factory), or --from_messages back to label rows."),
     "export": ("trice.export.exporter:ExportConfig", "trice.export.exporter:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
 }
 
 
+
+
+def commands() -> dict[str, tuple[str, str, str]]:
+    """Every subcommand but ``run``, with a ``train-<name>`` per trainer of the registry after ``label``."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for name, spec in _COMMANDS.items():
+        found[name] = spec
+        if name == "label":
+            found |= {f"train-{t.name}": (t.config, t.run, t.about) for t in TRAINERS.values()}
+    return found
+
+
 # The commands whose function returns no summary of its own (a path it wrote, rows), and what makes one
-# from the config and that result.
+# from the config and that result; every train-* command's is TRAINING_SUMMARY.
 SUMMARIES: dict[str, str] = {
     "generate": "trice.cli.summaries:generation_summary",
-    "train-sft": "trice.cli.summaries:training_summary",
-    "train-rlef": "trice.cli.summaries:training_summary",
-    "train-dpo": "trice.cli.summaries:training_summary",
     "candidates": "trice.cli.summaries:candidates_summary",
 }
+TRAINING_SUMMARY = "trice.cli.summaries:training_summary"
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
 
@@ -64,7 +73,7 @@ def _load(ref: str) -> Any:
 
 
 def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
-    cls_ref, fn_ref, about = COMMANDS[name]
+    cls_ref, fn_ref, about = commands()[name]
     cls, fn = _load(cls_ref), _load(fn_ref)
     parser = dataclass_parser(cls, prog=f"trice {name}", description=about)
     parser.add_argument("--config", default=None, help="YAML file with the same keys (command-line flags win).")
@@ -77,11 +86,12 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
     args.pop("config")
     config = build_config(cls, args, f"trice {name}")
     result = fn(config)
-    return _load(SUMMARIES[name])(config, result) if name in SUMMARIES else result
+    summary = TRAINING_SUMMARY if name.startswith("train-") else SUMMARIES.get(name)
+    return _load(summary)(config, result) if summary else result
 
 
 def _run_recipe(argv: Sequence[str]) -> Any:
-    # imported here, as COMMANDS' modules are, so that the other commands start without torch
+    # imported here, as the commands' modules are, so that the other commands start without torch
     from trice.pipeline.plan import plan_recipe
     from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
 
@@ -149,13 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _usage(names: Sequence[str]) -> None:
     print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
     print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
-    for name, (_, _, about) in COMMANDS.items():
+    for name, (_, _, about) in commands().items():
         print(f"  {name:<12} {about}")
     print("\n  -V, --version  print the version and exit")
 
 
 def _main(argv: list[str]) -> int:
-    names = ["run", *COMMANDS]
+    names = ["run", *commands()]
     if not argv or argv[0] in ("-h", "--help"):
         _usage(names)
         return 0

@@ -15,6 +15,9 @@ reads and runs is :mod:`trice.pipeline.stage_specs`, and :mod:`trice.pipeline.ru
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,16 +33,13 @@ from trice.core.layout import RunLayout
 from trice.pipeline.plugins import load_plugins
 from trice.pipeline.recipe_files import shipped_recipe
 from trice.pipeline.settings import (
-    D_TOOL, DEFAULT_SETTINGS, SETTINGS, STAGE_ONE, sections, stage_one_settings, stage_two_settings,
+    D_TOOL, DEFAULT_SETTINGS, SECTIONS, SETTINGS, STAGE_ONE, TRAINERS, stage_one_settings, stage_two_settings, trainer_of,
 )
-from trice.pipeline.trainers import TRAINERS, TrainerConfig
+from trice.pipeline.trainers import SCORED
 from trice.pipeline.unseen import UnseenSet, load_unseen, unseen_stages
 from trice.stage1.boundary import SAMPLE_KEYS, ProbeSamplesConfig
 from trice.stage1.label import LabelConfig
-from trice.stage1.config import SFTConfig
 from trice.stage2.candidates import CandidatesConfig
-from trice.stage2.dpo_config import DPOStageConfig
-from trice.stage2.rlef_config import RLEFConfig
 from trice.stage2.score import ScoreConfig
 from trice.stage2.candidate_sources import ModelSource, parse_sources
 from trice.tasks import PER_ROW, TASKS, get_task
@@ -65,7 +65,7 @@ def check_native_prompts(recipe: Recipe) -> None:
             f"settings: {few_shot[0]} prompts with the few-shot presets, whose worked examples call tools in the paper's text "
             "format; a call_format native run has none (drop the setting)"
         )
-    sources = recipe.candidates.get("sources", default_sources() if any(SETTINGS[s].stage_two for s in recipe.settings) else [])
+    sources = recipe.candidates.get("sources", default_sources() if recipe.scores_candidates else [])
     for source in sources if isinstance(sources, list) else []:
         if isinstance(source, dict) and source.get("few_shot"):
             raise ValueError(
@@ -99,8 +99,9 @@ class DevConfig:
 
 
 @dataclass
-class Recipe:
-    """A whole run: top-level choices plus one section per stage config."""
+class RecipeKeys:
+    """A recipe's keys but its trainer sections: top-level choices plus one section per stage config
+    that is no trainer's (:func:`recipe_class` adds those)."""
 
     run_dir: str = field(
         default="",
@@ -119,7 +120,6 @@ class Recipe:
         default_factory=dict,
         metadata={"help": "GenerateConfig keys for probing the base model, and ProbeSamplesConfig's (samples: sampled answers per question besides the greedy one)."},
     )
-    train: dict = field(default_factory=dict, metadata={"help": "SFTConfig keys shared by every trained setting."})
     eval: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for the test generations."})
     dev: dict = field(default_factory=dict, metadata={"help": "Stage II: DevConfig keys (the checkpoint-selection set)."})
     candidates: dict = field(
@@ -127,12 +127,6 @@ class Recipe:
         metadata={"help": "Stage II: CandidatesConfig keys (sources, n_questions); a model source's adapter may be stage-i or stage-i-early."},
     )
     score: dict = field(default_factory=dict, metadata={"help": "Stage II: ScoreConfig keys (strategy)."})
-    rlef: dict = field(default_factory=dict, metadata={"help": "Stage II: RLEFConfig keys for trice-all and trice-ii."})
-    trice_ii: dict = field(
-        default_factory=dict,
-        metadata={"help": "RLEFConfig keys overriding `rlef` for trice-ii (a fresh LoRA usually wants stage I's learning rate)."},
-    )
-    dpo: dict = field(default_factory=dict, metadata={"help": "Stage II: DPOStageConfig keys for trice-all-dpo."})
     tools: dict = field(
         default_factory=dict,
         metadata={"help": "Tool options keyed by tool name for every stage that executes calls, e.g. {QA: {k: 2}, WikiSearch: {backend: bm25}}."},
@@ -158,6 +152,11 @@ class Recipe:
         },
     )
 
+
+class Recipe:
+    """A whole run, as :func:`recipe_class` reads it: :class:`RecipeKeys` and a mapping per trainer
+    section of the registry (``train``, ``rlef``, ...)."""
+
     def validate(self) -> None:
         check_tool_options(self.tools)
         check_call_format(self.call_format, self.tool_parser, self.template)
@@ -173,12 +172,42 @@ class Recipe:
     def stage_two(self) -> list[str]:
         return stage_two_settings(self.settings)
 
+    @property
+    def scores_candidates(self) -> bool:
+        """Whether a stage II setting trains on scored candidates (so the run collects and scores them)."""
+        return any(trainer_of(s).reads == SCORED for s in self.stage_two)
+
+
+# Where the trainer sections sit among a recipe's keys, which recipe.json and the report list in this
+# order: stage I's after the probe, stage II's after the score stage.
+_SECTIONS_AFTER = {False: "probe", True: "score"}
+
+
+def recipe_class() -> type[Recipe]:
+    """The dataclass a recipe is read into: :class:`RecipeKeys`' fields with a mapping field per
+    trainer section of the registry (:data:`trice.pipeline.settings.SECTIONS`), its help the
+    section's. Made anew when the registry has other sections (a trainer registered since)."""
+    return _recipe_class(tuple(SECTIONS))
+
+
+@functools.cache
+def _recipe_class(names: tuple[str, ...]) -> type[Recipe]:
+    hints = typing.get_type_hints(RecipeKeys)
+    fields: list[tuple[str, Any, Any]] = []
+    for f in dataclasses.fields(RecipeKeys):
+        fields.append((f.name, hints[f.name], field(default=f.default, default_factory=f.default_factory, metadata=f.metadata)))
+        for name in names:
+            trainer, section = SECTIONS[name]
+            if _SECTIONS_AFTER[TRAINERS[trainer].stage_two] == f.name:
+                fields.append((name, dict, field(default_factory=dict, metadata={"help": section.help})))
+    return dataclasses.make_dataclass("Recipe", fields, bases=(Recipe,))
+
 
 @dataclass
 class Plan:
-    """A recipe resolved into checked stage configs: built before any model is loaded. The trainer
-    sections (``train`` ... ``dpo``) are those the settings registry names
-    (:attr:`trice.pipeline.settings.Setting.section`): a field here and in :class:`Recipe` each."""
+    """A recipe resolved into checked stage configs: built before any model is loaded. ``sections``:
+    the config of each trainer section of the registry (:data:`trice.pipeline.settings.SECTIONS`:
+    ``train``, ``rlef``, ...), by section."""
 
     recipe: Recipe
     run_dir: Path
@@ -189,12 +218,17 @@ class Plan:
     candidates: CandidatesConfig
     score: ScoreConfig
     label: LabelConfig
-    train: SFTConfig
-    rlef: RLEFConfig
-    trice_ii: RLEFConfig
-    dpo: DPOStageConfig
+    sections: dict[str, Any]
     unseen: list[UnseenSet] = field(default_factory=list)
     probe_samples: ProbeSamplesConfig = field(default_factory=ProbeSamplesConfig)
+
+    def __getattr__(self, name: str) -> Any:
+        """A trainer section's config by the section's name (``plan.rlef``), as the recipe's mapping
+        is ``recipe.rlef``."""
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def tools(self) -> dict:
@@ -226,7 +260,8 @@ class Plan:
             + [layout.LABEL]
             + [layout.train_stage(s) for s in stage_one_settings(settings)]
             + ([layout.DEV] if stage_two or self.eval.decision == THRESHOLD else [])
-            + ([layout.CANDIDATES, layout.SCORE] + [layout.train_stage(s) for s in stage_two] if stage_two else [])
+            + ([layout.CANDIDATES, layout.SCORE] if self.recipe.scores_candidates else [])
+            + [layout.train_stage(s) for s in stage_two]
             + [layout.eval_stage(s) for s in settings]
             + list(self.unseen_stages)
             + [layout.REPORT]
@@ -248,13 +283,12 @@ class Plan:
         tools = dict.fromkeys(get_task(task).tool for task in self.data.task_names)
         return [(tool, self.recipe.tools.get(tool, {})) for tool in tools]
 
-    def trainer_config(self, setting: str) -> TrainerConfig:
+    def trainer_config(self, setting: str) -> Any:
         """The config of a trained setting's trainer: its recipe section's (paths are filled in by the stage)."""
         section = SETTINGS[setting].section
         if section is None:
             raise KeyError(f"{setting} trains nothing")
-        config: TrainerConfig = getattr(self, section)
-        return config
+        return self.sections[section]
 
 
 def _section(cls: type, values: dict, where: str, seed: int | None, free: frozenset[str] = frozenset(), **owned: Any) -> Any:
@@ -287,7 +321,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
     raw = merge_over(load_layered_yaml(path, named=shipped_recipe, own=("run_dir",)), over or {}) | (overrides or {})
     # first: the checks below look their names up
     load_plugins(raw.get("plugins"), f"{path}: plugins", search=[Path(path).resolve().parent])
-    recipe = build_config(Recipe, raw, str(path))
+    recipe = build_config(recipe_class(), raw, str(path))
     if not recipe.run_dir:  # a recipe without one never writes into another recipe's run
         recipe.run_dir = str(Path("runs") / Path(path).stem)
     run_dir = Path(recipe.run_dir)
@@ -331,8 +365,8 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
         ),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
         label=label,
+        sections=trainers,
         unseen=load_unseen(recipe.unseen, str(path)),
-        **trainers,
     )
 
 
@@ -374,19 +408,21 @@ def _call_format(recipe: Recipe, where: str) -> dict[str, str]:
     return {"call_format": recipe.call_format, "tool_parser": parser}
 
 
-def _trainer_sections(recipe: Recipe, where: str, calls: dict[str, str], **judging: Any) -> dict[str, TrainerConfig]:
-    """Every trainer section of the registry (:func:`trice.pipeline.settings.sections`) read into its
+def _trainer_sections(recipe: Recipe, where: str, calls: dict[str, str], **judging: Any) -> dict[str, Any]:
+    """Every trainer section of the registry (:data:`trice.pipeline.settings.SECTIONS`) read into its
     trainer's config; ``calls``: the run's call format keys (every trainer prompts); ``judging``: the
     keys a trainer that judges responses gets. A section laid over another takes that section's keys
     (its own win), all but the adapter it starts from."""
     model = dict(model=recipe.model, template=recipe.template) | calls
-    configs: dict[str, TrainerConfig] = {}
-    for section, (trainer, over) in sorted(sections().items(), key=lambda item: item[1][1] is not None):  # bases first
-        values: dict = getattr(recipe, section)
-        owned = model | (judging if TRAINERS[trainer].judges else {})
+    configs: dict[str, Any] = {}
+    for name, (trainer_name, section) in sorted(SECTIONS.items(), key=lambda item: item[1][1].over is not None):  # bases first
+        trainer = TRAINERS[trainer_name]
+        values: dict = getattr(recipe, name)
+        owned = model | (judging if trainer.judges else {})
+        over = section.over
         base: dict = {} if over is None else {k: v for k, v in getattr(recipe, over).items() if k != "init_adapter"}  # a start is the setting's own
         # A stage II section may name the adapter it starts from (an online round: the previous
         # round's stage II adapter); the pipeline's default is stage I's (TRICE-ALL) or none.
-        free = frozenset({"init_adapter"}) if TRAINERS[trainer].judges else frozenset()
-        configs[section] = _section(TRAINERS[trainer].config, base | values, f"{where}: {section}", recipe.seed, free, **owned)
+        free = frozenset({"init_adapter"}) if trainer.judges else frozenset()
+        configs[name] = _section(trainer.config_class, base | values, f"{where}: {name}", recipe.seed, free, **owned)
     return configs

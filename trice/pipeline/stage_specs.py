@@ -24,10 +24,10 @@ from trice.pipeline.eval_stage import eval_inputs, generate_and_judge, reuse_twi
 from trice.core.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, RESPONSES, SELECTION, SUMMARY, label_file, label_stats_file
 from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
 from trice.pipeline.report import write_report
-from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE
+from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE, trainer_of
 from trice.pipeline.shared_training import share_training, trained_dir
 from trice.pipeline.failures import ToolOutages, raise_failed_rows
-from trice.pipeline.trainers import TRAINERS
+from trice.pipeline.trainers import SCORED
 from trice.stage1.boundary import own_accuracy, sample_examples
 from trice.stage1.label import knowledge_boundary, label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
@@ -194,16 +194,18 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
-            TRAINERS[kind.trainer].train(config)
+            trainer_of(setting).train(config)
 
     return fingerprinted, [data], train
 
 
 def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
-    """Stage II's loss on the scored candidates, from the stage-I adapter (TRICE-ALL) or a fresh LoRA
-    (TRICE-II), or from the adapter the recipe's section names."""
-    kind = SETTINGS[setting]
-    scored, dev = plan.layout.scored, plan.layout.dev_examples
+    """Stage II's trainer on the scored candidates (or, for an online trainer, D_tool's questions),
+    from the stage-I adapter (TRICE-ALL) or a fresh LoRA (TRICE-II), or from the adapter the
+    recipe's section names."""
+    kind, trainer = SETTINGS[setting], trainer_of(setting)
+    data = plan.layout.scored if trainer.reads == SCORED else plan.layout.label_rows(D_TOOL)
+    dev = plan.layout.dev_examples
     section = plan.trainer_config(setting)
     if section.init_adapter:  # the recipe's own start (an online round's previous adapter)
         start: Path | None = Path(section.init_adapter)
@@ -211,15 +213,15 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         start = trained_dir(plan.run_dir, STAGE_ONE) / ADAPTER if kind.from_stage_one else None
     own = [plan.layout.own_accuracy] if section.needs_own_accuracy else []  # boundary pairs read the probe's samples
     config = replace(
-        section, data=str(scored), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
+        section, data=str(data), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
         init_adapter=None if start is None else str(start), **({"own_accuracy": str(own[0])} if own else {}),
     )
 
     def train(d: Path) -> None:
-        TRAINERS[kind.trainer].train(config)
+        trainer.train(config)
         raise_dev_outages(Path(config.output_dir) / SELECTION)
 
-    return fingerprint_fields(config), [scored, dev, *own] + ([start] if start is not None else []), train
+    return fingerprint_fields(config), [data, dev, *own] + ([start] if start is not None else []), train
 
 
 def raise_dev_outages(selection: Path) -> None:
