@@ -10,7 +10,8 @@ import pytest
 from trice.judge import evaluate
 from trice.utils.io import DataError, read_json, write_json, write_jsonl
 from trice.pipeline.plan import plan_recipe
-from trice.pipeline.report import _stage_two_markdown, write_report
+from trice.pipeline.report import write_report
+from trice.pipeline.stage_two_report import stage_two_markdown
 from trice.pipeline.intervals import interval_text, judged_from_record, paired_rows, read_judged
 
 CANDIDATES = {"n": 2, "strategy": "paper", "states": {"True-Yes": 2}}
@@ -29,7 +30,7 @@ def _selection(best_step: int, selected_from: str | None) -> dict:
     ],
 )
 def test_stage_two_text_names_the_chosen_step_or_the_start(best_step: int, selected_from: str | None, says: str) -> None:
-    md = "\n".join(_stage_two_markdown({"candidates": CANDIDATES, "selection": {"trice-x": _selection(best_step, selected_from)}}, with_loss=False))
+    md = "\n".join(stage_two_markdown({"candidates": CANDIDATES, "selection": {"trice-x": _selection(best_step, selected_from)}}, with_loss=False))
     assert f"**trice-x**: best dev step {best_step} (dev accuracy 50.0% on 4 held-out training questions); {says}" in md
 
 

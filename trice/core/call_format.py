@@ -57,6 +57,12 @@ class CallFormat:
         that calls decided to."""
         return call_start(text, names) if self.parser is None else native_call_start(text, self.parser)
 
+    @property
+    def opening_ends_with(self) -> str:
+        """The character a call's opening ends with (``calculator(``, ``<tool_call>``, llama3's ``{``):
+        text that newly opens a call has it in its last token."""
+        return {None: "(", "hermes": ">", "llama3": "{"}[self.parser]
+
 
 TEXT = CallFormat()
 

@@ -47,6 +47,15 @@ class ToolOutages(FailedRows):
             "`trice run --accept-outages` instead finishes the stage with them judged wrong")
 
 
+class TrainingOutages(FailedRows):
+    """Raised by an online stage II training stage whose rewards met a tool outage
+    (:class:`trice.stage2.reward.RewardOutage`): training stopped part-way, its checkpoints kept. Not
+    a :class:`ToolOutages`: ``--accept-outages`` cannot finish a training that did not."""
+
+    failure = "met a tool outage while rewarded"
+    then = "the checkpoints are kept, and a rerun of the recipe resumes training from the last one (is the tool's server up?)"
+
+
 def raise_failed_rows(rows: Sequence[dict], key: str = "error") -> None:
     """:class:`FailedRows` when some row holds a truthy ``key`` (a list of errors counts where any is set)."""
     failed = [row[key] for row in rows if row.get(key) and (not isinstance(row[key], list) or any(row[key]))]

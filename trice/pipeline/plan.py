@@ -3,7 +3,8 @@
 data -> probe (base model on the training questions) -> label (D_tool and the SFT baselines' sets)
 -> train-<setting> (stage I: LoRA SFT per SFT setting; one training for settings with identical
 rows, :mod:`trice.pipeline.shared_training`) -> [stage II: dev (held-out training questions) -> candidates
-(k responses per D_tool question) -> score (execution feedback) -> train-<setting> (RLEF or DPO,
+(k responses per D_tool question) -> score (execution feedback) -> train-<setting> (RLEF or DPO
+on the scored candidates, or GRPO online on D_tool's questions, which needs no candidates;
 checkpoint chosen on dev)] -> eval-<setting> (generate on the test questions and judge; few-shot:
 the base model after worked examples, :mod:`trice.responses.few_shot`) -> [eval-<setting>-unseen-<name> per
 unseen test set, :mod:`trice.pipeline.unseen`] -> report. Each stage is skipped when its config and inputs

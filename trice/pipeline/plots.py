@@ -21,6 +21,7 @@ ACCURACY_PLOT = "accuracy.png"
 TOOL_RATE_PLOT = "tool_rate.png"
 TRAIN_LOSS_PLOT = "train_loss.png"
 STAGE_TWO_LOSS_PLOT = "stage2_loss.png"
+ROLLOUT_PLOT = "rollouts.png"
 UNSEEN_PLOT = "unseen_accuracy.png"
 FIGURE4_PLOT = "tool_use_by_zero_shot.png"
 FIGURE4_GROUPS = (("zero-shot right", "tab:green"), ("zero-shot wrong", "tab:red"))
@@ -92,13 +93,34 @@ def plot_tool_use_by_zero_shot(rates: Table, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_rollout_curves(curves: dict[str, list[dict]], path: Path) -> None:
+    """An online stage II setting's rollouts per optimizer step: mean reward, tool-use rate and KL
+    from the start (:func:`trice.pipeline.stage_two_report.rollout_curves`), one panel each."""
+    panels = [("reward", "mean reward"), ("tool_rate", "tool-use rate"), ("kl", "KL from the start")]
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(7, 7), dpi=120)
+    for ax, (key, label) in zip(axes, panels):
+        for setting, curve in curves.items():
+            points = [(c["step"], c[key]) for c in curve if key in c]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=setting)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Online stage II: the rollouts per step")
+    axes[0].legend(fontsize=8)
+    axes[-1].set_xlabel("optimizer step")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write_plots(
     run: RunLayout, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, selected: Iterable[str],
-    by_zero_shot: Table | None = None,
+    by_zero_shot: Table | None = None, rollouts: dict[str, list[dict]] | None = None,
 ) -> None:
     """The report's PNGs: accuracy and tool use per setting, tool use where zero-shot was right and
     wrong (``by_zero_shot``, when the run has a zero-shot row), both stages' losses, the dev curves
-    of the ``selected`` stage II settings (those that chose a checkpoint on dev)."""
+    of the ``selected`` stage II settings (those that chose a checkpoint on dev), and an online
+    setting's ``rollouts`` curves."""
     accuracy = {s: {k: v for k, v in r.items() if k != "tool_rate"} for s, r in rows.items()}
     plot_grouped_bars(accuracy, out_dir / ACCURACY_PLOT, "accuracy (%)", "Accuracy per setting and test set")
     plot_grouped_bars(tool_rates, out_dir / TOOL_RATE_PLOT, "responses calling the tool (%)", "Tool-use rate by stage (the paper's Figure 4)")
@@ -108,5 +130,7 @@ def write_plots(
         plot_train_loss(stage_one_logs, out_dir / TRAIN_LOSS_PLOT)
     if stage_two_logs:
         plot_train_loss(stage_two_logs, out_dir / STAGE_TWO_LOSS_PLOT, "Stage-II training loss", "loss (RLEF: alpha * rank + sft; DPO)")
+    if rollouts:
+        plot_rollout_curves(rollouts, out_dir / ROLLOUT_PLOT)
     for s in selected:
         shutil.copyfile(run.train_dir(s) / DEV_CURVE, out_dir / dev_curve_copy(s))

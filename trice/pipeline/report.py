@@ -27,22 +27,21 @@ from trice.pipeline.intervals import (
     per_question,
     read_judged,
 )
-from trice.core.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SELECTION, SUMMARY, TRAIN_LOG, RunLayout, train_stage
+from trice.core.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SUMMARY, TRAIN_LOG, RunLayout, train_stage
 from trice.pipeline.plan import Plan
 from trice.pipeline.plots import (
     ACCURACY_PLOT,
     FIGURE4_PLOT,
-    STAGE_TWO_LOSS_PLOT,
     TOOL_RATE_PLOT,
     TRAIN_LOSS_PLOT,
     UNSEEN_PLOT,
     Table,
-    dev_curve_copy,
     plot_grouped_bars,
     write_plots,
 )
-from trice.pipeline.settings import BASE_MODEL, COMPARED, SETTINGS, SFT, STAGE_ONE, stage_two_settings
+from trice.pipeline.settings import BASE_MODEL, COMPARED, SETTINGS, SFT, STAGE_ONE
 from trice.pipeline.shared_training import shared_trainings
+from trice.pipeline.stage_two_report import stage_two_markdown, stage_two_summary
 from trice.utils.config import to_dict
 from trice.utils.environment import environment
 from trice.utils.io import read_json, read_jsonl, write_json, write_text
@@ -103,61 +102,9 @@ def case_studies(run_dir: Path, before: str, after: str, n: int = 4) -> list[dic
     return picked
 
 
-def stage_two_summary(run: RunLayout, settings: list[str]) -> dict[str, Any]:
-    """What stage II learned from: the scored candidates' states and per-source scores, and each
-    stage II setting's checkpoint choice on the dev set."""
-    trained = stage_two_settings(settings)
-    if not trained:
-        return {}
-    selections = {
-        s: {k: v for k, v in read_json(p).items() if k != "steps"} | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
-        for s in trained
-        if (p := run.train_dir(s) / SELECTION).is_file()
-    }
-    return {"candidates": read_json(run.score_summary), "selection": selections}
-
-
 def _quote(text: str | None, limit: int = 300) -> str:
     text = "(none)" if text is None else text.replace("\n", " ").replace("|", "\\|")
     return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def _evaluated_with(selection: dict[str, Any]) -> str:
-    """What a stage II test row was made with: the chosen checkpoint, or, where no checkpoint beat
-    the start on dev (step 0, see :mod:`trice.stage2.select_checkpoint`), the start itself, so the row
-    repeats stage I's or the base model's and says stage II did not help."""
-    if selection["best_step"] != 0:
-        return "the test row uses that checkpoint."
-    start = "the base model" if selection["selected_from"] is None else "the adapter stage II started from (stage I's)"
-    return f"no stage II checkpoint beat the start (step 0) on dev, so the test row uses {start}."
-
-
-def _stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]:
-    cand = stage_two["candidates"]
-    md = [
-        "## Stage II",
-        "",
-        f"{cand['n']} questions with scored candidates (reward strategy `{cand['strategy']}`). Responses per state "
-        "(True/False: the answer right or wrong; Yes/No: tool use as gold's or not; no-prediction: no answer could be read):",
-        "",
-        "| " + " | ".join(cand["states"]) + " |",
-        "|" + "---|" * len(cand["states"]),
-        "| " + " | ".join(str(v) for v in cand["states"].values()) + " |",
-        "",
-    ]
-    if cand.get("mean_score_by_source"):
-        md += ["| source | mean score |", "|---|---|", *[f"| {k} | {v:.2f} |" for k, v in cand["mean_score_by_source"].items()], ""]
-    for s, sel in stage_two["selection"].items():
-        md += [
-            f"**{s}**: best dev step {sel['best_step']} (dev accuracy {100 * sel['best_accuracy']:.1f}% on {sel['n_dev']} held-out "
-            f"training questions); {_evaluated_with(sel)}",
-            "",
-            f"![dev curve {s}]({dev_curve_copy(s)})",
-            "",
-        ]
-    if with_loss:
-        md += [f"![stage II loss]({STAGE_TWO_LOSS_PLOT})", ""]
-    return md
 
 
 def _by_task_markdown(label_stats: dict[str, dict[str, Any]]) -> list[str]:
@@ -348,8 +295,8 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     probe = read_json(layout.probe / SUMMARY)
     logs = {s: read_json(p) for s in settings if (p := layout.train_dir(s) / TRAIN_LOG).is_file()}
     stage_one_logs = {s: h for s, h in logs.items() if SETTINGS[s].trainer == SFT}
-    stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two}
     stage_two = stage_two_summary(layout, settings)
+    stage_two_logs = {s: h for s, h in logs.items() if SETTINGS[s].stage_two and s not in stage_two.get("rollouts", {})}  # online: its own curves
     judged = read_judged(run, settings, datasets)
     intervals = interval_rows(judged, plan.recipe.seed)
     paired = paired_rows(judged, comparison_pairs(settings), plan.recipe.seed)
@@ -373,7 +320,7 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
     extra, unseen_md, shared_md = unseen_and_shared(plan, settings, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)
-    write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}), by_zero_shot)
+    write_plots(layout, out_dir, rows, tool_rates, stage_one_logs, stage_two_logs, stage_two.get("selection", {}), by_zero_shot, stage_two.get("rollouts"))
     md = [
         *_accuracy_markdown(plan, rows, tool_rates, intervals),
         *partial_md,
@@ -394,7 +341,7 @@ def _closing_markdown(plan: Plan, settings: list[str], stage_one: bool, stage_tw
     """The report's last sections: both stages' training, the case studies, the environment, the recipe."""
     md = ["## Stage I training", "", f"![training loss]({TRAIN_LOSS_PLOT})", ""] if stage_one else []
     if stage_two:
-        md += _stage_two_markdown(stage_two, stage_two_logged)
+        md += stage_two_markdown(stage_two, stage_two_logged)
     md += _cases_markdown(plan.run_dir, settings)
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
     return md + ["## Recipe", "", "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from trice.pipeline.trainers import LABELLED, Section, Trainer
+from trice.pipeline.trainers import LABELLED, QUESTIONS, Section, Trainer
 from trice.core.prompts import PER_TASK
 
 # Trainer names (:attr:`Setting.trainer`): stage I is SFT on a labelled set; every other trainer is
@@ -118,6 +118,19 @@ register_trainer(Trainer(
     "Stage II alternative: DPO on pairs from scored candidates (resumes from checkpoints).",
     sections=(Section("dpo", "Stage II: DPOStageConfig keys for trice-all-dpo."),),
     settings=(Setting("trice-all-dpo", from_stage_one=True, default=True, compared=2),),
+))  # fmt: skip
+register_trainer(Trainer(
+    GRPO, "trice.stage2.grpo_config:GRPOStageConfig", "trice.stage2.train_grpo:train_grpo",
+    "Stage II online: GRPO on D_tool's questions, rewarded by executing each response's call (resumes from checkpoints).",
+    sections=(
+        Section("grpo", "Stage II online: GRPOStageConfig keys for trice-grpo and trice-ii-grpo; reward: the reward table."),
+        Section("trice_ii_grpo", "GRPOStageConfig keys overriding `grpo` for trice-ii-grpo (a fresh LoRA on the base model).", over="grpo"),
+    ),
+    settings=(
+        Setting("trice-grpo", from_stage_one=True, compared=5),
+        Setting("trice-ii-grpo", section="trice_ii_grpo", compared=6),
+    ),
+    reads=QUESTIONS,
 ))  # fmt: skip
 
 # The setting whose adapter makes stage II's candidates and TRICE-ALL's start.

@@ -26,11 +26,12 @@ from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
 from trice.pipeline.report import write_report
 from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE, trainer_of
 from trice.pipeline.shared_training import share_training, trained_dir
-from trice.pipeline.failures import ToolOutages, raise_failed_rows
+from trice.pipeline.failures import ToolOutages, TrainingOutages, raise_failed_rows
 from trice.pipeline.trainers import SCORED
 from trice.stage1.boundary import own_accuracy, sample_examples
 from trice.stage1.label import knowledge_boundary, label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
+from trice.stage2.reward import RewardOutage
 from trice.stage2.score import run_score
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
@@ -218,7 +219,10 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
     )
 
     def train(d: Path) -> None:
-        trainer.train(config)
+        try:
+            trainer.train(config)
+        except RewardOutage as outage:
+            raise TrainingOutages(outage.count, outage.total, outage.first) from None
         raise_dev_outages(Path(config.output_dir) / SELECTION)
 
     return fingerprint_fields(config), [data, dev, *own] + ([start] if start is not None else []), train

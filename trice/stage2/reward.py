@@ -58,6 +58,17 @@ PAPER_SCORES = {GOLD: 20.0, "True-Yes": 20.0, "True-No": 15.0, "False-Yes": 10.0
 _LOWEST_WRONG_LEVEL = 3  # index of 5 in LEVELS: the original never scores a wrong number below 5
 
 
+class RewardOutage(RuntimeError):
+    """A reward whose judging met the machine's failure (a tool or its server did not answer a call,
+    or a reading of its output was not made): ``count`` of ``total`` responses, ``first`` the first
+    why. An online trainer makes no reward of it, since a zero would teach the policy that the call
+    was wrong; it stops instead, its checkpoints kept, and a rerun resumes from the last one."""
+
+    def __init__(self, count: int, total: int, first: str):
+        self.count, self.total, self.first = count, total, first
+        super().__init__(f"{count} of {total} rollout responses met a tool outage while rewarded (first: {first})")
+
+
 def response_state(judgement: Judgement, gold: Judgement) -> str:
     """``True-Yes`` .. ``False-No`` for a judged candidate against the gold, or ``no-prediction``."""
     if judgement.prediction is None:
