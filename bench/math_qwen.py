@@ -107,11 +107,13 @@ def fingerprint(run: Path, stage: str) -> str:
 
 
 def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: str) -> dict[str, Any]:
-    """A try's record: what it changes, its dev curve, its test row against the main run's, and
-    finding 3 and the Figure 4 split with the try standing in for TRICE-ALL."""
+    """A try's record: what it changes, its dev curve, its test row against the main run's (TRICE-I,
+    SFT 100%, and TRICE-ALL and its DPO row where evaluated), and finding 3 and the Figure 4 split
+    with the try standing in for TRICE-ALL."""
     datasets = plan.data.datasets
     tried = f"{setting} ({name})"
-    main = read_judged(main_run, ["zero-shot", "trice-i", "sft-100"], datasets)
+    baselines = ["trice-i", "sft-100"] + finished_evals(RunLayout(main_run), ["trice-all", "trice-all-dpo"])  # stage II rows where the main run has them
+    main = read_judged(main_run, ["zero-shot", *baselines], datasets)
     judged = main | {tried: read_judged(plan.run_dir, [setting], datasets)[setting]}
     as_trice_all = main | {"trice-all": judged[tried]}
     selection = stage_two_summary(RunLayout(plan.run_dir), [setting])["selection"][setting]
@@ -120,7 +122,7 @@ def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: st
         "name": name, "recipe": str(try_yaml.relative_to(ROOT)) if try_yaml.is_relative_to(ROOT) else str(try_yaml), "run_dir": str(plan.run_dir), "changes": changes,
         "dev_curve": selection["curve"], "best_step": selection["best_step"],
         "test": read_json(RunLayout(plan.run_dir).eval_dir(setting) / SUMMARY) | {"interval_avg": interval_rows({tried: judged[tried]}, SEED)[tried]["avg"]},
-        "paired": {k: v["avg"] for k, v in paired_rows(judged, [(tried, "trice-i"), (tried, "sft-100")], SEED).items()},
+        "paired": {k: v["avg"] for k, v in paired_rows(judged, [(tried, b) for b in baselines], SEED).items()},
         "finding_3": tool_drop_finding(as_trice_all, SEED),
         "figure4": tool_use_by_zero_shot(as_trice_all)["trice-all"],
     }

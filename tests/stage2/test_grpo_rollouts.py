@@ -123,3 +123,22 @@ def test_a_steps_rollouts_are_one_batch_drawn_from_the_seed_and_the_step(model_a
     model.eval()
     with pytest.raises(ValueError, match="do not come 4 times in a row"):
         rollouts(prompts * 4, _trainer(model, 5))
+
+
+HERMES = StopRule(tools=("calculator",), calls=CallFormat("hermes"))
+NATIVE_CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "1+2"}}\n</tool_call>'
+
+
+def test_a_native_call_is_cut_after_its_closing_tag_and_a_tool_free_row_cannot_open_one(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    enc = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    ids, response = cut_completion(enc(NATIVE_CALL + " and then more"), HERMES, tokenizer, (tokenizer.eos_token_id,))
+    assert response == NATIVE_CALL and ids[-1] == tokenizer.eos_token_id and "more" not in tokenizer.decode(ids)
+    prompt = group_inputs(model, _ids(tokenizer, ["What is 1 + 2?"]), 2, tokenizer.pad_token_id)
+    width = prompt["input_ids"].shape[1]
+    target = enc("Sure " + NATIVE_CALL)
+    forbid = ForbidCalls(CallOpenings(tokenizer), [HERMES, HERMES], [False, True], width)
+    out = model.generate(**prompt, do_sample=False, max_new_tokens=len(target), pad_token_id=tokenizer.pad_token_id, use_cache=True,
+                         logits_processor=LogitsProcessorList([Push(target, width), forbid]))  # fmt: skip
+    pushed, free = (tokenizer.decode(row[width:], skip_special_tokens=True) for row in out)
+    assert "<tool_call>" in pushed and "<tool_call>" not in free and free.startswith("Sure")

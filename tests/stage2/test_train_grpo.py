@@ -102,3 +102,16 @@ def test_killed_with_sigkill_mid_training_a_rerun_ends_as_an_uninterrupted_run(t
     assert weights["killed"].keys() == weights["reference"].keys()
     assert all(weights["killed"][k].equal(weights["reference"][k]) for k in weights["reference"]), "the resumed run ended elsewhere"
     assert json.loads((tmp_path / "killed" / "grpo_config.json").read_text())["max_steps"] == 4
+
+
+def test_native_calls_are_prompted_through_the_chat_template_and_judged_in_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from tests.helpers.chat_template import with_chat_template
+    from trice.generation.models import load_tokenizer
+
+    chat = with_chat_template(tiny_model_dir, tmp_path / "chat-model")
+    config = _config(chat, tmp_path, template="chat", call_format="native", tool_parser="hermes", max_steps=1, max_length=1024)
+    data, rules, _ = build_prompts(ROWS, load_tokenizer(str(chat)), config)
+    assert '"name": "calculator"' in data[0]["prompt"] and rules[data[0]["prompt"]].calls.parser == "hermes"  # the tool's schema offered
+    train_grpo(config)
+    steps = [e for e in read_json(tmp_path / "run" / "train_log.json") if "reward" in e]
+    assert [e["step"] for e in steps] == [1]
