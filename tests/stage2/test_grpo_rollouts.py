@@ -4,6 +4,7 @@ call; a step's rollouts depend on the seed and the step alone."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,9 +12,10 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from trice.generation.models import load_model
+from tests.helpers.models import converted_qwen
+from trice.generation.models import load_model, load_tokenizer
 from trice.generation.stopping import StopRule
-from trice.stage2.grpo_rollouts import CallOpenings, ForbidCalls, Rollouts, cut_completion, group_inputs
+from trice.stage2.grpo_rollouts import CallOpenings, ForbidCalls, Rollouts, cut_completion, group_inputs, seam
 from trice.core.prompts import task_prompt
 from trice.core.call_format import CallFormat
 
@@ -98,6 +100,23 @@ def test_call_openings_know_each_call_format(model_and_tokenizer) -> None:
     assert openings.banned("calculator(1", RULE) == []  # a call already open: nothing left to forbid
     assert CallFormat("hermes").start("I will <tool_call>\n{", ["calculator"]) == 7 and CallFormat("hermes").start("no call", []) is None
     assert CallFormat("llama3").start('  {"name": "calculator"', []) == 2 and CallFormat("llama3").start("a {", []) is None
+
+
+@pytest.mark.parametrize("rule", [RULE, StopRule(tools=("calculator", "calc")), StopRule(tools=("calculator",), calls=CallFormat("hermes")),
+                                  StopRule(tools=("calculator",), calls=CallFormat("llama3"))], ids=["text", "two-names", "hermes", "llama3"])  # fmt: skip
+@pytest.mark.parametrize("vocabulary", ["tiny", "qwen"])
+def test_the_tokens_banned_after_a_texts_seam_are_those_banned_after_the_whole_text(model_and_tokenizer, rule: StopRule, vocabulary: str) -> None:
+    """On the tiny vocabulary and on Qwen2.5's (thousands of tokens holding "(", <tool_call> one token)."""
+    tokenizer = model_and_tokenizer[1] if vocabulary == "tiny" else load_tokenizer(str(converted_qwen()))
+    openings = CallOpenings(tokenizer)
+    candidates = openings.texts(rule.calls.opening_ends_with)
+    pieces = ["calc", "ulator", "calculator", " ", "  ", "\n", "x", "my", "=", "(", "<tool_", "call", ">", "<|python_tag|>", "<|py", "{", "7"]
+    rng = random.Random(0)
+    for _ in range(200):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        opens = lambda t: rule.calls.start(t, rule.tools) is not None  # noqa: E731
+        expected = [] if opens(text) else [i for i, t in candidates.items() if opens(text + t)]
+        assert openings.banned(text, rule) == expected, (text, seam(text, rule))
 
 
 def _trainer(model, step: int) -> SimpleNamespace:

@@ -18,6 +18,7 @@ samples the same rollouts an uninterrupted one would.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,20 +29,44 @@ from transformers import DynamicCache, LogitsProcessor, LogitsProcessorList, Sto
 from trice.generation.decode import StopWhenOver
 from trice.generation.prefix_cache import SharedPrefix
 from trice.generation.stopping import StopRule
+from trice.core.native import HERMES_OPEN, PYTHON_TAG
 
 log = logging.getLogger(__name__)
 
-TAIL_CHARS = 64
-"""How much of a row's text the call-opening check reads: far more than any opening (``calculator (``)."""
+_WORD = re.compile(r"[A-Za-z0-9_]")  # what may not come right before a text call's name (trice.tools.base)
+
+
+def seam(text: str, rule: StopRule) -> str:
+    """The end of ``text`` that a call opened by the next token could begin in, after one character
+    standing for what precedes it (a word character or not, which decides whether a text call's
+    name may start there): a prefix of a tool's name (or the whole name and spaces), of
+    ``<tool_call>``, or, for llama3, the whole message while it is only spaces (its call is a
+    message that opens with ``{``; after anything else no token can open one). Whether a token opens
+    a call after ``text`` (which holds none) is whether it does after its seam, and a generation
+    meets few seams, so :class:`CallOpenings` keeps the answer per seam."""
+    if rule.calls.parser == "llama3":
+        head = text.lstrip()
+        opening = head.startswith(PYTHON_TAG) and not head[len(PYTHON_TAG) :].strip()
+        return text if opening or PYTHON_TAG.startswith(head) else "x"
+    heads, body = ([HERMES_OPEN], text) if rule.calls.native else (list(rule.tools), text.rstrip())
+    best = ""
+    for head in heads:
+        if not rule.calls.native and body.endswith(head):
+            found = text[len(body) - len(head) :]
+        else:
+            found = next((text[-k:] for k in range(len(head) - 1, 0, -1) if text.endswith(head[:k])), "")
+        best = max(best, found, key=len)
+    before = text[: len(text) - len(best)]
+    return ("a" if before and _WORD.match(before[-1]) else "\0") + best
 
 
 class CallOpenings:
     """Which tokens would open a call after a given text, per :class:`StopRule` (its tools, in its
     call format). A token can only open a call when it holds the opening's last character
     (:attr:`~trice.core.call_format.CallFormat.opening_ends_with`), so only those few tokens of the
-    vocabulary are tried, against a row's last :data:`TAIL_CHARS` characters, and the answer per
-    tail is kept. Token texts are decoded after an anchor token, so a tokenizer that drops a word's
-    leading space when decoding it alone (SentencePiece) still shows it."""
+    vocabulary are tried, after the text's :func:`seam`, and the answer per seam is kept. Token texts
+    are decoded after an anchor token, so a tokenizer that drops a word's leading space when decoding
+    it alone (SentencePiece) still shows it."""
 
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
@@ -60,12 +85,12 @@ class CallOpenings:
 
     def banned(self, text: str, rule: StopRule) -> list[int]:
         """The tokens that would open a call after ``text`` (none once it holds one already)."""
-        tail = text if len(text) <= TAIL_CHARS else "\0" + text[-TAIL_CHARS:]  # \0: no word character before the cut
-        key = (tail, rule)
+        if rule.calls.start(text, rule.tools) is not None:
+            return []
+        key = (seam(text, rule), rule)
         if key not in self._banned:
-            opens = lambda t: rule.calls.start(t, rule.tools) is not None  # noqa: E731
             candidates = self.texts(rule.calls.opening_ends_with)
-            self._banned[key] = [] if opens(tail) else [i for i, t in candidates.items() if opens(tail + t)]
+            self._banned[key] = [i for i, t in candidates.items() if rule.calls.start(key[0] + t, rule.tools) is not None]
         return self._banned[key]
 
 
