@@ -68,12 +68,12 @@ def measure_peak(threads: int, seconds: float = 5.0, size: int = 2048) -> float:
     return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
 
 
-def trainer_view(model: Any, args: argparse.Namespace, tokenizer: Any) -> SimpleNamespace:
-    """What :class:`Rollouts` reads of TRL's trainer."""
+def trainer_view(model: Any, args: argparse.Namespace, tokenizer: Any, step: int) -> SimpleNamespace:
+    """What :class:`Rollouts` reads of TRL's trainer, at optimizer step ``step`` (which seeds its sampling)."""
     metrics: dict[str, float] = {}
     settings = SimpleNamespace(temperature=1.0, top_p=1.0, top_k=0, max_completion_length=args.max_new_tokens)
     return SimpleNamespace(model=model, accelerator=SimpleNamespace(unwrap_model=lambda m: m), args=settings, use_vllm=False,
-                           state=SimpleNamespace(global_step=0), eos_token_ids=[tokenizer.eos_token_id], _log_metric=metrics.__setitem__)  # fmt: skip
+                           state=SimpleNamespace(global_step=step), eos_token_ids=[tokenizer.eos_token_id], _log_metric=metrics.__setitem__)  # fmt: skip
 
 
 @torch.inference_mode()
@@ -93,13 +93,14 @@ def plain(model: Any, tokenizer: Any, ids: list[list[int]], group: int, max_new_
     return kept, len(rows) * width + len(rows) * len(new[0])
 
 
-def run_method(method: str, model: Any, tokenizer: Any, prompts: list[str], ids: list[list[int]], args: argparse.Namespace, seed: int) -> dict[str, Any]:
+def run_method(method: str, model: Any, tokenizer: Any, rollouts: Rollouts, args: argparse.Namespace, repeat: int) -> dict[str, Any]:
+    prompts = list(rollouts.ids)
+    ids = [rollouts.ids[p] for p in prompts]
     start = time.perf_counter()
     if method == "plain":
-        kept, positions = plain(model, tokenizer, ids, args.group, args.max_new_tokens, seed)
+        kept, positions = plain(model, tokenizer, ids, args.group, args.max_new_tokens, args.seed + repeat)
     else:
-        rollouts = Rollouts(tokenizer, dict.fromkeys(prompts, task_stop_rule("math")), dict(zip(prompts, ids)), args.group, args.tool_free, seed)
-        out = rollouts([p for p in prompts for _ in range(args.group)], trainer_view(model, args, tokenizer))
+        out = rollouts([p for p in prompts for _ in range(args.group)], trainer_view(model, args, tokenizer, repeat))
         kept = out["completion_ids"]
         steps = max(map(len, kept))  # the batch ran until its longest row was over (that row's EOS appended after its cut, if cut)
         positions = len(prompts) * max(map(len, ids)) + len(kept) * steps
@@ -129,10 +130,13 @@ def main() -> None:
     prompts = [task_prompt("math", q.question) for q in questions]
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     n = linear_weights(model)
+    rollouts = Rollouts(tokenizer, dict.fromkeys(prompts, task_stop_rule("math")), dict(zip(prompts, ids)), args.group, args.tool_free, args.seed)
+    if args.tool_free:
+        rollouts.openings.texts("(")  # once per training, as train_grpo's first step pays it: not a rollout's cost
     runs: dict[str, list[dict]] = {"trice": [], "plain": []}
     for repeat in range(args.repeats):
         for method in (("trice", "plain") if repeat % 2 == 0 else ("plain", "trice")):  # alternate who goes first: load falls on both
-            runs[method].append(run_method(method, model, tokenizer, prompts, ids, args, args.seed + repeat))
+            runs[method].append(run_method(method, model, tokenizer, rollouts, args, repeat))
     bound = peak * 1e9 / (2 * n)
     methods = {}
     for method, rs in runs.items():
