@@ -197,10 +197,8 @@ def _recipe_class(names: tuple[str, ...]) -> type[Recipe]:
     fields: list[tuple[str, Any, Any]] = []
     for f in dataclasses.fields(RecipeKeys):
         fields.append((f.name, hints[f.name], field(default=f.default, default_factory=f.default_factory, metadata=f.metadata)))
-        for name in names:
-            trainer, section = SECTIONS[name]
-            if _SECTIONS_AFTER[TRAINERS[trainer].stage_two] == f.name:
-                fields.append((name, dict, field(default_factory=dict, metadata={"help": section.help})))
+        after = [name for name in names if _SECTIONS_AFTER[TRAINERS[SECTIONS[name][0]].stage_two] == f.name]
+        fields += [(name, dict, field(default_factory=dict, metadata={"help": SECTIONS[name][1].help})) for name in after]
     return dataclasses.make_dataclass("Recipe", fields, bases=(Recipe,))
 
 
@@ -224,10 +222,8 @@ class Plan:
     probe_samples: ProbeSamplesConfig = field(default_factory=ProbeSamplesConfig)
 
     def __getattr__(self, name: str) -> Any:
-        """A trainer section's config by the section's name (``plan.rlef``), as the recipe's mapping
-        is ``recipe.rlef``."""
-        sections = self.__dict__.get("sections", {})
-        if name in sections:
+        """A trainer section's config by the section's name (``plan.rlef``), as the recipe's is ``recipe.rlef``."""
+        if name in (sections := self.__dict__.get("sections", {})):
             return sections[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
