@@ -40,12 +40,12 @@ from typing import Any
 import torch
 
 from trice.data.math import load_math
-from trice.data.paths import resolve_data_dir
-from trice.data.schema import sample
-from trice.generation.generate import task_stop_rule
+from trice.core.paths import resolve_data_dir
+from trice.core.schema import sample
+from trice.responses.generate import task_stop_rule
 from trice.generation.models import load_model
 from trice.stage2.grpo_rollouts import Rollouts
-from trice.tasks.prompts import task_prompt
+from trice.core.prompts import task_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "qwen2.5-coder-0.5b-instruct"

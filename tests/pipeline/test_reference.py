@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from trice.pipeline.plan import Recipe
+from trice.pipeline.recipe import recipe_class
 from trice.pipeline.reference import main, recipe_reference
-from trice.pipeline.settings import sections
-from trice.pipeline.trainers import TRAINERS
+from trice.pipeline.settings import SECTIONS, TRAINERS
 from trice.stage2.candidate_sources import SOURCE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +21,10 @@ def test_the_reference_in_docs_is_current() -> None:
 
 def test_every_recipe_key_is_in_the_reference(tmp_path: Path) -> None:
     text = recipe_reference()
-    for f in dataclasses.fields(Recipe):
+    for f in dataclasses.fields(recipe_class()):
         assert f"`{f.name}`" in text or f"## `{f.name}:`" in text, f.name
-    for section, (trainer, _) in sections().items():
-        assert f"## `{section}:` ({TRAINERS[trainer].config.__name__})" in text
+    for section, (trainer, _) in SECTIONS.items():
+        assert f"## `{section}:` ({TRAINERS[trainer].config_class.__name__})" in text
     assert all(f"### `kind: {kind}`" in text for kind in SOURCE_KINDS)
     assert "| `learning_rate` | `float` | `0.0001` |" in text and "| `max_steps` | `int` | `-1` |" in text
     assert "`str \\| None`" in text  # a union's bar escaped: the table keeps its columns

@@ -18,9 +18,9 @@ from typing import Any
 
 from trice.data.prepare import DataConfig
 from trice.responses.generate import GenerateConfig
-from trice.pipeline.plan import OWNED, DevConfig, Recipe
-from trice.pipeline.settings import sections
-from trice.pipeline.trainers import TRAINERS
+from trice.pipeline.plan import OWNED, DevConfig
+from trice.pipeline.recipe import RecipeKeys
+from trice.pipeline.settings import SECTIONS, TRAINERS
 from trice.retrieval.factory import RetrieverConfig
 from trice.stage1.boundary import ProbeSamplesConfig
 from trice.stage1.label import LabelConfig
@@ -89,12 +89,13 @@ def _section(key: str, cls: type, set_here: set[str], note: str = "", also: tupl
 
 
 def _trainer_sections() -> list[list[str]]:
+    """One section per trainer section of the registry (trice.pipeline.settings.SECTIONS)."""
     parts = []
-    for section, (trainer, over) in sorted(sections().items(), key=lambda item: (item[1][1] is not None, item[0])):
+    for name, (trainer, section) in sorted(SECTIONS.items(), key=lambda item: (item[1][1].over is not None, item[0])):
         kind = TRAINERS[trainer]
         owned = (OWNED | (_JUDGING if kind.judges else frozenset())) - ({"init_adapter"} if kind.judges else set())
-        note = f"Laid over `{over}:` (this section's keys win; its start, `init_adapter`, is its own)." if over else ""
-        parts.append(_section(section, kind.config, set(owned), note))
+        note = f"Laid over `{section.over}:` (this section's keys win; its start, `init_adapter`, is its own)." if section.over else ""
+        parts.append(_section(name, kind.config_class, set(owned), note))
     return parts
 
 
@@ -116,7 +117,7 @@ def _tools() -> list[str]:
 
 def recipe_reference() -> str:
     """The whole page, as ``docs/recipe-keys.md`` must hold it."""
-    section_keys = {"data", "probe", "eval", "dev", "candidates", "score", "label", "tools", *sections()}
+    section_keys = {"data", "probe", "eval", "dev", "candidates", "score", "label", "tools"}
     lines = [
         GENERATED, "", "# Recipe keys", "",
         "Every key a recipe (`trice run RECIPE.yaml`) may set, with its type, default and meaning. Sections are the stage",
@@ -125,7 +126,7 @@ def recipe_reference() -> str:
         "In `data`, `probe`, `eval`, `candidates` and the trainer sections, `seed` defaults to the top-level `seed`.", "",
         "## Top level", "",
     ]
-    lines += _table(Recipe, section_keys - {"tools"}, [("base", "str", "(none)", "A recipe to extend: a path relative to this file, or a shipped recipe's name (demo); "
+    lines += _table(RecipeKeys, section_keys - {"tools"}, [("base", "str", "(none)", "A recipe to extend: a path relative to this file, or a shipped recipe's name (demo); "
                                                           "its keys are laid under this file's, section by section, null removing one.")])
     lines += [""]
     lines += _section("data", DataConfig, set(OWNED))

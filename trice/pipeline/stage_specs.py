@@ -22,7 +22,8 @@ from trice.judge.reading import ReadingModel
 from trice.core import layout
 from trice.pipeline.eval_stage import eval_inputs, generate_and_judge, reuse_twin_eval, tau_on_dev
 from trice.core.layout import ADAPTER, BEST_ADAPTER, CHECKPOINTS, RESPONSES, SELECTION, SUMMARY, label_file, label_stats_file
-from trice.pipeline.plan import PROBE_RESPONSES, STAGE_ONE_ADAPTERS, Plan
+from trice.pipeline.plan import STAGE_ONE_ADAPTERS, Plan
+from trice.pipeline.recipe import PROBE_RESPONSES
 from trice.pipeline.report import write_report
 from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE, trainer_of
 from trice.pipeline.shared_training import share_training, trained_dir

@@ -33,7 +33,7 @@ from trice.core.native import HERMES_OPEN, PYTHON_TAG
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[A-Za-z0-9_]")  # what may not come right before a text call's name (trice.tools.base)
+_WORD = re.compile(r"[A-Za-z0-9_]")  # what may not come right before a text call's name (trice.core.tools)
 
 
 def seam(text: str, rule: StopRule) -> str:
