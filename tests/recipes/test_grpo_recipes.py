@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.pipeline import steps
+from trice.pipeline import stage_specs
 from trice.pipeline.plan import plan_recipe
 from trice.utils.config import ConfigError
 
@@ -29,7 +29,7 @@ def test_each_math_qwen_grpo_row_reuses_the_main_runs_stages_and_sets_its_reward
     table = row.grpo.reward_table()
     assert {k: getattr(table, k) for k in ROWS[recipe]} == ROWS[recipe] and table.otc is None
     for stage in ("data", "probe", "label", "dev", "train-trice-i"):  # bench/math_qwen.py --try copies these from the main run
-        theirs, ours = steps.stage(main, stage)[:2], steps.stage(row, stage)[:2]
+        theirs, ours = stage_specs.stage(main, stage)[:2], stage_specs.stage(row, stage)[:2]
         assert json.dumps(ours[0], sort_keys=True, default=str) == json.dumps(theirs[0], sort_keys=True, default=str) and ours[1] == theirs[1], stage
     assert row.grpo.generation_batch == 32 and row.grpo.max_completion_length == main.eval.max_new_tokens
 

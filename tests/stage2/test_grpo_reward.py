@@ -11,7 +11,7 @@ from trice.stage2.grpo_config import GRPOStageConfig, RewardTable
 from trice.stage2.grpo_reward import ExecutionReward, group_rewards, level_of, otc_tool_reward
 from trice.stage2.reward import RewardOutage
 from trice.tasks import Judgement
-from trice.tools import ToolError
+from trice.core.tools import ToolError
 from trice.tools.factories import TOOL_FACTORIES
 from trice.utils.config import ConfigError, build_config
 
