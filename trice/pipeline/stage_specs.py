@@ -27,7 +27,7 @@ from trice.pipeline.report import write_report
 from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE
 from trice.pipeline.shared_training import share_training, trained_dir
 from trice.pipeline.failures import ToolOutages, raise_failed_rows
-from trice.pipeline.trainers import TRAINERS
+from trice.pipeline.trainers import TRAINERS, TrainerConfig
 from trice.stage1.boundary import own_accuracy, sample_examples
 from trice.stage1.label import knowledge_boundary, label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
@@ -184,6 +184,13 @@ def _score_step(plan: Plan) -> StageSpec:
     return fingerprint_fields(config), [candidates], score
 
 
+def owned(config: TrainerConfig) -> TrainerConfig:
+    """A train stage's config as its trainer gets it: the stage directory (its ``output_dir``, holding
+    ``stage.json``) is the pipeline's own, so the trainer writes into it without its own marker
+    (:func:`trice.utils.outputs.claim_output_dir`). Applied after fingerprinting: hashes stay as they were."""
+    return replace(config, overwrite=True)
+
+
 def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
     """LoRA SFT on the setting's labelled set, or, where a finished sibling trained on the same rows
     with the same config, a pointer to its training (:mod:`trice.pipeline.shared_training`)."""
@@ -194,7 +201,7 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
-            TRAINERS[kind.trainer].train(config)
+            TRAINERS[kind.trainer].train(owned(config))
 
     return fingerprinted, [data], train
 
@@ -216,7 +223,7 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
     )
 
     def train(d: Path) -> None:
-        TRAINERS[kind.trainer].train(config)
+        TRAINERS[kind.trainer].train(owned(config))
         raise_dev_outages(Path(config.output_dir) / SELECTION)
 
     return fingerprint_fields(config), [scored, dev, *own] + ([start] if start is not None else []), train

@@ -16,6 +16,7 @@ from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
 from trice.core.templates import TEMPLATES
 from trice.core.call_format import call_format_field, check_call_format, tool_parser_field
+from trice.utils.outputs import OVERWRITE_DIR_HELP
 
 # transformers' SchedulerType values; kept here so validating a config does not import transformers
 SCHEDULERS = (
@@ -77,6 +78,7 @@ class LoRATrainingConfig:
     logging_steps: int = field(default=5, metadata={"help": "Log the training loss every this many optimizer steps."})
     seed: int = field(default=42, metadata={"help": "Seed for LoRA initialisation, data order and dropout."})
     resume: bool = field(default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir (--no_resume starts over, deleting old checkpoints)."})
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_DIR_HELP})
     report_to: str = field(default="none", metadata={"help": "Experiment tracker passed to transformers: none, tensorboard, wandb, all."})
     bf16: bool = field(default=False, metadata={"help": "Load the base model in bfloat16 and train with bf16 autocast."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory."})

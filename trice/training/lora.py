@@ -36,6 +36,7 @@ from trice.core.native import CALL_MARKERS
 from trice.utils.config import ConfigError
 from trice.training.checkpoints import last_checkpoint
 from trice.utils.io import read_json, write_json
+from trice.utils.outputs import claim_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,9 @@ def training_args(config: LoRATrainingConfig, checkpoints_dir: Path, batch_size:
 def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path | None:
     """The checkpoint to resume from (None: start fresh), after writing the config to ``out/config_name``.
 
+    ``out`` must be absent, empty or this trainer's own earlier output, unless ``config.overwrite``
+    (:func:`trice.utils.outputs.claim_output_dir`): nothing in a directory trice did not make is
+    replaced or deleted.
     With ``resume`` off the old checkpoints are deleted; resuming under a config that differs from
     the one saved last time logs the changed fields (the run then mixes two settings).
 
@@ -228,9 +232,11 @@ def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path
     """
     state = PartialState()  # the launcher's process group; a plain run is one process
     checkpoints_dir = out / "checkpoints"
+    claim_output_dir(out, config_name, overwrite=config.overwrite, mark=False)  # every rank, so all refuse alike
     with state.main_process_first():
         if not state.is_main_process:
             return last_checkpoint(checkpoints_dir, delete_incomplete=False) if config.resume else None
+        claim_output_dir(out, config_name, overwrite=config.overwrite)
         resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
         if not config.resume and checkpoints_dir.exists():
             log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
@@ -238,7 +244,7 @@ def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path
         previous = out / config_name
         if resume_from is not None and previous.is_file():
             try:
-                changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
+                changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v and k != "overwrite")
             except ValueError:
                 changed = []
             if changed:

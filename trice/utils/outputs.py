@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
-from trice.utils.io import DataError, OutputError, Partial, check_writable, parse_json, read_json
+from trice.utils.io import DataError, OutputError, Partial, check_writable, parse_json, read_json, write_json
 
 OVERWRITE_HELP = "Replace an existing output that is not trice's own output of this input (never the input itself)."
 
@@ -119,4 +119,59 @@ def claim_json_output(
         missing = [f for f in fields if not isinstance(value, dict) or f not in value]
         if missing:
             raise _refusal(path, inputs, f"no '{missing[0]}'")
+    return path
+
+
+OUTPUT_MARKER = ".trice-output"
+"""Written into a trainer's output directory before anything else: the directory is that trainer's."""
+OVERWRITE_DIR_HELP = (
+    "Write into an existing output_dir that is not this trainer's own earlier output (its files may be replaced; "
+    "with --no_resume its checkpoints/ are deleted)."
+)
+
+
+def _dir_owner(path: Path) -> str | None:
+    """The config file named by ``path``'s :data:`OUTPUT_MARKER` (None: no readable marker)."""
+    try:
+        marker = read_json(path / OUTPUT_MARKER)
+    except DataError:
+        return None
+    return marker.get("config") if isinstance(marker, dict) else None
+
+
+def _written_config(path: Path) -> bool:
+    """Whether ``path`` is a JSON object with ``output_dir``: a trainer's config as it writes it first
+    (an output written before the marker existed is recognised by it)."""
+    try:
+        config = read_json(path)
+    except DataError:
+        return False
+    return isinstance(config, dict) and "output_dir" in config
+
+
+def claim_output_dir(path: str | os.PathLike, config_file: str, *, overwrite: bool = False, mark: bool = True) -> Path:
+    """Check that a trainer may write into the directory ``path``, and (``mark``) mark it as its own.
+
+    A trainer replaces ``adapter/`` and prunes or (without resume) deletes ``checkpoints/``, so it
+    writes only into a directory that is absent, empty, or its own earlier output: one whose
+    :data:`OUTPUT_MARKER` names ``config_file`` (the trainer's config file, e.g. ``sft_config.json``),
+    or, written before the marker, which holds that config file. Anything else is refused with one
+    :class:`OutputError` naming the directory, unless ``overwrite``. Every process of a distributed
+    run checks (``mark`` off); the main one marks."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(path, "output_dir is not a directory")
+    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    owner = _dir_owner(path) if entries else config_file
+    if owner is None and _written_config(path / config_file):
+        owner = config_file
+    if owner != config_file and not overwrite:
+        what = f"another trainer's output ({owner})" if owner else f"files trice did not write there (first: {entries[0]})"
+        raise OutputError(
+            path,
+            f"output_dir exists and holds {what}; a trainer replaces adapter/ and checkpoints/ in it: name a new or "
+            "empty output_dir, or pass --overwrite to write into this one",
+        )
+    if mark and _dir_owner(path) != config_file:
+        write_json(path / OUTPUT_MARKER, {"format": 1, "config": config_file})
     return path
