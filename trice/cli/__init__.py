@@ -83,7 +83,7 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
 def _run_recipe(argv: Sequence[str]) -> Any:
     # imported here, as COMMANDS' modules are, so that the other commands start without torch
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
+    from trice.pipeline.runner import missing_models, report_so_far, run_holder, run_plan, stage_status
 
     parser = argparse.ArgumentParser(
         prog="trice run", description="Run every stage of a recipe, resumably.",
@@ -124,9 +124,10 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         report = report_so_far(plan)
         return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
     if args.status:
-        old = moved_aside(plan.run_dir)
+        old, running = moved_aside(plan.run_dir), run_holder(plan.run_dir)
         missing = missing_models(plan)
-        return stage_status(plan) | ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
+        extra = ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
+        return stage_status(plan) | extra | ({"run in progress": running} if running else {})
     report = run_plan(plan, only=args.only, start=args.start, stages=args.stages, accept_outages=args.accept_outages)
     print(f"report: {report / REPORT_MD}", file=sys.stderr)
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}

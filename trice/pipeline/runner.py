@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from trice.generation.models import check_installed
 from trice.pipeline import stage_specs
-from trice.core.layout import eval_stage
+from trice.pipeline.failures import StageBusy
+from trice.core.layout import RUN_LOCK, eval_stage
 from trice.pipeline.plan import Plan
 from trice.pipeline.report import write_report
 from trice.pipeline.shared_training import pointer_stale
@@ -16,6 +18,7 @@ from trice.pipeline.stage_dirs import check_run_dir, claim_run_dir, run_stage, s
 from trice.tools.factories import tool_missing_packages
 from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
+from trice.utils.locks import LockBusy, acquire, holder, release
 
 
 def missing_models(plan: Plan) -> list[str]:
@@ -71,15 +74,41 @@ def run_plan(
         names = [n for n in names if n in chosen_names]
     check_models_installed(plan, names, forced)
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
-    write_json(plan.layout.recipe, to_dict(plan.recipe))
-    for name in names:
-        config, inputs, fn = stage_specs.stage(plan, name)
-        if stages is not None:
-            check_inputs(plan, name, inputs)
-        stage_dir = plan.layout.stage(name)
-        force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
-        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=stage_specs.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
+    with holding_run_dir(plan.run_dir):
+        write_json(plan.layout.recipe, to_dict(plan.recipe))
+        for name in names:
+            config, inputs, fn = stage_specs.stage(plan, name)
+            if stages is not None:
+                check_inputs(plan, name, inputs)
+            stage_dir = plan.layout.stage(name)
+            force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
+            run_stage(stage_dir, name, config, inputs, fn, force=force, keep=stage_specs.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
     return plan.layout.report
+
+
+@contextmanager
+def holding_run_dir(run_dir: Path) -> Iterator[None]:
+    """One ``trice run`` at a time writes a run directory: it holds ``RUN_DIR/.trice-run.lock`` from
+    before it writes ``recipe.json`` to its last stage, and a second one (another recipe, other
+    ``--stages``) stops with one line naming the holder, before it could move aside a stage the
+    first is reading. ``--status`` and ``--report-so-far`` take no lock."""
+    lock = run_dir / RUN_LOCK
+    try:
+        acquire(lock)
+    except LockBusy as busy:
+        raise StageBusy(
+            f"{run_dir}: this run directory is being run by {busy.holder} (it holds {lock}); wait for it to finish or "
+            "stop it: a second run could move aside or rewrite a stage the first is reading"
+        ) from None
+    try:
+        yield
+    finally:
+        release(lock)
+
+
+def run_holder(run_dir: Path) -> str | None:
+    """Who runs ``run_dir`` now (None: no one); reads only, for ``--status``."""
+    return holder(run_dir / RUN_LOCK)
 
 
 def check_inputs(plan: Plan, name: str, inputs: Sequence[str | Path]) -> None:

@@ -39,14 +39,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.core.layout import OLD, RECIPE
 from trice.pipeline.legacy_fingerprint import legacy_config, with_left_out
 from trice.utils.config import ConfigError
 from trice.utils.fingerprint import fingerprint, fingerprints
 from trice.utils.io import DataError, read_json, write_json
+from trice.utils.locks import LockBusy, acquire, holder, release
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +61,9 @@ def lock_path(stage_dir: Path) -> Path:
     return stage_dir.parent / f".{stage_dir.name}.lock"
 
 
-def _try_lock(stage_dir: Path) -> FileLock | None:
-    """The stage's lock, acquired; None when another process holds it."""
-    lock = FileLock(lock_path(stage_dir))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return None
-    return lock
-
-
 def stage_running(stage_dir: Path) -> bool:
-    """Whether another process holds the stage's lock now (no lock file: never run, so no)."""
-    if not lock_path(stage_dir).exists():
-        return False
-    lock = _try_lock(stage_dir)
-    if lock is None:
-        return True
-    lock.release()
-    return False
+    """Whether a process holds the stage's lock now; reads only (see :func:`trice.utils.locks.holder`)."""
+    return holder(lock_path(stage_dir)) is not None
 
 
 def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -247,13 +230,13 @@ def run_stage(
     with the count in ``stage.json`` and raises :class:`StageIncomplete`; with ``accept_outages``,
     :class:`ToolOutages` instead completes it, the count in ``stage.json`` as ``tool_outages``.
     """
-    stage_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = _try_lock(stage_dir)
-    if lock is None:
+    try:
+        acquire(lock_path(stage_dir))
+    except LockBusy as busy:
         raise StageBusy(
-            f"{stage_dir}: stage {name} is being run by another process (it holds {lock_path(stage_dir)}); "
+            f"{stage_dir}: stage {name} is being run by {busy.holder} (it holds {lock_path(stage_dir)}); "
             "wait for it to finish or stop it: two processes on one stage would overwrite each other's outputs"
-        )
+        ) from None
     try:
         inputs = [Path(p) for p in inputs]
         digest = stage_hash(stage_dir, config, inputs)
@@ -286,7 +269,7 @@ def run_stage(
         write_json(stage_dir / MARKER, _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)) | outages)
         return True
     finally:
-        lock.release()
+        release(lock_path(stage_dir))
 
 
 def _is_legacy_run(run_dir: Path) -> bool:

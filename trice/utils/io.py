@@ -292,6 +292,11 @@ class Partial:
 
     rows: dict[Any, dict] = field(default_factory=dict)
     keep_bytes: int | None = None
+    duplicates: int = 0  # whole lines whose key an earlier line already had (the last one is in ``rows``)
+
+    def add(self, key: Any, row: dict) -> None:
+        self.duplicates += key in self.rows
+        self.rows[key] = row
 
 
 def read_partial(path: str | os.PathLike, key: str = "id") -> Partial:
@@ -314,7 +319,7 @@ def read_partial(path: str | os.PathLike, key: str = "id") -> Partial:
             except ValueError:  # UnicodeDecodeError is one
                 continue
             if isinstance(row, dict) and key in row:
-                partial.rows[row[key]] = row
+                partial.add(row[key], row)
     return partial
 
 

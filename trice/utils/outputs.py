@@ -14,12 +14,17 @@ written without a marker included, so resuming it keeps working.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trice.utils.io import DataError, OutputError, Partial, check_writable, parse_json, read_json, write_json
+from trice.utils.locks import LockBusy, acquire, release
+
+T = TypeVar("T")
 
 OVERWRITE_HELP = "Replace an existing output that is not trice's own output of this input (never the input itself)."
 
@@ -60,7 +65,7 @@ def _scan_own(path: Path, key: str, ids: Collection[Any] | None, fields: Collect
             missing = [f for f in fields if f not in row]
             if missing:
                 return partial, f"line {lineno} lacks '{missing[0]}', which this command writes"
-            partial.rows[row[key]] = row
+            partial.add(row[key], row)
     return partial, None
 
 
@@ -175,3 +180,40 @@ def claim_output_dir(path: str | os.PathLike, config_file: str, *, overwrite: bo
     if mark and _dir_owner(path) != config_file:
         write_json(path / OUTPUT_MARKER, {"format": 1, "config": config_file})
     return path
+
+
+def output_lock_path(path: str | os.PathLike) -> Path:
+    """The lock file of an output: beside it, hidden (``.<name>.lock``)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+@contextmanager
+def writing(path: str | os.PathLike) -> Iterator[Path]:
+    """One writer per output: hold the output's lock (:func:`output_lock_path`) for the block, or
+    refuse with one :class:`OutputError` naming the process that holds it. Two commands appending to
+    one file would each write every row (a rerun then finds them all done, twice over); a stage's
+    own outputs take the same lock, so a command cannot write into a running stage either."""
+    path = check_writable(path)
+    lock = output_lock_path(path)
+    try:
+        acquire(lock)
+    except LockBusy as busy:
+        raise OutputError(path, f"is being written by {busy.holder}; two writers would write every row twice: wait for it to finish, or name another output") from None
+    try:
+        yield path
+    finally:
+        release(lock)
+
+
+def holding_output(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn(config, ...)`` run while holding ``config.output`` (:func:`writing`), where one is named."""
+
+    @functools.wraps(fn)
+    def run(config: Any, *args: Any, **kwargs: Any) -> T:
+        if not getattr(config, "output", ""):
+            return fn(config, *args, **kwargs)
+        with writing(config.output):
+            return fn(config, *args, **kwargs)
+
+    return run
