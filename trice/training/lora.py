@@ -35,6 +35,7 @@ from trice.core.call_format import NATIVE_FORMAT, parser_with
 from trice.core.native import CALL_MARKERS
 from trice.utils.config import ConfigError
 from trice.training.checkpoints import last_checkpoint
+from trice.utils.artefacts import record_dir
 from trice.utils.io import read_json, write_json
 from trice.utils.outputs import claim_output_dir
 
@@ -92,6 +93,17 @@ class NonFiniteGuard(TrainerCallback):
                 f"training stopped at step {state.global_step}: the logged loss is {loss}. Lower "
                 f"learning_rate or check the data; the last checkpoint is in {args.output_dir}."
             )
+
+
+class RecordCheckpoints(TrainerCallback):
+    """Once the Trainer has saved a checkpoint (every process its part), the main process records
+    its files' sizes and hashes, which a resume checks (:func:`trice.training.checkpoints.is_complete`)."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        PartialState().wait_for_everyone()
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            record_dir(checkpoint)
 
 
 def load_base_model(config: LoRATrainingConfig) -> Any:
@@ -257,11 +269,13 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     """Run ``trainer`` (from ``resume_from`` when given), then save ``out/adapter`` (with the tokenizer,
     left-padding for generation) and ``out/train_log.json``: the log history plus one entry with this
     run's throughput, how many processes trained (``world_size``, ``distributed_type``, ``backend``)
-    and ``counts`` (examples used, dropped). Returns the adapter directory.
+    and ``counts`` (examples used, dropped). Returns the adapter directory. Each checkpoint saved is
+    recorded (:class:`RecordCheckpoints`).
 
     In a distributed run every process gathers the weights (DeepSpeed ZeRO-3 and FSDP shard them, so
     gathering is collective) but only the main process writes, and all return once the files exist.
     """
+    trainer.add_callback(RecordCheckpoints())
     if resume_from is not None and reached_max_steps(resume_from, trainer.args.max_steps):
         return _save_finished(trainer, resume_from, out, tokenizer, counts)
     if resume_from is not None:
