@@ -161,6 +161,8 @@ class Recipe:
     def validate(self) -> None:
         check_tool_options(self.tools)
         check_call_format(self.call_format, self.tool_parser, self.template)
+        if not self.settings:
+            raise ValueError(f"settings: name at least one setting (the report's rows), of: {', '.join(SETTINGS)}")
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
             raise ValueError(f"settings: unknown {unknown}; known: {', '.join(SETTINGS)}")

@@ -181,6 +181,29 @@ def trainable_model(model: Any, config: LoRATrainingConfig, token_ids: Sequence[
         raise ValueError(f"target_modules: {err}") from None
 
 
+def check_target_modules(config: LoRATrainingConfig) -> None:
+    """ConfigError unless each of ``target_modules`` names a module of ``config.model`` as peft matches
+    names (the whole name or its last dotted parts). The model is built from its config on the meta
+    device, so no weights load: ``trice run`` checks this before its first stage, not when the
+    training stage is reached. A model whose config cannot be read here is left to the training."""
+    from accelerate import init_empty_weights
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from transformers import AutoConfig
+
+    try:
+        model_config = AutoConfig.from_pretrained(resolve_model(config.model))
+    except (OSError, ValueError) as err:
+        log.info("target_modules not checked before training: %s", err)
+        return
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_config)
+    names = [name for name, _ in model.named_modules()]
+    for target in config.target_modules:
+        if not any(check_target_module_exists(LoraConfig(target_modules=[target]), name) for name in names):
+            linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)})
+            raise ConfigError(f"target_modules: {target!r} names no module of {config.model} (its linear layers: {', '.join(linear)})")
+
+
 def build_model(config: LoRATrainingConfig, tokenizer: Any) -> Any:
     """The base model with its trainable LoRA adapter (fresh, seeded by ``config.seed``, or
     ``init_adapter``) and the rows of :func:`trained_token_ids`."""
