@@ -1,9 +1,10 @@
 """The ``trice`` command. Each subcommand's flags come from its stage's config dataclass.
 
 ``trice <command> --config FILE.yaml`` reads the same keys from YAML (flags given on the command
-line win). Errors in input data or configs print one located line and exit with status 2. Every
-command's last stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``)
-ends the command quietly, as a SIGPIPE ends a C tool.
+line win). Errors in input data or configs, and a file that could not be written, print one located
+line and exit with status 2; Ctrl-C prints one line and exits with status 130. Every command's last
+stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``) ends the
+command quietly, as a SIGPIPE ends a C tool.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from trice.pipeline.failures import StageError
 from trice.pipeline.stage_dirs import moved_aside
 from trice.core.tools import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml, parse_overrides
-from trice.utils.io import DataError
+from trice.utils.io import DataError, write_failure
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
@@ -167,6 +168,8 @@ def _main(argv: list[str]) -> int:
     if command not in names:
         print(f"trice: unknown command {command!r}; commands: {', '.join(names)}", file=sys.stderr)
         return 2
+    if hasattr(sys.stderr, "reconfigure"):  # a path of bytes that are not UTF-8 is printed escaped, not raised on
+        sys.stderr.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
@@ -174,6 +177,16 @@ def _main(argv: list[str]) -> int:
         if isinstance(err, BrokenPipeError):
             raise
         print(f"trice {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C: every output is resumable, so this is no error of the data's
+        print(f"trice {command}: interrupted; what finished is kept, and the same command resumes it", file=sys.stderr)
+        return 130
+    except Exception as err:  # a library that failed to write (torch, safetensors) says so in its own exception types
+        failed = write_failure(err)
+        if failed is None:
+            raise
+        print(f"trice {command}: error: a file could not be written ({failed}): is the disk full or a file-size limit reached? "
+              "What was written whole is kept: make room and run the same command again", file=sys.stderr)  # fmt: skip
         return 2
     if isinstance(result, dict):
         print(json.dumps(result))

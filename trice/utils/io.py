@@ -15,6 +15,7 @@ Three promises hold for every file trice touches:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -185,6 +186,30 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(path, None, None, f"malformed JSON ({str(exc)[:120] or 'nested too deeply'})") from None
 
 
+# What libraries say when writing a file failed for want of room (a full disk, a quota, a file-size
+# limit): torch.save raises RuntimeError ("iostream error", "PytorchStreamWriter failed writing
+# file"), safetensors its own error naming the OS error's kind.
+_WRITE_FAILURES = (
+    "No space left on device", "Disk quota exceeded", "File too large", "iostream error", "PytorchStreamWriter failed",
+    "file write failed", "StorageFull", "FileTooLarge",
+)
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_failure(err: BaseException) -> str | None:
+    """What went wrong, in one line, when ``err`` (or an exception it was raised from) is a failure to
+    write a file for want of room; None for anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).strip().splitlines()[0][:300] if str(current).strip() else type(current).__name__
+        if (isinstance(current, OSError) and current.errno in _NO_ROOM) or any(p in str(current) for p in _WRITE_FAILURES):
+            return f"{type(current).__name__}: {text}"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class OutputError(DataError):
     """A path trice will not write, or could not: ``path: what is wrong (and what to do)``."""
 
@@ -252,7 +277,7 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[TextIO], Any]) -> Pa
     except OSError as err:
         raise OutputError(path, f"cannot be written ({err.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:  # a path's undecodable bytes as they were
             write(fh)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
@@ -267,18 +292,31 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[TextIO], Any]) -> Pa
     return path
 
 
+def json_text(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``obj`` as UTF-8 can hold it: non-ASCII text as it is, unless a string holds a
+    lone surrogate (a path of bytes that are not UTF-8, as Python decodes it from the command line or
+    the file system); then every such character is written as a ``\\u`` escape, which ``json.loads``
+    reads back to the same string, so the path names the same file again."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
     """Write rows as JSONL atomically: readers see the old file or the whole new one."""
 
     def write(fh: TextIO) -> None:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json_text(row) + "\n")
 
     return _atomic_write(path, write)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return _atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n"))
+    return _atomic_write(path, lambda fh: fh.write(json_text(obj, indent=2) + "\n"))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -362,7 +400,7 @@ class JsonlAppender:
                     fh.truncate(keep)
         self._fh = self.path.open("a", encoding="utf-8")
     def write(self, row: Mapping) -> None:
-        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._fh.write(json_text(row) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
