@@ -1,6 +1,6 @@
 """What once ended in a traceback ends in one line: Ctrl-C (exit 130), a file that cannot be written
-for want of room (exit 2, and a rerun resumes), a run directory whose name is not UTF-8; and
-``--status`` reads a run without writing to it (so it works on a read-only run directory)."""
+for want of room (exit 2, and a rerun resumes), a run directory whose name is not UTF-8, a truncated
+adapter; and ``--status`` reads a run without writing to it (so it works on a read-only run directory)."""
 
 from __future__ import annotations
 
@@ -110,3 +110,20 @@ def test_status_reads_a_read_only_run_and_writes_nothing(tmp_path, data_dir, cap
     assert main(["run", str(recipe), "--run-dir", str(run), "--status"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["data"] == "up to date"
     assert _snapshot(run) == before
+
+
+def test_a_truncated_adapter_is_one_located_line(tmp_path, tiny_model_dir, capsys) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2, "target_modules": ["q_proj"]}))
+    save_file({"base_model.model.layers.0.q_proj.lora_A.weight": torch.zeros(2, 32)}, str(adapter / "adapter_model.safetensors"))
+    weights = (adapter / "adapter_model.safetensors").read_bytes()
+    (adapter / "adapter_model.safetensors").write_bytes(weights[: len(weights) // 2])
+    argv = ["generate", "--input", str(_examples(tmp_path / "in.jsonl", 1)), "--output", str(tmp_path / "out.jsonl"),
+            "--model", str(tiny_model_dir), "--adapter", str(adapter)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    _no_traceback(err, f"trice generate: error: adapter {adapter}: cannot read adapter_model.safetensors: ")
