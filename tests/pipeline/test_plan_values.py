@@ -28,6 +28,7 @@ def _one_line(capsys) -> str:
     "body, message",
     [
         ({"settings": []}, "settings: name at least one setting"),
+        ({"settings": ["zero-shot", "sft-100", "zero-shot"]}, "settings: zero-shot is named twice"),
         ({"seed": -1}, "key 'seed': must be in [0, 4294967295], got -1"),
         ({"seed": 2**32}, "key 'seed': must be in [0, 4294967295], got 4294967296"),
         ({"train": {"learning_rate": float("inf")}}, "train: key 'learning_rate': must be a finite number, got inf"),
@@ -36,7 +37,7 @@ def _one_line(capsys) -> str:
         ({"eval": {"top_p": 2.0}}, "eval: top_p must be in (0, 1], got 2.0"),
         ({"candidates": {"sources": [{"name": "s", "kind": "model", "top_p": 0.0}]}}, "top_p must be in (0, 1], got 0.0"),
     ],
-    ids=["no-settings", "seed-negative", "seed-too-big", "lr-inf", "lr-nan", "penalty", "top-p", "source-top-p"],
+    ids=["no-settings", "settings-twice", "seed-negative", "seed-too-big", "lr-inf", "lr-nan", "penalty", "top-p", "source-top-p"],
 )
 def test_values_no_stage_could_use_are_one_located_line_at_status(tmp_path, capsys, body, message) -> None:
     path = _recipe(tmp_path, **({"data": {"n_train": 10}} | body))  # room for the dev set: only the value is wrong
@@ -72,3 +73,11 @@ def test_a_training_that_cannot_start_stops_the_run_before_its_first_stage(tmp_p
     if "target_modules" in train:
         assert "(its linear layers: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj)" in line
     assert not (tmp_path / "run").exists()  # no stage ran
+
+
+def test_a_max_length_no_example_fits_is_one_line(tmp_path, capsys, tiny_model_dir) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"id": "r0", "task": "math", "question": "What is 1 + 1?", "output": "calculator(1+1)"}\n')
+    argv = ["train-sft", "--model", str(tiny_model_dir), "--data", str(data), "--output_dir", str(tmp_path / "out"), "--max_length", "3"]
+    assert main(argv) == 2
+    assert _one_line(capsys) == f"trice train-sft: error: max_length: every one of the 1 examples in {data} is longer than 3 tokens"
