@@ -26,7 +26,8 @@ from trice.pipeline.failures import StageError
 from trice.pipeline.stage_dirs import moved_aside
 from trice.core.tools import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml, parse_overrides
-from trice.utils.io import DataError, write_failure
+from trice.utils.io import DataError
+from trice.utils.storage import write_failure
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
