@@ -23,7 +23,6 @@ copied, through the same ``.part`` and the same checks.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -41,6 +40,7 @@ import requests
 import urllib3
 from tqdm import tqdm
 
+from trice.utils.artefacts import sha256_file
 from trice.utils.config import ConfigError
 from trice.core.paths import data_dir_target
 from trice.data.manifest import FILES, Archive, DataFile, select
@@ -100,17 +100,9 @@ class DownloadConfig:
                 raise ValueError(f"{name}: must be a finite number > 0, got {value}")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_verified(path: Path, size: int, sha256: str) -> bool:
     """``path`` holds exactly the expected bytes (the size is checked first: it costs nothing)."""
-    return path.is_file() and path.stat().st_size == size and sha256_of(path) == sha256
+    return path.is_file() and path.stat().st_size == size and sha256_file(path) == sha256
 
 
 def _short_reason(err: Exception) -> str:
@@ -222,7 +214,7 @@ class _Fetcher:
         if is_verified(part, size, sha256):
             os.replace(part, dest)
             return
-        got_size, got_sha = part.stat().st_size, sha256_of(part)
+        got_size, got_sha = part.stat().st_size, sha256_file(part)
         part.unlink()
         if resumed:  # the old .part may hold other bytes (a changed mirror): one fresh try
             log.warning("%s: resumed download did not verify; fetching it again from the start", dest)
