@@ -158,7 +158,7 @@ def claim_output_dir(path: str | os.PathLike, config_file: str, *, overwrite: bo
     """Check that a trainer may write into the directory ``path``, and (``mark``) mark it as its own.
 
     A trainer replaces ``adapter/`` and prunes or (without resume) deletes ``checkpoints/``, so it
-    writes only into a directory that is absent, empty, or its own earlier output: one whose
+    writes only into a directory that is absent, empty (but for hidden names), or its own earlier output: one whose
     :data:`OUTPUT_MARKER` names ``config_file`` (the trainer's config file, e.g. ``sft_config.json``),
     or, written before the marker, which holds that config file. Anything else is refused with one
     :class:`OutputError` naming the directory, unless ``overwrite``. Every process of a distributed
@@ -166,7 +166,9 @@ def claim_output_dir(path: str | os.PathLike, config_file: str, *, overwrite: bo
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(path, "output_dir is not a directory")
-    entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    # Hidden names do not count: a trainer writes none it would replace, and another rank of the same
+    # run may be writing the marker (a hidden temporary file) while this one looks.
+    entries = sorted(p.name for p in path.iterdir() if not p.name.startswith(".")) if path.is_dir() else []
     owner = _dir_owner(path) if entries else config_file
     if owner is None and _written_config(path / config_file):
         owner = config_file
