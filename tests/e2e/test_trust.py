@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from trice.cli import main
-from trice.tools.registry import TOOL_FACTORIES
+from trice.tools.factories import TOOL_FACTORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-value-of-the-test"
@@ -85,7 +85,7 @@ def test_an_endpoint_key_goes_to_its_own_host_only_and_is_written_nowhere(tmp_pa
 def test_a_recipes_plugins_run_even_for_status(tmp_path, monkeypatch) -> None:
     (tmp_path / "side_effect_plugin.py").write_text(
         "from pathlib import Path\nPath(__file__).with_name('imported').write_text('ran')\n"
-        "from trice.tools.registry import TOOL_FACTORIES\nfactory = TOOL_FACTORIES['calculator']\n"
+        "from trice.tools.factories import TOOL_FACTORIES\nfactory = TOOL_FACTORIES['calculator']\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     recipe = tmp_path / "recipe.yaml"

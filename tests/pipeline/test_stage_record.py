@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trice.pipeline.stages import moved_aside, run_stage, stage_verdict
+from trice.pipeline.stage_dirs import moved_aside, run_stage, stage_verdict
 
 
 def _work(calls: list[dict]):
@@ -33,7 +33,7 @@ def test_a_finished_stage_whose_output_rotted_is_redone_from_what_is_intact(tmp_
     with open(stage / "adapter" / "weights.bin", "r+b") as fh:
         fh.truncate(3)
     assert stage_verdict(stage, {"k": 1}, []) == "to redo: adapter/weights.bin: 3 bytes, recorded 10"
-    with caplog.at_level(logging.WARNING, logger="trice.pipeline.stages"):
+    with caplog.at_level(logging.WARNING, logger="trice.pipeline.stage_dirs"):
         assert run_stage(stage, "train-x", {"k": 1}, [], _work(calls))
     assert calls[-1] == {"stage.json", "responses.jsonl"}  # the intact output kept, the damaged one moved aside
     (old,) = moved_aside(tmp_path / "run")

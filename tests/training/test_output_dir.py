@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trice.cli import main
-from trice.stage1.sft_config import SFTConfig
+from trice.stage1.config import SFTConfig
 from trice.stage2.dpo_config import DPOStageConfig
 from trice.stage2.rlef_config import RLEFConfig
 from trice.training.lora import prepare_run

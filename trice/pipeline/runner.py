@@ -61,7 +61,7 @@ def check_trainings(plan: Plan, names: Sequence[str], forced: set[str]) -> None:
     installed and, where it trains a fresh LoRA, its ``target_modules`` name modules of the model
     (read from the model's config, no weights). Either once failed only when its stage was reached,
     after the stages before it had run (and changed ones had been moved aside)."""
-    from trice.stage1.sft_config import check_report_to
+    from trice.training.config import check_report_to
     from trice.training.lora import check_target_modules
 
     trains = [n for n in names if layout.split_stage(n)[0] == layout.TRAIN and n not in plan.unseen_stages]

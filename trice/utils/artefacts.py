@@ -2,7 +2,7 @@
 
 A record maps each file under a directory (its POSIX path relative to it; hidden names, which are
 locks, temporary files and markers, left out) to its size, sha256 and modification time when
-recorded. A stage records its outputs in its ``stage.json`` (:mod:`trice.pipeline.stages`); a
+recorded. A stage records its outputs in its ``stage.json`` (:mod:`trice.pipeline.stage_dirs`); a
 training checkpoint, a converted model and a retrieval index carry theirs inside, as
 :data:`RECORD_FILE`. Checking a record costs one ``stat`` per file: a file whose size and
 modification time are as recorded is taken as recorded (truncating, appending or rewriting a file
