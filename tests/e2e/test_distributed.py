@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from trice.stage1.config import SFTConfig
+from trice.utils.outputs import OUTPUT_MARKER
 
 ROWS = [
     {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
@@ -72,7 +73,7 @@ def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Pa
         saved = {p.name for p in (out / "checkpoints" / f"checkpoint-{step}").iterdir()}
         assert {"rng_state_0.pth", "rng_state_1.pth", "trainer_state.json", "optimizer.pt"} <= saved
     assert proc.stderr.count("trained to step 4") == 1  # only rank 0 reports and writes
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [OUTPUT_MARKER]  # the trainer's mark; no temporary leftovers
 
     distributed = _lora(out / "adapter")
     same_global_batch = _lora(train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one4"), per_device_train_batch_size=4, **TRAIN)))

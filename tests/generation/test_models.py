@@ -193,3 +193,34 @@ def test_a_model_package_installed_apart_from_the_environment_is_found(fake_mode
     assert trice.generation.models.resolve_model("fake-whole") == str(fake_model["cache"] / "models" / "fake-whole")
     assert fake_model["converted"] == [b"GGUF"]
     assert "trice_fake_whole_model" not in {m.split(".")[0] for m in __import__("sys").modules}  # found, never imported
+
+
+def test_a_damaged_converted_model_is_converted_again_never_loaded(fake_model: dict, monkeypatch, caplog) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    def convert(gguf: Path, out: Path) -> Path:  # what convert_gguf leaves: weights, tokenizer, config
+        fake_model["converted"].append(gguf.read_bytes())
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        save_file({"w": torch.arange(64, dtype=torch.float32)}, str(out / "model.safetensors"))
+        (out / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+        (out / "config.json").write_text("{}")
+        return out
+
+    monkeypatch.setattr(trice.generation.models, "convert_gguf", convert)
+    out = Path(trice.generation.models.resolve_model(ALIAS))
+    whole = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert trice.generation.models.resolve_model(ALIAS) == str(out) and len(fake_model["converted"]) == 1
+    assert (out / ".trice-record.json").is_file()  # recorded at its first check
+
+    with open(out / "model.safetensors", "r+b") as fh:
+        fh.truncate(100)
+    trice.generation.models.resolve_model(ALIAS)
+    assert len(fake_model["converted"]) == 2 and "model.safetensors: 100 bytes, recorded" in caplog.text
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in whole} == whole
+
+    (out / ".trice-record.json").unlink(missing_ok=True)  # converted before records: the structural check decides
+    (out / "tokenizer.json").write_text('{"model": {"vo')
+    trice.generation.models.resolve_model(ALIAS)
+    assert len(fake_model["converted"]) == 3 and (out / "tokenizer.json").read_bytes() == whole["tokenizer.json"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,22 @@ def test_resume_after_a_kill_matches_a_straight_run(tiny_model_dir, tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-2"]
 
 
+def test_a_checkpoint_truncated_after_its_save_is_not_resumed_from(tiny_model_dir, tmp_path):
+    from trice.stage1.train_sft import train_sft
+
+    run = tmp_path / "run"
+    first = _lora_state(train_sft(_config(tiny_model_dir, tmp_path)))  # 6 steps, checkpoints at 3 and 6, each recorded
+    optimizer = run / "checkpoints" / "checkpoint-6" / "optimizer.pt"
+    with open(optimizer, "r+b") as fh:
+        fh.truncate(optimizer.stat().st_size // 2)  # its files exist: only the record tells
+    steps = StepRecorder()
+    again = _lora_state(train_sft(_config(tiny_model_dir, tmp_path), callbacks=[steps]))
+    assert steps.steps == [4, 5, 6]  # from checkpoint-3; the damaged checkpoint-6 was made again
+    for k in first:
+        assert torch.allclose(first[k], again[k], atol=1e-5, rtol=0), k
+    assert json.loads((run / "train_log.json").read_text())[-1]["resumed_from"] == "checkpoint-3"
+
+
 def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
     from trice.training.checkpoints import last_checkpoint
 
@@ -269,8 +286,9 @@ def test_incomplete_checkpoint_is_skipped(tiny_model_dir, tmp_path):
     good, torn = ckpts / "checkpoint-3", ckpts / "checkpoint-6"
     for d in (good, torn):
         d.mkdir(parents=True)
-        for name in ("adapter_model.safetensors", "optimizer.pt", "scheduler.pt"):
+        for name in ("optimizer.pt", "scheduler.pt"):
             (d / name).write_bytes(b"x")
+        (d / "adapter_model.safetensors").write_bytes(struct.pack("<Q", 2) + b"{}")  # whole, of no tensors
     (good / "trainer_state.json").write_text("{}")
     assert last_checkpoint(ckpts) == good
     assert not torn.exists()

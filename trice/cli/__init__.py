@@ -1,9 +1,10 @@
 """The ``trice`` command. Each subcommand's flags come from its stage's config dataclass.
 
 ``trice <command> --config FILE.yaml`` reads the same keys from YAML (flags given on the command
-line win). Errors in input data or configs print one located line and exit with status 2. Every
-command's last stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``)
-ends the command quietly, as a SIGPIPE ends a C tool.
+line win). Errors in input data or configs, and a file that could not be written, print one located
+line and exit with status 2; Ctrl-C prints one line and exits with status 130. Every command's last
+stdout line is a JSON summary. Output cut short by the reader (``trice -h | head -2``) ends the
+command quietly, as a SIGPIPE ends a C tool.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from trice.pipeline.stage_dirs import moved_aside
 from trice.core.tools import ToolSetupError
 from trice.utils.config import ConfigError, build_config, load_yaml, parse_overrides
 from trice.utils.io import DataError
+from trice.utils.storage import write_failure
 
 
 # command -> (config dataclass, function running it, one-line help); imported only when used, so
@@ -93,7 +95,7 @@ def _run_stage_command(name: str, argv: Sequence[str]) -> Any:
 def _run_recipe(argv: Sequence[str]) -> Any:
     # imported here, as the commands' modules are, so that the other commands start without torch
     from trice.pipeline.plan import plan_recipe
-    from trice.pipeline.runner import missing_models, report_so_far, run_plan, stage_status
+    from trice.pipeline.runner import missing_models, report_so_far, run_holder, run_plan, stage_status
 
     parser = argparse.ArgumentParser(
         prog="trice run", description="Run every stage of a recipe, resumably.",
@@ -134,9 +136,10 @@ def _run_recipe(argv: Sequence[str]) -> Any:
         report = report_so_far(plan)
         return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
     if args.status:
-        old = moved_aside(plan.run_dir)
+        old, running = moved_aside(plan.run_dir), run_holder(plan.run_dir)
         missing = missing_models(plan)
-        return stage_status(plan) | ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
+        extra = ({"moved aside": old} if old else {}) | ({"models not installed": missing} if missing else {})
+        return stage_status(plan) | extra | ({"run in progress": running} if running else {})
     report = run_plan(plan, only=args.only, start=args.start, stages=args.stages, accept_outages=args.accept_outages)
     print(f"report: {report / REPORT_MD}", file=sys.stderr)
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
@@ -176,6 +179,8 @@ def _main(argv: list[str]) -> int:
     if command not in names:
         print(f"trice: unknown command {command!r}; commands: {', '.join(names)}", file=sys.stderr)
         return 2
+    if hasattr(sys.stderr, "reconfigure"):  # a path of bytes that are not UTF-8 is printed escaped, not raised on
+        sys.stderr.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
@@ -183,6 +188,16 @@ def _main(argv: list[str]) -> int:
         if isinstance(err, BrokenPipeError):
             raise
         print(f"trice {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C: every output is resumable, so this is no error of the data's
+        print(f"trice {command}: interrupted; what finished is kept, and the same command resumes it", file=sys.stderr)
+        return 130
+    except Exception as err:  # a library that failed to write (torch, safetensors) says so in its own exception types
+        failed = write_failure(err)
+        if failed is None:
+            raise
+        print(f"trice {command}: error: a file could not be written ({failed}): is the disk full or a file-size limit reached? "
+              "What was written whole is kept: make room and run the same command again", file=sys.stderr)  # fmt: skip
         return 2
     if isinstance(result, dict):
         print(json.dumps(result))

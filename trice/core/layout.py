@@ -32,6 +32,7 @@ EVAL = "eval"
 
 OLD = "old"  # <run>/old/<stage>-<time>: stage directories moved aside when their stage starts over
 RECIPE = "recipe.json"  # the recipe as run, written before any stage
+RUN_LOCK = ".trice-run.lock"  # held by the one `trice run` writing the run (trice.pipeline.runner.holding_run_dir)
 
 # Files inside stage directories.
 RESPONSES = "responses.jsonl"

@@ -28,7 +28,7 @@ from trice.core.templates import assistant_turn_text, render_chat
 from trice.tasks import TASKS
 from trice.utils.config import ConfigError
 from trice.utils.io import ReadReport, write_jsonl
-from trice.utils.outputs import OVERWRITE_HELP, claim_output
+from trice.utils.outputs import OVERWRITE_HELP, claim_output, holding_output
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ def check_template(model: str, rows: list[dict[str, Any]]) -> None:
             log.warning("model %s's chat template drops %s: the model will not see the tool it is taught to call", model, what)
 
 
+@holding_output
 def run_messages(config: MessagesConfig) -> dict[str, Any]:
     """``trice messages``: convert ``config.input`` and write ``config.output``; returns a summary
     (rows written, and with ``skip_bad`` the input lines skipped)."""

@@ -9,7 +9,10 @@ directory holds either the exact bytes the loaders were written against or nothi
 * **checked**: a hash mismatch deletes the ``.part`` and stops with an error naming the file and
   its URL;
 * **offline-aware**: a host that cannot be reached (DNS failure, connection refused) stops the run
-  with one line saying what to do.
+  with one line saying what to do;
+* **bounded**: a server is trusted for nothing the manifest says: a body past the file's size, a
+  ``Content-Encoding`` other than identity, or a file slower than its deadline stops the transfer,
+  so an endless, compressed or dripping body can neither fill the disk nor hang the run.
 
 A mirror (``--mirror URL`` or ``$TRICE_DATA_MIRROR``) is any HTTP server laid out as the data
 directory itself: each file is fetched from ``<mirror>/<path under the data dir>`` (derived files
@@ -20,11 +23,12 @@ copied, through the same ``.part`` and the same checks.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import math
 import os
 import re
 import shutil
+import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,8 +37,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
+import urllib3
 from tqdm import tqdm
 
+from trice.utils.artefacts import sha256_file
 from trice.utils.config import ConfigError
 from trice.core.paths import data_dir_target
 from trice.data.manifest import FILES, Archive, DataFile, select
@@ -82,19 +88,21 @@ class DownloadConfig:
         },
     )
     timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for a connection or for the next bytes."})
+    min_rate: float = field(
+        default=8.0,
+        metadata={"help": "Slowest transfer accepted, in kB/s: a file must arrive within --timeout plus its size at this rate (else it stops, resumable)."},
+    )
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    def validate(self) -> None:
+        for name in ("timeout", "min_rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: must be a finite number > 0, got {value}")
 
 
 def is_verified(path: Path, size: int, sha256: str) -> bool:
     """``path`` holds exactly the expected bytes (the size is checked first: it costs nothing)."""
-    return path.is_file() and path.stat().st_size == size and sha256_of(path) == sha256
+    return path.is_file() and path.stat().st_size == size and sha256_file(path) == sha256
 
 
 def _short_reason(err: Exception) -> str:
@@ -123,11 +131,17 @@ class _Progress:
 
 @dataclass
 class _Fetcher:
-    """The HTTP side: one session, the timeout, the progress bar."""
+    """The HTTP side: one session, the timeouts, the progress bar.
+
+    A server is trusted for nothing the manifest already says: a body is read as it was stored
+    (``Accept-Encoding: identity``; any other ``Content-Encoding`` is refused, so a compressed bomb
+    never expands on disk), no byte past the manifest's size is written, and each file must arrive
+    within ``timeout`` + its size at ``min_rate`` bytes/s, however slowly its bytes drip in."""
 
     session: requests.Session
     timeout: float
     progress: _Progress
+    min_rate: float = 8192.0  # bytes/s
 
     def stream(self, url: str, part: Path, size: int) -> None:
         """Fetch ``url`` into ``part``, continuing a partial ``part`` with a Range request."""
@@ -137,7 +151,7 @@ class _Fetcher:
             have = 0
         if have == size:  # complete; the caller verifies it
             return
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={have}-"} if have else {})
         try:
             response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout)
         except requests.ConnectionError as err:
@@ -148,27 +162,43 @@ class _Fetcher:
         except requests.Timeout:
             raise DownloadError(f"{url}: no answer within {self.timeout:g} s; run again to resume") from None
         with response:
-            if response.status_code == 416:  # our .part is not a prefix the server knows: start over
+            if response.status_code == 416 and have:  # our .part is not a prefix the server knows: start over
                 part.unlink()
                 return self.stream(url, part, size)
             if response.status_code >= 400:
                 raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise DownloadError(f"{url}: the server sent Content-Encoding {encoding[:40]!r}; the manifest's files are fetched as stored: nothing kept")
             resumed = bool(have) and response.status_code == 206
-            self._write(response, url, part, "ab" if resumed else "wb")
+            self._write(response, url, part, "ab" if resumed else "wb", size)
 
-    def _write(self, response: requests.Response, url: str, part: Path, mode: str) -> None:
-        """The body into ``part``; a body shorter than the server announced is an interruption (urllib3
-        before 2.0 does not check Content-Length itself), which keeps the .part for a resume."""
+    def _write(self, response: requests.Response, url: str, part: Path, mode: str, size: int) -> None:
+        """The body into ``part``, stopped (and the ``.part`` deleted) at the first byte past ``size``. A
+        body shorter than the server announced, or slower than the file's deadline, is an interruption
+        that keeps the ``.part`` (never longer than the file) for a resume."""
         announced = response.headers.get("Content-Length")
         start = part.stat().st_size if mode == "ab" else 0
-        reason = None
-        try:
-            with part.open(mode) as fh:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    fh.write(chunk)
-                    self.progress.update(len(chunk))
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
-            reason = _short_reason(err)
+        allowed = self.timeout + size / self.min_rate
+        deadline, written, reason = time.monotonic() + allowed, 0, None
+        with part.open(mode) as fh:
+            while reason is None:
+                try:
+                    chunk = response.raw.read1(CHUNK_BYTES, decode_content=False)  # one socket read: bounded by the timeout
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+                    reason = _short_reason(err)
+                    break
+                if not chunk:
+                    break
+                if start + written + len(chunk) > size:
+                    fh.close()
+                    part.unlink()
+                    raise DownloadError(f"{url}: the server sent more than the manifest's {size} bytes; stopped there, nothing kept")
+                fh.write(chunk)
+                written += len(chunk)
+                self.progress.update(len(chunk))
+                if time.monotonic() > deadline:
+                    reason = f"slower than {self.min_rate / 1024:g} kB/s: {written} bytes in {allowed:.0f} s"
         got = part.stat().st_size - start
         if reason is None and announced is not None and announced.isdigit() and got < int(announced):
             reason = f"{got} of {announced} bytes"
@@ -184,7 +214,7 @@ class _Fetcher:
         if is_verified(part, size, sha256):
             os.replace(part, dest)
             return
-        got_size, got_sha = part.stat().st_size, sha256_of(part)
+        got_size, got_sha = part.stat().st_size, sha256_file(part)
         part.unlink()
         if resumed:  # the old .part may hold other bytes (a changed mirror): one fresh try
             log.warning("%s: resumed download did not verify; fetching it again from the start", dest)
@@ -296,8 +326,12 @@ def _plan(entries: Sequence[DataFile], root: Path, mirror: str) -> tuple[list[tu
     return direct, members
 
 
-def download(data_dir: Path, entries: Sequence[DataFile], mirror: str = "", timeout: float = 60.0) -> dict[str, Any]:
+def download(
+    data_dir: Path, entries: Sequence[DataFile], mirror: str = "", timeout: float = 60.0, min_rate: float = 8.0,
+) -> dict[str, Any]:
     """Fetch the missing or wrong ones of ``entries`` into ``data_dir``; return what was done.
+    ``timeout``: seconds for a connection or the next bytes; ``min_rate``: the slowest average kB/s
+    a file may arrive at (its deadline, see :class:`_Fetcher`).
 
     MANIFEST.md is written last, only when the directory then holds every file of the manifest
     (and has none yet), so its presence means "complete" (the Makefile's demo target relies on it).
@@ -311,7 +345,7 @@ def download(data_dir: Path, entries: Sequence[DataFile], mirror: str = "", time
         for _, entry in tqdm(direct, desc="download-data (local mirror)", unit="file"):
             copy_verified(local / entry.path, data_dir / entry.path, entry.size, entry.sha256)
         copied, direct = len(direct), []
-    fetcher = _Fetcher(requests.Session(), timeout, _Progress(total))
+    fetcher = _Fetcher(requests.Session(), timeout, _Progress(total), min_rate * 1024)
     try:
         for url, entry in direct:
             fetcher.fetch_verified(url, data_dir / entry.path, entry.size, entry.sha256)
@@ -339,4 +373,4 @@ def run_download(config: DownloadConfig) -> dict[str, Any]:
         entries = select(config.datasets)
     except ValueError as err:
         raise ConfigError(f"--datasets: {err}") from None
-    return download(data_dir_target(config.data_dir or None), entries, mirror, config.timeout)
+    return download(data_dir_target(config.data_dir or None), entries, mirror, config.timeout, config.min_rate)

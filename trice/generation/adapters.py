@@ -20,21 +20,32 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from trice.utils.io import DataError
+
 # torch, peft and safetensors are imported inside the functions that use them: this module is
 # imported (through trice.generation.models) by commands that load no model.
 
 log = logging.getLogger(__name__)
+
+
+class AdapterError(DataError):
+    """An adapter directory that cannot be used (missing, torn, empty, or for another base model), as
+    one line naming it: a DataError (so a ValueError too), which every command prints without a traceback."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"adapter {path}", None, None, problem)
+
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 def weights_file(path: Path) -> Path:
-    """The adapter directory's weights file; ValueError naming the directory when it has none."""
+    """The adapter directory's weights file; :class:`AdapterError` when it has none."""
     for name in ADAPTER_WEIGHTS:
         if (path / name).is_file():
             return path / name
-    raise ValueError(f"adapter {path}: no weights file ({' or '.join(ADAPTER_WEIGHTS)})")
+    raise AdapterError(path, f"no weights file ({' or '.join(ADAPTER_WEIGHTS)})")
 
 
 def adapter_files(path: Path) -> list[Path]:
@@ -56,37 +67,38 @@ def read_adapter_weights(path: str | os.PathLike) -> dict[str, Any]:
 
         return torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or corrupt file: say which one
-        raise ValueError(f"adapter {path}: cannot read {weights.name}: {err}") from None
+        raise AdapterError(path, f"cannot read {weights.name}: {err}") from None
 
 
 def adapter_config(path: str | os.PathLike) -> dict[str, Any]:
-    """The adapter's ``adapter_config.json``; ValueError naming the file when it is not a JSON object."""
+    """The adapter's ``adapter_config.json``; :class:`AdapterError` when it is not a JSON object."""
     config_file = Path(path) / ADAPTER_CONFIG
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not valid JSON ({err})") from None
+        raise AdapterError(path, f"{ADAPTER_CONFIG} is not valid JSON ({err})") from None
     if not isinstance(config, dict):
-        raise ValueError(f"adapter {path}: {ADAPTER_CONFIG} is not a JSON object")
+        raise AdapterError(path, f"{ADAPTER_CONFIG} is not a JSON object")
     return config
 
 
 def check_adapter_dir(path: str | os.PathLike) -> dict[str, Any]:
-    """Raise ValueError unless ``path`` holds an adapter config and non-empty LoRA weights; return the weights."""
+    """Raise :class:`AdapterError` unless ``path`` holds an adapter config and non-empty LoRA weights; return the weights."""
     path = Path(path)
     if not path.is_dir():
-        raise ValueError(f"adapter {path}: no such directory")
+        raise AdapterError(path, "no such directory")
     config_file = path / ADAPTER_CONFIG
     if not config_file.is_file():
-        raise ValueError(f"adapter {path}: no {ADAPTER_CONFIG} (not a saved peft adapter)")
+        raise AdapterError(path, f"no {ADAPTER_CONFIG} (not a saved peft adapter)")
     adapter_config(path)  # valid JSON
     weights = read_adapter_weights(path)
     lora_a = [k for k in weights if "lora_A" in k]
     lora_b = [k for k in weights if "lora_B" in k]
     if not lora_a or not lora_b:
-        raise ValueError(
-            f"adapter {path}: the weights hold no LoRA tensors ({len(weights)} tensors, "
-            f"{len(lora_a)} lora_A, {len(lora_b)} lora_B): an empty adapter would silently change nothing"
+        raise AdapterError(
+            path,
+            f"the weights hold no LoRA tensors ({len(weights)} tensors, {len(lora_a)} lora_A, {len(lora_b)} lora_B): "
+            "an empty adapter would silently change nothing",
         )
     return weights
 
@@ -105,7 +117,7 @@ def lora_keys(model: Any) -> set[str]:
 def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -> Any:
     """``model`` (a plain transformers model) with the LoRA adapter at ``path`` applied: a ``PeftModel``.
 
-    Raises ValueError naming ``path`` when the directory is not an adapter, its weights are empty, or
+    Raises :class:`AdapterError` naming ``path`` when the directory is not an adapter, its weights are empty, or
     it does not fit the base model (other hidden size, other layer count, modules the model lacks).
     ``trainable`` leaves the LoRA weights trainable (to continue training); otherwise they are frozen.
     ``model`` is modified in place by peft, also when loading fails: reload it after an error.
@@ -121,12 +133,13 @@ def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -
         except RuntimeError as err:
             lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
             detail = "; ".join(lines[:3]) + (f" (+{len(lines) - 3} more)" if len(lines) > 3 else "")
-            raise ValueError(
-                f"adapter {path} does not match the base model {_model_name(model)}: {detail or err}. "
-                "It was probably trained on another base model (see base_model_name_or_path in its adapter_config.json)."
+            raise AdapterError(
+                path,
+                f"does not match the base model {_model_name(model)}: {detail or err}. "
+                "It was probably trained on another base model (see base_model_name_or_path in its adapter_config.json).",
             ) from None
         except ValueError as err:  # e.g. "Target modules {...} not found in the base model"
-            raise ValueError(f"adapter {path} does not match the base model {_model_name(model)}: {err}") from None
+            raise AdapterError(path, f"does not match the base model {_model_name(model)}: {err}") from None
     for w in caught:  # re-emit what we do not turn into errors
         if "missing adapter keys" not in str(w.message):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -139,9 +152,10 @@ def load_adapter(model: Any, path: str | os.PathLike, trainable: bool = False) -
             parts.append(f"{len(missing)} LoRA tensors the model needs are not in the adapter (first: {missing[0]})")
         if unexpected:
             parts.append(f"{len(unexpected)} adapter tensors have no place in the model (first: {unexpected[0]})")
-        raise ValueError(
-            f"adapter {path} does not match the base model {_model_name(model)}: {'; '.join(parts)}. "
-            "It was probably trained on another base model (other layer count or module names)."
+        raise AdapterError(
+            path,
+            f"does not match the base model {_model_name(model)}: {'; '.join(parts)}. "
+            "It was probably trained on another base model (other layer count or module names).",
         )
     return peft_model
 

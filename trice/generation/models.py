@@ -9,6 +9,9 @@ directory under the trice cache; every later load reads the cache in about a sec
 packages; its package's ``assemble(path)`` writes the GGUF, which is converted the same way (about
 a minute, once) and then deleted.
 
+A converted directory records its files' sizes and hashes; one found otherwise (a truncated
+``model.safetensors``, a torn ``tokenizer.json``) is converted again, never loaded.
+
 The Qwen2.5-Coder aliases are chunked (:mod:`trice.generation.embedded`): their GGUF is split over many part
 packages, concatenated and checked against its recorded sha256 before the same conversion.
 
@@ -33,6 +36,7 @@ from trice.core.native import PARSERS
 from trice.core.paths import cache_dir
 from trice.generation.adapters import load_adapter, merge_for_inference
 from trice.generation.embedded import CHUNKED, ChunkedModel, assemble_chunks, chunk_files, find_package, packages_dir
+from trice.utils.artefacts import check_dir, record_dir
 
 # torch and transformers are imported inside the functions that load or convert a model: every
 # command imports this module (DEFAULT_MODEL), and judging or scoring text needs neither.
@@ -137,6 +141,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     plain.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    record_dir(tmp)  # what resolve_model checks before trusting the directory
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
@@ -155,13 +160,13 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path not in EMBEDDED:
         return name_or_path
     out = cache_dir() / "models" / name_or_path
-    if (out / "config.json").is_file():
+    if _converted(out, say=True):
         return str(out)
     spec = EMBEDDED[name_or_path]
     out.parent.mkdir(parents=True, exist_ok=True)
     # one conversion at a time per model: parallel stages naming the same new alias wait for the first
     with FileLock(out.parent / f".{name_or_path}.lock"):
-        if not (out / "config.json").is_file():
+        if not _converted(out):
             gguf = embedded_gguf_path(name_or_path)
             try:
                 convert_gguf(gguf, out)
@@ -169,6 +174,18 @@ def resolve_model(name_or_path: str) -> str:
                 if isinstance(spec, ChunkedModel) or spec.assembled:
                     gguf.unlink(missing_ok=True)  # written only for the conversion; the packages can write it again
     return str(out)
+
+
+def _converted(out: Path, say: bool = False) -> bool:
+    """Whether ``out`` holds a whole converted model: its files as the conversion recorded them (one
+    converted before records must pass the structural check, and is recorded then). A damaged one is
+    converted again (``say``: with a warning naming what is wrong)."""
+    if not (out / "config.json").is_file():
+        return False
+    problem = check_dir(out, write=True)
+    if problem is not None and say:
+        log.warning("%s is damaged (%s); converting the model again", out, problem)
+    return problem is None
 
 
 def load_tokenizer(name_or_path: str) -> Any:

@@ -21,7 +21,7 @@ from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import ReadReport, write_jsonl
 from trice.generation.models import DEFAULT_MODEL, call_format_of
-from trice.utils.outputs import OVERWRITE_HELP, claim_output
+from trice.utils.outputs import OVERWRITE_HELP, claim_output, holding_output
 from trice.judge.reading import ReadingModel
 from trice.tasks import PER_ROW, Judgement, Task, check_task_name, get_task, row_task, tool_error_kind, tool_registries
 from trice.core.tools import OUTAGE_KINDS, ToolCall, ToolRegistry
@@ -213,6 +213,7 @@ def tool_rate_by_dataset(judged: Sequence[dict]) -> dict[str, float]:
     return {ds: sum(v) / len(v) for ds, v in sorted(by_dataset.items())}
 
 
+@holding_output
 def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """``trice evaluate``: judge the input file, write the judged lines, return the summary.
 

@@ -15,7 +15,7 @@ from trice.judge.evaluate import UNREAD, judge_rows, met_outage, summarize, tool
 from trice.judge.reading import ReadingModel
 from trice.core.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, THRESHOLD_CHOICE, eval_stage
 from trice.pipeline.failures import FailedRows, ToolOutages, raise_failed_rows
-from trice.pipeline.stage_dirs import matches, stage_state
+from trice.pipeline.stage_dirs import finished_state, matches
 from trice.utils.fingerprint import fingerprint
 from trice.generation.models import call_format_of
 from trice.utils.io import read_jsonl, write_json, write_jsonl, write_text
@@ -94,8 +94,8 @@ def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | 
     test = inputs[0]
     key = _weights_key(config, test, config.get("adapter"))
     for other in sorted(stage_dir.parent.glob(eval_stage("*"))):
-        state = stage_state(other)
-        if other == stage_dir or not (state and state.get("complete")):
+        state = finished_state(other)
+        if other == stage_dir or state is None:
             continue
         theirs = state["config"]
         adapter = theirs.get("adapter")

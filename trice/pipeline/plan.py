@@ -43,8 +43,8 @@ from trice.core.prompts import READ_INSTRUCTIONS
 from trice.core.call_format import NATIVE_FORMAT
 from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
 
-# Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
-OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
+# Pipeline-owned fields: a recipe sets these once at the top level, never inside a section (overwrite: every stage's outputs are its own).
+OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy", "overwrite"}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 
@@ -151,7 +151,7 @@ def _section(cls: type, values: dict, where: str, seed: int | None, free: frozen
     here, ``free``: pipeline-owned keys this section may set all the same."""
     clash = sorted(set(values) & ((OWNED - free) | set(owned)))
     if clash:
-        raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys)")
+        raise ConfigError(f"{where}: key '{clash[0]}' is set by the pipeline (use the recipe's top-level keys, where it has one)")
     return build_config(cls, ({} if seed is None else {"seed": seed}) | values | owned, where)
 
 

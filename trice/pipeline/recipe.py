@@ -116,6 +116,11 @@ class Recipe:
     def validate(self) -> None:
         check_tool_options(self.tools)
         check_call_format(self.call_format, self.tool_parser, self.template)
+        if not self.settings:
+            raise ValueError(f"settings: name at least one setting (the report's rows), of: {', '.join(SETTINGS)}")
+        twice = sorted({s for s in self.settings if self.settings.count(s) > 1})
+        if twice:
+            raise ValueError(f"settings: {twice[0]} is named twice (each setting is one row of the report)")
         unknown = [s for s in self.settings if s not in SETTINGS]
         if unknown:
             raise ValueError(f"settings: unknown {unknown}; known: {', '.join(SETTINGS)}")

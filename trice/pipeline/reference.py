@@ -84,7 +84,7 @@ def _section(key: str, cls: type, set_here: set[str], note: str = "", also: tupl
     lines = [f"## `{key}:` ({cls.__name__})", ""]
     lines += [_cell(note), ""] if note else []
     lines += _table(cls, set(owned), also=also)
-    lines += ["", f"Set by the pipeline from the top-level keys (a recipe setting them here is refused): {', '.join(f'`{k}`' for k in owned)}."] if owned else []
+    lines += ["", f"Set by the pipeline, from the top-level keys where they are one (a recipe setting them here is refused): {', '.join(f'`{k}`' for k in owned)}."] if owned else []
     return lines + [""]
 
 

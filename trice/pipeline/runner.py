@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from trice.generation.models import check_installed
+from trice.core import layout
 from trice.pipeline import stage_specs
-from trice.core.layout import eval_stage
+from trice.pipeline.failures import StageBusy
+from trice.core.layout import RUN_LOCK, eval_stage
 from trice.pipeline.plan import Plan
 from trice.pipeline.report import write_report
+from trice.pipeline.settings import SETTINGS
 from trice.pipeline.shared_training import pointer_stale
 from trice.pipeline.stage_dirs import check_run_dir, claim_run_dir, run_stage, stage_verdict
 from trice.tools.factories import tool_missing_packages
 from trice.utils.config import ConfigError, to_dict
 from trice.utils.io import write_json
+from trice.utils.locks import LockBusy, acquire, holder, release
 
 
 def missing_models(plan: Plan) -> list[str]:
@@ -41,9 +46,38 @@ def check_models_installed(plan: Plan, names: Sequence[str], forced: set[str]) -
     missing = missing_models(plan)
     if not missing:
         return
-    status = stage_status(plan)
-    if any(n in forced or status[n] != "up to date" for n in names):
+    if stages_to_run(plan, names, forced):
         raise ConfigError("; ".join(missing))
+
+
+def stages_to_run(plan: Plan, names: Sequence[str], forced: set[str]) -> list[str]:
+    """The stages of ``names`` a run will run: forced, or not up to date."""
+    status = stage_status(plan)
+    return [n for n in names if n in forced or status[n] != "up to date"]
+
+
+def check_trainings(plan: Plan, names: Sequence[str], forced: set[str]) -> None:
+    """Before any stage runs, each training that will run can start: its ``report_to`` trackers are
+    installed and, where it trains a fresh LoRA, its ``target_modules`` name modules of the model
+    (read from the model's config, no weights). Either once failed only when its stage was reached,
+    after the stages before it had run (and changed ones had been moved aside)."""
+    from trice.training.config import check_report_to
+    from trice.training.lora import check_target_modules
+
+    trains = [n for n in names if layout.split_stage(n)[0] == layout.TRAIN and n not in plan.unseen_stages]
+    checked: set[str | None] = set()
+    for name in stages_to_run(plan, trains, forced) if trains else []:
+        setting = SETTINGS[str(layout.split_stage(name)[1])]
+        if setting.section in checked:
+            continue
+        checked.add(setting.section)
+        config = plan.trainer_config(setting.name)
+        try:
+            check_report_to(config.report_to)
+            if not (config.init_adapter or setting.from_stage_one):  # a start adapter keeps its own modules
+                check_target_modules(config)
+        except ValueError as err:
+            raise ConfigError(f"{setting.section}: {err}") from None
 
 
 def run_plan(
@@ -70,16 +104,43 @@ def run_plan(
         chosen_names = set(stages)
         names = [n for n in names if n in chosen_names]
     check_models_installed(plan, names, forced)
+    check_trainings(plan, names, forced)
     claim_run_dir(plan.run_dir)  # refuses a directory that is not a trice run, before writing into it
-    write_json(plan.layout.recipe, to_dict(plan.recipe))
-    for name in names:
-        config, inputs, fn = stage_specs.stage(plan, name)
-        if stages is not None:
-            check_inputs(plan, name, inputs)
-        stage_dir = plan.layout.stage(name)
-        force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
-        run_stage(stage_dir, name, config, inputs, fn, force=force, keep=stage_specs.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
+    with holding_run_dir(plan.run_dir):
+        write_json(plan.layout.recipe, to_dict(plan.recipe))
+        for name in names:
+            config, inputs, fn = stage_specs.stage(plan, name)
+            if stages is not None:
+                check_inputs(plan, name, inputs)
+            stage_dir = plan.layout.stage(name)
+            force = name in forced or pointer_stale(stage_dir)  # its twin now trained otherwise: train or point anew
+            run_stage(stage_dir, name, config, inputs, fn, force=force, keep=stage_specs.KEEP_ON_RESTART.get(name, ()), accept_outages=accept_outages)
     return plan.layout.report
+
+
+@contextmanager
+def holding_run_dir(run_dir: Path) -> Iterator[None]:
+    """One ``trice run`` at a time writes a run directory: it holds ``RUN_DIR/.trice-run.lock`` from
+    before it writes ``recipe.json`` to its last stage, and a second one (another recipe, other
+    ``--stages``) stops with one line naming the holder, before it could move aside a stage the
+    first is reading. ``--status`` and ``--report-so-far`` take no lock."""
+    lock = run_dir / RUN_LOCK
+    try:
+        acquire(lock)
+    except LockBusy as busy:
+        raise StageBusy(
+            f"{run_dir}: this run directory is being run by {busy.holder} (it holds {lock}); wait for it to finish or "
+            "stop it: a second run could move aside or rewrite a stage the first is reading"
+        ) from None
+    try:
+        yield
+    finally:
+        release(lock)
+
+
+def run_holder(run_dir: Path) -> str | None:
+    """Who runs ``run_dir`` now (None: no one); reads only, for ``--status``."""
+    return holder(run_dir / RUN_LOCK)
 
 
 def check_inputs(plan: Plan, name: str, inputs: Sequence[str | Path]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from trice.core.layout import SAME_AS, RunLayout, train_stage
 from trice.pipeline.legacy_fingerprint import with_hashed_defaults
 from trice.stage1.config import SFTConfig
-from trice.pipeline.stage_dirs import matches, rebased, stage_state
+from trice.pipeline.stage_dirs import finished_state, matches, rebased
 from trice.utils.io import read_json, write_json
 
 # Config keys that only say where a training reads and writes: two trainings differing only in
@@ -46,8 +46,8 @@ def training_key(config: dict[str, Any]) -> str:
 def _trained_sibling(other: Path) -> dict[str, Any] | None:
     """The stored config of a sibling stage that trained itself on a data file and is still current
     (its hash equals the fingerprint of its config and that file now); None otherwise."""
-    state = stage_state(other)
-    if not (state and state.get("complete")) or (other / SAME_AS).is_file():
+    state = finished_state(other)
+    if state is None or (other / SAME_AS).is_file():
         return None
     config = rebased(state.get("config"), other)
     if not isinstance(config, dict) or not isinstance(config.get("data"), str) or not Path(config["data"]).is_file():

@@ -20,6 +20,11 @@ made under an earlier rule is still accepted, and ``stage.json`` is rewritten wi
 directory is known by, :func:`known_spellings`), and one with the fields
 :mod:`trice.pipeline.legacy_fingerprint` hashed at their defaults.
 
+A finished stage records the size and sha256 of every file it made in its ``stage.json``; one whose
+files are no longer as recorded, or whose ``stage.json`` is torn, is "to redo" rather than trusted
+(:mod:`trice.pipeline.stage_record`): a run moves the damaged entries aside and runs the stage again
+from what is intact, as after a kill.
+
 A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`); trice writes into no existing
 directory without it, unless it holds a trice run without one (recognised by its
 ``recipe.json`` and a ``stage.json`` with every key trice writes).
@@ -39,21 +44,21 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.core.layout import OLD, RECIPE
 from trice.pipeline.legacy_fingerprint import legacy_config, with_left_out
+from trice.pipeline.stage_record import (
+    MARKER, STAGE_KEYS, damage, finished_outputs, intact_entries, outputs_problems, read_state, verified_state,
+)
 from trice.utils.config import ConfigError
 from trice.utils.fingerprint import fingerprint, fingerprints
 from trice.utils.io import DataError, read_json, write_json
+from trice.utils.locks import LockBusy, acquire, holder, release
 
 log = logging.getLogger(__name__)
 
-MARKER = "stage.json"
 RUN_MARKER = ".trice-run"
 RUN_FORMAT = 1
-STAGE_KEYS = frozenset({"stage", "hash", "complete", "config"})  # what every stage.json trice wrote holds
 RUN_PLACEHOLDER = "{run}"
 
 
@@ -62,25 +67,9 @@ def lock_path(stage_dir: Path) -> Path:
     return stage_dir.parent / f".{stage_dir.name}.lock"
 
 
-def _try_lock(stage_dir: Path) -> FileLock | None:
-    """The stage's lock, acquired; None when another process holds it."""
-    lock = FileLock(lock_path(stage_dir))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return None
-    return lock
-
-
 def stage_running(stage_dir: Path) -> bool:
-    """Whether another process holds the stage's lock now (no lock file: never run, so no)."""
-    if not lock_path(stage_dir).exists():
-        return False
-    lock = _try_lock(stage_dir)
-    if lock is None:
-        return True
-    lock.release()
-    return False
+    """Whether a process holds the stage's lock now; reads only (see :func:`trice.utils.locks.holder`)."""
+    return holder(lock_path(stage_dir)) is not None
 
 
 def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -178,9 +167,13 @@ def matches(stage_dir: Path, state: dict, config: Any, inputs: list[Path]) -> st
     return None
 
 
-def stage_state(stage_dir: Path) -> dict[str, Any] | None:
-    marker = stage_dir / MARKER
-    return read_json(marker) if marker.is_file() else None
+def finished_state(stage_dir: Path) -> dict[str, Any] | None:
+    """The state of a stage that finished and whose outputs are as it recorded them; None for one
+    never run, unfinished, with a damaged ``stage.json`` or outputs (a sibling to copy or point to)."""
+    state, _ = read_state(stage_dir)
+    if not (state and state.get("complete")) or outputs_problems(stage_dir, state):
+        return None
+    return state
 
 
 def _move_aside(stage_dir: Path, keep: set[str]) -> Path:
@@ -208,11 +201,14 @@ def moved_aside(run_dir: Path) -> list[str]:
 
 
 def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) -> str:
-    """What a run would do with the stage, loading nothing (see ``trice.pipeline.runner.stage_status``)."""
+    """What a run would do with the stage, loading nothing and writing nothing (see
+    ``trice.pipeline.runner.stage_status``)."""
     inputs = [Path(p) for p in inputs]
-    state = stage_state(stage_dir)
+    state, torn = read_state(stage_dir)
     if stage_running(stage_dir):
         return "running"
+    if torn:
+        return f"to redo: {torn}"
     if not all(p.exists() for p in inputs):
         return "waiting" if state is None else "changed"
     if state is None:
@@ -220,7 +216,8 @@ def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) ->
     if matches(stage_dir, state, config, inputs) is None:
         return "changed"
     if state.get("complete"):
-        return "up to date"
+        problems = outputs_problems(stage_dir, state)
+        return f"to redo: {damage(problems)}" if problems else "up to date"
     failed = state.get("failed_rows")
     return f"incomplete: {failed} failed rows" if failed else "partial"
 
@@ -247,29 +244,18 @@ def run_stage(
     with the count in ``stage.json`` and raises :class:`StageIncomplete`; with ``accept_outages``,
     :class:`ToolOutages` instead completes it, the count in ``stage.json`` as ``tool_outages``.
     """
-    stage_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = _try_lock(stage_dir)
-    if lock is None:
+    try:
+        acquire(lock_path(stage_dir))
+    except LockBusy as busy:
         raise StageBusy(
-            f"{stage_dir}: stage {name} is being run by another process (it holds {lock_path(stage_dir)}); "
+            f"{stage_dir}: stage {name} is being run by {busy.holder} (it holds {lock_path(stage_dir)}); "
             "wait for it to finish or stop it: two processes on one stage would overwrite each other's outputs"
-        )
+        ) from None
     try:
         inputs = [Path(p) for p in inputs]
         digest = stage_hash(stage_dir, config, inputs)
-        state = stage_state(stage_dir)
-        same = None if state is None else matches(stage_dir, state, config, inputs)
-        if same == "earlier":
-            log.info("stage %s: fingerprint made under an earlier rule; rewritten under the current one, nothing redone", name)
-            state = state | {"hash": digest, "config": config}
-            write_json(stage_dir / MARKER, state)
-        if same is not None and state.get("complete") and not force:
-            log.info("stage %s: up to date, skipped", name)
+        if not _must_run(stage_dir, name, config, inputs, digest, force, set(keep)):
             return False
-        if state is not None and (same is None or force):
-            old = _move_aside(stage_dir, set() if force else set(keep))
-            why = "forced" if force else "config or inputs changed"
-            log.warning("stage %s: %s, starting over; its old directory was moved to %s (delete it when not needed)", name, why, old)
         stage_dir.mkdir(parents=True, exist_ok=True)
         write_json(stage_dir / MARKER, _marker(name, digest, config))
         start = time.time()
@@ -283,10 +269,39 @@ def run_stage(
             outages = {"tool_outages": failed.count}
         else:
             outages = {}
-        write_json(stage_dir / MARKER, _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)) | outages)
+        done = _marker(name, digest, config, complete=True, seconds=round(time.time() - start, 1)) | outages
+        write_json(stage_dir / MARKER, done | finished_outputs(stage_dir))
         return True
     finally:
-        lock.release()
+        release(lock_path(stage_dir))
+
+
+def _must_run(stage_dir: Path, name: str, config: Any, inputs: list[Path], digest: str, force: bool, keep: set[str]) -> bool:
+    """Whether ``run_stage`` runs the stage, after moving aside what it must not run in: a changed or
+    forced stage's directory (``keep`` entries kept unless forced), a damaged ``stage.json``'s, or
+    the damaged entries of a finished stage whose outputs are not as it recorded them. A stage whose
+    fingerprint was made under an earlier rule, or whose outputs were never recorded, gets its
+    ``stage.json`` rewritten here."""
+    state, torn = read_state(stage_dir)
+    same = None if state is None else matches(stage_dir, state, config, inputs)
+    if state is not None and same == "earlier":
+        log.info("stage %s: fingerprint made under an earlier rule; rewritten under the current one, nothing redone", name)
+        state = state | {"hash": digest, "config": config}
+        write_json(stage_dir / MARKER, state)
+    if state is not None and same is not None and state.get("complete") and not force:
+        problems, kept = verified_state(stage_dir, state)
+        if not problems:
+            if kept != state:
+                write_json(stage_dir / MARKER, kept)
+            log.info("stage %s: up to date, skipped", name)
+            return False
+        old = _move_aside(stage_dir, intact_entries(stage_dir, problems))
+        log.warning("stage %s: %s: redoing it from what is intact; the rest was moved to %s", name, damage(problems), old)
+    elif torn or (state is not None and (same is None or force)):
+        old = _move_aside(stage_dir, set() if force else keep)
+        why = "forced" if force else torn or "config or inputs changed"
+        log.warning("stage %s: %s, starting over; its old directory was moved to %s (delete it when not needed)", name, why, old)
+    return True
 
 
 def _is_legacy_run(run_dir: Path) -> bool:

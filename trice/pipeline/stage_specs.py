@@ -29,6 +29,7 @@ from trice.pipeline.settings import D_TOOL, SETTINGS, STAGE_ONE, trainer_of
 from trice.pipeline.shared_training import share_training, trained_dir
 from trice.pipeline.failures import ToolOutages, TrainingOutages, raise_failed_rows
 from trice.pipeline.trainers import SCORED
+from trice.training.config import LoRATrainingConfig
 from trice.stage1.boundary import own_accuracy, sample_examples
 from trice.stage1.label import knowledge_boundary, label_modes
 from trice.stage2.candidates import collect_candidates, parts_dir
@@ -186,6 +187,13 @@ def _score_step(plan: Plan) -> StageSpec:
     return fingerprint_fields(config), [candidates], score
 
 
+def owned(config: LoRATrainingConfig) -> LoRATrainingConfig:
+    """A train stage's config as its trainer gets it: the stage directory (its ``output_dir``, holding
+    ``stage.json``) is the pipeline's own, so the trainer writes into it without its own marker
+    (:func:`trice.utils.outputs.claim_output_dir`). Applied after fingerprinting: hashes stay as they were."""
+    return replace(config, overwrite=True)
+
+
 def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
     """LoRA SFT on the setting's labelled set, or, where a finished sibling trained on the same rows
     with the same config, a pointer to its training (:mod:`trice.pipeline.shared_training`)."""
@@ -196,7 +204,7 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
-            trainer_of(setting).train(config)
+            trainer_of(setting).train(owned(config))
 
     return fingerprinted, [data], train
 
@@ -221,7 +229,7 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
 
     def train(d: Path) -> None:
         try:
-            trainer.train(config)
+            trainer.train(owned(config))
         except RewardOutage as outage:
             raise TrainingOutages(outage.count, outage.total, outage.first) from None
         raise_dev_outages(Path(config.output_dir) / SELECTION)

@@ -95,6 +95,12 @@ class GenerateConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.do_sample and self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 when sampling, got {self.temperature}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0 (1.0: none), got {self.repetition_penalty}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: unknown {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.dtype not in DTYPES:

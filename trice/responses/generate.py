@@ -25,8 +25,8 @@ from trice.tasks import PER_ROW, get_task
 from trice.tasks.inputs import check_row_task, read_input
 from trice.core.call_format import TEXT, CallFormat
 from trice.generation.models import call_format_of
-from trice.utils.io import JsonlAppender, Partial, load_partial, write_jsonl
-from trice.utils.outputs import claim_output
+from trice.utils.io import JsonlAppender, Partial, load_partial, read_partial, write_jsonl
+from trice.utils.outputs import claim_output, holding_output, writing
 from trice.utils.patience import EndpointError
 
 log = logging.getLogger(__name__)
@@ -88,41 +88,58 @@ def generate_for_examples(
     stage's own file, read as it is). A torn last line is cut only once work resumes.
 
     Returns all rows (old and new) in the order of ``examples``.
+
+    One writer per output: the output's lock is held throughout (:func:`trice.utils.outputs.writing`),
+    so a second ``trice generate``, or one aimed at a running stage's responses, is refused; a file
+    that holds an id twice all the same (two writers of an earlier version) is rewritten with one
+    row per id.
     """
-    partial = load_partial(output) if claimed is None else claimed.rows
-    failed = {key for key, row in partial.items() if row.get("error")}
-    done = {key: row for key, row in partial.items() if key not in failed}
-    finished = {i for i, e in enumerate(examples) if e.id in done}
-    if done:
-        log.info("%s: %d of %d already done, resuming", output, len(finished), len(examples))
-    if len(finished) < len(examples):
-        backend = backend if backend is not None else load_backend(config, model, tokenizer)
-        prompts = [backend.prompt(e.task, e.question) for e in examples]
-        errors: list[str] = []
-        with JsonlAppender(output, None if claimed is None else claimed.keep_bytes) as sink:
-
-            def write(indices: list[int], results: list[str | EndpointError]) -> None:
-                for i, result in zip(indices, results):
-                    if i in finished:  # a sampled batch made whole again: this row is already written
-                        continue
-                    row = result_row(examples[i], result)
-                    if "error" in row:
-                        errors.append(row["error"])
-                    done[row["id"]] = row
-                    sink.write(row)
-
-            openings = call_openings(config, examples)
-            backend.generate(prompts, desc=desc, on_batch=write, done=finished, stops=stop_rules(config, examples), openings=openings)
-        if failed & {e.id for e in examples}:  # retried ids now have two rows: keep the newest only
+    with writing(output):
+        partial = read_partial(output) if claimed is None else claimed
+        failed = {key for key, row in partial.rows.items() if row.get("error")}
+        done = {key: row for key, row in partial.rows.items() if key not in failed}
+        finished = {i for i, e in enumerate(examples) if e.id in done}
+        if done:
+            log.info("%s: %d of %d already done, resuming", output, len(finished), len(examples))
+        if len(finished) < len(examples):
+            backend = backend if backend is not None else load_backend(config, model, tokenizer)
+            _generate_missing(examples, output, backend, config, desc, partial.keep_bytes if claimed is not None else None, done, finished)
+        if failed & {e.id for e in examples} or partial.duplicates:  # retried or repeated ids: keep the newest row of each
+            if partial.duplicates:
+                log.warning("%s: %d rows repeated an id already there; rewritten with one row per id", output, partial.duplicates)
             write_jsonl(output, list(load_partial(output).values()))
-        if errors:
-            log.warning(
-                "%s: %d of %d requests failed (first: %s); rerun to try them again",
-                output, len(errors), len(examples) - len(finished), errors[0],
-            )  # fmt: skip
     return [done[e.id] for e in examples]
 
 
+def _generate_missing(
+    examples: Sequence[Example], output: str | Path, backend: Any, config: GenerateConfig, desc: str,
+    keep_bytes: int | None, done: dict[Any, dict], finished: set[int],
+) -> None:
+    """Generate the examples not ``finished``, appending each row to ``output`` and to ``done``."""
+    prompts = [backend.prompt(e.task, e.question) for e in examples]
+    errors: list[str] = []
+    with JsonlAppender(output, keep_bytes) as sink:
+
+        def write(indices: list[int], results: list[str | EndpointError]) -> None:
+            for i, result in zip(indices, results):
+                if i in finished:  # a sampled batch made whole again: this row is already written
+                    continue
+                row = result_row(examples[i], result)
+                if "error" in row:
+                    errors.append(row["error"])
+                done[row["id"]] = row
+                sink.write(row)
+
+        openings = call_openings(config, examples)
+        backend.generate(prompts, desc=desc, on_batch=write, done=finished, stops=stop_rules(config, examples), openings=openings)
+    if errors:
+        log.warning(
+            "%s: %d of %d requests failed (first: %s); rerun to try them again",
+            output, len(errors), len(examples) - len(finished), errors[0],
+        )  # fmt: skip
+
+
+@holding_output
 def run_generate(config: GenerateConfig) -> list[dict]:
     """``trice generate``: load the configured backend once (only if work is left), generate for the input file."""
     config.validate()

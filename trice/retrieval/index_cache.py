@@ -5,6 +5,10 @@ or re-copied data directory still hits) and the settings that shape the index (p
 tokenizer, BM25 parameters, library version, model name...). A change to any of them is a new key,
 hence a new directory: a stale index is never read.
 
+A built index records its files' sizes and hashes; one found otherwise on a later run (a truncated
+matrix, a torn vocabulary) is built again, never read. An index built before records is checked
+structurally the first time, and recorded then.
+
 A build writes into a hidden temporary directory beside the final one and renames it into place,
 so a killed build never leaves a half index that a later run would take for a whole one. Two
 processes building the same key at once both finish; the first rename wins and the loser's copy is
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.core.paths import cache_dir
+from trice.utils.artefacts import check_dir, record_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +65,17 @@ def cached_build(root: Path, name: str, build: Callable[[Path], None]) -> tuple[
     """
     final = root / name
     if final.is_dir():
-        return final, False
+        problem = check_dir(final, write=True)
+        if problem is None:
+            return final, False
+        log.warning("index %s is damaged (%s); building it again", final, problem)
+        _discard(final)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root, name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
     try:
         build(tmp)
+        record_dir(tmp)  # checked before every reuse
         try:
             os.rename(tmp, final)
         except OSError:
@@ -78,6 +88,16 @@ def cached_build(root: Path, name: str, build: Callable[[Path], None]) -> tuple[
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final, True
+
+
+def _discard(index: Path) -> None:
+    """Take a damaged index out of the way in one rename (a reader never meets half of it), then delete it."""
+    trash = index.with_name(f".{index.name}.{os.getpid()}.damaged.tmp")
+    try:
+        index.rename(trash)
+    except OSError:  # another process took it first
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def directory_bytes(path: Path) -> int:

@@ -27,7 +27,7 @@ from trice.utils.io import DataError, ReadReport, read_jsonl, write_json, write_
 from trice.generation.models import DEFAULT_MODEL, call_format_of, load_tokenizer
 from trice.stage1.native_labels import native_label_rows
 from trice.core.call_format import call_format_field, check_call_format, tool_parser_field
-from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
+from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output, holding_output
 from trice.tasks import TASKS
 
 MODES = ("trice", "sft-0", "sft-100")
@@ -182,6 +182,7 @@ def knowledge_boundary(rows: list[dict[str, Any]], own_if: int, accuracy: list[d
     return boundary_rows(rows, accuracy, own_if), {"boundary": boundary_stats(accuracy, own_if)}
 
 
+@holding_output
 def run_label(config: LabelConfig) -> dict[str, Any]:
     """``trice label``: write the training set and ``<output>.stats.json`` beside it.
 

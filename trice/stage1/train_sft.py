@@ -47,6 +47,7 @@ from trice.training.lora import CheckedLoss, NonFiniteGuard, build_model, prepar
 from trice.training.decision import decision_index, decision_weights, weighted_token_loss
 from trice.training.response_logits import IGNORE_INDEX, response_only_inputs
 from trice.training.tokens import prompt_token_ids, target_token_ids
+from trice.utils.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
     calls = call_format_of(config) if config.decision_weight != 1.0 else None
     features = build_sft_features(rows, tokenizer, config.template, config.max_length, config.call_format, calls)
     if not features:
-        raise ValueError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
+        raise ConfigError(f"max_length: every one of the {len(rows)} examples in {config.data} is longer than {config.max_length} tokens")
 
     resume_from = prepare_run(config, out, "sft_config.json")
     model = build_model(config, tokenizer)

@@ -80,7 +80,7 @@ from trice.generation.models import call_format_of
 from trice.utils.config import ConfigError
 from trice.utils.fingerprint import fingerprint
 from trice.utils.io import DataError, JsonlAppender, load_partial, read_json, read_jsonl, write_json, write_jsonl
-from trice.utils.outputs import OVERWRITE_HELP, claim_output
+from trice.utils.outputs import OVERWRITE_HELP, claim_output, holding_output
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +320,7 @@ def merge_candidates(rows: Sequence[dict], sources: Sequence[Source], parts: dic
     return merged
 
 
+@holding_output
 def collect_candidates(config: CandidatesConfig) -> Path:
     """``trice candidates``: make every source's responses (resumably), merge them into ``config.output``."""
     config.validate()

@@ -45,7 +45,7 @@ from trice.utils.config import ConfigError
 from trice.tasks.inputs import check_row_task, read_input
 from trice.utils.io import DataError, JsonlAppender, ReadReport, read_json, write_json, write_jsonl
 from trice.generation.models import DEFAULT_MODEL, call_format_of
-from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output
+from trice.utils.outputs import OVERWRITE_HELP, claim_json_output, claim_output, holding_output
 from trice.stage2.reward import STATES, get_reward, response_states, score_judgements, score_responses
 from trice.tasks import PER_ROW, Judgement, check_task_name, get_task, tool_registries
 from trice.core.tools import ToolRegistry
@@ -219,6 +219,7 @@ def _record_judging(config: ScoreConfig) -> None:
     write_json(Path(config.output + ".judging.json"), config.judging())
 
 
+@holding_output
 def run_score(config: ScoreConfig) -> dict[str, Any]:
     """``trice score``: judge and score every candidate, resumably; return the summary."""
     config.validate()

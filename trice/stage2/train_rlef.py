@@ -47,6 +47,7 @@ from trice.stage2.rlef_loss import RLEFLoss
 from trice.stage2.select_checkpoint import dev_for, select_on_dev
 from trice.core.prompts import INSTRUCTIONS
 from trice.training.lora import NonFiniteGuard, build_model, check_finite_loss, prepare_run, train_and_save, training_args
+from trice.utils.config import ConfigError
 from trice.utils.io import DataError
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def train_rlef(config: RLEFConfig, callbacks: Sequence[Any] | None = None) -> Pa
     calls = call_format_of(config) if config.decision_weight != 1.0 else None
     groups = build_groups(rows, tokenizer, config.template, config.max_length, config.task, config.call_format, calls)
     if not groups:
-        raise ValueError(f"max_length: every one of the {len(rows)} groups in {config.data} has a response longer than {config.max_length} tokens")
+        raise ConfigError(f"max_length: every one of the {len(rows)} groups in {config.data} has a response longer than {config.max_length} tokens")
 
     adapter = _train(config, groups, tokenizer, out, {"groups": len(groups), "dropped_too_long": len(rows) - len(groups)}, callbacks)
     select_on_dev(config, dev)

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+from trice.utils.artefacts import check_dir
 from trice.utils.io import read_json
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,13 @@ def checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
 
 
 def is_complete(checkpoint: Path) -> bool:
-    """Whether a checkpoint holds every file a resume needs and a readable trainer state (written last).
+    """Whether a checkpoint holds every file a resume needs, each as it was saved.
 
     Checkpoints of DeepSpeed and FSDP runs keep the optimizer in their own files; they count as whole
-    too, or a resume under those engines would delete every checkpoint as torn.
+    too, or a resume under those engines would delete every checkpoint as torn. A checkpoint is
+    recorded once the Trainer has saved it (:class:`trice.training.lora.RecordCheckpoints`): its files must still be as
+    recorded, so a truncated ``optimizer.pt`` is not resumed from. One saved before records (or
+    killed before its record) must pass the structural check (:func:`trice.utils.artefacts.check_dir`).
     """
     if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
         return False
@@ -47,7 +51,10 @@ def is_complete(checkpoint: Path) -> bool:
         read_json(checkpoint / "trainer_state.json")
     except ValueError:
         return False
-    return True
+    problem = check_dir(checkpoint)
+    if problem is not None:
+        log.warning("checkpoint %s is not as it was saved: %s", checkpoint, problem)
+    return problem is None
 
 
 def last_checkpoint(checkpoints_dir: Path, delete_incomplete: bool = True) -> Path | None:

@@ -16,6 +16,7 @@ from trice.utils.config import ConfigError
 from trice.generation.models import DEFAULT_MODEL
 from trice.core.templates import TEMPLATES
 from trice.core.call_format import call_format_field, check_call_format, tool_parser_field
+from trice.utils.outputs import OVERWRITE_DIR_HELP
 
 # transformers' SchedulerType values; kept here so validating a config does not import transformers
 SCHEDULERS = (
@@ -32,6 +33,25 @@ SCHEDULERS = (
     "warmup_stable_decay",
     "greedy",
 )
+
+
+def check_report_to(report_to: str) -> None:
+    """ValueError unless ``report_to`` names trackers transformers knows and that are installed
+    (``none`` and ``all`` always pass). A trainer checks before it loads anything and ``trice run``
+    before its first stage (:func:`trice.pipeline.runner.check_trainings`), not at planning: a recipe
+    naming a tracker this machine lacks still plans and shows its ``--status``. transformers is
+    imported only for a tracker other than none."""
+    names = [n.strip() for n in report_to.split(",") if n.strip()]
+    if not names or names in (["none"], ["all"]):
+        return
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK, get_available_reporting_integrations
+
+    available = set(get_available_reporting_integrations())
+    for name in names:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ValueError(f"report_to: unknown tracker {name!r}; choose none, all or of {', '.join(INTEGRATION_TO_CALLBACK)}")
+        if name not in available:
+            raise ValueError(f"report_to: {name} is not installed (pip install {name}), or set report_to none")
 
 
 @dataclass
@@ -77,6 +97,7 @@ class LoRATrainingConfig:
     logging_steps: int = field(default=5, metadata={"help": "Log the training loss every this many optimizer steps."})
     seed: int = field(default=42, metadata={"help": "Seed for LoRA initialisation, data order and dropout."})
     resume: bool = field(default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir (--no_resume starts over, deleting old checkpoints)."})
+    overwrite: bool = field(default=False, metadata={"help": OVERWRITE_DIR_HELP})
     report_to: str = field(default="none", metadata={"help": "Experiment tracker passed to transformers: none, tensorboard, wandb, all."})
     bf16: bool = field(default=False, metadata={"help": "Load the base model in bfloat16 and train with bf16 autocast."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory."})
@@ -90,12 +111,17 @@ class LoRATrainingConfig:
 
     def run_dir(self, data_help: str) -> Path:
         """Validate for training and return ``output_dir``: a trainer needs ``data`` (described by
-        ``data_help`` in the error) and ``output_dir``, which a plan may still leave empty."""
+        ``data_help`` in the error), ``output_dir``, which a plan may still leave empty, and its
+        ``report_to`` trackers installed."""
         self.validate()
         if not self.data:
             raise ConfigError(f"data: required ({data_help})")
         if not self.output_dir:
             raise ConfigError("output_dir: required")
+        try:
+            check_report_to(self.report_to)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         return Path(self.output_dir)
 
     def validate(self) -> None:

@@ -35,7 +35,9 @@ from trice.core.call_format import NATIVE_FORMAT, parser_with
 from trice.core.native import CALL_MARKERS
 from trice.utils.config import ConfigError
 from trice.training.checkpoints import last_checkpoint
+from trice.utils.artefacts import record_dir
 from trice.utils.io import read_json, write_json
+from trice.utils.outputs import claim_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,17 @@ class NonFiniteGuard(TrainerCallback):
                 f"training stopped at step {state.global_step}: the logged loss is {loss}. Lower "
                 f"learning_rate or check the data; the last checkpoint is in {args.output_dir}."
             )
+
+
+class RecordCheckpoints(TrainerCallback):
+    """Once the Trainer has saved a checkpoint (every process its part), the main process records
+    its files' sizes and hashes, which a resume checks (:func:`trice.training.checkpoints.is_complete`)."""
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        PartialState().wait_for_everyone()
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and checkpoint.is_dir():
+            record_dir(checkpoint)
 
 
 def load_base_model(config: LoRATrainingConfig) -> Any:
@@ -168,6 +181,29 @@ def trainable_model(model: Any, config: LoRATrainingConfig, token_ids: Sequence[
         raise ValueError(f"target_modules: {err}") from None
 
 
+def check_target_modules(config: LoRATrainingConfig) -> None:
+    """ConfigError unless each of ``target_modules`` names a module of ``config.model`` as peft matches
+    names (the whole name or its last dotted parts). The model is built from its config on the meta
+    device, so no weights load: ``trice run`` checks this before its first stage, not when the
+    training stage is reached. A model whose config cannot be read here is left to the training."""
+    from accelerate import init_empty_weights
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from transformers import AutoConfig
+
+    try:
+        model_config = AutoConfig.from_pretrained(resolve_model(config.model))
+    except (OSError, ValueError) as err:
+        log.info("target_modules not checked before training: %s", err)
+        return
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_config)
+    names = [name for name, _ in model.named_modules()]
+    for target in config.target_modules:
+        if not any(check_target_module_exists(LoraConfig(target_modules=[target]), name) for name in names):
+            linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)})
+            raise ConfigError(f"target_modules: {target!r} names no module of {config.model} (its linear layers: {', '.join(linear)})")
+
+
 def build_model(config: LoRATrainingConfig, tokenizer: Any) -> Any:
     """The base model with its trainable LoRA adapter (fresh, seeded by ``config.seed``, or
     ``init_adapter``) and the rows of :func:`trained_token_ids`."""
@@ -220,6 +256,9 @@ def training_args(config: LoRATrainingConfig, checkpoints_dir: Path, batch_size:
 def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path | None:
     """The checkpoint to resume from (None: start fresh), after writing the config to ``out/config_name``.
 
+    ``out`` must be absent, empty or this trainer's own earlier output, unless ``config.overwrite``
+    (:func:`trice.utils.outputs.claim_output_dir`): nothing in a directory trice did not make is
+    replaced or deleted.
     With ``resume`` off the old checkpoints are deleted; resuming under a config that differs from
     the one saved last time logs the changed fields (the run then mixes two settings).
 
@@ -228,9 +267,11 @@ def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path
     """
     state = PartialState()  # the launcher's process group; a plain run is one process
     checkpoints_dir = out / "checkpoints"
+    claim_output_dir(out, config_name, overwrite=config.overwrite, mark=False)  # every rank, so all refuse alike
     with state.main_process_first():
         if not state.is_main_process:
             return last_checkpoint(checkpoints_dir, delete_incomplete=False) if config.resume else None
+        claim_output_dir(out, config_name, overwrite=config.overwrite)
         resume_from = last_checkpoint(checkpoints_dir) if config.resume else None
         if not config.resume and checkpoints_dir.exists():
             log.warning("resume is off: deleting the old checkpoints in %s", checkpoints_dir)
@@ -238,7 +279,7 @@ def prepare_run(config: LoRATrainingConfig, out: Path, config_name: str) -> Path
         previous = out / config_name
         if resume_from is not None and previous.is_file():
             try:
-                changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v)
+                changed = sorted(k for k, v in read_json(previous).items() if getattr(config, k, v) != v and k != "overwrite")
             except ValueError:
                 changed = []
             if changed:
@@ -251,11 +292,13 @@ def train_and_save(trainer: Any, resume_from: Path | None, out: Path, tokenizer:
     """Run ``trainer`` (from ``resume_from`` when given), then save ``out/adapter`` (with the tokenizer,
     left-padding for generation) and ``out/train_log.json``: the log history plus one entry with this
     run's throughput, how many processes trained (``world_size``, ``distributed_type``, ``backend``)
-    and ``counts`` (examples used, dropped). Returns the adapter directory.
+    and ``counts`` (examples used, dropped). Returns the adapter directory. Each checkpoint saved is
+    recorded (:class:`RecordCheckpoints`).
 
     In a distributed run every process gathers the weights (DeepSpeed ZeRO-3 and FSDP shard them, so
     gathering is collective) but only the main process writes, and all return once the files exist.
     """
+    trainer.add_callback(RecordCheckpoints())
     if resume_from is not None and reached_max_steps(resume_from, trainer.args.max_steps):
         return _save_finished(trainer, resume_from, out, tokenizer, counts)
     if resume_from is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -49,8 +50,25 @@ def _hint_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+SEED_MAX = 2**32 - 1
+"""The largest seed: numpy's (``transformers.set_seed`` seeds numpy too), so every seed trice passes on works."""
+
+
+def _value_problem(key: str, value: Any) -> str | None:
+    """What every config refuses in a value of the right type: a number that is not finite (YAML's
+    ``.inf`` and ``.nan``: no field means anything by them, and they fail only once a stage uses
+    them), and a ``seed`` outside ``[0, SEED_MAX]``."""
+    items = value if isinstance(value, list) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+        return f"must be a finite number, got {value!r}"
+    if key == "seed" and isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= SEED_MAX:
+        return f"must be in [0, {SEED_MAX}], got {value}"
+    return None
+
+
 def build_config(cls: type[T], values: Mapping[str, Any] | None, where: str) -> T:
-    """``cls(**values)`` after checking every key is a field of ``cls`` and has the field's type."""
+    """``cls(**values)`` after checking every key is a field of ``cls`` and has the field's type (and a
+    value no config accepts, :func:`_value_problem`), then the config's own ``validate()``."""
     values = dict(values or {})
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
@@ -59,6 +77,9 @@ def build_config(cls: type[T], values: Mapping[str, Any] | None, where: str) -> 
             raise ConfigError(f"{where}: unknown key '{key}' (known keys: {', '.join(names)})")
         if not _check_type(value, hints[key]):
             raise ConfigError(f"{where}: key '{key}': expected {_hint_name(hints[key])}, got {value!r}")
+        problem = _value_problem(key, value)
+        if problem is not None:
+            raise ConfigError(f"{where}: key '{key}': {problem}")
     config = cls(**values)
     validate = getattr(config, "validate", None)
     if validate is not None:

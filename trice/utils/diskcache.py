@@ -5,8 +5,9 @@ Each entry is one small JSON file ``{"request": payload, "text": text}`` named b
 the payload's canonical JSON (sorted keys, UTF-8), under a 2-character subdirectory so no
 directory grows huge. One file per entry means concurrent processes (pipeline stages, workers)
 never contend for a shared index; entries are written atomically (:func:`trice.utils.io.write_json`), so
-a reader sees a whole entry or none. An entry that cannot be read (torn, hand-edited, not JSON) is
-a miss, and the next :meth:`DiskCache.put` of that payload overwrites it.
+a reader sees a whole entry or none. An entry that cannot be read (torn, hand-edited, not JSON), or
+whose stored request is not the one asked (a file copied or edited under another key), is a miss,
+and the next :meth:`DiskCache.put` of that payload overwrites it.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from trice.utils.io import DataError, read_json, write_json
 log = logging.getLogger(__name__)
 
 
+def _canonical(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False)
+
+
 def cache_key(payload: Any) -> str:
     """The sha256 hex digest of ``payload``'s canonical JSON: equal payloads, equal keys, whatever
     the order their dicts were built in."""
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()
 
 
 class DiskCache:
@@ -51,7 +55,10 @@ class DiskCache:
         except DataError as err:
             log.debug("ignoring damaged cache entry: %s", err)
             return None
-        text = entry.get("text") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or _canonical(entry.get("request")) != _canonical(payload):
+            log.debug("ignoring cache entry %s: it answers another request", path)
+            return None
+        text = entry.get("text")
         return text if isinstance(text, str) else None
 
     def put(self, payload: Any, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ def fingerprints(configs: Sequence[Any], inputs: Iterable[str | Path]) -> list[s
         path = Path(item)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
-            name = str(f.relative_to(path) if path.is_dir() else f.name).encode()
+            name = os.fsencode(f.relative_to(path) if path.is_dir() else f.name)  # a name of any bytes
             for h in hashes:
                 h.update(name)
             with f.open("rb") as fh:

@@ -252,7 +252,7 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[TextIO], Any]) -> Pa
     except OSError as err:
         raise OutputError(path, f"cannot be written ({err.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:  # a path's undecodable bytes as they were
             write(fh)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
@@ -267,18 +267,31 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[TextIO], Any]) -> Pa
     return path
 
 
+def json_text(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``obj`` as UTF-8 can hold it: non-ASCII text as it is, unless a string holds a
+    lone surrogate (a path of bytes that are not UTF-8, as Python decodes it from the command line or
+    the file system); then every such character is written as a ``\\u`` escape, which ``json.loads``
+    reads back to the same string, so the path names the same file again."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, **kwargs)
+    return text
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
     """Write rows as JSONL atomically: readers see the old file or the whole new one."""
 
     def write(fh: TextIO) -> None:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json_text(row) + "\n")
 
     return _atomic_write(path, write)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return _atomic_write(path, lambda fh: fh.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n"))
+    return _atomic_write(path, lambda fh: fh.write(json_text(obj, indent=2) + "\n"))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -292,6 +305,11 @@ class Partial:
 
     rows: dict[Any, dict] = field(default_factory=dict)
     keep_bytes: int | None = None
+    duplicates: int = 0  # whole lines whose key an earlier line already had (the last one is in ``rows``)
+
+    def add(self, key: Any, row: dict) -> None:
+        self.duplicates += key in self.rows
+        self.rows[key] = row
 
 
 def read_partial(path: str | os.PathLike, key: str = "id") -> Partial:
@@ -314,7 +332,7 @@ def read_partial(path: str | os.PathLike, key: str = "id") -> Partial:
             except ValueError:  # UnicodeDecodeError is one
                 continue
             if isinstance(row, dict) and key in row:
-                partial.rows[row[key]] = row
+                partial.add(row[key], row)
     return partial
 
 
@@ -357,7 +375,7 @@ class JsonlAppender:
                     fh.truncate(keep)
         self._fh = self.path.open("a", encoding="utf-8")
     def write(self, row: Mapping) -> None:
-        self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._fh.write(json_text(row) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
