@@ -15,6 +15,7 @@ reads and runs is :mod:`trice.pipeline.stage_specs`, and :mod:`trice.pipeline.ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from trice.stage2.candidate_sources import ModelSource, parse_sources
 from trice.tasks import PER_ROW, TASKS, get_task
 from trice.core.prompts import READ_INSTRUCTIONS
 from trice.core.call_format import NATIVE_FORMAT, call_format_field, check_call_format, tool_parser_field
-from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
+from trice.utils.config import ConfigError, build_config, fingerprint_fields, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section.
 OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy"}
@@ -195,6 +196,10 @@ class Plan:
     dpo: DPOStageConfig
     unseen: list[UnseenSet] = field(default_factory=list)
     probe_samples: ProbeSamplesConfig = field(default_factory=ProbeSamplesConfig)
+    # What of a stage's config objects enters its fingerprint: the one rule trice runs by;
+    # `trice migrate-run` plans an old run under the rules older versions hashed by
+    # (trice.pipeline.earlier_rules) to recognise its finished stages.
+    fields_of: Callable[[Any], dict[str, Any]] = fingerprint_fields
 
     @property
     def tools(self) -> dict:
