@@ -91,7 +91,7 @@ def upstream(plan: Plan, names: list[str]) -> list[str]:
 def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> list[str]:
     """Copy into the try's run directory the main run's stages that ``names`` read; return those the
     try changes (an online round's candidates, say), which it runs again in its own directory: still
-    to run, or already run there (their fingerprint is no longer the main run's)."""
+    to run, or already run there (their fingerprint differs from the main run's)."""
     claim_run_dir(plan.run_dir)
     reused = upstream(plan, names)
     for stage in reused:

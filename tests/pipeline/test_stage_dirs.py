@@ -179,7 +179,7 @@ def test_accepted_outages_complete_a_stage_with_their_count(tmp_path) -> None:
 def _finish_every_stage(plan) -> None:
     """Lay out every stage of ``plan`` as finished: its inputs exist and its stage.json is current."""
     specs = {name: stage_specs.stage(plan, name) for name in plan.stages}
-    for config, inputs, _ in specs.values():
+    for _, inputs, _ in specs.values():
         for path in map(Path, inputs):
             if path.suffix:
                 path.parent.mkdir(parents=True, exist_ok=True)

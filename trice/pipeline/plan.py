@@ -322,6 +322,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
     samples = build_config(ProbeSamplesConfig, {k: v for k, v in recipe.probe.items() if k in SAMPLE_KEYS}, f"{path}: probe")
     label = _section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling)
     check_own_accuracy(label, trainers, samples, str(path))
+    candidates_at = f"{path}: candidates"
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -330,10 +331,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
         probe_samples=samples,
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
         dev=dev,
-        candidates=_section(
-            CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
-            recipe.seed, template=recipe.template, **calls,
-        ),
+        candidates=_section(CandidatesConfig, _candidate_sources(recipe.candidates, recipe, candidates_at), candidates_at, recipe.seed, template=recipe.template, **calls),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
         label=label,
         unseen=load_unseen(recipe.unseen, str(path)),

@@ -84,7 +84,7 @@ def trained_dir(run: Path, setting: str) -> Path:
 
 
 def pointer_stale(stage_dir: Path) -> bool:
-    """Whether ``stage_dir`` holds a pointer its target no longer honours: the target is gone,
+    """Whether ``stage_dir`` holds a pointer its target does not honour: the target is gone,
     unfinished, out of date, or now trained on other rows or with another config."""
     pointer = stage_dir / SAME_AS
     if not pointer.is_file():

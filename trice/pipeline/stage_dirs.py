@@ -30,7 +30,6 @@ of the same run gets :class:`StageBusy` at once, rather than both appending to t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
