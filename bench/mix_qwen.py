@@ -3,11 +3,11 @@ the eight test sets, recorded from that run's own report.
 
 ``eight_sets.py`` assembles the SmolLM2 tables from four runs; this run is one recipe, so its
 report already holds every row, interval, paired comparison and finding. This copies the report
-into ``bench/results/mix-qwen/`` and prints the README's table from ``results.json``, which
-``tests/bench/test_mix_qwen.py`` holds the README to.
+into ``bench/results/mix-qwen/`` and prints the table of ``docs/benchmarks.md`` from ``results.json``,
+which ``tests/bench/test_mix_qwen.py`` holds that page (and the README's summary of it) to.
 
     trice run mix_qwen              # resumable; several sessions on 2 CPU cores
-    python bench/mix_qwen.py        # then paste the printed table into the README
+    python bench/mix_qwen.py        # then paste the printed tables into docs/benchmarks.md
 
 While the run is still evaluating, ``trice run mix_qwen --report-so-far`` then
 ``python bench/mix_qwen.py --so-far`` records the settings evaluated so far (results.json's
@@ -37,12 +37,12 @@ COPIED = ("*.md", "*.json", "*.png")
 
 
 def cell(value: float, interval: list[float]) -> str:
-    """An accuracy in points with its 95% interval, as the README writes it."""
+    """An accuracy in points with its 95% interval, as docs/benchmarks.md writes it."""
     return f"{100 * value:.1f} {interval_text(*interval)}"
 
 
-def readme_table(results: dict[str, Any]) -> list[str]:
-    """The README's table: each setting's accuracy per test set and on average, with intervals, and
+def docs_table(results: dict[str, Any]) -> list[str]:
+    """The table of docs/benchmarks.md: each setting's accuracy per test set and on average, with intervals, and
     its tool use over all test questions."""
     datasets = [ds for ds in next(iter(results["rows"].values())) if ds not in ("avg", "tool_rate")]
     lines = [
@@ -57,7 +57,7 @@ def readme_table(results: dict[str, Any]) -> list[str]:
 
 
 def findings_table(results: dict[str, Any]) -> list[str]:
-    """The five findings as the README lists them: verdict and what was measured."""
+    """The five findings as docs/benchmarks.md lists them: verdict and what was measured."""
     return ["| finding (the paper's) | status | measured |", "|---|---|---|"] + [
         f"| {name} | {found['verdict']} | {found['measured']} |" for name, found in results["findings"].items()
     ]
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--so-far", action="store_true", help="Record the run's report-so-far/ (the settings evaluated so far).")
     args = parser.parse_args(argv)
     results = copy_report(args.run, args.out, args.so_far)
-    print("\n".join(readme_table(results)) + "\n\n" + "\n".join(findings_table(results)))
+    print("\n".join(docs_table(results)) + "\n\n" + "\n".join(findings_table(results)))
     avg = {setting: round(100 * row["avg"], 1) for setting, row in results["rows"].items()}
     not_yet = results.get("partial", {}).get("not_yet", [])
     print(f"mix-qwen: avg accuracy {avg}" + (f"; not evaluated yet: {', '.join(not_yet)}" if not_yet else ""), file=sys.stderr)

@@ -114,7 +114,7 @@ def test_sources_that_drew_other_questions_are_refused(tmp_path: Path, task: str
 
 
 def test_the_committed_result_is_what_the_script_builds_from_the_committed_runs() -> None:
-    """The README's eight-set tables are checked against eight_sets.json; this checks the file itself,
+    """The eight-set tables of docs/benchmarks.md are checked against eight_sets.json; this checks the file itself,
     intervals included, against the committed reports it is built from."""
     results = bench.ROOT / "bench" / "results"
     split = {t: results / f"split-{t}" / "results.json" for t in ("qa", "lama", "mlqa")} | {"math": results / "math.json"}
