@@ -3,7 +3,7 @@ the eight test sets, recorded from that run's own report.
 
 ``eight_sets.py`` assembles the SmolLM2 tables from four runs; this run is one recipe, so its
 report already holds every row, interval, paired comparison and finding. This copies the report
-into ``bench/results/mix-qwen/`` and prints the table of ``docs/benchmarks.md`` from ``results.json``,
+into ``bench/results/mix_qwen/`` and prints the table of ``docs/benchmarks.md`` from ``results.json``,
 which ``tests/bench/test_mix_qwen.py`` holds that page (and the README's summary of it) to.
 
     trice run mix_qwen              # resumable; several sessions on 2 CPU cores
@@ -16,24 +16,24 @@ While the run is still evaluating, ``trice run mix_qwen --report-so-far`` then
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from trice.pipeline.intervals import interval_text
-from trice.core.layout import REPORT, REPORT_SO_FAR
-from trice.pipeline.stage_dirs import MARKER
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared report copy
+
+from run_reports import copy_report as copy_report_dir  # noqa: E402
+
+from trice.core.layout import REPORT, REPORT_SO_FAR  # noqa: E402
+from trice.pipeline.intervals import interval_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "runs" / "mix-qwen"
-OUT = ROOT / "bench" / "results" / "mix-qwen"
+OUT = ROOT / "bench" / "results" / "mix_qwen"
 NAMES = {
     "asdiv-a": "ASDiv-A", "svamp": "SVAMP", "gsm8k": "GSM8K", "webq": "WebQ", "nq": "NQ",
     "triviaqa": "TriviaQA", "trex": "T-REx", "xquad-zh": "XQuAD-zh",
 }  # fmt: skip
-COPIED = ("*.md", "*.json", "*.png")
 
 
 def cell(value: float, interval: list[float]) -> str:
@@ -65,22 +65,9 @@ def findings_table(results: dict[str, Any]) -> list[str]:
 
 def copy_report(run: Path, out: Path, so_far: bool = False) -> dict[str, Any]:
     """The finished run's report files into ``out`` (``so_far``: the report of the settings evaluated
-    so far); its results. Files an earlier copy left in ``out`` are removed first, so a plot of a
-    setting not in this report cannot linger beside it."""
-    report = run / (REPORT_SO_FAR if so_far else REPORT)
-    if not (report / "results.json").is_file():
-        hint = "trice run mix_qwen --report-so-far" if so_far else "the run has not finished (trice run mix_qwen --status)"
-        raise SystemExit(f"{report / 'results.json'} does not exist: {hint}")
-    if out.is_dir():
-        for pattern in COPIED:
-            for old in out.glob(pattern):
-                old.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    for pattern in COPIED:
-        for path in sorted(report.glob(pattern)):
-            if path.name != MARKER:  # the stage's bookkeeping on this machine, not a result
-                shutil.copy2(path, out / path.name)
-    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+    so far); its results (:func:`run_reports.copy_report`)."""
+    hint = "trice run mix_qwen --report-so-far" if so_far else "the run has not finished (trice run mix_qwen --status)"
+    return copy_report_dir(run / (REPORT_SO_FAR if so_far else REPORT), out, hint)
 
 
 def main(argv: list[str] | None = None) -> int:

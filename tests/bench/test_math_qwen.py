@@ -15,10 +15,10 @@ SPEC.loader.exec_module(bench)
 
 
 def test_the_docs_findings_table_is_the_committed_result() -> None:
-    """Each finding's status in docs/benchmarks.md is its verdict in bench/results/math_qwen.json, and the
+    """Each finding's status in docs/benchmarks.md is its verdict in bench/results/math_qwen/results.json, and the
     numbers quoted for a measured finding are the recorded ones."""
     root = Path(__file__).resolve().parents[2]
-    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
+    result = json.loads((root / "bench" / "results" / "math_qwen" / "results.json").read_text(encoding="utf-8"))
     page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     table = page.split("| finding (the paper's) | status | measured |", 1)[1].split("\n\n", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
@@ -33,10 +33,10 @@ def _cell(p: float, interval: list[float]) -> str:
 
 
 def test_the_docs_rows_are_the_committed_result() -> None:
-    """Every evaluated row of bench/results/math_qwen.json is in docs/benchmarks.md's table, in its order, with
+    """Every evaluated row of bench/results/math_qwen/results.json is in docs/benchmarks.md's table, in its order, with
     the recorded accuracies, intervals and tool use."""
     root = Path(__file__).resolve().parents[2]
-    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
+    result = json.loads((root / "bench" / "results" / "math_qwen" / "results.json").read_text(encoding="utf-8"))
     page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     table = page.split("| setting | ASDiv-A | SVAMP | avg | tool use |", 1)[1].split("\n\n", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]

@@ -66,9 +66,9 @@ def test_a_report_so_far_is_copied_over_an_earlier_copy(tmp_path: Path, capsys) 
 
 
 def test_the_docs_table_is_the_committed_result() -> None:
-    """The MIX-Qwen table of docs/benchmarks.md is bench/results/mix-qwen/results.json's, row for row,
+    """The MIX-Qwen table of docs/benchmarks.md is bench/results/mix_qwen/results.json's, row for row,
     and names the settings a partial record has not evaluated yet."""
-    results = json.loads((ROOT / "bench" / "results" / "mix-qwen" / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((ROOT / "bench" / "results" / "mix_qwen" / "results.json").read_text(encoding="utf-8"))
     page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     table = bench.docs_table(results)
     start = page.index(table[0] + "\n")
@@ -80,7 +80,7 @@ def test_the_docs_table_is_the_committed_result() -> None:
 def test_the_readme_summary_is_the_committed_result() -> None:
     """The README's one result table: each setting's average over the eight sets with its interval,
     and its tool use, as the full table gives them."""
-    results = json.loads((ROOT / "bench" / "results" / "mix-qwen" / "results.json").read_text(encoding="utf-8"))
+    results = json.loads((ROOT / "bench" / "results" / "mix_qwen" / "results.json").read_text(encoding="utf-8"))
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme.split("| setting | avg accuracy | tool use |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]

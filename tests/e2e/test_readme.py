@@ -120,12 +120,12 @@ def _pairs(table: list[list[str]]) -> dict[str, list[str]]:
 
 
 def test_benchmark_tables_match_the_committed_results() -> None:
-    math = read_json(REPO / "bench" / "results" / "math.json")
+    math = read_json(REPO / "bench" / "results" / "math_benchmark" / "results.json")
     (math_table,) = _tables("ASDiv")
     assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math["rows"], math["intervals"], ["asdiv", "svamp", "gsm8k"])
     (math_pairs,) = _tables("avg difference")
     assert _pairs(math_pairs) == {k: [difference_text(d["avg"])] for k, d in math["unpaired"].items()}
-    eight = read_json(REPO / "bench" / "results" / "eight_sets.json")
+    eight = read_json(REPO / "bench" / "results" / "eight_sets" / "results.json")
     sets = ["webq", "nq", "triviaqa", "trex", "xquad-zh", "asdiv", "svamp", "gsm8k"]
     mix_table, split_table = _tables("WebQ")
     for table, half in ((mix_table, "mix"), (split_table, "split")):
