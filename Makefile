@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   installs trice, fetches the data if missing, runs the demo recipe -> runs/demo/report/
 #   make test   installs the test extras and runs the test suite (what .ci/run calls)
+#   make check  lints, checks the formatting and the package layout (CI runs it first)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -36,6 +37,14 @@ demo: install data
 test: install
 	$(BIN)/python -m pytest -q
 
+# The linter and the formatter (ruff, configured in pyproject.toml; installed with the test extras),
+# then the layout check: what CI runs before the tests. `$(BIN)/ruff format .` rewrites what the
+# format check refuses.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) scripts/check_layout.py
+
 # Imports point one way (no circle, in-function imports counted), modules <= 400 lines, functions
 # <= 60, no other module's private names; standard library only, so it needs no install (tests/test_layout.py runs it too).
 check-layout:
@@ -53,4 +62,4 @@ test-min:
 bench-math: install
 	$(BIN)/python bench/math_benchmark.py
 
-.PHONY: install data demo test test-as-ci test-min bench-math check-layout
+.PHONY: install data demo test test-as-ci test-min bench-math check check-layout

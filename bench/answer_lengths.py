@@ -13,7 +13,7 @@ limit that was itself too short shows), the share calling a tool, the accuracy a
 95% (Wilson) interval, and ``lossless_cut``: the shortest cut at which every answer right at the
 longest cut is still right. Training-pool questions only: no test question decides a decoding
 setting. Prints the result JSON and a one-line summary; writes ``--output``
-(bench/results/answer_lengths_<recipe>.json by default).
+(bench/results/answer_lengths/<recipe>.json by default).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--cuts", default=",".join(map(str, CUTS)))
     parser.add_argument("--probe-dir", help="Measure this existing probe directory (judged.jsonl) instead of generating.")
     parser.add_argument("--run-dir", help="Scratch run directory (default runs/answer-lengths-<recipe>).")
-    parser.add_argument("--output", help="Default bench/results/answer_lengths_<recipe>.json.")
+    parser.add_argument("--output", help="Default bench/results/answer_lengths/<recipe>.json.")
     args = parser.parse_args()
     recipe = Path(args.recipe).resolve()
     plan = probe_plan(recipe, Path(args.run_dir or ROOT / "runs" / f"answer-lengths-{recipe.stem}"), args.n_per_dataset, args.max_new_tokens)
@@ -139,7 +139,7 @@ def main() -> None:
     result = measure(rows, cuts, limit, load_tokenizer(plan.probe.model), judge)
     result |= {"recipe": recipe.stem, "model": plan.probe.model, "template": plan.probe.template, "probe_dir": str(probe_dir),
                "n_per_dataset": args.n_per_dataset, "split": "train", "seed": plan.recipe.seed}
-    write_json(Path(args.output or ROOT / "bench" / "results" / f"answer_lengths_{recipe.stem}.json"), result)
+    write_json(Path(args.output or ROOT / "bench" / "results" / "answer_lengths" / f"{recipe.stem}.json"), result)
     print(json.dumps(result, indent=1))
     print(summary_line(result))
 

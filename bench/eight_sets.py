@@ -2,7 +2,7 @@
 ASDiv, SVAMP and GSM8K, assembled from finished runs.
 
 MIX is one run (recipes/mix_bench.yaml). SPLIT is one run per task: recipes/split_bench_{qa,lama,
-mlqa}.yaml, and for math the committed math benchmark (bench/results/math.json; its recipe trains on
+mlqa}.yaml, and for math the committed math benchmark (bench/results/math_benchmark/results.json; its recipe trains on
 more math questions than the MIX run's math share, which the result file says). Zero-shot is the same
 base model on the same questions in both halves, so the MIX run's zero-shot row serves both.
 
@@ -12,9 +12,9 @@ file and the dataset, never a silently mixed table. A source that is not there y
 is listed under ``missing`` and the tables hold what is known; ``complete`` says whether all eight
 sets are in every row.
 
-Each finished run's ``report/`` directory is committed under bench/results/ (``mix/``,
-``split-qa/``, ``split-lama/``, ``split-mlqa/``), which are this script's defaults, so the tables
-can be rebuilt from the repository alone.
+Each finished run's ``report/`` directory is committed under bench/results/eight_sets/ (``mix/``,
+``split-qa/``, ``split-lama/``, ``split-mlqa/``; copied there from the runs named on the command
+line), which are this script's defaults, so the tables can be rebuilt from the repository alone.
 
 Every accuracy gets its 95% interval, and ``differences`` compares TRICE-ALL and TRICE-I with TRICE-I
 and each baseline (``split_vs_mix``: each trained setting's two halves). Where every source's report
@@ -23,20 +23,25 @@ paired; the committed reports lack that record, so their intervals are binomial 
 per set with each average's from the summed per-set variances, and the differences unpaired
 (``interval_method`` says which).
 
-Prints the result JSON and a one-line summary; writes bench/results/eight_sets.json and a Markdown
-table next to it.
+Prints the result JSON and a one-line summary; writes bench/results/eight_sets/results.json and the
+Markdown tables next to it (report.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from trice.utils.io import read_json, write_json, write_text
-from trice.pipeline.report import markdown_table
-from trice.pipeline.intervals import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared report copy
+
+from run_reports import copy_report  # noqa: E402
+
+from trice.utils.io import read_json, write_json, write_text  # noqa: E402
+from trice.pipeline.report import markdown_table  # noqa: E402
+from trice.pipeline.intervals import (  # noqa: E402
     BINOMIAL_METHOD,
     Judged,
     binomial_rows,
@@ -50,6 +55,7 @@ from trice.pipeline.intervals import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results" / "eight_sets"  # this result, and the four run reports it is built from
 TEST_SETS = {
     "webq": "qa", "nq": "qa", "triviaqa": "qa", "trex": "lama", "xquad-zh": "mlqa",
     "asdiv": "math", "svamp": "math", "gsm8k": "math",
@@ -234,20 +240,23 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    results = ROOT / "bench" / "results"
-    parser.add_argument("--mix", default=str(results / "mix" / "results.json"), help="The MIX run's report/results.json (committed: a copy of its report/ directory).")
-    parser.add_argument("--split-math", default=str(results / "math.json"))
+    parser.add_argument("--mix", default=str(OUT / "mix" / "results.json"), help="The MIX run's report/results.json (committed: a copy of its report/ directory).")
+    parser.add_argument("--split-math", default=str(ROOT / "bench" / "results" / "math_benchmark" / "results.json"))
     for task in ("qa", "lama", "mlqa"):
-        parser.add_argument(f"--split-{task}", default=str(results / f"split-{task}" / "results.json"), help=f"The {task} SPLIT run's report/results.json.")
-    parser.add_argument("--output", default=str(results / "eight_sets.json"))
-    args = parser.parse_args()
+        parser.add_argument(f"--split-{task}", default=str(OUT / f"split-{task}" / "results.json"), help=f"The {task} SPLIT run's report/results.json.")
+    parser.add_argument("--output", default=str(OUT / "results.json"))
+    args = parser.parse_args(argv)
     split = {t: Path(getattr(args, f"split_{t}")) for t in ("math", "qa", "lama", "mlqa")}
     result = build(Path(args.mix), split)
     output = Path(args.output)
+    reports = {"mix": Path(args.mix)} | {f"split-{t}": split[t] for t in ("qa", "lama", "mlqa")}
+    for name, path in reports.items():  # each run's report beside the result (a copy of itself: nothing)
+        if path.is_file():
+            copy_report(path.parent, output.parent / name)
     write_json(output, result)
-    write_text(output.with_suffix(".md"), markdown(result))
+    write_text(output.parent / "report.md", markdown(result))
     print(json.dumps({h: result[h]["rows"] for h in ("split", "mix") if h in result}))
     summary = [
         f"{h.upper()} " + ", ".join(f"{s} {100 * r['avg']:.1f}%/{r['n_sets']} sets" for s, r in result[h]["rows"].items())

@@ -3,7 +3,7 @@ same test questions, the few-shot prompts led by the candidates' math preset as 
 ``few-shot`` eval stage leads them (:mod:`trice.responses.few_shot`).
 
 Prints {"ratio": few-shot seconds over zero-shot seconds, "prompt_tokens": mean per prompt, accuracy
-and tool-use rate of each, ...} and a one-line summary; writes bench/results/few_shot_cost.json. The
+and tool-use rate of each, ...} and a one-line summary; writes bench/results/few_shot_cost/results.json. The
 two ways run interleaved chunk by chunk, so load from other processes falls on both alike.
 """
 
@@ -24,7 +24,7 @@ from trice.utils.io import write_json
 from trice.generation.models import DEFAULT_MODEL, load_model
 from trice.core.prompts import task_prompt
 
-OUT = Path(__file__).parent / "results" / "few_shot_cost.json"
+OUT = Path(__file__).parent / "results" / "few_shot_cost" / "results.json"
 
 
 def main() -> None:

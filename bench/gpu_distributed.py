@@ -7,7 +7,7 @@ response-only loss, the LoRA adapter saved from a ZeRO-3 model whose weights are
 which the CPU tests can only check up to starting the processes. Each run is a directory that
 ``trice train-sft --output_dir`` wrote; this reads their logged losses and saved adapters.
 
-    python bench/gpu_distributed.py --runs plain=DIR zero2=DIR zero3=DIR --out bench/results/gpu_distributed.json
+    python bench/gpu_distributed.py --runs plain=DIR zero2=DIR zero3=DIR --out bench/results/gpu_distributed/results.json
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def compare(base: dict, other: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=DIR", help="The first is the baseline.")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/gpu_distributed.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/gpu_distributed/results.json"))
     args = parser.parse_args(argv)
     named = [tuple(item.split("=", 1)) for item in args.runs]
     runs = {name: read_run(Path(path)) for name, path in named}

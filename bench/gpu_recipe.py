@@ -23,6 +23,7 @@ import copy
 import importlib.util
 import json
 import platform
+import shutil
 import sys
 import time
 import traceback
@@ -32,11 +33,15 @@ import torch
 import transformers
 import yaml
 
-from trice.generation.models import DEFAULT_MODEL
-from trice.pipeline.plan import plan_recipe
-from trice.pipeline.recipe_files import find_recipe
-from trice.pipeline.runner import run_plan
-from trice.utils.io import read_jsonl
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared report copy
+
+from run_reports import copy_report  # noqa: E402
+
+from trice.generation.models import DEFAULT_MODEL  # noqa: E402
+from trice.pipeline.plan import plan_recipe  # noqa: E402
+from trice.pipeline.recipe_files import find_recipe  # noqa: E402
+from trice.pipeline.runner import run_plan  # noqa: E402
+from trice.utils.io import read_jsonl  # noqa: E402
 
 # Only sizes change: slices, steps, batch shapes that a 72-question D_tool can fill.
 SCALE: dict[str, dict] = {
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--variant", choices=("gpu-scaled", "demo"))
     group.add_argument("--compare", nargs=2, type=Path, metavar=("GPU_RUN", "CPU_RUN"), help="Compare two finished runs of one recipe.")
     parser.add_argument("--root", type=Path, default=Path("runs/gpu-recipe"), help="Run directories go under here.")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/gpu_recipe.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/gpu_recipe/results.json"))
     args = parser.parse_args(argv)
     record = json.loads(args.out.read_text()) if args.out.exists() else {"variants": {}}
     if args.compare:
@@ -178,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     record["machine"] = machine()
     record["variants"][args.variant] = run_variant(args.variant, args.root)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if record["variants"][args.variant]["ok"]:  # its report beside the record, and the recipe it ran
+        copy_report(args.root / args.variant / "report", args.out.parent / args.variant)
+        if (args.root / f"{args.variant}.yaml").is_file():
+            shutil.copy2(args.root / f"{args.variant}.yaml", args.out.parent / args.variant / "recipe.yaml")
     args.out.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     entry = record["variants"][args.variant]
     avg = {name: round(row["avg"], 3) for name, row in entry.get("rows", {}).items()}

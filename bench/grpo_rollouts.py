@@ -23,7 +23,7 @@ how busy the machine was, whatever of it the rollouts keep. ``plain_over_trice_s
 longer plain took for the same batches.
 
 Prints one JSON object and a one-line summary; writes ``--output`` (default
-bench/results/grpo_rollouts.json).
+bench/results/grpo_rollouts/results.json).
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--peak-gflops", type=float, default=77.0)
     parser.add_argument("--measure-peak", action="store_true", help="Time fp32 matmuls for the peak instead of --peak-gflops.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "grpo_rollouts.json"))
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "grpo_rollouts" / "results.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     peak = measure_peak(args.threads) if args.measure_peak else args.peak_gflops

@@ -1,7 +1,8 @@
 """The math benchmark: run recipes/math_bench.yaml and commit its accuracy table.
 
 Prints the result JSON ({"config": ..., "rows": {setting: {dataset: acc, ..., "tool_rate": r}}})
-and a one-line summary; writes it to bench/results/math.json. The run resumes if interrupted.
+and a one-line summary; writes it to bench/results/math_benchmark/results.json, and the run's report
+and plots to report/ beside it. The run resumes if interrupted.
 
 The result file is also the benchmark's lab notebook: its hand-written ``notes`` are kept, and
 ``tries`` gains one entry per distinct stage II configuration run (the recipe's stage II sections,
@@ -17,11 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from trice.utils.io import read_json, write_json
-from trice.pipeline.intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, interval_text, unpaired_rows
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared report copy
+
+from run_reports import copy_report  # noqa: E402
+
+from trice.pipeline.intervals import BINOMIAL_METHOD, binomial_rows, comparison_pairs, interval_text, unpaired_rows  # noqa: E402
+from trice.utils.io import read_json, write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_TWO_SECTIONS = ("dev", "candidates", "score", "rlef", "trice_ii", "dpo")
@@ -66,20 +72,21 @@ def record(results: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     return results | {"notes": previous.get("notes", []), "tries": tries}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default=str(ROOT / "recipes" / "math_bench.yaml"))
-    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "math.json"))
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "math_benchmark" / "results.json"))
     parser.add_argument("--results", help="A finished run's report/results.json to record instead of running the recipe.")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.results:
-        results = read_json(args.results)
+        report = Path(args.results).parent
     else:
         from trice.pipeline.plan import plan_recipe
         from trice.pipeline.runner import run_plan
 
-        results = read_json(run_plan(plan_recipe(args.recipe)) / "results.json")
+        report = run_plan(plan_recipe(args.recipe))
     output = Path(args.output)
+    results = copy_report(report, output.parent / "report")  # the run's report and plots beside the record
     results = record(with_intervals(results), read_json(output) if output.is_file() else {})
     write_json(output, results)
     rows = results["rows"]

@@ -4,7 +4,7 @@ findings, each marked holds / does not hold with its numbers and 95% intervals.
 ``python bench/math_qwen.py`` runs the recipe (resumably) and records it; ``--record-only`` records
 what the run directory holds so far without running anything, so a run spread over several sessions
 can be committed part by part: each finding whose rows are not evaluated yet says "not measured yet".
-Prints the result JSON and a one-line summary; writes bench/results/math_qwen.json (its hand-written
+Prints the result JSON and a one-line summary; writes bench/results/math_qwen/results.json (its hand-written
 ``notes`` and ``tries`` are kept) and the Figure 4 plot beside it.
 
 ``--try TRY.yaml`` runs one stage II try (a recipe laid over math_qwen.yaml, in ``bench/tries/``,
@@ -41,7 +41,7 @@ from trice.utils.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "trice" / "recipes" / "math_qwen.yaml"
-OUTPUT = ROOT / "bench" / "results" / "math_qwen.json"
+OUTPUT = ROOT / "bench" / "results" / "math_qwen" / "results.json"
 SEED = 0
 
 
@@ -91,7 +91,7 @@ def upstream(plan: Plan, names: list[str]) -> list[str]:
 def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> list[str]:
     """Copy into the try's run directory the main run's stages that ``names`` read; return those the
     try changes (an online round's candidates, say), which it runs again in its own directory: still
-    to run, or already run there (their fingerprint is no longer the main run's)."""
+    to run, or already run there (their fingerprint differs from the main run's)."""
     claim_run_dir(plan.run_dir)
     reused = upstream(plan, names)
     for stage in reused:
@@ -174,7 +174,7 @@ def main() -> None:
     result = collect(run) | {"notes": previous.get("notes", []), "tries": previous.get("tries", [])}
     write_json(output, result)
     if result["figure4"]:
-        plot_tool_use_by_zero_shot(result["figure4"], output.with_suffix(".png"))
+        plot_tool_use_by_zero_shot(result["figure4"], output.parent / "tool_use_by_zero_shot.png")
     print(json.dumps(result["findings"], indent=1))
     verdicts = ", ".join(f"{k.split()[0]}: {v['verdict']}" for k, v in result["findings"].items())
     print(f"math_qwen: {len(result['evaluated'])}/{len(result['evaluated']) + len(result['not_yet'])} rows evaluated; findings {verdicts}")

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (see the module docstring)")
-    parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/prefix_sharing.json)")
+    parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/prefix_sharing/results.json)")
     parser.add_argument("--memory-child", choices=METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (bench/prefix_sharing.py says why 1 on a shared machine)")
     parser.add_argument("--note", default="", help="free text stored in the JSON, e.g. whether other jobs shared the machine")
-    parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/response_logits.json)")
+    parser.add_argument("--output", type=Path, help="also write the JSON here (bench/results/response_logits/results.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 

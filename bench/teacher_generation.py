@@ -22,6 +22,7 @@ and the script fails if any differ. Prints one JSON object and a one-line summar
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -82,9 +83,9 @@ def main() -> None:
     for b, start in enumerate(range(0, len(prompts), batch_size)):
         chunk = prompts[start : start + batch_size]
         runs = {
-            "before": lambda: generate_responses(model, tokenizer, chunk, batch_size, desc="before", share_prefix=False, **gen),
-            "after": lambda: generate_responses(
-                model, tokenizer, chunk, batch_size, desc="after", stops=[rule] * len(chunk), share_prefix=True, **gen
+            "before": functools.partial(generate_responses, model, tokenizer, chunk, batch_size, desc="before", share_prefix=False, **gen),
+            "after": functools.partial(
+                generate_responses, model, tokenizer, chunk, batch_size, desc="after", stops=[rule] * len(chunk), share_prefix=True, **gen
             ),
         }
         made = {}

@@ -6,7 +6,7 @@ Prints one line per violation and a summary; exits 1 when there is any violation
 
 The import graph holds every import between the package's modules, at module level and inside
 functions alike: an import moved into a function still runs, so it cannot be allowed to hide a cycle.
-The package's subpackages are floors, in :data:`PACKAGE_ORDER` (the README's layout table lists
+The package's subpackages are floors, in :data:`PACKAGE_ORDER` (docs/layout.md's table lists
 them in the same order): a module imports only its own package and the packages below it, so the
 packages form no circle and a lower one can be read, tested and reused without those above it.
 Standard library only (``ast``), so CI and a bare interpreter can run it.

@@ -184,12 +184,12 @@ def test_the_command_refuses_a_directory_that_is_no_package(tmp_path: Path, wher
     assert done.returncode == 2 and "is not a package directory" in done.stderr
 
 
-def test_the_readme_module_map_is_the_package_order() -> None:
-    """The README's table of packages is the checker's floors, bottom first, and the listing of
+def test_the_docs_module_map_is_the_package_order() -> None:
+    """docs/layout.md's table of packages is the checker's floors, bottom first, and the listing of
     trice/: a package added, renamed, removed or moved to another floor without the map following
     fails here."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "layout.md").read_text(encoding="utf-8")
+    section = page.split("# How the code is laid out", 1)[1].split("\n## ", 1)[0]
     mapped = [line.split("`")[1].strip("/") for line in section.splitlines() if line.startswith("| `trice/")]
     packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "trice").glob("*/__init__.py")}
     assert mapped == [f"trice/{name}" for name in layout.PACKAGE_ORDER]

@@ -1,6 +1,6 @@
 """What the wheel says about itself: the licence as an SPDX expression with its LICENSE file, the
 classifiers and project URLs, the version trice reports, and only dependencies the code uses; and
-that the README's and Makefile's install steps leave `pip check` clean."""
+that the install steps of the README, the docs and the Makefile leave `pip check` clean."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ def test_every_declared_dependency_is_used(metadata: dict[str, list[str]]) -> No
 
 
 def _no_deps_installs() -> list[tuple[str, list[str], bool]]:
-    """(where, packages, into a --target directory) for each `pip install --no-deps` the README and the Makefile give."""
+    """(where, packages, into a --target directory) for each `pip install --no-deps` the README, the
+    docs and the Makefile give."""
     found = []
-    for name in ("README.md", "Makefile"):
+    for name in ("README.md", "Makefile", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))):
         for line in (ROOT / name).read_text().splitlines():
             command = line.split("#")[0]
             match = re.search(r"pip install (.*--no-deps.*)", command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_complete_tables_take_zero_shot_from_mix_and_judge_acceptance(tmp_path: 
     result = bench.build(mix, split)
     assert result["complete"] and not result["missing"]
     assert list(result["mix"]["test_sizes"]) == list(bench.TEST_SETS)
-    assert result["split"]["rows"]["zero-shot"]["avg"] == pytest.approx(0.05)  # the MIX run's, not math.json's 0.04
+    assert result["split"]["rows"]["zero-shot"]["avg"] == pytest.approx(0.05)  # the MIX run's, not the math benchmark's 0.04
     assert result["split"]["rows"]["trice-all"]["avg"] == pytest.approx(0.20)
     assert all(r["n_sets"] == 8 for h in ("split", "mix") for r in result[h]["rows"].values())
     assert result["mix"]["rows"]["sft-100"]["tool_rate"] == 1.0 and result["mix"]["rows"]["zero-shot"]["tool_rate"] == 0.0
@@ -114,12 +115,12 @@ def test_sources_that_drew_other_questions_are_refused(tmp_path: Path, task: str
 
 
 def test_the_committed_result_is_what_the_script_builds_from_the_committed_runs() -> None:
-    """The README's eight-set tables are checked against eight_sets.json; this checks the file itself,
+    """The eight-set tables of docs/benchmarks.md are checked against eight_sets/results.json; this checks the file itself,
     intervals included, against the committed reports it is built from."""
     results = bench.ROOT / "bench" / "results"
-    split = {t: results / f"split-{t}" / "results.json" for t in ("qa", "lama", "mlqa")} | {"math": results / "math.json"}
-    rebuilt = bench.build(results / "mix" / "results.json", split)
-    committed = read_json(results / "eight_sets.json")
+    split = {t: bench.OUT / f"split-{t}" / "results.json" for t in ("qa", "lama", "mlqa")} | {"math": results / "math_benchmark" / "results.json"}
+    rebuilt = bench.build(bench.OUT / "mix" / "results.json", split)
+    committed = read_json(bench.OUT / "results.json")
     for key in ("split", "mix", "split_vs_mix", "interval_method", "acceptance"):
         assert committed[key] == approx_tree(json.loads(json.dumps(rebuilt[key]))), key
 
@@ -150,3 +151,19 @@ def test_the_benchmark_recipes_nq_dpr_is_read_as_the_committed_nq() -> None:
     """A rerun of the SPLIT or MIX recipe names NQ ``nq-dpr``; its results land in the committed ``nq`` column."""
     rows = {"rows": {"trice-i": {"nq-dpr": 0.2, "webq": 0.1}}, "intervals": {"trice-i": {"nq-dpr": [0.1, 0.3]}}}
     assert bench._committed_nq(rows) == {"rows": {"trice-i": {"nq": 0.2, "webq": 0.1}}, "intervals": {"trice-i": {"nq": [0.1, 0.3]}}}
+
+
+def test_each_runs_report_is_copied_beside_the_result(tmp_path: Path, capsys) -> None:
+    """The runs named on the command line leave their reports in the result's folder, so the folder
+    holds everything the tables are rebuilt from."""
+    runs = tmp_path / "runs"
+    for name in ("mix", "split-qa", "split-lama", "split-mlqa"):
+        shutil.copytree(bench.OUT / name, runs / name / "report")
+    out = tmp_path / "eight_sets" / "results.json"
+    sources = ["--mix", str(runs / "mix" / "report" / "results.json")]
+    sources += [a for t in ("qa", "lama", "mlqa") for a in (f"--split-{t}", str(runs / f"split-{t}" / "report" / "results.json"))]
+    bench.main([*sources, "--output", str(out)])
+    for name in ("mix", "split-qa", "split-lama", "split-mlqa"):
+        assert sorted(p.name for p in (out.parent / name).iterdir()) == sorted(p.name for p in (bench.OUT / name).iterdir())
+    assert read_json(out)["complete"] and (out.parent / "report.md").read_text() == (bench.OUT / "report.md").read_text()
+    assert str(out) in capsys.readouterr().out

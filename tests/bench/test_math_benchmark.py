@@ -4,6 +4,7 @@ results recorded without per-question data binomial intervals."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,20 @@ def test_results_without_intervals_get_binomial_ones_and_bootstrapped_ones_are_k
 
 def test_the_committed_math_result_holds_the_intervals_of_its_run() -> None:
     results = bench.ROOT / "bench" / "results"
-    expected = bench.with_intervals(read_json(results / "math" / "results.json"))
-    committed = read_json(results / "math.json")
+    expected = bench.with_intervals(read_json(results / "math_benchmark" / "report" / "results.json"))
+    committed = read_json(results / "math_benchmark" / "results.json")
     keys = ("rows", "intervals", "unpaired", "interval_method")
     assert {k: committed[k] for k in keys} == approx_tree({k: expected[k] for k in keys})
+
+
+def test_recording_a_run_copies_its_report_beside_the_result(tmp_path: Path, capsys) -> None:
+    """The run's report and plots land in report/ beside the result, which keeps its notes."""
+    committed = bench.ROOT / "bench" / "results" / "math_benchmark"
+    shutil.copytree(committed / "report", tmp_path / "run" / "report")
+    out = tmp_path / "math_benchmark" / "results.json"
+    out.parent.mkdir()
+    shutil.copy2(committed / "results.json", out)
+    bench.main(["--results", str(tmp_path / "run" / "report" / "results.json"), "--output", str(out)])
+    assert sorted(p.name for p in (out.parent / "report").iterdir()) == sorted(p.name for p in (committed / "report").iterdir())
+    assert read_json(out)["notes"] == read_json(committed / "results.json")["notes"]
+    assert "math benchmark: " in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""bench/math_qwen.py: the README's tables are the committed result, and a try reuses exactly the
+"""bench/math_qwen.py: the tables of docs/benchmarks.md are the committed result, and a try reuses exactly the
 main run's stages its stage II reads (the findings themselves: tests/pipeline/test_findings.py)."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
 
-def test_the_readme_findings_table_is_the_committed_result() -> None:
-    """Each finding's status in the README is its verdict in bench/results/math_qwen.json, and the
+def test_the_docs_findings_table_is_the_committed_result() -> None:
+    """Each finding's status in docs/benchmarks.md is its verdict in bench/results/math_qwen/results.json, and the
     numbers quoted for a measured finding are the recorded ones."""
     root = Path(__file__).resolve().parents[2]
-    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    table = readme.split("| finding (the paper's) | status | measured |", 1)[1].split("\n\n", 1)[0]
+    result = json.loads((root / "bench" / "results" / "math_qwen" / "results.json").read_text(encoding="utf-8"))
+    page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = page.split("| finding (the paper's) | status | measured |", 1)[1].split("\n\n", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     findings = list(result["findings"].values())
     assert [r[1] for r in rows] == [f["verdict"] for f in findings]
@@ -32,13 +32,13 @@ def _cell(p: float, interval: list[float]) -> str:
     return f"{100 * p:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
 
 
-def test_the_readme_rows_are_the_committed_result() -> None:
-    """Every evaluated row of bench/results/math_qwen.json is in the README's table, in its order, with
+def test_the_docs_rows_are_the_committed_result() -> None:
+    """Every evaluated row of bench/results/math_qwen/results.json is in docs/benchmarks.md's table, in its order, with
     the recorded accuracies, intervals and tool use."""
     root = Path(__file__).resolve().parents[2]
-    result = json.loads((root / "bench" / "results" / "math_qwen.json").read_text(encoding="utf-8"))
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    table = readme.split("| setting | ASDiv-A | SVAMP | avg | tool use |", 1)[1].split("\n\n", 1)[0]
+    result = json.loads((root / "bench" / "results" / "math_qwen" / "results.json").read_text(encoding="utf-8"))
+    page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = page.split("| setting | ASDiv-A | SVAMP | avg | tool use |", 1)[1].split("\n\n", 1)[0]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     assert len(rows) == len(result["rows"])
     for cells, (setting, row) in zip(rows, result["rows"].items(), strict=True):

@@ -1,5 +1,5 @@
-"""bench/mix_qwen.py: the README's MIX-Qwen table is written from a run's results.json, and only a
-finished run is recorded."""
+"""bench/mix_qwen.py: the MIX-Qwen table of docs/benchmarks.md (and the README's summary of it) is
+written from a run's results.json, and only a finished run is recorded."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ RESULTS = {
 
 
 def test_readme_table_keeps_the_runs_order_names_and_intervals() -> None:
-    assert bench.readme_table(RESULTS) == [
+    assert bench.docs_table(RESULTS) == [
         "| setting | ASDiv-A | XQuAD-zh | avg | tool use |",
         "|---|---|---|---|---|",
         "| zero-shot | 50.0 [40.0, 60.0] | 25.0 [20.0, 30.0] | 37.5 [33.0, 42.0] | 0% |",
@@ -65,13 +65,24 @@ def test_a_report_so_far_is_copied_over_an_earlier_copy(tmp_path: Path, capsys) 
     assert capsys.readouterr().err.strip().endswith("not evaluated yet: sft-0")
 
 
-def test_the_readme_table_is_the_committed_result() -> None:
-    """The README's MIX-Qwen table is bench/results/mix-qwen/results.json's, row for row, and names
-    the settings a partial record has not evaluated yet."""
-    results = json.loads((ROOT / "bench" / "results" / "mix-qwen" / "results.json").read_text(encoding="utf-8"))
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = bench.readme_table(results)
-    start = readme.index(table[0] + "\n")
-    assert readme[start:].splitlines()[: len(table)] == table
+def test_the_docs_table_is_the_committed_result() -> None:
+    """The MIX-Qwen table of docs/benchmarks.md is bench/results/mix_qwen/results.json's, row for row,
+    and names the settings a partial record has not evaluated yet."""
+    results = json.loads((ROOT / "bench" / "results" / "mix_qwen" / "results.json").read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    table = bench.docs_table(results)
+    start = page.index(table[0] + "\n")
+    assert page[start:].splitlines()[: len(table)] == table
     for setting in results.get("partial", {}).get("not_yet", []):
-        assert setting in readme[start - 600 : start], f"the README does not say {setting} is not evaluated yet"
+        assert setting in page[start - 600 : start], f"docs/benchmarks.md does not say {setting} is not evaluated yet"
+
+
+def test_the_readme_summary_is_the_committed_result() -> None:
+    """The README's one result table: each setting's average over the eight sets with its interval,
+    and its tool use, as the full table gives them."""
+    results = json.loads((ROOT / "bench" / "results" / "mix_qwen" / "results.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| setting | avg accuracy | tool use |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()]
+    full = [[c.strip() for c in line.strip("|").split("|")] for line in bench.docs_table(results)[2:]]
+    assert rows == [[r[0], r[-2], r[-1]] for r in full]

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trice.core.paths import cache_dir
 from trice.tasks import Execution, get_task
 from trice.tools.calculator import Calculator
 from trice.core.tools import ToolError

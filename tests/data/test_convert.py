@@ -13,7 +13,6 @@ from transformers import AutoTokenizer
 from tests.cli.test_args import heavy_modules_after
 from trice.cli import main
 from trice.data.messages import read_labels_as_messages
-from trice.core.paths import cache_dir
 from trice.generation.models import load_tokenizer
 from trice.stage1.train_sft import SFT_FIELDS, build_sft_features
 from trice.tasks import PER_ROW

@@ -16,7 +16,6 @@ from trice.data.messages import (
     read_messages,
     write_messages,
 )
-from trice.core.paths import cache_dir
 from trice.tasks import get_task
 from trice.core.prompts import task_instruction
 from trice.core.native import NativeToolCall, function_schema, parse_native_call, tool_schema

@@ -131,21 +131,21 @@ def test_bad_mix_recipe_fails_at_start(tmp_path, data_dir, data, tools, message)
         plan_recipe(path)
 
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+RECIPES = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
 
 
-def _readme_block(language: str, after: str) -> str:
-    start = README.index(after)
-    return re.search(rf"```{language}\n(.*?)```", README[start:], re.S).group(1)
+def _recipes_block(language: str, after: str) -> str:
+    start = RECIPES.index(after)
+    return re.search(rf"```{language}\n(.*?)```", RECIPES[start:], re.S).group(1)
 
 
-def test_readme_task_recipes_plan_and_status_runs(tmp_path, data_dir, capsys) -> None:
-    """The README's SPLIT/MIX commands: each shipped recipe plans (every config checked, nothing loaded;
+def test_docs_task_recipes_plan_and_status_runs(tmp_path, data_dir, capsys) -> None:
+    """docs/recipes.md's SPLIT/MIX commands: each shipped recipe plans (every config checked, nothing loaded;
     running them takes tens of minutes), --status runs, and the example keys make a valid recipe."""
     import json
     import shlex
 
-    lines = [line.split("#")[0].strip() for line in _readme_block("bash", "## Four tasks").splitlines() if line.strip()]
+    lines = [line.split("#")[0].strip() for line in _recipes_block("bash", "## Four tasks").splitlines() if line.strip()]
     argvs = [shlex.split(line)[1:] for line in lines]
     assert [a[:2] for a in argvs] == [["run", "recipes/lama.yaml"], ["run", "recipes/mix.yaml"], ["run", "recipes/math_bench.yaml"]]
     root = Path(__file__).resolve().parents[2]
@@ -157,7 +157,7 @@ def test_readme_task_recipes_plan_and_status_runs(tmp_path, data_dir, capsys) ->
     status = argvs[2] + ["--run-dir", str(tmp_path / "run")]
     assert main([status[0], str(root / status[1]), *status[2:]]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["data"] == "to do"
-    example = yaml.safe_load(_readme_block("yaml", "## Four tasks"))
+    example = yaml.safe_load(_recipes_block("yaml", "## Four tasks"))
     example["data"]["data_dir"] = str(data_dir)
     (tmp_path / "example.yaml").write_text(yaml.safe_dump(example | {"run_dir": str(tmp_path / "x")}, sort_keys=False))
     assert plan_recipe(tmp_path / "example.yaml").data.all_datasets == ["asdiv", "svamp", "gsm8k", "webq", "nq", "triviaqa", "trex", "xquad-zh"]

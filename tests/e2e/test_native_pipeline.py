@@ -131,8 +131,8 @@ def test_the_shipped_native_demo_is_the_demo_in_qwens_own_call_format() -> None:
     assert "few-shot" not in native.recipe.settings and native.recipe.stage_two
 
 
-def test_the_readme_shows_the_shipped_native_recipe() -> None:
+def test_the_docs_show_the_shipped_native_recipe() -> None:
     repo = Path(__file__).resolve().parents[2]
-    readme = (repo / "README.md").read_text()
-    block = readme[readme.index("`call_format: native` trains") :].split("```yaml\n", 1)[1].split("```", 1)[0]
+    page = (repo / "docs" / "tools.md").read_text()
+    block = page[page.index("`call_format: native` trains") :].split("```yaml\n", 1)[1].split("```", 1)[0]
     assert yaml.safe_load(block) == yaml.safe_load((repo / "trice" / "recipes" / "demo_native.yaml").read_text())

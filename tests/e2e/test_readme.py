@@ -1,5 +1,7 @@
-"""The README's commands run as shown: the step-by-step block (with its candidates.yaml) and the demo
-recipe, with the tiny model in place of the embedded one so the suite stays fast."""
+"""The README's and docs' commands run as shown: the step-by-step block of docs/commands.md (with its
+candidates.yaml), the Quick start, Bring your own and the demo recipe, with the tiny model in place of
+the embedded one so the suite stays fast; the result tables of docs/benchmarks.md say what the
+committed results say."""
 
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ from trice.pipeline.intervals import difference_text, interval_text
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
+COMMANDS = (REPO / "docs" / "commands.md").read_text()
+BENCHMARKS = (REPO / "docs" / "benchmarks.md").read_text()
 TAKES_MODEL = {"generate", "train-sft", "train-rlef", "train-dpo"}
 
 
 def _block(language: str, after: str) -> str:
-    """The first fenced ``language`` block after the heading or text ``after``."""
-    start = README.index(after)
-    match = re.search(rf"```{language}\n(.*?)```", README[start:], re.S)
-    assert match, f"no {language} block after {after!r} in README.md"
+    """The first fenced ``language`` block of docs/commands.md after the heading or text ``after``."""
+    start = COMMANDS.index(after)
+    match = re.search(rf"```{language}\n(.*?)```", COMMANDS[start:], re.S)
+    assert match, f"no {language} block after {after!r} in docs/commands.md"
     return match.group(1)
 
 
 def _commands() -> list[list[str]]:
-    lines = [line.split("#")[0].strip() for line in _block("bash", "## Commands").splitlines()]
+    lines = [line.split("#")[0].strip() for line in _block("bash", "## Stage by stage").splitlines()]
     return [shlex.split(line)[1:] for line in lines if line.startswith("trice ")]
 
 
@@ -78,7 +82,7 @@ def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None
     assert (tmp_path / "demo" / "report" / "report.md").read_text().count("| ") > 10
 
 
-# The README's result tables are typed by hand from the committed results: they must say what the files say,
+# The benchmark tables of docs/benchmarks.md are typed by hand from the committed results: they must say what the files say,
 # intervals and comparisons included (tests/bench/test_eight_sets.py and test_math_benchmark.py check the files against
 # what the benchmark scripts compute from the committed runs).
 README_SETTINGS = {
@@ -89,9 +93,9 @@ README_SETTINGS = {
 
 
 def _tables(first_column: str) -> list[list[list[str]]]:
-    """Every Markdown table of the README whose header's second cell is ``first_column``, as rows of cells."""
+    """Every Markdown table of docs/benchmarks.md whose header's second cell is ``first_column``, as rows of cells."""
     tables, current = [], None
-    for line in README.splitlines():
+    for line in BENCHMARKS.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
         if cells and current is None and len(cells) > 1 and cells[1] == first_column:
             current = []
@@ -104,7 +108,7 @@ def _tables(first_column: str) -> list[list[list[str]]]:
 
 
 def _expected(rows: dict, intervals: dict, datasets: list[str]) -> dict[str, list[str]]:
-    """Each row's cells as the README writes them: accuracy and its 95% interval, the average and its
+    """Each row's cells as docs/benchmarks.md writes them: accuracy and its 95% interval, the average and its
     interval, the tool-use rate."""
     acc = lambda s, k: f"{100 * rows[s][k]:.1f} {interval_text(*intervals[s][k])}"  # noqa: E731
     return {s: [acc(s, ds) for ds in datasets] + [acc(s, "avg"), f"{100 * r['tool_rate']:.0f}%"] for s, r in rows.items()}
@@ -115,13 +119,13 @@ def _pairs(table: list[list[str]]) -> dict[str, list[str]]:
     return {" vs ".join(README_SETTINGS[name] for name in r[0].split(" vs ")): r[1:] for r in table}
 
 
-def test_readme_result_tables_match_the_committed_results() -> None:
-    math = read_json(REPO / "bench" / "results" / "math.json")
+def test_benchmark_tables_match_the_committed_results() -> None:
+    math = read_json(REPO / "bench" / "results" / "math_benchmark" / "results.json")
     (math_table,) = _tables("ASDiv")
     assert {README_SETTINGS[r[0]]: r[1:] for r in math_table} == _expected(math["rows"], math["intervals"], ["asdiv", "svamp", "gsm8k"])
     (math_pairs,) = _tables("avg difference")
     assert _pairs(math_pairs) == {k: [difference_text(d["avg"])] for k, d in math["unpaired"].items()}
-    eight = read_json(REPO / "bench" / "results" / "eight_sets.json")
+    eight = read_json(REPO / "bench" / "results" / "eight_sets" / "results.json")
     sets = ["webq", "nq", "triviaqa", "trex", "xquad-zh", "asdiv", "svamp", "gsm8k"]
     mix_table, split_table = _tables("WebQ")
     for table, half in ((mix_table, "mix"), (split_table, "split")):

@@ -155,7 +155,7 @@ def test_an_embedded_base_is_named_by_its_hub_original_and_loads_with_autopeft(t
     record = json.loads((out / "trice_export.json").read_text())
     assert record["base_model"] == hub and record["embedded_alias"] == ALIAS
     leaked = [p.name for p in out.iterdir() if p.suffix in (".json", ".md", ".jinja") and str(tmp_path) in p.read_text()]
-    assert leaked == [], [l for p in out.iterdir() if p.name in leaked for l in p.read_text().splitlines() if str(tmp_path) in l]
+    assert leaked == [], [line for p in out.iterdir() if p.name in leaked for line in p.read_text().splitlines() if str(tmp_path) in line]
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in (out / "README.md").read_text() and "license: apache-2.0" in (out / "README.md").read_text()
 
     code = f"from peft import AutoPeftModelForCausalLM\nm = AutoPeftModelForCausalLM.from_pretrained({str(out)!r})\nprint(type(m).__name__, m.peft_config['default'].base_model_name_or_path)"

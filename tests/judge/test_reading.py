@@ -4,7 +4,6 @@ of mixed-task files; fake tools and a fake generation backend where models would
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""User tasks, tools and loaders named in a recipe (``plugins:``): the README's weather example runs
+"""User tasks, tools and loaders named in a recipe (``plugins:``): the weather example of docs/tools.md runs
 end to end through `trice run` with the tiny model; bad plug-ins stop the plan naming the key."""
 
 from __future__ import annotations
@@ -19,22 +19,21 @@ from trice.core.prompts import INSTRUCTIONS, task_prompt
 from trice.tasks import TASKS
 from trice.tools.factories import TOOL_FACTORIES
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-TOOLS_SECTION = README[README.index("## Tools") :]
+TOOLS_PAGE = (Path(__file__).resolve().parents[2] / "docs" / "tools.md").read_text()
 
 
-def readme_block(lang: str) -> str:
-    """The first ``lang`` code block of the README's Tools section."""
-    return re.search(rf"```{lang}\n(.*?)```", TOOLS_SECTION, re.S).group(1)
+def docs_block(lang: str) -> str:
+    """The first ``lang`` code block of docs/tools.md."""
+    return re.search(rf"```{lang}\n(.*?)```", TOOLS_PAGE, re.S).group(1)
 
 
 @pytest.fixture
 def weather(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The README's plug-in module beside the recipes (not on the path: a recipe imports from its own
+    """docs/tools.md's plug-in module beside the recipes (not on the path: a recipe imports from its own
     directory); every registry restored afterwards, so the weather task never leaks into other tests."""
     tables = (TASKS, INSTRUCTIONS, LOADERS, TOOL_FACTORIES)
     saved = [dict(t) for t in tables]
-    (tmp_path / "weather_plugin.py").write_text(readme_block("python"))
+    (tmp_path / "weather_plugin.py").write_text(docs_block("python"))
     for name in ("weather_plugin", "bad_loader"):  # imported afresh from this test's directory
         monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.chdir(tmp_path.parent)
@@ -52,15 +51,15 @@ def write(tmp_path: Path, body: dict) -> Path:
     return path
 
 
-def test_the_readme_weather_plugin_runs_end_to_end(weather: Path, tiny_model_dir: Path) -> None:
-    body = yaml.safe_load(readme_block("yaml")) | {
+def test_the_docs_weather_plugin_runs_end_to_end(weather: Path, tiny_model_dir: Path) -> None:
+    body = yaml.safe_load(docs_block("yaml")) | {
         "run_dir": str(weather / "run"),
         "model": str(tiny_model_dir),
         "probe": {"batch_size": 4, "max_new_tokens": 6},
         "train": {"max_steps": 2, "save_steps": 1, "logging_steps": 1, "per_device_train_batch_size": 2, "learning_rate": 1e-3},
         "eval": {"batch_size": 4, "max_new_tokens": 6},
     }
-    assert body["data"]["data_dir"] == "."  # the README's: a directory that always exists, as its loader reads none
+    assert body["data"]["data_dir"] == "."  # the docs': a directory that always exists, as its loader reads none
     assert main(["run", str(write(weather, body))]) == 0
     run = weather / "run"
     results = read_json(run / "report" / "results.json")

@@ -1,7 +1,7 @@
 """A run never loses finished work: a changed stage's directory is moved aside, not deleted; the
-same run reached under another spelling of its directory is the same run (and stages hashed with the
-run directory's paths as spelled are recognised and migrated, not redone); trice writes into no directory
-that is not a run of its own; a stage whose rows failed stays incomplete; ``--status`` tells every
+same run reached under another spelling of its directory is the same run (and `trice migrate-run`
+rewrites stages an older trice hashed with the run directory's paths as spelled, so they are not
+redone); trice writes into no directory that is not a run of its own, nor into one an older trice made; a stage whose rows failed stays incomplete; ``--status`` tells every
 stage a change would redo; a stage is skipped when unchanged, resumed in place after a kill, and run
 by one process at a time."""
 
@@ -26,8 +26,9 @@ from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 (serve:
 from tests.helpers.retrieval import colbert_ok, json_reply
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import stage_status
+from trice.pipeline.migrate_run import MIGRATED, migrate_stage
 from trice.pipeline.stage_dirs import (
-    RUN_MARKER, claim_run_dir, moved_aside, run_stage, stage_hash, stage_running, stage_verdict,
+    RUN_FORMAT, RUN_MARKER, OlderRun, claim_run_dir, moved_aside, run_stage, stage_hash, stage_running, stage_verdict,
 )  # fmt: skip
 from trice.pipeline.failures import StageBusy, StageIncomplete, ToolOutages, raise_failed_rows
 
@@ -92,9 +93,12 @@ def test_a_stage_finished_with_old_style_fingerprints_is_migrated_not_redone(tmp
         run_dir = Path(os.path.relpath(run.resolve()))
     else:
         run_dir = Path(OLD_STYLE["recipe_run_dir"])
-    claim_run_dir(run_dir)
+    with pytest.raises(OlderRun, match="made by an older trice, run `trice migrate-run"):
+        claim_run_dir(run_dir)
     now = _respell(config, OLD_STYLE["recipe_run_dir"], str(run_dir))
     inputs = [run_dir / "label" / OLD_STYLE["input_name"]]
+    assert stage_verdict(run_dir / "train-sft-0", now, inputs) == "changed"  # not recognised without the migration
+    assert migrate_stage(run_dir / "train-sft-0", now, [], inputs) == MIGRATED
     assert stage_verdict(run_dir / "train-sft-0", now, inputs) == "up to date"
     assert not run_stage(run_dir / "train-sft-0", "train-sft-0", now, inputs, lambda d: pytest.fail("redone"))
     state = json.loads((run_dir / "train-sft-0" / "stage.json").read_text())
@@ -125,12 +129,15 @@ def test_trice_run_refuses_a_directory_that_is_not_a_run(tmp_path, capsys) -> No
     assert not (mine / RUN_MARKER).exists()
 
 
-def test_a_new_run_dir_gets_the_marker_and_an_old_run_is_recognised(tmp_path) -> None:
+def test_a_new_run_dir_gets_the_marker_and_an_older_run_is_refused(tmp_path) -> None:
     claim_run_dir(tmp_path / "new")
-    assert json.loads((tmp_path / "new" / RUN_MARKER).read_text())["format"] == 1
-    run, _ = _old_style_run(tmp_path)
-    claim_run_dir(run)
-    assert json.loads((run / RUN_MARKER).read_text())["spellings"] == [OLD_STYLE["recipe_run_dir"]]
+    assert json.loads((tmp_path / "new" / RUN_MARKER).read_text()) == {"format": RUN_FORMAT}
+    run, _ = _old_style_run(tmp_path)  # no marker: recognised by its recipe.json and stage.json
+    for marked in (False, True):
+        with pytest.raises(OlderRun, match=f"^{run}: made by an older trice, run `trice migrate-run {run}`"):
+            claim_run_dir(run)
+        assert not (run / RUN_MARKER).exists() or marked
+        (run / RUN_MARKER).write_text(json.dumps({"format": RUN_FORMAT - 1}))
 
 
 def test_failed_rows_leave_the_stage_incomplete_and_a_rerun_retries(tmp_path) -> None:
@@ -172,7 +179,7 @@ def test_accepted_outages_complete_a_stage_with_their_count(tmp_path) -> None:
 def _finish_every_stage(plan) -> None:
     """Lay out every stage of ``plan`` as finished: its inputs exist and its stage.json is current."""
     specs = {name: stage_specs.stage(plan, name) for name in plan.stages}
-    for config, inputs, _ in specs.values():
+    for _, inputs, _ in specs.values():
         for path in map(Path, inputs):
             if path.suffix:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ def test_base_model_twins_reuse_and_other_weights_or_settings_do_not(run: Path) 
 
 def test_a_stale_sibling_is_never_copied(run: Path) -> None:
     _eval(run, "eval-trice-i", "stage-i", "old test set")
-    (run / "data" / "test.jsonl").write_text('{"id": "q2"}\n')  # eval-trice-i is now out of date
+    (run / "data" / "test.jsonl").write_text('{"id": "q2"}\n')  # a changed test file: eval-trice-i is out of date
     _eval(run, "eval-trice-all", "start-copy", "fresh")
     assert read_json(run / "eval-trice-all" / "summary.json") == {"answer": "fresh"}
     assert not (run / "eval-trice-all" / "reused.json").exists()

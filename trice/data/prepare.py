@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,7 @@ def dev_from_pool(config: DataConfig, n_per_dataset: int) -> list[Example]:
     return dev
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pool_size(task: str, dataset: str, data_dir: Path, seed: int, test_fraction: float) -> tuple[int, int]:
     """(training pool, test pool) of one dataset, from its own loader so the counts are exactly
     the data stage's. Kept in memory for the process only: a --status or a test suite planning

@@ -128,6 +128,8 @@ def _prompt_section(prompt: TrainedPrompt) -> list[str]:
     return lines + (["", "```text", example, "```"] if example else [])
 
 
+# fmt: off
+# The card's lines stay packed as the card reads: one line of source per section of the card.
 def card_text(*, name: str, base: str, alias: str | None, merged: bool, license: str | None, repo: str,
               prompt: TrainedPrompt, adapter: Path | None, adapter_sha: str | None) -> str:
     """The card (front matter and body) as ``README.md`` holds it."""
@@ -154,3 +156,4 @@ def card_text(*, name: str, base: str, alias: str | None, merged: bool, license:
             *([f"- adapter weights sha256: `{adapter_sha}`"] if adapter_sha else []), "",
             "## Citation", "", "```bibtex", CITATION, "```"]
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"))
+# fmt: on

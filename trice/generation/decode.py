@@ -116,7 +116,7 @@ def generate_responses(
     batch mates); sampling makes the batch whole again, each batch drawing from its own generator
     state (``seed`` and the batch's position), so sampled responses are the same whether a run went
     through at once or was resumed after a kill. ``on_batch(indices, responses)`` is called after
-    each batch made (used to append results as they come). ``stops``: a :class:`StopRule` per prompt
+    each batch made (so results are appended as they come). ``stops``: a :class:`StopRule` per prompt
     (see :func:`generate_batch`). ``share_prefix``: encode the token prefix of the whole list once
     (:mod:`trice.generation.prefix_cache`; off only to compare with the path that encodes it per row).
     ``openings``: a :class:`~trice.generation.decision.CallOpening` per prompt, read and decided at

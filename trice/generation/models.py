@@ -217,7 +217,7 @@ def load_model(
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if adapter is not None:
-    
+
         model = load_adapter(model, adapter)
         if merge:
             model = merge_for_inference(model)

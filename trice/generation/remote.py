@@ -60,7 +60,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import requests
 from tqdm.auto import tqdm
@@ -84,7 +84,7 @@ class ToolChat:
     tools: list[dict[str, Any]]
 
 
-Prompt = Union[str, list[dict[str, Any]], ToolChat]
+Prompt = str | list[dict[str, Any]] | ToolChat
 """A completion prompt, or for chat one user message, a full list of chat messages, or messages
 offering tools."""
 

@@ -88,7 +88,7 @@ class ReadingModel:
         self.desc = desc
 
     @classmethod
-    def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> "ReadingModel":
+    def for_config(cls, config: Any, cache: str | Path | None = None, desc: str = "read again") -> ReadingModel:
         """A reader with the model of a :class:`~trice.responses.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:

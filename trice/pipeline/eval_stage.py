@@ -15,7 +15,7 @@ from trice.judge.evaluate import UNREAD, judge_rows, met_outage, summarize, tool
 from trice.judge.reading import ReadingModel
 from trice.core.layout import EVAL_OUTPUTS, JUDGED, READINGS, RESPONSES, REUSED, SUMMARY, THRESHOLD_CHOICE, eval_stage
 from trice.pipeline.failures import FailedRows, ToolOutages, raise_failed_rows
-from trice.pipeline.stage_dirs import finished_state, matches
+from trice.pipeline.stage_dirs import finished_state, is_current
 from trice.utils.fingerprint import fingerprint
 from trice.generation.models import call_format_of
 from trice.utils.io import read_jsonl, write_json, write_jsonl, write_text
@@ -101,7 +101,7 @@ def reuse_twin_eval(stage_dir: Path, config: dict, inputs: list[Path]) -> str | 
         adapter = theirs.get("adapter")
         if adapter and not Path(adapter).is_dir():
             continue
-        if matches(other, state, theirs, eval_inputs(test, adapter)) is None:
+        if not is_current(other, state, theirs, eval_inputs(test, adapter)):
             continue
         if _weights_key(theirs, test, adapter) != key:
             continue

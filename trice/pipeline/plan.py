@@ -16,6 +16,7 @@ reads and runs is :mod:`trice.pipeline.stage_specs`, and :mod:`trice.pipeline.ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from trice.stage2.candidate_sources import ModelSource, parse_sources
 from trice.tasks import PER_ROW, TASKS, get_task
 from trice.core.prompts import READ_INSTRUCTIONS
 from trice.core.call_format import NATIVE_FORMAT
-from trice.utils.config import ConfigError, build_config, load_layered_yaml, merge_over
+from trice.utils.config import ConfigError, build_config, fingerprint_fields, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section (overwrite: every stage's outputs are its own).
 OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy", "overwrite"}
@@ -78,6 +79,10 @@ class Plan:
     sections: dict[str, Any]
     unseen: list[UnseenSet] = field(default_factory=list)
     probe_samples: ProbeSamplesConfig = field(default_factory=ProbeSamplesConfig)
+    # What of a stage's config objects enters its fingerprint: the one rule trice runs by;
+    # `trice migrate-run` plans an old run under the rules older versions hashed by
+    # (trice.pipeline.earlier_rules) to recognise its finished stages.
+    fields_of: Callable[[Any], dict[str, Any]] = fingerprint_fields
 
     def __getattr__(self, name: str) -> Any:
         """A trainer section's config by the section's name (``plan.rlef``), as the recipe's is ``recipe.rlef``."""
@@ -206,6 +211,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
     samples = build_config(ProbeSamplesConfig, {k: v for k, v in recipe.probe.items() if k in SAMPLE_KEYS}, f"{path}: probe")
     label = _section(LabelConfig, recipe.label, f"{path}: label", None, mode=D_TOOL, **tools, **labelling)
     check_own_accuracy(label, trainers, samples, str(path))
+    candidates_at = f"{path}: candidates"
     return Plan(
         recipe=recipe,
         run_dir=run_dir,
@@ -214,10 +220,7 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
         probe_samples=samples,
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
         dev=dev,
-        candidates=_section(
-            CandidatesConfig, _candidate_sources(recipe.candidates, recipe, f"{path}: candidates"), f"{path}: candidates",
-            recipe.seed, template=recipe.template, **calls,
-        ),
+        candidates=_section(CandidatesConfig, _candidate_sources(recipe.candidates, recipe, candidates_at), candidates_at, recipe.seed, template=recipe.template, **calls),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
         label=label,
         sections=trainers,

@@ -316,7 +316,10 @@ def write_report(plan: Plan, out_dir: Path, settings: Sequence[str] | None = Non
         "stage_two": stage_two,
         "findings": found,
         "figure4": by_zero_shot,
-    } | decision | ({"tool_outages": outages} if outages else {}) | partial
+        **decision,
+        **({"tool_outages": outages} if outages else {}),
+        **partial,
+    }
     extra, unseen_md, shared_md = unseen_and_shared(plan, settings, rows, out_dir)
     results |= extra
     write_json(out_dir / RESULTS, results)

@@ -40,8 +40,8 @@ def missing_models(plan: Plan) -> list[str]:
 
 def check_models_installed(plan: Plan, names: Sequence[str], forced: set[str]) -> None:
     """Every embedded model the run loads is installed, when any of the stages ``names`` will run
-    (forced, or not up to date): a missing translator package once let a run label every
-    translated question as a failed call, while a finished run loads nothing and needs none.
+    (forced, or not up to date): without its translator package a run would label every
+    translated question a failed call, while a finished run loads nothing and needs none.
     The package lookup is cheap, so the stages' fingerprints are read only when something is missing."""
     missing = missing_models(plan)
     if not missing:

@@ -9,8 +9,8 @@ when there is one, writes ``same_as.json`` (a pointer) instead of an adapter; ev
 setting's training output (:func:`trained_dir`) follows it.
 
 The decision reads the label stage's actual files, not which settings could coincide. The stage's
-own fingerprint (config and data file) is what it always was, so finished runs from before still
-skip it. A pointer whose target has since been trained on other rows is stale
+own fingerprint (config and data file) is that of a stage that trains, so a pointer never makes a
+finished stage look changed. A pointer whose target has since been trained on other rows is stale
 (:func:`pointer_stale`): the pipeline starts such a stage over, and it trains or points anew.
 """
 
@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trice.core.layout import SAME_AS, RunLayout, train_stage
-from trice.pipeline.legacy_fingerprint import with_hashed_defaults
-from trice.stage1.config import SFTConfig
-from trice.pipeline.stage_dirs import finished_state, matches, rebased
+from trice.pipeline.stage_dirs import finished_state, is_current, rebased
 from trice.utils.io import read_json, write_json
 
 # Config keys that only say where a training reads and writes: two trainings differing only in
@@ -33,17 +31,15 @@ _PATHS = ("data", "output_dir")
 
 
 def training_key(config: dict[str, Any]) -> str:
-    """sha256 over a training's config without its paths and the bytes of its data file: equal for
-    two trainings that would train the same adapter, whatever their files are called. The config
-    enters with the fields the earlier fingerprint rule hashed at their defaults filled in, so the
-    key is the same whichever rule a stage.json was written under, and so is a ``same_as.json``'s."""
-    config = with_hashed_defaults(SFTConfig, config)
+    """sha256 over a training's fingerprinted config (:func:`trice.utils.config.fingerprint_fields`)
+    without its paths, and the bytes of its data file: equal for two trainings that would train the
+    same adapter, whatever their files are called."""
     h = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k not in _PATHS}, sort_keys=True, default=str).encode())
     h.update(Path(config["data"]).read_bytes())
     return h.hexdigest()
 
 
-def _trained_sibling(other: Path) -> dict[str, Any] | None:
+def trained_sibling(other: Path) -> dict[str, Any] | None:
     """The stored config of a sibling stage that trained itself on a data file and is still current
     (its hash equals the fingerprint of its config and that file now); None otherwise."""
     state = finished_state(other)
@@ -52,7 +48,7 @@ def _trained_sibling(other: Path) -> dict[str, Any] | None:
     config = rebased(state.get("config"), other)
     if not isinstance(config, dict) or not isinstance(config.get("data"), str) or not Path(config["data"]).is_file():
         return None
-    return config if matches(other, state, config, [Path(config["data"])]) is not None else None
+    return config if is_current(other, state, config, [Path(config["data"])]) else None
 
 
 def find_twin_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
@@ -61,7 +57,7 @@ def find_twin_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
     for other in sorted(stage_dir.parent.glob(train_stage("*"))):
         if other == stage_dir:
             continue
-        theirs = _trained_sibling(other)
+        theirs = trained_sibling(other)
         if theirs is not None and training_key(theirs) == key:
             return other.name
     return None
@@ -88,13 +84,13 @@ def trained_dir(run: Path, setting: str) -> Path:
 
 
 def pointer_stale(stage_dir: Path) -> bool:
-    """Whether ``stage_dir`` holds a pointer its target no longer honours: the target is gone,
+    """Whether ``stage_dir`` holds a pointer its target does not honour: the target is gone,
     unfinished, out of date, or now trained on other rows or with another config."""
     pointer = stage_dir / SAME_AS
     if not pointer.is_file():
         return False
     recorded = read_json(pointer)
-    theirs = _trained_sibling(stage_dir.parent / recorded["same_as"])
+    theirs = trained_sibling(stage_dir.parent / recorded["same_as"])
     return theirs is None or training_key(theirs) != recorded["key"]
 
 

@@ -14,20 +14,19 @@ failed, and a rerun retries them.
 The hash covers what a stage computes from, not how its paths were spelled: path strings under the
 run directory enter it relative to that directory (:func:`portable`), so the same run reached as
 ``runs/x`` or ``/abs/runs/x`` is the same run. Of a stage's config objects it covers only the fields
-set to something other than their defaults (:func:`trice.utils.config.fingerprint_fields`). A hash
-made under an earlier rule is still accepted, and ``stage.json`` is rewritten with the current one
-(:func:`earlier_configs`): one with the paths as spelled (recomputed under each spelling the run
-directory is known by, :func:`known_spellings`), and one with the fields
-:mod:`trice.pipeline.legacy_fingerprint` hashed at their defaults.
+set to something other than their defaults (:func:`trice.utils.config.fingerprint_fields`).
 
 A finished stage records the size and sha256 of every file it made in its ``stage.json``; one whose
 files are no longer as recorded, or whose ``stage.json`` is torn, is "to redo" rather than trusted
 (:mod:`trice.pipeline.stage_record`): a run moves the damaged entries aside and runs the stage again
 from what is intact, as after a kill.
 
-A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`); trice writes into no existing
-directory without it, unless it holds a trice run without one (recognised by its
-``recipe.json`` and a ``stage.json`` with every key trice writes).
+A run directory is marked by ``.trice-run`` (:func:`claim_run_dir`), holding the format of its
+stage records; trice writes into no existing directory without it. A run whose marker names an
+earlier format, or a trice run without one (recognised by its ``recipe.json`` and a ``stage.json``
+with every key trice writes), was made by an older trice that hashed stages under other rules:
+trice refuses it with :class:`OlderRun`, and ``trice migrate-run DIR``
+(:mod:`trice.pipeline.migrate_run`) rewrites its records once.
 
 One process at a time runs a stage: ``run_stage`` holds a lock file beside the stage directory
 (``.<stage>.lock``, outside it so no fingerprint sees it) and a second process trying the same stage
@@ -36,7 +35,6 @@ of the same run gets :class:`StageBusy` at once, rather than both appending to t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -46,19 +44,20 @@ from typing import Any
 
 from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.core.layout import OLD, RECIPE
-from trice.pipeline.legacy_fingerprint import legacy_config, with_left_out
 from trice.pipeline.stage_record import (
     MARKER, STAGE_KEYS, damage, finished_outputs, intact_entries, outputs_problems, read_state, verified_state,
 )
 from trice.utils.config import ConfigError
-from trice.utils.fingerprint import fingerprint, fingerprints
+from trice.utils.fingerprint import fingerprint
 from trice.utils.io import DataError, read_json, write_json
 from trice.utils.locks import LockBusy, acquire, holder, release
 
 log = logging.getLogger(__name__)
 
 RUN_MARKER = ".trice-run"
-RUN_FORMAT = 1
+# 2: every stage hash under the one rule (fingerprint_fields, run paths relative); 1 and unmarked
+# runs: hashes under earlier rules too, which `trice migrate-run` rewrites.
+RUN_FORMAT = 2
 RUN_PLACEHOLDER = "{run}"
 
 
@@ -98,6 +97,11 @@ def portable(config: Any, run_dir: Path) -> Any:
     return _map_strings(config, lambda s: RUN_PLACEHOLDER + s[len(root):] if s == root or s.startswith(root + os.sep) else s)
 
 
+def spellings_now(run_dir: Path) -> list[str]:
+    """The ways ``run_dir`` is spelled from here: as given, absolute, relative to the working directory."""
+    return list(dict.fromkeys([str(run_dir), str(run_dir.resolve()), os.path.relpath(run_dir.resolve())]))
+
+
 def respelled(config: Any, spelling: str) -> Any:
     """A :func:`portable` config with its run directory spelled ``spelling`` again."""
     return _map_strings(config, lambda s: spelling + s[len(RUN_PLACEHOLDER):] if s.startswith(RUN_PLACEHOLDER) else s)
@@ -107,10 +111,10 @@ def rebased(config: Any, stage_dir: Path) -> Any:
     """A stage's stored config with the paths under its run directory, as spelled when it ran,
     spelled as the run directory is reached now: a run directory moved, or reached from another
     working directory, still names its own files. The spelling it ran under is one of
-    :func:`known_spellings` or shows in a path of the stage's own output (``<spelling>/<stage>``)."""
+    :func:`spellings_now` or shows in a path of the stage's own output (``<spelling>/<stage>``)."""
     suffix = os.sep + stage_dir.name
     found = [s[: -len(suffix)] for s in _strings(config) if s.endswith(suffix)]
-    for spelling in [*known_spellings(stage_dir.parent), *found]:
+    for spelling in [*spellings_now(stage_dir.parent), *found]:
         moved = portable(config, Path(spelling))
         if moved != config:
             return respelled(moved, str(stage_dir.parent))
@@ -122,49 +126,9 @@ def stage_hash(stage_dir: Path, config: Any, inputs: Iterable[str | Path]) -> st
     return fingerprint(portable(config, stage_dir.parent), inputs)
 
 
-def known_spellings(run_dir: Path) -> list[str]:
-    """Every way the run directory may have been spelled in a stage hash of paths as spelled: as
-    given, absolute, relative to here, and what the run's marker recorded when it was claimed."""
-    spellings = [str(run_dir), str(run_dir.resolve()), os.path.relpath(run_dir.resolve())]
-    marker = run_dir / RUN_MARKER
-    if marker.is_file():
-        try:
-            spellings += [s for s in read_json(marker).get("spellings", []) if isinstance(s, str)]
-        except (DataError, AttributeError):
-            pass
-    return list(dict.fromkeys(spellings))
-
-
-def _json_key(config: Any) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
-
-
-def earlier_configs(run_dir: Path, config: Any) -> list[Any]:
-    """What earlier fingerprint rules hashed for ``config``, each distinct from what the current rule
-    hashes: its fields as :mod:`trice.pipeline.legacy_fingerprint` gives them (either earlier rule)
-    or as they are, each
-    with its run paths relative to the run directory (:func:`portable`) or as spelled by each of the
-    run directory's :func:`known_spellings`."""
-    current = _json_key(portable(config, run_dir))
-    found: dict[str, Any] = {}
-    for fields in (config, legacy_config(config), with_left_out(config)):
-        moved = portable(fields, run_dir)
-        spelled = [respelled(moved, s) for s in known_spellings(run_dir)] if _json_key(moved) != _json_key(fields) else []
-        for candidate in (moved, *spelled):
-            found.setdefault(_json_key(candidate), candidate)
-    found.pop(current, None)
-    return list(found.values())
-
-
-def matches(stage_dir: Path, state: dict, config: Any, inputs: list[Path]) -> str | None:
-    """``"current"`` when ``state``'s hash is the stage's hash now, ``"earlier"`` when it is the hash
-    an earlier fingerprint rule gave the same config and inputs (:func:`earlier_configs`), else None."""
-    if state.get("hash") == stage_hash(stage_dir, config, inputs):
-        return "current"
-    earlier = earlier_configs(stage_dir.parent, config)
-    if earlier and state.get("hash") in fingerprints(earlier, inputs):
-        return "earlier"
-    return None
+def is_current(stage_dir: Path, state: dict, config: Any, inputs: list[Path]) -> bool:
+    """Whether ``state``'s hash is the stage's hash now (its config and inputs unchanged)."""
+    return state.get("hash") == stage_hash(stage_dir, config, inputs)
 
 
 def finished_state(stage_dir: Path) -> dict[str, Any] | None:
@@ -213,7 +177,7 @@ def stage_verdict(stage_dir: Path, config: Any, inputs: Sequence[str | Path]) ->
         return "waiting" if state is None else "changed"
     if state is None:
         return "to do"
-    if matches(stage_dir, state, config, inputs) is None:
+    if not is_current(stage_dir, state, config, inputs):
         return "changed"
     if state.get("complete"):
         problems = outputs_problems(stage_dir, state)
@@ -279,16 +243,11 @@ def run_stage(
 def _must_run(stage_dir: Path, name: str, config: Any, inputs: list[Path], digest: str, force: bool, keep: set[str]) -> bool:
     """Whether ``run_stage`` runs the stage, after moving aside what it must not run in: a changed or
     forced stage's directory (``keep`` entries kept unless forced), a damaged ``stage.json``'s, or
-    the damaged entries of a finished stage whose outputs are not as it recorded them. A stage whose
-    fingerprint was made under an earlier rule, or whose outputs were never recorded, gets its
-    ``stage.json`` rewritten here."""
+    the damaged entries of a finished stage whose outputs are not as it recorded them. A finished
+    stage whose outputs were never recorded gets its ``stage.json`` rewritten with them here."""
     state, torn = read_state(stage_dir)
-    same = None if state is None else matches(stage_dir, state, config, inputs)
-    if state is not None and same == "earlier":
-        log.info("stage %s: fingerprint made under an earlier rule; rewritten under the current one, nothing redone", name)
-        state = state | {"hash": digest, "config": config}
-        write_json(stage_dir / MARKER, state)
-    if state is not None and same is not None and state.get("complete") and not force:
+    same = state is not None and state.get("hash") == digest
+    if state is not None and same and state.get("complete") and not force:
         problems, kept = verified_state(stage_dir, state)
         if not problems:
             if kept != state:
@@ -297,14 +256,19 @@ def _must_run(stage_dir: Path, name: str, config: Any, inputs: list[Path], diges
             return False
         old = _move_aside(stage_dir, intact_entries(stage_dir, problems))
         log.warning("stage %s: %s: redoing it from what is intact; the rest was moved to %s", name, damage(problems), old)
-    elif torn or (state is not None and (same is None or force)):
+    elif torn or (state is not None and (not same or force)):
         old = _move_aside(stage_dir, set() if force else keep)
         why = "forced" if force else torn or "config or inputs changed"
         log.warning("stage %s: %s, starting over; its old directory was moved to %s (delete it when not needed)", name, why, old)
     return True
 
 
-def _is_legacy_run(run_dir: Path) -> bool:
+class OlderRun(ConfigError):
+    """A run directory whose stage records an older trice wrote, under fingerprint rules this one does
+    not recompute: ``trice migrate-run`` rewrites them once."""
+
+
+def _unmarked_run(run_dir: Path) -> bool:
     """A trice run without the marker: its recipe.json and a stage directory whose stage.json holds
     every key trice writes (any JSON file named stage.json is not enough)."""
     try:
@@ -322,11 +286,12 @@ def _is_legacy_run(run_dir: Path) -> bool:
     return False
 
 
-def check_run_dir(run_dir: Path) -> bool:
-    """Whether ``run_dir`` is a trice run (False: it does not exist or is empty); raises
-    :class:`ConfigError` naming it when it holds anything else, which trice must not write into."""
+def run_format(run_dir: Path) -> int | None:
+    """The format of ``run_dir``'s stage records: its marker's, 0 for a trice run without one, None
+    when it does not exist or is empty; raises :class:`ConfigError` naming it when it holds anything
+    else, which trice must not write into."""
     if not run_dir.exists():
-        return False
+        return None
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: the run directory is not a directory")
     marker = run_dir / RUN_MARKER
@@ -335,29 +300,34 @@ def check_run_dir(run_dir: Path) -> bool:
             version = read_json(marker).get("format")
         except (DataError, AttributeError):
             version = None
-        if not isinstance(version, int) or version > RUN_FORMAT:
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 < version <= RUN_FORMAT:
             raise ConfigError(f"{marker}: unknown run directory format {version!r} (this trice reads format {RUN_FORMAT})")
-        return True
+        return version
     if not any(run_dir.iterdir()):
-        return False
-    if _is_legacy_run(run_dir):
-        return True
+        return None
+    if _unmarked_run(run_dir):
+        return 0
     raise ConfigError(
         f"{run_dir}: exists and is not a trice run directory (no {RUN_MARKER}); trice would write recipe.json and "
         "stage directories into it: name a new or empty run_dir (--run-dir)"
     )
 
 
+def check_run_dir(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a trice run of this format (False: it does not exist or is empty); raises
+    :class:`OlderRun` for one an older trice made, and :class:`ConfigError` for anything else."""
+    version = run_format(run_dir)
+    if version is not None and version < RUN_FORMAT:
+        raise OlderRun(
+            f"{run_dir}: made by an older trice, run `trice migrate-run {run_dir}` (once: it rewrites the stage records "
+            "to this trice's fingerprints, redoing and deleting nothing)"
+        )
+    return version is not None
+
+
 def claim_run_dir(run_dir: Path) -> None:
-    """Make ``run_dir`` a trice run (or check it is one) before anything is written into it. A run
-    without one gets one recording the run directory's spelling in its recipe.json,
-    under which its stages' hashes of paths as spelled were made (:func:`known_spellings`)."""
-    if check_run_dir(run_dir) and (run_dir / RUN_MARKER).is_file():
+    """Make ``run_dir`` a trice run (or check it is one) before anything is written into it."""
+    if check_run_dir(run_dir):
         return
-    spellings: list[str] = []
-    recipe = run_dir / RECIPE
-    if recipe.is_file():
-        recorded = read_json(recipe).get("run_dir")
-        spellings = [recorded] if isinstance(recorded, str) else []
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / RUN_MARKER, {"format": RUN_FORMAT, "spellings": spellings})
+    write_json(run_dir / RUN_MARKER, {"format": RUN_FORMAT})

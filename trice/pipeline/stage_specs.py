@@ -37,7 +37,6 @@ from trice.stage2.reward import RewardOutage
 from trice.stage2.score import run_score
 from trice.tasks import PER_ROW
 from trice.training.checkpoints import checkpoints, is_complete
-from trice.utils.config import fingerprint_fields
 from trice.utils.io import read_json, read_jsonl, write_json, write_jsonl
 
 # (config to fingerprint, input paths, function of the stage directory)
@@ -97,7 +96,7 @@ def data_fingerprint(plan: Plan) -> tuple[Any, list[Path]]:
     """The data section as the data and dev stages fingerprint it, and the files they read: your own
     train/test files enter by their bytes (and file names), not by where they lie, so a moved
     checkout is the same run."""
-    fields = fingerprint_fields(plan.data)
+    fields = plan.fields_of(plan.data)
     files = plan.data.source_files()
     named = {key: Path(value).name for key in ("train", "test") if (value := fields.get(key)) and Path(value) in files}
     return fields | named, files
@@ -112,17 +111,17 @@ def _probe_step(plan: Plan) -> StageSpec:
     """The base model on the training questions: what the label stage labels."""
     train = plan.layout.train_examples
     fn = lambda d: generate_and_judge(d, train, plan.probe, plan.judge_task, "probe train", plan.tools)  # noqa: E731
-    return _with_tools(fingerprint_fields(plan.probe), plan), [train], fn
+    return _with_tools(plan.fields_of(plan.probe), plan), [train], fn
 
 
 def _label_step(plan: Plan) -> StageSpec:
     """Every training set the run's settings train on (and D_tool for stage II), from the probe."""
     judged = plan.layout.probe / layout.JUDGED
     modes = sorted({m for s in plan.recipe.settings if (m := SETTINGS[s].label) is not None} | ({D_TOOL} if plan.recipe.stage_two else set()))
-    options = fingerprint_fields(plan.label)
+    options = plan.fields_of(plan.label)
     reads = "mlqa" in plan.data.task_names  # a translator call is kept when the probed model reads it right
     reading = replace(plan.probe, read_max_new_tokens=plan.label.read_max_new_tokens)
-    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": fingerprint_fields(reading)} if reads else {})
+    fingerprinted = {"modes": modes} | ({"label": options} if options else {}) | ({"reader": plan.fields_of(reading)} if reads else {})
 
     boundary = [plan.layout.own_accuracy] if plan.label.own_if else []  # read only under the knowledge-boundary rule
 
@@ -148,7 +147,7 @@ def _probe_samples_step(plan: Plan) -> StageSpec:
     train, probed = plan.layout.train_examples, plan.layout.probe / layout.JUDGED
     samples = plan.probe_samples
     config = replace(plan.probe, do_sample=True, temperature=samples.sample_temperature, top_p=samples.sample_top_p)
-    fingerprinted = _with_tools(fingerprint_fields(config), plan) | {"samples": samples.samples}
+    fingerprinted = _with_tools(plan.fields_of(config), plan) | {"samples": samples.samples}
 
     def sample(d: Path) -> None:
         save_examples(d / layout.SAMPLED_EXAMPLES, sample_examples(load_examples(train), samples.samples))
@@ -161,7 +160,7 @@ def _probe_samples_step(plan: Plan) -> StageSpec:
 def _dev_step(plan: Plan) -> StageSpec:
     """Training-pool questions no stage trains on, for stage II's checkpoint choice."""
     data, files = data_fingerprint(plan)
-    config = data | {"dev": fingerprint_fields(plan.dev)}
+    config = data | {"dev": plan.fields_of(plan.dev)}
     return config, files, lambda d: save_examples(d / layout.DEV_EXAMPLES, dev_from_pool(plan.data, plan.dev.n_per_dataset))
 
 
@@ -169,7 +168,7 @@ def _candidates_step(plan: Plan) -> StageSpec:
     d_tool = plan.layout.label_rows(D_TOOL)
     sources, adapters = resolve_sources(plan.run_dir, plan.candidates.sources)
     config = replace(plan.candidates, input=str(d_tool), output=str(plan.layout.candidates), sources=sources)
-    return fingerprint_fields(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
+    return plan.fields_of(config), [d_tool, *adapters], lambda d: raise_failed_rows(read_jsonl(collect_candidates(config)), "errors")
 
 
 def _score_step(plan: Plan) -> StageSpec:
@@ -184,7 +183,7 @@ def _score_step(plan: Plan) -> StageSpec:
         if failed := summary.get("machine_failures"):
             raise ToolOutages(failed["rows"], summary["n"], failed["first"])
 
-    return fingerprint_fields(config), [candidates], score
+    return plan.fields_of(config), [candidates], score
 
 
 def owned(config: LoRATrainingConfig) -> LoRATrainingConfig:
@@ -200,7 +199,7 @@ def _stage_one_train(plan: Plan, setting: str) -> StageSpec:
     kind = SETTINGS[setting]
     data = plan.layout.label_rows(kind.label)
     config = replace(plan.trainer_config(setting), data=str(data), output_dir=str(plan.layout.train_dir(setting)))
-    fingerprinted = fingerprint_fields(config)
+    fingerprinted = plan.fields_of(config)
 
     def train(d: Path) -> None:
         if share_training(d, fingerprinted) is None:
@@ -234,7 +233,7 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
             raise TrainingOutages(outage.count, outage.total, outage.first) from None
         raise_dev_outages(Path(config.output_dir) / SELECTION)
 
-    return fingerprint_fields(config), [data, dev, *own] + ([start] if start is not None else []), train
+    return plan.fields_of(config), [data, dev, *own] + ([start] if start is not None else []), train
 
 
 def raise_dev_outages(selection: Path) -> None:
@@ -262,7 +261,7 @@ def _eval_on(plan: Plan, setting: str, test: Path, tasks: list[str] | tuple[str,
     threshold = config.decision == THRESHOLD
     inputs = eval_inputs(test, adapter) + ([plan.layout.dev_examples] if threshold else [])  # tau is chosen on dev
     prompts = {"few_shot": few_shot_fingerprint(kind.few_shot, tasks)} if kind.few_shot else {}
-    fingerprinted = _with_tools(fingerprint_fields(config), plan) | prompts
+    fingerprinted = _with_tools(plan.fields_of(config), plan) | prompts
 
     def evaluate(d: Path) -> None:
         if reuse_twin_eval(d, fingerprinted, inputs) is None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from tqdm.auto import tqdm

@@ -118,7 +118,7 @@ class BM25Retriever:
         self.built = False
 
     @classmethod
-    def open(cls, config: BM25Config, index_dir: str | None = None) -> "BM25Retriever":
+    def open(cls, config: BM25Config, index_dir: str | None = None) -> BM25Retriever:
         """The cached index for ``config`` (under ``index_dir`` or :func:`index_root`), built first if missing."""
         config.validate()
         config.validate_bm25()

@@ -153,7 +153,7 @@ class DenseRetriever:
         return np.asarray(vectors, dtype=np.float32)
 
     @classmethod
-    def open(cls, config: DenseConfig, index_dir: str | None = None) -> "DenseRetriever":
+    def open(cls, config: DenseConfig, index_dir: str | None = None) -> DenseRetriever:
         """The cached embeddings for ``config``, computed first if missing, and the model for queries."""
         config.validate()
         config.validate_dense()

@@ -284,7 +284,7 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
     native = {"call_format": config.call_format, "tool_parser": calls.parser} if calls.native else {}  # none: text parts stay reusable
     for group in groups.values():
         first = group[0]  # one loader per group, so its sources share one load (made when first needed)
-        load = functools.cache(lambda: models.load_model(first.model, first.adapter)) if isinstance(first, ModelSource) else None
+        load = functools.cache(functools.partial(models.load_model, first.model, first.adapter)) if isinstance(first, ModelSource) else None
         for source in group:
             if isinstance(source, ModelSource):
                 seed = config.seed if source.seed is None else source.seed

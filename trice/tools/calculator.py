@@ -43,7 +43,7 @@ Number = int | float
 _THOUSANDS = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])")
 _TIMES = re.compile(r"(?<=[0-9.)])\s*[xX]\s*(?=[0-9.(])")
 _LEADING_ZEROS = re.compile(r"(?<![0-9.eE])0+(?=[0-9])")
-_DIGIT_RUN = re.compile(r"[0-9]{%d,}" % (MAX_LITERAL_DIGITS + 1))
+_DIGIT_RUN = re.compile(rf"[0-9]{{{MAX_LITERAL_DIGITS + 1},}}")
 _ALLOWED = frozenset("0123456789.+-*/%()eE ")
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 

@@ -223,7 +223,7 @@ class QATool:
         self._answers: OrderedDict[str, str | ToolError] = OrderedDict()
 
     @classmethod
-    def from_options(cls, **options: Any) -> "QATool":
+    def from_options(cls, **options: Any) -> QATool:
         """The QA tool that :class:`QAToolConfig` ``options`` describe; nothing loads until the first call."""
         config = build_config(QAToolConfig, options, "QA options")
         cache = NO_CACHE

@@ -257,7 +257,7 @@ class Translator:
         self.cache = cache
 
     @classmethod
-    def from_options(cls, **options: Any) -> "Translator":
+    def from_options(cls, **options: Any) -> Translator:
         """The translator that :class:`TranslatorConfig` ``options`` describe (the registry's factory)."""
         known = {f.name for f in fields(TranslatorConfig)}
         unknown = sorted(set(options) - known)

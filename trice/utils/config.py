@@ -274,47 +274,29 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-class ChangedFields(dict):
-    """What :func:`fingerprint_fields` returns: a plain mapping (JSON-serialisable as it is) that
-    also names the config class it came from, which is what reading a stage hash made under an
-    earlier rule needs (:mod:`trice.pipeline.legacy_fingerprint`), and holds apart in ``left_out`` the
-    set fields the class names ``not_fingerprinted`` (earlier rules hashed them). ``fields | extra`` keeps
-    both, since a stage adds its own keys (tool options, few-shot prompts) that way."""
-
-    def __init__(self, config_class: type, values: Mapping[str, Any], left_out: Mapping[str, Any] | None = None):
-        super().__init__(values)
-        self.config_class = config_class
-        self.left_out = dict(left_out or {})
-
-    def __or__(self, other: Any) -> ChangedFields:
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        return ChangedFields(self.config_class, {**self, **other}, self.left_out)
+def set_fields(config: Any) -> dict[str, Any]:
+    """The fields of a config dataclass whose values differ from their defaults, compared as a
+    fingerprint hashes them (JSON): ``3`` for a default of ``3.0`` differs, as the two hash differently."""
+    values = dataclasses.asdict(config)
+    return {f.name: values[f.name] for f in dataclasses.fields(config) if _as_hashed(values[f.name]) != _as_hashed(field_default(f))}
 
 
-def fingerprint_fields(config: Any) -> ChangedFields:
-    """The config as a stage fingerprints it: only the fields whose values differ from their defaults,
-    less those its class names in ``not_fingerprinted`` (a class attribute): keys that change how a
-    stage reports, never what it makes (an experiment tracker, how often the loss is logged), so
-    setting one on a finished run redoes nothing.
+def fingerprint_fields(config: Any) -> dict[str, Any]:
+    """The config as a stage fingerprints it: its :func:`set_fields`, less those its class names in
+    ``not_fingerprinted`` (a class attribute): keys that change how a stage reports, never what it
+    makes (an experiment tracker, how often the loss is logged), so setting one on a finished run
+    redoes nothing.
 
     This is the one rule for what of a config enters a stage's fingerprint
     (:func:`trice.utils.fingerprint.fingerprint`). A field at its default is left out, whether or
     not it was given, so adding a field to a config class (with a default that leaves what the
-    stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise look
-    changed and be moved aside and rerun. A value other than the default always enters the hash,
-    compared as it is hashed (JSON): ``3`` for a default of ``3.0`` enters it, as the two hash
-    differently. Stage hashes made under the earlier rules are still recognised
-    (:mod:`trice.pipeline.legacy_fingerprint`).
+    stage makes as it is) never changes the fingerprint of a finished stage, which would otherwise
+    look changed and be moved aside and rerun. A value other than the default always enters the hash.
+    Run directories whose stages were hashed under other rules are rewritten to this one by
+    ``trice migrate-run`` (:mod:`trice.pipeline.migrate_run`).
     """
-    values = dataclasses.asdict(config)
     reporting = getattr(type(config), "not_fingerprinted", frozenset())
-    changed: dict[str, Any] = {}
-    left_out: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        if _as_hashed(values[f.name]) != _as_hashed(field_default(f)):
-            (left_out if f.name in reporting else changed)[f.name] = values[f.name]
-    return ChangedFields(type(config), changed, left_out)
+    return {k: v for k, v in set_fields(config).items() if k not in reporting}
 
 
 def _as_hashed(value: Any) -> str:

@@ -383,7 +383,7 @@ class JsonlAppender:
         os.fsync(self._fh.fileno())
         self._fh.close()
 
-    def __enter__(self) -> "JsonlAppender":
+    def __enter__(self) -> JsonlAppender:
         return self
 
     def __exit__(self, *exc: Any) -> None:
