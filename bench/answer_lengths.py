@@ -48,10 +48,7 @@ def probe_plan(recipe: Path, run_dir: Path, n_per_dataset: int, max_new_tokens: 
     """The recipe with only what a probe needs changed: a few training questions per dataset, the
     generous limit, its own run directory, and no trained setting (so no stage II pool to check)."""
     raw = load_layered_yaml(recipe)
-    changes = {
-        "run_dir": str(run_dir), "settings": ["zero-shot"],
-        "data": {"n_train": n_per_dataset}, "probe": {"max_new_tokens": max_new_tokens},
-    }
+    changes = {"run_dir": str(run_dir), "settings": ["zero-shot"], "data": {"n_train": n_per_dataset}, "probe": {"max_new_tokens": max_new_tokens}}
     return plan_recipe(recipe, overrides=merge_over(raw, changes))
 
 
@@ -64,8 +61,7 @@ def length_stats(lengths: Sequence[int], limit: int) -> dict[str, float]:
     """Median, 90th percentile and longest answer, and the share that reached the probe's limit
     (within :data:`SLACK` tokens)."""
     a = np.asarray(lengths)
-    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "max": int(a.max()),
-            "at_limit": float(np.mean(a >= limit - SLACK))}
+    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "max": int(a.max()), "at_limit": float(np.mean(a >= limit - SLACK))}
 
 
 def cut_table(judged_by_cut: dict[int, list[dict]]) -> dict[str, dict[str, Any]]:
@@ -82,8 +78,7 @@ def cut_table(judged_by_cut: dict[int, list[dict]]) -> dict[str, dict[str, Any]]
     for name, entry in table.items():
         right = {r["id"] for r in judged_by_cut[longest] if r["dataset"] == name and r["correct"]}
         entry["lossless_cut"] = next(
-            cut for cut in sorted(judged_by_cut)
-            if right <= {r["id"] for r in judged_by_cut[cut] if r["dataset"] == name and r["correct"]}
+            cut for cut in sorted(judged_by_cut) if right <= {r["id"] for r in judged_by_cut[cut] if r["dataset"] == name and r["correct"]}
         )
     return dict(table)
 
@@ -98,8 +93,11 @@ def measure(rows: list[dict], cuts: Sequence[int], limit: int, tokenizer: Any, j
     table = cut_table(judged)
     for name, entry in table.items():
         group = [r for r in judged[max(cuts)] if r["dataset"] == name]
-        entry |= {"n": len(group), "tokens": length_stats([lengths[r["id"]] for r in group], limit),
-                  "tool_use": float(np.mean([r["used_tool"] for r in group]))}
+        entry |= {
+            "n": len(group),
+            "tokens": length_stats([lengths[r["id"]] for r in group], limit),
+            "tool_use": float(np.mean([r["used_tool"] for r in group])),
+        }
     return {"limit": limit, "cuts": list(cuts), "datasets": table}
 
 
@@ -137,8 +135,15 @@ def main() -> None:
 
     rows = read_jsonl(probe_dir / JUDGED)
     result = measure(rows, cuts, limit, load_tokenizer(plan.probe.model), judge)
-    result |= {"recipe": recipe.stem, "model": plan.probe.model, "template": plan.probe.template, "probe_dir": str(probe_dir),
-               "n_per_dataset": args.n_per_dataset, "split": "train", "seed": plan.recipe.seed}
+    result |= {
+        "recipe": recipe.stem,
+        "model": plan.probe.model,
+        "template": plan.probe.template,
+        "probe_dir": str(probe_dir),
+        "n_per_dataset": args.n_per_dataset,
+        "split": "train",
+        "seed": plan.recipe.seed,
+    }
     write_json(Path(args.output or ROOT / "bench" / "results" / "answer_lengths" / f"{recipe.stem}.json"), result)
     print(json.dumps(result, indent=1))
     print(summary_line(result))

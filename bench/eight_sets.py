@@ -56,10 +56,7 @@ from trice.pipeline.intervals import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "eight_sets"  # this result, and the four run reports it is built from
-TEST_SETS = {
-    "webq": "qa", "nq": "qa", "triviaqa": "qa", "trex": "lama", "xquad-zh": "mlqa",
-    "asdiv": "math", "svamp": "math", "gsm8k": "math",
-}
+TEST_SETS = {"webq": "qa", "nq": "qa", "triviaqa": "qa", "trex": "lama", "xquad-zh": "mlqa", "asdiv": "math", "svamp": "math", "gsm8k": "math"}
 SETTINGS = ("zero-shot", "sft-0", "sft-100", "trice-i", "trice-all")
 BASELINES = ("zero-shot", "sft-0", "sft-100")
 DRAW = ("seed", "test_fraction", "n_test")  # what decides which test questions a run draws
@@ -196,10 +193,11 @@ def build(mix: Path, split: dict[str, Path]) -> dict[str, Any]:
     if not bootstrap:  # one method for the whole result: binomial wherever a single source lacks the record
         answers = {h: None for h in answers}
     halves = {h: with_uncertainty(half, answers[h], seed) for h, half in halves.items()}
-    complete = not missing and all(
-        set(h["rows"]) == set(SETTINGS) and all(r["n_sets"] == len(TEST_SETS) for r in h["rows"].values())
-        for h in halves.values()
-    ) and len(halves) == 2
+    complete = (
+        not missing
+        and all(set(h["rows"]) == set(SETTINGS) and all(r["n_sets"] == len(TEST_SETS) for r in h["rows"].values()) for h in halves.values())
+        and len(halves) == 2
+    )
     result: dict[str, Any] = {
         "complete": complete,
         "missing": missing,
@@ -233,7 +231,12 @@ def markdown(result: dict[str, Any]) -> str:
             intervals = {named[s]: r for s, r in result[half]["intervals"].items()}
             lines.append(markdown_table(rows, rates, intervals))
             if result[half]["differences"]:
-                lines += ["", "Accuracy differences, first setting minus second, points [95% interval]:", "", *comparison_table(result[half]["differences"], list(result[half]["test_sizes"]))]
+                lines += [
+                    "",
+                    "Accuracy differences, first setting minus second, points [95% interval]:",
+                    "",
+                    *comparison_table(result[half]["differences"], list(result[half]["test_sizes"])),
+                ]
     if result["split_vs_mix"]:
         lines += ["", "## SPLIT minus MIX", "", "Points [95% interval]:", "", *comparison_table(result["split_vs_mix"], list(TEST_SETS))]
     lines += ["", f"Intervals: {result['interval_method']}."]
@@ -242,7 +245,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mix", default=str(OUT / "mix" / "results.json"), help="The MIX run's report/results.json (committed: a copy of its report/ directory).")
+    parser.add_argument(
+        "--mix", default=str(OUT / "mix" / "results.json"), help="The MIX run's report/results.json (committed: a copy of its report/ directory)."
+    )
     parser.add_argument("--split-math", default=str(ROOT / "bench" / "results" / "math_benchmark" / "results.json"))
     for task in ("qa", "lama", "mlqa"):
         parser.add_argument(f"--split-{task}", default=str(OUT / f"split-{task}" / "results.json"), help=f"The {task} SPLIT run's report/results.json.")
@@ -260,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps({h: result[h]["rows"] for h in ("split", "mix") if h in result}))
     summary = [
         f"{h.upper()} " + ", ".join(f"{s} {100 * r['avg']:.1f}%/{r['n_sets']} sets" for s, r in result[h]["rows"].items())
-        for h in ("split", "mix") if h in result
+        for h in ("split", "mix")
+        if h in result
     ]
     state = "complete" if result["complete"] else f"INCOMPLETE ({len(result['missing'])} sources missing)"
     print(f"eight sets, {state}: " + "; ".join(summary) + f" -> {args.output}")

@@ -66,9 +66,7 @@ DUNDERS = ("__class__", "__dict__", "__globals__", "__builtins__", "__subclasses
 def arithmetic_expressions() -> Any:
     """``(text, exact value)`` for valid integer arithmetic (+ - *, parentheses, thousands commas,
     spaces, ``x`` for times), small enough to stay inside every calculator bound."""
-    leaves = st.integers(0, 99_999).flatmap(
-        lambda n: st.sampled_from([str(n), f"{n:,}", f" {n} "]).map(lambda text: (text, n))
-    )
+    leaves = st.integers(0, 99_999).flatmap(lambda n: st.sampled_from([str(n), f"{n:,}", f" {n} "]).map(lambda text: (text, n)))
     ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, " x ": lambda a, b: a * b}
 
     def combine(left: tuple[str, int], op: str, right: tuple[str, int]) -> tuple[str, int]:
@@ -83,31 +81,13 @@ def arithmetic_expressions() -> Any:
 def hostile_expressions() -> Any:
     """Text built to break an expression evaluator: depth, size, growth, look-alike digits, code."""
     digits = st.integers(-(10**6), 10**6).map(str)
-    big = st.one_of(
-        digits,
-        st.integers(0, 10**400).map(str),
-        st.floats().map(repr),
-        st.sampled_from(["9", "10", ".5", "3.", "1e308"]),
-    )
+    big = st.one_of(digits, st.integers(0, 10**400).map(str), st.floats().map(repr), st.sampled_from(["9", "10", ".5", "3.", "1e308"]))
     arithmetic = st.text(alphabet="0123456789.+-*/%^()eE,=x $×÷ ", max_size=80)
-    nesting = st.builds(
-        lambda opened, inner, closed: "(" * opened + inner + ")" * closed,
-        st.integers(0, 3000),
-        digits,
-        st.integers(0, 3000),
-    )
-    unary = st.builds(
-        lambda op, n, x: op * n + x, st.sampled_from(["-", "+", "+-", "~", "not ", "("]), st.integers(1, 2000), digits
-    )
-    towers = st.builds(
-        lambda parts, op: op.join(parts),
-        st.lists(big, min_size=2, max_size=8),
-        st.sampled_from(["**", "^", "*", "//", "%"]),
-    )
+    nesting = st.builds(lambda opened, inner, closed: "(" * opened + inner + ")" * closed, st.integers(0, 3000), digits, st.integers(0, 3000))
+    unary = st.builds(lambda op, n, x: op * n + x, st.sampled_from(["-", "+", "+-", "~", "not ", "("]), st.integers(1, 2000), digits)
+    towers = st.builds(lambda parts, op: op.join(parts), st.lists(big, min_size=2, max_size=8), st.sampled_from(["**", "^", "*", "//", "%"]))
     growth = st.builds(  # (((2**50)**50)**50)
-        lambda base, exps: reduce(lambda acc, e: f"({acc})**{e}", exps, base),
-        big,
-        st.lists(st.integers(-300, 300).map(str), min_size=1, max_size=6),
+        lambda base, exps: reduce(lambda acc, e: f"({acc})**{e}", exps, base), big, st.lists(st.integers(-300, 300).map(str), min_size=1, max_size=6)
     )
     look_alikes = st.text(alphabet=UNICODE_DIGITS + "0123456789+-*/^().,= ", max_size=40)
     names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
@@ -117,11 +97,7 @@ def hostile_expressions() -> Any:
         st.builds(lambda f, a: f"{f}({a})", names, arithmetic),
         st.builds(lambda a, n, b: f"{a}{n}{b}", arithmetic, names, arithmetic),
     )
-    long = st.builds(
-        lambda chunk, k: chunk * k,
-        st.sampled_from(["9", "1+", "(", "-", "1,000", "**2", " ", "\x00", "٣"]),
-        st.integers(100, 20_000),
-    )
+    long = st.builds(lambda chunk, k: chunk * k, st.sampled_from(["9", "1+", "(", "-", "1,000", "**2", " ", "\x00", "٣"]), st.integers(100, 20_000))
     nul = st.builds(lambda a, b: a + "\x00" + b, arithmetic, arithmetic)
     return st.one_of(arithmetic, nesting, unary, towers, growth, look_alikes, code, long, nul, st.text(max_size=200))
 
@@ -135,12 +111,8 @@ def texts_with_calls() -> Any:
     argument = st.one_of(hostile_expressions(), st.text(alphabet="()0123456789+*/ ", max_size=60))
     call = st.builds(lambda p, o, a, c: f"{p}calculator{o}{a}{c}", prefix, opener, argument, closer)
     return st.builds(
-        lambda before, calls, after: before + "".join(calls) + after,
-        st.text(max_size=80),
-        st.lists(call, min_size=1, max_size=3),
-        st.text(max_size=80),
+        lambda before, calls, after: before + "".join(calls) + after, st.text(max_size=80), st.lists(call, min_size=1, max_size=3), st.text(max_size=80)
     )
-
 
 
 # ---------------------------------------------------------------------------------------- campaign

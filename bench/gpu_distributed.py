@@ -9,6 +9,7 @@ which the CPU tests can only check up to starting the processes. Each run is a d
 
     python bench/gpu_distributed.py --runs plain=DIR zero2=DIR zero3=DIR --out bench/results/gpu_distributed/results.json
 """
+
 from __future__ import annotations
 
 import argparse

@@ -16,6 +16,7 @@ questions judged alike, and sets each stage's seconds side by side.
     python bench/gpu_recipe.py --variant gpu-scaled   # then --variant demo; both merge into --out
     python bench/gpu_recipe.py --compare runs/gpu-recipe/demo runs/demo
 """
+
 from __future__ import annotations
 
 import argparse
@@ -159,7 +160,9 @@ def compare_runs(gpu_run: Path, cpu_run: Path) -> dict:
     gpu_s, cpu_s = stage_seconds(gpu_run), stage_seconds(cpu_run)
     both = sorted(gpu_s.keys() & cpu_s.keys())
     return {
-        "gpu_run": str(gpu_run), "cpu_run": str(cpu_run), "settings": settings,
+        "gpu_run": str(gpu_run),
+        "cpu_run": str(cpu_run),
+        "settings": settings,
         "seconds": {stage: [gpu_s[stage], cpu_s[stage]] for stage in both},
         "seconds_total": [round(sum(gpu_s[s] for s in both), 1), round(sum(cpu_s[s] for s in both), 1)],
     }

@@ -135,7 +135,7 @@ def main() -> None:
         rollouts.openings.texts("(")  # once per training, as train_grpo's first step pays it: not a rollout's cost
     runs: dict[str, list[dict]] = {"trice": [], "plain": []}
     for repeat in range(args.repeats):
-        for method in (("trice", "plain") if repeat % 2 == 0 else ("plain", "trice")):  # alternate who goes first: load falls on both
+        for method in ("trice", "plain") if repeat % 2 == 0 else ("plain", "trice"):  # alternate who goes first: load falls on both
             runs[method].append(run_method(method, model, tokenizer, rollouts, args, repeat))
     bound = peak * 1e9 / (2 * n)
     methods = {}
@@ -156,10 +156,12 @@ def main() -> None:
     Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     t, p = methods["trice"], methods["plain"]
-    print(f"grpo rollouts ({report['batch']}, {args.max_new_tokens} new tokens): trice {t['tokens_per_second']} tok/s kept "
-          f"({t['share_of_bound']:.0%} of the {report['bound_tokens_per_second']} tok/s 2N bound, mean length {t['mean_completion_length']}), "
-          f"plain {p['tokens_per_second']} tok/s ({p['share_of_bound']:.0%}, mean length {p['mean_completion_length']}); "
-          f"plain took {report['plain_over_trice_seconds']}x trice's time")
+    print(
+        f"grpo rollouts ({report['batch']}, {args.max_new_tokens} new tokens): trice {t['tokens_per_second']} tok/s kept "
+        f"({t['share_of_bound']:.0%} of the {report['bound_tokens_per_second']} tok/s 2N bound, mean length {t['mean_completion_length']}), "
+        f"plain {p['tokens_per_second']} tok/s ({p['share_of_bound']:.0%}, mean length {p['mean_completion_length']}); "
+        f"plain took {report['plain_over_trice_seconds']}x trice's time"
+    )
 
 
 if __name__ == "__main__":

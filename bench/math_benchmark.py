@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(rows))
     print(
         "math benchmark: "
-        + ", ".join(f"{s} avg {100 * r['avg']:.1f}% {interval_text(*results['intervals'][s]['avg'])} (tool {100 * r['tool_rate']:.0f}%)" for s, r in rows.items())
+        + ", ".join(
+            f"{s} avg {100 * r['avg']:.1f}% {interval_text(*results['intervals'][s]['avg'])} (tool {100 * r['tool_rate']:.0f}%)" for s, r in rows.items()
+        )
         + f" -> {args.output}"
     )
 

@@ -59,18 +59,32 @@ def collect(run_dir: Path) -> dict[str, Any]:
     judged = read_judged(run_dir, done, datasets) if done else {}
     label_stats = {m: read_json(run.label_stats(m)) for m in ("trice", "sft-0", "sft-100") if run.label_stats(m).is_file()}
     stage_two = stage_two_summary(run, [s for s in settings if (run.train_dir(s) / SELECTION).is_file()])
-    pairs = [(a, b) for a, b in (("trice-all", "trice-i"), ("trice-all", "sft-100"), ("trice-all", "sft-0"), ("trice-ii", "trice-all"),
-                                 ("trice-i", "zero-shot"), ("trice-all-dpo", "trice-i")) if a in judged and b in judged]
+    pairs = [
+        (a, b)
+        for a, b in (
+            ("trice-all", "trice-i"),
+            ("trice-all", "sft-100"),
+            ("trice-all", "sft-0"),
+            ("trice-ii", "trice-all"),
+            ("trice-i", "zero-shot"),
+            ("trice-all-dpo", "trice-i"),
+        )
+        if a in judged and b in judged
+    ]
     paired = paired_rows(judged, pairs, SEED) if pairs else {}
     probe = run.probe / SUMMARY
     return {
         "config": {"recipe": recipe, "run_dir": str(run_dir)},
-        "evaluated": done, "not_yet": [s for s in settings if s not in done],
+        "evaluated": done,
+        "not_yet": [s for s in settings if s not in done],
         "rows": {s: read_json(run.eval_dir(s) / SUMMARY) for s in done},
-        "intervals": interval_rows(judged, SEED) if judged else {}, "paired": paired,
+        "intervals": interval_rows(judged, SEED) if judged else {},
+        "paired": paired,
         "per_question": per_question(judged) if judged else {},
-        "label_stats": label_stats, "probe": read_json(probe) if probe.is_file() else {},
-        "stage_two": stage_two, "figure4": tool_use_by_zero_shot(judged),
+        "label_stats": label_stats,
+        "probe": read_json(probe) if probe.is_file() else {},
+        "stage_two": stage_two,
+        "figure4": tool_use_by_zero_shot(judged),
         "findings": findings(judged, label_stats, stage_two, SEED, paired, planned=settings),
     }
 
@@ -119,8 +133,12 @@ def try_entry(name: str, try_yaml: Path, plan: Plan, main_run: Path, setting: st
     selection = stage_two_summary(RunLayout(plan.run_dir), [setting])["selection"][setting]
     changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
     return {
-        "name": name, "recipe": str(try_yaml.relative_to(ROOT)) if try_yaml.is_relative_to(ROOT) else str(try_yaml), "run_dir": str(plan.run_dir), "changes": changes,
-        "dev_curve": selection["curve"], "best_step": selection["best_step"],
+        "name": name,
+        "recipe": str(try_yaml.relative_to(ROOT)) if try_yaml.is_relative_to(ROOT) else str(try_yaml),
+        "run_dir": str(plan.run_dir),
+        "changes": changes,
+        "dev_curve": selection["curve"],
+        "best_step": selection["best_step"],
         "test": read_json(RunLayout(plan.run_dir).eval_dir(setting) / SUMMARY) | {"interval_avg": interval_rows({tried: judged[tried]}, SEED)[tried]["avg"]},
         "paired": {k: v["avg"] for k, v in paired_rows(judged, [(tried, b) for b in baselines], SEED).items()},
         "finding_3": tool_drop_finding(as_trice_all, SEED),
@@ -166,7 +184,9 @@ def main() -> None:
         entry = run_try(Path(args.try_yaml).resolve(), run, output, args.setting)
         print(json.dumps(entry, indent=1))
         paired = "; ".join(f"{k}: {v['difference']:+.1%} [{v['low']:+.1%}, {v['high']:+.1%}]" for k, v in entry["paired"].items())
-        print(f"math_qwen try {entry['name']}: best dev step {entry['best_step']}, test {entry['test']['accuracy']['total']:.1%}, tool use {entry['test']['tool_rate']:.0%}; {paired}")
+        print(
+            f"math_qwen try {entry['name']}: best dev step {entry['best_step']}, test {entry['test']['accuracy']['total']:.1%}, tool use {entry['test']['tool_rate']:.0%}; {paired}"
+        )
         return
     if not args.record_only:
         subprocess.run([sys.executable, "-m", "trice.cli", "run", str(RECIPE), "--run-dir", str(run)], check=True)

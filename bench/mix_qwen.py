@@ -13,6 +13,7 @@ While the run is still evaluating, ``trice run mix_qwen --report-so-far`` then
 ``python bench/mix_qwen.py --so-far`` records the settings evaluated so far (results.json's
 ``partial`` names the rest); the old results are replaced, not merged.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,7 @@ def docs_table(results: dict[str, Any]) -> list[str]:
     """The table of docs/benchmarks.md: each setting's accuracy per test set and on average, with intervals, and
     its tool use over all test questions."""
     datasets = [ds for ds in next(iter(results["rows"].values())) if ds not in ("avg", "tool_rate")]
-    lines = [
-        "| setting | " + " | ".join(NAMES.get(ds, ds) for ds in datasets) + " | avg | tool use |",
-        "|---|" + "---|" * (len(datasets) + 2),
-    ]
+    lines = ["| setting | " + " | ".join(NAMES.get(ds, ds) for ds in datasets) + " | avg | tool use |", "|---|" + "---|" * (len(datasets) + 2)]
     for setting, row in results["rows"].items():
         intervals = results["intervals"][setting]
         cells = [cell(row[ds], intervals[ds]) for ds in datasets] + [cell(row["avg"], intervals["avg"]), f"{row['tool_rate']:.0%}"]

@@ -147,8 +147,22 @@ def memory_child(method: str, args: argparse.Namespace) -> dict:
 
 
 def measure_memory(method: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--memory-child", method, "--groups", str(args.groups),
-           "--warmup", str(args.warmup), "--seed", str(args.seed), "--alpha", str(args.alpha), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        method,
+        "--groups",
+        str(args.groups),
+        "--warmup",
+        str(args.warmup),
+        "--seed",
+        str(args.seed),
+        "--alpha",
+        str(args.alpha),
+        "--threads",
+        str(args.threads),
+    ]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -168,10 +182,7 @@ def measure_time(args: argparse.Namespace) -> dict:
     timed = groups[args.warmup :]
     k_p_r = [(len(g["responses"]), g["prompt"].numel(), max(r.numel() for r in g["responses"])) for g in timed]
     return {
-        "tokens": {
-            "naive": statistics.mean(k * (p + r) for k, p, r in k_p_r),
-            "shared_prefix": statistics.mean(p + k * (r - 1) for k, p, r in k_p_r),
-        },
+        "tokens": {"naive": statistics.mean(k * (p + r) for k, p, r in k_p_r), "shared_prefix": statistics.mean(p + k * (r - 1) for k, p, r in k_p_r)},
         "times": times,
         "max_abs_score_diff": max_score_difference(model, groups),
         "prompt_tokens_mean": statistics.mean(g["prompt"].numel() for g in timed),

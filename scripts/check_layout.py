@@ -277,9 +277,7 @@ def floor_violations(package: Package, graph: dict[str, set[str]], first_line: d
             yield Violation("upward-import", package.modules[module], line, f"{module} ({here or 'root'}) imports {target} ({there}), a floor above it")
 
 
-def check(
-    root: Path, max_module: int = MAX_MODULE_LINES, max_function: int = MAX_FUNCTION_LINES, order: Sequence[str] = ()
-) -> list[Violation]:
+def check(root: Path, max_module: int = MAX_MODULE_LINES, max_function: int = MAX_FUNCTION_LINES, order: Sequence[str] = ()) -> list[Violation]:
     """Every layout violation in the package at ``root``; ``order`` lists its subpackages bottom
     first (empty: no floors, only the rules that hold for any package)."""
     package = Package.scan(root)
@@ -306,7 +304,9 @@ def check(
         steps = " -> ".join(f"{target} (line {first_line[source, target]})" for source, target in zip(loop, loop[1:]))
         violations.append(
             Violation(
-                "import-cycle", package.modules[loop[0]], first_line[loop[0], loop[1]],
+                "import-cycle",
+                package.modules[loop[0]],
+                first_line[loop[0], loop[1]],
                 f"{len(component)} modules import each other: {', '.join(component)}; e.g. {loop[0]} -> {steps}",
             )
         )

@@ -162,10 +162,7 @@ def test_importing_another_modules_private_name_is_reported(tmp_path: Path) -> N
             "outsider.py": "import pkg.sub._impl\n",
         },
     )
-    assert sorted(kinds(root)) == [
-        ("private-import", "imports private module pkg.sub._impl"),
-        ("private-import", "imports private name '_secret' of pkg.m"),
-    ]
+    assert sorted(kinds(root)) == [("private-import", "imports private module pkg.sub._impl"), ("private-import", "imports private name '_secret' of pkg.m")]
 
 
 def test_the_command_prints_one_line_per_violation_and_fails(tmp_path: Path) -> None:

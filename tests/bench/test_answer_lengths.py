@@ -33,10 +33,10 @@ def _row(i: str, dataset: str, response: str, answer: str) -> dict:
 
 
 ROWS = [
-    _row("a", "asdiv", "5", "5"),                                    # 1 word: right at every cut
+    _row("a", "asdiv", "5", "5"),  # 1 word: right at every cut
     _row("b", "asdiv", "two plus two is four so the answer is 4", "4"),  # 10 words: right only uncut
-    _row("c", "svamp", "calculator( 3*3 )", "9"),                     # a call: right once the call is whole
-    _row("d", "svamp", "I do not know", "7"),                         # never right
+    _row("c", "svamp", "calculator( 3*3 )", "9"),  # a call: right once the call is whole
+    _row("d", "svamp", "I do not know", "7"),  # never right
 ]
 
 

@@ -23,10 +23,7 @@ TASK_SETS = {"math": ["asdiv", "svamp", "gsm8k"], "qa": ["webq", "nq", "triviaqa
 def _results(sets: list[str], settings: list[str], acc: dict[str, float], n_test: int = 300, used: int = 300) -> dict:
     """A run's results.json: accuracy ``acc[setting]`` on every set, tool rate 1 except zero-shot."""
     return {
-        "config": {
-            "recipe": {"seed": 0, "data": {"n_test": n_test, "test_fraction": 0.3}},
-            "splits": {"datasets": {ds: {"test_used": used} for ds in sets}},
-        },
+        "config": {"recipe": {"seed": 0, "data": {"n_test": n_test, "test_fraction": 0.3}}, "splits": {"datasets": {ds: {"test_used": used} for ds in sets}}},
         "rows": {s: {ds: acc[s] for ds in sets} | {"avg": acc[s]} for s in settings},
         "tool_rate_by_dataset": {s: {ds: 0.0 if s == "zero-shot" else 1.0 for ds in sets} for s in settings},
     }

@@ -56,7 +56,12 @@ def test_results_without_intervals_get_binomial_ones_and_bootstrapped_ones_are_k
     assert list(results["unpaired"]) == ["trice-all vs trice-i", "trice-all vs sft-100", "trice-i vs sft-100"]
     assert results["unpaired"]["trice-all vs trice-i"]["avg"]["verdict"] == "higher"
     half = 1.96 * (2 * (0.16 / 300 + 0.16 / 100) / 4) ** 0.5  # both settings' variances of a two-set average
-    assert results["unpaired"]["trice-i vs sft-100"]["avg"] == {"difference": 0.0, "low": pytest.approx(-half, rel=1e-4), "high": pytest.approx(half, rel=1e-4), "verdict": "no difference"}
+    assert results["unpaired"]["trice-i vs sft-100"]["avg"] == {
+        "difference": 0.0,
+        "low": pytest.approx(-half, rel=1e-4),
+        "high": pytest.approx(half, rel=1e-4),
+        "verdict": "no difference",
+    }
     bootstrapped = _recorded({"trice-i": 0.2}, intervals={"trice-i": {"avg": [0.1, 0.3]}}, paired={})
     assert bench.with_intervals(bootstrapped) == bootstrapped
 

@@ -48,16 +48,7 @@ def test_bench_readers_and_recall(tmp_path: Path) -> None:
 def test_bench_runs_end_to_end_on_a_small_corpus(data_dir: Path, corpus_dir: Path) -> None:
     import argparse
 
-    args = argparse.Namespace(
-        n=5,
-        seed=0,
-        rounds=1,
-        dense=False,
-        data_dir=str(data_dir),
-        corpus_dir=str(corpus_dir),
-        index_dir=None,
-        output=None,
-    )
+    args = argparse.Namespace(n=5, seed=0, rounds=1, dense=False, data_dir=str(data_dir), corpus_dir=str(corpus_dir), index_dir=None, output=None)
     result = _bench_module().run(args)
     assert result["corpus"]["passages"] == 10 and result["index"]["size_bytes"] > 0
     assert result["speed"]["queries"] == 15 and result["speed"]["bm25s_queries_per_s"] > 0

@@ -23,8 +23,16 @@ def _example(i: int) -> dict:
 GOOD = {
     "evaluate": lambda i: {"id": f"r{i}", "dataset": "gsm8k", "answers": ["72"], "response": "calculator(48+24)"},
     "score": lambda i: {"id": f"r{i}", "answers": ["72"], "responses": ["calculator(48+24)", "It is 72."]},
-    "label": lambda i: {"id": f"r{i}", "dataset": "gsm8k", "task": "math", "question": "q", "answers": ["72"],
-                        "tool_call": "calculator(48+24)", "response": "72", "correct": True},  # fmt: skip
+    "label": lambda i: {
+        "id": f"r{i}",
+        "dataset": "gsm8k",
+        "task": "math",
+        "question": "q",
+        "answers": ["72"],
+        "tool_call": "calculator(48+24)",
+        "response": "72",
+        "correct": True,
+    },  # fmt: skip
     "generate": _example,
     "train-sft": lambda i: {"id": f"r{i}", "task": "math", "question": "q", "output": "72"},
 }

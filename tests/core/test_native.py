@@ -31,7 +31,7 @@ BUILTIN = ["calculator", "WikiSearch", "QA", "translator"]
 
 
 def hermes(name: str, arguments: object) -> str:
-    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
 def llama3(name: str, parameters: object) -> str:
@@ -124,10 +124,7 @@ def test_a_good_call_is_todays_tool_call(text: str, parser: str) -> None:
     assert build_registry(["calculator"]).execute(call).output == "72"
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["The answer is 72.", "", "<tool_", "calculator(48+48/2)", 'The call would be {"name": "calculator"}'],
-)
+@pytest.mark.parametrize("text", ["The answer is 72.", "", "<tool_", "calculator(48+48/2)", 'The call would be {"name": "calculator"}'])
 @pytest.mark.parametrize("parser", ["hermes", "llama3"])
 def test_text_without_a_call_is_none(text: str, parser: str) -> None:
     assert parse_native_call(text, BUILTIN, parser) is None
@@ -253,7 +250,7 @@ def test_no_text_crashes_the_parsers(text: str) -> None:
     ("head", "call", "tail", "parser"),
     [
         ("Let me compute.\n", hermes("calculator", {"expression": "(1+2)*{3}"}), "<|im_end|> more <tool_call>{}</tool_call>", "hermes"),
-        ("", '{"name": "calculator", "parameters": {"expression": "a \\" } { b"}}', "<|eot_id|>{\"name\": 1}", "llama3"),
+        ("", '{"name": "calculator", "parameters": {"expression": "a \\" } { b"}}', '<|eot_id|>{"name": 1}', "llama3"),
         ("<|python_tag|>", llama3("calculator", {"expression": "1+1"}), ";", "llama3"),
     ],
 )

@@ -33,10 +33,7 @@ def test_parse_call(text: str, expected: ToolCall) -> None:
     assert parse_call(text, NAMES) == expected
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "no tools here", "mycalculator(1)", "_calculator(1)", "calculator2(1)", "Calculator(1)", "calculator 1+2"],
-)
+@pytest.mark.parametrize("text", ["", "no tools here", "mycalculator(1)", "_calculator(1)", "calculator2(1)", "Calculator(1)", "calculator 1+2"])
 def test_parse_call_finds_nothing(text: str) -> None:
     assert parse_call(text, NAMES) is None
 

@@ -22,7 +22,6 @@ from trice.utils.io import read_jsonl, write_jsonl
 from tests.helpers.models import converted_qwen
 
 
-
 def label(id: str, task: str, question: str, output: str, used_tool: bool, dataset: str, answers: list[str]) -> dict:
     """A row as trice label writes it."""
     return {"id": id, "dataset": dataset, "task": task, "question": question, "answers": answers,

@@ -238,8 +238,11 @@ def test_a_local_directory_is_a_mirror(data_dir: Path, tmp_path: Path, spelling:
 
 @pytest.mark.parametrize(
     ("mirror", "message"),
-    [("/no/such/dir", "--mirror: /no/such/dir: no such directory"), ("ftp://host/data", "expected an http(s) URL, a file:// URL or a local directory"),
-     ("file://otherhost/data", "file:///path")],
+    [
+        ("/no/such/dir", "--mirror: /no/such/dir: no such directory"),
+        ("ftp://host/data", "expected an http(s) URL, a file:// URL or a local directory"),
+        ("file://otherhost/data", "file:///path"),
+    ],
 )
 def test_a_mirror_that_is_no_directory_is_one_line(tmp_path: Path, mirror: str, message: str, capsys) -> None:
     assert main(["download-data", "--data_dir", str(tmp_path / "d"), "--datasets", "gsm8k", "--mirror", mirror]) == 2

@@ -31,8 +31,9 @@ def test_real_trex_counts_and_questions(trex, data_dir: Path) -> None:
             assert call is not None and e.tool_call == f"QA({call.argument})" and call.argument.endswith("?")
     no_call = [e.id for e in trex.train + trex.test if e.tool_call is None]
     assert 0 < len(no_call) < 10  # subjects like "Sunn O)))" whose call would not parse back
-    relations = {json.loads(line)["relation"] for line in
-                 (data_dir / "lama_trex/lama_original_bertknn/relations.jsonl").read_text().splitlines() if line.strip()}
+    relations = {
+        json.loads(line)["relation"] for line in (data_dir / "lama_trex/lama_original_bertknn/relations.jsonl").read_text().splitlines() if line.strip()
+    }
     assert relations <= set(RELATION_QUESTIONS)
 
 
@@ -53,7 +54,8 @@ def test_real_trex_split_is_seeded(data_dir: Path, trex) -> None:
 
 def test_cloze_question_and_relation_question() -> None:
     assert cloze_question("Mongolia competed at the 1992 Winter Olympics in Albertville, [MASK].") == (
-        "Mongolia competed at the 1992 Winter Olympics in Albertville, ?")
+        "Mongolia competed at the 1992 Winter Olympics in Albertville, ?"
+    )
     assert cloze_question("[MASK] is a city in France.") is None  # nothing before the mask
     assert cloze_question("In the [MASK] of [MASK].") is None
     assert cloze_question("No mask here.") is None
@@ -71,8 +73,13 @@ def _trex_dir(tmp_path: Path, facts: list[dict]) -> Path:
 
 
 def _fact(uuid: str, sentence: str, relation: str = "P19", surface: str = "Paris") -> dict:
-    return {"uuid": uuid, "sub_label": "Jo", "obj_label": "Paris", "predicate_id": relation,
-            "evidences": [{"masked_sentence": sentence, "obj_surface": surface}]}
+    return {
+        "uuid": uuid,
+        "sub_label": "Jo",
+        "obj_label": "Paris",
+        "predicate_id": relation,
+        "evidences": [{"masked_sentence": sentence, "obj_surface": surface}],
+    }
 
 
 def test_trex_skips_unusable_facts_and_rejects_bad_ones(tmp_path: Path) -> None:

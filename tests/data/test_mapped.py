@@ -43,10 +43,11 @@ def test_jsonl_json_and_csv_map_onto_the_schema(tmp_path: Path) -> None:
         ("q2", "What is 10 minus 4?", ("6", "six"), None, "math", "mine"),
         ("q3", "What is 3 times 3?", ("9",), "calculator(3*3)", "math", "mine"),
     ]
-    (tmp_path / "mine.csv").write_text("problem,solution\nWhat is 2 plus 3?,5\n\"Two, plus three?\",5\n")
+    (tmp_path / "mine.csv").write_text('problem,solution\nWhat is 2 plus 3?,5\n"Two, plus three?",5\n')
     rows = read_examples(str(tmp_path / "mine.csv"), "test", task="math", dataset="mine", columns=COLUMNS)
     assert [(e.id, e.question, e.answers, e.split) for e in rows] == [
-        ("mine-test-1", "What is 2 plus 3?", ("5",), "test"), ("mine-test-2", "Two, plus three?", ("5",), "test"),
+        ("mine-test-1", "What is 2 plus 3?", ("5",), "test"),
+        ("mine-test-2", "Two, plus three?", ("5",), "test"),
     ]  # no id column: <dataset>-<split>-<record number>
     own_names = [{"question": r["problem"], "answers": [str(r["solution"])]} for r in ROWS[:1]]
     assert read_examples(str(_jsonl(tmp_path / "plain.jsonl", own_names)), "train", task="math", dataset="d", columns={})[0].answers == ("5",)
@@ -55,15 +56,26 @@ def test_jsonl_json_and_csv_map_onto_the_schema(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("a.jsonl", '{"problem": "q?", "solution": "1"}\n\n{"question": "q?", "solution": "1"}\n',
-         "a.jsonl:3: field 'question (column 'problem')': missing; the record has question, solution"),
+        (
+            "a.jsonl",
+            '{"problem": "q?", "solution": "1"}\n\n{"question": "q?", "solution": "1"}\n',
+            "a.jsonl:3: field 'question (column 'problem')': missing; the record has question, solution",
+        ),
         ("a.jsonl", '{"problem": "q?", "solution": []}\n', "a.jsonl:1: field 'answers (column 'solution')': expected a string, a number or a non-empty list"),
         ("a.jsonl", '{"problem": "q?", "solution": [true]}\n', "a.jsonl:1: field 'answers (column 'solution')': expected a string, a number"),
         ("a.jsonl", '{"problem": " ", "solution": "1"}\n', "a.jsonl:1: field 'question (column 'problem')': expected non-empty text"),
-        ("a.jsonl", '{"problem": "q?", "solution": "1"}\n{"problem": "q?", "solution": " "}\n', "a.jsonl:2: field 'answers (column 'solution')': an empty answer"),
+        (
+            "a.jsonl",
+            '{"problem": "q?", "solution": "1"}\n{"problem": "q?", "solution": " "}\n',
+            "a.jsonl:2: field 'answers (column 'solution')': an empty answer",
+        ),
         ("a.jsonl", '["q?", "1"]\n', "a.jsonl:1: expected a JSON object, got list"),
         ("a.jsonl", '{"problem": "q?", "solution": "1"\n', "a.jsonl:1: "),
-        ("a.json", '[\n  {"problem": "q?", "solution": "1"},\n  {"problem": 7, "solution": "1"}\n]\n', "a.json:3: field 'question (column 'problem')': expected non-empty text, got 7"),
+        (
+            "a.json",
+            '[\n  {"problem": "q?", "solution": "1"},\n  {"problem": 7, "solution": "1"}\n]\n',
+            "a.json:3: field 'question (column 'problem')': expected non-empty text, got 7",
+        ),
         ("a.json", '{"problem": "q?"}', "a.json: expected a JSON array of records"),
         ("a.csv", "problem,answer\nq?,1\n", "a.csv:2: field 'answers (column 'solution')': missing; the record has problem, answer"),
         ("a.jsonl", "", "a.jsonl: empty file"),
@@ -105,8 +117,16 @@ def test_a_hub_dataset_is_read_through_datasets(monkeypatch) -> None:
         return datasets.Dataset.from_list([{"question": f"{split} q{i}?", "answer": str(i)} for i in range(3)])
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    loaded = load_mapped("openai/gsm8k", "openai/gsm8k:validation", task="math", dataset=source_name("openai/gsm8k"),
-                         columns={"answers": "answer"}, seed=0, test_fraction=0.3, subset="main")
+    loaded = load_mapped(
+        "openai/gsm8k",
+        "openai/gsm8k:validation",
+        task="math",
+        dataset=source_name("openai/gsm8k"),
+        columns={"answers": "answer"},
+        seed=0,
+        test_fraction=0.3,
+        subset="main",
+    )
     assert calls == [("openai/gsm8k", "main", "train"), ("openai/gsm8k", "main", "validation")]
     assert [e.id for e in loaded.test] == ["gsm8k-test-1", "gsm8k-test-2", "gsm8k-test-3"] and loaded.test[0].question == "validation q0?"
     with pytest.raises(SourceUnavailable, match=r"^nobody/offline\[train\]: cannot load \(ConnectionError: Couldn't reach"):
@@ -137,16 +157,20 @@ def test_a_recipe_reads_its_files_beside_it_and_checks_every_record_when_planned
     _jsonl(home / "train.jsonl", [{"problem": f"What is {i} plus 2?", "solution": i + 2} for i in range(12)])
     _jsonl(home / "test.jsonl", [{"problem": f"What is {i} minus 1?", "solution": i - 1} for i in range(5)])
     recipe = home / "mine.yaml"
-    recipe.write_text(yaml.safe_dump({"settings": ["zero-shot", "trice-i"], "data": {
-        "task": "math", "train": "train.jsonl", "test": "test.jsonl", "columns": COLUMNS, "n_train": 8}}))
+    recipe.write_text(
+        yaml.safe_dump(
+            {"settings": ["zero-shot", "trice-i"], "data": {"task": "math", "train": "train.jsonl", "test": "test.jsonl", "columns": COLUMNS, "n_train": 8}}
+        )
+    )
     monkeypatch.chdir(tmp_path)  # elsewhere: the files are read from the recipe's directory
     plan = plan_recipe(recipe)
     assert plan.data.all_datasets == ["train"] and plan.data.task_names == ["math"] and plan.run_dir == Path("runs/mine")
     train, test, splits = load_split(plan.data)
     assert len(train) == 8 and len(test) == 5 and splits["datasets"]["train"]["split"] == "the given train and test sets"
 
-    recipe.write_text(yaml.safe_dump({"settings": ["zero-shot"], "data": {"task": "math", "train": "train.jsonl", "columns": COLUMNS,
-                                                                          "datasets": ["sums"], "n_test": 50}}))
+    recipe.write_text(
+        yaml.safe_dump({"settings": ["zero-shot"], "data": {"task": "math", "train": "train.jsonl", "columns": COLUMNS, "datasets": ["sums"], "n_test": 50}})
+    )
     with pytest.raises(ConfigError, match="data.n_test = 50 > .* test questions of sums"):
         plan_recipe(recipe)
     with (home / "train.jsonl").open("a") as fh:

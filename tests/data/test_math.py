@@ -27,10 +27,7 @@ from trice.data.math import (
 )
 from trice.utils.io import DataError
 
-NATALIA = (
-    "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
-    "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"
-)
+NATALIA = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"
 
 
 # --- GSM8K composer ----------------------------------------------------------------------------
@@ -159,8 +156,14 @@ def test_asdiv_tool_call(formula: str, gold: str, call: str | None) -> None:
 
 
 def _svamp_record(i: int) -> dict:
-    return {"ID": f"chal-{i}", "Body": f"Tom has {i} apples", "Question": "How many?",
-            "Equation": f"( {i}.0 + 1.0 )", "Answer": float(i + 1), "Type": "Addition"}
+    return {
+        "ID": f"chal-{i}",
+        "Body": f"Tom has {i} apples",
+        "Question": "How many?",
+        "Equation": f"( {i}.0 + 1.0 )",
+        "Answer": float(i + 1),
+        "Type": "Addition",
+    }
 
 
 def _write_svamp(root: Path, records: list) -> Path:
@@ -310,9 +313,7 @@ def test_asdiv_loads_numeric_problems_and_counts_the_rest(tmp_path: Path) -> Non
     assert data.skipped == 1 and data.test == []
     first, third = data.train
     assert first.id == "asdiv-nluds-0001" and first.answers == ("9",) and first.tool_call == "calculator(7+2)"
-    assert first.question == (
-        "Seven red apples and two green apples are in the basket. How many apples are in the basket?"
-    )
+    assert first.question == ("Seven red apples and two green apples are in the basket. How many apples are in the basket?")
     assert third.question == "A & B have 1,000 dollars. How much?" and third.answers == ("1000",)
 
 
@@ -398,8 +399,7 @@ def test_real_reference_calls_compute_the_gold_answer(real: dict) -> None:
         misses = [
             e.id
             for e in real[name].train + real[name].test
-            if e.tool_call is not None
-            and abs(float(run(e.tool_call[len("calculator("):-1])) - float(e.answers[0])) > 1e-6
+            if e.tool_call is not None and abs(float(run(e.tool_call[len("calculator(") : -1])) - float(e.answers[0])) > 1e-6
         ]
         assert len(misses) <= max_misses, (name, misses[:5])
 

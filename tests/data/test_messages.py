@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from trice.data.messages import (
-    label_to_messages,
-    messages_to_label,
-    read_labels_as_messages,
-    read_messages,
-    write_messages,
-)
+from trice.data.messages import label_to_messages, messages_to_label, read_labels_as_messages, read_messages, write_messages
 from trice.tasks import get_task
 from trice.core.prompts import task_instruction
 from trice.core.native import NativeToolCall, function_schema, parse_native_call, tool_schema
 from trice.utils.io import DataError, ReadReport, write_jsonl
 from tests.helpers.models import converted_qwen
-
 
 
 def label(id: str, task: str, question: str, output: str, used_tool: bool, dataset: str = "d", answers=("1",)) -> dict:
@@ -169,13 +162,23 @@ def _set(row: dict, keys: tuple, value: object) -> dict:
         (_set(_good(), ("messages", 1, "tool_calls", 0, "function", "arguments"), {"expression": 3}), "messages[1].tool_calls[0]", "must be text"),
         (_set(_good(), ("messages", 1, "tool_calls", 0, "function", "arguments"), {}), "messages[1].tool_calls[0]", "missing argument"),
         (_set(_good(), ("messages", 1, "tool_calls", 0, "function", "arguments"), "{bad"), "messages[1].tool_calls[0]", "not JSON"),
-        (_set(_good(), ("messages", 1, "tool_calls", 0, "function", "arguments"), {"expression": "1)+(2"}), "messages[1].tool_calls[0]", "would not parse back"),
+        (
+            _set(_good(), ("messages", 1, "tool_calls", 0, "function", "arguments"), {"expression": "1)+(2"}),
+            "messages[1].tool_calls[0]",
+            "would not parse back",
+        ),
         (_set(_good(), ("messages", 1, "tool_calls"), [_good()["messages"][1]["tool_calls"][0]] * 2), "messages[1].tool_calls", "list of one call"),
         (_set(_good(), ("messages", 1), {"role": "assistant"}), "messages[1].content", "missing"),
         (_set(_good(), ("messages",), [*_good()["messages"], {"role": "assistant", "content": "72"}]), "messages", "expected roles"),
-        (_set(_set(_good(), ("messages", 1), {"role": "assistant", "content": "x"}), ("messages",),
-              [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}, {"role": "tool", "content": "1"}]),
-         "messages[1].tool_calls", "yet a tool turn follows"),  # fmt: skip
+        (
+            _set(
+                _set(_good(), ("messages", 1), {"role": "assistant", "content": "x"}),
+                ("messages",),
+                [{"role": "user", "content": "q"}, {"role": "assistant", "content": "x"}, {"role": "tool", "content": "1"}],
+            ),
+            "messages[1].tool_calls",
+            "yet a tool turn follows",
+        ),  # fmt: skip
         (_set(_good(), ("task",), "qa"), "messages[1].tool_calls[0]", "calls 'calculator', but task qa's tool is 'WikiSearch'"),
         (_set(_good(), ("task",), "poetry"), "task", "unknown task"),
         (_set(_good(), ("answers",), "72"), "answers", "expected list of string"),

@@ -26,8 +26,7 @@ def test_data_config_accepts_the_new_tasks() -> None:
 
 
 def test_data_stage_writes_qa_files(tmp_path: Path, data_dir: Path) -> None:
-    config = DataConfig(output_dir=str(tmp_path), task="qa", data_dir=str(data_dir),
-                        datasets=["webq", "nq", "triviaqa"], n_train=4, n_test=3)
+    config = DataConfig(output_dir=str(tmp_path), task="qa", data_dir=str(data_dir), datasets=["webq", "nq", "triviaqa"], n_train=4, n_test=3)
     splits = run_data(config)
     rows = [json.loads(line) for line in (tmp_path / "test.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["dataset"] for r in rows] == ["webq"] * 3 + ["nq"] * 3 + ["triviaqa"] * 3

@@ -31,8 +31,7 @@ def test_real_qa_counts_follow_the_manifest(qa: dict) -> None:
 
 def test_real_qa_records(qa: dict) -> None:
     first = qa["webq"].train[0]
-    assert (first.id, first.question, first.answers) == (
-        "webq-wqr000001", "what character did natalie portman play in star wars?", ("Padmé Amidala",))
+    assert (first.id, first.question, first.answers) == ("webq-wqr000001", "what character did natalie portman play in star wars?", ("Padmé Amidala",))
     assert qa["nq-dpr"].test[0].answers == ("14 December 1972 UTC", "December 1972")
     assert qa["nq-dpr"].train[0].id == "nq-train-0" and qa["nq-dpr"].train[0].answers == ("Linda Davis",)
     dev = {e.id: e for e in qa["nq"].train + qa["nq"].test}  # the same questions as nq-dpr's test, ids by line

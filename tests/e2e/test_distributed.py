@@ -23,10 +23,7 @@ import torch
 from trice.stage1.config import SFTConfig
 from trice.utils.outputs import OUTPUT_MARKER
 
-ROWS = [
-    {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
-    for i in range(8)
-]
+ROWS = [{"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."} for i in range(8)]
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = dict(max_steps=4, save_steps=2, logging_steps=1, learning_rate=1e-3, lora_dropout=0.0, seed=7)
 
@@ -76,7 +73,11 @@ def test_accelerate_launch_two_cpu_processes_is_data_parallel(tiny_model_dir: Pa
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [OUTPUT_MARKER]  # the trainer's mark; no temporary leftovers
 
     distributed = _lora(out / "adapter")
-    same_global_batch = _lora(train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one4"), per_device_train_batch_size=4, **TRAIN)))
-    one_rank_alone = _lora(train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one2"), per_device_train_batch_size=2, **TRAIN)))
+    same_global_batch = _lora(
+        train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one4"), per_device_train_batch_size=4, **TRAIN))
+    )
+    one_rank_alone = _lora(
+        train_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "one2"), per_device_train_batch_size=2, **TRAIN))
+    )
     assert _max_diff(distributed, same_global_batch) < 1e-6
     assert _max_diff(distributed, one_rank_alone) > 1e-4  # the comparison can tell the two apart

@@ -13,12 +13,21 @@ import yaml
 from trice.cli import main
 from trice.utils.io import read_json, read_jsonl
 
-TRAIN = [{"q": f"Tom has {a} apples and buys {b} more. How many apples does he have?", "a": a + b, "calc": f"calculator({a}+{b})"}
-         for a, b in [(3, 4), (10, 5), (7, 8), (12, 9), (6, 6), (20, 1)]]
+TRAIN = [
+    {"q": f"Tom has {a} apples and buys {b} more. How many apples does he have?", "a": a + b, "calc": f"calculator({a}+{b})"}
+    for a, b in [(3, 4), (10, 5), (7, 8), (12, 9), (6, 6), (20, 1)]
+]
 TEST = [{"q": f"A box holds {a} pens and {b} more are added. How many pens are there?", "a": str(a + b)} for a, b in [(2, 2), (9, 4), (15, 5)]]
 SMALL = [
-    "probe.batch_size=4", "probe.max_new_tokens=8", "eval.batch_size=4", "eval.max_new_tokens=8",
-    "train.max_steps=2", "train.save_steps=1", "train.logging_steps=1", "train.per_device_train_batch_size=2", "train.learning_rate=1e-3",
+    "probe.batch_size=4",
+    "probe.max_new_tokens=8",
+    "eval.batch_size=4",
+    "eval.max_new_tokens=8",
+    "train.max_steps=2",
+    "train.save_steps=1",
+    "train.logging_steps=1",
+    "train.per_device_train_batch_size=2",
+    "train.learning_rate=1e-3",
 ]
 
 
@@ -28,8 +37,13 @@ def _project(root: Path) -> Path:
     (root / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in TEST))
     recipe = {
         "settings": ["zero-shot", "sft-100", "trice-i"],
-        "data": {"task": "math", "train": "train.jsonl", "test": "test.jsonl", "datasets": ["apples"],
-                 "columns": {"question": "q", "answers": "a", "tool_call": "calc"}},
+        "data": {
+            "task": "math",
+            "train": "train.jsonl",
+            "test": "test.jsonl",
+            "datasets": ["apples"],
+            "columns": {"question": "q", "answers": "a", "tool_call": "calc"},
+        },
     }
     (root / "apples.yaml").write_text(yaml.safe_dump(recipe))
     return root / "apples.yaml"

@@ -14,8 +14,7 @@ from trice.utils.io import read_json
 from trice.pipeline.plan import plan_recipe
 from trice.pipeline.runner import run_plan
 
-STAGES = ["data", "probe", "label", "train-sft-0", "train-sft-100", "train-trice-i",
-          "eval-zero-shot", "eval-sft-0", "eval-sft-100", "eval-trice-i", "report"]
+STAGES = ["data", "probe", "label", "train-sft-0", "train-sft-100", "train-trice-i", "eval-zero-shot", "eval-sft-0", "eval-sft-100", "eval-trice-i", "report"]
 
 
 def recipe(tmp_path: Path, model: str, data_dir: Path, **overrides) -> Path:
@@ -107,7 +106,9 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
     ]
     stage_two = {"max_steps": 2, "save_steps": 1, "learning_rate": 1e-3, "dev_max_new_tokens": 4, "dev_batch_size": 4}
     path = recipe(
-        tmp_path, str(tiny_model_dir), data_dir,
+        tmp_path,
+        str(tiny_model_dir),
+        data_dir,
         settings=["zero-shot", "trice-i", *STAGE_TWO],
         dev={"n_per_dataset": 1},
         candidates={"sources": sources},
@@ -116,9 +117,20 @@ def test_stage_two_settings_run_end_to_end_from_one_recipe(tmp_path, tiny_model_
         dpo=stage_two | {"per_device_train_batch_size": 2},
     )
     plan = plan_recipe(path)
-    assert plan.stages == ["data", "probe", "label", "train-trice-i", "dev", "candidates", "score",
-                           *[f"train-{s}" for s in STAGE_TWO], "eval-zero-shot", "eval-trice-i",
-                           *[f"eval-{s}" for s in STAGE_TWO], "report"]
+    assert plan.stages == [
+        "data",
+        "probe",
+        "label",
+        "train-trice-i",
+        "dev",
+        "candidates",
+        "score",
+        *[f"train-{s}" for s in STAGE_TWO],
+        "eval-zero-shot",
+        "eval-trice-i",
+        *[f"eval-{s}" for s in STAGE_TWO],
+        "report",
+    ]
     assert plan.trice_ii.learning_rate == 1e-2 and plan.rlef.learning_rate == 1e-3 and plan.trice_ii.max_steps == 2
     run_plan(plan)
     run = tmp_path / "run"
@@ -193,7 +205,10 @@ def test_split_bench_recipes_are_the_mix_recipe_on_one_task(task: str, tool: str
     mix, split = plan_recipe(root / "mix_bench.yaml"), plan_recipe(root / f"split_bench_{task}.yaml")
     assert split.data.task_names == [task] and split.data.datasets == mix.data.tasks[task]
     assert (split.data.seed, split.data.n_train, split.data.n_test, split.data.test_fraction) == (
-        mix.data.seed, mix.data.n_train, mix.data.n_test, mix.data.test_fraction,
+        mix.data.seed,
+        mix.data.n_train,
+        mix.data.n_test,
+        mix.data.test_fraction,
     )
     assert list(split.recipe.tools) == [tool] and split.recipe.tools[tool] == mix.recipe.tools[tool]
     assert split.rlef.tools == {tool: mix.recipe.tools[tool]}

@@ -47,7 +47,17 @@ def test_readme_step_by_step_commands_run(tmp_path, tiny_model_dir, data_dir, mo
     Path("candidates.yaml").write_text(yaml.safe_dump(candidates))
     commands = _commands()
     assert [c[0] for c in commands] == [
-        "data", "generate", "evaluate", "label", "train-sft", "candidates", "score", "train-rlef", "train-dpo", "generate", "evaluate",
+        "data",
+        "generate",
+        "evaluate",
+        "label",
+        "train-sft",
+        "candidates",
+        "score",
+        "train-rlef",
+        "train-dpo",
+        "generate",
+        "evaluate",
     ]
     summaries = {}
     for argv in commands:
@@ -86,8 +96,13 @@ def test_demo_recipe_runs_end_to_end(tmp_path, tiny_model_dir, data_dir) -> None
 # intervals and comparisons included (tests/bench/test_eight_sets.py and test_math_benchmark.py check the files against
 # what the benchmark scripts compute from the committed runs).
 README_SETTINGS = {
-    "zero-shot": "zero-shot", "SFT 0% tool": "sft-0", "SFT 100% tool": "sft-100", "TRICE-I": "trice-i",
-    "TRICE-II (stage II alone)": "trice-ii", "TRICE-ALL (rank loss)": "trice-all", "TRICE-ALL": "trice-all",
+    "zero-shot": "zero-shot",
+    "SFT 0% tool": "sft-0",
+    "SFT 100% tool": "sft-100",
+    "TRICE-I": "trice-i",
+    "TRICE-II (stage II alone)": "trice-ii",
+    "TRICE-ALL (rank loss)": "trice-all",
+    "TRICE-ALL": "trice-all",
     "TRICE-ALL (DPO)": "trice-all-dpo",
 }
 

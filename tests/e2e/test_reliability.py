@@ -37,8 +37,16 @@ def _evaluate_row(i: int) -> dict:
 
 
 def _label_row(i: int) -> dict:
-    return {"id": f"r{i}", "dataset": "gsm8k", "task": "math", "question": f"question {i}", "answers": ["72"],
-            "tool_call": "calculator(48+24)", "response": "The answer is 72.", "correct": i % 2 == 0}
+    return {
+        "id": f"r{i}",
+        "dataset": "gsm8k",
+        "task": "math",
+        "question": f"question {i}",
+        "answers": ["72"],
+        "tool_call": "calculator(48+24)",
+        "response": "The answer is 72.",
+        "correct": i % 2 == 0,
+    }
 
 
 def _score_row(i: int) -> dict:
@@ -62,7 +70,7 @@ BROKEN = {
     "missing-field": (lambda good: _line(good(0)) + _line(_without(good(1), "answers")), ":2: field 'answers': missing"),
     "wrong-type": (lambda good: _line(good(0)) + _line(good(1) | {"answers": "72"}), ":2: field 'answers': expected list of string"),
     "empty-file": (lambda good: b"", ": empty file"),
-    "duplicate-id": (lambda good: _line(good(0)) + _line(good(1) | {"id": "r0"}), ':2: field \'id\': duplicate value "r0"'),
+    "duplicate-id": (lambda good: _line(good(0)) + _line(good(1) | {"id": "r0"}), ":2: field 'id': duplicate value \"r0\""),
     "not-utf8": (lambda good: _line(good(0)) + _line(good(1)).replace(b"72", b"7\xff2", 1), ":2: not UTF-8"),
 }
 
@@ -212,11 +220,7 @@ def test_trice_run_missing_data_dir_names_the_path(tmp_path, capsys, monkeypatch
 
 @pytest.mark.parametrize(
     "body, message",
-    [
-        ({"input": "a.jsonl", "outptu": "b.jsonl"}, "unknown key 'outptu'"),
-        ({"skip_bad": "yes"}, "key 'skip_bad': expected bool"),
-        (None, "no such file"),
-    ],
+    [({"input": "a.jsonl", "outptu": "b.jsonl"}, "unknown key 'outptu'"), ({"skip_bad": "yes"}, "key 'skip_bad': expected bool"), (None, "no such file")],
 )
 def test_stage_config_yaml_names_the_key_or_path(tmp_path, capsys, body, message) -> None:
     config = tmp_path / "evaluate.yaml"
@@ -232,10 +236,7 @@ def test_stage_config_yaml_names_the_key_or_path(tmp_path, capsys, body, message
 
 def _examples(n: int) -> list[dict]:
     qs = ["48 + 2?", "How many clips did Natalia sell in April and May altogether?", "1", "What is 7 * 6 + 1?", "ok"]
-    return [
-        {"id": f"e{i:03d}", "dataset": "svamp", "task": "math", "question": f"{qs[i % len(qs)]} ({i})", "answers": ["1"]}
-        for i in range(n)
-    ]
+    return [{"id": f"e{i:03d}", "dataset": "svamp", "task": "math", "question": f"{qs[i % len(qs)]} ({i})", "answers": ["1"]} for i in range(n)]
 
 
 GEN_ARGS = {"batch_size": 2, "max_new_tokens": 6}

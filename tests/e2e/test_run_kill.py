@@ -55,9 +55,7 @@ def _env() -> dict[str, str]:
 
 
 def _run(recipe: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "trice.cli", "run", str(recipe)], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=log.open("ab")
-    )
+    return subprocess.Popen([sys.executable, "-m", "trice.cli", "run", str(recipe)], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
 
 def _finished(run_dir: Path) -> dict[str, int]:

@@ -111,7 +111,11 @@ def test_bad_requests_are_one_line_errors(tiny_model_dir: Path, tmp_path: Path, 
 
 
 def test_push_without_network_is_one_line_and_keeps_the_export(
-    tiny_model_dir: Path, tmp_path: Path, refused_url: str, monkeypatch, capsys  # noqa: F811
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    refused_url: str,
+    monkeypatch,
+    capsys,  # noqa: F811
 ) -> None:
     import huggingface_hub.constants
 

@@ -26,22 +26,66 @@ from trice.utils.io import read_jsonl, write_json, write_jsonl
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROOT = Path(__file__).resolve().parents[2]
 ALIAS = "smollm2-135m-instruct"
-QUESTIONS = [("Natalia sold 48 clips and then half as many. How many?", "48+48/2"), ("Weng earns 12 an hour for 50 minutes. How much?", "12/60*50"),
-             ("Betty has 5 boxes of 12 pencils and gives 17 away. How many are left?", "5*12-17"), ("What is 7 times 8 plus 1?", "7*8+1")]
-TRAIN_FLAGS = ["--max_steps", "80", "--learning_rate", "3e-3", "--per_device_train_batch_size", "4", "--save_steps", "80",
-               "--logging_steps", "20", "--lora_r", "16", "--lora_alpha", "32", "--target_modules", "q_proj", "k_proj", "v_proj", "o_proj"]
+QUESTIONS = [
+    ("Natalia sold 48 clips and then half as many. How many?", "48+48/2"),
+    ("Weng earns 12 an hour for 50 minutes. How much?", "12/60*50"),
+    ("Betty has 5 boxes of 12 pencils and gives 17 away. How many are left?", "5*12-17"),
+    ("What is 7 times 8 plus 1?", "7*8+1"),
+]
+TRAIN_FLAGS = [
+    "--max_steps",
+    "80",
+    "--learning_rate",
+    "3e-3",
+    "--per_device_train_batch_size",
+    "4",
+    "--save_steps",
+    "80",
+    "--logging_steps",
+    "20",
+    "--lora_r",
+    "16",
+    "--lora_alpha",
+    "32",
+    "--target_modules",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+]
 
 
 def _d_tool(path: Path) -> Path:
-    return write_jsonl(path, [{"id": f"q{i}", "dataset": "gsm8k", "task": "math", "question": q, "answers": ["1"],
-                               "output": f"calculator({expr})", "used_tool": True} for i, (q, expr) in enumerate(QUESTIONS)])
+    return write_jsonl(
+        path,
+        [
+            {"id": f"q{i}", "dataset": "gsm8k", "task": "math", "question": q, "answers": ["1"], "output": f"calculator({expr})", "used_tool": True}
+            for i, (q, expr) in enumerate(QUESTIONS)
+        ],
+    )
 
 
 def _trice_responses(model: str, adapter: Path, tmp: Path) -> dict[str, str]:
     rows = [{"id": f"q{i}", "dataset": "gsm8k", "task": "math", "question": q, "answers": ["1"]} for i, (q, _) in enumerate(QUESTIONS)]
     write_jsonl(tmp / "test.jsonl", rows)
-    assert main(["generate", "--input", str(tmp / "test.jsonl"), "--output", str(tmp / "trice.jsonl"), "--model", model,
-                 "--adapter", str(adapter), "--max_new_tokens", "16"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--input",
+                str(tmp / "test.jsonl"),
+                "--output",
+                str(tmp / "trice.jsonl"),
+                "--model",
+                model,
+                "--adapter",
+                str(adapter),
+                "--max_new_tokens",
+                "16",
+            ]
+        )
+        == 0
+    )
     return {row["question"]: row["response"] for row in read_jsonl(tmp / "trice.jsonl")}
 
 
@@ -60,7 +104,7 @@ def _plain_responses(export: Path, merged: bool) -> dict[str, str]:
     for question, _ in QUESTIONS:
         inputs = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
         ids = model.generate(**inputs, max_new_tokens=16, do_sample=False)
-        out[question] = tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        out[question] = tokenizer.decode(ids[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     return out
 
 
@@ -70,10 +114,15 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     run = tmp_path_factory.mktemp("run")
     data = _d_tool(run / "label" / "trice.jsonl")
     assert main(["train-sft", "--data", str(data), "--output_dir", str(run / "train-trice-i"), "--model", str(tiny_model_dir), *TRAIN_FLAGS]) == 0
-    write_json(run / "report" / "results.json", {
-        "rows": {"trice-i": {"gsm8k": 0.25, "avg": 0.25, "tool_rate": 1.0}}, "intervals": {"trice-i": {"gsm8k": [0.0, 0.75], "avg": [0.0, 0.75]}},
-        "tool_rate_by_dataset": {"trice-i": {"gsm8k": 1.0}}, "interval_method": "95% percentile bootstrap",
-    })
+    write_json(
+        run / "report" / "results.json",
+        {
+            "rows": {"trice-i": {"gsm8k": 0.25, "avg": 0.25, "tool_rate": 1.0}},
+            "intervals": {"trice-i": {"gsm8k": [0.0, 0.75], "avg": [0.0, 0.75]}},
+            "tool_rate_by_dataset": {"trice-i": {"gsm8k": 1.0}},
+            "interval_method": "95% percentile bootstrap",
+        },
+    )
     responses = _trice_responses(str(tiny_model_dir), run / "train-trice-i" / "adapter", run)
     calls = {q: parse_call(r, ["calculator"]) for q, r in responses.items()}
     assert all(calls.values()), f"the adapter did not learn to call: {responses}"
@@ -107,9 +156,18 @@ def test_the_card_is_a_model_card_that_says_how_to_use_the_model(trained, tmp_pa
     assert card.data.license == "apache-2.0" and card.data.library_name == "peft" and "calculator" in card.data.tags
     assert card.data.eval_results[0].metric_value == 25.0 and card.data.eval_results[0].dataset_name == "gsm8k"
     text = card.text
-    for needed in ("AutoPeftModelForCausalLM", "apply_chat_template", "### Instruction:\nGiven a math problem", "calculator(48+48/2)",
-                   'build_registry(["calculator"]).run_text(response)', "| gsm8k | 25.0 [0.0, 75.0] | 100% |", "learning_rate: `0.003`",
-                   "stage I: LoRA SFT", "@inproceedings{qiao-etal-2024-making", "adapter weights sha256"):
+    for needed in (
+        "AutoPeftModelForCausalLM",
+        "apply_chat_template",
+        "### Instruction:\nGiven a math problem",
+        "calculator(48+48/2)",
+        'build_registry(["calculator"]).run_text(response)',
+        "| gsm8k | 25.0 [0.0, 75.0] | 100% |",
+        "learning_rate: `0.003`",
+        "stage I: LoRA SFT",
+        "@inproceedings{qiao-etal-2024-making",
+        "adapter weights sha256",
+    ):
         assert needed in text, needed
 
 

@@ -24,8 +24,7 @@ def _scores() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    ("rule", "tau", "first"),
-    [("greedy", 0.5, [0, 2]), ("threshold", 0.4, [0, 2]), ("threshold", 0.2, [1, 1]), ("call", 0.5, [1, 1]), ("answer", 0.5, [0, 2])],
+    ("rule", "tau", "first"), [("greedy", 0.5, [0, 2]), ("threshold", 0.4, [0, 2]), ("threshold", 0.2, [1, 1]), ("call", 0.5, [1, 1]), ("answer", 0.5, [0, 2])]
 )
 def test_rules_act_on_p_call_at_the_first_step_only(rule: str, tau: float, first: list[int]) -> None:
     ids, scores = _scores()

@@ -19,9 +19,7 @@ from trice.generation.remote import Circuit, EndpointConfig, EndpointError, Open
 
 
 def endpoint(base_url: str, **fields: Any) -> OpenAIEndpoint:
-    settings: dict[str, Any] = dict(
-        model="fake-model", max_retries=2, backoff_initial=0.01, backoff_max=0.05, connect_timeout=1.0, read_timeout=2.0
-    )
+    settings: dict[str, Any] = dict(model="fake-model", max_retries=2, backoff_initial=0.01, backoff_max=0.05, connect_timeout=1.0, read_timeout=2.0)
     settings.update(fields)
     return OpenAIEndpoint(EndpointConfig(base_url=base_url, **settings))
 
@@ -144,10 +142,7 @@ def test_server_errors_are_retried(serve) -> None:
     assert info.value.kind == "unavailable" and "HTTP 500" in str(info.value) and broken.hits == 3
 
 
-@pytest.mark.parametrize(
-    "body,content_type",
-    [(b"not json{", "application/json"), (b"not json{", "text/plain"), (b'{"choices": []}', "application/json")],
-)
+@pytest.mark.parametrize("body,content_type", [(b"not json{", "application/json"), (b"not json{", "text/plain"), (b'{"choices": []}', "application/json")])
 def test_malformed_answers_are_bad_responses(serve, body: bytes, content_type: str) -> None:
     server = serve(lambda hit, path, request: (200, body, content_type))
     with pytest.raises(EndpointError) as info:
@@ -240,8 +235,13 @@ def test_config_from_yaml_keys_and_validation() -> None:
     assert config.stop == ["\n"] and config.cache_dir == "c"
     with pytest.raises(ConfigError, match="unknown key 'modle'"):
         build_config(EndpointConfig, {"modle": "m"}, "t.yaml")
-    for bad, name in [({"mode": "edit"}, "mode"), ({"read_timeout": 0}, "read_timeout"), ({"model": ""}, "model"),
-                      ({"max_retries": -1}, "max_retries"), ({"top_p": 0}, "top_p")]:
+    for bad, name in [
+        ({"mode": "edit"}, "mode"),
+        ({"read_timeout": 0}, "read_timeout"),
+        ({"model": ""}, "model"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"top_p": 0}, "top_p"),
+    ]:
         with pytest.raises(ConfigError, match=name):
             build_config(EndpointConfig, {"model": "m", **bad}, "t.yaml")
 

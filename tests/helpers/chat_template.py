@@ -12,7 +12,7 @@ from pathlib import Path
 QWEN_LIKE_TEMPLATE = (
     "{%- if tools %}{{- '<|im_start|>system\\nYou may call functions.\\n<tools>' }}"
     "{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}{%- endfor %}"
-    "{{- '\\n</tools>\\nCall one as <tool_call>\\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\\n</tool_call><|im_end|>\\n' }}"
+    '{{- \'\\n</tools>\\nCall one as <tool_call>\\n{"name": <function-name>, "arguments": <args-json-object>}\\n</tool_call><|im_end|>\\n\' }}'
     "{%- endif %}"
     "{%- for message in messages %}"
     "{%- if message.role == 'assistant' %}{{- '<|im_start|>assistant' }}"
@@ -53,7 +53,7 @@ def with_call_tokens(model_dir: Path, out_dir: Path) -> Path:
     open_id, close_id = tokenizer.convert_tokens_to_ids(["<tool_call>", "</tool_call>"])
     with torch.no_grad():
         for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
-            matrix[open_id] = matrix[close_id] = matrix[: open_id].mean(0)
+            matrix[open_id] = matrix[close_id] = matrix[:open_id].mean(0)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir

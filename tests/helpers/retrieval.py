@@ -24,11 +24,7 @@ ARTICLES = {
     "Marathon": "Marathon runners train by running long distances every week before a race.",
     "Coffee": "Coffee is a beverage brewed from roasted coffee beans of the Coffea plant.",
 }
-MONA = {
-    "title": "Mona Lisa",
-    "text": "The Mona Lisa is a half-length portrait painting by Italian artist Leonardo da Vinci.",
-    "isgold": True,
-}
+MONA = {"title": "Mona Lisa", "text": "The Mona Lisa is a half-length portrait painting by Italian artist Leonardo da Vinci.", "isgold": True}
 ORACLE = [
     {"question": "who painted the mona lisa", "answers": ["Leonardo da Vinci"], "ctxs": [MONA]},
     {"question": "mona lisa painter", "answers": ["Leonardo da Vinci"], "ctxs": [MONA]},  # same gold passage
@@ -66,16 +62,11 @@ def json_reply(obj: Any, status: int = 200) -> Reply:
 
 def colbert_ok(hit: int, path: str, request: dict) -> Reply:
     k = int(request["k"])
-    topk = [
-        {"text": f"Passage {i} | about {request['query']}", "pid": 100 + i, "prob": 1 / (i + 1)} for i in range(k + 3)
-    ]
+    topk = [{"text": f"Passage {i} | about {request['query']}", "pid": 100 + i, "prob": 1 / (i + 1)} for i in range(k + 3)]
     return json_reply({"topk": topk})
 
 
 def es_ok(hit: int, path: str, request: dict) -> Reply:
     query = request["query"]["match"]["text"]["query"]
-    hits = [
-        {"_id": f"d{i}", "_score": 10.0 - i, "_source": {"title": f"T{i}", "text": f"about {query}"}}
-        for i in range(request["size"])
-    ]
+    hits = [{"_id": f"d{i}", "_score": 10.0 - i, "_source": {"title": f"T{i}", "text": f"about {query}"}} for i in range(request["size"])]
     return json_reply({"took": 1, "hits": {"total": {"value": 99}, "hits": hits}})

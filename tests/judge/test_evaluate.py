@@ -50,6 +50,7 @@ def test_judging_many_files_can_share_one_set_of_built_tools() -> None:
         assert judged[0]["correct"] is True
     assert asked and set(asked) == {"math"}
 
+
 def test_evaluate_cli_contract(tmp_path, capsys) -> None:
     src = tmp_path / "responses.jsonl"
     write_jsonl(src, [_row(0, "calculator(2^3)", ["8"]), _row(1, "The answer is 9", ["8"], "asdiv")])

@@ -56,8 +56,7 @@ def test_reader_batches_dedupes_and_resumes_from_its_cache(tmp_path) -> None:
     assert reader.read_many(items) == ["beta", "gamma", "beta"]
     assert len(backend.generated) == 1 and len(backend.generated[0]) == 2  # one batch, each prompt once
     again = FakeBackend()
-    assert ReadingModel(lambda: again, cache=tmp_path / "readings.jsonl").read_many(items + [("qa", "Who?", "T | delta")]) == [
-        "beta", "gamma", "beta", "delta"]
+    assert ReadingModel(lambda: again, cache=tmp_path / "readings.jsonl").read_many(items + [("qa", "Who?", "T | delta")]) == ["beta", "gamma", "beta", "delta"]
     assert again.generated == [["[Given a question, please answer it.] T | delta. Who?"]]  # only the new one
 
 
@@ -149,8 +148,13 @@ def test_judge_rows_mixed_tasks_read_every_passage_in_one_batch(fake_tools) -> N
     backend = FakeBackend()
     judged = judge_rows(rows, reader=ReadingModel(lambda: backend))
     assert [(j["prediction"], j["correct"], j["used_tool"]) for j in judged] == [
-        ("5", True, True), ("Paris", True, True), ("Lyon", False, True), ("It is Paris.", True, False),
-        (None, False, True), ("Where is it?", True, True)]
+        ("5", True, True),
+        ("Paris", True, True),
+        ("Lyon", False, True),
+        ("It is Paris.", True, False),
+        (None, False, True),
+        ("Where is it?", True, True),
+    ]
     assert judged[4]["tool_error"].startswith("bad_argument")
     assert len(backend.generated) == 1 and len(backend.generated[0]) == 3  # 2 passages (shared) + 1 translation
     with pytest.raises(ValueError, match="qa: the output of WikiSearch"):

@@ -40,10 +40,18 @@ STAGE_TWO = ["zero-shot", "trice-i", "trice-all"]
 @pytest.mark.parametrize(
     ("data", "settings", "dev", "message"),
     [
-        ({"datasets": ["svamp", "gsm8k"], "n_train": 634}, STAGE_TWO, 50,
-         "data.n_train + dev.n_per_dataset = 634 + 50 > 683 training questions of svamp; set data.n_train to at most 633"),
-        ({"datasets": ["asdiv", "svamp"]}, STAGE_TWO, 100,
-         "data.n_train unset (every training question) leaves none of the 683 training questions of svamp for dev.n_per_dataset = 100"),
+        (
+            {"datasets": ["svamp", "gsm8k"], "n_train": 634},
+            STAGE_TWO,
+            50,
+            "data.n_train + dev.n_per_dataset = 634 + 50 > 683 training questions of svamp; set data.n_train to at most 633",
+        ),
+        (
+            {"datasets": ["asdiv", "svamp"]},
+            STAGE_TWO,
+            100,
+            "data.n_train unset (every training question) leaves none of the 683 training questions of svamp for dev.n_per_dataset = 100",
+        ),
         ({"datasets": ["svamp"], "n_train": 700}, ["zero-shot", "trice-i"], 10, "data.n_train = 700 > 683 training questions of svamp"),
         ({"datasets": ["gsm8k", "svamp"], "n_test": 400}, ["zero-shot"], 10, "data.n_test = 400 > 317 test questions of svamp"),
     ],

@@ -49,8 +49,13 @@ def test_values_no_stage_could_use_are_one_located_line_at_status(tmp_path, caps
 
 def _training_recipe(tmp_path, model: str, data_dir, **train) -> str:
     return _recipe(
-        tmp_path, model=model, settings=["zero-shot", "sft-100"], data={"data_dir": str(data_dir), "n_train": 2, "n_test": 2},
-        probe={"max_new_tokens": 2}, eval={"max_new_tokens": 2}, train={"max_steps": 1} | train,
+        tmp_path,
+        model=model,
+        settings=["zero-shot", "sft-100"],
+        data={"data_dir": str(data_dir), "n_train": 2, "n_test": 2},
+        probe={"max_new_tokens": 2},
+        eval={"max_new_tokens": 2},
+        train={"max_steps": 1} | train,
     )
 
 

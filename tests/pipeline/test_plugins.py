@@ -108,7 +108,8 @@ def test_bad_plugins_stop_the_plan_naming_the_key(weather: Path, plugins, messag
 def test_a_loader_of_the_wrong_shape_is_named_at_plan(weather: Path) -> None:
     (weather / "bad_loader.py").write_text("def load(data_dir, *, seed, test_fraction):\n    return [1, 2]\n")
     body = {
-        "run_dir": str(weather / "r"), "settings": ["zero-shot"],
+        "run_dir": str(weather / "r"),
+        "settings": ["zero-shot"],
         "plugins": GOOD | {"loaders": {"weather": {"cities": "bad_loader:load"}}},
         "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)},
     }
@@ -120,8 +121,17 @@ def test_a_plugin_module_is_found_beside_the_recipe_only(weather: Path) -> None:
     """Imported from the recipe's directory, which leaves the Python path as it was."""
     before = list(sys.path)
     loaders = {"loaders": {"weather": {"cities": "weather_plugin:load_cities"}}}
-    plan_recipe(write(weather, {"run_dir": str(weather / "r"), "plugins": GOOD | loaders, "settings": ["zero-shot"],
-                                "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)}}))
+    plan_recipe(
+        write(
+            weather,
+            {
+                "run_dir": str(weather / "r"),
+                "plugins": GOOD | loaders,
+                "settings": ["zero-shot"],
+                "data": {"task": "weather", "datasets": ["cities"], "data_dir": str(weather)},
+            },
+        )
+    )
     assert sys.modules["weather_plugin"].__file__ == str(weather / "weather_plugin.py") and sys.path == before
     elsewhere = weather / "sub"
     elsewhere.mkdir()

@@ -64,7 +64,15 @@ def test_command_line_overrides_lay_keys_over_the_recipe(tmp_path: Path, data_di
     assert main(["run", "demo", "train.max_steps=2", "--status"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train-trice-i"] == "waiting"
     assert main(["run", "--status", "demo", "settings=[zero-shot, trice-i]"]) == 0  # options before or after
-    assert list(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == ["data", "probe", "label", "train-trice-i", "eval-zero-shot", "eval-trice-i", "report"]
+    assert list(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == [
+        "data",
+        "probe",
+        "label",
+        "train-trice-i",
+        "eval-zero-shot",
+        "eval-trice-i",
+        "report",
+    ]
 
     from trice.utils.config import parse_overrides
 

@@ -119,7 +119,6 @@ def test_a_dense_qa_retriever_whose_packages_are_missing_stops_the_run(tmp_path,
     assert calls == []
 
 
-
 def test_a_report_so_far_covers_the_finished_evaluations_and_runs_nothing(plan: Plan, calls, monkeypatch) -> None:
     status = dict.fromkeys(plan.stages, "to do") | {"eval-zero-shot": "up to date", "eval-sft-0": "up to date", "eval-trice-i": "running"}
     monkeypatch.setattr(runner, "stage_status", lambda p: status)

@@ -79,7 +79,10 @@ def test_a_stage_two_section_may_name_its_start_and_only_its_own_setting_takes_i
 
 
 TOY = Trainer(
-    "toy", "tests.helpers.toy_method:ToyConfig", "tests.helpers.toy_method:train_toy", "Stage II by a toy method.",
+    "toy",
+    "tests.helpers.toy_method:ToyConfig",
+    "tests.helpers.toy_method:train_toy",
+    "Stage II by a toy method.",
     sections=(Section("toy", "ToyConfig keys."), Section("toy_ii", "ToyConfig keys overriding `toy` for toy-ii.", over="toy")),
     settings=(Setting("toy-all", from_stage_one=True), Setting("toy-ii", section="toy_ii")),
     reads=QUESTIONS,

@@ -65,10 +65,14 @@ def test_new_generate_fields_at_their_defaults_keep_old_fingerprints() -> None:
         ({"vllm_gpu_memory_utilization": 1.5}, "vllm_gpu_memory_utilization must be in"),
         ({"backend": "openai", "endpoint_tools": True}, "endpoint_tools: tools are offered through the chat API only"),
         ({"endpoint_tools": True}, "endpoint_tools: only the openai backend sends tools"),
-        ({"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "hermes", "endpoint_mode": "chat"},
-         "call_format native with endpoint_mode chat needs endpoint_tools"),
-        ({"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "llama3", "endpoint_mode": "chat",
-          "endpoint_tools": True}, "tool_parser 'llama3' would not read them"),
+        (
+            {"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "hermes", "endpoint_mode": "chat"},
+            "call_format native with endpoint_mode chat needs endpoint_tools",
+        ),
+        (
+            {"backend": "openai", "template": "chat", "call_format": "native", "tool_parser": "llama3", "endpoint_mode": "chat", "endpoint_tools": True},
+            "tool_parser 'llama3' would not read them",
+        ),
     ],
 )
 def test_a_backend_asked_for_what_it_cannot_do_fails_naming_the_field(values: dict, message: str) -> None:
@@ -200,7 +204,9 @@ def test_endpoint_tools_offer_each_task_its_tool_and_the_calls_become_the_respon
 
     server = serve(calls)
     examples = [*_examples(1), Example("q0", "webq", "qa", "Who wrote Hamlet?", ("Shakespeare",)), Example("e9", "svamp", "math", "broken", ("1",))]
-    config = build_config(GenerateConfig, dict(backend="openai", endpoint_url=server.url, model="m", endpoint_mode="chat", endpoint_tools=True, endpoint_max_retries=0), "test")
+    config = build_config(
+        GenerateConfig, dict(backend="openai", endpoint_url=server.url, model="m", endpoint_mode="chat", endpoint_tools=True, endpoint_max_retries=0), "test"
+    )
     rows = generate_for_examples(examples, tmp_path / "out.jsonl", None, None, config)
     sent = {b["messages"][-1]["content"]: b for _, _, b in server.requests}
     assert sent[task_prompt("math", "48 + 2?")]["tools"] == [tool_schema("calculator")]

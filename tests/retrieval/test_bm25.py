@@ -40,9 +40,7 @@ def test_bm25_finds_the_passage_with_stemming_and_batches(bm25: BM25Retriever) -
             bm25.search("river", k=k)
 
 
-def test_bm25_index_is_built_once_and_rebuilt_when_corpus_or_settings_change(
-    corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bm25_index_is_built_once_and_rebuilt_when_corpus_or_settings_change(corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import trice.retrieval.bm25 as bm25_module
 
     loads: list[CorpusConfig] = []
@@ -80,14 +78,9 @@ def test_bm25_over_a_slice_of_the_real_corpus(data_dir: Path, tmp_path: Path) ->
     articles = {key: value["extract"] for key, value in list(summaries.items())[:300]}
     with gzip.open(real / "nq_open_oracle" / "nq-open-oracle.jsonl.gz", "rt", encoding="utf-8") as fh:
         oracle = [json.loads(line) for _, line in zip(range(200), fh)]
-    retriever = BM25Retriever.open(
-        BM25Config(corpus_dir=str(write_corpus(tmp_path / "slice", articles, oracle))), str(tmp_path / "idx")
-    )
+    retriever = BM25Retriever.open(BM25Config(corpus_dir=str(write_corpus(tmp_path / "slice", articles, oracle))), str(tmp_path / "idx"))
     assert len(retriever.passages) > 400
     questions = [row["question"] for row in oracle[:100]]
     gold = [next(c["text"] for c in row["ctxs"] if c.get("isgold")) for row in oracle[:100]]
-    found = sum(
-        any(" ".join(text.split()) == hit.passage.text for hit in hits)
-        for text, hits in zip(gold, retriever.search_many(questions, k=2))
-    )
+    found = sum(any(" ".join(text.split()) == hit.passage.text for hit in hits) for text, hits in zip(gold, retriever.search_many(questions, k=2)))
     assert found >= 70, f"only {found}/100 NQ questions retrieved their gold passage in the top 2"

@@ -27,9 +27,7 @@ def test_load_corpus_cuts_articles_dedupes_oracle_and_keeps_stable_ids(corpus_di
     assert ids[:3] == ["vital:Marie Curie#0", "vital:Mount Everest#0", "vital:Python (programming language)#0"]
     assert [p.id for p in passages if p.title == "Amazon River"] == [f"vital:Amazon River#{i}" for i in range(3)]
     assert ids[-2:] == ["nq-oracle:1", "nq-oracle:3"]  # line 2 repeats line 1's gold passage; noise is not gold
-    assert passages[-1] == Passage(
-        "nq-oracle:3", "Deadpool 2", "Deadpool 2 is scheduled to be released on May 18, 2018."
-    )
+    assert passages[-1] == Passage("nq-oracle:3", "Deadpool 2", "Deadpool 2 is scheduled to be released on May 18, 2018.")
     assert passages[0].display.startswith("Marie Curie | Marie Curie was")
 
     extra = tmp_path / "mine.jsonl"

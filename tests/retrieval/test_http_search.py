@@ -11,19 +11,11 @@ import pytest
 from tests.helpers.fake_servers import GAVE_UP_WITHIN_S, Reply, refused_url, serve  # noqa: F401 (fixtures)
 from tests.helpers.retrieval import colbert_ok, es_ok, json_reply
 from trice.generation.remote import EndpointError
-from trice.retrieval import (
-    ColBERTRetriever,
-    ElasticsearchRetriever,
-    HTTPSearchSettings,
-    RetrieverConfig,
-    build_retriever,
-)
+from trice.retrieval import ColBERTRetriever, ElasticsearchRetriever, HTTPSearchSettings, RetrieverConfig, build_retriever
 
 
 def search_settings(url: str, **fields: Any) -> HTTPSearchSettings:
-    values: dict[str, Any] = dict(
-        url=url, max_retries=2, backoff_initial=0.01, backoff_max=0.05, connect_timeout=1.0, read_timeout=0.5
-    )
+    values: dict[str, Any] = dict(url=url, max_retries=2, backoff_initial=0.01, backoff_max=0.05, connect_timeout=1.0, read_timeout=0.5)
     values.update(fields)
     return HTTPSearchSettings(**values)
 
@@ -32,14 +24,8 @@ def test_colbert_protocol(serve) -> None:
     server = serve(colbert_ok)
     retriever = build_retriever(RetrieverConfig(backend="colbert", url=server.root + "/api/search"))
     hits = retriever.search("  Nina Dobrev nationality ", k=2)
-    assert server.requests[0][0] == "/api/search" and server.requests[0][2] == {
-        "query": "Nina Dobrev nationality",
-        "k": "2",
-    }
-    assert [h.text for h in hits] == [
-        "Passage 0 | about Nina Dobrev nationality",
-        "Passage 1 | about Nina Dobrev nationality",
-    ]
+    assert server.requests[0][0] == "/api/search" and server.requests[0][2] == {"query": "Nina Dobrev nationality", "k": "2"}
+    assert [h.text for h in hits] == ["Passage 0 | about Nina Dobrev nationality", "Passage 1 | about Nina Dobrev nationality"]
     assert hits[0].passage.id == "colbert:100" and hits[1].score == 0.5  # extra passages beyond k are dropped
     assert [len(h) for h in retriever.search_many(["a", "b"], k=1)] == [1, 1] and server.hits == 3
 
@@ -52,11 +38,7 @@ def test_elasticsearch_protocol_and_auth(serve, monkeypatch) -> None:
     path, headers, body = server.requests[0]
     assert path == "/wiki/_search" and headers["authorization"] == "ApiKey secret"
     assert body == {"size": 3, "query": {"match": {"text": {"query": "Nina Dobrev"}}}}
-    assert [(h.passage.id, h.passage.title, h.score) for h in hits] == [
-        ("es:d0", "T0", 10.0),
-        ("es:d1", "T1", 9.0),
-        ("es:d2", "T2", 8.0),
-    ]
+    assert [(h.passage.id, h.passage.title, h.score) for h in hits] == [("es:d0", "T0", 10.0), ("es:d1", "T1", 9.0), ("es:d2", "T2", 8.0)]
     assert hits[0].text == "T0 | about Nina Dobrev"
 
     monkeypatch.setenv("OS_AUTH", "admin:pw")
@@ -68,13 +50,7 @@ def test_elasticsearch_protocol_and_auth(serve, monkeypatch) -> None:
 
 @pytest.mark.parametrize("backend", ["colbert", "elasticsearch"])
 def test_server_errors_are_retried_then_typed(serve, backend: str) -> None:
-    flaky = serve(
-        lambda hit, path, req: (
-            json_reply({"error": "boom"}, 500)
-            if hit < 3
-            else (colbert_ok if backend == "colbert" else es_ok)(hit, path, req)
-        )
-    )
+    flaky = serve(lambda hit, path, req: json_reply({"error": "boom"}, 500) if hit < 3 else (colbert_ok if backend == "colbert" else es_ok)(hit, path, req))
     retriever = build_retriever(RetrieverConfig(backend=backend, **vars(search_settings(flaky.root))))
     assert len(retriever.search("q", 1)) == 1 and flaky.hits == 3  # two 500s, then an answer
 
@@ -117,9 +93,7 @@ def test_stalled_body_times_out() -> None:
     thread = threading.Thread(target=stall, daemon=True)
     thread.start()
     try:
-        retriever = ColBERTRetriever(
-            search_settings(f"http://127.0.0.1:{listener.getsockname()[1]}/s", max_retries=0, read_timeout=0.3)
-        )
+        retriever = ColBERTRetriever(search_settings(f"http://127.0.0.1:{listener.getsockname()[1]}/s", max_retries=0, read_timeout=0.3))
         start = time.monotonic()
         with pytest.raises(EndpointError) as err:
             retriever.search("q", 1)

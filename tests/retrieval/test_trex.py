@@ -14,7 +14,10 @@ from trice.retrieval.trex import restored, trex_corpus_file, trex_passages
 
 def _fact(uuid: str, subject: str, *evidences: tuple[str, str]) -> dict:
     return {
-        "uuid": uuid, "sub_label": subject, "obj_label": "x", "predicate_id": "P19",
+        "uuid": uuid,
+        "sub_label": subject,
+        "obj_label": "x",
+        "predicate_id": "P19",
         "evidences": [{"masked_sentence": m, "obj_surface": o} for m, o in evidences],
     }
 

@@ -33,13 +33,17 @@ ROWS = [
 
 def test_d_tool_labels() -> None:
     out, stats = label_rows(ROWS, "trice")
-    assert [(r["id"], r["output"], r["used_tool"]) for r in out] == [
-        ("q0", "my answer is 72", False),
-        ("q1", "calculator(48+48/2)", True),
-    ]
+    assert [(r["id"], r["output"], r["used_tool"]) for r in out] == [("q0", "my answer is 72", False), ("q1", "calculator(48+48/2)", True)]
     assert stats == {
-        "mode": "trice", "probed": 5, "kept": 2, "right": 1, "labelled": 1, "dropped": 3, "tool_share": 0.5,
-        "by_task": {"math": {"right": 1, "labelled": 1, "dropped": 3}}, "sources": {"annotation": 1, "self": 1},
+        "mode": "trice",
+        "probed": 5,
+        "kept": 2,
+        "right": 1,
+        "labelled": 1,
+        "dropped": 3,
+        "tool_share": 0.5,
+        "by_task": {"math": {"right": 1, "labelled": 1, "dropped": 3}},
+        "sources": {"annotation": 1, "self": 1},
     }
 
 

@@ -18,9 +18,25 @@ from trice.core.native import NativeToolCall, parse_native_call
 from tests.helpers.models import converted_qwen
 
 ROWS = [
-    {"id": "a", "task": "math", "question": "48 and half of 48?", "answers": ["72"], "output": "calculator(48+48/2)", "used_tool": True, "source": "annotation"},
+    {
+        "id": "a",
+        "task": "math",
+        "question": "48 and half of 48?",
+        "answers": ["72"],
+        "output": "calculator(48+48/2)",
+        "used_tool": True,
+        "source": "annotation",
+    },
     {"id": "b", "task": "math", "question": "2+3?", "answers": ["5"], "output": "It is 5.", "used_tool": False, "source": "self"},
-    {"id": "c", "task": "lama", "question": "Paris is the capital of ?", "answers": ["France"], "output": 'QA(Where is "Paris"?)', "used_tool": True, "source": "annotation"},
+    {
+        "id": "c",
+        "task": "lama",
+        "question": "Paris is the capital of ?",
+        "answers": ["France"],
+        "output": 'QA(Where is "Paris"?)',
+        "used_tool": True,
+        "source": "annotation",
+    },
 ]
 
 

@@ -20,14 +20,19 @@ from trice.core.tools import ToolError
 
 def _probed(i: int, task: str, question: str, answers: list[str], call: str | None = None, correct: bool = False) -> dict:
     return {
-        "id": f"{task}{i}", "dataset": task, "task": task, "question": question, "answers": answers,
-        "tool_call": call, "response": "I do not know", "correct": correct,
+        "id": f"{task}{i}",
+        "dataset": task,
+        "task": task,
+        "question": question,
+        "answers": answers,
+        "tool_call": call,
+        "response": "I do not know",
+        "correct": correct,
     }
 
 
 def test_search_terms_are_key_words_question_and_names() -> None:
-    assert search_terms("what is nina dobrev nationality?") == [
-        ("keywords", "nina dobrev nationality"), ("question", "what is nina dobrev nationality")]
+    assert search_terms("what is nina dobrev nationality?") == [("keywords", "nina dobrev nationality"), ("question", "what is nina dobrev nationality")]
     assert search_terms("Who played the voice of Darth Vader in Star Wars?") == [
         ("keywords", "played voice Darth Vader Star Wars"),
         ("question", "Who played the voice of Darth Vader in Star Wars"),
@@ -156,16 +161,21 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
     reader = EchoReadingModel()
     found = verified_calls(rows, reader=reader)
     assert found == {
-        "lama0": ("QA(Where was Allan Peiper born?)", "annotation"), "lama1": None,
-        "mlqa2": ("translator(多少分？)", "annotation"), "mlqa3": None, "mlqa4": None,
+        "lama0": ("QA(Where was Allan Peiper born?)", "annotation"),
+        "lama1": None,
+        "mlqa2": ("translator(多少分？)", "annotation"),
+        "mlqa3": None,
+        "mlqa4": None,
         "math5": ("calculator(2+3)", "annotation"),
     }
     assert [out for _, _, out, *_ in reader.items] == ["How many points?", "What?"]  # the translations were read
     out, stats = label_rows(rows, "trice", found)
     assert [r["id"] for r in out] == ["lama0", "mlqa2", "math5"]
     assert stats["by_task"] == {
-        "lama": {"right": 0, "labelled": 1, "dropped": 1}, "math": {"right": 0, "labelled": 1, "dropped": 0},
-        "mlqa": {"right": 0, "labelled": 1, "dropped": 2}}
+        "lama": {"right": 0, "labelled": 1, "dropped": 1},
+        "math": {"right": 0, "labelled": 1, "dropped": 0},
+        "mlqa": {"right": 0, "labelled": 1, "dropped": 2},
+    }
     assert stats["sources"] == {"annotation": 3}
 
     class Unread(EchoReadingModel):
@@ -180,8 +190,10 @@ def test_lama_and_mlqa_calls_are_kept_when_execution_gives_gold(fake_tools) -> N
 def test_label_modes_verify_each_call_once(fake_tools, monkeypatch) -> None:
     import trice.stage1.label
 
-    rows = [_probed(0, "lama", "Allan Peiper (born in ?", ["Alexandra"], "QA(Where was Allan Peiper born?)"),
-            _probed(1, "lama", "X ?", ["y"], "QA(X?)", correct=True) | {"response": "y"}]
+    rows = [
+        _probed(0, "lama", "Allan Peiper (born in ?", ["Alexandra"], "QA(Where was Allan Peiper born?)"),
+        _probed(1, "lama", "X ?", ["y"], "QA(X?)", correct=True) | {"response": "y"},
+    ]
     calls = []
     real = trice.stage1.label.verified_calls
     monkeypatch.setattr(trice.stage1.label, "verified_calls", lambda rows, **kw: calls.append([r["id"] for r in rows]) or real(rows, **kw))

@@ -17,10 +17,7 @@ from trice.stage1.config import SFTConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ROWS = [
-    {"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."}
-    for i in range(8)
-]
+ROWS = [{"id": f"r{i}", "task": "math", "question": f"What is {i} + {i}?", "output": f"calculator({i}+{i}) The answer is {2 * i}."} for i in range(8)]
 
 
 def _data(tmp_path: Path, rows: list[dict] = ROWS) -> Path:
@@ -100,6 +97,7 @@ def test_a_native_prompt_offers_the_tool_as_generation_prompts_it(tiny_model_dir
     assert tok.decode(feature["input_ids"][:n]) == prompt and '"name": "calculator"' in prompt
     assert tok.decode(feature["input_ids"][n:-1]) == row["output"]
 
+
 def test_too_long_examples_are_dropped_and_counted(tiny_model_dir, caplog):
     from trice.generation.models import load_tokenizer
     from trice.stage1.train_sft import build_sft_features
@@ -119,9 +117,7 @@ def test_training_lowers_loss_and_writes_outputs(tiny_model_dir, tmp_path):
     from trice.stage1.train_sft import train_sft
 
     every_linear = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    config = _config(
-        tiny_model_dir, tmp_path, max_steps=30, learning_rate=1e-2, save_steps=30, lora_dropout=0.0, target_modules=every_linear
-    )
+    config = _config(tiny_model_dir, tmp_path, max_steps=30, learning_rate=1e-2, save_steps=30, lora_dropout=0.0, target_modules=every_linear)
     adapter = train_sft(config)
     assert adapter == tmp_path / "run" / "adapter"
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())

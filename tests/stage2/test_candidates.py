@@ -31,8 +31,16 @@ from trice.core.native import NativeToolCall, parse_native_call, tool_schema
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 ROWS = [
-    {"id": f"d{i}", "dataset": "svamp", "task": "math", "question": f"What is {i} + 3?", "answers": [str(i + 3)],
-     "output": f"calculator({i}+3)", "used_tool": True, "source": "annotation"}
+    {
+        "id": f"d{i}",
+        "dataset": "svamp",
+        "task": "math",
+        "question": f"What is {i} + 3?",
+        "answers": [str(i + 3)],
+        "output": f"calculator({i}+3)",
+        "used_tool": True,
+        "source": "annotation",
+    }
     for i in range(4)
 ]
 LITERAL_PREFIX = "Always answer with a calculator call.\n\n"
@@ -72,8 +80,17 @@ def calculator_server(hit: int, path: str, request: dict) -> tuple[int, bytes, s
 
 
 def _endpoint(url: str, **fields: Any) -> dict:
-    return {"name": "api", "kind": "endpoint", "base_url": url, "model": "fake-model", "max_retries": 0,
-            "backoff_initial": 0.01, "connect_timeout": 1.0, "read_timeout": 2.0, **fields}
+    return {
+        "name": "api",
+        "kind": "endpoint",
+        "base_url": url,
+        "model": "fake-model",
+        "max_retries": 0,
+        "backoff_initial": 0.01,
+        "connect_timeout": 1.0,
+        "read_timeout": 2.0,
+        **fields,
+    }
 
 
 def _sources(tiny_model_dir: Path, *extra: dict) -> list[dict]:
@@ -240,7 +257,10 @@ def test_a_part_is_kept_when_its_files_are_named_by_another_path(tmp_path, monke
         ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "batch_size": 0}], "sources[1]: batch_size must be >= 1"),
         ([{"name": "gold", "kind": "gold"}, {"name": "m", "kind": "model", "max_new_tokens": "8"}], "sources[1]: key 'max_new_tokens': expected int"),
         ([{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint"}], "sources[1]: model must be set"),
-        ([{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint", "model": "m", "mode": "completions", "tools": True}], "sources[1]: tools: tools are offered through the chat API only"),
+        (
+            [{"name": "gold", "kind": "gold"}, {"name": "api", "kind": "endpoint", "model": "m", "mode": "completions", "tools": True}],
+            "sources[1]: tools: tools are offered through the chat API only",
+        ),
         ([{"name": "gold", "kind": "gold"}, "tiny"], "key 'sources': expected list"),  # of mappings: checked by type
         ([], "sources: none given"),
     ],
@@ -270,7 +290,9 @@ def test_responses_source_reads_given_responses_and_names_a_missing_id(tmp_path)
     from trice.stage2.candidates import CandidatesConfig, collect_candidates
     from trice.utils.io import DataError, read_jsonl, write_jsonl
 
-    d_tool = [{"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)]
+    d_tool = [
+        {"id": f"q{i}", "dataset": "toy", "task": "math", "question": f"{i}+1?", "answers": [str(i + 1)], "output": f"calculator({i}+1)"} for i in range(3)
+    ]
     write_jsonl(tmp_path / "d_tool.jsonl", d_tool)
     write_jsonl(tmp_path / "given.jsonl", [{"id": f"q{i}", "response": f"It is {i + 2}.", "extra": 1} for i in range(3)])
     sources = [{"name": "gold", "kind": "gold"}, {"name": "given", "kind": "responses", "path": str(tmp_path / "given.jsonl")}]
@@ -287,8 +309,13 @@ def test_sampled_sources_of_one_model_differ_by_their_own_seed(tmp_path, tiny_mo
     """Several samples per question from one model: each source draws its own with its own seed; a
     source without a seed keeps the candidates' seed."""
     sampled = {"kind": "model", "model": str(tiny_model_dir), "max_new_tokens": 6, "batch_size": 2, "do_sample": True}
-    sources = [{"name": "gold", "kind": "gold"}, {"name": "s-default", **sampled}, {"name": "s0", **sampled, "seed": 0},
-               {"name": "s1", **sampled, "seed": 1}, {"name": "s2", **sampled, "seed": 2}]
+    sources = [
+        {"name": "gold", "kind": "gold"},
+        {"name": "s-default", **sampled},
+        {"name": "s0", **sampled, "seed": 0},
+        {"name": "s1", **sampled, "seed": 1},
+        {"name": "s2", **sampled, "seed": 2},
+    ]
     config = _config(tmp_path, sources)
     collect_candidates(config)
     rows = read_jsonl(config.output)
@@ -311,7 +338,9 @@ def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, t
     teacher_dir = build_tiny_model(tmp_path / "teacher", seed=1)
     assert teacher_source()["model"] == TEACHER_MODEL and teacher_source()["stop_after_call"] is True
     uncut = {**teacher_source(model=str(teacher_dir), name="uncut"), "stop_after_call": False}
-    talkative = _endpoint(serve(lambda hit, path, request: openai_reply(path, request, "calculator(2+3) The answer is 5\n\nBelow is")).url, name="api-cut", stop_after_call=True)
+    talkative = _endpoint(
+        serve(lambda hit, path, request: openai_reply(path, request, "calculator(2+3) The answer is 5\n\nBelow is")).url, name="api-cut", stop_after_call=True
+    )
     sources = [{"name": "gold", "kind": "gold"}, teacher_source(model=str(teacher_dir)), uncut, talkative]
     rows = read_jsonl(collect_candidates(_config(tmp_path, sources)))
     assert loads == [(str(teacher_dir), None)]
@@ -320,7 +349,9 @@ def test_the_teacher_source_names_its_own_model_and_ends_at_the_call(tmp_path, t
         assert teacher == task_stop_rule("math").finish(full) and api == "calculator(2+3)"
     parts = Path(tmp_path / "candidates.jsonl.parts")
     assert json.loads((parts / "teacher.source.json").read_text())["stop_after_call"] is True
-    assert "stop_after_call" not in json.loads((parts / "uncut.source.json").read_text())  # at its default the option stays out, so parts recorded without it stay valid
+    assert "stop_after_call" not in json.loads(
+        (parts / "uncut.source.json").read_text()
+    )  # at its default the option stays out, so parts recorded without it stay valid
     assert "stop_after_call" not in ModelSource(name="x").settings()
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "demo.yaml"

@@ -35,11 +35,15 @@ def _ids(tokenizer, prompts: list[str]) -> list[list[int]]:
     return [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
 
-@pytest.mark.parametrize("prompts", [[task_prompt("math", q) for q in QUESTIONS], ["48 + 1", "clips ( ) sold", "The answer is"]], ids=["shared-header", "no-shared-prefix"])
+@pytest.mark.parametrize(
+    "prompts", [[task_prompt("math", q) for q in QUESTIONS], ["48 + 1", "clips ( ) sold", "The answer is"]], ids=["shared-header", "no-shared-prefix"]
+)
 def test_a_groups_prompt_encoded_once_gives_the_plain_batchs_responses(model_and_tokenizer, prompts: list[str]) -> None:
     model, tokenizer = model_and_tokenizer
     ids = _ids(tokenizer, prompts)
-    shared = model.generate(**group_inputs(model, ids, 3, tokenizer.pad_token_id), do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, use_cache=True)
+    shared = model.generate(
+        **group_inputs(model, ids, 3, tokenizer.pad_token_id), do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, use_cache=True
+    )
     width = max(map(len, ids))
     repeated = [p for p in ids for _ in range(3)]
     plain = model.generate(

@@ -6,15 +6,7 @@ import itertools
 
 import pytest
 
-from trice.stage2.reward import (
-    PAPER_SCORES,
-    REWARD_STRATEGIES,
-    original_scores,
-    paper_scores,
-    register_reward,
-    response_states,
-    score_responses,
-)
+from trice.stage2.reward import PAPER_SCORES, REWARD_STRATEGIES, original_scores, paper_scores, register_reward, response_states, score_responses
 from trice.tasks import Judgement
 
 GOLD_TOOL = Judgement("72", True, used_tool=True)
@@ -39,8 +31,7 @@ def test_paper_every_state(gold, correct, same_tool):
 
 
 def test_paper_order_and_ties():
-    cands = [GOLD_TOOL, J("1", False, False), J("72", True, True), J("2", False, True), J("72", True, False),
-             J("72", True, True), J(None, False, True)]
+    cands = [GOLD_TOOL, J("1", False, False), J("72", True, True), J("2", False, True), J("72", True, False), J("72", True, True), J(None, False, True)]
     scores = paper_scores(cands)
     assert scores == [20, 5, 20, 10, 15, 20, 0]
     assert scores[2] == scores[0]  # a True-Yes candidate ties with the gold

@@ -13,7 +13,6 @@ from tests.helpers.lora_model import train_mode_model
 ATOL = 1e-5
 
 
-
 def _group(lengths: list[int], prompt_len: int = 19, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     prompt = torch.randint(0, 300, (prompt_len,), generator=g)

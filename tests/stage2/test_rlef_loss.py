@@ -7,15 +7,7 @@ import math
 import pytest
 import torch
 
-from trice.stage2.rlef_loss import (
-    RLEFLoss,
-    best_index,
-    length_normalized,
-    rank_loss,
-    sequence_logprobs,
-    sft_loss_best,
-    token_logprobs,
-)
+from trice.stage2.rlef_loss import RLEFLoss, best_index, length_normalized, rank_loss, sequence_logprobs, sft_loss_best, token_logprobs
 
 
 # ---- the formulas, written out with Python loops -------------------------------------------------
@@ -147,9 +139,7 @@ def test_sft_loss_best_is_token_mean_nll_of_best():
     mask = torch.tensor([[True, True, False], [True, True, True], [True, False, False]])
     assert sft_loss_best(logps, mask, torch.tensor([20.0, 20.0, 5.0])).item() == pytest.approx(1.5)  # gold wins the tie
     assert sft_loss_best(logps, mask, torch.tensor([10.0, 20.0, 5.0])).item() == pytest.approx(0.5)
-    batched = sft_loss_best(
-        torch.stack([logps, logps]), torch.stack([mask, mask]), torch.tensor([[20.0, 20.0, 5.0], [1.0, 2.0, 3.0]])
-    )
+    batched = sft_loss_best(torch.stack([logps, logps]), torch.stack([mask, mask]), torch.tensor([[20.0, 20.0, 5.0], [1.0, 2.0, 3.0]]))
     assert batched.item() == pytest.approx((1.5 + 3.0) / 2)
 
 

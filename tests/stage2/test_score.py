@@ -15,12 +15,20 @@ from trice.utils.io import read_jsonl, write_jsonl
 
 def _rows() -> list[dict]:
     return [
-        {"id": "q1", "question": "48 + half of 48?", "answers": ["72"],
-         "responses": ["calculator(48+48/2)", "The answer is 72.", "calculator(48+25)", "It is 70.", "calculator(1/0)"],
-         "sources": ["gold", "chatgpt", "davinci", "vicuna", "alpaca"]},
-        {"id": "q2", "task": "math", "answers": ["5"],
-         "responses": ["5", "calculator(2+3)", "6", "calculator(2+4)", "5"],
-         "sources": ["gold", "chatgpt", "davinci", "vicuna", "alpaca"]},
+        {
+            "id": "q1",
+            "question": "48 + half of 48?",
+            "answers": ["72"],
+            "responses": ["calculator(48+48/2)", "The answer is 72.", "calculator(48+25)", "It is 70.", "calculator(1/0)"],
+            "sources": ["gold", "chatgpt", "davinci", "vicuna", "alpaca"],
+        },
+        {
+            "id": "q2",
+            "task": "math",
+            "answers": ["5"],
+            "responses": ["5", "calculator(2+3)", "6", "calculator(2+4)", "5"],
+            "sources": ["gold", "chatgpt", "davinci", "vicuna", "alpaca"],
+        },
     ]
 
 

@@ -20,9 +20,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 EVERY_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ROWS = [
-    {"id": f"q{i}", "task": "math", "question": f"What is {i} + 3?", "answers": [str(i + 3)],
-     "responses": [f"calculator({i}+3)", f"The answer is {i + 4}.", f"calculator({i}+4)", f"calculator({i}+3)"],
-     "scores": [20, 5, 10, 20], "sources": ["gold", "a", "b", "c"]}
+    {
+        "id": f"q{i}",
+        "task": "math",
+        "question": f"What is {i} + 3?",
+        "answers": [str(i + 3)],
+        "responses": [f"calculator({i}+3)", f"The answer is {i + 4}.", f"calculator({i}+4)", f"calculator({i}+3)"],
+        "scores": [20, 5, 10, 20],
+        "sources": ["gold", "a", "b", "c"],
+    }
     for i in range(4)
 ]
 
@@ -30,18 +36,24 @@ ROWS = [
 def _config(tiny_model_dir: Path, tmp_path: Path, rows: list[dict] = ROWS, **kw) -> DPOStageConfig:
     write_jsonl(tmp_path / "scored.jsonl", rows)
     values = dict(
-        model=str(tiny_model_dir), data=str(tmp_path / "scored.jsonl"), output_dir=str(tmp_path / "run"), max_steps=8,
-        per_device_train_batch_size=2, learning_rate=1e-2, lora_dropout=0.0, target_modules=EVERY_LINEAR,
-        save_steps=4, logging_steps=1, seed=7,
+        model=str(tiny_model_dir),
+        data=str(tmp_path / "scored.jsonl"),
+        output_dir=str(tmp_path / "run"),
+        max_steps=8,
+        per_device_train_batch_size=2,
+        learning_rate=1e-2,
+        lora_dropout=0.0,
+        target_modules=EVERY_LINEAR,
+        save_steps=4,
+        logging_steps=1,
+        seed=7,
     )
     return DPOStageConfig(**(values | kw))
 
 
 def test_preference_pairs_from_scores():
     scores, usable = [20, 20, 15, 10, 0], [True] * 5
-    assert preference_pairs(scores, usable, "all") == [
-        (0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)
-    ]  # the tie (0, 1) makes no pair
+    assert preference_pairs(scores, usable, "all") == [(0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4)]  # the tie (0, 1) makes no pair
     assert preference_pairs(scores, usable, "best_vs_rest") == [(0, 2), (0, 3), (0, 4)]  # the first best: the gold
     assert preference_pairs(scores, [True, True, True, False, True], "all") == [(0, 2), (0, 4), (1, 2), (1, 4), (2, 4)]
     assert preference_pairs([5, 5, 5], [True] * 3, "all") == preference_pairs([5, 5, 5], [True] * 3, "best_vs_rest") == []
@@ -169,8 +181,16 @@ def test_dev_selection_picks_among_checkpoints_from_a_stage_one_start(tiny_model
     dev = [Example(f"d{i}", "toy", "math", f"What is {i} + 5?", (str(i + 5),), split="dev") for i in range(2)]
     save_examples(tmp_path / "dev.jsonl", dev)
     config = _config(
-        tiny_model_dir, tmp_path, init_adapter=str(start), target_modules=["q_proj", "v_proj"], max_steps=4, save_steps=2,
-        dev_data=str(tmp_path / "dev.jsonl"), dev_max_new_tokens=4, dev_batch_size=2, select_start=False,
+        tiny_model_dir,
+        tmp_path,
+        init_adapter=str(start),
+        target_modules=["q_proj", "v_proj"],
+        max_steps=4,
+        save_steps=2,
+        dev_data=str(tmp_path / "dev.jsonl"),
+        dev_max_new_tokens=4,
+        dev_batch_size=2,
+        select_start=False,
     )
     train_dpo(config)
     run = tmp_path / "run"

@@ -71,7 +71,9 @@ def test_training_logs_rewards_tool_use_and_kl_and_the_dev_set_chooses(tiny_mode
 
 def _train_cli(config: Path, log: Path) -> subprocess.Popen:
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.Popen([sys.executable, "-m", "trice.cli", "train-grpo", "--config", str(config)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "trice.cli", "train-grpo", "--config", str(config)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab")
+    )
 
 
 def test_killed_with_sigkill_mid_training_a_rerun_ends_as_an_uninterrupted_run(tiny_model_dir: Path, tmp_path: Path) -> None:

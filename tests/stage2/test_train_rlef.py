@@ -179,8 +179,18 @@ def test_rank_loss_lifts_gold_over_worst_end_to_end(tiny_model_dir, tmp_path):
     after = {}
     for alpha in (0.0, 1.0):
         config = _config(
-            tiny_model_dir, tmp_path, out=f"alpha{alpha}", alpha=alpha, margin=1.0, max_steps=12, gradient_accumulation_steps=1,
-            groups_per_step=2, learning_rate=1e-2, lora_dropout=0.0, target_modules=EVERY_LINEAR, save_steps=12,
+            tiny_model_dir,
+            tmp_path,
+            out=f"alpha{alpha}",
+            alpha=alpha,
+            margin=1.0,
+            max_steps=12,
+            gradient_accumulation_steps=1,
+            groups_per_step=2,
+            learning_rate=1e-2,
+            lora_dropout=0.0,
+            target_modules=EVERY_LINEAR,
+            save_steps=12,
         )
         after[alpha] = _gold_minus_worst(tiny_model_dir, train_rlef(config))
     before = _gold_minus_worst(tiny_model_dir, None)  # a fresh LoRA (B = 0) is the base model
@@ -197,8 +207,14 @@ def stage1_adapter(tiny_model_dir, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("stage1")
     rows = [{"id": r["id"], "task": "math", "question": r["question"], "output": r["responses"][0]} for r in ROWS]
     config = SFTConfig(
-        model=str(tiny_model_dir), data=str(_write(tmp / "dtool.jsonl", rows)), output_dir=str(tmp / "sft"),
-        max_steps=2, per_device_train_batch_size=4, learning_rate=1e-2, save_steps=2, seed=3,
+        model=str(tiny_model_dir),
+        data=str(_write(tmp / "dtool.jsonl", rows)),
+        output_dir=str(tmp / "sft"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        save_steps=2,
+        seed=3,
     )
     return train_sft(config)
 
@@ -446,9 +462,7 @@ def test_selection_keeps_the_stage1_start_where_no_checkpoint_beats_it(tiny_mode
     from trice.stage2.train_rlef import train_rlef
 
     dev, dev_path = _dev_path(tmp_path)
-    config = _config(
-        tiny_model_dir, tmp_path, init_adapter=str(stage1_adapter), max_steps=2, dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2,
-    )
+    config = _config(tiny_model_dir, tmp_path, init_adapter=str(stage1_adapter), max_steps=2, dev_data=str(dev_path), dev_max_new_tokens=6, dev_batch_size=2)
     train_rlef(config)
     run = tmp_path / "run"
     steps = json.loads((run / "selection.json").read_text())["steps"]

@@ -45,14 +45,12 @@ def test_normalize_answer() -> None:
 
 
 def test_tasks_use_the_papers_tools_and_instructions() -> None:
-    assert {name: task.tool for name, task in TASKS.items()} == {
-        "math": "calculator", "qa": "WikiSearch", "lama": "QA", "mlqa": "translator"}
+    assert {name: task.tool for name, task in TASKS.items()} == {"math": "calculator", "qa": "WikiSearch", "lama": "QA", "mlqa": "translator"}
     for name in ("qa", "lama", "mlqa"):
         assert get_task(name).is_correct is answer_in_prefix
         assert INSTRUCTIONS[name] in task_prompt(name, "Q?")
     assert "use a WikiSearch for help" in INSTRUCTIONS["qa"]
-    assert "### Instruction:\nGiven a context, please answer the question.\n\n### Input:\nContext: c" in read_prompt(
-        "mlqa", "Context: c\nQuestion: Who?")
+    assert "### Instruction:\nGiven a context, please answer the question.\n\n### Input:\nContext: c" in read_prompt("mlqa", "Context: c\nQuestion: Who?")
     with pytest.raises(ValueError, match="no second reading"):
         read_prompt("math", "x")
 

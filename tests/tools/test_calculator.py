@@ -121,17 +121,7 @@ def test_non_text_argument_is_a_bad_argument(calc: Calculator) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "text"),
-    [
-        (0.2, "0.2"),
-        (10.0, "10"),
-        (1 / 3, "0.333333"),
-        (-0.0, "0"),
-        (-1e-9, "0"),
-        (72, "72"),
-        (-5, "-5"),
-        (2.5e20, "2.5e+20"),
-    ],
+    ("value", "text"), [(0.2, "0.2"), (10.0, "10"), (1 / 3, "0.333333"), (-0.0, "0"), (-1e-9, "0"), (72, "72"), (-5, "-5"), (2.5e20, "2.5e+20")]
 )
 def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text

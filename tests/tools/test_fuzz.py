@@ -23,9 +23,7 @@ SPEC.loader.exec_module(fuzz_cases)
 arithmetic_expressions, hostile_expressions = fuzz_cases.arithmetic_expressions, fuzz_cases.hostile_expressions
 texts_with_calls, run_campaign = fuzz_cases.texts_with_calls, fuzz_cases.run_campaign
 
-FUZZ = settings(
-    max_examples=1500, deadline=1000, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=1500, deadline=1000, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 REGISTRY = ToolRegistry([Calculator()])
 
 

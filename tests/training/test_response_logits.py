@@ -28,7 +28,6 @@ ROWS = [
 ]
 
 
-
 def _batch(tiny_model_dir) -> dict:
     tok = load_tokenizer(str(tiny_model_dir))
     batch = SFTCollator(tok.pad_token_id)(build_sft_features(ROWS, tok))

@@ -58,6 +58,9 @@ def test_check_dir_records_a_whole_directory_at_its_first_check(tmp_path: Path) 
     assert set(json.loads((tmp_path / RECORD_FILE).read_text())) == {"model.safetensors", "optimizer.pt", "embeddings.npy", "config.json", "rows.jsonl"}
     with open(tmp_path / "embeddings.npy", "ab") as fh:
         fh.write(b"\0")
-    assert check_dir(tmp_path, write=True) == f"embeddings.npy: {(tmp_path / 'embeddings.npy').stat().st_size} bytes, recorded {(tmp_path / 'embeddings.npy').stat().st_size - 1}"
+    assert (
+        check_dir(tmp_path, write=True)
+        == f"embeddings.npy: {(tmp_path / 'embeddings.npy').stat().st_size} bytes, recorded {(tmp_path / 'embeddings.npy').stat().st_size - 1}"
+    )
     record_dir(tmp_path)
     assert check_dir(tmp_path) is None

@@ -53,7 +53,10 @@ def test_load_layered_yaml_chains_bases_relative_to_each_file(tmp_path) -> None:
     (tmp_path / "sub" / "mid.yaml").write_text("base: ../root.yaml\ndata: {n_train: 20}\n")
     (tmp_path / "sub" / "leaf.yaml").write_text("base: mid.yaml\nrun_dir: r\ntools: {QA: null}\n")
     assert load_layered_yaml(tmp_path / "sub" / "leaf.yaml") == {
-        "seed": 0, "data": {"task": "math", "n_train": 20}, "tools": {"WikiSearch": {}}, "run_dir": "r",
+        "seed": 0,
+        "data": {"task": "math", "n_train": 20},
+        "tools": {"WikiSearch": {}},
+        "run_dir": "r",
     }
 
 

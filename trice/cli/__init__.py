@@ -37,17 +37,35 @@ from trice.utils.storage import write_failure
 # trainers (commands()).
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("trice.data.prepare:DataConfig", "trice.data.prepare:run_data", "Load, split and subsample a task's datasets."),
-    "download-data": ("trice.data.download:DownloadConfig", "trice.data.download:run_download", "Fetch the benchmark data from its public sources, checksum-verified (resumable)."),
+    "download-data": (
+        "trice.data.download:DownloadConfig",
+        "trice.data.download:run_download",
+        "Fetch the benchmark data from its public sources, checksum-verified (resumable).",
+    ),
     "generate": ("trice.responses.generate:GenerateConfig", "trice.responses.generate:run_generate", "Generate responses for a file of examples (resumable)."),
-    "evaluate": ("trice.judge.evaluate:EvaluateConfig", "trice.judge.evaluate:run_evaluate", "Judge responses: prediction, correct, used_tool; print accuracy."),
+    "evaluate": (
+        "trice.judge.evaluate:EvaluateConfig",
+        "trice.judge.evaluate:run_evaluate",
+        "Judge responses: prediction, correct, used_tool; print accuracy.",
+    ),
     "score": ("trice.stage2.score:ScoreConfig", "trice.stage2.score:run_score", "Stage II: score candidate responses by execution feedback (resumable)."),
     "label": ("trice.stage1.label:LabelConfig", "trice.stage1.label:run_label", "Build D_tool (or an SFT baseline's set) from a judged probe."),
-    "candidates": ("trice.stage2.candidates:CandidatesConfig", "trice.stage2.candidates:collect_candidates", "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable)."),
-    "messages": ("trice.data.convert:MessagesConfig", "trice.data.convert:run_messages", "Convert a D_tool to chat messages with tools (TRL, LLaMA-Factory), or --from_messages back to label rows."),
-    "export": ("trice.export.exporter:ExportConfig", "trice.export.exporter:run_export", "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub."),
+    "candidates": (
+        "trice.stage2.candidates:CandidatesConfig",
+        "trice.stage2.candidates:collect_candidates",
+        "Stage II: k candidate responses per D_tool question; sources only in --config YAML (resumable).",
+    ),
+    "messages": (
+        "trice.data.convert:MessagesConfig",
+        "trice.data.convert:run_messages",
+        "Convert a D_tool to chat messages with tools (TRL, LLaMA-Factory), or --from_messages back to label rows.",
+    ),
+    "export": (
+        "trice.export.exporter:ExportConfig",
+        "trice.export.exporter:run_export",
+        "Write a trained adapter as a model directory transformers/vLLM load (merged, or --no_merge), optionally --push_to_hub.",
+    ),
 }
-
-
 
 
 def commands() -> dict[str, tuple[str, str, str]]:
@@ -62,10 +80,7 @@ def commands() -> dict[str, tuple[str, str, str]]:
 
 # The commands whose function returns no summary of its own (a path it wrote, rows), and what makes one
 # from the config and that result; every train-* command's is TRAINING_SUMMARY.
-SUMMARIES: dict[str, str] = {
-    "generate": "trice.cli.summaries:generation_summary",
-    "candidates": "trice.cli.summaries:candidates_summary",
-}
+SUMMARIES: dict[str, str] = {"generate": "trice.cli.summaries:generation_summary", "candidates": "trice.cli.summaries:candidates_summary"}
 TRAINING_SUMMARY = "trice.cli.summaries:training_summary"
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13)
 
@@ -99,33 +114,38 @@ def _run_recipe(argv: Sequence[str]) -> Any:
     from trice.pipeline.runner import missing_models, report_so_far, run_holder, run_plan, stage_status
 
     parser = argparse.ArgumentParser(
-        prog="trice run", description="Run every stage of a recipe, resumably.",
+        prog="trice run",
+        description="Run every stage of a recipe, resumably.",
         epilog="Recipe keys: docs/recipe-keys.md. Example: trice run demo train.max_steps=2 eval.batch_size=8 --status",
     )
     parser.add_argument("recipe", help=f"Recipe YAML, or the name of a shipped one: {', '.join(shipped_names())}.")
     parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE",
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
         help="Recipe keys to set, dotted for a section's key, the value read as YAML (train.learning_rate=5e-4, "
         "settings='[zero-shot, trice-i]', data.n_test=null to drop one); laid over the recipe as a recipe over its base.",
     )
     parser.add_argument("--only", help="Run just this stage (forced).")
     parser.add_argument("--from", dest="start", help="Run this stage and every later one (forced).")
     parser.add_argument(
-        "--stages", type=lambda v: [s.strip() for s in v.split(",") if s.strip()],
+        "--stages",
+        type=lambda v: [s.strip() for s in v.split(",") if s.strip()],
         help="Run just these stages (comma-separated), in the recipe's order, each skipped when finished and resumed when partial.",
     )
     parser.add_argument("--run-dir", help="Override the recipe's run_dir.")
     parser.add_argument(
-        "--accept-outages", action="store_true",
+        "--accept-outages",
+        action="store_true",
         help="A probe, label, score or eval stage whose tool calls met outages (timeout, unavailable) finishes with them judged "
         "wrong, or their questions unlabelled (its stage.json counts them), instead of staying incomplete for a rerun to retry.",
     )
     parser.add_argument(
-        "--status", action="store_true",
-        help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting).",
+        "--status", action="store_true", help="Run nothing: print what a run would do with each stage (up to date, partial, changed, to do, waiting)."
     )
     parser.add_argument(
-        "--report-so-far", action="store_true",
+        "--report-so-far",
+        action="store_true",
         help="Run nothing: write RUN_DIR/report-so-far/ from the settings evaluated so far (safe while the recipe runs).",
     )
     args = parser.parse_intermixed_args(argv)

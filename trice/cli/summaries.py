@@ -46,12 +46,7 @@ def candidates_summary(config: Any, output: Path) -> dict[str, Any]:
         for source, error in zip(row["sources"], row.get("errors") or [None] * len(row["sources"])):
             counts = per_source.setdefault(source, {"responses": 0, "failed": 0})
             counts["failed" if error else "responses"] += 1
-    return {
-        "output": str(output),
-        "questions": len(rows),
-        "responses": sum(len(row["responses"]) for row in rows),
-        "sources": per_source,
-    }
+    return {"output": str(output), "questions": len(rows), "responses": sum(len(row["responses"]) for row in rows), "sources": per_source}
 
 
 def generation_summary(config: Any, rows: list[dict]) -> dict[str, Any]:

@@ -47,21 +47,13 @@ BUILTIN_SCHEMAS: dict[str, tuple[str, str, str]] = {
         "expression",
         "The arithmetic expression to evaluate, e.g. 48+48/2",
     ),
-    "WikiSearch": (
-        "Search Wikipedia. Returns the best matching passage as 'Title | passage text'.",
-        "query",
-        "The search term, e.g. Nina Dobrev nationality",
-    ),
+    "WikiSearch": ("Search Wikipedia. Returns the best matching passage as 'Title | passage text'.", "query", "The search term, e.g. Nina Dobrev nationality"),
     "QA": (
         "Ask a question-answering model that reads retrieved Wikipedia passages. Returns a short answer.",
         "question",
         "The question to answer, e.g. Where was Allan Peiper born?",
     ),
-    "translator": (
-        "Translate text into English. Returns the English translation.",
-        "text",
-        "The text to translate into English",
-    ),
+    "translator": ("Translate text into English. Returns the English translation.", "text", "The text to translate into English"),
 }
 
 
@@ -72,11 +64,7 @@ def function_schema(name: str, description: str, parameter: str, parameter_descr
         "function": {
             "name": name,
             "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": {parameter: {"type": "string", "description": parameter_description}},
-                "required": [parameter],
-            },
+            "parameters": {"type": "object", "properties": {parameter: {"type": "string", "description": parameter_description}}, "required": [parameter]},
         },
     }
 
@@ -99,7 +87,7 @@ def check_schema(schema: Any, name: str | None = None) -> dict[str, Any]:
     properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
     if not isinstance(properties, Mapping) or parameters.get("type") != "object" or len(properties) != 1:
         raise ValueError(f"{where}: parameters must be an object schema with exactly one property (the tool's one text argument)")
-    (parameter, spec), = properties.items()
+    ((parameter, spec),) = properties.items()
     if not isinstance(spec, Mapping) or spec.get("type") != "string":
         raise ValueError(f"{where}: parameter {parameter!r} must be of type string")
     if parameters.get("required", [parameter]) != [parameter]:
@@ -337,9 +325,7 @@ def native_call_start(text: str, parser: str) -> int | None:
     return None if span is None else span.start
 
 
-def parse_native_call(
-    text: str, tools: Mapping[str, Any] | Iterable[str], parser: str
-) -> NativeToolCall | NativeCallError | None:
+def parse_native_call(text: str, tools: Mapping[str, Any] | Iterable[str], parser: str) -> NativeToolCall | NativeCallError | None:
     """The first call in ``text`` written in ``parser``'s format, to one of ``tools`` (names, whose
     :func:`tool_schema` is used, or name -> schema); None when the text calls no tool.
 

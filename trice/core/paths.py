@@ -30,9 +30,7 @@ def resolve_data_dir(arg: str | os.PathLike | None = None) -> Path:
     default = Path.cwd() / _DEFAULT_RELATIVE
     if default.is_dir():
         return default.resolve()
-    raise FileNotFoundError(
-        f"no data directory: {default} does not exist; pass --data-dir or set {DATA_DIR_ENV}"
-    )
+    raise FileNotFoundError(f"no data directory: {default} does not exist; pass --data-dir or set {DATA_DIR_ENV}")
 
 
 def data_dir_target(arg: str | os.PathLike | None = None) -> Path:

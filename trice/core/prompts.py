@@ -22,8 +22,7 @@ NATIVE_INSTRUCTIONS: dict[str, str] = {
     "math": "Given a math problem, please answer it. Call the calculator tool when the problem needs arithmetic; otherwise answer directly.",
     "qa": "Given a question, please answer it. Call the WikiSearch tool when you do not know the answer; otherwise answer directly.",
     "lama": "Given a question, please answer it. Call the QA tool when you do not know the answer; otherwise answer directly.",
-    "mlqa": "Given a context, please answer the question in English. Call the translator tool when the question is not in English; "
-    "otherwise answer directly.",
+    "mlqa": "Given a context, please answer the question in English. Call the translator tool when the question is not in English; otherwise answer directly.",
 }
 """The instructions of native prompts (a user's task keeps its own instruction there)."""
 
@@ -39,10 +38,7 @@ def register_instruction(task: str, instruction: str) -> None:
 # (the TRICE paper): MLQA's input with the question replaced by its English translation is answered anew;
 # a WikiSearch passage is read as ``passage + ". " + question`` under the task's instruction without
 # the tool (the model answers from the passage, it does not search again).
-READ_INSTRUCTIONS: dict[str, str] = {
-    "qa": "Given a question, please answer it.",
-    "mlqa": "Given a context, please answer the question.",
-}
+READ_INSTRUCTIONS: dict[str, str] = {"qa": "Given a question, please answer it.", "mlqa": "Given a context, please answer the question."}
 
 
 def task_instruction(task: str, native: bool = False) -> str:
@@ -73,13 +69,9 @@ MATH_FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
         "How many clips did Natalia sell altogether in April and May?",
         "calculator(48+48/2)",
     ),
+    ("Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?", "calculator(12/60*50)"),
     (
-        "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?",
-        "calculator(12/60*50)",
-    ),
-    (
-        "Betty has 5 boxes of pencils with 12 pencils in each box. She gives 17 pencils to her friend. "
-        "How many pencils does Betty have left?",
+        "Betty has 5 boxes of pencils with 12 pencils in each box. She gives 17 pencils to her friend. How many pencils does Betty have left?",
         "calculator(5*12-17)",
     ),
 )

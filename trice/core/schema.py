@@ -74,9 +74,7 @@ def stable_fraction(key: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def seeded_split(
-    examples: list[Example], test_fraction: float, seed: int, key: Callable[[Example], str] | None = None
-) -> tuple[list[Example], list[Example]]:
+def seeded_split(examples: list[Example], test_fraction: float, seed: int, key: Callable[[Example], str] | None = None) -> tuple[list[Example], list[Example]]:
     """Deterministic train/test split for datasets that ship none (SVAMP, ASDiv, T-REx, XQuAD).
 
     Each example goes to test when its hashed id (or ``key(example)``) falls below ``test_fraction``:
@@ -109,10 +107,7 @@ class LoadedDataset:
     skipped: int = 0
 
 
-def split_seeded(
-    examples: list[Example], seed: int, test_fraction: float, skipped: int = 0,
-    key: Callable[[Example], str] | None = None,
-) -> LoadedDataset:
+def split_seeded(examples: list[Example], seed: int, test_fraction: float, skipped: int = 0, key: Callable[[Example], str] | None = None) -> LoadedDataset:
     """A :class:`LoadedDataset` from one pool that ships no split, via :func:`seeded_split`."""
     train, test = seeded_split(examples, test_fraction, seed, key)
     return LoadedDataset(

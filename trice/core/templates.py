@@ -25,9 +25,7 @@ def chat_messages(instruction: str, input_text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"{instruction}\n\n{input_text}"}]
 
 
-def format_prompt(
-    instruction: str, input_text: str, template: str = "alpaca", tokenizer: Any = None, tools: list[dict[str, Any]] | None = None
-) -> str:
+def format_prompt(instruction: str, input_text: str, template: str = "alpaca", tokenizer: Any = None, tools: list[dict[str, Any]] | None = None) -> str:
     """The text the model reads before its response; ``tools``: function schemas offered through
     the chat template (only ``chat`` has a place for them)."""
     if template == "alpaca":

@@ -40,20 +40,17 @@ class MessagesConfig:
     """Convert a D_tool between label rows and chat messages (the ``trice messages`` flags)."""
 
     input: str = field(
-        default="",
-        metadata={"help": "JSONL to convert: label rows as `trice label` writes them, or with --from_messages rows of messages and tools."},
+        default="", metadata={"help": "JSONL to convert: label rows as `trice label` writes them, or with --from_messages rows of messages and tools."}
     )
     output: str = field(
         default="",
-        metadata={"help": "JSONL to write: rows of messages and tools (TRL's conversational layout; LLaMA-Factory's openai formatting), or with --from_messages label rows that `trice train-sft --data` reads."},
+        metadata={
+            "help": "JSONL to write: rows of messages and tools (TRL's conversational layout; LLaMA-Factory's openai formatting), or with --from_messages label rows that `trice train-sft --data` reads."
+        },
     )
-    from_messages: bool = field(
-        default=False,
-        metadata={"help": "Convert the other way: rows of messages and tools (made here or elsewhere) into label rows."},
-    )
+    from_messages: bool = field(default=False, metadata={"help": "Convert the other way: rows of messages and tools (made here or elsewhere) into label rows."})
     task: str | None = field(
-        default=None,
-        metadata={"help": "With --from_messages: the task of rows that name none (unset: the task whose tool a row offers)."},
+        default=None, metadata={"help": "With --from_messages: the task of rows that name none (unset: the task whose tool a row offers)."}
     )
     model: str = field(
         default="",

@@ -69,10 +69,7 @@ class ChecksumError(DownloadError):
 class DownloadConfig:
     """Which files to fetch, from where, into which data directory."""
 
-    data_dir: str = field(
-        default="",
-        metadata={"help": "Data directory to fill (created if missing); else $TRICE_DATA_DIR, else ../shared/data."},
-    )
+    data_dir: str = field(default="", metadata={"help": "Data directory to fill (created if missing); else $TRICE_DATA_DIR, else ../shared/data."})
     datasets: list[str] = field(
         default_factory=lambda: ["all"],
         metadata={
@@ -220,8 +217,7 @@ class _Fetcher:
             log.warning("%s: resumed download did not verify; fetching it again from the start", dest)
             return self.fetch_verified(url, dest, size, sha256)
         raise ChecksumError(
-            f"{dest}: checksum mismatch for {url}: expected {size} bytes with sha256 {sha256}, got {got_size} "
-            f"bytes with sha256 {got_sha}; nothing kept"
+            f"{dest}: checksum mismatch for {url}: expected {size} bytes with sha256 {sha256}, got {got_size} bytes with sha256 {got_sha}; nothing kept"
         )
 
 
@@ -326,9 +322,7 @@ def _plan(entries: Sequence[DataFile], root: Path, mirror: str) -> tuple[list[tu
     return direct, members
 
 
-def download(
-    data_dir: Path, entries: Sequence[DataFile], mirror: str = "", timeout: float = 60.0, min_rate: float = 8.0,
-) -> dict[str, Any]:
+def download(data_dir: Path, entries: Sequence[DataFile], mirror: str = "", timeout: float = 60.0, min_rate: float = 8.0) -> dict[str, Any]:
     """Fetch the missing or wrong ones of ``entries`` into ``data_dir``; return what was done.
     ``timeout``: seconds for a connection or the next bytes; ``min_rate``: the slowest average kB/s
     a file may arrive at (its deadline, see :class:`_Fetcher`).
@@ -361,8 +355,12 @@ def download(
     if complete and not manifest.exists():
         manifest.write_text(manifest_text(), encoding="utf-8")
     return {
-        "data_dir": str(data_dir), "files": len(entries), "fetched": fetched, "already_verified": len(entries) - fetched,
-        "bytes": total, "complete": complete,
+        "data_dir": str(data_dir),
+        "files": len(entries),
+        "fetched": fetched,
+        "already_verified": len(entries) - fetched,
+        "bytes": total,
+        "complete": complete,
     }
 
 

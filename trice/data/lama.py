@@ -140,10 +140,16 @@ def _fact_file(path: Path, seen: set[str]) -> tuple[list[Example], int]:
             skipped += 1
             continue
         question, answers = picked
-        examples.append(Example(
-            id=f"{DATASET}-{relation}-{fact['uuid']}", dataset=DATASET, task=TASK, question=question, answers=answers,
-            tool_call=reference_call(TOOL, relation_question(relation, fact["sub_label"])),
-        ))
+        examples.append(
+            Example(
+                id=f"{DATASET}-{relation}-{fact['uuid']}",
+                dataset=DATASET,
+                task=TASK,
+                question=question,
+                answers=answers,
+                tool_call=reference_call(TOOL, relation_question(relation, fact["sub_label"])),
+            )
+        )
     return examples, skipped
 
 

@@ -17,12 +17,7 @@ from trice.core.schema import LoadedDataset
 
 Loader = Callable[..., LoadedDataset]
 
-LOADERS: dict[str, Mapping[str, Loader]] = {
-    "math": MATH_LOADERS,
-    "qa": QA_LOADERS,
-    "lama": LAMA_LOADERS,
-    "mlqa": MLQA_LOADERS,
-}
+LOADERS: dict[str, Mapping[str, Loader]] = {"math": MATH_LOADERS, "qa": QA_LOADERS, "lama": LAMA_LOADERS, "mlqa": MLQA_LOADERS}
 
 
 def register_loader(task: str, dataset: str, loader: Loader) -> None:

@@ -244,9 +244,7 @@ _TABLE: tuple[tuple[Origin, tuple[tuple[str, str, int, str], ...]], ...] = (
     )),
 )  # fmt: skip
 
-FILES: tuple[DataFile, ...] = tuple(
-    DataFile(path, source, size, sha256, origin) for origin, rows in _TABLE for path, source, size, sha256 in rows
-)
+FILES: tuple[DataFile, ...] = tuple(DataFile(path, source, size, sha256, origin) for origin, rows in _TABLE for path, source, size, sha256 in rows)
 DIRECTORIES: tuple[str, ...] = tuple(dict.fromkeys(entry.directory for entry in FILES))
 
 # Names ``--datasets`` accepts besides the directories: each task's datasets, the passage corpus.

@@ -37,6 +37,7 @@ class SourceUnavailable(DataError):
     """A hub dataset that could not be loaded now (offline, no such dataset or split, no access):
     planning a recipe warns and goes on, the data stage stops naming it."""
 
+
 FIELDS = ("id", "question", "answers", "tool_call")
 REQUIRED = ("question", "answers")
 

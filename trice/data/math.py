@@ -38,8 +38,7 @@ DEFAULT_TEST_FRACTION = 0.3
 _NUMBER_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+")
 _DECIMAL_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _ARITHMETIC_CHARS_RE = re.compile(r"[\d.,+\-*/()\s]*")
-_ARITHMETIC_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load,
-                     ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd)
+_ARITHMETIC_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +207,7 @@ def svamp_tool_call(equation: str) -> str | None:
     return calculator_call(tidy_expression(equation))
 
 
-def load_svamp(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
-               test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
+def load_svamp(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
     """SVAMP's 1000 problems, split by hashed id."""
     path = require_file(Path(data_dir) / "svamp" / "SVAMP.json", "SVAMP")
     examples, seen = [], set()
@@ -313,8 +311,7 @@ def asdiv_a_ids(data_dir: str | Path) -> set[str]:
     return {line.strip() for fold in folds for line in fold.read_text(encoding="utf-8").splitlines() if line.strip()}
 
 
-def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION,
-               subset: str = "all") -> MathData:
+def load_asdiv(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION, subset: str = "all") -> MathData:
     """ASDiv's problems with a numeric answer (``subset="a"``: only ASDiv-A, the arithmetic problems
     the TRICE paper trains and tests on, as dataset ``asdiv-a``), split by hashed id; ``skipped``
     counts the problems of the subset whose answer is not one number.
@@ -354,19 +351,14 @@ def load_asdiv_a(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fractio
 # GSM8K loader and the registry
 
 
-def load_gsm8k(data_dir: str | Path, *, seed: int = DEFAULT_SEED,
-               test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
+def load_gsm8k(data_dir: str | Path, *, seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION) -> MathData:
     """GSM8K's official train and test files (``seed`` and ``test_fraction`` do not apply)."""
     files = {split: require_file(Path(data_dir) / "gsm8k" / f"{split}.jsonl", "GSM8K") for split in ("train", "test")}
-    return MathData(
-        train=_gsm8k_file(files["train"], "train"), test=_gsm8k_file(files["test"], "test"), split_method="official"
-    )
+    return MathData(train=_gsm8k_file(files["train"], "train"), test=_gsm8k_file(files["test"], "test"), split_method="official")
 
 
 MathLoader = Callable[..., MathData]
-MATH_LOADERS: dict[str, MathLoader] = {
-    "asdiv": load_asdiv, "asdiv-a": load_asdiv_a, "svamp": load_svamp, "gsm8k": load_gsm8k,
-}
+MATH_LOADERS: dict[str, MathLoader] = {"asdiv": load_asdiv, "asdiv-a": load_asdiv_a, "svamp": load_svamp, "gsm8k": load_gsm8k}
 
 
 def _load_each(data_dir: str | Path, datasets: Sequence[str], seed: int, test_fraction: float) -> dict[str, MathData]:
@@ -376,8 +368,13 @@ def _load_each(data_dir: str | Path, datasets: Sequence[str], seed: int, test_fr
     return {name: MATH_LOADERS[name](data_dir, seed=seed, test_fraction=test_fraction) for name in datasets}
 
 
-def load_math(data_dir: str | Path, datasets: Sequence[str] = ("asdiv", "svamp", "gsm8k"), split: str = "train",
-              seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION) -> list[Example]:
+def load_math(
+    data_dir: str | Path,
+    datasets: Sequence[str] = ("asdiv", "svamp", "gsm8k"),
+    split: str = "train",
+    seed: int = DEFAULT_SEED,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> list[Example]:
     """One split of the named math datasets, concatenated in the order given."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
@@ -386,8 +383,7 @@ def load_math(data_dir: str | Path, datasets: Sequence[str] = ("asdiv", "svamp",
 
 
 def describe_splits(
-    data_dir: str | Path, datasets: Sequence[str] = ("asdiv", "svamp", "gsm8k"),
-    seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION,
+    data_dir: str | Path, datasets: Sequence[str] = ("asdiv", "svamp", "gsm8k"), seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION
 ) -> dict[str, dict[str, Any]]:
     """:func:`describe` of the named datasets, loaded as :func:`load_math` would load them."""
     return describe(_load_each(data_dir, datasets, seed, test_fraction))

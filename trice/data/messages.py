@@ -47,17 +47,7 @@ from trice.tasks.inputs import read_input
 from trice.core.templates import chat_messages
 from trice.core.prompts import task_instruction
 from trice.core.tools import ToolCall, parse_call
-from trice.core.native import (
-    HERMES_OPEN,
-    PARSERS,
-    NativeCallError,
-    check_schema,
-    native_call_end,
-    parse_native_call,
-    read_call,
-    render_call,
-    tool_schema,
-)
+from trice.core.native import HERMES_OPEN, PARSERS, NativeCallError, check_schema, native_call_end, parse_native_call, read_call, render_call, tool_schema
 from trice.utils.io import DataError, FieldSpec, ReadReport, check_fields, write_jsonl
 
 LABEL_FIELDS: FieldSpec = {"id": str, "task": str, "question": str, "output": str, "used_tool": bool}
@@ -112,9 +102,7 @@ def _call_turn(row: Mapping[str, Any], tool: str, schema: Mapping[str, Any], pat
     return {"role": "assistant", "content": prefix, "tool_calls": [render_call(call.name, call.argument, schema)]}
 
 
-def label_to_messages(
-    row: Mapping[str, Any], schemas: Mapping[str, Any] | None = None, path: Any = "<label rows>", line: int | None = None
-) -> dict[str, Any]:
+def label_to_messages(row: Mapping[str, Any], schemas: Mapping[str, Any] | None = None, path: Any = "<label rows>", line: int | None = None) -> dict[str, Any]:
     """A label row (trice label's output: id, dataset, task, question, answers, output, used_tool,
     source) as a messages row. ``schemas``: tool name -> schema for tools that describe themselves;
     ``path``/``line`` locate a :class:`DataError`."""
@@ -231,11 +219,7 @@ def messages_to_label(row: Mapping[str, Any], path: Any = "<messages rows>", lin
 
 
 def _read_converted(
-    path: str | os.PathLike[str],
-    fields: FieldSpec,
-    convert: Callable[[dict, Path, int], dict[str, Any]],
-    skip_bad: bool,
-    report: ReadReport | None,
+    path: str | os.PathLike[str], fields: FieldSpec, convert: Callable[[dict, Path, int], dict[str, Any]], skip_bad: bool, report: ReadReport | None
 ) -> list[dict[str, Any]]:
     """Each row of a JSONL file converted, with :func:`read_input`'s promises (typed fields, unique
     ids, every problem a :class:`DataError` naming file, line and field; ``skip_bad`` skips)."""
@@ -248,9 +232,7 @@ def _read_converted(
     return [converted[id(row)] for row in rows]
 
 
-def read_messages(
-    path: str | os.PathLike[str], *, task: str | None = None, skip_bad: bool = False, report: ReadReport | None = None
-) -> list[dict[str, Any]]:
+def read_messages(path: str | os.PathLike[str], *, task: str | None = None, skip_bad: bool = False, report: ReadReport | None = None) -> list[dict[str, Any]]:
     """A messages JSONL (made by :func:`write_messages` or elsewhere) as trice label rows; a row
     without an ``id`` is named ``<file stem>-<line>``."""
 
@@ -263,11 +245,7 @@ def read_messages(
 
 
 def read_labels_as_messages(
-    path: str | os.PathLike[str],
-    schemas: Mapping[str, Any] | None = None,
-    *,
-    skip_bad: bool = False,
-    report: ReadReport | None = None,
+    path: str | os.PathLike[str], schemas: Mapping[str, Any] | None = None, *, skip_bad: bool = False, report: ReadReport | None = None
 ) -> list[dict[str, Any]]:
     """A label JSONL (``trice label``'s output) as messages rows (see :func:`label_to_messages`)."""
     return _read_converted(path, LABEL_FIELDS, lambda row, where, line: label_to_messages(row, schemas, where, line), skip_bad, report)

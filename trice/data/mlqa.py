@@ -26,9 +26,7 @@ from trice.utils.io import DataError, check_fields, read_json
 
 TASK = "mlqa"
 TOOL = "translator"
-XQUAD_LANGUAGES: dict[str, str] = {
-    "zh": "Chinese", "vi": "Vietnamese", "de": "German", "es": "Spanish", "hi": "Hindi", "ar": "Arabic",
-}
+XQUAD_LANGUAGES: dict[str, str] = {"zh": "Chinese", "vi": "Vietnamese", "de": "German", "es": "Spanish", "hi": "Hindi", "ar": "Arabic"}
 QA_FIELDS = {"id": str, "question": str, "answers": (list, dict)}
 
 
@@ -124,8 +122,7 @@ def load_xquad(data_dir: str | Path, *, language: str = "zh", seed: int = 0, tes
             seen.add(qid)
             context, answers = english[qid]
             example = Example(
-                id=f"{dataset}-{qid}", dataset=dataset, task=TASK, question=mlqa_input(context, question),
-                answers=answers, tool_call=translator_call(question),
+                id=f"{dataset}-{qid}", dataset=dataset, task=TASK, question=mlqa_input(context, question), answers=answers, tool_call=translator_call(question)
             )
             xquad_id[example.id] = qid
             examples.append(example)

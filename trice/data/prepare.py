@@ -219,11 +219,7 @@ def check_pool_sizes(config: DataConfig, dev_size: int | None, where: str) -> No
         except FileNotFoundError as err:
             log.warning("%s: pool sizes not checked: %s", where, err)
             return
-        pools = {
-            ds: _pool_size(task, ds, data_dir, config.seed, config.test_fraction)
-            for task, datasets in config.task_datasets().items()
-            for ds in datasets
-        }
+        pools = {ds: _pool_size(task, ds, data_dir, config.seed, config.test_fraction) for task, datasets in config.task_datasets().items() for ds in datasets}
     for ds, (n_train_pool, n_test_pool) in pools.items():
         for key, asked, pool, split in (("n_train", config.n_train, n_train_pool, "training"), ("n_test", config.n_test, n_test_pool, "test")):
             if asked is not None and asked > pool:

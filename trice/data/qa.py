@@ -63,11 +63,16 @@ def _webq_file(path: Path, split: str, seen: set[str]) -> list[Example]:
     for _, line, record in json_array_records(path):
         check_fields(record, WEBQ_FIELDS, path, line)
         check_unique(seen, record["qId"], path, line, "qId")
-        examples.append(Example(
-            id=f"webq-{record['qId']}", dataset="webq", task=TASK,
-            question=_question(record["qText"], path, line, "qText"),
-            answers=clean_answers(record["answers"], path, line, "answers"), split=split,
-        ))
+        examples.append(
+            Example(
+                id=f"webq-{record['qId']}",
+                dataset="webq",
+                task=TASK,
+                question=_question(record["qText"], path, line, "qText"),
+                answers=clean_answers(record["answers"], path, line, "answers"),
+                split=split,
+            )
+        )
     return examples
 
 
@@ -75,8 +80,7 @@ def load_webq(data_dir: str | Path, *, seed: int = 0, test_fraction: float = 0.3
     """WebQuestions' shipped split (``seed`` and ``test_fraction`` do not apply)."""
     root = Path(data_dir) / "webquestions"
     seen: set[str] = set()  # qIds are unique across all four files: a repeat means a broken copy
-    train = [e for name in WEBQ_TRAIN_FILES
-             for e in _webq_file(require_file(root / f"{name}.json", "WebQuestions"), "train", seen)]
+    train = [e for name in WEBQ_TRAIN_FILES for e in _webq_file(require_file(root / f"{name}.json", "WebQuestions"), "train", seen)]
     test = _webq_file(require_file(root / "test.json", "WebQuestions"), "test", seen)
     return LoadedDataset(train=train, test=test, split_method="official (train = trainmodel+val+devtest)")
 
@@ -117,11 +121,16 @@ def read_dpr_topics(path: Path) -> Iterator[tuple[int, str, list[str]]]:
 def _dpr_file(path: Path, dataset: str, split: str, id_prefix: str | None = None) -> list[Example]:
     examples = []
     for index, (line, question, answers) in enumerate(read_dpr_topics(path)):
-        examples.append(Example(
-            id=f"{id_prefix or dataset}-{split}-{index}", dataset=dataset, task=TASK,
-            question=_question(question, path, line, "question"),
-            answers=clean_answers(answers, path, line, "answers"), split=split,
-        ))
+        examples.append(
+            Example(
+                id=f"{id_prefix or dataset}-{split}-{index}",
+                dataset=dataset,
+                task=TASK,
+                question=_question(question, path, line, "question"),
+                answers=clean_answers(answers, path, line, "answers"),
+                split=split,
+            )
+        )
     if not examples:
         raise DataError(path, None, None, "empty file: no questions")
     return examples
@@ -131,8 +140,12 @@ def _nq_open_file(path: Path, split: str, dataset: str) -> list[Example]:
     rows = read_jsonl(path, NQ_FIELDS)
     return [
         Example(
-            id=f"nq-{split}-{index}", dataset=dataset, task=TASK, question=_question(row["question"], path, line, "question"),
-            answers=clean_answers(row["answer"], path, line, "answer"), split=split,
+            id=f"nq-{split}-{index}",
+            dataset=dataset,
+            task=TASK,
+            question=_question(row["question"], path, line, "question"),
+            answers=clean_answers(row["answer"], path, line, "answer"),
+            split=split,
         )
         for index, (line, row) in enumerate(zip(nonblank_lines(path), rows))
     ]
@@ -153,7 +166,8 @@ def load_nq_dpr(data_dir: str | Path, *, seed: int = 0, test_fraction: float = 0
     test = require_file(root / "nq_open" / "NQ-open.dev.jsonl", "NQ-open test")
     return LoadedDataset(
         # ids as the committed benchmarks drew them ("nq-train-7"), so their subsamples are the same questions
-        train=_dpr_file(train, "nq-dpr", "train", id_prefix="nq"), test=_nq_open_file(test, "test", "nq-dpr"),
+        train=_dpr_file(train, "nq-dpr", "train", id_prefix="nq"),
+        test=_nq_open_file(test, "test", "nq-dpr"),
         split_method="train pool = DPR nq.dev topics (from NQ-open train), test = NQ-open dev",
     )
 
@@ -164,7 +178,8 @@ def load_triviaqa(data_dir: str | Path, *, seed: int = 0, test_fraction: float =
     train = require_file(root / "topics.dpr.trivia.dev.txt", "TriviaQA training pool")
     test = require_file(root / "topics.dpr.trivia.test.txt", "TriviaQA test")
     return LoadedDataset(
-        train=_dpr_file(train, "triviaqa", "train"), test=_dpr_file(test, "triviaqa", "test"),
+        train=_dpr_file(train, "triviaqa", "train"),
+        test=_dpr_file(test, "triviaqa", "test"),
         split_method="train pool = DPR trivia dev topics, test = DPR trivia test topics",
     )
 

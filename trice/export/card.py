@@ -32,15 +32,37 @@ CITATION = """@inproceedings{qiao-etal-2024-making,
     pages = "3550--3568",
 }"""
 EXAMPLE_QUESTIONS = {
-    "math": ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?", "48+48/2"),
+    "math": (
+        "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?",
+        "48+48/2",
+    ),
     "qa": ("What is Nina Dobrev's nationality?", "Nina Dobrev nationality"),
     "lama": ("Ludwig van Beethoven, the composer, was born in ?", "Where was Ludwig van Beethoven born?"),
     "mlqa": ("Context: The museum opened in 1902 and holds 3,000 paintings.\nQuestion: 博物馆有多少幅画？", "博物馆有多少幅画？"),
 }
-TRAINERS = {"sft_config.json": "stage I: LoRA SFT on D_tool (behaviour cloning)", "rlef_config.json": "stage II: RLEF, rank loss + SFT on execution-scored candidates",
-            "dpo_config.json": "stage II: DPO on execution-scored candidate pairs"}
-SETTINGS_SHOWN = ("model", "template", "call_format", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "learning_rate", "num_train_epochs",
-                  "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "alpha", "beta", "seed")
+TRAINERS = {
+    "sft_config.json": "stage I: LoRA SFT on D_tool (behaviour cloning)",
+    "rlef_config.json": "stage II: RLEF, rank loss + SFT on execution-scored candidates",
+    "dpo_config.json": "stage II: DPO on execution-scored candidate pairs",
+}
+SETTINGS_SHOWN = (
+    "model",
+    "template",
+    "call_format",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_length",
+    "alpha",
+    "beta",
+    "seed",
+)
 
 
 def run_results(adapter: Path | None) -> tuple[str, dict[str, Any]] | None:
@@ -55,7 +77,7 @@ def run_results(adapter: Path | None) -> tuple[str, dict[str, Any]] | None:
         data = read_json(results)
     except DataError:
         return None
-    setting = train_dir.name[len("train-"):]
+    setting = train_dir.name[len("train-") :]
     return (setting, data) if setting in data.get("rows", {}) else None
 
 
@@ -64,8 +86,12 @@ def _results_section(found: tuple[str, dict[str, Any]] | None) -> list[str]:
         return ["No test results: the adapter was not exported from a run directory with a report (`trice run`)."]
     setting, data = found
     row, intervals = data["rows"][setting], data.get("intervals", {}).get(setting, {})
-    lines = [f"Test accuracy (%) of the `{setting}` row of the run's report, with 95% intervals ({data.get('interval_method', 'see the report')}):", "",
-             "| test set | accuracy | tool use |", "|---|---|---|"]
+    lines = [
+        f"Test accuracy (%) of the `{setting}` row of the run's report, with 95% intervals ({data.get('interval_method', 'see the report')}):",
+        "",
+        "| test set | accuracy | tool use |",
+        "|---|---|---|",
+    ]
     by_dataset = data.get("tool_rate_by_dataset", {}).get(setting, {})
     for name, value in row.items():
         if name == "tool_rate":
@@ -88,16 +114,26 @@ def _tools_section(prompt: TrainedPrompt) -> list[str]:
         question, argument = EXAMPLE_QUESTIONS.get(task, ("...", "..."))
         if prompt.native:
             schema = tool_schema(tool)
-            lines += [f"- `{task}`: the model calls `{tool}` as its chat template writes tool calls; pass "
-                      f"`tools=[{json.dumps(schema, ensure_ascii=False)}]` to `apply_chat_template`."]
+            lines += [
+                f"- `{task}`: the model calls `{tool}` as its chat template writes tool calls; pass "
+                f"`tools=[{json.dumps(schema, ensure_ascii=False)}]` to `apply_chat_template`."
+            ]
         else:
             lines += [f"- `{task}`: the model answers, or writes one call `{tool}({argument})` and stops (EOS) after it."]
-    lines += ["", "Run the call (bounded, never `eval`) and read its output; with trice installed (`pip install trice-tools`):", "",
-              "```python", "from trice.tools.factories import build_registry", "",
-              f"result = build_registry({json.dumps(sorted({get_task(t).tool for t in _known(prompt)}))}).run_text(response)",
-              "print(result.output if result is not None and result.ok else result)", "```", "",
-              "For math the calculator's output is the answer; for qa a passage and for mlqa a translation are read by the model "
-              "again (TRICE's second reading; see the paper)."]
+    lines += [
+        "",
+        "Run the call (bounded, never `eval`) and read its output; with trice installed (`pip install trice-tools`):",
+        "",
+        "```python",
+        "from trice.tools.factories import build_registry",
+        "",
+        f"result = build_registry({json.dumps(sorted({get_task(t).tool for t in _known(prompt)}))}).run_text(response)",
+        "print(result.output if result is not None and result.ok else result)",
+        "```",
+        "",
+        "For math the calculator's output is the answer; for qa a passage and for mlqa a translation are read by the model "
+        "again (TRICE's second reading; see the paper).",
+    ]
     return lines
 
 
@@ -106,12 +142,19 @@ def _usage(repo: str, merged: bool, prompt: TrainedPrompt) -> list[str]:
     package = "transformers" if merged else "peft"
     task = _known(prompt)[0]
     tools = f", tools=[{json.dumps(tool_schema(get_task(task).tool))}]" if prompt.native else ""
-    return ["```python", f"from {package} import {loader}", "from transformers import AutoTokenizer", "",
-            f'model = {loader}.from_pretrained("{repo}")', f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
-            f"messages = [{{\"role\": \"user\", \"content\": {json.dumps(EXAMPLE_QUESTIONS.get(task, ('What is 12*7?',))[0], ensure_ascii=False)}}}]",
-            f"inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors=\"pt\", return_dict=True{tools})",
-            "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)",
-            "response = tokenizer.decode(output[0, inputs[\"input_ids\"].shape[1]:], skip_special_tokens=True)", "```"]
+    return [
+        "```python",
+        f"from {package} import {loader}",
+        "from transformers import AutoTokenizer",
+        "",
+        f'model = {loader}.from_pretrained("{repo}")',
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo}")',
+        f'messages = [{{"role": "user", "content": {json.dumps(EXAMPLE_QUESTIONS.get(task, ("What is 12*7?",))[0], ensure_ascii=False)}}}]',
+        f'inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True{tools})',
+        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)",
+        'response = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)',
+        "```",
+    ]
 
 
 def _prompt_section(prompt: TrainedPrompt) -> list[str]:
@@ -121,10 +164,15 @@ def _prompt_section(prompt: TrainedPrompt) -> list[str]:
     else:
         shown = "the TRICE paper's alpaca prompt"
         example = format_prompt(prompt.instruction or "<the task's instruction>", EXAMPLE_QUESTIONS.get(_known(prompt)[0], ("...",))[0])
-    default = (f"The instruction is `{prompt.instruction}` unless a system message gives another."
-               if prompt.instruction else "The model learned several tasks: give the task's instruction as the system message.")
-    lines = [f"Trained on {shown}; the export's chat template renders exactly that prompt from a user turn holding the question "
-             "(`apply_chat_template(..., add_generation_prompt=True)`). " + default]
+    default = (
+        f"The instruction is `{prompt.instruction}` unless a system message gives another."
+        if prompt.instruction
+        else "The model learned several tasks: give the task's instruction as the system message."
+    )
+    lines = [
+        f"Trained on {shown}; the export's chat template renders exactly that prompt from a user turn holding the question "
+        "(`apply_chat_template(..., add_generation_prompt=True)`). " + default
+    ]
     return lines + (["", "```text", example, "```"] if example else [])
 
 

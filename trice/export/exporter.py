@@ -58,9 +58,7 @@ class ExportConfig:
     """What to export, how, and where."""
 
     output_dir: str = field(default="", metadata={"help": "Directory to write (must be new, empty, or an earlier export)."})
-    adapter: str = field(
-        default="", metadata={"help": "Saved LoRA adapter directory (e.g. runs/demo/trice-i/adapter); empty exports the base model alone."}
-    )
+    adapter: str = field(default="", metadata={"help": "Saved LoRA adapter directory (e.g. runs/demo/trice-i/adapter); empty exports the base model alone."})
     model: str = field(
         default="",
         metadata={
@@ -69,8 +67,7 @@ class ExportConfig:
         },
     )
     merge: bool = field(
-        default=True,
-        metadata={"help": "Fold the adapter into the base weights (a plain transformers model); --no_merge keeps a PEFT adapter."},
+        default=True, metadata={"help": "Fold the adapter into the base weights (a plain transformers model); --no_merge keeps a PEFT adapter."}
     )
     dtype: str = field(default="float32", metadata={"help": f"Weights dtype of a merged export: {', '.join(DTYPES)}."})
     template: str = field(
@@ -78,8 +75,10 @@ class ExportConfig:
     )
     task: str = field(
         default="",
-        metadata={"help": "The task whose instruction the chat template puts before a question; default: the training rows' one task "
-                  "(a model of several tasks takes it as a system message)."},
+        metadata={
+            "help": "The task whose instruction the chat template puts before a question; default: the training rows' one task "
+            "(a model of several tasks takes it as a system message)."
+        },
     )
     license: str = field(default="", metadata={"help": "The card's licence (a Hub licence id); default: the base's, where trice knows it."})
     push_to_hub: str = field(default="", metadata={"help": "Also upload the export to this Hugging Face Hub repo id (e.g. you/model)."})
@@ -169,13 +168,27 @@ def _write_provenance(config: ExportConfig, base: str, out: Path, final: Path, p
     adapter = Path(config.adapter) if config.adapter else None
     adapter_sha = hashlib.sha256(weights_file(adapter).read_bytes()).hexdigest() if adapter is not None else None
     alias = base if base in EMBEDDED else None
-    record = {"base_model": loadable_name(base), "embedded_alias": alias, "merged": config.merge,
-              "dtype": config.dtype if config.merge else None, "adapter_weights_sha256": adapter_sha,
-              "prompt": None if prompt is None else {"template": prompt.template, "call_format": prompt.call_format, "tasks": list(prompt.tasks)}}
+    record = {
+        "base_model": loadable_name(base),
+        "embedded_alias": alias,
+        "merged": config.merge,
+        "dtype": config.dtype if config.merge else None,
+        "adapter_weights_sha256": adapter_sha,
+        "prompt": None if prompt is None else {"template": prompt.template, "call_format": prompt.call_format, "tasks": list(prompt.tasks)},
+    }
     (out / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     license = config.license or (ORIGINALS[base][1] if base in ORIGINALS else "")
-    card = card_text(name=final.name, base=loadable_name(base), alias=alias, merged=config.merge, license=license,
-                     repo=config.push_to_hub or f"./{final.name}", prompt=prompt or TrainedPrompt(), adapter=adapter, adapter_sha=adapter_sha)
+    card = card_text(
+        name=final.name,
+        base=loadable_name(base),
+        alias=alias,
+        merged=config.merge,
+        license=license,
+        repo=config.push_to_hub or f"./{final.name}",
+        prompt=prompt or TrainedPrompt(),
+        adapter=adapter,
+        adapter_sha=adapter_sha,
+    )
     (out / "README.md").write_text(card, encoding="utf-8")
 
 
@@ -222,5 +235,10 @@ def run_export(config: ExportConfig) -> dict[str, Any]:
     tmp.rename(final)
     log.info("exported %s (%s) to %s", base, "merged" if config.merge else "adapter", final)
     pushed = push(final, config.push_to_hub, config.private) if config.push_to_hub else None
-    return {"output_dir": str(final), "base_model": loadable_name(base), "merged": config.merge,
-            "files": sorted(p.name for p in final.iterdir()), "pushed": pushed}
+    return {
+        "output_dir": str(final),
+        "base_model": loadable_name(base),
+        "merged": config.merge,
+        "files": sorted(p.name for p in final.iterdir()),
+        "pushed": pushed,
+    }

@@ -99,7 +99,8 @@ def _instruction_setup(prompt: TrainedPrompt) -> str:
     default = "none" if prompt.instruction is None else _literal(prompt.instruction)
     missing = _literal(
         "this model was trained on several tasks (" + ", ".join(prompt.tasks) + "): give the task's instruction as a system message"
-        if prompt.tasks else "give the instruction the model was trained with as a system message"
+        if prompt.tasks
+        else "give the instruction the model was trained with as a system message"
     )
     return (
         f"{{%- set ns = namespace(instruction={default}) -%}}"

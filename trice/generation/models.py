@@ -199,11 +199,7 @@ def load_tokenizer(name_or_path: str) -> Any:
 
 
 def load_model(
-    name_or_path: str,
-    adapter: str | os.PathLike | None = None,
-    dtype: str = "float32",
-    merge: bool = True,
-    device: str | None = None,
+    name_or_path: str, adapter: str | os.PathLike | None = None, dtype: str = "float32", merge: bool = True, device: str | None = None
 ) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode; ``adapter`` is a saved LoRA adapter directory to apply.
 
@@ -217,7 +213,6 @@ def load_model(
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     if adapter is not None:
-
         model = load_adapter(model, adapter)
         if merge:
             model = merge_for_inference(model)
@@ -235,8 +230,7 @@ def resolve_parser(call_format: str, tool_parser: str, model: str) -> str:
         check_installed(model)
     except FileNotFoundError as err:
         raise ValueError(
-            f"auto reads the call format from {model}'s chat template, and {err}; "
-            f"or name the parser (tool_parser: one of {', '.join(PARSERS)})"
+            f"auto reads the call format from {model}'s chat template, and {err}; or name the parser (tool_parser: one of {', '.join(PARSERS)})"
         ) from None
     return detect_parser(load_tokenizer(model))
 
@@ -248,5 +242,7 @@ def call_format_of(config: Any) -> CallFormat:
         return TEXT
     model = getattr(config, "model", None)
     if config.tool_parser == AUTO and not model:
-        raise ValueError(f"tool_parser auto reads the parser from the model's chat template, and this config names no model; choose one of {', '.join(PARSERS)}")
+        raise ValueError(
+            f"tool_parser auto reads the parser from the model's chat template, and this config names no model; choose one of {', '.join(PARSERS)}"
+        )
     return CallFormat(resolve_parser(config.call_format, config.tool_parser, model or ""))

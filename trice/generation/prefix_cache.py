@@ -91,8 +91,4 @@ class SharedPrefix:
         cache = copy.deepcopy(self.cache)
         cache.batch_repeat_interleave(len(ids))
         device = self.model.device
-        return {
-            "input_ids": torch.tensor(rows, device=device),
-            "attention_mask": torch.tensor(masks, device=device),
-            "cache": cache,
-        }
+        return {"input_ids": torch.tensor(rows, device=device), "attention_mask": torch.tensor(masks, device=device), "cache": cache}

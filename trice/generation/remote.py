@@ -95,31 +95,21 @@ MAX_CHARS_PER_TOKEN = 32
 an answer's text is ``max_tokens`` times this."""
 
 
-
 @dataclass
 class EndpointConfig(Patience):
     """Where an OpenAI-compatible server is, what to ask it, and (from :class:`Patience`) how patiently."""
 
     base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "Server URL up to and including /v1."})
     model: str = field(default="", metadata={"help": "Model name the server expects in requests."})
-    api_key_env: str = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "Environment variable holding the API key; 'EMPTY' is sent when it is unset."},
-    )
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the API key; 'EMPTY' is sent when it is unset."})
     mode: str = field(default="chat", metadata={"help": "API to call: 'chat' (chat/completions) or 'completions'."})
     max_tokens: int = field(default=128, metadata={"help": "Most tokens to generate per request."})
     temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 is greedy (and cached)."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling probability mass."})
     stop: list[str] = field(default_factory=list, metadata={"help": "Strings that end generation."})
-    cache_dir: str | None = field(
-        default=None, metadata={"help": "Directory of the on-disk answer cache; unset = no cache."}
-    )
-    cache_sampled: bool = field(
-        default=False, metadata={"help": "Also cache sampled (temperature > 0) answers, keyed by sample index."}
-    )
-    max_response_bytes: int = field(
-        default=8_000_000, metadata={"help": "Largest answer body read; a longer answer fails as too_large."}
-    )
+    cache_dir: str | None = field(default=None, metadata={"help": "Directory of the on-disk answer cache; unset = no cache."})
+    cache_sampled: bool = field(default=False, metadata={"help": "Also cache sampled (temperature > 0) answers, keyed by sample index."})
+    max_response_bytes: int = field(default=8_000_000, metadata={"help": "Largest answer body read; a longer answer fails as too_large."})
 
     def validate(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -137,7 +127,6 @@ class EndpointConfig(Patience):
         if self.max_response_bytes < 1:
             raise ValueError(f"max_response_bytes must be >= 1, got {self.max_response_bytes}")
         self.validate_patience()
-
 
 
 class OpenAIEndpoint:
@@ -191,9 +180,7 @@ class OpenAIEndpoint:
             self._cache.put(cache_payload, text)
         return text
 
-    def complete_many(
-        self, prompts: Sequence[Prompt], *, n_workers: int = 4, desc: str = "remote", **kwargs: Any
-    ) -> list[str | EndpointError]:
+    def complete_many(self, prompts: Sequence[Prompt], *, n_workers: int = 4, desc: str = "remote", **kwargs: Any) -> list[str | EndpointError]:
         """:meth:`complete` (with ``kwargs``) for each prompt, in order, with failures as values, not raised."""
         results: list[str | EndpointError] = [""] * len(prompts)
 
@@ -284,9 +271,7 @@ class OpenAIEndpoint:
         if calls:  # the content of a message with tool calls is often null
             text = tool_calls_text(text if isinstance(text, str) else "", calls, self.config.base_url)
         if not isinstance(text, str):
-            raise EndpointError(
-                "bad_response", f"{self.config.base_url}: no text in choices[0] of the answer: {str(answer)[:200]!r}"
-            )
+            raise EndpointError("bad_response", f"{self.config.base_url}: no text in choices[0] of the answer: {str(answer)[:200]!r}")
         bound = max_tokens * MAX_CHARS_PER_TOKEN
         if len(text) > bound:
             log.debug("%s: answer of %d characters cut to %d (max_tokens %d)", self.config.base_url, len(text), bound, max_tokens)

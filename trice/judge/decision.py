@@ -40,7 +40,9 @@ def threshold_curve(p_call: Sequence[float], call_right: Sequence[bool], answer_
     questions answered both ways."""
     n = len(p_call)
     if not (n == len(call_right) == len(answer_right)) or n == 0:
-        raise ValueError(f"threshold_curve: needs as many call and answer judgements as P(call) values, at least one (got {n}, {len(call_right)}, {len(answer_right)})")
+        raise ValueError(
+            f"threshold_curve: needs as many call and answer judgements as P(call) values, at least one (got {n}, {len(call_right)}, {len(answer_right)})"
+        )
     curve = []
     for tau in sorted({0.0, *p_call}):
         calls = [p > tau for p in p_call]
@@ -70,7 +72,9 @@ def decision_summary(rows: Sequence[Mapping[str, Any]], zero_shot_right: Mapping
         "n": len(rows),
         "p_call_read": len(read),
         "mean_p_call": sum(r["p_call"] for r in read) / len(read) if read else None,
-        "auc_zero_shot_wrong_over_right": pair_auc([r["p_call"] for r in read if not zero_shot_right[r["id"]]], [r["p_call"] for r in read if zero_shot_right[r["id"]]]),
+        "auc_zero_shot_wrong_over_right": pair_auc(
+            [r["p_call"] for r in read if not zero_shot_right[r["id"]]], [r["p_call"] for r in read if zero_shot_right[r["id"]]]
+        ),
         "tool_use_zero_shot_right": _share(split[True], "used_tool"),
         "tool_use_zero_shot_wrong": _share(split[False], "used_tool"),
         "call_accuracy": _share(calls, "correct"),

@@ -40,25 +40,24 @@ class EvaluateConfig:
     input: str = field(default="", metadata={"help": "JSONL with id, dataset, answers, response per line (and question, task where needed)."})
     output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus prediction, correct, used_tool."})
     skip_bad: bool = field(
-        default=False,
-        metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
+        default=False, metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."}
     )
     model: str = field(
-        default=DEFAULT_MODEL,
-        metadata={"help": "qa, mlqa: the model that wrote the responses, which reads WikiSearch passages / translations again."},
+        default=DEFAULT_MODEL, metadata={"help": "qa, mlqa: the model that wrote the responses, which reads WikiSearch passages / translations again."}
     )
     adapter: str | None = field(default=None, metadata={"help": "qa, mlqa: LoRA adapter of that model."})
     template: str = field(default="alpaca", metadata={"help": "qa, mlqa: prompt template of the second reading."})
     read_max_new_tokens: int = field(default=32, metadata={"help": "qa, mlqa: new tokens per second reading (greedy)."})
     tools: dict = field(
-        default_factory=dict,
-        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+        default_factory=dict, metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."}
     )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_HELP})
     qa_require_evidence: bool = field(
         default=False,
-        metadata={"help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
-                  "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."},
+        metadata={
+            "help": "qa: count a WikiSearch call right only when a passage whose reading was right holds a gold answer "
+            "(default: the paper's judge, which credits the reading alone); the summary then counts the disagreements."
+        },
     )
     call_format: str = call_format_field()
     tool_parser: str = tool_parser_field()
@@ -228,12 +227,8 @@ def run_evaluate(config: EvaluateConfig) -> dict[str, Any]:
     report = ReadReport()
     check = lambda row, path, line: check_row_task(row, config.task, path, line)  # noqa: E731
     rows = read_input(config.input, RESPONSE_FIELDS, check=check, skip_bad=config.skip_bad, report=report)
-    claim_output(
-        config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite
-    )
-    generate = GenerateConfig(
-        model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
-    )
+    claim_output(config.output, inputs=[config.input], ids={r["id"] for r in rows}, fields=JUDGED_FIELDS, overwrite=config.overwrite)
+    generate = GenerateConfig(model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
     calls = call_format_of(config)
     judged = judge_rows(rows, config.task, ReadingModel.for_config(generate), config.tools, config.qa_require_evidence, calls)
     write_jsonl(config.output, judged)

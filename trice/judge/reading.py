@@ -92,7 +92,9 @@ class ReadingModel:
         """A reader with the model of a :class:`~trice.responses.generate.GenerateConfig` (see :func:`reading_config`)."""
 
         def load() -> Any:
-            from trice.responses.backends import load_backend  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
+            from trice.responses.backends import (
+                load_backend,
+            )  # here, not at the top: it imports torch, and judging text (`trice evaluate`, `trice score`) imports this module
 
             return load_backend(reading_config(config))
 

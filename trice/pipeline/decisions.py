@@ -84,7 +84,10 @@ def decision_markdown(decisions: Mapping[str, Any]) -> list[str]:
         )
     if "oracle" in decisions:
         o = decisions["oracle"]
-        md += ["", f"Oracle (answer alone where zero-shot is right, else {o['calls_of']}'s call): {_pct(o['avg'])} accuracy at {_pct(o['tool_rate'])}% tool use."]
+        md += [
+            "",
+            f"Oracle (answer alone where zero-shot is right, else {o['calls_of']}'s call): {_pct(o['avg'])} accuracy at {_pct(o['tool_rate'])}% tool use.",
+        ]
     return md + ["", f"![accuracy against tool use]({DECISION_PLOT})", ""]
 
 

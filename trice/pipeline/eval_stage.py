@@ -22,7 +22,7 @@ from trice.utils.io import read_jsonl, write_json, write_jsonl, write_text
 
 
 def generate_and_judge(
-    stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None, backend: Any = None,
+    stage_dir: Path, examples_path: Path, config: GenerateConfig, task: str, desc: str, tools: dict | None = None, backend: Any = None
 ) -> None:
     """Generate (resumably) for every example, judge the responses, write judged.jsonl and summary.json.
 
@@ -51,7 +51,9 @@ def tau_on_dev(stage_dir: Path, dev: Path, config: GenerateConfig, task: str, de
     ids = [i for i, row in branches["call"].items() if row.get("p_call") is not None]
     if not ids:
         raise ValueError(f"decision threshold: no dev response carries a P(call) (the {config.call_format} format's calls open with no token to read)")
-    curve = threshold_curve([branches["call"][i]["p_call"] for i in ids], [branches["call"][i]["correct"] for i in ids], [branches["answer"][i]["correct"] for i in ids])
+    curve = threshold_curve(
+        [branches["call"][i]["p_call"] for i in ids], [branches["call"][i]["correct"] for i in ids], [branches["answer"][i]["correct"] for i in ids]
+    )
     choice = choose_tau(curve) | {"dev_questions": len(ids)}
     write_json(stage_dir / THRESHOLD_CHOICE, {"choice": choice, "curve": curve})
     return choice["tau"]

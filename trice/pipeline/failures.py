@@ -43,8 +43,10 @@ class ToolOutages(FailedRows):
     unless the run accepts outages (``trice run --accept-outages``)."""
 
     failure = "met a tool outage"
-    then = ("everything is kept, and a rerun of the recipe executes those calls again (is the tool's server up?); "
-            "`trice run --accept-outages` instead finishes the stage with them judged wrong")
+    then = (
+        "everything is kept, and a rerun of the recipe executes those calls again (is the tool's server up?); "
+        "`trice run --accept-outages` instead finishes the stage with them judged wrong"
+    )
 
 
 class TrainingOutages(FailedRows):
@@ -62,4 +64,3 @@ def raise_failed_rows(rows: Sequence[dict], key: str = "error") -> None:
     if failed:
         first = failed[0] if not isinstance(failed[0], list) else next(e for e in failed[0] if e)
         raise FailedRows(len(failed), len(rows), str(first)[:200])
-

@@ -81,8 +81,10 @@ def tool_drop_finding(judged: Judged, seed: int, planned: Collection[str] | None
         return cannot
     tools = paired_difference(pooled(judged, "trice-all", 1), pooled(judged, "trice-i", 1), seed=seed)["avg"]
     accuracy = paired_difference(pooled(judged, "trice-all", 0), pooled(judged, "trice-i", 0), seed=seed)["avg"]
-    text = (f"tool use TRICE-ALL - TRICE-I {tools.difference:+.1%} [{tools.low:+.1%}, {tools.high:+.1%}]; "
-            f"accuracy {accuracy.difference:+.1%} [{accuracy.low:+.1%}, {accuracy.high:+.1%}] ({accuracy.verdict})")
+    text = (
+        f"tool use TRICE-ALL - TRICE-I {tools.difference:+.1%} [{tools.low:+.1%}, {tools.high:+.1%}]; "
+        f"accuracy {accuracy.difference:+.1%} [{accuracy.low:+.1%}, {accuracy.high:+.1%}] ({accuracy.verdict})"
+    )
     return verdict_line(tools.verdict == LOWER and accuracy.verdict != LOWER, text) | {"tool_use": tools.__dict__, "accuracy": accuracy.__dict__}
 
 
@@ -91,7 +93,10 @@ def order_finding(judged: Judged, paired: dict[str, Any], planned: Collection[st
     wanted = [f"trice-all vs {b}" for b in ORDER_BASELINES]
     if (cannot := lacking(("trice-all", *ORDER_BASELINES), judged, planned)) is not None:
         return cannot
-    parts = [f"{w}: {paired[w]['avg']['difference']:+.1%} [{paired[w]['avg']['low']:+.1%}, {paired[w]['avg']['high']:+.1%}] ({paired[w]['avg']['verdict']})" for w in wanted]
+    parts = [
+        f"{w}: {paired[w]['avg']['difference']:+.1%} [{paired[w]['avg']['low']:+.1%}, {paired[w]['avg']['high']:+.1%}] ({paired[w]['avg']['verdict']})"
+        for w in wanted
+    ]
     return verdict_line(all(paired[w]["avg"]["verdict"] == HIGHER for w in wanted), "; ".join(parts))
 
 
@@ -105,8 +110,10 @@ def stability_finding(judged: Judged, paired: dict[str, Any], stage_two: dict[st
         return verdict_line(None, "needs both stage II dev curves")
     spread = {s: max(p["accuracy"] for p in selection[s]["curve"]) - min(p["accuracy"] for p in selection[s]["curve"]) for s in ("trice-ii", "trice-all")}
     avg = pair["avg"]
-    text = (f"TRICE-II - TRICE-ALL on test {avg['difference']:+.1%} [{avg['low']:+.1%}, {avg['high']:+.1%}] ({avg['verdict']}); "
-            f"dev accuracy spread over checkpoints: TRICE-II {spread['trice-ii']:.1%}, TRICE-ALL {spread['trice-all']:.1%}")
+    text = (
+        f"TRICE-II - TRICE-ALL on test {avg['difference']:+.1%} [{avg['low']:+.1%}, {avg['high']:+.1%}] ({avg['verdict']}); "
+        f"dev accuracy spread over checkpoints: TRICE-II {spread['trice-ii']:.1%}, TRICE-ALL {spread['trice-all']:.1%}"
+    )
     return verdict_line(avg["verdict"] == LOWER or (avg["verdict"] == SAME and spread["trice-ii"] > spread["trice-all"]), text)
 
 

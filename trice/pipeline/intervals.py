@@ -122,7 +122,9 @@ def _aligned(judged: Judged, a: str, b: str) -> tuple[dict[str, list[float]], di
             continue
         other = judged[b][ds]
         if set(answers) != set(other):
-            raise ValueError(f"{a} and {b} were judged on different {ds} questions ({len(answers)} and {len(other)} ids, {len(set(answers) ^ set(other))} not shared)")
+            raise ValueError(
+                f"{a} and {b} were judged on different {ds} questions ({len(answers)} and {len(other)} ids, {len(set(answers) ^ set(other))} not shared)"
+            )
         ids = list(answers)
         left[ds], right[ds] = [float(answers[i][0]) for i in ids], [float(other[i][0]) for i in ids]
     return left, right
@@ -138,9 +140,7 @@ def paired_rows(judged: Judged, pairs: list[tuple[str, str]], seed: int, n_resam
     return out
 
 
-def binomial_rows(
-    rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]], sizes: dict[str, int]
-) -> dict[str, dict[str, list[float]]]:
+def binomial_rows(rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> dict[str, dict[str, list[float]]]:
     """:func:`interval_rows` for recorded results: ``rows`` and ``tool_rates`` as in results.json,
     ``sizes`` the test questions per dataset. A row covers the datasets it has (a run not finished)."""
     out: dict[str, dict[str, list[float]]] = {}
@@ -194,8 +194,8 @@ def paired_markdown(paired: dict[str, dict[str, dict[str, Any]]], datasets: list
         "## Paired comparisons",
         "",
         "Accuracy of the first setting minus the second, in points, with its 95% interval from a paired bootstrap "
-        f"(the same {n_resamples:,} resamples of test questions for both settings, seed {seed}): \"higher\" or \"lower\" "
-        "where the interval excludes 0, else \"no difference\".",
+        f'(the same {n_resamples:,} resamples of test questions for both settings, seed {seed}): "higher" or "lower" '
+        'where the interval excludes 0, else "no difference".',
         "",
         *comparison_table(paired, datasets),
         "",

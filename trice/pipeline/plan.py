@@ -45,7 +45,21 @@ from trice.core.call_format import NATIVE_FORMAT
 from trice.utils.config import ConfigError, build_config, fingerprint_fields, load_layered_yaml, merge_over
 
 # Pipeline-owned fields: a recipe sets these once at the top level, never inside a section (overwrite: every stage's outputs are its own).
-OWNED = {"input", "output", "output_dir", "model", "adapter", "template", "data", "init_adapter", "dev_data", "call_format", "tool_parser", "own_accuracy", "overwrite"}
+OWNED = {
+    "input",
+    "output",
+    "output_dir",
+    "model",
+    "adapter",
+    "template",
+    "data",
+    "init_adapter",
+    "dev_data",
+    "call_format",
+    "tool_parser",
+    "own_accuracy",
+    "overwrite",
+}
 # Placeholders a candidate source's ``adapter`` may name: the stage-I adapter, or its first checkpoint.
 STAGE_ONE_ADAPTERS = ("stage-i", "stage-i-early")
 
@@ -220,7 +234,9 @@ def plan_recipe(path: str | Path, overrides: dict[str, Any] | None = None, over:
         probe_samples=samples,
         eval=_section(GenerateConfig, recipe.eval, f"{path}: eval", recipe.seed, **model),
         dev=dev,
-        candidates=_section(CandidatesConfig, _candidate_sources(recipe.candidates, recipe, candidates_at), candidates_at, recipe.seed, template=recipe.template, **calls),
+        candidates=_section(
+            CandidatesConfig, _candidate_sources(recipe.candidates, recipe, candidates_at), candidates_at, recipe.seed, template=recipe.template, **calls
+        ),
         score=_section(ScoreConfig, recipe.score, f"{path}: score", None, **score_task, **reading, **tools, **calls),
         label=label,
         sections=trainers,

@@ -82,7 +82,9 @@ def plot_tool_use_by_zero_shot(rates: Table, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(settings)), 4))
     width = 0.38
     for k, (group, colour) in enumerate(FIGURE4_GROUPS):
-        ax.bar([x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour)
+        ax.bar(
+            [x + (k - 0.5) * width for x in range(len(settings))], [rates[s].get(group, 0.0) for s in settings], width, label=f"questions {group}", color=colour
+        )
     ax.set_xticks(range(len(settings)), settings, rotation=20)
     ax.set_ylabel("tool-use rate")
     ax.set_ylim(0, 1)
@@ -114,8 +116,15 @@ def plot_rollout_curves(curves: dict[str, list[dict]], path: Path) -> None:
 
 
 def write_plots(
-    run: RunLayout, out_dir: Path, rows: Table, tool_rates: Table, stage_one_logs: dict, stage_two_logs: dict, selected: Iterable[str],
-    by_zero_shot: Table | None = None, rollouts: dict[str, list[dict]] | None = None,
+    run: RunLayout,
+    out_dir: Path,
+    rows: Table,
+    tool_rates: Table,
+    stage_one_logs: dict,
+    stage_two_logs: dict,
+    selected: Iterable[str],
+    by_zero_shot: Table | None = None,
+    rollouts: dict[str, list[dict]] | None = None,
 ) -> None:
     """The report's PNGs: accuracy and tool use per setting, tool use where zero-shot was right and
     wrong (``by_zero_shot``, when the run has a zero-shot row), both stages' losses, the dev curves

@@ -60,21 +60,20 @@ class RecipeKeys:
     that is no trainer's (:func:`recipe_class` adds those)."""
 
     run_dir: str = field(
-        default="",
-        metadata={"help": "Directory for every artifact of the run; default runs/<the recipe file's name without .yaml> (never a base recipe's)."},
+        default="", metadata={"help": "Directory for every artifact of the run; default runs/<the recipe file's name without .yaml> (never a base recipe's)."}
     )
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "Base model: hub name, local directory or embedded alias."})
     template: str = field(default="alpaca", metadata={"help": "Prompt template for every stage."})
     call_format: str = call_format_field()
     tool_parser: str = tool_parser_field()
     seed: int = field(default=0, metadata={"help": "Seed for data splits, sampling and training."})
-    settings: list[str] = field(
-        default_factory=lambda: list(DEFAULT_SETTINGS), metadata={"help": f"Rows of the report, of: {', '.join(SETTINGS)}."}
-    )
+    settings: list[str] = field(default_factory=lambda: list(DEFAULT_SETTINGS), metadata={"help": f"Rows of the report, of: {', '.join(SETTINGS)}."})
     data: dict = field(default_factory=dict, metadata={"help": "DataConfig keys."})
     probe: dict = field(
         default_factory=dict,
-        metadata={"help": "GenerateConfig keys for probing the base model, and ProbeSamplesConfig's (samples: sampled answers per question besides the greedy one)."},
+        metadata={
+            "help": "GenerateConfig keys for probing the base model, and ProbeSamplesConfig's (samples: sampled answers per question besides the greedy one)."
+        },
     )
     eval: dict = field(default_factory=dict, metadata={"help": "GenerateConfig keys for the test generations."})
     dev: dict = field(default_factory=dict, metadata={"help": "Stage II: DevConfig keys (the checkpoint-selection set)."})
@@ -89,7 +88,9 @@ class RecipeKeys:
     )
     label: dict = field(
         default_factory=dict,
-        metadata={"help": "LabelConfig keys for D_tool's tool calls: search_k (qa), teacher (an endpoint proposing qa search terms), read_max_new_tokens (mlqa)."},
+        metadata={
+            "help": "LabelConfig keys for D_tool's tool calls: search_k (qa), teacher (an endpoint proposing qa search terms), read_max_new_tokens (mlqa)."
+        },
     )
 
     unseen: dict = field(

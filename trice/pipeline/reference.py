@@ -84,7 +84,11 @@ def _section(key: str, cls: type, set_here: set[str], note: str = "", also: tupl
     lines = [f"## `{key}:` ({cls.__name__})", ""]
     lines += [_cell(note), ""] if note else []
     lines += _table(cls, set(owned), also=also)
-    lines += ["", f"Set by the pipeline, from the top-level keys where they are one (a recipe setting them here is refused): {', '.join(f'`{k}`' for k in owned)}."] if owned else []
+    lines += (
+        ["", f"Set by the pipeline, from the top-level keys where they are one (a recipe setting them here is refused): {', '.join(f'`{k}`' for k in owned)}."]
+        if owned
+        else []
+    )
     return lines + [""]
 
 
@@ -119,19 +123,40 @@ def recipe_reference() -> str:
     """The whole page, as ``docs/recipe-keys.md`` must hold it."""
     section_keys = {"data", "probe", "eval", "dev", "candidates", "score", "label", "tools"}
     lines = [
-        GENERATED, "", "# Recipe keys", "",
+        GENERATED,
+        "",
+        "# Recipe keys",
+        "",
         "Every key a recipe (`trice run RECIPE.yaml`) may set, with its type, default and meaning. Sections are the stage",
         "configs of the same names' commands (`trice <command> --help` shows the same help). A key given on the command",
         "line, `trice run RECIPE section.key=value`, is laid over the recipe, as a recipe is laid over its `base:`.",
-        "In `data`, `probe`, `eval`, `candidates` and the trainer sections, `seed` defaults to the top-level `seed`.", "",
-        "## Top level", "",
+        "In `data`, `probe`, `eval`, `candidates` and the trainer sections, `seed` defaults to the top-level `seed`.",
+        "",
+        "## Top level",
+        "",
     ]
-    lines += _table(RecipeKeys, section_keys - {"tools"}, [("base", "str", "(none)", "A recipe to extend: a path relative to this file, or a shipped recipe's name (demo); "
-                                                          "its keys are laid under this file's, section by section, null removing one.")])
+    lines += _table(
+        RecipeKeys,
+        section_keys - {"tools"},
+        [
+            (
+                "base",
+                "str",
+                "(none)",
+                "A recipe to extend: a path relative to this file, or a shipped recipe's name (demo); "
+                "its keys are laid under this file's, section by section, null removing one.",
+            )
+        ],
+    )
     lines += [""]
     lines += _section("data", DataConfig, set(OWNED))
-    lines += _section("probe", GenerateConfig, set(OWNED), "The untuned model on the training questions (GenerateConfig keys, and ProbeSamplesConfig's).",
-                      also=(ProbeSamplesConfig,))
+    lines += _section(
+        "probe",
+        GenerateConfig,
+        set(OWNED),
+        "The untuned model on the training questions (GenerateConfig keys, and ProbeSamplesConfig's).",
+        also=(ProbeSamplesConfig,),
+    )
     lines += _section("eval", GenerateConfig, set(OWNED), "Each setting's test generations (GenerateConfig keys).")
     lines += _section("dev", DevConfig, set())
     lines += _section("label", LabelConfig, set(OWNED) | _SET_BY_PIPELINE["label"])

@@ -17,28 +17,10 @@ import yaml
 
 from trice.pipeline.decisions import decision_section
 from trice.pipeline.findings import findings, findings_markdown, tool_use_by_zero_shot
-from trice.pipeline.intervals import (
-    comparison_pairs,
-    interval_method,
-    interval_rows,
-    interval_text,
-    paired_markdown,
-    paired_rows,
-    per_question,
-    read_judged,
-)
+from trice.pipeline.intervals import comparison_pairs, interval_method, interval_rows, interval_text, paired_markdown, paired_rows, per_question, read_judged
 from trice.core.layout import JUDGED, REPORT_MD, RESULTS, SAME_AS, SUMMARY, TRAIN_LOG, RunLayout, train_stage
 from trice.pipeline.plan import Plan
-from trice.pipeline.plots import (
-    ACCURACY_PLOT,
-    FIGURE4_PLOT,
-    TOOL_RATE_PLOT,
-    TRAIN_LOSS_PLOT,
-    UNSEEN_PLOT,
-    Table,
-    plot_grouped_bars,
-    write_plots,
-)
+from trice.pipeline.plots import ACCURACY_PLOT, FIGURE4_PLOT, TOOL_RATE_PLOT, TRAIN_LOSS_PLOT, UNSEEN_PLOT, Table, plot_grouped_bars, write_plots
 from trice.pipeline.settings import BASE_MODEL, COMPARED, SETTINGS, SFT, STAGE_ONE
 from trice.pipeline.shared_training import shared_trainings
 from trice.pipeline.stage_two_report import stage_two_markdown, stage_two_summary
@@ -65,9 +47,7 @@ def _with_interval(text: str, intervals: dict[str, dict[str, list[float]]] | Non
 
 
 def markdown_table(
-    rows: dict[str, dict[str, float]],
-    tool_rates: dict[str, dict[str, float]] | None = None,
-    intervals: dict[str, dict[str, list[float]]] | None = None,
+    rows: dict[str, dict[str, float]], tool_rates: dict[str, dict[str, float]] | None = None, intervals: dict[str, dict[str, list[float]]] | None = None
 ) -> str:
     """Accuracy (%) per setting and dataset, the average, and the tool-use rate (%), each with its 95%
     interval where ``intervals`` (keyed like ``rows``) has one. A row without a dataset some other row
@@ -77,7 +57,9 @@ def markdown_table(
     lines = [head, "|" + "---|" * (len(datasets) + 3)]
     for setting, r in rows.items():
         cells = [
-            "-" if ds not in r else _with_interval(f"{100 * r[ds]:.1f}", intervals, setting, ds) + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
+            "-"
+            if ds not in r
+            else _with_interval(f"{100 * r[ds]:.1f}", intervals, setting, ds) + (f" ({100 * tool_rates[setting][ds]:.0f}%)" if tool_rates else "")
             for ds in datasets
         ]
         avg = _with_interval(f"{100 * r['avg']:.1f}", intervals, setting, "avg")
@@ -198,8 +180,7 @@ def unseen_and_shared(plan: Plan, settings: list[str], rows: dict[str, dict[str,
 def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: dict[str, dict[str, Any]]) -> list[str]:
     """Which split each dataset came from, the probe's accuracy and how each training set was labelled."""
     split_lines = [
-        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |"
-        for ds, d in splits["datasets"].items()
+        f"| {ds}{' (' + d['task'] + ')' if 'task' in d else ''} | {d['split']} | {d['train_used']} | {d['test_used']} |" for ds, d in splits["datasets"].items()
     ]
     return [
         "## Data",
@@ -208,14 +189,12 @@ def _data_markdown(splits: dict[str, Any], probe: dict[str, Any], label_stats: d
         "|---|---|---|---|",
         *split_lines,
         "",
-        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% "
-        f"(tool use {100 * probe['tool_rate']:.1f}%).",
+        f"Probe of the base model on the training questions: accuracy {100 * probe['accuracy']['total']:.1f}% (tool use {100 * probe['tool_rate']:.1f}%).",
         "",
         "| training set | probed | kept | right (own answer) | labelled (tool call) | dropped | tool share |",
         "|---|---|---|---|---|---|---|",
         *[
-            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} "
-            f"| {100 * s['tool_share']:.0f}% |"
+            f"| {m} | {s['probed']} | {s['kept']} | {s.get('right', 0)} | {s.get('labelled', 0)} | {s.get('dropped', 0)} | {100 * s['tool_share']:.0f}% |"
             for m, s in label_stats.items()
         ],
         "",
@@ -241,8 +220,7 @@ def _accuracy_markdown(plan: Plan, rows: Table, tool_rates: Table, intervals: di
     return [
         "# trice report",
         "",
-        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. "
-        f"Run directory `{plan.run_dir}`.",
+        f"Model `{plan.recipe.model}`, template `{plan.recipe.template}`, seed {plan.recipe.seed}. Run directory `{plan.run_dir}`.",
         "",
         "## Accuracy (%) and tool use",
         "",
@@ -347,4 +325,13 @@ def _closing_markdown(plan: Plan, settings: list[str], stage_one: bool, stage_tw
         md += stage_two_markdown(stage_two, stage_two_logged)
     md += _cases_markdown(plan.run_dir, settings)
     md += ["## Environment", "", ", ".join(f"{k} {v}" for k, v in environment().items()), ""]
-    return md + ["## Recipe", "", "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):", "", "```yaml", yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(), "```", ""]
+    return md + [
+        "## Recipe",
+        "",
+        "Every setting of this run (also in `results.json`; each stage's `stage.json` holds the settings its hash covers):",
+        "",
+        "```yaml",
+        yaml.safe_dump(to_dict(plan.recipe), sort_keys=False).rstrip(),
+        "```",
+        "",
+    ]

@@ -80,9 +80,7 @@ def check_trainings(plan: Plan, names: Sequence[str], forced: set[str]) -> None:
             raise ConfigError(f"{setting.section}: {err}") from None
 
 
-def run_plan(
-    plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None, accept_outages: bool = False,
-) -> Path:
+def run_plan(plan: Plan, only: str | None = None, start: str | None = None, stages: Sequence[str] | None = None, accept_outages: bool = False) -> Path:
     """Run the stages in order, each skipped when finished and resumed when partial. ``only``: just
     that one, forced; ``start``: that one and all after, forced; ``stages``: just these, in the
     recipe's order and not forced (a long benchmark's chosen stages, resumed across sessions).
@@ -188,7 +186,9 @@ def report_so_far(plan: Plan) -> Path:
     status = stage_status(plan)
     done = [s for s in plan.recipe.settings if status[eval_stage(s)] == "up to date"]
     if not done:
-        raise ConfigError(f"{plan.run_dir}: no test evaluation has finished yet ({', '.join(f'{eval_stage(s)}: {status[eval_stage(s)]}' for s in plan.recipe.settings)})")
+        raise ConfigError(
+            f"{plan.run_dir}: no test evaluation has finished yet ({', '.join(f'{eval_stage(s)}: {status[eval_stage(s)]}' for s in plan.recipe.settings)})"
+        )
     out = plan.layout.report_so_far
     out.mkdir(parents=True, exist_ok=True)
     write_report(plan, out, done)

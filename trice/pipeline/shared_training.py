@@ -68,10 +68,7 @@ def share_training(stage_dir: Path, config: dict[str, Any]) -> str | None:
     name; None when there is no twin and the stage must train."""
     twin = find_twin_training(stage_dir, config)
     if twin is not None:
-        write_json(
-            stage_dir / SAME_AS,
-            {"same_as": twin, "key": training_key(config), "why": "byte-identical training rows and the same train config"},
-        )
+        write_json(stage_dir / SAME_AS, {"same_as": twin, "key": training_key(config), "why": "byte-identical training rows and the same train config"})
     return twin
 
 

@@ -44,9 +44,7 @@ from typing import Any
 
 from trice.pipeline.failures import FailedRows, StageBusy, StageIncomplete, ToolOutages
 from trice.core.layout import OLD, RECIPE
-from trice.pipeline.stage_record import (
-    MARKER, STAGE_KEYS, damage, finished_outputs, intact_entries, outputs_problems, read_state, verified_state,
-)
+from trice.pipeline.stage_record import MARKER, STAGE_KEYS, damage, finished_outputs, intact_entries, outputs_problems, read_state, verified_state
 from trice.utils.config import ConfigError
 from trice.utils.fingerprint import fingerprint
 from trice.utils.io import DataError, read_json, write_json
@@ -94,7 +92,7 @@ def portable(config: Any, run_dir: Path) -> Any:
     root = str(run_dir)
     if root in (".", ""):
         return config
-    return _map_strings(config, lambda s: RUN_PLACEHOLDER + s[len(root):] if s == root or s.startswith(root + os.sep) else s)
+    return _map_strings(config, lambda s: RUN_PLACEHOLDER + s[len(root) :] if s == root or s.startswith(root + os.sep) else s)
 
 
 def spellings_now(run_dir: Path) -> list[str]:
@@ -104,7 +102,7 @@ def spellings_now(run_dir: Path) -> list[str]:
 
 def respelled(config: Any, spelling: str) -> Any:
     """A :func:`portable` config with its run directory spelled ``spelling`` again."""
-    return _map_strings(config, lambda s: spelling + s[len(RUN_PLACEHOLDER):] if s.startswith(RUN_PLACEHOLDER) else s)
+    return _map_strings(config, lambda s: spelling + s[len(RUN_PLACEHOLDER) :] if s.startswith(RUN_PLACEHOLDER) else s)
 
 
 def rebased(config: Any, stage_dir: Path) -> Any:

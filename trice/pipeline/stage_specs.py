@@ -222,8 +222,12 @@ def _stage_two_train(plan: Plan, setting: str) -> StageSpec:
         start = trained_dir(plan.run_dir, STAGE_ONE) / ADAPTER if kind.from_stage_one else None
     own = [plan.layout.own_accuracy] if section.needs_own_accuracy else []  # boundary pairs read the probe's samples
     config = replace(
-        section, data=str(data), output_dir=str(plan.layout.train_dir(setting)), dev_data=str(dev),
-        init_adapter=None if start is None else str(start), **({"own_accuracy": str(own[0])} if own else {}),
+        section,
+        data=str(data),
+        output_dir=str(plan.layout.train_dir(setting)),
+        dev_data=str(dev),
+        init_adapter=None if start is None else str(start),
+        **({"own_accuracy": str(own[0])} if own else {}),
     )
 
     def train(d: Path) -> None:

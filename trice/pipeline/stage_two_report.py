@@ -29,7 +29,8 @@ def stage_two_summary(run: RunLayout, settings: list[str]) -> dict[str, Any]:
     if not trained:
         return {}
     selections = {
-        s: {k: v for k, v in read_json(p).items() if k != "steps"} | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
+        s: {k: v for k, v in read_json(p).items() if k != "steps"}
+        | {"curve": [{"step": x["step"], "accuracy": x["accuracy"]["total"], "tool_rate": x["tool_rate"]} for x in read_json(p)["steps"]]}
         for s in trained
         if (p := run.train_dir(s) / SELECTION).is_file()
     }

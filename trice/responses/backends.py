@@ -156,11 +156,7 @@ def vllm_sampling_kwargs(config: GenerateConfig) -> dict[str, Any]:
     anyway.
     """
     kwargs: dict[str, Any] = dict(
-        n=1,
-        max_tokens=config.max_new_tokens,
-        repetition_penalty=config.repetition_penalty,
-        stop=list(STOP_MARKERS),
-        skip_special_tokens=True,
+        n=1, max_tokens=config.max_new_tokens, repetition_penalty=config.repetition_penalty, stop=list(STOP_MARKERS), skip_special_tokens=True
     )
     if config.do_sample:
         kwargs.update(temperature=config.temperature, top_p=config.top_p)
@@ -247,9 +243,7 @@ class VLLMBackend(GenerationBackend):
         results: list[Result | None] = [None] * len(prompts)
         with tqdm(total=len(prompts), initial=len(prompts) - len(ids), desc=desc, unit="ex") as bar:
             for chunk in chunks:
-                outputs = self.llm.generate(
-                    [{"prompt_token_ids": ids[i]} for i in chunk], self.sampling, lora_request=self.lora_request, use_tqdm=False
-                )
+                outputs = self.llm.generate([{"prompt_token_ids": ids[i]} for i in chunk], self.sampling, lora_request=self.lora_request, use_tqdm=False)
                 texts: list[Result] = [self._finish(stops, i, out.outputs[0].text) for i, out in zip(chunk, outputs)]
                 for i, text in zip(chunk, texts):
                     results[i] = text
@@ -336,9 +330,7 @@ class OpenAIBackend(GenerationBackend):
         return results
 
 
-BACKEND_CLASSES: dict[str, type[GenerationBackend]] = {
-    cls.name: cls for cls in (TransformersBackend, VLLMBackend, OpenAIBackend)
-}
+BACKEND_CLASSES: dict[str, type[GenerationBackend]] = {cls.name: cls for cls in (TransformersBackend, VLLMBackend, OpenAIBackend)}
 
 
 def load_backend(config: GenerateConfig, model: Any = None, tokenizer: Any = None) -> GenerationBackend:

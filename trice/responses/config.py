@@ -68,7 +68,9 @@ class GenerateConfig:
     )
     read_max_new_tokens: int = field(
         default=32,
-        metadata={"help": "New tokens of a second reading (qa: each WikiSearch passage; mlqa: the translated question), greedy; the metric reads the first 20 words."},
+        metadata={
+            "help": "New tokens of a second reading (qa: each WikiSearch passage; mlqa: the translated question), greedy; the metric reads the first 20 words."
+        },
     )
     stop_after_call: bool = field(
         default=False,
@@ -139,8 +141,10 @@ class GenerateConfig:
         if self.endpoint_tools and self.endpoint_mode != "chat":
             raise ValueError("endpoint_tools: tools are offered through the chat API only; set endpoint_mode chat")
         if self.endpoint_mode == "chat" and self.call_format == NATIVE_FORMAT and not self.endpoint_tools:
-            raise ValueError("call_format native with endpoint_mode chat needs endpoint_tools (the server then gets the tool schemas "
-                             "and returns its calls as hermes text), or endpoint_mode completions (the prompt is rendered here)")
+            raise ValueError(
+                "call_format native with endpoint_mode chat needs endpoint_tools (the server then gets the tool schemas "
+                "and returns its calls as hermes text), or endpoint_mode completions (the prompt is rendered here)"
+            )
         if self.endpoint_tools and self.call_format == NATIVE_FORMAT and self.tool_parser not in ("auto", "hermes"):
             raise ValueError(f"endpoint_tools returns the server's tool calls as hermes text; tool_parser {self.tool_parser!r} would not read them")
         if not self.endpoint_url.startswith(("http://", "https://")):
@@ -152,10 +156,7 @@ class GenerateConfig:
 
     def generation_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
-            max_new_tokens=self.max_new_tokens,
-            do_sample=self.do_sample,
-            num_beams=self.num_beams,
-            repetition_penalty=self.repetition_penalty,
+            max_new_tokens=self.max_new_tokens, do_sample=self.do_sample, num_beams=self.num_beams, repetition_penalty=self.repetition_penalty
         )
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)

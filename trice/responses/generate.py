@@ -112,8 +112,14 @@ def generate_for_examples(
 
 
 def _generate_missing(
-    examples: Sequence[Example], output: str | Path, backend: Any, config: GenerateConfig, desc: str,
-    keep_bytes: int | None, done: dict[Any, dict], finished: set[int],
+    examples: Sequence[Example],
+    output: str | Path,
+    backend: Any,
+    config: GenerateConfig,
+    desc: str,
+    keep_bytes: int | None,
+    done: dict[Any, dict],
+    finished: set[int],
 ) -> None:
     """Generate the examples not ``finished``, appending each row to ``output`` and to ``done``."""
     prompts = [backend.prompt(e.task, e.question) for e in examples]
@@ -145,7 +151,5 @@ def run_generate(config: GenerateConfig) -> list[dict]:
     config.validate()
     check = lambda row, path, line: check_row_task(row, PER_ROW, path, line)  # noqa: E731  (before any model loads)
     examples = [Example.from_dict(row, config.input) for row in read_input(config.input, EXAMPLE_FIELDS, check=check)]
-    claimed = claim_output(
-        config.output, inputs=[config.input], ids={e.id for e in examples}, fields=("response",), overwrite=config.overwrite
-    )
+    claimed = claim_output(config.output, inputs=[config.input], ids={e.id for e in examples}, fields=("response",), overwrite=config.overwrite)
     return generate_for_examples(examples, config.output, None, None, config, claimed=claimed)

@@ -47,23 +47,13 @@ class BM25Settings:
 
     k1: float = field(default=1.5, metadata={"help": "BM25 term-frequency saturation."})
     b: float = field(default=0.75, metadata={"help": "BM25 length normalisation (0 = none, 1 = full)."})
-    bm25_method: str = field(
-        default="lucene", metadata={"help": f"bm25s scoring variant, one of: {', '.join(METHODS)}."}
-    )
+    bm25_method: str = field(default="lucene", metadata={"help": f"bm25s scoring variant, one of: {', '.join(METHODS)}."})
     stopwords: str = field(
-        default="en",
-        metadata={
-            "help": "bm25s stopword list: 'en' (Lucene's 33 words), 'en_plus' (longer), other bm25s language codes, or '' for none."
-        },
+        default="en", metadata={"help": "bm25s stopword list: 'en' (Lucene's 33 words), 'en_plus' (longer), other bm25s language codes, or '' for none."}
     )
-    stemmer: str = field(
-        default="english", metadata={"help": "Snowball stemmer language (PyStemmer), or '' for no stemming."}
-    )
+    stemmer: str = field(default="english", metadata={"help": "Snowball stemmer language (PyStemmer), or '' for no stemming."})
     bm25_backend: str = field(
-        default="numba",
-        metadata={
-            "help": "bm25s retrieval backend: 'numba' (compiled, fast after a few seconds' first-use compile) or 'numpy'."
-        },
+        default="numba", metadata={"help": "bm25s retrieval backend: 'numba' (compiled, fast after a few seconds' first-use compile) or 'numpy'."}
     )
 
     def validate_bm25(self) -> None:
@@ -95,9 +85,7 @@ class BM25Retriever:
 
     name = "bm25"
 
-    def __init__(
-        self, passages: Sequence[Passage], settings: BM25Settings | None = None, *, model: bm25s.BM25 | None = None
-    ):
+    def __init__(self, passages: Sequence[Passage], settings: BM25Settings | None = None, *, model: bm25s.BM25 | None = None):
         """Index ``passages`` now (or wrap an already built ``model`` over exactly these passages)."""
         self.settings = settings or BM25Settings()
         self.settings.validate_bm25()
@@ -106,12 +94,7 @@ class BM25Retriever:
         self.passages = list(passages)
         self._stem = _stemmer(self.settings.stemmer)
         if model is None:
-            model = bm25s.BM25(
-                k1=self.settings.k1,
-                b=self.settings.b,
-                method=self.settings.bm25_method,
-                backend=self.settings.bm25_backend,
-            )
+            model = bm25s.BM25(k1=self.settings.k1, b=self.settings.b, method=self.settings.bm25_method, backend=self.settings.bm25_backend)
             model.index(self.tokenize([f"{p.title} {p.text}" for p in self.passages]), show_progress=False)
         self.model = model
         self.index_dir: Path | None = None
@@ -147,9 +130,7 @@ class BM25Retriever:
             log.info("built BM25 index of %d passages in %.1f s", len(passages), seconds)
 
         directory, built = cached_build(index_root(index_dir), f"bm25-{key[:20]}", build)
-        model = bm25s.BM25.load(
-            str(directory), load_corpus=True, show_progress=False, verbosity=0, backend=config.bm25_backend
-        )
+        model = bm25s.BM25.load(str(directory), load_corpus=True, show_progress=False, verbosity=0, backend=config.bm25_backend)
         passages = [Passage(d["id"], d["title"], d["text"]) for d in model.corpus]
         model.corpus = None  # the passages live in self.passages; retrieve returns indices
         retriever = cls(passages, config, model=model)
@@ -158,9 +139,7 @@ class BM25Retriever:
 
     def tokenize(self, texts: list[str]) -> list[list[str]]:
         """The index's tokens of each text (what a query is matched on; the benchmark feeds them to rank_bm25)."""
-        return bm25s.tokenize(
-            texts, stopwords=self.settings.stopwords or None, stemmer=self._stem, return_ids=False, show_progress=False
-        )
+        return bm25s.tokenize(texts, stopwords=self.settings.stopwords or None, stemmer=self._stem, return_ids=False, show_progress=False)
 
     def search(self, query: str, k: int = 2) -> list[Hit]:
         return self.search_many([query], k)[0]

@@ -29,10 +29,7 @@ from pathlib import Path
 from trice.core.paths import resolve_data_dir
 from trice.utils.io import DataError, iter_jsonl, read_json
 
-SOURCES: dict[str, str] = {
-    "ovos_vital_articles": "ovos_vital_articles/summaries_en-us.json",
-    "nq_open_oracle": "nq_open_oracle/nq-open-oracle.jsonl.gz",
-}
+SOURCES: dict[str, str] = {"ovos_vital_articles": "ovos_vital_articles/summaries_en-us.json", "nq_open_oracle": "nq_open_oracle/nq-open-oracle.jsonl.gz"}
 """Known corpus sources: name -> file under ``<data_dir>/wiki_corpus``."""
 
 
@@ -59,22 +56,11 @@ class CorpusConfig:
     """Which passages to index and how to cut them."""
 
     corpus_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Directory holding the corpus sources (else <data_dir>/wiki_corpus, data_dir from $TRICE_DATA_DIR or ../shared/data)."
-        },
+        default=None, metadata={"help": "Directory holding the corpus sources (else <data_dir>/wiki_corpus, data_dir from $TRICE_DATA_DIR or ../shared/data)."}
     )
-    sources: list[str] = field(
-        default_factory=lambda: list(SOURCES),
-        metadata={"help": f"Built-in sources to index, any of: {', '.join(SOURCES)}."},
-    )
-    extra_passages: list[str] = field(
-        default_factory=list,
-        metadata={"help": 'Your own JSONL files of {"id", "title", "text"} passages, indexed as they are.'},
-    )
-    passage_words: int = field(
-        default=100, metadata={"help": "Target passage length in words when cutting article leads."}
-    )
+    sources: list[str] = field(default_factory=lambda: list(SOURCES), metadata={"help": f"Built-in sources to index, any of: {', '.join(SOURCES)}."})
+    extra_passages: list[str] = field(default_factory=list, metadata={"help": 'Your own JSONL files of {"id", "title", "text"} passages, indexed as they are.'})
+    passage_words: int = field(default=100, metadata={"help": "Target passage length in words when cutting article leads."})
 
     def validate(self) -> None:
         unknown = [s for s in self.sources if s not in SOURCES]
@@ -168,9 +154,7 @@ def load_corpus(config: CorpusConfig) -> list[Passage]:
     for reader in readers:
         for passage in reader:
             if passage.id in ids:
-                raise ValueError(
-                    f"passage id {passage.id!r} appears twice in the corpus ({', '.join(map(os.fspath, files))})"
-                )
+                raise ValueError(f"passage id {passage.id!r} appears twice in the corpus ({', '.join(map(os.fspath, files))})")
             ids.add(passage.id)
             passages.append(passage)
     if not passages:

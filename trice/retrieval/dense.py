@@ -52,17 +52,11 @@ class DenseSettings:
 
     dense_model: str = field(
         default=DEFAULT_DENSE_MODEL,
-        metadata={
-            "help": f"'{DEFAULT_DENSE_MODEL}' (the model inside that PyPI package) or a local sentence-transformers directory."
-        },
+        metadata={"help": f"'{DEFAULT_DENSE_MODEL}' (the model inside that PyPI package) or a local sentence-transformers directory."},
     )
     dense_batch_size: int = field(default=64, metadata={"help": "Passages embedded per batch when building."})
-    device: str | None = field(
-        default=None, metadata={"help": "torch device for the embedding model (default: cuda if available, else cpu)."}
-    )
-    hybrid_fusion: str = field(
-        default="rrf", metadata={"help": f"How hybrid search fuses rankings: {', '.join(FUSIONS)}."}
-    )
+    device: str | None = field(default=None, metadata={"help": "torch device for the embedding model (default: cuda if available, else cpu)."})
+    hybrid_fusion: str = field(default="rrf", metadata={"help": f"How hybrid search fuses rankings: {', '.join(FUSIONS)}."})
     rrf_k: int = field(default=60, metadata={"help": "Rank offset of reciprocal rank fusion."})
     hybrid_depth: int = field(default=100, metadata={"help": "Passages taken from each retriever before fusing."})
 
@@ -143,13 +137,7 @@ class DenseRetriever:
 
     @staticmethod
     def embed(encoder: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        vectors = encoder.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        vectors = encoder.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
     @classmethod
@@ -158,13 +146,7 @@ class DenseRetriever:
         config.validate()
         config.validate_dense()
         path = model_dir(config.dense_model)
-        settings = {
-            "kind": "dense",
-            "format": INDEX_FORMAT,
-            "model": model_fingerprint(path),
-            "sources": config.sources,
-            "passage_words": config.passage_words,
-        }
+        settings = {"kind": "dense", "format": INDEX_FORMAT, "model": model_fingerprint(path), "sources": config.sources, "passage_words": config.passage_words}
         key = cache_key(config.files(), settings)
         encoder = load_encoder(path, config.device)
 
@@ -180,9 +162,7 @@ class DenseRetriever:
 
         directory, built = cached_build(index_root(index_dir), f"dense-{key[:20]}", build)
         passages = [Passage(r["id"], r["title"], r["text"]) for r in iter_jsonl(directory / "passages.jsonl")]
-        retriever = cls(
-            passages, np.load(directory / "embeddings.npy", mmap_mode="r"), encoder, config.dense_batch_size
-        )
+        retriever = cls(passages, np.load(directory / "embeddings.npy", mmap_mode="r"), encoder, config.dense_batch_size)
         retriever.index_dir, retriever.built = directory, built
         return retriever
 

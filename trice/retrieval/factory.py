@@ -27,15 +27,10 @@ class RetrieverConfig(CorpusConfig, BM25Settings, DenseSettings, HTTPSearchSetti
 
     backend: str = field(
         default="bm25",
-        metadata={
-            "help": f"Search backend: {', '.join(BACKENDS)} (local: bm25, dense, hybrid over the corpus; remote: colbert, elasticsearch at url)."
-        },
+        metadata={"help": f"Search backend: {', '.join(BACKENDS)} (local: bm25, dense, hybrid over the corpus; remote: colbert, elasticsearch at url)."},
     )
     index_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Directory of cached local indexes (else $TRICE_CACHE_DIR/indexes, default ~/.cache/trice/indexes)."
-        },
+        default=None, metadata={"help": "Directory of cached local indexes (else $TRICE_CACHE_DIR/indexes, default ~/.cache/trice/indexes)."}
     )
 
     def validate(self) -> None:

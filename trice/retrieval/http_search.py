@@ -47,25 +47,15 @@ class HTTPSearchSettings(Patience):
 
     url: str = field(
         default="",
-        metadata={
-            "help": "ColBERTv2: the search endpoint (e.g. http://host:8893/api/search); Elasticsearch/OpenSearch: the base URL (e.g. http://host:9200)."
-        },
+        metadata={"help": "ColBERTv2: the search endpoint (e.g. http://host:8893/api/search); Elasticsearch/OpenSearch: the base URL (e.g. http://host:9200)."},
     )
     es_index: str = field(default="wikipedia", metadata={"help": "Elasticsearch/OpenSearch index to search."})
-    es_text_field: str = field(
-        default="text", metadata={"help": "Document field holding the passage text (searched and returned)."}
-    )
+    es_text_field: str = field(default="text", metadata={"help": "Document field holding the passage text (searched and returned)."})
     es_title_field: str = field(default="title", metadata={"help": "Document field holding the title ('' for none)."})
     api_key_env: str = field(
-        default="",
-        metadata={
-            "help": "Environment variable with an Elasticsearch API key (sent as 'Authorization: ApiKey ...'); '' = none."
-        },
+        default="", metadata={"help": "Environment variable with an Elasticsearch API key (sent as 'Authorization: ApiKey ...'); '' = none."}
     )
-    basic_auth_env: str = field(
-        default="",
-        metadata={"help": "Environment variable with 'user:password' for HTTP basic auth (OpenSearch); '' = none."},
-    )
+    basic_auth_env: str = field(default="", metadata={"help": "Environment variable with 'user:password' for HTTP basic auth (OpenSearch); '' = none."})
     read_timeout: float = field(default=30.0, metadata={"help": "Seconds to wait for the next bytes of an answer."})
     max_response_bytes: int = field(default=4_000_000, metadata={"help": "Largest answer body read from the server."})
 
@@ -73,9 +63,7 @@ class HTTPSearchSettings(Patience):
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
         if not re.fullmatch(r"[a-z0-9][a-z0-9._+-]*", self.es_index) or self.es_index in (".", ".."):
-            raise ValueError(
-                f"es_index {self.es_index!r} is not a valid index name (lower-case letters, digits, . _ + -)"
-            )
+            raise ValueError(f"es_index {self.es_index!r} is not a valid index name (lower-case letters, digits, . _ + -)")
         self.validate_patience()
         if not self.es_text_field:
             raise ValueError("es_text_field must name the document field holding the passage text")
@@ -94,15 +82,7 @@ class JSONClient:
         _authenticate(self.session, settings)
         self.circuit = Circuit(settings.url, settings.circuit_threshold, settings.circuit_cooldown)
 
-    def call(
-        self,
-        method: str,
-        url: str,
-        parse: Callable[[Any], Any],
-        *,
-        params: dict | None = None,
-        body: dict | None = None,
-    ) -> Any:
+    def call(self, method: str, url: str, parse: Callable[[Any], Any], *, params: dict | None = None, body: dict | None = None) -> Any:
         """``parse(decoded JSON answer)``; raises :class:`EndpointError` (after retries) when there is none.
 
         ``parse`` checks the answer's shape and raises ``EndpointError("bad_response", ...)`` when it
@@ -234,9 +214,7 @@ class ElasticsearchRetriever:
                 raise _bad(self.url, f"hit {rank} has no _source.{text_field}", item)
             title = source.get(title_field) if title_field else ""
             passage = Passage(
-                f"es:{str(item.get('_id', rank))[:100]}",
-                title[:MAX_PASSAGE_CHARS] if isinstance(title, str) else "",
-                source[text_field][:MAX_PASSAGE_CHARS],
+                f"es:{str(item.get('_id', rank))[:100]}", title[:MAX_PASSAGE_CHARS] if isinstance(title, str) else "", source[text_field][:MAX_PASSAGE_CHARS]
             )
             hits.append(Hit(passage, _score(item.get("_score"))))
         return hits

@@ -43,10 +43,7 @@ class LabelConfig:
     input: str = field(default="", metadata={"help": "Judged probe JSONL (trice evaluate's output on training questions)."})
     output: str = field(default="", metadata={"help": "Training JSONL to write (id, task, question, output, ...)."})
     mode: str = field(default="trice", metadata={"help": "trice (D_tool), sft-0 (answers only) or sft-100 (tool calls only)."})
-    skip_bad: bool = field(
-        default=False,
-        metadata={"help": "Skip bad input lines (one warning; their count is the stats' skipped_lines) instead of failing."},
-    )
+    skip_bad: bool = field(default=False, metadata={"help": "Skip bad input lines (one warning; their count is the stats' skipped_lines) instead of failing."})
     search_k: int = field(default=2, metadata={"help": "qa: a search term is kept when one of its top this-many passages holds a gold answer."})
     teacher: dict = field(
         default_factory=dict,
@@ -56,8 +53,7 @@ class LabelConfig:
         },
     )
     tools: dict = field(
-        default_factory=dict,
-        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+        default_factory=dict, metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."}
     )
     model: str = field(
         default=DEFAULT_MODEL,
@@ -121,10 +117,7 @@ def _needs_call(row: dict[str, Any], mode: str) -> bool:
 
 
 def label_rows(
-    rows: Sequence[dict[str, Any]],
-    mode: str = "trice",
-    calls: Mapping[str, tuple[str, str] | None] | None = None,
-    **call_options: Any,
+    rows: Sequence[dict[str, Any]], mode: str = "trice", calls: Mapping[str, tuple[str, str] | None] | None = None, **call_options: Any
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Training rows for ``mode`` and counts of what happened to each probed question (in all and
     per task).
@@ -195,11 +188,7 @@ def run_label(config: LabelConfig) -> dict[str, Any]:
         raise ConfigError("trice label: --own_if needs --own_accuracy (the own accuracy of each probed question)")
     report = ReadReport()
     rows = read_input(
-        config.input,
-        PROBED_FIELDS,
-        check=lambda row, path, line: check_probed(row, config.mode, path, line),
-        skip_bad=config.skip_bad,
-        report=report,
+        config.input, PROBED_FIELDS, check=lambda row, path, line: check_probed(row, config.mode, path, line), skip_bad=config.skip_bad, report=report
     )
     ids, inputs = {r["id"] for r in rows}, [config.input]
     claim_output(config.output, inputs=inputs, ids=ids, fields=("output", "source"), overwrite=config.overwrite)

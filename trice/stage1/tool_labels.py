@@ -196,7 +196,7 @@ def check_teacher(options: dict) -> None:
 
 
 def qa_calls(
-    rows: Sequence[dict], wiki: Any, search_k: int = 2, teacher: dict[str, list[str]] | None = None, outages: dict[str, str] | None = None,
+    rows: Sequence[dict], wiki: Any, search_k: int = 2, teacher: dict[str, list[str]] | None = None, outages: dict[str, str] | None = None
 ) -> dict[str, tuple[str, str] | None]:
     """Per qa row id: ``(WikiSearch call, kind of term)`` for the first candidate term whose top
     ``search_k`` passages hold a gold answer, or None. ``wiki`` is the WikiSearch tool.
@@ -234,13 +234,15 @@ def warn_outages(outages: dict[str, int], questions: int) -> None:
     labelling again is worth it."""
     if outages:
         kinds = ", ".join(f"{n} {kind}" for kind, n in outages.items())
-        log.warning("label: tools did not answer %s call(s) made for %d questions; a question left without a verified "
-                    "call is dropped (label again once the tool answers)", kinds, questions)
+        log.warning(
+            "label: tools did not answer %s call(s) made for %d questions; a question left without a verified "
+            "call is dropped (label again once the tool answers)",
+            kinds,
+            questions,
+        )
 
 
-def executed_calls(
-    rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None, outages: dict[str, str] | None = None
-) -> dict[str, str | None]:
+def executed_calls(rows: Sequence[dict], reader: ReadingModel | None, tools: dict | None, outages: dict[str, str] | None = None) -> dict[str, str | None]:
     """Per row id: the row's reference ``tool_call`` when executing it (and, for mlqa, reading the
     translation) gives a gold answer, else None. ``outages`` collects the calls that met an outage,
     and those whose output the reading endpoint did not read."""
@@ -284,4 +286,3 @@ def verified_calls(
             for key, call in executed_calls(task_rows, reader, tools, outages).items():
                 out[key] = None if call is None else (call, "annotation")
     return out
-

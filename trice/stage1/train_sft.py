@@ -55,8 +55,7 @@ SFT_FIELDS = {"id": str, "task": str, "question": str, "output": str}
 
 
 def build_sft_features(
-    rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512, call_format: str = TEXT_FORMAT,
-    calls: CallFormat | None = None,
+    rows: Sequence[dict], tokenizer: Any, template: str = "alpaca", max_length: int = 512, call_format: str = TEXT_FORMAT, calls: CallFormat | None = None
 ) -> list[dict]:
     """Token features for training, one per row that fits in ``max_length`` tokens (longer rows are
     dropped, with a warning giving their count). ``call_format`` native: prompts offer the task's
@@ -172,5 +171,3 @@ def train_sft(config: SFTConfig, callbacks: Sequence[Any] | None = None) -> Path
         decision_weight=config.decision_weight,
     )
     return train_and_save(trainer, resume_from, out, tokenizer, {"examples": len(features), "dropped_too_long": len(rows) - len(features)})
-
-

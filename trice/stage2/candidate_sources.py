@@ -84,10 +84,14 @@ class ModelSource:
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (with do_sample)."})
     max_new_tokens: int = field(default=128, metadata={"help": "New tokens per response."})
     batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call."})
-    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
+    few_shot: str | None = field(
+        default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."}
+    )
     seed: int | None = field(
         default=None,
-        metadata={"help": "Sampling seed of this source (unset: the candidates' seed). Several sampled sources of one model draw different samples only with different seeds."},
+        metadata={
+            "help": "Sampling seed of this source (unset: the candidates' seed). Several sampled sources of one model draw different samples only with different seeds."
+        },
     )
     stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
 
@@ -124,7 +128,9 @@ class EndpointSource(EndpointConfig):
 
     name: str = field(default="", metadata={"help": "Source name: also the file name of its part."})
     kind: str = field(default="endpoint", metadata={"help": "endpoint"})
-    few_shot: str | None = field(default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."})
+    few_shot: str | None = field(
+        default=None, metadata={"help": "Few-shot prefix: a preset name (math, qa, lama, mlqa; task: each question's own task's) or the text."}
+    )
     stop_after_call: bool = field(default=False, metadata={"help": STOP_HELP})
     tools: bool = field(
         default=False,

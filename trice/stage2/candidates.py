@@ -104,8 +104,7 @@ class CandidatesConfig:
         metadata={"help": "Collect for a seeded sample of this many D_tool questions (all when unset): stage II's cost is k generations per question."},
     )
     sources: list[dict] = field(
-        default_factory=list,
-        metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.stage2.candidates."},
+        default_factory=list, metadata={"help": "YAML only (--config): one mapping per source, the gold one first; see trice.stage2.candidates."}
     )
     call_format: str = call_format_field()
     tool_parser: str = tool_parser_field()
@@ -154,6 +153,7 @@ absolute directory, or moved, keeps its parts."""
 
 def same_source(recorded: dict[str, Any], settings: dict[str, Any]) -> bool:
     """Whether a part recorded under ``recorded`` is what ``settings`` would make (file locations aside)."""
+
     def located(s: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in s.items() if k not in LOCATIONS}
 
@@ -298,8 +298,11 @@ def _collect_parts(config: CandidatesConfig, sources: Sequence[Source], examples
             failed = [rows[e.id]["error"] for e in examples if "error" in rows[e.id]]
             if failed:
                 log.warning(
-                    "source %s: %d of %d requests failed (first: %s); their responses are empty (no prediction) "
-                    "and a rerun tries them again", source.name, len(failed), len(examples), failed[0],
+                    "source %s: %d of %d requests failed (first: %s); their responses are empty (no prediction) and a rerun tries them again",
+                    source.name,
+                    len(failed),
+                    len(examples),
+                    failed[0],
                 )
     return parts
 

@@ -22,13 +22,12 @@ from trice.training.config import LoRATrainingConfig
 class StageIIConfig(LoRATrainingConfig):
     """Stage II on execution-scored candidates; subclasses add their loss's fields."""
 
-    data: str = field(
-        default="",
-        metadata={"help": "Scored JSONL from `trice score`: id, question, responses (gold first), scores; optional task, errors."},
-    )
+    data: str = field(default="", metadata={"help": "Scored JSONL from `trice score`: id, question, responses (gold first), scores; optional task, errors."})
     output_dir: str = field(
         default="",
-        metadata={"help": "Run directory: checkpoints/, adapter/, train_log.json, the config; with dev_data also dev/, selection.json, dev_curve.png, adapter_best/ (absent where the base model was chosen)."},
+        metadata={
+            "help": "Run directory: checkpoints/, adapter/, train_log.json, the config; with dev_data also dev/, selection.json, dev_curve.png, adapter_best/ (absent where the base model was chosen)."
+        },
     )
     init_adapter: str | None = field(
         default=None,
@@ -44,7 +43,9 @@ class StageIIConfig(LoRATrainingConfig):
     task: str = field(default="math", metadata={"help": f"Task (its instruction starts the prompt) of rows without a task field: {', '.join(INSTRUCTIONS)}."})
     dev_data: str | None = field(
         default=None,
-        metadata={"help": "Examples JSONL held out from the training data (never test): every checkpoint (and the start, see select_start) is evaluated on it and the best copied to adapter_best."},
+        metadata={
+            "help": "Examples JSONL held out from the training data (never test): every checkpoint (and the start, see select_start) is evaluated on it and the best copied to adapter_best."
+        },
     )
     select_start: bool = field(
         default=True,
@@ -55,11 +56,10 @@ class StageIIConfig(LoRATrainingConfig):
     )
     dev_max_new_tokens: int = field(default=64, metadata={"help": "New tokens per dev response (greedy)."})
     dev_batch_size: int = field(default=16, metadata={"help": "Prompts per generate() call on the dev set."})
-    dev_stop_after_call: bool = field(default=False, metadata={"help": "Stop each dev response at the end of its first tool call (GenerateConfig.stop_after_call)."})
-    tools: dict = field(
-        default_factory=dict,
-        metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."},
+    dev_stop_after_call: bool = field(
+        default=False, metadata={"help": "Stop each dev response at the end of its first tool call (GenerateConfig.stop_after_call)."}
     )
+    tools: dict = field(default_factory=dict, metadata={"help": "YAML only: tool options keyed by tool name for judging the dev set, e.g. {QA: {k: 2}}."})
 
     @property
     def needs_own_accuracy(self) -> bool:

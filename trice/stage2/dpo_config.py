@@ -33,7 +33,9 @@ class DPOStageConfig(StageIIConfig):
         },
     )
     boundary_own: float = field(default=0.5, metadata={"help": "pairs boundary: an own accuracy at or above this means the policy knows the answer."})
-    own_accuracy: str = field(default="", metadata={"help": "pairs boundary: each question's own accuracy JSONL (the probe-samples stage's own_accuracy.jsonl)."})
+    own_accuracy: str = field(
+        default="", metadata={"help": "pairs boundary: each question's own accuracy JSONL (the probe-samples stage's own_accuracy.jsonl)."}
+    )
 
     def validate(self) -> None:
         """As :meth:`StageIIConfig.validate`, plus the DPO fields."""

@@ -31,7 +31,9 @@ class RewardTable:
 
     levels: str = field(
         default="paper",
-        metadata={"help": f"Reward per judged state, of: {', '.join(LEVELS)} (the paper's order: right > wrong; tool use as gold's > not; no prediction 0), scaled to 0..1."},
+        metadata={
+            "help": f"Reward per judged state, of: {', '.join(LEVELS)} (the paper's order: right > wrong; tool use as gold's > not; no prediction 0), scaled to 0..1."
+        },
     )
     tool_cost: float = field(default=0.0, metadata={"help": "A flat cost subtracted per tool call."})
     otc: float | None = field(
@@ -42,13 +44,9 @@ class RewardTable:
         },
     )
     difficulty_aware: float = field(
-        default=0.0,
-        metadata={"help": "EAPO (arXiv 2606.02132): a cost per call, only in groups where most responses without a call are right."},
+        default=0.0, metadata={"help": "EAPO (arXiv 2606.02132): a cost per call, only in groups where most responses without a call are right."}
     )
-    tool_free: int = field(
-        default=0,
-        metadata={"help": "EAPO's tool-free rollouts: this many of each group's responses are generated with calls forbidden."},
-    )
+    tool_free: int = field(default=0, metadata={"help": "EAPO's tool-free rollouts: this many of each group's responses are generated with calls forbidden."})
 
     def validate(self) -> None:
         if self.levels not in LEVELS:
@@ -65,12 +63,13 @@ class GRPOStageConfig(StageIIConfig):
     """Stage II online: GRPO on D_tool's questions, rewarded by executing the responses' calls."""
 
     data: str = field(
-        default="",
-        metadata={"help": "D_tool JSONL from `trice label`: id, question, answers, used_tool (the gold's tool use); optional task, dataset."},
+        default="", metadata={"help": "D_tool JSONL from `trice label`: id, question, answers, used_tool (the gold's tool use); optional task, dataset."}
     )
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (AdamW)."})
     num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the questions (ignored when max_steps > 0)."})
-    max_length: int = field(default=512, metadata={"help": "Longest prompt + max_completion_length in tokens; a question with a longer prompt is dropped (and counted)."})
+    max_length: int = field(
+        default=512, metadata={"help": "Longest prompt + max_completion_length in tokens; a question with a longer prompt is dropped (and counted)."}
+    )
     logging_steps: int = field(default=1, metadata={"help": "Log reward, tool-use rate and KL every this many optimizer steps."})
     prompts_per_step: int = field(default=8, metadata={"help": "Questions per optimizer step; their groups are one generation batch."})
     num_generations: int = field(default=4, metadata={"help": "Group size: responses sampled per question."})
@@ -80,13 +79,17 @@ class GRPOStageConfig(StageIIConfig):
     max_completion_length: int = field(default=64, metadata={"help": "New tokens per response (a response stops at the end of its first call)."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the rollouts."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of the rollouts (1: off)."})
-    beta: float = field(default=0.04, metadata={"help": "KL coefficient against the start (the stage-I adapter or the base model); 0 drops the KL term and its logging."})
+    beta: float = field(
+        default=0.04, metadata={"help": "KL coefficient against the start (the stage-I adapter or the base model); 0 drops the KL term and its logging."}
+    )
     epsilon: float = field(default=0.2, metadata={"help": "Clipping range of the policy ratio."})
     loss_type: str = field(default="dapo", metadata={"help": f"TRL's token aggregation of the loss: {', '.join(LOSS_TYPES)}."})
     scale_rewards: str = field(default="group", metadata={"help": f"Advantage scaling by the rewards' std: {', '.join(SCALE_REWARDS)}."})
     reward: dict = field(default_factory=dict, metadata={"help": "The reward table (RewardTable keys): levels, tool_cost, otc, difficulty_aware, tool_free."})
     use_vllm: bool = field(default=False, metadata={"help": "Generate rollouts with vLLM (a GPU); trice still cuts each at the end of its call."})
-    vllm_mode: str = field(default="colocate", metadata={"help": f"TRL's vLLM mode: {', '.join(VLLM_MODES)} (colocate: in the training process, sharing its GPU)."})
+    vllm_mode: str = field(
+        default="colocate", metadata={"help": f"TRL's vLLM mode: {', '.join(VLLM_MODES)} (colocate: in the training process, sharing its GPU)."}
+    )
     vllm_gpu_memory_utilization: float = field(default=0.3, metadata={"help": "Share of the GPU's memory vLLM may take in colocate mode."})
 
     def reward_table(self) -> RewardTable:
@@ -116,7 +119,11 @@ class GRPOStageConfig(StageIIConfig):
             raise ValueError("reward: tool_free: the tool-free rollouts forbid calls in transformers' generate; use_vllm has no such constraint here")
         if not (self.temperature > 0 and 0 < self.top_p <= 1):
             raise ValueError(f"temperature, top_p: need temperature > 0 and top_p in (0, 1], got {self.temperature}, {self.top_p}")
-        for name, value, known in (("loss_type", self.loss_type, LOSS_TYPES), ("scale_rewards", self.scale_rewards, SCALE_REWARDS), ("vllm_mode", self.vllm_mode, VLLM_MODES)):
+        for name, value, known in (
+            ("loss_type", self.loss_type, LOSS_TYPES),
+            ("scale_rewards", self.scale_rewards, SCALE_REWARDS),
+            ("vllm_mode", self.vllm_mode, VLLM_MODES),
+        ):
             if value not in known:
                 raise ValueError(f"{name}: unknown {value!r}; choose one of {', '.join(known)}")
         if not self.beta >= 0 or not self.epsilon > 0:

@@ -103,7 +103,9 @@ class ExecutionReward:
             raise RewardOutage(len(failed), len(rows), failed[0][:200])
         return judgements
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None, **columns: Any) -> list[float]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None, **columns: Any
+    ) -> list[float]:
         n = len(completions)
         rows = [
             {"id": columns["id"][i], "task": columns["task"][i], "question": columns["question"][i], "answers": columns["answers"][i],
@@ -115,7 +117,9 @@ class ExecutionReward:
         for start in range(0, n, self.group_size):
             ids = set(columns["id"][start : start + self.group_size])
             if len(ids) != 1:
-                raise ValueError(f"a rollout group holds responses of {len(ids)} questions ({sorted(ids)}): TRL's sampler repeats each question num_generations times in a row")
+                raise ValueError(
+                    f"a rollout group holds responses of {len(ids)} questions ({sorted(ids)}): TRL's sampler repeats each question num_generations times in a row"
+                )
             rewards += group_rewards(judgements[start : start + self.group_size], bool(columns["used_tool"][start]), self.table)
         if log_metric is not None:
             log_metric("tool_rate", sum(j.used_tool for j in judgements) / n)

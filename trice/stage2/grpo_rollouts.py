@@ -185,7 +185,9 @@ class Rollouts:
         cut = [cut_completion(ids, rule, self.tokenizer, tuple(ends)) for ids, rule in zip(raw, rules)]
         seconds = time.perf_counter() - start
         kept = sum(len(c[0]) for c in cut)  # the completion tokens the update trains on
-        trainer._log_metric("rollout_tokens_per_second", kept / seconds if seconds > 0 else 0.0)  # TRL's metric log, which it hands reward functions as log_metric
+        trainer._log_metric(
+            "rollout_tokens_per_second", kept / seconds if seconds > 0 else 0.0
+        )  # TRL's metric log, which it hands reward functions as log_metric
         leaked = [i for i, (c, rule) in enumerate(zip(cut, rules)) if free[i] and rule.calls.start(c[1], rule.tools) is not None]
         if leaked:
             log.warning("%d tool-free rollouts hold a call all the same (first: %r)", len(leaked), cut[leaked[0]][1][:120])

@@ -82,9 +82,7 @@ def response_states(judgements: Sequence[Judgement], gold_index: int = 0) -> lis
     return [GOLD if i == gold_index else response_state(j, gold) for i, j in enumerate(judgements)]
 
 
-def paper_scores(
-    judgements: Sequence[Judgement], gold_index: int = 0, *, task_name: str = "math", answers: Sequence[str] = ()
-) -> list[float]:
+def paper_scores(judgements: Sequence[Judgement], gold_index: int = 0, *, task_name: str = "math", answers: Sequence[str] = ()) -> list[float]:
     """One fixed level per state (:data:`PAPER_SCORES`); the task and answers play no part."""
     return [PAPER_SCORES[s] for s in response_states(judgements, gold_index)]
 
@@ -97,9 +95,7 @@ def _distance(prediction: str, answers: Sequence[str]) -> float:
     return min(abs(round(value, 2) - round(g, 2)) for g in golds)
 
 
-def original_scores(
-    judgements: Sequence[Judgement], gold_index: int = 0, *, task_name: str = "math", answers: Sequence[str] = ()
-) -> list[float]:
+def original_scores(judgements: Sequence[Judgement], gold_index: int = 0, *, task_name: str = "math", answers: Sequence[str] = ()) -> list[float]:
     """The released code's ``get_score`` over all non-gold candidates (rules in the module docstring)."""
     gold = judgements[gold_index]
     scores = [0.0] * len(judgements)
@@ -149,9 +145,7 @@ def get_reward(name: str) -> RewardFn:
     return REWARD_STRATEGIES[name]
 
 
-def score_judgements(
-    judgements: Sequence[Judgement], task_name: str, answers: Sequence[str], strategy: str = "paper", gold_index: int = 0
-) -> list[float]:
+def score_judgements(judgements: Sequence[Judgement], task_name: str, answers: Sequence[str], strategy: str = "paper", gold_index: int = 0) -> list[float]:
     """Scores from a strategy, checked to be one finite number per candidate."""
     scores = [float(s) for s in get_reward(strategy)(judgements, gold_index, task_name=task_name, answers=answers)]
     if len(scores) != len(judgements) or not all(math.isfinite(s) for s in scores):
@@ -160,12 +154,7 @@ def score_judgements(
 
 
 def score_responses(
-    task_name: str,
-    responses: Sequence[str],
-    answers: Sequence[str],
-    strategy: str = "paper",
-    registry: ToolRegistry | None = None,
-    calls: CallFormat = TEXT,
+    task_name: str, responses: Sequence[str], answers: Sequence[str], strategy: str = "paper", registry: ToolRegistry | None = None, calls: CallFormat = TEXT
 ) -> tuple[list[str | None], list[float], list[Judgement]]:
     """Judge and score one question's candidates; ``responses[0]`` is the gold response.
 

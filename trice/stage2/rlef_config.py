@@ -27,7 +27,9 @@ class RLEFConfig(StageIIConfig):
     alpha: float = field(default=1.0, metadata={"help": "Weight of the rank loss: L = alpha * L_rank + L_sft (the paper: 0.01, 0.1 or 1)."})
     length_penalty: float = field(default=1.0, metadata={"help": "Model score = summed log-prob / length ** this (1: the paper's mean log-likelihood)."})
     margin: float = field(default=0.0, metadata={"help": "Hinge margin of the rank loss (the paper: 0)."})
-    method: str = field(default="shared_prefix", metadata={"help": f"Forward of a group: {', '.join(METHODS)} (the same numbers; shared_prefix encodes the prompt once)."})
+    method: str = field(
+        default="shared_prefix", metadata={"help": f"Forward of a group: {', '.join(METHODS)} (the same numbers; shared_prefix encodes the prompt once)."}
+    )
     groups_per_step: int = field(default=1, metadata={"help": "Groups (a question's k candidates) per forward; accumulate for more."})
     sft_ties: str = field(
         default="first",

@@ -64,9 +64,7 @@ def _group(token_logps: Tensor, mask: Tensor, length_penalty: float) -> GroupLog
     return GroupLogprobs(token_logps, mask, scores, counts)
 
 
-def naive_response_logprobs(
-    model: Any, prompt_ids: Tensor, response_ids: Sequence[Tensor], length_penalty: float = 1.0
-) -> GroupLogprobs:
+def naive_response_logprobs(model: Any, prompt_ids: Tensor, response_ids: Sequence[Tensor], length_penalty: float = 1.0) -> GroupLogprobs:
     """k full ``prompt + response`` sequences in one forward."""
     device = prompt_ids.device
     resp, mask = _pad_responses(response_ids, device)
@@ -81,9 +79,7 @@ def naive_response_logprobs(
     return _group(unflatten(gather_logprobs(logits, resp[mask]), mask), mask, length_penalty)
 
 
-def shared_prefix_response_logprobs(
-    model: Any, prompt_ids: Tensor, response_ids: Sequence[Tensor], length_penalty: float = 1.0
-) -> GroupLogprobs:
+def shared_prefix_response_logprobs(model: Any, prompt_ids: Tensor, response_ids: Sequence[Tensor], length_penalty: float = 1.0) -> GroupLogprobs:
     """The prompt encoded once; its cache repeated to the k responses (see the module docstring)."""
     device = prompt_ids.device
     resp, mask = _pad_responses(response_ids, device)
@@ -99,19 +95,13 @@ def shared_prefix_response_logprobs(
     attention_mask = torch.cat([torch.ones(k, P, dtype=torch.long, device=device), mask[:, :-1].long()], dim=1)
     position_ids = (P + torch.arange(R - 1, device=device)).expand(k, -1)
     keep = mask[:, 1:]  # input j predicts token j + 1: projected only where that token is real
-    logits = model(
-        input_ids=inputs, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=keep
-    ).logits
+    logits = model(input_ids=inputs, attention_mask=attention_mask, position_ids=position_ids, cache=cache, use_cache=True, logits_to_keep=keep).logits
     rest = unflatten(gather_logprobs(logits, resp[:, 1:][keep]), keep)
     return _group(torch.cat([first, rest], dim=1), mask, length_penalty)
 
 
 def grouped_response_logprobs(
-    model: Any,
-    prompt_ids: Tensor,
-    response_ids: Sequence[Tensor],
-    length_penalty: float = 1.0,
-    method: str = "shared_prefix",
+    model: Any, prompt_ids: Tensor, response_ids: Sequence[Tensor], length_penalty: float = 1.0, method: str = "shared_prefix"
 ) -> GroupLogprobs:
     """Per-token log-probs and scores of k responses to one prompt (``prompt_ids [P]``, unpadded)."""
     if method == "naive":

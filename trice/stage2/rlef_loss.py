@@ -162,12 +162,7 @@ def check_reduction(value: str, name: str = "reduction") -> None:
 
 
 def group_sft_nll(
-    token_logps: Tensor,
-    token_mask: Tensor,
-    rewards: Tensor,
-    group_mask: Tensor | None = None,
-    ties: str = "first",
-    per_token: bool = True,
+    token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, ties: str = "first", per_token: bool = True
 ) -> Tensor:
     """NLL of each group's best-rewarded candidate: ``[B]`` (``[1]`` for one group).
 
@@ -191,9 +186,7 @@ def group_sft_nll(
     return (nll * top).sum(-1) / top.sum(-1)
 
 
-def sft_loss_best(
-    token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, ties: str = "first"
-) -> Tensor:
+def sft_loss_best(token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, ties: str = "first") -> Tensor:
     """Token-mean NLL of each group's best-rewarded candidate, averaged over groups (``group_mean``)."""
     return group_sft_nll(token_logps, token_mask, rewards, group_mask, ties).mean()
 
@@ -217,9 +210,7 @@ def reduce_groups(rank: Tensor, sft: Tensor, reduction: str, padded_length: int 
 class RLEFLoss(nn.Module):
     """``L = alpha * L_rank + L_sft`` from per-token log-probabilities of each group's candidates."""
 
-    def __init__(
-        self, alpha: float = 1.0, length_penalty: float = 1.0, margin: float = 0.0, sft_ties: str = "first", reduction: str = "group_mean"
-    ):
+    def __init__(self, alpha: float = 1.0, length_penalty: float = 1.0, margin: float = 0.0, sft_ties: str = "first", reduction: str = "group_mean"):
         super().__init__()
         check_sft_ties(sft_ties)
         check_reduction(reduction)
@@ -227,12 +218,7 @@ class RLEFLoss(nn.Module):
         self.reduction = reduction
 
     def forward(
-        self,
-        token_logps: Tensor,
-        token_mask: Tensor,
-        rewards: Tensor,
-        group_mask: Tensor | None = None,
-        padded_length: int | Tensor | None = None,
+        self, token_logps: Tensor, token_mask: Tensor, rewards: Tensor, group_mask: Tensor | None = None, padded_length: int | Tensor | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """``(loss, {"rank", "sft", "scores"})``; shapes as in :func:`group_sft_nll`; ``padded_length``
         as in :func:`reduce_groups` (used by ``released`` only)."""

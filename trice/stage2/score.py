@@ -59,21 +59,21 @@ CANDIDATE_FIELDS = {"id": str, "answers": (list, str), "responses": (list, str)}
 class ScoreConfig:
     """Score each question's candidate responses (the ``trice score`` flags)."""
 
-    task: str = field(default="math", metadata={"help": f"Task whose tool and metric judge the responses: math, qa, lama, mlqa, or {PER_ROW} (each line's own task)."})
+    task: str = field(
+        default="math", metadata={"help": f"Task whose tool and metric judge the responses: math, qa, lama, mlqa, or {PER_ROW} (each line's own task)."}
+    )
     input: str = field(default="", metadata={"help": "JSONL with id, answers, responses (gold first), optional sources."})
     output: str = field(default="", metadata={"help": "JSONL to write: the input lines plus predictions, scores, used_tool, states."})
     strategy: str = field(default="paper", metadata={"help": "Reward strategy: paper (the paper's states) or original (the released code)."})
     skip_bad: bool = field(
-        default=False,
-        metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."},
+        default=False, metadata={"help": "Skip bad input lines (one warning; their count is the summary's skipped_lines) instead of failing."}
     )
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "qa, mlqa: the model that reads WikiSearch passages / translations again."})
     adapter: str | None = field(default=None, metadata={"help": "qa, mlqa: LoRA adapter of the reading model."})
     template: str = field(default="alpaca", metadata={"help": "qa, mlqa: prompt template of the reading."})
     read_max_new_tokens: int = field(default=32, metadata={"help": "qa, mlqa: new tokens per reading (greedy)."})
     tools: dict = field(
-        default_factory=dict,
-        metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."},
+        default_factory=dict, metadata={"help": "YAML only (--config): tool options keyed by tool name, e.g. {WikiSearch: {backend: bm25}, QA: {k: 2}}."}
     )
     chunk: int = field(default=32, metadata={"help": "Questions judged together (their calls and readings batched) before they are appended."})
     call_format: str = call_format_field()
@@ -140,18 +140,20 @@ def machine_failures(judgements: Sequence[Judgement]) -> list[str]:
 
 def _scored(row: dict, predictions: list, scores: list[float], judgements: list[Judgement], strategy: str) -> dict:
     failures = machine_failures(judgements)
-    return row | {
-        "predictions": predictions,
-        "scores": scores,
-        "used_tool": [j.used_tool for j in judgements],
-        "states": response_states(judgements),
-        "strategy": strategy,
-    } | ({"machine_failures": failures} if failures else {})
+    return (
+        row
+        | {
+            "predictions": predictions,
+            "scores": scores,
+            "used_tool": [j.used_tool for j in judgements],
+            "states": response_states(judgements),
+            "strategy": strategy,
+        }
+        | ({"machine_failures": failures} if failures else {})
+    )
 
 
-def score_rows(
-    rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None, calls: CallFormat = TEXT
-) -> list[dict]:
+def score_rows(rows: list[dict], task_name: str, strategy: str, reader: Any = None, registry: Any = None, calls: CallFormat = TEXT) -> list[dict]:
     """Score many rows: every response of every row judged in one batch (:func:`trice.judge.evaluate.judge_many`;
     ``registry``: :func:`trice.tasks.tool_registries`, shared across calls; ``calls``: the format
     the responses write their calls in)."""
@@ -232,9 +234,7 @@ def run_score(config: ScoreConfig) -> dict[str, Any]:
     if len(todo) < len(rows):
         log.info("%s: %d of %d already scored, resuming", config.output, len(rows) - len(todo), len(rows))
     if todo:
-        reading = GenerateConfig(
-            model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens
-        )
+        reading = GenerateConfig(model=config.model, adapter=config.adapter, template=config.template, read_max_new_tokens=config.read_max_new_tokens)
         reader = ReadingModel.for_config(reading, cache=Path(config.output + ".readings.jsonl"), desc="score: read again")
         registry, calls = tool_registries(config.tools), call_format_of(config)
         with JsonlAppender(config.output, keep_bytes) as sink:

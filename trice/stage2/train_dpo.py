@@ -98,7 +98,9 @@ def build_pairs(rows: Sequence[dict], config: DPOStageConfig, tokenizer: Any) ->
         usable = [error is None for error in row.get("errors") or [None] * len(responses)]
         if config.needs_own_accuracy:
             if not isinstance(row.get("states"), list) or not isinstance(row.get("used_tool"), list):
-                raise DataError(config.data, None, "states", f"question {row['id']}: pairs boundary reads each response's states and used_tool (trice score's output)")
+                raise DataError(
+                    config.data, None, "states", f"question {row['id']}: pairs boundary reads each response's states and used_tool (trice score's output)"
+                )
             drawn = boundary_pairs(row["states"], row["used_tool"], usable, knows.get(row["id"], False))
         else:
             drawn = preference_pairs(row["scores"], usable, config.pairs)

@@ -104,7 +104,9 @@ def train_grpo(config: GRPOStageConfig, callbacks: Sequence[Any] | None = None) 
     tokenizer = load_tokenizer(config.model)
     data, rules, ids = build_prompts(rows, tokenizer, config)
     if not data:
-        raise ValueError(f"max_length: every one of the {len(rows)} prompts in {config.data} leaves less than max_completion_length={config.max_completion_length} tokens")
+        raise ValueError(
+            f"max_length: every one of the {len(rows)} prompts in {config.data} leaves less than max_completion_length={config.max_completion_length} tokens"
+        )
     rollouts = Rollouts(tokenizer, rules, ids, config.num_generations, config.reward_table().tool_free, config.seed)
     counts = {"questions": len(data), "dropped_too_long": len(rows) - len(data)}
     adapter = _train(config, data, rollouts, tokenizer, out, counts, callbacks)
@@ -112,7 +114,9 @@ def train_grpo(config: GRPOStageConfig, callbacks: Sequence[Any] | None = None) 
     return adapter
 
 
-def _train(config: GRPOStageConfig, data: list[dict], rollouts: Rollouts, tokenizer: Any, out: Path, counts: dict[str, int], callbacks: Sequence[Any] | None) -> Path:
+def _train(
+    config: GRPOStageConfig, data: list[dict], rollouts: Rollouts, tokenizer: Any, out: Path, counts: dict[str, int], callbacks: Sequence[Any] | None
+) -> Path:
     """The training run proper; its model, reference copy and optimizer are freed when it returns, before selection."""
     resume_from = prepare_run(config, out, "grpo_config.json")
     trainer = GRPOTrainer(

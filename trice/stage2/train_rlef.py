@@ -74,8 +74,7 @@ def read_groups(path: str | Path, default_task: str) -> list[dict]:
 
 
 def build_groups(
-    rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str, call_format: str = TEXT_FORMAT,
-    calls: CallFormat | None = None,
+    rows: Sequence[dict], tokenizer: Any, template: str, max_length: int, default_task: str, call_format: str = TEXT_FORMAT, calls: CallFormat | None = None
 ) -> list[dict]:
     """One training group per row whose every prompt+response fits in ``max_length`` tokens (the
     others are dropped, with a warning giving their count): ``id``, ``prompt_ids`` (list of ints),

@@ -132,9 +132,7 @@ class Task:
             return Judgement(right[0], True, used_tool=True, evidence=evidence)
         return Judgement(kept[0] if kept else None, False, used_tool=True, unread=not readings or len(kept) < len(readings))
 
-    def judge(
-        self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None, calls: CallFormat = TEXT
-    ) -> Judgement:
+    def judge(self, response: str, answers: Sequence[str], registry: ToolRegistry, reader: ReadOutput | None = None, calls: CallFormat = TEXT) -> Judgement:
         """Judge one response (:meth:`execute` then :meth:`conclude`). ``reader`` is required for a
         successful call of a tool whose output is not the answer (``tool_answers=False``): it is
         called on each output to read."""

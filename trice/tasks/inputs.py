@@ -42,12 +42,7 @@ def _row_lines(path: Path) -> list[int]:
 
 
 def read_input(
-    path: str | Path,
-    fields: FieldSpec,
-    *,
-    check: Callable[[dict, Path, int], None] | None = None,
-    skip_bad: bool = False,
-    report: ReadReport | None = None,
+    path: str | Path, fields: FieldSpec, *, check: Callable[[dict, Path, int], None] | None = None, skip_bad: bool = False, report: ReadReport | None = None
 ) -> list[dict]:
     """The rows of a command's input JSONL: typed ``fields``, a unique ``id``, and ``check(row, path, line)``.
 

@@ -23,12 +23,7 @@ from trice.utils.config import build_config
 
 ToolFactory = Callable[..., Tool]
 
-TOOL_FACTORIES: dict[str, ToolFactory] = {
-    "calculator": Calculator,
-    "WikiSearch": WikiSearch,
-    "translator": Translator.from_options,
-    "QA": QATool.from_options,
-}
+TOOL_FACTORIES: dict[str, ToolFactory] = {"calculator": Calculator, "WikiSearch": WikiSearch, "translator": Translator.from_options, "QA": QATool.from_options}
 
 
 def register_tool_factory(name: str, factory: ToolFactory, *, replace: bool = False) -> None:
@@ -84,6 +79,7 @@ def build_registry(names: Iterable[str] | str, **options: Mapping[str, Any]) -> 
 def known_tool_options(name: str) -> set[str] | None:
     """The option keys the built-in tool ``name`` takes (None: a plugged-in tool, checked when built).
     Read from the tools' option dataclasses, so a key cannot be known here and refused there."""
+
     def names(cls: type) -> set[str]:
         return {f.name for f in dataclasses.fields(cls)}
 

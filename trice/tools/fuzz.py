@@ -127,18 +127,7 @@ def observe_parse_call(text: str, registry: ToolRegistry) -> Outcome:
 
 
 def new_stats() -> dict[str, Any]:
-    return {
-        "cases": 0,
-        "ok": 0,
-        "no_call": 0,
-        "errors": {},
-        "unexpected": 0,
-        "wrong": 0,
-        "slow": 0,
-        "max_seconds": 0.0,
-        "fs_touches": 0,
-        "failures": [],
-    }
+    return {"cases": 0, "ok": 0, "no_call": 0, "errors": {}, "unexpected": 0, "wrong": 0, "slow": 0, "max_seconds": 0.0, "fs_touches": 0, "failures": []}
 
 
 def record(stats: dict[str, Any], outcome: Outcome) -> None:

@@ -75,12 +75,19 @@ class QAToolConfig:
         default=True, metadata={"help": "Add the T-REx evidence sentences (object restored) to a local corpus, as Atlas's Wikipedia had them."}
     )
     data_dir: str | None = field(default=None, metadata={"help": "Data directory holding lama_trex/ (else $TRICE_DATA_DIR, else ../shared/data)."})
-    k: int = field(default=2, metadata={"help": "Passages the reader reads per question (measured on 300 T-REx reference questions with the default BM25: a gold answer is in the top passage for 90%, in the top 2 for 94%)."})
+    k: int = field(
+        default=2,
+        metadata={
+            "help": "Passages the reader reads per question (measured on 300 T-REx reference questions with the default BM25: a gold answer is in the top passage for 90%, in the top 2 for 94%)."
+        },
+    )
     reader: str = field(default="lm", metadata={"help": f"What answers each question from its passages (an AnswerReader): {', '.join(READERS)}."})
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "lm: the reading model (hub name, directory or embedded alias)."})
     template: str = field(
         default="auto",
-        metadata={"help": "lm: prompt template: chat, alpaca, or auto (chat when the model's tokenizer has a chat template: SmolLM2-Instruct reads better so)."},
+        metadata={
+            "help": "lm: prompt template: chat, alpaca, or auto (chat when the model's tokenizer has a chat template: SmolLM2-Instruct reads better so)."
+        },
     )
     max_new_tokens: int = field(default=24, metadata={"help": "Most tokens of an answer (the metric reads its first 20 words)."})
     max_time: float = field(
@@ -93,9 +100,7 @@ class QAToolConfig:
     endpoint: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "endpoint: trice.generation.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
     )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint reader (see endpoint.cache_dir)."}
-    )
+    cache_dir: str | None = field(default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint reader (see endpoint.cache_dir)."})
 
     def validate(self) -> None:
         if self.reader not in READERS:
@@ -160,17 +165,16 @@ class LMReader:
                 raise ToolSetupError(f"cannot load QA reader model {self.config.model!r}: {err}") from None
 
     def answer(self, questions: Sequence[str], passages: Sequence[Sequence[str]]) -> list[str]:
-        from trice.generation.decode import generate_batch  # here, not at the top: it imports torch, and every `trice evaluate` imports this module (the tool registry)
+        from trice.generation.decode import (
+            generate_batch,
+        )  # here, not at the top: it imports torch, and every `trice evaluate` imports this module (the tool registry)
 
         self._load()
         c = self.config
         template = c.template
         if template == "auto":
             template = "chat" if getattr(self._tokenizer, "chat_template", None) else "alpaca"
-        prompts = [
-            format_prompt(READ_INSTRUCTION, reader_input(q, p, c.max_passage_words), template, self._tokenizer)
-            for q, p in zip(questions, passages)
-        ]
+        prompts = [format_prompt(READ_INSTRUCTION, reader_input(q, p, c.max_passage_words), template, self._tokenizer) for q, p in zip(questions, passages)]
         out: list[str] = []
         for start in range(0, len(prompts), c.batch_size):
             texts = generate_batch(
@@ -208,13 +212,7 @@ class QATool:
 
     name = NAME
 
-    def __init__(
-        self,
-        reader: AnswerReader,
-        retriever: Any = None,
-        config: QAToolConfig | None = None,
-        cache: ToolOutputCache = NO_CACHE,
-    ):
+    def __init__(self, reader: AnswerReader, retriever: Any = None, config: QAToolConfig | None = None, cache: ToolOutputCache = NO_CACHE):
         self.config = config or QAToolConfig()
         self.config.validate()
         self.reader = reader

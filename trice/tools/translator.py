@@ -65,9 +65,7 @@ class TranslatorConfig:
         default="",
         metadata={"help": f"gemma: embedded name or causal-LM path (default {DEFAULT_GEMMA}); hf: seq2seq MT model name or path (default {DEFAULT_HF})."},
     )
-    source_language: str = field(
-        default="Chinese", metadata={"help": "Language of the text, as named in the few-shot prompt (gemma, endpoint)."}
-    )
+    source_language: str = field(default="Chinese", metadata={"help": "Language of the text, as named in the few-shot prompt (gemma, endpoint)."})
     src_lang: str = field(default="zho_Hans", metadata={"help": "hf: source language code of the MT model (NLLB: FLORES-200)."})
     tgt_lang: str = field(default="eng_Latn", metadata={"help": "hf: target language code of the MT model."})
     max_input_chars: int = field(default=500, metadata={"help": "Longest text accepted; longer calls fail with kind 'limit'."})
@@ -75,12 +73,9 @@ class TranslatorConfig:
     max_time: float = field(default=60.0, metadata={"help": "Seconds one local generation may take before it is cut off."})
     batch_size: int = field(default=8, metadata={"help": "Texts per generation batch in translate_many (local backends)."})
     endpoint: dict[str, Any] = field(
-        default_factory=dict,
-        metadata={"help": "endpoint: trice.generation.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."},
+        default_factory=dict, metadata={"help": "endpoint: trice.generation.remote.EndpointConfig fields (base_url, model, mode, cache_dir, ...)."}
     )
-    cache_dir: str | None = field(
-        default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint backend (see endpoint.cache_dir)."}
-    )
+    cache_dir: str | None = field(default=None, metadata={"help": f"{CACHE_DIR_HELP} Not used by the endpoint backend (see endpoint.cache_dir)."})
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -219,11 +214,7 @@ class Seq2SeqBackend:
             inputs = self._tokenizer(batch, return_tensors="pt", padding=True).to(self._model.device)
             with torch.inference_mode():
                 generated = self._model.generate(
-                    **inputs,
-                    forced_bos_token_id=target,
-                    do_sample=False,
-                    max_new_tokens=self.config.max_new_tokens,
-                    max_time=self.config.max_time,
+                    **inputs, forced_bos_token_id=target, do_sample=False, max_new_tokens=self.config.max_new_tokens, max_time=self.config.max_time
                 )
             out += [t.strip() for t in self._tokenizer.batch_decode(generated, skip_special_tokens=True)]
         return out
@@ -246,12 +237,7 @@ class Translator:
 
     name = NAME
 
-    def __init__(
-        self,
-        backend: TranslationBackend,
-        max_input_chars: int = TranslatorConfig.max_input_chars,
-        cache: ToolOutputCache = NO_CACHE,
-    ):
+    def __init__(self, backend: TranslationBackend, max_input_chars: int = TranslatorConfig.max_input_chars, cache: ToolOutputCache = NO_CACHE):
         self.backend = backend
         self.max_input_chars = max_input_chars
         self.cache = cache

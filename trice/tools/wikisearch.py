@@ -29,12 +29,7 @@ from trice.core.tools import ToolError, clean_text_argument
 MAX_QUERY_CHARS = 300
 DEFAULT_READINGS = 2
 CACHE_SIZE = 4096
-_ERROR_KINDS = {
-    "timeout": "timeout",
-    "unavailable": "unavailable",
-    "bad_response": "unavailable",
-    "rejected": "bad_argument",
-}
+_ERROR_KINDS = {"timeout": "timeout", "unavailable": "unavailable", "bad_response": "unavailable", "rejected": "bad_argument"}
 
 
 def clean_query(argument: str) -> str:

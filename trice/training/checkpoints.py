@@ -27,10 +27,7 @@ def checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
     """``(step, directory)`` of every ``checkpoint-N`` directory, highest step first, whole or not."""
     if not checkpoints_dir.is_dir():
         return []
-    return sorted(
-        ((int(m.group(1)), p) for p in checkpoints_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))),
-        reverse=True,
-    )
+    return sorted(((int(m.group(1)), p) for p in checkpoints_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
 
 
 def is_complete(checkpoint: Path) -> bool:

@@ -96,7 +96,9 @@ class LoRATrainingConfig:
     save_total_limit: int = field(default=3, metadata={"help": "Checkpoints kept (older ones are deleted); 0 keeps all."})
     logging_steps: int = field(default=5, metadata={"help": "Log the training loss every this many optimizer steps."})
     seed: int = field(default=42, metadata={"help": "Seed for LoRA initialisation, data order and dropout."})
-    resume: bool = field(default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir (--no_resume starts over, deleting old checkpoints)."})
+    resume: bool = field(
+        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir (--no_resume starts over, deleting old checkpoints)."}
+    )
     overwrite: bool = field(default=False, metadata={"help": OVERWRITE_DIR_HELP})
     report_to: str = field(default="none", metadata={"help": "Experiment tracker passed to transformers: none, tensorboard, wandb, all."})
     bf16: bool = field(default=False, metadata={"help": "Load the base model in bfloat16 and train with bf16 autocast."})

@@ -74,11 +74,7 @@ class NonFiniteGuard(TrainerCallback):
     def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if model is None:
             return
-        bad = [
-            name
-            for name, p in model.named_parameters()
-            if p.requires_grad and p.grad is not None and not bool(torch.isfinite(p.grad).all())
-        ]
+        bad = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is not None and not bool(torch.isfinite(p.grad).all())]
         if bad:
             raise RuntimeError(
                 f"training stopped at step {state.global_step + 1}: non-finite gradient in {len(bad)} "
@@ -163,7 +159,11 @@ def trainable_model(model: Any, config: LoRATrainingConfig, token_ids: Sequence[
         if (lora.r, lora.lora_alpha) != (config.lora_r, config.lora_alpha):
             log.warning(
                 "init_adapter %s has r=%s alpha=%s; it keeps them (config lora_r=%s lora_alpha=%s ignored)",
-                config.init_adapter, lora.r, lora.lora_alpha, config.lora_r, config.lora_alpha,
+                config.init_adapter,
+                lora.r,
+                lora.lora_alpha,
+                config.lora_r,
+                config.lora_alpha,
             )
         return peft_model
     lora = LoraConfig(

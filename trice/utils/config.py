@@ -106,17 +106,13 @@ class _BoundedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, typing.Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
             if isinstance(key, typing.Hashable):
                 seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
 
-_BoundedLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
-)
+_BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def _expanded_size(node: yaml.Node, where: str) -> int:
@@ -204,11 +200,7 @@ def merge_over(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_layered_yaml(
-    path: str | Path,
-    key: str = "base",
-    named: Callable[[str], Path | None] | None = None,
-    own: Sequence[str] = (),
-    _seen: tuple[Path, ...] = (),
+    path: str | Path, key: str = "base", named: Callable[[str], Path | None] | None = None, own: Sequence[str] = (), _seen: tuple[Path, ...] = ()
 ) -> dict[str, Any]:
     """A YAML mapping whose ``key`` (a path relative to the file, else a name ``named`` finds, e.g. a
     shipped recipe's) names a file it extends: the base is loaded the same way (bases may chain) and

@@ -115,12 +115,7 @@ class ReadReport:
 
 
 def iter_jsonl(
-    path: str | os.PathLike,
-    required: FieldSpec | None = None,
-    *,
-    unique: str | None = None,
-    skip_bad: bool = False,
-    report: ReadReport | None = None,
+    path: str | os.PathLike, required: FieldSpec | None = None, *, unique: str | None = None, skip_bad: bool = False, report: ReadReport | None = None
 ) -> Iterator[dict]:
     """Yield the JSON objects of a JSONL file, checked against ``required``.
 
@@ -374,6 +369,7 @@ class JsonlAppender:
                 with self.path.open("r+b") as fh:
                     fh.truncate(keep)
         self._fh = self.path.open("a", encoding="utf-8")
+
     def write(self, row: Mapping) -> None:
         self._fh.write(json_text(row) + "\n")
         self._fh.flush()

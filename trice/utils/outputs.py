@@ -109,9 +109,7 @@ def claim_output(
     return partial
 
 
-def claim_json_output(
-    path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), fields: Collection[str] = (), overwrite: bool = False
-) -> Path:
+def claim_json_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), fields: Collection[str] = (), overwrite: bool = False) -> Path:
     """:func:`claim_output` for a single JSON object (a stats file): trice's own holds ``fields``."""
     path = check_writable(path)
     inputs = list(inputs)
@@ -201,7 +199,9 @@ def writing(path: str | os.PathLike) -> Iterator[Path]:
     try:
         acquire(lock)
     except LockBusy as busy:
-        raise OutputError(path, f"is being written by {busy.holder}; two writers would write every row twice: wait for it to finish, or name another output") from None
+        raise OutputError(
+            path, f"is being written by {busy.holder}; two writers would write every row twice: wait for it to finish, or name another output"
+        ) from None
     try:
         yield path
     finally:

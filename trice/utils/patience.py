@@ -29,19 +29,11 @@ class Patience:
     connect_timeout: float = field(default=5.0, metadata={"help": "Seconds to wait for a connection."})
     read_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for the next bytes of an answer."})
     max_retries: int = field(default=3, metadata={"help": "Retries of a transiently failed request (0 = none)."})
-    backoff_initial: float = field(
-        default=0.5, metadata={"help": "Seconds before the first retry; doubles each retry."}
-    )
+    backoff_initial: float = field(default=0.5, metadata={"help": "Seconds before the first retry; doubles each retry."})
     backoff_max: float = field(default=8.0, metadata={"help": "Longest wait between retries, in seconds."})
-    circuit_threshold: int = field(
-        default=5, metadata={"help": "Consecutive failed calls (after retries) that open the circuit."}
-    )
-    circuit_cooldown: float = field(
-        default=60.0, metadata={"help": "Seconds an open circuit fails fast before letting one trial call through."}
-    )
-    total_timeout: float = field(
-        default=300.0, metadata={"help": "Wall-clock seconds one call may take in all, retries and backoff included."}
-    )
+    circuit_threshold: int = field(default=5, metadata={"help": "Consecutive failed calls (after retries) that open the circuit."})
+    circuit_cooldown: float = field(default=60.0, metadata={"help": "Seconds an open circuit fails fast before letting one trial call through."})
+    total_timeout: float = field(default=300.0, metadata={"help": "Wall-clock seconds one call may take in all, retries and backoff included."})
 
     def validate_patience(self) -> None:
         for name in ("connect_timeout", "read_timeout", "backoff_max", "total_timeout"):
@@ -133,9 +125,7 @@ class RetrySettings(Protocol):
     backoff_max: float
 
 
-def retrying(
-    config: RetrySettings, transient: Callable[[BaseException], bool] = is_transient, deadline: Deadline | None = None
-) -> tenacity.Retrying:
+def retrying(config: RetrySettings, transient: Callable[[BaseException], bool] = is_transient, deadline: Deadline | None = None) -> tenacity.Retrying:
     """A fresh retry controller: ``max_retries`` retries of ``transient`` errors with exponential
     backoff, none once ``deadline`` has passed and no wait beyond it.
 
@@ -200,13 +190,9 @@ class Circuit:
             elif self.failures >= self.threshold:
                 self._opened_at = self._clock()
                 log.warning(
-                    "%s failed %d calls in a row (last error: %s); circuit open: calls fail at once for %.0f s",
-                    self.name, self.failures, error, self.cooldown,
+                    "%s failed %d calls in a row (last error: %s); circuit open: calls fail at once for %.0f s", self.name, self.failures, error, self.cooldown
                 )
 
     def error(self) -> EndpointError:
         """The error a call refused by the open circuit raises."""
-        return EndpointError(
-            "unavailable",
-            f"{self.name}: circuit open after {self.failures} failed calls (last error: {self.last_error})",
-        )
+        return EndpointError("unavailable", f"{self.name}: circuit open after {self.failures} failed calls (last error: {self.last_error})")

@@ -50,7 +50,7 @@ class Difference:
 
 
 def verdict(low: float, high: float) -> str:
-    """"higher" / "lower" when the interval of a difference lies wholly above / below 0."""
+    """ "higher" / "lower" when the interval of a difference lies wholly above / below 0."""
     return HIGHER if low > 0 else LOWER if high < 0 else SAME
 
 
@@ -78,9 +78,7 @@ def _resampled_means(values: np.ndarray, n_resamples: int, rng: np.random.Genera
     return draws @ distinct / values.size
 
 
-def _stratified_means(
-    strata: Mapping[str, Sequence[float] | np.ndarray], weights: str, n_resamples: int, seed: int
-) -> tuple[float, np.ndarray]:
+def _stratified_means(strata: Mapping[str, Sequence[float] | np.ndarray], weights: str, n_resamples: int, seed: int) -> tuple[float, np.ndarray]:
     """Resample within each stratum, then combine the strata's means: ``"equal"`` weights (the
     unweighted average over datasets) or ``"size"`` (the pooled share over all questions)."""
     if not strata:
@@ -119,10 +117,7 @@ def _paired_deltas(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
 
 
 def paired_difference(
-    a: Mapping[str, Sequence[float] | np.ndarray],
-    b: Mapping[str, Sequence[float] | np.ndarray],
-    n_resamples: int = N_RESAMPLES,
-    seed: int = 0,
+    a: Mapping[str, Sequence[float] | np.ndarray], b: Mapping[str, Sequence[float] | np.ndarray], n_resamples: int = N_RESAMPLES, seed: int = 0
 ) -> dict[str, Difference]:
     """Setting ``a`` minus setting ``b`` per dataset and on the unweighted average ("avg").
 

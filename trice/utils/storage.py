@@ -11,8 +11,14 @@ import errno
 # limit): torch.save raises RuntimeError ("iostream error", "PytorchStreamWriter failed writing
 # file"), safetensors its own error naming the OS error's kind.
 _WRITE_FAILURES = (
-    "No space left on device", "Disk quota exceeded", "File too large", "iostream error", "PytorchStreamWriter failed",
-    "file write failed", "StorageFull", "FileTooLarge",
+    "No space left on device",
+    "Disk quota exceeded",
+    "File too large",
+    "iostream error",
+    "PytorchStreamWriter failed",
+    "file write failed",
+    "StorageFull",
+    "FileTooLarge",
 )
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
