@@ -17,7 +17,7 @@ run directory enter it relative to that directory (:func:`portable`), so the sam
 set to something other than their defaults (:func:`trice.utils.config.fingerprint_fields`).
 
 A finished stage records the size and sha256 of every file it made in its ``stage.json``; one whose
-files are no longer as recorded, or whose ``stage.json`` is torn, is "to redo" rather than trusted
+files differ from what it recorded, or whose ``stage.json`` is torn, is "to redo" rather than trusted
 (:mod:`trice.pipeline.stage_record`): a run moves the damaged entries aside and runs the stage again
 from what is intact, as after a kill.
 
