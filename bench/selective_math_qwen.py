@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -135,7 +136,7 @@ def run_try(try_yaml: Path, main: Path, setting: str) -> dict[str, Any]:
     """Train and evaluate one lever try's ``setting`` in its own run directory, reusing the main run's
     finished stages that it reads unchanged; returns its entry for ``tries``."""
     plan = plan_recipe(try_yaml)
-    names = [n for n in (f"train-{setting}", f"eval-{setting}") if n in plan.stages]
+    names = [f"eval-{setting}"]  # its training is upstream: copied where the try leaves it as the main run's, else redone
     redone = prepare_try(plan, main, names)
     run_plan(plan, stages=redone + names)
     changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--evaluate-on", help="Evaluate every committed adapter on this JSONL (bring-your-own-data schema); runs in --eval-dir.")
     parser.add_argument("--eval-dir", default=str(ROOT / "runs" / "selective-reeval"))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # each stage says whether it runs
     main_run, out = Path(args.run_dir), Path(args.out)
     if args.evaluate_on:
         from selective_reeval import evaluate_committed  # noqa: PLC0415  (only this mode loads models)
