@@ -64,7 +64,19 @@ def evaluated(run: RunLayout, settings: list[str]) -> list[str]:
 def decision_of(run: RunLayout, setting: str, zero_shot_right: dict[str, bool]) -> dict[str, Any]:
     summary = decision_summary(read_jsonl(run.eval_dir(setting) / JUDGED), zero_shot_right)
     choice = run.eval_dir(setting) / THRESHOLD_CHOICE
-    return summary | ({"threshold": read_json(choice)["choice"]} if choice.is_file() else {})
+    if not choice.is_file():
+        return summary
+    return summary | {"threshold": read_json(choice)["choice"], "dev_branches": dev_branches(run.eval_dir(setting))}
+
+
+def dev_branches(eval_dir: Path) -> dict[str, int]:
+    """The policy's own two answers to each dev question (forced to call, forced to answer alone), as
+    the threshold was chosen from: the questions only answering alone gets right are all a decision
+    could win, those only the call gets right what it risks."""
+    call, alone = ({r["id"]: r["correct"] for r in read_jsonl(eval_dir / f"dev-{b}" / JUDGED)} for b in ("call", "answer"))
+    pairs = [(call[i], alone[i]) for i in call if i in alone]
+    return {"both_right": pairs.count((True, True)), "call_only": pairs.count((True, False)),
+            "alone_only": pairs.count((False, True)), "both_wrong": pairs.count((False, False))}  # fmt: skip
 
 
 def rows_of(run_dir: Path, settings: list[str], try_name: str | None, base: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -95,12 +107,22 @@ def collect(main: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
     pairs = [(r, b) for r in judged for b in BASELINES if b in judged and r != b]
     paired = paired_rows(judged, pairs, SEED)
     for name, row in rows.items():
-        row["avg"], row["interval_avg"] = row["summary"]["accuracy"]["total"], intervals[name]["avg"]
+        row["avg"], row["interval_avg"] = sum(row["summary"]["accuracy"][ds] for ds in DATASETS) / len(DATASETS), intervals[name]["avg"]
+        row["against_zero_shot"] = against(judged[name], judged["zero-shot"])
         row["paired"] = {b: paired[f"{name} vs {b}"]["avg"] for b in BASELINES if f"{name} vs {b}" in paired}
         row["meets"] = meets(row)
     calls = max((n for n in judged if n != "zero-shot"), key=lambda n: rows[n]["summary"]["tool_rate"], default=None)
     best_oracle = None if calls is None else oracle_row(judged["zero-shot"], judged[calls]) | {"calls_of": calls}
     return {"rows": rows, "oracle": best_oracle, "not_yet": [s for s in settings if s not in evaluated(run, settings)]}
+
+
+def against(row: dict[str, dict[Any, tuple[bool, bool]]], zero_shot: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, int]:
+    """Where a row and zero-shot's own answers are right, question by question: what answering alone
+    could add to a row that calls is only its ``zero_shot_only`` questions, at the risk of its
+    ``row_only`` ones."""
+    pairs = [(row[ds][i][0], zero_shot[ds][i][0]) for ds in zero_shot for i in zero_shot[ds] if i in row[ds]]
+    return {"both_right": pairs.count((True, True)), "row_only": pairs.count((True, False)),
+            "zero_shot_only": pairs.count((False, True)), "both_wrong": pairs.count((False, False))}  # fmt: skip
 
 
 def oracle_row(zero_shot: dict[str, dict[Any, tuple[bool, bool]]], calling: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, float]:
