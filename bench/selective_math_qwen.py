@@ -177,6 +177,31 @@ def record(main: Path, out: Path, tries: list[dict[str, Any]]) -> dict[str, Any]
     return result
 
 
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _diff(d: dict[str, Any] | None) -> str:
+    return "-" if d is None else f"{100 * d['difference']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+
+
+def table(result: dict[str, Any]) -> str:
+    """docs/benchmarks.md's table of the rows (a test holds the page to results.json)."""
+    lines = ["| row | accuracy [95%] | tool use | tool use, zero-shot right / wrong | AUC | vs SFT 100% | vs TRICE-I |", "|---|---|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        d, (low, high) = row["decision"], row["interval_avg"]
+        auc = "-" if d["auc_zero_shot_wrong_over_right"] is None else f"{d['auc_zero_shot_wrong_over_right']:.2f}"
+        lines.append(
+            f"| {name} | {_pct(row['avg'])} [{_pct(low)}, {_pct(high)}] | {_pct(row['summary']['tool_rate'], 0)}% | "
+            f"{_pct(d['tool_use_zero_shot_right'], 0)}% / {_pct(d['tool_use_zero_shot_wrong'], 0)}% | {auc} | "
+            f"{_diff(row['paired'].get('sft-100'))} | {_diff(row['paired'].get('trice-i'))} |"
+        )
+    if result.get("oracle"):
+        o = result["oracle"]
+        lines.append(f"| oracle (zero-shot's answer where right, else {o['calls_of']}'s call) | {_pct(o['avg'])} | {_pct(o['tool_rate'], 0)}% | | | | |")
+    return "\n".join(lines)
+
+
 def summary_line(result: dict[str, Any]) -> str:
     parts = []
     for name, row in result["rows"].items():

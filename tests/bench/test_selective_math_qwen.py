@@ -47,3 +47,11 @@ def test_a_lever_try_changes_only_its_keys_and_has_a_run_dir_of_its_own(tmp_path
     assert plan.data == main.data and plan.probe == main.probe
     changed = {name for name in ("label", "train", "eval", "rlef", "dpo") if getattr(plan, name) != getattr(main, name)}
     assert changed and changed <= set(bench.load_yaml(try_yaml)) - {"base", "run_dir"}
+
+
+def test_the_docs_table_is_the_committed_result() -> None:
+    results = BENCH / "results" / "selective_math_qwen" / "results.json"
+    if not results.is_file():
+        pytest.skip("the selective-calling benchmark has recorded nothing yet")
+    docs = (BENCH.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert bench.table(bench.read_json(results)) in docs
