@@ -44,7 +44,10 @@ def _no_traceback(err: str, line: str) -> None:
 def test_ctrl_c_during_generate_is_one_line_and_exit_130(tmp_path, tiny_model_dir) -> None:
     src, out = _examples(tmp_path / "in.jsonl", 400), tmp_path / "out.jsonl"
     argv = ["generate", "--input", str(src), "--output", str(out), "--model", str(tiny_model_dir), "--batch_size", "1", "--max_new_tokens", "16"]
-    proc = subprocess.Popen([sys.executable, "-m", "trice.cli", *argv], env=ENV, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it, whatever this test inherited: a shell's background job starts
+    # with SIGINT ignored, and Python then installs no handler of its own.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen([sys.executable, "-m", "trice.cli", *argv], env=ENV, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
     for _ in range(2400):
         if (out.is_file() and out.read_text().count("\n") >= 2) or proc.poll() is not None:
             break
