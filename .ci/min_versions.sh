@@ -13,7 +13,7 @@ TESTS=(tests/utils/test_io.py tests/utils/test_config.py tests/utils/test_stats.
        tests/generation/test_remote.py tests/export/test_exporter.py tests/generation/test_models.py
        tests/generation/test_prefix_cache.py tests/generation/test_stopping.py tests/training/test_response_logits.py tests/training/test_lora.py
        tests/stage1/test_train_sft.py tests/stage2/test_train_dpo.py tests/stage2/test_train_rlef.py
-       tests/pipeline/test_stages.py tests/pipeline/test_report.py tests/pipeline/test_plugins.py tests/cli/test_cli.py)
+       tests/pipeline/test_stage_dirs.py tests/pipeline/test_report.py tests/pipeline/test_plugins.py tests/cli/test_cli.py)
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"

@@ -193,3 +193,11 @@ def test_the_docs_module_map_is_the_package_order() -> None:
     assert set(mapped) == packages
     tested = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
     assert {p.split("/")[1] for p in packages} <= tested  # tests/ mirrors every package
+
+
+def test_every_test_path_ci_names_exists() -> None:
+    """The fast tests `make test-min` runs on the lowest dependency versions, named by path in
+    .ci/min_versions.sh: a test file moved or renamed without it stops CI with 'file not found'."""
+    script = (ROOT / ".ci" / "min_versions.sh").read_text(encoding="utf-8")
+    listed = script.split("TESTS=(", 1)[1].split(")", 1)[0].split()
+    assert listed and [p for p in listed if not (ROOT / p).exists()] == []
