@@ -50,6 +50,7 @@ OUT_DIR = ROOT / "bench" / "results" / "selective_math_qwen"
 SEED = 0
 BASELINES = ("sft-100", "trice-i")
 DATASETS = ["asdiv-a", "svamp"]
+NO_ROWS = "No row is recorded yet: every row's decision metrics need the main run's zero-shot evaluation."
 
 
 def row_name(setting: str, try_name: str | None) -> str:
@@ -187,6 +188,8 @@ def _diff(d: dict[str, Any] | None) -> str:
 
 def table(result: dict[str, Any]) -> str:
     """docs/benchmarks.md's table of the rows (a test holds the page to results.json)."""
+    if not result["rows"]:
+        return NO_ROWS
     lines = ["| row | accuracy [95%] | tool use | tool use, zero-shot right / wrong | AUC | vs SFT 100% | vs TRICE-I |", "|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
         d, (low, high) = row["decision"], row["interval_avg"]
