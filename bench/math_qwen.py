@@ -108,8 +108,8 @@ def prepare_try(plan: Plan, main_run: Path, names: list[str]) -> list[str]:
     to run, or already run there (their fingerprint differs from the main run's)."""
     claim_run_dir(plan.run_dir)
     reused = upstream(plan, names)
-    for stage in reused:
-        if not plan.layout.stage(stage).exists():
+    for stage in reused:  # a stage the main run lacks (a try's own training, say) is run in the try's directory
+        if not plan.layout.stage(stage).exists() and RunLayout(main_run).stage(stage).exists():
             shutil.copytree(RunLayout(main_run).stage(stage), plan.layout.stage(stage), symlinks=True)
     status = stage_status(plan)
     return [s for s in reused if status[s] != "up to date" or fingerprint(plan.run_dir, s) != fingerprint(main_run, s)]

@@ -2,10 +2,11 @@
 ASDiv-A and SVAMP test question) and its lever tries, compared side by side on the same questions.
 
 Each row is an evaluated setting: the main run's (zero-shot, SFT 100%, TRICE-I, TRICE-ALL) and each
-try's (a recipe over the main one in ``bench/tries/selective_*.yaml``, in its own run directory,
-reusing the main run's finished stages that it does not change). For every row: accuracy with its
-95% interval, tool use, the paired difference from SFT 100% and from TRICE-I (bootstrapped over the
-same test questions), and the decision (:func:`trice.judge.decision.decision_summary`: AUC of P(call)
+try's (a recipe over the main one in ``bench/tries/selective_*.yaml``, or an online stage II row:
+``trice/recipes/math_qwen_grpo.yaml`` and the ``bench/tries/math_qwen_grpo_*.yaml`` laid over it, in
+its own run directory, reusing the main run's finished stages that it does not change). For every
+row: accuracy with its 95% interval, tool use, the paired difference from SFT 100%, TRICE-I and
+TRICE-ALL (bootstrapped over the same test questions), and the decision (:func:`trice.judge.decision.decision_summary`: AUC of P(call)
 against zero-shot's correctness, tool use where zero-shot was right and wrong, call accuracy), plus
 the oracle (answer alone exactly where zero-shot is right). The acceptance test of the issue is
 ``meets``: above SFT 100% and TRICE-I with each paired interval's lower bound above 0, and tool use
@@ -49,6 +50,7 @@ RECIPE = ROOT / "trice" / "recipes" / "selective_math_qwen.yaml"
 OUT_DIR = ROOT / "bench" / "results" / "selective_math_qwen"
 SEED = 0
 BASELINES = ("sft-100", "trice-i")
+STAGE_TWO = "trice-all"  # an online stage II row (GRPO) is compared with the offline one too
 DATASETS = ["asdiv-a", "svamp"]
 NO_ROWS = "No row is recorded yet: every row's decision metrics need the main run's zero-shot evaluation."
 
@@ -105,12 +107,12 @@ def collect(main: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
         rows |= {k: v | {"try": t["name"], "changes": t["changes"]} for k, v in more.items()}
         judged |= more_judged
     intervals = interval_rows(judged, SEED)
-    pairs = [(r, b) for r in judged for b in BASELINES if b in judged and r != b]
+    pairs = [(r, b) for r in judged for b in (*BASELINES, STAGE_TWO) if b in judged and r != b]
     paired = paired_rows(judged, pairs, SEED)
     for name, row in rows.items():
         row["avg"], row["interval_avg"] = sum(row["summary"]["accuracy"][ds] for ds in DATASETS) / len(DATASETS), intervals[name]["avg"]
         row["against_zero_shot"] = against(judged[name], judged["zero-shot"])
-        row["paired"] = {b: paired[f"{name} vs {b}"]["avg"] for b in BASELINES if f"{name} vs {b}" in paired}
+        row["paired"] = {b: paired[f"{name} vs {b}"]["avg"] for b in (*BASELINES, STAGE_TWO) if f"{name} vs {b}" in paired}
         row["meets"] = meets(row)
     calls = max((n for n in judged if n != "zero-shot"), key=lambda n: rows[n]["summary"]["tool_rate"], default=None)
     best_oracle = None if calls is None else oracle_row(judged["zero-shot"], judged[calls]) | {"calls_of": calls}
@@ -163,7 +165,7 @@ def run_try(try_yaml: Path, main: Path, setting: str) -> dict[str, Any]:
     redone = prepare_try(plan, main, names)
     run_plan(plan, stages=redone + names)
     changes = {k: v for k, v in load_yaml(try_yaml).items() if k not in ("base", "run_dir")}
-    return {"name": try_yaml.stem.removeprefix("selective_"), "recipe": str(try_yaml.relative_to(ROOT)), "run_dir": str(plan.run_dir),
+    return {"name": try_yaml.stem.removeprefix("selective_").removeprefix("math_qwen_"), "recipe": str(try_yaml.relative_to(ROOT)), "run_dir": str(plan.run_dir),
             "setting": setting, "changes": changes, "stages_redone": redone}  # fmt: skip
 
 
@@ -190,18 +192,21 @@ def table(result: dict[str, Any]) -> str:
     """docs/benchmarks.md's table of the rows (a test holds the page to results.json)."""
     if not result["rows"]:
         return NO_ROWS
-    lines = ["| row | accuracy [95%] | tool use | tool use, zero-shot right / wrong | AUC | vs SFT 100% | vs TRICE-I |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| row | accuracy [95%] | tool use | tool use, zero-shot right / wrong | AUC | vs SFT 100% | vs TRICE-I | vs TRICE-ALL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, row in result["rows"].items():
         d, (low, high) = row["decision"], row["interval_avg"]
         auc = "-" if d["auc_zero_shot_wrong_over_right"] is None else f"{d['auc_zero_shot_wrong_over_right']:.2f}"
         lines.append(
             f"| {name} | {_pct(row['avg'])} [{_pct(low)}, {_pct(high)}] | {_pct(row['summary']['tool_rate'], 0)}% | "
             f"{_pct(d['tool_use_zero_shot_right'], 0)}% / {_pct(d['tool_use_zero_shot_wrong'], 0)}% | {auc} | "
-            f"{_diff(row['paired'].get('sft-100'))} | {_diff(row['paired'].get('trice-i'))} |"
+            f"{_diff(row['paired'].get('sft-100'))} | {_diff(row['paired'].get('trice-i'))} | {_diff(row['paired'].get(STAGE_TWO))} |"
         )
     if result.get("oracle"):
         o = result["oracle"]
-        lines.append(f"| oracle (zero-shot's answer where right, else {o['calls_of']}'s call) | {_pct(o['avg'])} | {_pct(o['tool_rate'], 0)}% | | | | |")
+        lines.append(f"| oracle (zero-shot's answer where right, else {o['calls_of']}'s call) | {_pct(o['avg'])} | {_pct(o['tool_rate'], 0)}% | | | | | |")
     return "\n".join(lines)
 
 

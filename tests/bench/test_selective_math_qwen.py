@@ -55,3 +55,15 @@ def test_the_docs_table_is_the_committed_result() -> None:
         pytest.skip("the selective-calling benchmark has recorded nothing yet")
     docs = (BENCH.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert bench.table(bench.read_json(results)) in docs
+
+
+def test_a_grpo_try_runs_its_own_training_where_the_main_run_has_none(tmp_path) -> None:
+    """The online rows are tries of this benchmark: the main run has no GRPO training to copy, so the
+    try trains in its own directory (and copies nothing the main run lacks)."""
+    recipe = BENCH.parent / "trice" / "recipes" / "math_qwen_grpo.yaml"
+    plan = bench.plan_recipe(recipe, {"run_dir": str(tmp_path / "try")})
+    main = tmp_path / "main"
+    main.mkdir()
+    redone = bench.prepare_try(plan, main, ["eval-trice-grpo"])
+    assert "train-trice-grpo" in redone and "train-trice-i" in redone
+    assert not any(plan.layout.stage(s).exists() for s in redone)

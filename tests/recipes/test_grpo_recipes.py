@@ -1,5 +1,6 @@
 """The GRPO recipes, checked at plan time: the math-Qwen rows (levels: paper alone, with a tool cost,
-with EAPO's shaping) are tries that reuse every finished stage of the main math-Qwen run; the GPU
+with EAPO's shaping) are tries that reuse every finished stage of the selective-calling benchmark's
+main run, so they are judged on its test questions with its decision metrics; the GPU
 recipe configures TRL's vLLM colocate mode, and its GRPOConfig builds on CPU."""
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ ROWS = {
 
 
 @pytest.mark.parametrize("recipe", sorted(ROWS))
-def test_each_math_qwen_grpo_row_reuses_the_main_runs_stages_and_sets_its_reward_table(recipe: str, tmp_path: Path) -> None:
-    main = plan_recipe(ROOT / "trice" / "recipes" / "math_qwen.yaml", {"run_dir": str(tmp_path)})
+def test_each_math_qwen_grpo_row_reuses_the_selective_runs_stages_and_sets_its_reward_table(recipe: str, tmp_path: Path) -> None:
+    main = plan_recipe(ROOT / "trice" / "recipes" / "selective_math_qwen.yaml", {"run_dir": str(tmp_path)})
     row = plan_recipe(ROOT / recipe, {"run_dir": str(tmp_path)})
     assert "trice-grpo" in row.recipe.settings and "candidates" not in row.stages
     table = row.grpo.reward_table()
     assert {k: getattr(table, k) for k in ROWS[recipe]} == ROWS[recipe] and table.otc is None
-    for stage in ("data", "probe", "label", "dev", "train-trice-i"):  # bench/math_qwen.py --try copies these from the main run
+    for stage in ("data", "probe", "label", "dev", "train-trice-i"):  # bench/selective_math_qwen.py --try copies these from the main run
         theirs, ours = stage_specs.stage(main, stage)[:2], stage_specs.stage(row, stage)[:2]
         assert json.dumps(ours[0], sort_keys=True, default=str) == json.dumps(theirs[0], sort_keys=True, default=str) and ours[1] == theirs[1], stage
     assert row.grpo.generation_batch == 32 and row.grpo.max_completion_length == main.eval.max_new_tokens
