@@ -24,6 +24,7 @@ evaluated again without the run directory. Prints the JSON and a one-line summar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import shutil
@@ -144,13 +145,16 @@ def meets(row: dict[str, Any]) -> bool:
 
 
 def keep_adapters(rows: dict[str, Any], out: Path) -> None:
-    """Each trained row's evaluated adapter (weights and config) under ``out/adapters/<row>/``."""
+    """Each trained row's evaluated adapter (weights and config) under ``out/adapters/<row>/``; a row
+    evaluating the very weights of an earlier row (a decision rule's try) points to that row's copy."""
+    kept: dict[str, Path] = {}
     for name, row in rows.items():
         plan_dir = Path(row["run_dir"])
         adapter = final_adapter(plan_dir, row["setting"]) if row["setting"] != "zero-shot" else None
         if adapter is None or not adapter.is_dir():
             continue
-        dest = out / "adapters" / name.replace(" ", "_").replace("(", "").replace(")", "")
+        weights = hashlib.sha256((adapter / "adapter_model.safetensors").read_bytes()).hexdigest()
+        dest = kept.setdefault(weights, out / "adapters" / name.replace(" ", "_").replace("(", "").replace(")", ""))
         dest.mkdir(parents=True, exist_ok=True)
         for file in ("adapter_model.safetensors", "adapter_config.json"):
             shutil.copyfile(adapter / file, dest / file)

@@ -53,8 +53,11 @@ def test_the_docs_table_is_the_committed_result() -> None:
     results = BENCH / "results" / "selective_math_qwen" / "results.json"
     if not results.is_file():
         pytest.skip("the selective-calling benchmark has recorded nothing yet")
+    result = bench.read_json(results)
     docs = (BENCH.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    assert bench.table(bench.read_json(results)) in docs
+    assert bench.table(result) in docs
+    if result["rows"]:  # the README's results lead with the same table
+        assert bench.table(result) in (BENCH.parent / "README.md").read_text(encoding="utf-8")
 
 
 def test_a_grpo_try_runs_its_own_training_where_the_main_run_has_none(tmp_path) -> None:
@@ -67,3 +70,18 @@ def test_a_grpo_try_runs_its_own_training_where_the_main_run_has_none(tmp_path) 
     redone = bench.prepare_try(plan, main, ["eval-trice-grpo"])
     assert "train-trice-grpo" in redone and "train-trice-i" in redone
     assert not any(plan.layout.stage(s).exists() for s in redone)
+
+
+def test_a_row_evaluating_an_earlier_rows_weights_points_to_its_copy(tmp_path, monkeypatch) -> None:
+    trained = {"trice-i": tmp_path / "a", "sft-100": tmp_path / "b"}
+    for folder, weights in zip(trained.values(), (b"w1", b"w2"), strict=True):
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(weights)
+        (folder / "adapter_config.json").write_text("{}")
+    monkeypatch.setattr(bench, "final_adapter", lambda run_dir, setting: trained[setting])
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    rows = {name: {"run_dir": str(tmp_path), "setting": setting} for name, setting in
+            (("sft-100", "sft-100"), ("trice-i", "trice-i"), ("trice-i (threshold)", "trice-i"))}  # fmt: skip
+    bench.keep_adapters(rows, tmp_path / "out")
+    assert rows["trice-i (threshold)"]["adapter"] == rows["trice-i"]["adapter"] == "out/adapters/trice-i"
+    assert sorted(p.name for p in (tmp_path / "out" / "adapters").iterdir()) == ["sft-100", "trice-i"]
