@@ -53,3 +53,14 @@ def test_a_changed_config_in_a_stage_record_is_a_difference(tmp_path: Path) -> N
     before, after = run_dir(tmp_path / "a", 1.0, "4"), run_dir(tmp_path / "b", 1.0, "4")
     (after / "eval-sft" / "stage.json").write_text(json.dumps({"seconds": 1.0, "config": {"seed": 1}}))
     assert compare_runs.compare(before, after)["different"] == ["eval-sft/stage.json"]
+
+
+def test_runs_made_in_other_directories_compare_with_renames_and_set_ordered_lists(tmp_path: Path) -> None:
+    before, after = tmp_path / "runs" / "demo", tmp_path / "runs" / "demo-after"
+    for run, modules in ((before, ["q_proj", "v_proj"]), (after, ["v_proj", "q_proj"])):
+        run.mkdir(parents=True)
+        (run / "selection.json").write_text(json.dumps({"best_adapter": f"{run.relative_to(tmp_path)}/adapter_best"}))
+        (run / "adapter_config.json").write_text(json.dumps({"target_modules": modules, "r": 8}))
+    assert compare_runs.compare(before, after)["different"] == ["selection.json"]
+    result = compare_runs.compare(before, after, renames=[("runs/demo/", "runs/demo-after/")])
+    assert result["same"] and result["bookkeeping"] == ["adapter_config.json", "selection.json"]
