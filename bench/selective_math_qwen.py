@@ -179,7 +179,10 @@ def record(main: Path, out: Path, tries: list[dict[str, Any]]) -> dict[str, Any]
     keep_adapters(result["rows"], out)
     write_json(out / "results.json", result)
     if result["rows"]:
-        points = {n: {"avg": r["avg"], "tool_rate": r["summary"]["tool_rate"]} for n, r in result["rows"].items()}
+        points = {
+            n: {"avg": r["avg"], "tool_rate": r["summary"]["tool_rate"], "low": r["interval_avg"][0], "high": r["interval_avg"][1]}
+            for n, r in result["rows"].items()
+        }
         plot_decisions(points, {"oracle": result["oracle"]} if result["oracle"] else {}, out / "decision.png")
     return result
 

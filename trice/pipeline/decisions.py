@@ -92,16 +92,24 @@ def decision_markdown(decisions: Mapping[str, Any]) -> list[str]:
 
 
 def plot_decisions(rows: Mapping[str, Mapping[str, float]], decisions: Mapping[str, Any], path: Path) -> None:
-    """Accuracy against tool use, one point per setting, the oracle marked."""
+    """Accuracy against tool use, one point per setting (with its 95% interval where ``rows`` give
+    ``low`` and ``high``), the oracle marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    placed: list[tuple[float, float]] = []
     for s, r in rows.items():
-        ax.scatter(100 * r["tool_rate"], 100 * r["avg"], s=30)
-        ax.annotate(s, (100 * r["tool_rate"], 100 * r["avg"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        x, y = 100 * r["tool_rate"], 100 * r["avg"]
+        if "low" in r and "high" in r:  # the row's 95% interval, where the caller has one
+            ax.errorbar(x, y, yerr=[[y - 100 * r["low"]], [100 * r["high"] - y]], fmt="o", ms=5, capsize=3)
+        else:
+            ax.scatter(x, y, s=30)
+        crowded = sum(abs(x - px) < 10 and abs(y - py) < 2 for px, py in placed)  # labels of nearby points stack downwards
+        placed.append((x, y))
+        ax.annotate(s, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * crowded), fontsize=8)
     if "oracle" in decisions:
         o = decisions["oracle"]
         ax.scatter(100 * o["tool_rate"], 100 * o["avg"], marker="*", s=160, color="black")
