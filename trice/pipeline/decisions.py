@@ -100,16 +100,19 @@ def plot_decisions(rows: Mapping[str, Mapping[str, float]], decisions: Mapping[s
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    placed: list[tuple[float, float]] = []
-    for s, r in rows.items():
+    ys = [100 * r["avg"] for r in rows.values()]
+    gap = 0.04 * max(max(ys) - min(ys), 10.0)  # a label's height in accuracy points, about
+    placed: list[tuple[float, float]] = []  # (x, label y) of the labels drawn so far, highest point first
+    for s, r in sorted(rows.items(), key=lambda item: -item[1]["avg"]):
         x, y = 100 * r["tool_rate"], 100 * r["avg"]
         if "low" in r and "high" in r:  # the row's 95% interval, where the caller has one
             ax.errorbar(x, y, yerr=[[y - 100 * r["low"]], [100 * r["high"] - y]], fmt="o", ms=5, capsize=3)
         else:
             ax.scatter(x, y, s=30)
-        crowded = sum(abs(x - px) < 10 and abs(y - py) < 2 for px, py in placed)  # labels of nearby points stack downwards
-        placed.append((x, y))
-        ax.annotate(s, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * crowded), fontsize=8)
+        below = [ly for px, ly in placed if abs(x - px) < 15]  # labels of nearby points stack downwards
+        label_y = min([y, *(ly - gap for ly in below)])
+        placed.append((x, label_y))
+        ax.annotate(s, (x, y), xytext=(x + 2, label_y), fontsize=8, va="center", arrowprops={"arrowstyle": "-", "lw": 0.5} if label_y < y else None)
     if "oracle" in decisions:
         o = decisions["oracle"]
         ax.scatter(100 * o["tool_rate"], 100 * o["avg"], marker="*", s=160, color="black")
