@@ -9,18 +9,19 @@ files may differ only in :data:`VOLATILE_KEYS`.
     python scripts/compare_runs.py RUN_BEFORE RUN_AFTER [--ignore-key KEY ...] [--rename runs/a=runs/b ...]
 
 Prints JSON (counts and the paths in each class) and a one-line summary; exits 1 when a produced
-file differs or exists on one side only. Standard library only.
+file differs or exists on one side only.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from trice.utils.artefacts import sha256_file
 
 # Keys a stage writes about its own execution, not about what it produced: wall time, library
 # versions, the stage record's hashes and sizes of its outputs (which the produced files' own
@@ -58,14 +59,6 @@ UNORDERED_KEYS = frozenset({"target_modules"})
 SKIPPED_DIRS = frozenset({"old", "checkpoints"})  # stages moved aside, intermediate trainer states
 
 
-def digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def files_of(run: Path) -> dict[str, Path]:
     """Every file under ``run`` by its relative path, leaving out :data:`SKIPPED_DIRS`."""
     return {str(p.relative_to(run)): p for p in sorted(run.rglob("*")) if p.is_file() and not SKIPPED_DIRS & set(p.relative_to(run).parts[:-1])}
@@ -99,7 +92,7 @@ def parsed(path: Path, renames: Sequence[tuple[str, str]] = ()) -> Any | None:
 def classify(a: Path, b: Path, keys: frozenset[str], renames: Sequence[tuple[str, str]] = ()) -> str:
     """``identical``, ``bookkeeping`` (equal once ``keys`` are dropped and ``a``'s text renamed) or
     ``different``."""
-    if digest(a) == digest(b):
+    if sha256_file(a) == sha256_file(b):
         return "identical"
     left, right = parsed(a, renames), parsed(b)
     if left is not None and right is not None and without(left, keys) == without(right, keys):
