@@ -46,6 +46,7 @@ from trice.responses.generate import task_stop_rule
 from trice.generation.models import load_model
 from trice.stage2.grpo_rollouts import Rollouts
 from trice.core.prompts import task_prompt
+from trice.utils.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -153,8 +154,8 @@ def main() -> None:
         "plain_over_trice_seconds": round(sum(runs["plain"][i]["seconds"] for i in range(args.repeats)) / sum(runs["trice"][i]["seconds"] for i in range(args.repeats)), 2),
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads()},
     }  # fmt: skip
-    Path(args.output).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))  # before writing: a measurement that took minutes is never lost to the output path
+    write_json(Path(args.output), report)  # makes the results folder where it is missing
     t, p = methods["trice"], methods["plain"]
     print(
         f"grpo rollouts ({report['batch']}, {args.max_new_tokens} new tokens): trice {t['tokens_per_second']} tok/s kept "
