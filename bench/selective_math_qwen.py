@@ -24,7 +24,6 @@ evaluated again without the run directory. Prints the JSON and a one-line summar
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -43,6 +42,7 @@ from trice.pipeline.intervals import interval_rows, paired_rows, read_judged  # 
 from trice.pipeline.plan import plan_recipe  # noqa: E402
 from trice.pipeline.runner import run_plan  # noqa: E402
 from trice.pipeline.stage_specs import final_adapter  # noqa: E402
+from trice.utils.artefacts import sha256_file  # noqa: E402
 from trice.utils.config import load_yaml  # noqa: E402
 from trice.utils.io import read_json, read_jsonl, write_json  # noqa: E402
 
@@ -153,7 +153,7 @@ def keep_adapters(rows: dict[str, Any], out: Path) -> None:
         adapter = final_adapter(plan_dir, row["setting"]) if row["setting"] != "zero-shot" else None
         if adapter is None or not adapter.is_dir():
             continue
-        weights = hashlib.sha256((adapter / "adapter_model.safetensors").read_bytes()).hexdigest()
+        weights = sha256_file(adapter / "adapter_model.safetensors")
         dest = kept.setdefault(weights, out / "adapters" / name.replace(" ", "_").replace("(", "").replace(")", ""))
         dest.mkdir(parents=True, exist_ok=True)
         for file in ("adapter_model.safetensors", "adapter_config.json"):

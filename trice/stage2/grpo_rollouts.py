@@ -144,7 +144,7 @@ def cut_completion(ids: Sequence[int], rule: StopRule, tokenizer: Any, ends: Seq
     if end is not None:
         ids = ids[: end + 1]
     elif tokenizer.pad_token_id is not None:
-        while ids and ids[-1] == tokenizer.pad_token_id:  # a row generate stopped early is padded after it
+        while ids and ids[-1] == tokenizer.pad_token_id:  # generate pads a row that ended before the batch's longest
             ids.pop()
     body = ids if end is None else ids[:-1]
     text = tokenizer.decode(body, skip_special_tokens=True)
