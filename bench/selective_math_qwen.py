@@ -38,7 +38,7 @@ from math_qwen import prepare_try  # noqa: E402
 from trice.core.layout import JUDGED, SUMMARY, THRESHOLD_CHOICE, RunLayout  # noqa: E402
 from trice.judge.decision import decision_summary, oracle  # noqa: E402
 from trice.pipeline.decisions import plot_decisions  # noqa: E402
-from trice.pipeline.intervals import interval_rows, paired_rows, read_judged  # noqa: E402
+from trice.pipeline.intervals import Judged, interval_rows, judged_from_record, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.plan import plan_recipe  # noqa: E402
 from trice.pipeline.runner import run_plan  # noqa: E402
 from trice.pipeline.stage_specs import final_adapter  # noqa: E402
@@ -95,18 +95,41 @@ def rows_of(run_dir: Path, settings: list[str], try_name: str | None, base: dict
     return rows, {row_name(s, try_name): judged[s] for s in done}
 
 
-def collect(main: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every row evaluated so far, main run first, with intervals, paired differences and the oracle."""
-    run = RunLayout(main)
-    settings = read_json(run.recipe)["settings"]
-    if not (run.eval_dir("zero-shot") / SUMMARY).is_file():
+def zero_shot_base(main: Path, recorded: Judged) -> dict[str, dict[Any, tuple[bool, bool]]] | None:
+    """Zero-shot's judged test answers, the base of every row's decision metrics: from the main run
+    while it holds them, else as recorded."""
+    if (RunLayout(main).eval_dir("zero-shot") / SUMMARY).is_file():
+        return read_judged(main, ["zero-shot"], DATASETS)["zero-shot"]
+    return recorded.get("zero-shot")
+
+
+def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any]) -> dict[str, Any]:
+    """Every row evaluated so far, main run first, with intervals, paired differences and the oracle.
+
+    A row is read from its run directory while that holds its evaluation, else kept as ``previous``
+    recorded it, per-question answers included: run directories are scratch (a new machine starts
+    without them), so recording again must never lose a row, and a new try still pairs with the old
+    rows question by question."""
+    recorded = judged_from_record(previous["per_question"]) if previous.get("per_question") else {}
+    settings = plan_recipe(RECIPE, {"run_dir": str(main)}).recipe.settings
+    zero_shot = zero_shot_base(main, recorded)
+    if zero_shot is None:
         return {"rows": {}, "not_yet": settings}
-    base = {r["id"]: bool(r["correct"]) for r in read_jsonl(run.eval_dir("zero-shot") / JUDGED)}
+    base = {i: right for answers in zero_shot.values() for i, (right, _) in answers.items()}
     rows, judged = rows_of(main, settings, None, base)
     for t in tries:
         more, more_judged = rows_of(Path(t["run_dir"]), [t["setting"]], t["name"], base)
         rows |= {k: v | {"try": t["name"], "changes": t["changes"]} for k, v in more.items()}
         judged |= more_judged
+    lost = [n for n in previous.get("rows", {}) if n not in rows and n not in recorded]
+    if lost:
+        raise ValueError(
+            f"rows {', '.join(lost)} were recorded without per-question answers and their run directories no longer hold them: evaluate them again before recording"
+        )
+    kept = {n: r for n, r in previous.get("rows", {}).items() if n not in rows}
+    rows, judged = {**kept, **rows}, {**{n: recorded[n] for n in kept}, **judged}
+    rows = {n: rows[n] for n in [*previous.get("rows", {}), *rows] if n in rows}  # the recorded order, new rows last
+    judged = {n: judged[n] for n in rows}
     intervals = interval_rows(judged, SEED)
     pairs = [(r, b) for r in judged for b in (*BASELINES, STAGE_TWO) if b in judged and r != b]
     paired = paired_rows(judged, pairs, SEED)
@@ -117,7 +140,7 @@ def collect(main: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
         row["meets"] = meets(row)
     calls = max((n for n in judged if n != "zero-shot"), key=lambda n: rows[n]["summary"]["tool_rate"], default=None)
     best_oracle = None if calls is None else oracle_row(judged["zero-shot"], judged[calls]) | {"calls_of": calls}
-    return {"rows": rows, "oracle": best_oracle, "not_yet": [s for s in settings if s not in evaluated(run, settings)]}
+    return {"rows": rows, "oracle": best_oracle, "per_question": per_question(judged), "not_yet": [s for s in settings if s not in rows]}
 
 
 def against(row: dict[str, dict[Any, tuple[bool, bool]]], zero_shot: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, int]:
@@ -175,7 +198,11 @@ def run_try(try_yaml: Path, main: Path, setting: str) -> dict[str, Any]:
 
 def record(main: Path, out: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
     previous = read_json(out / "results.json") if (out / "results.json").is_file() else {}
-    result = collect(main, tries) | {"tries": tries, "notes": previous.get("notes", []), "seed": SEED, "recipe": str(RECIPE.relative_to(ROOT))}
+    try:
+        rows = collect(main, tries, previous)
+    except ValueError as e:  # nothing is written: the recorded rows stay as they were
+        raise SystemExit(f"{out / 'results.json'}: {e}") from e
+    result = rows | {"tries": tries, "notes": previous.get("notes", []), "seed": SEED, "recipe": str(RECIPE.relative_to(ROOT))}
     keep_adapters(result["rows"], out)
     write_json(out / "results.json", result)
     if result["rows"]:

@@ -85,3 +85,41 @@ def test_a_row_evaluating_an_earlier_rows_weights_points_to_its_copy(tmp_path, m
     bench.keep_adapters(rows, tmp_path / "out")
     assert rows["trice-i (threshold)"]["adapter"] == rows["trice-i"]["adapter"] == "out/adapters/trice-i"
     assert sorted(p.name for p in (tmp_path / "out" / "adapters").iterdir()) == ["sft-100", "trice-i"]
+
+
+def _recorded(tmp_path: Path) -> dict:
+    """A results.json as the benchmark writes it, for rows whose run directories are gone."""
+    answers = {
+        "zero-shot": {"asdiv-a": {"a1": (True, False), "a2": (False, False)}, "svamp": {"s1": (False, False), "s2": (True, False)}},
+        "sft-100": {"asdiv-a": {"a1": (False, True), "a2": (True, True)}, "svamp": {"s1": (True, True), "s2": (True, True)}},
+        "trice-i": {"asdiv-a": {"a1": (True, False), "a2": (True, True)}, "svamp": {"s1": (False, True), "s2": (False, True)}},
+    }
+    rows = {
+        name: {"run_dir": str(tmp_path / "gone"), "setting": name, "decision": {"tool_use_zero_shot_right": 0.5, "tool_use_zero_shot_wrong": 1.0},
+               "summary": {"accuracy": {ds: sum(c for c, _ in a.values()) / len(a) for ds, a in by_ds.items()}, "tool_rate": 0.5}}
+        for name, by_ds in answers.items()
+    }  # fmt: skip
+    return {"rows": rows, "per_question": bench.per_question(answers), "tries": [], "notes": ["kept"]}
+
+
+def test_recording_after_the_run_directories_are_gone_keeps_every_row_and_its_answers(tmp_path) -> None:
+    """Run directories are scratch: a new machine records from the committed per-question answers,
+    and the paired differences come out of them as they did from the runs."""
+    previous = _recorded(tmp_path)
+    bench.write_json(tmp_path / "results.json", previous)
+    result = bench.record(tmp_path / "gone", tmp_path, [])
+    assert list(result["rows"]) == ["zero-shot", "sft-100", "trice-i"]
+    assert result["per_question"] == previous["per_question"] and result["notes"] == ["kept"]
+    assert result["rows"]["trice-i"]["avg"] == (1.0 + 0.0) / 2
+    assert result["rows"]["trice-i"]["paired"]["sft-100"]["difference"] == pytest.approx(0.5 - 0.75)
+    assert result["rows"]["trice-i"]["against_zero_shot"] == {"both_right": 1, "row_only": 1, "zero_shot_only": 1, "both_wrong": 1}
+
+
+def test_a_row_recorded_without_answers_and_without_its_run_stops_the_recording_untouched(tmp_path) -> None:
+    previous = _recorded(tmp_path)
+    previous["rows"]["trice-i (dw)"] = previous["rows"]["trice-i"]
+    bench.write_json(tmp_path / "results.json", previous)
+    before = (tmp_path / "results.json").read_bytes()
+    with pytest.raises(SystemExit, match=r"results\.json: rows trice-i \(dw\) were recorded without per-question answers"):
+        bench.record(tmp_path / "gone", tmp_path, [])
+    assert (tmp_path / "results.json").read_bytes() == before
