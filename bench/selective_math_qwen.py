@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the findings benchma
 from math_qwen import prepare_try  # noqa: E402
 
 from trice.core.layout import JUDGED, SUMMARY, THRESHOLD_CHOICE, RunLayout  # noqa: E402
-from trice.judge.decision import decision_summary, oracle  # noqa: E402
+from trice.judge.decision import break_even_precision, decision_summary, oracle  # noqa: E402
 from trice.pipeline.decisions import plot_decisions  # noqa: E402
 from trice.pipeline.intervals import Judged, interval_rows, judged_from_record, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.plan import plan_recipe  # noqa: E402
@@ -152,10 +152,17 @@ def against(row: dict[str, dict[Any, tuple[bool, bool]]], zero_shot: dict[str, d
             "zero_shot_only": pairs.count((False, True)), "both_wrong": pairs.count((False, False))}  # fmt: skip
 
 
-def oracle_row(zero_shot: dict[str, dict[Any, tuple[bool, bool]]], calling: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, float]:
-    """The oracle per dataset (answer alone where zero-shot is right, else ``calling``'s call), averaged."""
+def oracle_row(zero_shot: dict[str, dict[Any, tuple[bool, bool]]], calling: dict[str, dict[Any, tuple[bool, bool]]]) -> dict[str, float | None]:
+    """The oracle per dataset (answer alone where zero-shot is right, else ``calling``'s call), averaged,
+    and the share of its own answers a real gate in front of ``calling`` must get right before it
+    wins anything (:func:`trice.judge.decision.break_even_precision`, over both datasets)."""
     per = [oracle({i: c for i, (c, _) in zero_shot[ds].items()}, {i: c for i, (c, _) in calling[ds].items()}) for ds in zero_shot]
-    return {"avg": sum(o["accuracy"] for o in per) / len(per), "tool_rate": sum(o["tool_rate"] * o["n"] for o in per) / sum(o["n"] for o in per)}
+    alone, call = ({(ds, i): c for ds in zero_shot for i, (c, _) in judged[ds].items()} for judged in (zero_shot, calling))
+    return {
+        "avg": sum(o["accuracy"] for o in per) / len(per),
+        "tool_rate": sum(o["tool_rate"] * o["n"] for o in per) / sum(o["n"] for o in per),
+        "break_even_precision": break_even_precision(alone, call),
+    }
 
 
 def meets(row: dict[str, Any]) -> bool:

@@ -33,7 +33,8 @@ def test_meeting_the_acceptance_needs_both_bounds_above_zero_and_a_20_point_spli
 def test_the_oracle_answers_alone_where_zero_shot_is_right_per_dataset_and_averages_them() -> None:
     zero_shot = {"a": {1: (True, False), 2: (False, False)}, "b": {3: (False, False), 4: (False, False)}}
     calling = {"a": {1: (False, True), 2: (True, True)}, "b": {3: (True, True), 4: (False, True)}}
-    assert bench.oracle_row(zero_shot, calling) == {"avg": (1.0 + 0.5) / 2, "tool_rate": 3 / 4}
+    # own right on 1 (the call wrong there), own wrong on 3 (the call right on 2): break-even at (2/3) / (2/3 + 1)
+    assert bench.oracle_row(zero_shot, calling) == {"avg": (1.0 + 0.5) / 2, "tool_rate": 3 / 4, "break_even_precision": pytest.approx(0.4)}
 
 
 TRIES = sorted((BENCH / "tries").glob("selective_*.yaml"))

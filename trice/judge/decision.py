@@ -95,3 +95,24 @@ def oracle(zero_shot: Mapping[Any, bool], calling: Mapping[Any, bool]) -> dict[s
         raise ValueError("oracle: zero-shot and the calling setting share no question")
     right = sum(zero_shot[i] or calling[i] for i in ids)
     return {"accuracy": right / len(ids), "tool_rate": sum(not zero_shot[i] for i in ids) / len(ids), "n": len(ids)}
+
+
+def break_even_precision(alone_right: Mapping[Any, bool], call_right: Mapping[Any, bool]) -> float | None:
+    """The share of its own answers a gate ("answer alone here, call elsewhere") must get right
+    before answering alone wins anything over always calling.
+
+    Answering alone on a question wins where the own answer is right and the call wrong, and loses
+    where the own answer is wrong and the call right. If the gate picked questions at random within
+    each kind (own right / own wrong), a gated set of own accuracy p gains in proportion to
+    ``p * P(call wrong | own right) - (1 - p) * P(call right | own wrong)``, so it breaks even at
+    ``P(call right | own wrong) / (P(call right | own wrong) + P(call wrong | own right))``. A real
+    gate picks the easy questions, where calls are right more often, so this is a lower bound on
+    the precision it needs. None when either kind is absent or calls never differ from own answers."""
+    ids = [i for i in alone_right if i in call_right]
+    right = [i for i in ids if alone_right[i]]
+    wrong = [i for i in ids if not alone_right[i]]
+    if not right or not wrong:
+        return None
+    lose = sum(call_right[i] for i in wrong) / len(wrong)
+    win = sum(not call_right[i] for i in right) / len(right)
+    return None if lose + win == 0 else lose / (lose + win)

@@ -1,0 +1,147 @@
+"""Sizing an answer-alone gate on sample agreement, on dev, before it costs hours on test.
+
+The selective-calling benchmark (bench/selective_math_qwen.py) found that TRICE-I's P(call) at the
+first token barely tells the questions it can answer alone from the others (AUC 0.61), and pointed
+to a signal outside the first token: whether several sampled own answers agree with the greedy one
+(AUC 0.79 for the greedy answer's correctness on 96 math-Qwen questions). The gate: answer alone
+(TRICE-I's greedy own answer) where at least ``m`` of ``k`` sampled own answers agree with it, call
+elsewhere. On test it costs k+1 own answers per question (~3 hours for 701 questions on 2 cores),
+so its value is measured first on the threshold try's 100 dev questions, which TRICE-I already
+answered both ways there (``eval-trice-i/dev-call/`` and ``dev-answer/``): only the k samples are
+generated here.
+
+Reported per m: the gate's dev accuracy with its 95% interval, tool use, how many questions it
+answers alone and how many of those alone answers are right (its precision), and its paired
+difference from always calling; beside them the agreement's AUC for the greedy own answer's
+correctness, and the precision below which no gate can win on these questions
+(:func:`trice.judge.decision.break_even_precision`).
+
+    python bench/selective_math_qwen.py --try bench/tries/selective_threshold.yaml --setting trice-i   # first
+    python bench/agreement_gate.py [--run-dir runs/selective-threshold] [--k 4] [--temperature 0.7]
+
+Writes bench/results/agreement_gate/results.json; the samples go to ``<run-dir>/agreement-samples/``
+(resumable). Prints the JSON and a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from trice.core.layout import JUDGED, RESPONSES
+from trice.core.schema import load_examples
+from trice.judge.decision import break_even_precision, pair_auc
+from trice.judge.evaluate import judge_rows
+from trice.pipeline.intervals import Judged, interval_rows, paired_rows
+from trice.pipeline.plan import plan_recipe
+from trice.pipeline.stage_specs import final_adapter
+from trice.responses.generate import generate_for_examples
+from trice.stage1.boundary import question_id, sample_examples
+from trice.tasks.metrics import math_correct
+from trice.utils.io import read_jsonl, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+TRY = ROOT / "bench" / "tries" / "selective_threshold.yaml"
+OUT = ROOT / "bench" / "results" / "agreement_gate"
+SETTING = "trice-i"
+SEED = 0
+ALWAYS_CALL = "always call"
+
+
+def sampled_answers(run_dir: Path, k: int, temperature: float) -> dict[str, list[str | None]]:
+    """Each dev question's ``k`` own answers sampled from the setting's adapter, calls forbidden."""
+    plan = plan_recipe(TRY, {"run_dir": str(run_dir)})
+    adapter = final_adapter(run_dir, SETTING)
+    config = replace(plan.eval, adapter=str(adapter), decision="answer", do_sample=True, temperature=temperature, seed=SEED)
+    examples = sample_examples(load_examples(plan.layout.dev_examples), k)
+    rows = generate_for_examples(examples, run_dir / "agreement-samples" / RESPONSES, None, None, config, desc=f"agreement samples (k={k})")
+    answers: dict[str, list[str | None]] = {}
+    for row in judge_rows(rows, plan.judge_task, tools=plan.tools):
+        answers.setdefault(question_id(row["id"]), []).append(row["prediction"])
+    return answers
+
+
+def agreement(greedy: str | None, samples: list[str | None]) -> int:
+    """How many samples give the greedy answer's value (math answers compare as numbers)."""
+    return 0 if greedy is None else sum(math_correct(s, [greedy]) for s in samples)
+
+
+def gate_rows(call: dict[str, dict], alone: dict[str, dict], agree: dict[str, int], k: int) -> Judged:
+    """The gate at every m (answer alone where at least m samples agree) and always calling, as
+    per-question (correct, used_tool) per dataset, for intervals and paired differences."""
+    gates: Judged = {ALWAYS_CALL: {}}
+    for i, row in call.items():
+        gates[ALWAYS_CALL].setdefault(row["dataset"], {})[i] = (bool(row["correct"]), True)
+        for m in range(k + 1):
+            own = agree[i] >= m
+            correct = alone[i]["correct"] if own else row["correct"]
+            gates.setdefault(f"m={m}", {}).setdefault(row["dataset"], {})[i] = (bool(correct), not own)
+    return gates
+
+
+def measure(run_dir: Path, k: int, temperature: float) -> dict[str, Any]:
+    eval_dir = run_dir / f"eval-{SETTING}"
+    call, alone = ({r["id"]: r for r in read_jsonl(eval_dir / f"dev-{b}" / JUDGED)} for b in ("call", "answer"))
+    samples = sampled_answers(run_dir, k, temperature)
+    agree = {i: agreement(alone[i]["prediction"], samples[i]) for i in call}
+    alone_right = {i: bool(alone[i]["correct"]) for i in call}
+    gates = gate_rows(call, alone, agree, k)
+    intervals = interval_rows(gates, SEED)
+    paired = paired_rows(gates, [(g, ALWAYS_CALL) for g in gates if g != ALWAYS_CALL], SEED)
+    rows = {}
+    for name, by_ds in gates.items():
+        answers = [v for d in by_ds.values() for v in d.values()]
+        own = [i for d in by_ds.values() for i, (_, used) in d.items() if not used]
+        rows[name] = {
+            "accuracy": sum(c for c, _ in answers) / len(answers),
+            "interval": intervals[name]["avg"],
+            "tool_use": 1 - len(own) / len(answers),
+            "alone": len(own),
+            "alone_precision": sum(alone_right[i] for i in own) / len(own) if own else None,
+            "vs_always_call": paired.get(f"{name} vs {ALWAYS_CALL}", {}).get("avg"),
+        }
+    return {
+        "run_dir": str(run_dir), "setting": SETTING, "k": k, "temperature": temperature, "seed": SEED, "dev_questions": len(call),
+        "alone_right": sum(alone_right.values()), "call_right": sum(bool(r["correct"]) for r in call.values()),
+        "auc_agreement_alone_right": pair_auc([agree[i] for i in call if alone_right[i]], [agree[i] for i in call if not alone_right[i]]),
+        "break_even_precision": break_even_precision(alone_right, {i: bool(r["correct"]) for i, r in call.items()}),
+        "agreement_histogram": {str(n): sum(v == n for v in agree.values()) for n in range(k + 1)},
+        "gates": rows,
+    }  # fmt: skip
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    gates = "; ".join(
+        f"{n}: {100 * g['accuracy']:.0f}% tool {100 * g['tool_use']:.0f}%"
+        + (
+            ""
+            if g["vs_always_call"] is None
+            else f" vs call {100 * g['vs_always_call']['difference']:+.0f} [{100 * g['vs_always_call']['low']:+.0f}, {100 * g['vs_always_call']['high']:+.0f}]"
+        )
+        for n, g in result["gates"].items()
+    )
+    auc, even = result["auc_agreement_alone_right"], result["break_even_precision"]
+    measured = f"AUC {'-' if auc is None else f'{auc:.2f}'}, break-even precision {'-' if even is None else f'{even:.2f}'}"
+    return f"agreement_gate (dev {result['dev_questions']}, k={result['k']}): {measured}; {gates}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "selective-threshold"), help="The threshold try's run directory.")
+    parser.add_argument("--k", type=int, default=4, help="Sampled own answers per dev question.")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = measure(Path(args.run_dir), args.k, args.temperature)
+    write_json(Path(args.out) / "results.json", result)
+    print(json.dumps(result, indent=1))
+    print(summary_line(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""bench/agreement_gate.py: the gate answers alone exactly where enough samples agree, and its
+numbers come out of TRICE-I's two dev branches and the samples."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from trice.utils.io import write_jsonl
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+SPEC = importlib.util.spec_from_file_location("agreement_gate", BENCH / "agreement_gate.py")
+bench = importlib.util.module_from_spec(SPEC)
+sys.modules["agreement_gate"] = bench
+SPEC.loader.exec_module(bench)
+
+
+def test_agreement_counts_samples_giving_the_greedy_value_as_numbers() -> None:
+    assert bench.agreement("12", ["12.0", "12", "13", None]) == 2
+    assert bench.agreement(None, ["12", "12"]) == 0
+
+
+def _branches(tmp_path: Path) -> Path:
+    """A run directory whose TRICE-I answered four dev questions both ways."""
+    #            id   dataset    call right  alone right  alone prediction
+    questions = [("q1", "asdiv-a", True, True, "3"), ("q2", "asdiv-a", False, True, "5"), ("q3", "svamp", True, False, "7"), ("q4", "svamp", False, False, "9")]
+    for branch, k in (("call", 2), ("answer", 3)):
+        rows = [{"id": q[0], "dataset": q[1], "correct": q[k], "prediction": q[4] if branch == "answer" else "0"} for q in questions]
+        write_jsonl(tmp_path / f"eval-{bench.SETTING}" / f"dev-{branch}" / bench.JUDGED, rows)
+    return tmp_path
+
+
+def test_the_gate_at_each_m_answers_alone_where_at_least_m_samples_agree(tmp_path, monkeypatch) -> None:
+    samples = {"q1": ["3", "3"], "q2": ["5", "1"], "q3": ["7", "7"], "q4": ["1", "2"]}  # agreement 2, 1, 2, 0
+    monkeypatch.setattr(bench, "sampled_answers", lambda run_dir, k, temperature: samples)
+    result = bench.measure(_branches(tmp_path), 2, 0.7)
+    gates = result["gates"]
+    assert result["agreement_histogram"] == {"0": 1, "1": 1, "2": 2}
+    assert gates[bench.ALWAYS_CALL]["accuracy"] == 0.5 and gates[bench.ALWAYS_CALL]["tool_use"] == 1.0
+    # m=2 answers alone on q1 (right) and q3 (wrong, where the call was right)
+    assert gates["m=2"]["alone"] == 2 and gates["m=2"]["alone_precision"] == 0.5
+    assert gates["m=2"]["accuracy"] == 0.25 and gates["m=2"]["tool_use"] == 0.5
+    # m=1 adds q2, right alone where the call was wrong
+    assert gates["m=1"]["accuracy"] == 0.5 and gates["m=1"]["alone_precision"] == pytest.approx(2 / 3)
+    assert gates["m=0"]["tool_use"] == 0.0 and gates["m=0"]["accuracy"] == 0.5
+    assert result["auc_agreement_alone_right"] == pytest.approx(2.5 / 4)  # right alone: 2, 1; wrong: 2, 0 (one tie)
+    assert result["break_even_precision"] == pytest.approx(0.5 / (0.5 + 0.5))
+    assert gates["m=2"]["vs_always_call"]["difference"] == pytest.approx(-0.25)
+    assert "m=2: 25% tool 50%" in bench.summary_line(result)
