@@ -109,7 +109,8 @@ def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any]) -
     A row is read from its run directory while that holds its evaluation, else kept as ``previous``
     recorded it, per-question answers included: run directories are scratch (a new machine starts
     without them), so recording again must never lose a row, and a new try still pairs with the old
-    rows question by question."""
+    rows question by question. A row recorded before its answers were kept stays as it was (its
+    intervals and paired differences as recorded), unless it is one every row pairs with."""
     recorded = judged_from_record(previous["per_question"]) if previous.get("per_question") else {}
     settings = plan_recipe(RECIPE, {"run_dir": str(main)}).recipe.settings
     zero_shot = zero_shot_base(main, recorded)
@@ -121,19 +122,19 @@ def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any]) -
         more, more_judged = rows_of(Path(t["run_dir"]), [t["setting"]], t["name"], base)
         rows |= {k: v | {"try": t["name"], "changes": t["changes"]} for k, v in more.items()}
         judged |= more_judged
-    lost = [n for n in previous.get("rows", {}) if n not in rows and n not in recorded]
+    lost = [n for n in previous.get("rows", {}) if n not in rows and n not in recorded and n in ("zero-shot", *BASELINES, STAGE_TWO)]
     if lost:
         raise ValueError(
-            f"rows {', '.join(lost)} were recorded without per-question answers and their run directories no longer hold them: evaluate them again before recording"
+            f"rows {', '.join(lost)} were recorded without per-question answers and their run directories no longer hold them: every row pairs with them, so evaluate them again before recording"
         )
     kept = {n: r for n, r in previous.get("rows", {}).items() if n not in rows}
-    rows, judged = {**kept, **rows}, {**{n: recorded[n] for n in kept}, **judged}
+    rows, judged = {**kept, **rows}, {**{n: recorded[n] for n in kept if n in recorded}, **judged}
     rows = {n: rows[n] for n in [*previous.get("rows", {}), *rows] if n in rows}  # the recorded order, new rows last
-    judged = {n: judged[n] for n in rows}
+    judged = {n: judged[n] for n in rows if n in judged}  # a row recorded without its answers keeps its numbers as recorded
     intervals = interval_rows(judged, SEED)
     pairs = [(r, b) for r in judged for b in (*BASELINES, STAGE_TWO) if b in judged and r != b]
     paired = paired_rows(judged, pairs, SEED)
-    for name, row in rows.items():
+    for name, row in ((n, r) for n, r in rows.items() if n in judged):
         row["avg"], row["interval_avg"] = sum(row["summary"]["accuracy"][ds] for ds in DATASETS) / len(DATASETS), intervals[name]["avg"]
         row["against_zero_shot"] = against(judged[name], judged["zero-shot"])
         row["paired"] = {b: paired[f"{name} vs {b}"]["avg"] for b in (*BASELINES, STAGE_TWO) if f"{name} vs {b}" in paired}

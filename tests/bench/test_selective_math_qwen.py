@@ -116,11 +116,20 @@ def test_recording_after_the_run_directories_are_gone_keeps_every_row_and_its_an
     assert result["rows"]["trice-i"]["against_zero_shot"] == {"both_right": 1, "row_only": 1, "zero_shot_only": 1, "both_wrong": 1}
 
 
-def test_a_row_recorded_without_answers_and_without_its_run_stops_the_recording_untouched(tmp_path) -> None:
+def test_a_row_recorded_without_answers_is_kept_as_recorded_but_a_baseline_must_have_them(tmp_path) -> None:
     previous = _recorded(tmp_path)
-    previous["rows"]["trice-i (dw)"] = previous["rows"]["trice-i"]
+    old = previous["rows"]["trice-i (dw)"] = previous["rows"]["trice-i"] | {
+        "avg": 0.1,
+        "interval_avg": [0.0, 0.2],
+        "paired": {"sft-100": {"low": -0.5}},
+        "meets": False,
+    }
+    bench.write_json(tmp_path / "results.json", previous)
+    assert bench.record(tmp_path / "gone", tmp_path, [])["rows"]["trice-i (dw)"] == old
+    del previous["rows"]["trice-i (dw)"]
+    previous["per_question"] = bench.per_question({k: v for k, v in bench.judged_from_record(previous["per_question"]).items() if k != "sft-100"})
     bench.write_json(tmp_path / "results.json", previous)
     before = (tmp_path / "results.json").read_bytes()
-    with pytest.raises(SystemExit, match=r"results\.json: rows trice-i \(dw\) were recorded without per-question answers"):
+    with pytest.raises(SystemExit, match=r"results\.json: rows sft-100 were recorded without per-question answers"):
         bench.record(tmp_path / "gone", tmp_path, [])
     assert (tmp_path / "results.json").read_bytes() == before
