@@ -6,9 +6,9 @@ to a signal outside the first token: whether several sampled own answers agree w
 (AUC 0.79 for the greedy answer's correctness on 96 math-Qwen questions). The gate: answer alone
 (TRICE-I's greedy own answer) where at least ``m`` of ``k`` sampled own answers agree with it, call
 elsewhere. On test it costs k+1 own answers per question (~3 hours for 701 questions on 2 cores),
-so its value is measured first on the threshold try's 100 dev questions, which TRICE-I already
-answered both ways there (``eval-trice-i/dev-call/`` and ``dev-answer/``): only the k samples are
-generated here.
+so its value is measured first on the main run's 100 dev questions (training-pool questions no
+stage trains on), with the committed TRICE-I adapter answering each one three ways: greedily with
+its call forced, greedily with calls forbidden, and k samples with calls forbidden.
 
 Reported per m: the gate's dev accuracy with its 95% interval, tool use, how many questions it
 answers alone and how many of those alone answers are right (its precision), and its paired
@@ -16,11 +16,11 @@ difference from always calling; beside them the agreement's AUC for the greedy o
 correctness, and the precision below which no gate can win on these questions
 (:func:`trice.judge.decision.break_even_precision`).
 
-    python bench/selective_math_qwen.py --try bench/tries/selective_threshold.yaml --setting trice-i   # first
-    python bench/agreement_gate.py [--run-dir runs/selective-threshold] [--k 4] [--temperature 0.7]
+    trice run trice/recipes/selective_math_qwen.yaml --stages data,dev   # the dev questions, first
+    python bench/agreement_gate.py [--adapter DIR] [--k 4] [--temperature 0.7]
 
-Writes bench/results/agreement_gate/results.json; the samples go to ``<run-dir>/agreement-samples/``
-(resumable). Prints the JSON and a one-line summary.
+Writes bench/results/agreement_gate/results.json; the responses go to ``--work-dir`` (resumable).
+Prints the JSON and a one-line summary.
 """
 
 from __future__ import annotations
@@ -38,31 +38,40 @@ from trice.judge.decision import break_even_precision, pair_auc
 from trice.judge.evaluate import judge_rows
 from trice.pipeline.intervals import Judged, interval_rows, paired_rows
 from trice.pipeline.plan import plan_recipe
-from trice.pipeline.stage_specs import final_adapter
 from trice.responses.generate import generate_for_examples
 from trice.stage1.boundary import question_id, sample_examples
 from trice.tasks.metrics import math_correct
-from trice.utils.io import read_jsonl, write_json
+from trice.utils.io import write_json, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
-TRY = ROOT / "bench" / "tries" / "selective_threshold.yaml"
+RECIPE = ROOT / "trice" / "recipes" / "selective_math_qwen.yaml"
+ADAPTER = ROOT / "bench" / "results" / "selective_math_qwen" / "adapters" / "trice-i"
 OUT = ROOT / "bench" / "results" / "agreement_gate"
-SETTING = "trice-i"
 SEED = 0
 ALWAYS_CALL = "always call"
 
 
-def sampled_answers(run_dir: Path, k: int, temperature: float) -> dict[str, list[str | None]]:
-    """Each dev question's ``k`` own answers sampled from the setting's adapter, calls forbidden."""
-    plan = plan_recipe(TRY, {"run_dir": str(run_dir)})
-    adapter = final_adapter(run_dir, SETTING)
-    config = replace(plan.eval, adapter=str(adapter), decision="answer", do_sample=True, temperature=temperature, seed=SEED)
-    examples = sample_examples(load_examples(plan.layout.dev_examples), k)
-    rows = generate_for_examples(examples, run_dir / "agreement-samples" / RESPONSES, None, None, config, desc=f"agreement samples (k={k})")
-    answers: dict[str, list[str | None]] = {}
-    for row in judge_rows(rows, plan.judge_task, tools=plan.tools):
-        answers.setdefault(question_id(row["id"]), []).append(row["prediction"])
-    return answers
+def answered(run_dir: Path, adapter: Path, work: Path, k: int, temperature: float) -> tuple[dict[str, dict], dict[str, dict], dict[str, list[str | None]]]:
+    """Each dev question judged with the call forced and with calls forbidden (greedy, as the
+    threshold rule's dev branches), and its ``k`` sampled own answers."""
+    plan = plan_recipe(RECIPE, {"run_dir": str(run_dir)})
+    dev = load_examples(plan.layout.dev_examples)
+    greedy = replace(plan.eval, adapter=str(adapter))
+    ways = {
+        "call": (dev, replace(greedy, decision="call")),
+        "answer": (dev, replace(greedy, decision="answer")),
+        "samples": (sample_examples(dev, k), replace(greedy, decision="answer", do_sample=True, temperature=temperature, seed=SEED)),
+    }
+    judged = {}
+    for way, (examples, config) in ways.items():
+        rows = generate_for_examples(examples, work / way / RESPONSES, None, None, config, desc=f"dev {way}")
+        judged[way] = judge_rows(rows, plan.judge_task, tools=plan.tools)
+        write_jsonl(work / way / JUDGED, judged[way])
+    samples: dict[str, list[str | None]] = {}
+    for row in judged["samples"]:
+        samples.setdefault(question_id(row["id"]), []).append(row["prediction"])
+    call, alone = ({r["id"]: r for r in judged[way]} for way in ("call", "answer"))
+    return call, alone, samples
 
 
 def agreement(greedy: str | None, samples: list[str | None]) -> int:
@@ -83,10 +92,8 @@ def gate_rows(call: dict[str, dict], alone: dict[str, dict], agree: dict[str, in
     return gates
 
 
-def measure(run_dir: Path, k: int, temperature: float) -> dict[str, Any]:
-    eval_dir = run_dir / f"eval-{SETTING}"
-    call, alone = ({r["id"]: r for r in read_jsonl(eval_dir / f"dev-{b}" / JUDGED)} for b in ("call", "answer"))
-    samples = sampled_answers(run_dir, k, temperature)
+def measure(run_dir: Path, adapter: Path, work: Path, k: int, temperature: float) -> dict[str, Any]:
+    call, alone, samples = answered(run_dir, adapter, work, k, temperature)
     agree = {i: agreement(alone[i]["prediction"], samples[i]) for i in call}
     alone_right = {i: bool(alone[i]["correct"]) for i in call}
     gates = gate_rows(call, alone, agree, k)
@@ -105,7 +112,7 @@ def measure(run_dir: Path, k: int, temperature: float) -> dict[str, Any]:
             "vs_always_call": paired.get(f"{name} vs {ALWAYS_CALL}", {}).get("avg"),
         }
     return {
-        "run_dir": str(run_dir), "setting": SETTING, "k": k, "temperature": temperature, "seed": SEED, "dev_questions": len(call),
+        "adapter": str(adapter.relative_to(ROOT) if adapter.is_relative_to(ROOT) else adapter), "k": k, "temperature": temperature, "seed": SEED, "dev_questions": len(call),
         "alone_right": sum(alone_right.values()), "call_right": sum(bool(r["correct"]) for r in call.values()),
         "auc_agreement_alone_right": pair_auc([agree[i] for i in call if alone_right[i]], [agree[i] for i in call if not alone_right[i]]),
         "break_even_precision": break_even_precision(alone_right, {i: bool(r["correct"]) for i, r in call.items()}),
@@ -131,13 +138,15 @@ def summary_line(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "selective-threshold"), help="The threshold try's run directory.")
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "selective-math-qwen"), help="The selective run whose dev questions are used.")
+    parser.add_argument("--adapter", default=str(ADAPTER), help="The LoRA adapter that answers (default: the committed TRICE-I).")
+    parser.add_argument("--work-dir", default=str(ROOT / "runs" / "agreement-gate"), help="Where the responses go (resumable).")
     parser.add_argument("--k", type=int, default=4, help="Sampled own answers per dev question.")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    result = measure(Path(args.run_dir), args.k, args.temperature)
+    result = measure(Path(args.run_dir), Path(args.adapter).resolve(), Path(args.work_dir), args.k, args.temperature)
     write_json(Path(args.out) / "results.json", result)
     print(json.dumps(result, indent=1))
     print(summary_line(result))

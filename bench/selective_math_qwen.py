@@ -103,15 +103,16 @@ def zero_shot_base(main: Path, recorded: Judged) -> dict[str, dict[Any, tuple[bo
     return recorded.get("zero-shot")
 
 
-def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any]) -> dict[str, Any]:
+def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any], restored: Judged | None = None) -> dict[str, Any]:
     """Every row evaluated so far, main run first, with intervals, paired differences and the oracle.
 
     A row is read from its run directory while that holds its evaluation, else kept as ``previous``
     recorded it, per-question answers included: run directories are scratch (a new machine starts
     without them), so recording again must never lose a row, and a new try still pairs with the old
     rows question by question. A row recorded before its answers were kept stays as it was (its
-    intervals and paired differences as recorded), unless it is one every row pairs with."""
-    recorded = judged_from_record(previous["per_question"]) if previous.get("per_question") else {}
+    intervals and paired differences as recorded), unless it is one every row pairs with; ``restored``:
+    such rows' answers, from their committed adapters evaluated again (selective_reeval.restored_answers)."""
+    recorded = (judged_from_record(previous["per_question"]) if previous.get("per_question") else {}) | (restored or {})
     settings = plan_recipe(RECIPE, {"run_dir": str(main)}).recipe.settings
     zero_shot = zero_shot_base(main, recorded)
     if zero_shot is None:
@@ -204,10 +205,10 @@ def run_try(try_yaml: Path, main: Path, setting: str) -> dict[str, Any]:
             "setting": setting, "changes": changes, "stages_redone": redone}  # fmt: skip
 
 
-def record(main: Path, out: Path, tries: list[dict[str, Any]]) -> dict[str, Any]:
+def record(main: Path, out: Path, tries: list[dict[str, Any]], restored: Judged | None = None) -> dict[str, Any]:
     previous = read_json(out / "results.json") if (out / "results.json").is_file() else {}
     try:
-        rows = collect(main, tries, previous)
+        rows = collect(main, tries, previous, restored)
     except ValueError as e:  # nothing is written: the recorded rows stay as they were
         raise SystemExit(f"{out / 'results.json'}: {e}") from e
     result = rows | {"tries": tries, "notes": previous.get("notes", []), "seed": SEED, "recipe": str(RECIPE.relative_to(ROOT))}
@@ -272,20 +273,30 @@ def main() -> None:
     parser.add_argument("--setting", default="trice-i", help="The setting a --try trains and evaluates.")
     parser.add_argument("--evaluate-on", help="Evaluate every committed adapter on this JSONL (bring-your-own-data schema); runs in --eval-dir.")
     parser.add_argument("--eval-dir", default=str(ROOT / "runs" / "selective-reeval"))
+    parser.add_argument("--rows", help="With --evaluate-on: only these rows, comma-separated (default: every row with an adapter).")
+    parser.add_argument(
+        "--restore-from", help="An --eval-dir of the committed adapters on this benchmark's test file: rows that reproduce get their answers back."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # each stage says whether it runs
     main_run, out = Path(args.run_dir), Path(args.out)
     if args.evaluate_on:
         from selective_reeval import evaluate_committed  # noqa: PLC0415  (only this mode loads models)
 
-        print(json.dumps(evaluate_committed(out, Path(args.evaluate_on), Path(args.eval_dir)), indent=1))
+        only = [r.strip() for r in args.rows.split(",")] if args.rows else None
+        print(json.dumps(evaluate_committed(out, Path(args.evaluate_on), Path(args.eval_dir), only), indent=1))
         return
     previous = read_json(out / "results.json") if (out / "results.json").is_file() else {}
     tries = previous.get("tries", [])
     if args.try_yaml:
         entry = run_try(Path(args.try_yaml).resolve(), main_run, args.setting)
         tries = [t for t in tries if (t["name"], t["setting"]) != (entry["name"], entry["setting"])] + [entry]
-    result = record(main_run, out, tries)
+    restored = None
+    if args.restore_from:
+        from selective_reeval import restored_answers  # noqa: PLC0415
+
+        restored = restored_answers(out, Path(args.restore_from))
+    result = record(main_run, out, tries, restored)
     print(
         json.dumps(
             {k: v for k, v in result.items() if k != "rows"}

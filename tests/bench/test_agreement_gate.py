@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from trice.utils.io import write_jsonl
-
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 SPEC = importlib.util.spec_from_file_location("agreement_gate", BENCH / "agreement_gate.py")
 bench = importlib.util.module_from_spec(SPEC)
@@ -23,20 +21,19 @@ def test_agreement_counts_samples_giving_the_greedy_value_as_numbers() -> None:
     assert bench.agreement(None, ["12", "12"]) == 0
 
 
-def _branches(tmp_path: Path) -> Path:
-    """A run directory whose TRICE-I answered four dev questions both ways."""
+def _answered(run_dir, adapter, work, k, temperature):
+    """TRICE-I's answers to four dev questions: call forced, calls forbidden, and two samples."""
     #            id   dataset    call right  alone right  alone prediction
     questions = [("q1", "asdiv-a", True, True, "3"), ("q2", "asdiv-a", False, True, "5"), ("q3", "svamp", True, False, "7"), ("q4", "svamp", False, False, "9")]
-    for branch, k in (("call", 2), ("answer", 3)):
-        rows = [{"id": q[0], "dataset": q[1], "correct": q[k], "prediction": q[4] if branch == "answer" else "0"} for q in questions]
-        write_jsonl(tmp_path / f"eval-{bench.SETTING}" / f"dev-{branch}" / bench.JUDGED, rows)
-    return tmp_path
+    call = {q[0]: {"id": q[0], "dataset": q[1], "correct": q[2], "prediction": "0"} for q in questions}
+    alone = {q[0]: {"id": q[0], "dataset": q[1], "correct": q[3], "prediction": q[4]} for q in questions}
+    samples = {"q1": ["3", "3"], "q2": ["5", "1"], "q3": ["7", "7"], "q4": ["1", "2"]}  # agreement 2, 1, 2, 0
+    return call, alone, samples
 
 
 def test_the_gate_at_each_m_answers_alone_where_at_least_m_samples_agree(tmp_path, monkeypatch) -> None:
-    samples = {"q1": ["3", "3"], "q2": ["5", "1"], "q3": ["7", "7"], "q4": ["1", "2"]}  # agreement 2, 1, 2, 0
-    monkeypatch.setattr(bench, "sampled_answers", lambda run_dir, k, temperature: samples)
-    result = bench.measure(_branches(tmp_path), 2, 0.7)
+    monkeypatch.setattr(bench, "answered", _answered)
+    result = bench.measure(tmp_path, tmp_path / "adapter", tmp_path / "work", 2, 0.7)
     gates = result["gates"]
     assert result["agreement_histogram"] == {"0": 1, "1": 1, "2": 2}
     assert gates[bench.ALWAYS_CALL]["accuracy"] == 0.5 and gates[bench.ALWAYS_CALL]["tool_use"] == 1.0

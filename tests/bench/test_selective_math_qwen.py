@@ -133,3 +133,13 @@ def test_a_row_recorded_without_answers_is_kept_as_recorded_but_a_baseline_must_
     with pytest.raises(SystemExit, match=r"results\.json: rows sft-100 were recorded without per-question answers"):
         bench.record(tmp_path / "gone", tmp_path, [])
     assert (tmp_path / "results.json").read_bytes() == before
+
+
+def test_restored_answers_give_a_row_recorded_without_them_its_pairs_again(tmp_path) -> None:
+    previous = _recorded(tmp_path)
+    answers = bench.judged_from_record(previous["per_question"])
+    previous["per_question"] = bench.per_question({k: v for k, v in answers.items() if k != "trice-i"})
+    bench.write_json(tmp_path / "results.json", previous)
+    result = bench.record(tmp_path / "gone", tmp_path, [], restored={"trice-i": answers["trice-i"]})
+    assert result["per_question"] == bench.per_question(answers)
+    assert result["rows"]["trice-i"]["paired"]["sft-100"]["difference"] == pytest.approx(0.5 - 0.75)
