@@ -115,6 +115,10 @@ def collect(main: Path, tries: list[dict[str, Any]], previous: dict[str, Any], r
     recorded = (judged_from_record(previous["per_question"]) if previous.get("per_question") else {}) | (restored or {})
     settings = plan_recipe(RECIPE, {"run_dir": str(main)}).recipe.settings
     zero_shot = zero_shot_base(main, recorded)
+    if zero_shot is None and previous.get("rows"):
+        raise ValueError(
+            "the zero-shot row was recorded without per-question answers and the main run has not evaluated it: every row's decision is read against it"
+        )
     if zero_shot is None:
         return {"rows": {}, "not_yet": settings}
     base = {i: right for answers in zero_shot.values() for i, (right, _) in answers.items()}

@@ -143,3 +143,13 @@ def test_restored_answers_give_a_row_recorded_without_them_its_pairs_again(tmp_p
     result = bench.record(tmp_path / "gone", tmp_path, [], restored={"trice-i": answers["trice-i"]})
     assert result["per_question"] == bench.per_question(answers)
     assert result["rows"]["trice-i"]["paired"]["sft-100"]["difference"] == pytest.approx(0.5 - 0.75)
+
+
+def test_recording_without_zero_shots_answers_stops_rather_than_emptying_the_results(tmp_path) -> None:
+    previous = _recorded(tmp_path)
+    answers = bench.judged_from_record(previous["per_question"])
+    previous["per_question"] = bench.per_question({k: v for k, v in answers.items() if k != "zero-shot"})
+    bench.write_json(tmp_path / "results.json", previous)
+    with pytest.raises(SystemExit, match="zero-shot row was recorded without per-question answers"):
+        bench.record(tmp_path / "gone", tmp_path, [])
+    assert bench.read_json(tmp_path / "results.json")["rows"] == previous["rows"]
