@@ -5,12 +5,14 @@ first token barely tells the questions it can answer alone from the others (AUC 
 to a signal outside the first token: whether several sampled own answers agree with the greedy one
 (AUC 0.79 for the greedy answer's correctness on 96 math-Qwen questions). The gate: answer alone
 (TRICE-I's greedy own answer) where at least ``m`` of ``k`` sampled own answers agree with it, call
-elsewhere. On test it costs k+1 own answers per question (~3 hours for 701 questions on 2 cores),
+elsewhere (``agree>=m``); and its self-consistency variant, answering alone with the majority value
+of the k+1 own answers where at least m of them give it (``vote>=m``), which can also raise the own
+answers' accuracy, the other side of the break-even. On test it costs k+1 own answers per question (~3 hours for 701 questions on 2 cores),
 so its value is measured first on the main run's 100 dev questions (training-pool questions no
 stage trains on), with the committed TRICE-I adapter answering each one three ways: greedily with
 its call forced, greedily with calls forbidden, and k samples with calls forbidden.
 
-Reported per m: the gate's dev accuracy with its 95% interval, tool use, how many questions it
+Reported per gate and m: the gate's dev accuracy with its 95% interval, tool use, how many questions it
 answers alone and how many of those alone answers are right (its precision), and its paired
 difference from always calling; beside them the agreement's AUC for the greedy own answer's
 correctness, and the precision below which no gate can win on these questions
@@ -79,16 +81,25 @@ def agreement(greedy: str | None, samples: list[str | None]) -> int:
     return 0 if greedy is None else sum(math_correct(s, [greedy]) for s in samples)
 
 
-def gate_rows(call: dict[str, dict], alone: dict[str, dict], agree: dict[str, int], k: int) -> Judged:
-    """The gate at every m (answer alone where at least m samples agree) and always calling, as
-    per-question (correct, used_tool) per dataset, for intervals and paired differences."""
-    gates: Judged = {ALWAYS_CALL: {}}
+def majority(greedy: str | None, samples: list[str | None]) -> tuple[str | None, int]:
+    """The most frequent value among the greedy answer and the samples (ties go to the one met
+    first, the greedy answer's) and how many of the k+1 answers give it: self-consistency's vote."""
+    answers = [a for a in [greedy, *samples] if a is not None]
+    counts = [(sum(math_correct(b, [a]) for b in answers), -n, a) for n, a in enumerate(answers)]
+    if not counts:
+        return None, 0
+    count, _, value = max(counts)
+    return value, count
+
+
+def gate_rows(call: dict[str, dict], own_right: dict[str, bool], strength: dict[str, int], levels: range, name: str) -> Judged:
+    """A gate at every level m (answer alone where ``strength`` is at least m, with the answer
+    ``own_right`` judges; call elsewhere) as per-question (correct, used_tool) per dataset."""
+    gates: Judged = {}
     for i, row in call.items():
-        gates[ALWAYS_CALL].setdefault(row["dataset"], {})[i] = (bool(row["correct"]), True)
-        for m in range(k + 1):
-            own = agree[i] >= m
-            correct = alone[i]["correct"] if own else row["correct"]
-            gates.setdefault(f"m={m}", {}).setdefault(row["dataset"], {})[i] = (bool(correct), not own)
+        for m in levels:
+            own = strength[i] >= m
+            gates.setdefault(f"{name}>={m}", {}).setdefault(row["dataset"], {})[i] = (own_right[i] if own else bool(row["correct"]), not own)
     return gates
 
 
@@ -96,7 +107,13 @@ def measure(run_dir: Path, adapter: Path, work: Path, k: int, temperature: float
     call, alone, samples = answered(run_dir, adapter, work, k, temperature)
     agree = {i: agreement(alone[i]["prediction"], samples[i]) for i in call}
     alone_right = {i: bool(alone[i]["correct"]) for i in call}
-    gates = gate_rows(call, alone, agree, k)
+    votes = {i: majority(alone[i]["prediction"], samples[i]) for i in call}
+    vote_right = {i: math_correct(votes[i][0], alone[i]["answers"]) for i in call}
+    gates: Judged = {ALWAYS_CALL: {}}
+    for i, row in call.items():
+        gates[ALWAYS_CALL].setdefault(row["dataset"], {})[i] = (bool(row["correct"]), True)
+    gates |= gate_rows(call, alone_right, agree, range(k + 1), "agree")  # agree>=0: always alone, greedily
+    gates |= gate_rows(call, vote_right, {i: v[1] for i, v in votes.items()}, range(1, k + 2), "vote")  # vote>=1: always alone, by vote
     intervals = interval_rows(gates, SEED)
     paired = paired_rows(gates, [(g, ALWAYS_CALL) for g in gates if g != ALWAYS_CALL], SEED)
     rows = {}
@@ -108,12 +125,12 @@ def measure(run_dir: Path, adapter: Path, work: Path, k: int, temperature: float
             "interval": intervals[name]["avg"],
             "tool_use": 1 - len(own) / len(answers),
             "alone": len(own),
-            "alone_precision": sum(alone_right[i] for i in own) / len(own) if own else None,
+            "alone_precision": sum(c for c, used in answers if not used) / len(own) if own else None,
             "vs_always_call": paired.get(f"{name} vs {ALWAYS_CALL}", {}).get("avg"),
         }
     return {
         "adapter": str(adapter.relative_to(ROOT) if adapter.is_relative_to(ROOT) else adapter), "k": k, "temperature": temperature, "seed": SEED, "dev_questions": len(call),
-        "alone_right": sum(alone_right.values()), "call_right": sum(bool(r["correct"]) for r in call.values()),
+        "alone_right": sum(alone_right.values()), "vote_right": sum(vote_right.values()), "call_right": sum(bool(r["correct"]) for r in call.values()),
         "auc_agreement_alone_right": pair_auc([agree[i] for i in call if alone_right[i]], [agree[i] for i in call if not alone_right[i]]),
         "break_even_precision": break_even_precision(alone_right, {i: bool(r["correct"]) for i, r in call.items()}),
         "agreement_histogram": {str(n): sum(v == n for v in agree.values()) for n in range(k + 1)},

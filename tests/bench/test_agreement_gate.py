@@ -26,7 +26,7 @@ def _answered(run_dir, adapter, work, k, temperature):
     #            id   dataset    call right  alone right  alone prediction
     questions = [("q1", "asdiv-a", True, True, "3"), ("q2", "asdiv-a", False, True, "5"), ("q3", "svamp", True, False, "7"), ("q4", "svamp", False, False, "9")]
     call = {q[0]: {"id": q[0], "dataset": q[1], "correct": q[2], "prediction": "0"} for q in questions}
-    alone = {q[0]: {"id": q[0], "dataset": q[1], "correct": q[3], "prediction": q[4]} for q in questions}
+    alone = {q[0]: {"id": q[0], "dataset": q[1], "correct": q[3], "prediction": q[4], "answers": [q[4] if q[3] else "1"]} for q in questions}
     samples = {"q1": ["3", "3"], "q2": ["5", "1"], "q3": ["7", "7"], "q4": ["1", "2"]}  # agreement 2, 1, 2, 0
     return call, alone, samples
 
@@ -38,12 +38,21 @@ def test_the_gate_at_each_m_answers_alone_where_at_least_m_samples_agree(tmp_pat
     assert result["agreement_histogram"] == {"0": 1, "1": 1, "2": 2}
     assert gates[bench.ALWAYS_CALL]["accuracy"] == 0.5 and gates[bench.ALWAYS_CALL]["tool_use"] == 1.0
     # m=2 answers alone on q1 (right) and q3 (wrong, where the call was right)
-    assert gates["m=2"]["alone"] == 2 and gates["m=2"]["alone_precision"] == 0.5
-    assert gates["m=2"]["accuracy"] == 0.25 and gates["m=2"]["tool_use"] == 0.5
+    assert gates["agree>=2"]["alone"] == 2 and gates["agree>=2"]["alone_precision"] == 0.5
+    assert gates["agree>=2"]["accuracy"] == 0.25 and gates["agree>=2"]["tool_use"] == 0.5
     # m=1 adds q2, right alone where the call was wrong
-    assert gates["m=1"]["accuracy"] == 0.5 and gates["m=1"]["alone_precision"] == pytest.approx(2 / 3)
-    assert gates["m=0"]["tool_use"] == 0.0 and gates["m=0"]["accuracy"] == 0.5
+    assert gates["agree>=1"]["accuracy"] == 0.5 and gates["agree>=1"]["alone_precision"] == pytest.approx(2 / 3)
+    assert gates["agree>=0"]["tool_use"] == 0.0 and gates["agree>=0"]["accuracy"] == 0.5
     assert result["auc_agreement_alone_right"] == pytest.approx(2.5 / 4)  # right alone: 2, 1; wrong: 2, 0 (one tie)
     assert result["break_even_precision"] == pytest.approx(0.5 / (0.5 + 0.5))
-    assert gates["m=2"]["vs_always_call"]["difference"] == pytest.approx(-0.25)
-    assert "m=2: 25% tool 50%" in bench.summary_line(result)
+    assert gates["agree>=2"]["vs_always_call"]["difference"] == pytest.approx(-0.25)
+    assert "agree>=2: 25% tool 50%" in bench.summary_line(result)
+    # the vote: q4's samples "1", "2" outvote nothing (each once, the greedy "9" first) but q4's gold is "1"
+    assert result["vote_right"] == 2 and gates["vote>=3"]["alone"] == 2 and gates["vote>=1"]["tool_use"] == 0.0
+
+
+def test_the_vote_takes_the_most_frequent_value_and_the_greedy_one_on_ties() -> None:
+    assert bench.majority("3", ["4", "4.0", "5"]) == ("4", 2)
+    assert bench.majority("3", ["4", "4.0", "3"]) == ("3", 2)
+    assert bench.majority("3", ["4", None]) == ("3", 1)
+    assert bench.majority(None, [None]) == (None, 0)
