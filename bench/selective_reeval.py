@@ -75,18 +75,16 @@ def restored_answers(out: Path, eval_dir: Path) -> dict[str, dict[str, dict[Any,
         by_ds: dict[str, dict[Any, tuple[bool, bool]]] = {}
         for r in judged:
             by_ds.setdefault(r["dataset"], {})[r["id"]] = (bool(r["correct"]), bool(r["used_tool"]))
-        accuracy = {ds: sum(c for c, _ in a.values()) / len(a) for ds, a in by_ds.items()}
-        tool_rate = sum(bool(r["used_tool"]) for r in judged) / len(judged)
-        recorded = row["summary"]
-        same = set(accuracy) <= set(recorded["accuracy"]) and all(abs(accuracy[ds] - recorded["accuracy"][ds]) < 1e-9 for ds in accuracy)
-        if same and abs(tool_rate - recorded["tool_rate"]) < 1e-9:
+        again, recorded = summarize(judged), row["summary"]
+        same = all(abs(again["accuracy"][ds] - recorded["accuracy"].get(ds, -1.0)) < 1e-9 for ds in by_ds)
+        if same and abs(again["tool_rate"] - recorded["tool_rate"]) < 1e-9:
             restored[name] = by_ds
         else:
             LOG.warning(
                 "%s: evaluated again, %s at tool use %.4f, recorded %s at %.4f: not restored",
                 name,
-                accuracy,
-                tool_rate,
+                again["accuracy"],
+                again["tool_rate"],
                 recorded["accuracy"],
                 recorded["tool_rate"],
             )

@@ -17,9 +17,9 @@ def test_the_break_even_weighs_what_a_gate_wins_against_what_it_loses() -> None:
     alone, call = _questions(2, 8, 6, 4)
     p = break_even_precision(alone, call)
     assert p == pytest.approx(0.6 / (0.6 + 0.2))
-    # a gated set at exactly that own accuracy, drawn in proportion from each kind, gains nothing
-    gated_right, gated_wrong = 15.0, 5.0  # p = 0.75 over 20 gated questions
-    assert gated_right * 0.2 - gated_wrong * 0.6 == pytest.approx(0.0)
+    # a gated set at exactly that own accuracy, drawn in proportion from each kind, gains nothing:
+    # its right alone answers win where the call was wrong (2 of 10), its wrong ones lose where it was right (6 of 10)
+    assert p * 2 / 10 - (1 - p) * 6 / 10 == pytest.approx(0.0)
 
 
 def test_a_call_that_is_never_wrong_where_the_model_is_right_leaves_nothing_to_win() -> None:
