@@ -29,9 +29,12 @@ def test_each_math_qwen_grpo_row_reuses_the_selective_runs_stages_and_sets_its_r
     assert "trice-grpo" in row.recipe.settings and "candidates" not in row.stages
     table = row.grpo.reward_table()
     assert {k: getattr(table, k) for k in ROWS[recipe]} == ROWS[recipe] and table.otc is None
-    for stage in ("data", "probe", "label", "dev", "train-trice-i"):  # bench/selective_math_qwen.py --try copies these from the main run
+    for stage in ("data", "probe", "label", "dev"):  # bench/selective_math_qwen.py --try copies these from the main run
         theirs, ours = stage_specs.stage(main, stage)[:2], stage_specs.stage(row, stage)[:2]
         assert json.dumps(ours[0], sort_keys=True, default=str) == json.dumps(theirs[0], sort_keys=True, default=str) and ours[1] == theirs[1], stage
+    start = ROOT / row.grpo.init_adapter  # TRICE-I's committed weights, the trice-i row's own copy
+    recorded = json.loads((ROOT / "bench" / "results" / "selective_math_qwen" / "results.json").read_text(encoding="utf-8"))
+    assert (start / "adapter_model.safetensors").is_file() and row.grpo.init_adapter == recorded["rows"]["trice-i"]["adapter"]
     assert row.grpo.generation_batch == 32 and row.grpo.max_completion_length == main.eval.max_new_tokens
 
 
