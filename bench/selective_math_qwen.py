@@ -17,7 +17,7 @@ on zero-shot-right questions at least 20 points below that on zero-shot-wrong on
     python bench/selective_math_qwen.py --evaluate-on FILE.jsonl   # the committed adapters on any test file
 
 Writes bench/results/selective_math_qwen/results.json (its hand-written ``notes`` kept), decision.png,
-and each row's adapter (safetensors + config, a few MB) under ``adapters/<row>/`` so a row can be
+rollouts.png (an online stage II row's reward, tool use and KL per step), and each row's adapter (safetensors + config, a few MB) under ``adapters/<row>/`` so a row can be
 evaluated again without the run directory. Prints the JSON and a one-line summary.
 """
 
@@ -40,8 +40,11 @@ from trice.judge.decision import break_even_precision, decision_summary, oracle 
 from trice.pipeline.decisions import plot_decisions  # noqa: E402
 from trice.pipeline.intervals import Judged, interval_rows, judged_from_record, paired_rows, per_question, read_judged  # noqa: E402
 from trice.pipeline.plan import plan_recipe  # noqa: E402
+from trice.pipeline.plots import ROLLOUT_PLOT, plot_rollout_curves  # noqa: E402
 from trice.pipeline.runner import run_plan  # noqa: E402
+from trice.pipeline.settings import stage_two_settings  # noqa: E402
 from trice.pipeline.stage_specs import final_adapter  # noqa: E402
+from trice.pipeline.stage_two_report import stage_two_summary  # noqa: E402
 from trice.utils.artefacts import sha256_file  # noqa: E402
 from trice.utils.config import load_yaml  # noqa: E402
 from trice.utils.io import read_json, read_jsonl, write_json  # noqa: E402
@@ -84,15 +87,29 @@ def dev_branches(eval_dir: Path) -> dict[str, int]:
 
 
 def rows_of(run_dir: Path, settings: list[str], try_name: str | None, base: dict[str, bool]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each finished setting of one run directory: its summary, decision and judged answers."""
+    """Each finished setting of one run directory: its summary, decision and judged answers, and for
+    a stage II setting how it trained (:func:`stage_two_of`)."""
     run = RunLayout(run_dir)
     done = evaluated(run, settings)
     judged = read_judged(run_dir, done, DATASETS) if done else {}
     rows = {
         row_name(s, try_name): {"run_dir": str(run_dir), "setting": s, "summary": read_json(run.eval_dir(s) / SUMMARY), "decision": decision_of(run, s, base)}
+        | stage_two_of(run, s)
         for s in done
     }
     return rows, {row_name(s, try_name): judged[s] for s in done}
+
+
+def stage_two_of(run: RunLayout, setting: str) -> dict[str, Any]:
+    """A stage II row's training as the run's report shows it: the dev curve that chose its
+    checkpoint and, for an online trainer, the rollouts' reward, tool use, KL, seconds and rollout
+    tokens/s per step, kept in the results since the run directory is scratch."""
+    summary = stage_two_summary(run, [setting]) if setting in stage_two_settings([setting]) else {}
+    if not summary.get("selection"):
+        return {}
+    selection = summary["selection"][setting]
+    kept = {"best_step": selection["best_step"], "dev_curve": selection["curve"]}
+    return {"stage_two": kept | ({"rollouts": summary["rollouts"][setting]} if setting in summary.get("rollouts", {}) else {})}
 
 
 def zero_shot_base(main: Path, recorded: Judged) -> dict[str, dict[Any, tuple[bool, bool]]] | None:
@@ -224,6 +241,9 @@ def record(main: Path, out: Path, tries: list[dict[str, Any]], restored: Judged 
             for n, r in result["rows"].items()
         }
         plot_decisions(points, {"oracle": result["oracle"]} if result["oracle"] else {}, out / "decision.png")
+    rollouts = {n: r["stage_two"]["rollouts"] for n, r in result["rows"].items() if "rollouts" in r.get("stage_two", {})}
+    if rollouts:
+        plot_rollout_curves(rollouts, out / ROLLOUT_PLOT)
     return result
 
 

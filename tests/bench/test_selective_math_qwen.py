@@ -154,3 +154,19 @@ def test_recording_without_zero_shots_answers_stops_rather_than_emptying_the_res
     with pytest.raises(SystemExit, match="zero-shot row was recorded without per-question answers"):
         bench.record(tmp_path / "gone", tmp_path, [])
     assert bench.read_json(tmp_path / "results.json")["rows"] == previous["rows"]
+
+
+def test_an_online_rows_training_curves_are_kept_with_its_results(tmp_path) -> None:
+    """The run directory is scratch, so a GRPO row carries its dev curve and its rollouts per step
+    (reward, tool use, seconds, rollout tokens/s) into the results; a stage I row carries none."""
+    run = bench.RunLayout(tmp_path)
+    train = run.train_dir("trice-grpo")
+    train.mkdir(parents=True)
+    steps = [{"step": s, "accuracy": {"total": a}, "tool_rate": t} for s, a, t in ((0, 0.6, 1.0), (5, 0.65, 0.8))]
+    bench.write_json(train / "selection.json", {"best_step": 5, "selected_from": "x", "steps": steps})
+    log = [{"step": 1, "reward": 0.5, "tool_rate": 0.9, "kl": 0.0, "step_time": 60.0, "rollout_tokens_per_second": 30.0}, {"step": 1, "loss": 0.1}]
+    bench.write_json(train / "train_log.json", log)
+    kept = bench.stage_two_of(run, "trice-grpo")["stage_two"]
+    assert kept["best_step"] == 5 and [c["tool_rate"] for c in kept["dev_curve"]] == [1.0, 0.8]
+    assert kept["rollouts"] == [log[0]]
+    assert bench.stage_two_of(run, "trice-i") == {} and bench.stage_two_of(run, "trice-all") == {}

@@ -57,7 +57,9 @@ def test_a_grpo_recipe_runs_end_to_end_and_reports_its_rollouts(run: Path) -> No
     assert list(results["rows"]) == SETTINGS and set(results["stage_two"]["rollouts"]) == {"trice-grpo", "trice-ii-grpo"}
     assert "candidates" not in results["stage_two"] and (report / "rollouts.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (report / "report.md").read_text()
-    assert "| online setting | steps | reward (first -> last) |" in md and "| trice-ii-grpo | 2 |" in md and "![rollouts](rollouts.png)" in md
+    assert all(c["rollout_tokens_per_second"] > 0 for curve in results["stage_two"]["rollouts"].values() for c in curve)
+    assert "| online setting | steps | reward (first -> last) | tool use (first -> last) | s / step | rollout tokens / s |" in md
+    assert "| trice-ii-grpo | 2 |" in md and "![rollouts](rollouts.png)" in md
 
 
 def test_a_tool_outage_while_rewarding_leaves_the_training_incomplete_even_when_outages_are_accepted(run: Path, monkeypatch) -> None:

@@ -12,7 +12,7 @@ from trice.pipeline.settings import stage_two_settings
 from trice.utils.io import read_json
 
 # What an online trainer logs per step (trice.stage2.train_grpo) that the report follows.
-ROLLOUT_KEYS = ("reward", "tool_rate", "accuracy", "kl", "step_time")
+ROLLOUT_KEYS = ("reward", "tool_rate", "accuracy", "kl", "step_time", "rollout_tokens_per_second")
 
 
 def rollout_curves(logs: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -65,15 +65,21 @@ def _candidates_markdown(cand: dict[str, Any]) -> list[str]:
 
 
 def _rollouts_markdown(rollouts: dict[str, list[dict]]) -> list[str]:
-    """Per online setting: its first and last logged step's reward and tool-use rate, and its mean step time."""
-    md = ["| online setting | steps | reward (first -> last) | tool use (first -> last) | s / step |", "|---|---|---|---|---|"]
+    """Per online setting: its first and last logged step's reward and tool-use rate, its mean step
+    time and its rollouts' mean generation speed (the completion tokens trained on per second)."""
+    md = ["| online setting | steps | reward (first -> last) | tool use (first -> last) | s / step | rollout tokens / s |", "|---|---|---|---|---|---|"]
     for s, curve in rollouts.items():
         first, last = curve[0], curve[-1]
-        seconds = [c["step_time"] for c in curve if "step_time" in c]
-        mean = f"{sum(seconds) / len(seconds):.1f}" if seconds else "-"
+        seconds, speed = (mean_of(curve, key) for key in ("step_time", "rollout_tokens_per_second"))
         tools = f"{first.get('tool_rate', 0):.0%} -> {last.get('tool_rate', 0):.0%}"
-        md.append(f"| {s} | {last['step']} | {first['reward']:.3f} -> {last['reward']:.3f} | {tools} | {mean} |")
+        md.append(f"| {s} | {last['step']} | {first['reward']:.3f} -> {last['reward']:.3f} | {tools} | {seconds} | {speed} |")
     return [*md, "", f"![rollouts]({ROLLOUT_PLOT})", ""]
+
+
+def mean_of(curve: list[dict], key: str) -> str:
+    """The mean of ``key`` over the steps that logged it, to one decimal ("-" where none did)."""
+    values = [c[key] for c in curve if key in c]
+    return f"{sum(values) / len(values):.1f}" if values else "-"
 
 
 def stage_two_markdown(stage_two: dict[str, Any], with_loss: bool) -> list[str]:
