@@ -17,8 +17,9 @@ on zero-shot-right questions at least 20 points below that on zero-shot-wrong on
     python bench/selective_math_qwen.py --evaluate-on FILE.jsonl   # the committed adapters on any test file
 
 Writes bench/results/selective_math_qwen/results.json (its hand-written ``notes`` kept), decision.png,
-rollouts.png (an online stage II row's reward, tool use and KL per step), and each row's adapter (safetensors + config, a few MB) under ``adapters/<row>/`` so a row can be
-evaluated again without the run directory. Prints the JSON and a one-line summary.
+rollouts.png (an online stage II row's reward, tool use and KL per step), and each row's adapter
+(safetensors + config, a few MB) under ``adapters/<row>/`` so a row can be evaluated again without
+the run directory. Prints the JSON and a one-line summary.
 """
 
 from __future__ import annotations
