@@ -200,11 +200,17 @@ def meets(row: dict[str, Any]) -> bool:
 
 def keep_adapters(rows: dict[str, Any], out: Path) -> None:
     """Each trained row's evaluated adapter (weights and config) under ``out/adapters/<row>/``; a row
-    evaluating the very weights of an earlier row (a decision rule's try) points to that row's copy."""
+    evaluating the very weights of an earlier row (a decision rule's try, or a stage II row whose dev
+    set chose its start) points to that row's copy, also when that row's run directory is gone and
+    only its committed copy is left."""
+    live = {name: final_adapter(Path(row["run_dir"]), row["setting"]) if row["setting"] != "zero-shot" else None for name, row in rows.items()}
     kept: dict[str, Path] = {}
     for name, row in rows.items():
-        plan_dir = Path(row["run_dir"])
-        adapter = final_adapter(plan_dir, row["setting"]) if row["setting"] != "zero-shot" else None
+        committed = ROOT / row["adapter"] if "adapter" in row else None
+        if (live[name] is None or not live[name].is_dir()) and committed is not None and (committed / "adapter_model.safetensors").is_file():
+            kept[sha256_file(committed / "adapter_model.safetensors")] = committed
+    for name, row in rows.items():
+        adapter = live[name]
         if adapter is None or not adapter.is_dir():
             continue
         weights = sha256_file(adapter / "adapter_model.safetensors")

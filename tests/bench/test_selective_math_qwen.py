@@ -87,6 +87,14 @@ def test_a_row_evaluating_an_earlier_rows_weights_points_to_its_copy(tmp_path, m
     bench.keep_adapters(rows, tmp_path / "out")
     assert rows["trice-i (threshold)"]["adapter"] == rows["trice-i"]["adapter"] == "out/adapters/trice-i"
     assert sorted(p.name for p in (tmp_path / "out" / "adapters").iterdir()) == ["sft-100", "trice-i"]
+    # recorded again with the run directories gone but for a stage II row whose dev set chose its start
+    # (TRICE-I's weights): it points to TRICE-I's committed copy, not a copy of its own
+    trained = {"trice-grpo": trained["trice-i"]}
+    monkeypatch.setattr(bench, "final_adapter", lambda run_dir, setting: trained.get(setting))
+    rows["trice-grpo (eapo)"] = {"run_dir": str(tmp_path), "setting": "trice-grpo"}
+    bench.keep_adapters(rows, tmp_path / "out")
+    assert rows["trice-grpo (eapo)"]["adapter"] == "out/adapters/trice-i"
+    assert sorted(p.name for p in (tmp_path / "out" / "adapters").iterdir()) == ["sft-100", "trice-i"]
 
 
 def _recorded(tmp_path: Path) -> dict:
