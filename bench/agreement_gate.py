@@ -156,9 +156,9 @@ def measure(run_dir: Path, adapter: Path, work: Path, k: int, temperature: float
         }
     return {
         "adapter": str(adapter.relative_to(ROOT) if adapter.is_relative_to(ROOT) else adapter), "k": k, "temperature": temperature, "seed": SEED, "dev_questions": len(call),
-        "alone_right": sum(alone_right.values()), "vote_right": sum(vote_right.values()), "call_right": sum(bool(r["correct"]) for r in call.values()),
+        "alone_right": sum(alone_right.values()), "vote_right": sum(vote_right.values()), "call_right": sum(call_right.values()),
         "auc_agreement_alone_right": pair_auc([agree[i] for i in call if alone_right[i]], [agree[i] for i in call if not alone_right[i]]),
-        "break_even_precision": break_even_precision(alone_right, {i: bool(r["correct"]) for i, r in call.items()}),
+        "break_even_precision": break_even_precision(alone_right, call_right),
         "agreement_histogram": {str(n): sum(v == n for v in agree.values()) for n in range(k + 1)},
         "auc_call_agreement_call_right": pair_auc([call_agree[i] for i in call if call_right[i]], [call_agree[i] for i in call if not call_right[i]]),
         "call_agreement_histogram": {str(n): sum(v == n for v in call_agree.values()) for n in range(k + 1)},
