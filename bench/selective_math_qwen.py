@@ -43,7 +43,6 @@ from trice.pipeline.intervals import Judged, interval_rows, judged_from_record, 
 from trice.pipeline.plan import plan_recipe  # noqa: E402
 from trice.pipeline.plots import ROLLOUT_PLOT, plot_rollout_curves  # noqa: E402
 from trice.pipeline.runner import run_plan  # noqa: E402
-from trice.pipeline.settings import stage_two_settings  # noqa: E402
 from trice.pipeline.stage_specs import final_adapter  # noqa: E402
 from trice.pipeline.stage_two_report import stage_two_summary  # noqa: E402
 from trice.utils.artefacts import sha256_file  # noqa: E402
@@ -105,7 +104,7 @@ def stage_two_of(run: RunLayout, setting: str) -> dict[str, Any]:
     """A stage II row's training as the run's report shows it: the dev curve that chose its
     checkpoint and, for an online trainer, the rollouts' reward, tool use, KL, seconds and rollout
     tokens/s per step, kept in the results since the run directory is scratch."""
-    summary = stage_two_summary(run, [setting]) if setting in stage_two_settings([setting]) else {}
+    summary = stage_two_summary(run, [setting])  # empty for a stage I setting
     if not summary.get("selection"):
         return {}
     selection = summary["selection"][setting]
