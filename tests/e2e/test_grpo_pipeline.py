@@ -60,6 +60,8 @@ def test_a_grpo_recipe_runs_end_to_end_and_reports_its_rollouts(run: Path) -> No
     assert all(c["rollout_tokens_per_second"] > 0 for curve in results["stage_two"]["rollouts"].values() for c in curve)
     assert "| online setting | steps | reward (first -> last) | tool use (first -> last) | s / step | rollout tokens / s |" in md
     assert "| trice-ii-grpo | 2 |" in md and "![rollouts](rollouts.png)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| trice-grpo |")).split("|")
+    assert float(row[-3]) > 0 and float(row[-2]) > 0  # s / step and rollout tokens / s, as measured
 
 
 def test_a_tool_outage_while_rewarding_leaves_the_training_incomplete_even_when_outages_are_accepted(run: Path, monkeypatch) -> None:
